@@ -1,0 +1,201 @@
+"""The machinery behind ``self.log``: per-step values, epoch aggregation, and the three metric
+dicts the trainer exposes (``callback_metrics``, ``logged_metrics``, ``progress_bar_metrics``).
+
+Lightning's rules: in training-batch hooks ``on_step=True, on_epoch=False`` by default, elsewhere
+``on_step=False, on_epoch=True``; a metric logged with both appears as ``name_step`` (each step)
+and ``name_epoch`` (at epoch end), and ``callback_metrics[name]`` holds the latest of the two.
+Epoch values are batch-size-weighted means unless ``reduce_fx`` says otherwise.
+"""
+
+from __future__ import annotations
+
+import math
+
+__all__ = ["ResultCollection"]
+
+# hooks in which Lightning logs per step by default
+_STEP_HOOKS = frozenset({
+    "training_step", "on_train_batch_start", "on_train_batch_end", "on_before_backward",
+    "on_after_backward", "on_before_optimizer_step", "on_before_zero_grad",
+})
+_FORBIDDEN = frozenset({"predict_step", "on_predict_batch_start", "on_predict_batch_end", "setup",
+                        "teardown", "prepare_data", "configure_optimizers", "configure_callbacks",
+                        "on_fit_start", "on_fit_end", "on_save_checkpoint", "on_load_checkpoint"})
+_REDUCE = {"mean": "mean", "avg": "mean", "sum": "sum", "max": "max", "min": "min"}
+
+
+def _to_float(value, name):
+    d = getattr(value, "_data", None)
+    if d is not None:
+        if d.size != 1:
+            raise ValueError(f"self.log({name!r}, ...): a logged tensor must hold one number, got shape "
+                             f"{tuple(d.shape)}; reduce it first (e.g. .mean())")
+        return float(d.reshape(()))
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"self.log({name!r}, ...): value must be a number or a one-element tensor, "
+                        f"got {type(value).__name__}") from None
+
+
+def _batch_size_of(batch):
+    """Size of the first array-like found in the batch (Lightning's inference rule)."""
+    if hasattr(batch, "shape"):
+        return int(batch.shape[0]) if len(batch.shape) else 1
+    if isinstance(batch, (list, tuple)):
+        for b in batch:
+            n = _batch_size_of(b)
+            if n is not None:
+                return n
+    if isinstance(batch, dict):
+        for b in batch.values():
+            n = _batch_size_of(b)
+            if n is not None:
+                return n
+    return None
+
+
+class _Metric:
+    __slots__ = ("name", "stage", "on_step", "on_epoch", "reduce", "prog_bar", "logger", "total",
+                 "weight", "step_value", "fx")
+
+    def __init__(self, name, stage, fx, on_step, on_epoch, reduce, prog_bar, logger):
+        self.name, self.stage, self.fx = name, stage, fx
+        self.on_step, self.on_epoch, self.reduce = on_step, on_epoch, reduce
+        self.prog_bar, self.logger = prog_bar, logger
+        self.total = None
+        self.weight = 0.0
+        self.step_value = None
+
+    def update(self, v, n):
+        r = self.reduce
+        if r == "mean":
+            self.total = v * n if self.total is None else self.total + v * n
+            self.weight += n
+        elif r == "sum":
+            self.total = v if self.total is None else self.total + v
+        elif r == "max":
+            self.total = v if self.total is None or v > self.total else self.total
+        else:
+            self.total = v if self.total is None or v < self.total else self.total
+
+    def epoch_value(self):
+        if self.total is None:
+            return None
+        return self.total / self.weight if self.reduce == "mean" else self.total
+
+    def state(self):
+        return [self.name, self.stage, self.fx, self.on_step, self.on_epoch, self.reduce, self.prog_bar,
+                self.logger, self.total, self.weight, self.step_value]
+
+
+class ResultCollection:
+    """Holds what ``self.log`` recorded during the current stage (train/validate/test)."""
+
+    def __init__(self, trainer):
+        self.trainer = trainer
+        self.metrics: dict[tuple[str, str], _Metric] = {}
+        self.stage = "train"
+        self.batch = None
+        self._batch_size = None
+        self.step_dirty = False  # something per-step was logged in this batch
+        # where each key was logged: name -> set of "stage:hook" (for misuse errors)
+        self.seen: dict[str, set] = {}
+
+    # called by the trainer
+    def new_batch(self, batch):
+        self.batch = batch
+        self._batch_size = None
+
+    def reset_stage(self, stage):
+        self.stage = stage
+        self.metrics = {k: m for k, m in self.metrics.items() if m.stage != stage}
+
+    def log(self, fx, name, value, prog_bar, logger, on_step, on_epoch, reduce_fx, batch_size):
+        if fx in _FORBIDDEN:
+            raise RuntimeError(f"self.log({name!r}) is not supported in {fx}(); log from the step "
+                               "methods or the *_epoch_*/ *_batch_* hooks")
+        v = _to_float(value, name)
+        stage = self.stage
+        key = (stage, name)
+        m = self.metrics.get(key)
+        if m is None:
+            step_default = fx in _STEP_HOOKS
+            on_step = step_default if on_step is None else on_step
+            on_epoch = (not step_default) if on_epoch is None else on_epoch
+            if callable(reduce_fx):
+                reduce_fx = getattr(reduce_fx, "__name__", "")
+            red = _REDUCE.get(str(reduce_fx).lower().replace("torch.", "").replace("ember.", ""))
+            if red is None:
+                raise ValueError(f"self.log({name!r}): reduce_fx must be one of mean, sum, max, min; "
+                                 f"got {reduce_fx!r}")
+            m = self.metrics[key] = _Metric(name, stage, fx, on_step, on_epoch, red, prog_bar, logger)
+            self.seen.setdefault(name, set()).add(f"{stage}:{fx}")
+        if m.on_step:
+            m.step_value = v
+            self.step_dirty = True
+            tr = self.trainer
+            key_s = name + "_step" if m.on_epoch else name
+            tr.callback_metrics[key_s] = v
+            if m.on_epoch:
+                tr.callback_metrics[name] = v
+            if m.prog_bar:
+                tr.progress_bar_metrics[key_s] = v
+        if m.on_epoch:
+            if m.reduce == "mean":
+                n = batch_size
+                if n is None:
+                    n = self._batch_size
+                    if n is None:
+                        n = self._batch_size = _batch_size_of(self.batch) or 1
+                m.update(v, n)
+            else:
+                m.update(v, 1)
+        if not math.isfinite(v):
+            pass  # recorded as is; the NaN policy acts on the loss, EarlyStopping on metrics
+
+    def step_metrics_for_logger(self):
+        """Per-step values logged (to the logger) in this batch."""
+        out = {}
+        for m in self.metrics.values():
+            if m.on_step and m.logger and m.step_value is not None and m.stage == self.stage:
+                out[m.name + "_step" if m.on_epoch else m.name] = m.step_value
+        return out
+
+    def clear_step(self):
+        for m in self.metrics.values():
+            m.step_value = None
+        self.step_dirty = False
+
+    def epoch_end(self, stage):
+        """Aggregate epoch values of ``stage``; update trainer dicts; return logger dict."""
+        tr = self.trainer
+        out = {}
+        for m in self.metrics.values():
+            if m.stage != stage or not m.on_epoch:
+                continue
+            v = m.epoch_value()
+            if v is None:
+                continue
+            k = m.name + "_epoch" if m.on_step else m.name
+            tr.callback_metrics[k] = v
+            tr.callback_metrics[m.name] = v
+            if m.prog_bar:
+                tr.progress_bar_metrics[k] = v
+            if m.logger:
+                tr.logged_metrics[k] = v
+                out[k] = v
+        return out
+
+    # checkpointing (exact resume of epoch aggregates)
+    def state_dict(self):
+        return {"stage": self.stage, "metrics": [m.state() for m in self.metrics.values()],
+                "seen": {k: sorted(v) for k, v in self.seen.items()}}
+
+    def load_state_dict(self, state):
+        self.metrics = {}
+        for s in state.get("metrics", []):
+            m = _Metric(*s[:8])
+            m.total, m.weight, m.step_value = s[8], s[9], s[10]
+            self.metrics[(m.stage, m.name)] = m
+        self.seen = {k: set(v) for k, v in state.get("seen", {}).items()}
