@@ -1,0 +1,17 @@
+"""Optimizers (torch.optim's API and update rules) and learning-rate schedulers.
+
+Example:
+    >>> opt = ember.optim.Adam(model.parameters(), lr=1e-3)
+    >>> sched = ember.optim.lr_scheduler.StepLR(opt, step_size=10, gamma=0.5)
+"""
+
+from . import lr_scheduler
+from .adam import Adam, Adamax, AdamW, NAdam, RAdam
+from .adaptive import Adadelta, Adagrad, RMSprop
+from .optimizer import Optimizer
+from .sgd import SGD
+
+__all__ = [
+    "Optimizer", "SGD", "Adam", "AdamW", "Adamax", "NAdam", "RAdam", "RMSprop", "Adagrad", "Adadelta",
+    "lr_scheduler",
+]

@@ -1,0 +1,318 @@
+"""Adam and its relatives (AdamW, Adamax, NAdam, RAdam): torch's update rules on raw NumPy arrays."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .optimizer import (
+    Optimizer,
+    _check_betas,
+    _check_param,
+    _effective_grad,
+    _reject_unsupported,
+    _scalar,
+    _wrap,
+)
+
+__all__ = ["Adam", "AdamW", "Adamax", "NAdam", "RAdam"]
+
+
+def _lerp_(a, b, w, tmp):
+    """``a += w * (b - a)`` in place (torch's ``lerp_`` for weights below 0.5)."""
+    np.subtract(b, a, out=tmp)
+    tmp *= w
+    a += tmp
+
+
+def _ema_sq_(v, g, beta, tmp):
+    """``v = beta * v + (1 - beta) * g * g`` in place."""
+    v *= beta
+    np.multiply(g, g, out=tmp)
+    tmp *= 1 - beta
+    v += tmp
+
+
+def _adam_update(p, g, m, v, vmax, step, tmp, lr, beta1, beta2, eps, weight_decay, decoupled, maximize):
+    """One Adam/AdamW step on raw arrays (``vmax`` is the AMSGrad buffer or None)."""
+    t0, t1 = tmp
+    if weight_decay != 0 and decoupled:
+        p *= 1 - lr * weight_decay
+        g = _effective_grad(p, g, 0, maximize, out=t0)
+    else:
+        g = _effective_grad(p, g, weight_decay, maximize, out=t0)
+    _lerp_(m, g, 1 - beta1, t1)
+    _ema_sq_(v, g, beta2, t1)
+    bias_correction1 = 1 - beta1**step
+    bias_correction2_sqrt = (1 - beta2**step) ** 0.5
+    step_size = lr / bias_correction1
+    if vmax is not None:
+        np.maximum(vmax, v, out=vmax)
+        v = vmax
+    # p -= step_size * m / (sqrt(v) / bc2_sqrt + eps), folded as p += m / denom' with
+    # denom' = sqrt(v) / (bc2_sqrt * -step_size) + eps / -step_size (torch's capturable form).
+    np.sqrt(v, out=t1)
+    t1 *= 1.0 / (bias_correction2_sqrt * -step_size)
+    t1 += eps / -step_size
+    np.divide(m, t1, out=t1)
+    p += t1
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba), with optional AMSGrad, L2 or decoupled weight decay, and maximize.
+
+    Same rule as ``torch.optim.Adam``: ``m = lerp(m, g, 1-b1)``, ``v = b2*v + (1-b2)*g²``,
+    ``p -= lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps)``.
+
+    Example:
+        >>> opt = ember.optim.Adam(model.parameters(), lr=1e-3, betas=(0.9, 0.999))
+        >>> loss.backward(); opt.step(); opt.zero_grad()
+    """
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, amsgrad=False, *,
+                 foreach=None, maximize=False, capturable=False, differentiable=False, fused=None,
+                 decoupled_weight_decay=False):
+        name = type(self).__name__
+        _reject_unsupported(name, capturable=capturable, differentiable=differentiable, fused=fused)
+        betas = _check_betas(name, betas)
+        defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
+                        maximize=maximize, foreach=foreach, capturable=False, differentiable=False,
+                        fused=fused, decoupled_weight_decay=decoupled_weight_decay)
+        super().__init__(params, defaults)
+
+    def _validate_group(self, group):
+        name = type(self).__name__
+        _check_param(name, group["lr"], "lr", label="learning rate")
+        _check_param(name, group["eps"], "eps", label="epsilon value")
+        group["betas"] = _check_betas(name, group["betas"])
+        _check_param(name, group["weight_decay"], "weight_decay")
+
+    def _step_group(self, group):
+        lr = float(group["lr"])
+        beta1, beta2 = group["betas"]
+        eps = group["eps"]
+        wd = group["weight_decay"]
+        amsgrad = group["amsgrad"]
+        maximize = group["maximize"]
+        decoupled = group["decoupled_weight_decay"]
+        for p, d, g, tmp in self._grads(group, 2):
+            state = self.state[p]
+            if len(state) == 0:
+                state["step"] = _scalar(0.0)
+                state["exp_avg"] = _wrap(np.zeros_like(d))
+                state["exp_avg_sq"] = _wrap(np.zeros_like(d))
+                if amsgrad:
+                    state["max_exp_avg_sq"] = _wrap(np.zeros_like(d))
+            step_arr = state["step"]._data
+            step_arr += 1
+            vmax = state["max_exp_avg_sq"]._data if amsgrad else None
+            _adam_update(d, g, state["exp_avg"]._data, state["exp_avg_sq"]._data, vmax, float(step_arr), tmp,
+                         lr, beta1, beta2, eps, wd, decoupled, maximize)
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter): ``p *= 1 - lr*wd`` before the Adam step.
+
+    Example:
+        >>> opt = ember.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-2)
+    """
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False, *,
+                 maximize=False, foreach=None, capturable=False, differentiable=False, fused=None):
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, foreach=foreach, maximize=maximize,
+                         capturable=capturable, differentiable=differentiable, fused=fused,
+                         decoupled_weight_decay=True)
+
+    def load_state_dict(self, state_dict):
+        super().load_state_dict(state_dict)
+        for group in self.param_groups:
+            group["decoupled_weight_decay"] = True
+
+
+def _adamax_update(p, g, m, u, step, tmp, lr, beta1, beta2, eps, weight_decay, maximize):
+    """One Adamax step: ``u = max(b2*u, |g| + eps)``, ``p -= lr/(1-b1^t) * m / u``."""
+    t0, t1 = tmp
+    g = _effective_grad(p, g, weight_decay, maximize, out=t0)
+    _lerp_(m, g, 1 - beta1, t1)
+    u *= beta2
+    np.abs(g, out=t1)
+    t1 += eps
+    np.maximum(u, t1, out=u)
+    clr = lr / (1 - beta1**step)
+    np.divide(m, u, out=t1)
+    t1 *= -clr
+    p += t1
+
+
+class Adamax(Optimizer):
+    """Adamax: the infinity-norm variant of Adam (torch's rule and defaults, lr=2e-3).
+
+    Example:
+        >>> opt = ember.optim.Adamax(model.parameters(), lr=2e-3)
+    """
+
+    def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, foreach=None, *,
+                 maximize=False, differentiable=False, capturable=False):
+        _reject_unsupported("Adamax", capturable=capturable, differentiable=differentiable)
+        betas = _check_betas("Adamax", betas)
+        defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, foreach=foreach,
+                        maximize=maximize, differentiable=False, capturable=False)
+        super().__init__(params, defaults)
+
+    def _validate_group(self, group):
+        _check_param("Adamax", group["lr"], "lr", label="learning rate")
+        _check_param("Adamax", group["eps"], "eps", label="epsilon value")
+        group["betas"] = _check_betas("Adamax", group["betas"])
+        _check_param("Adamax", group["weight_decay"], "weight_decay")
+
+    def _step_group(self, group):
+        lr = float(group["lr"])
+        beta1, beta2 = group["betas"]
+        eps, wd, maximize = group["eps"], group["weight_decay"], group["maximize"]
+        for p, d, g, tmp in self._grads(group, 2):
+            state = self.state[p]
+            if len(state) == 0:
+                state["step"] = _scalar(0.0)
+                state["exp_avg"] = _wrap(np.zeros_like(d))
+                state["exp_inf"] = _wrap(np.zeros_like(d))
+            step_arr = state["step"]._data
+            step_arr += 1
+            _adamax_update(d, g, state["exp_avg"]._data, state["exp_inf"]._data, float(step_arr), tmp,
+                           lr, beta1, beta2, eps, wd, maximize)
+
+
+def _nadam_update(p, g, m, v, mu_product, step, tmp, lr, beta1, beta2, eps, weight_decay, momentum_decay,
+                  decoupled, maximize):
+    """One NAdam step; ``mu_product`` is the 0-d running product array (updated in place)."""
+    t0, t1 = tmp
+    bias_correction2 = 1 - beta2**step
+    if weight_decay != 0 and decoupled:
+        p *= 1 - lr * weight_decay
+        g = _effective_grad(p, g, 0, maximize, out=t0)
+    else:
+        g = _effective_grad(p, g, weight_decay, maximize, out=t0)
+    mu = beta1 * (1.0 - 0.5 * 0.96 ** (step * momentum_decay))
+    mu_next = beta1 * (1.0 - 0.5 * 0.96 ** ((step + 1) * momentum_decay))
+    # torch keeps mu_product as a 0-d tensor of the scalar dtype: multiply in that precision.
+    mu_product *= mu_product.dtype.type(mu)
+    prod = float(mu_product)
+    prod_next = prod * mu_next
+    _lerp_(m, g, 1 - beta1, t1)
+    _ema_sq_(v, g, beta2, t1)
+    denom = np.divide(v, bias_correction2, out=t1)
+    np.sqrt(denom, out=denom)
+    denom += eps
+    # p += c1 * g / denom, then p += c2 * m / denom (torch's two addcdiv's); t0 is free for scratch.
+    np.divide(g, denom, out=t0)
+    t0 *= -lr * (1.0 - mu) / (1.0 - prod)
+    p += t0
+    np.divide(m, denom, out=t0)
+    t0 *= (-lr * mu_next) / (1.0 - prod_next)
+    p += t0
+
+
+class NAdam(Optimizer):
+    """NAdam: Adam with Nesterov momentum and momentum decay (torch's rule and defaults, lr=2e-3).
+
+    Example:
+        >>> opt = ember.optim.NAdam(model.parameters(), lr=2e-3, momentum_decay=4e-3)
+    """
+
+    def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, momentum_decay=4e-3,
+                 decoupled_weight_decay=False, *, foreach=None, maximize=False, capturable=False,
+                 differentiable=False):
+        _reject_unsupported("NAdam", capturable=capturable, differentiable=differentiable)
+        betas = _check_betas("NAdam", betas)
+        defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, momentum_decay=momentum_decay,
+                        decoupled_weight_decay=decoupled_weight_decay, maximize=maximize, foreach=foreach,
+                        capturable=False, differentiable=False)
+        super().__init__(params, defaults)
+
+    def _validate_group(self, group):
+        _check_param("NAdam", group["lr"], "lr", label="learning rate")
+        _check_param("NAdam", group["eps"], "eps", label="epsilon value")
+        group["betas"] = _check_betas("NAdam", group["betas"])
+        _check_param("NAdam", group["weight_decay"], "weight_decay")
+        _check_param("NAdam", group["momentum_decay"], "momentum_decay")
+
+    def _step_group(self, group):
+        lr = float(group["lr"])
+        beta1, beta2 = group["betas"]
+        for p, d, g, tmp in self._grads(group, 2):
+            state = self.state[p]
+            if len(state) == 0:
+                state["step"] = _scalar(0.0)
+                state["mu_product"] = _scalar(1.0)
+                state["exp_avg"] = _wrap(np.zeros_like(d))
+                state["exp_avg_sq"] = _wrap(np.zeros_like(d))
+            step_arr = state["step"]._data
+            step_arr += 1
+            _nadam_update(d, g, state["exp_avg"]._data, state["exp_avg_sq"]._data, state["mu_product"]._data,
+                          float(step_arr), tmp, lr, beta1, beta2, group["eps"], group["weight_decay"],
+                          group["momentum_decay"], group["decoupled_weight_decay"], group["maximize"])
+
+
+def _radam_update(p, g, m, v, step, tmp, lr, beta1, beta2, eps, weight_decay, decoupled, maximize):
+    """One RAdam step: Adam with the variance rectification term once rho_t > 5, SGD-with-momentum before."""
+    t0, t1 = tmp
+    if weight_decay != 0 and decoupled:
+        p *= 1 - lr * weight_decay
+        g = _effective_grad(p, g, 0, maximize, out=t0)
+    else:
+        g = _effective_grad(p, g, weight_decay, maximize, out=t0)
+    _lerp_(m, g, 1 - beta1, t1)
+    _ema_sq_(v, g, beta2, t1)
+    bias_correction1 = 1 - beta1**step
+    bias_correction2 = 1 - beta2**step
+    rho_inf = 2 / (1 - beta2) - 1
+    rho_t = rho_inf - 2 * step * (beta2**step) / bias_correction2
+    np.divide(m, bias_correction1, out=t0)  # bias-corrected first moment (g is no longer needed)
+    t0 *= lr
+    if rho_t > 5.0:
+        rect = math.sqrt((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t))
+        np.sqrt(v, out=t1)
+        t1 += eps
+        np.divide(bias_correction2**0.5, t1, out=t1)
+        t0 *= t1
+        t0 *= rect
+    p -= t0
+
+
+class RAdam(Optimizer):
+    """RAdam: Adam with a rectified adaptive learning rate (torch's rule and defaults).
+
+    Example:
+        >>> opt = ember.optim.RAdam(model.parameters(), lr=1e-3)
+    """
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
+                 decoupled_weight_decay=False, *, foreach=None, maximize=False, capturable=False,
+                 differentiable=False):
+        _reject_unsupported("RAdam", capturable=capturable, differentiable=differentiable)
+        betas = _check_betas("RAdam", betas)
+        defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, maximize=maximize,
+                        foreach=foreach, capturable=False, decoupled_weight_decay=decoupled_weight_decay,
+                        differentiable=False)
+        super().__init__(params, defaults)
+
+    def _validate_group(self, group):
+        _check_param("RAdam", group["lr"], "lr", label="learning rate")
+        _check_param("RAdam", group["eps"], "eps", label="epsilon value")
+        group["betas"] = _check_betas("RAdam", group["betas"])
+        _check_param("RAdam", group["weight_decay"], "weight_decay")
+
+    def _step_group(self, group):
+        lr = float(group["lr"])
+        beta1, beta2 = group["betas"]
+        for p, d, g, tmp in self._grads(group, 2):
+            state = self.state[p]
+            if len(state) == 0:
+                state["step"] = _scalar(0.0)
+                state["exp_avg"] = _wrap(np.zeros_like(d))
+                state["exp_avg_sq"] = _wrap(np.zeros_like(d))
+            step_arr = state["step"]._data
+            step_arr += 1
+            _radam_update(d, g, state["exp_avg"]._data, state["exp_avg_sq"]._data, float(step_arr), tmp, lr,
+                          beta1, beta2, group["eps"], group["weight_decay"], group["decoupled_weight_decay"],
+                          group["maximize"])
