@@ -1,0 +1,694 @@
+"""Secure checkpoints: ``ember.save`` / ``ember.load`` in the safetensors layout.
+
+A file written by :func:`save` is a plain safetensors file, so any safetensors reader can
+read its tensors::
+
+    [8 bytes]  N, the header length, unsigned little-endian
+    [N bytes]  UTF-8 JSON header, padded with spaces so the data starts 8-byte aligned:
+               {"__metadata__": {str: str, ...},
+                "<name>": {"dtype": "F32", "shape": [2, 3], "data_offsets": [begin, end]}, ...}
+    [rest]     the tensors' raw little-endian bytes, back to back, covering the rest exactly
+
+ember keeps everything else in ``__metadata__``:
+
+* ``ember.format``   -- the format version (``"1"``),
+* ``ember.version``  -- the ember version that wrote the file,
+* ``ember.structure`` -- the saved object as JSON: dicts (str *or* int keys), lists, tuples,
+  None, bool, int, float (nan/inf included), str, bytes, ember Tensors, NumPy arrays and scalars,
+  ember dtypes; tensor leaves name the tensor that holds their data,
+* ``ember.sha256``   -- a SHA-256 over the canonical header (without this field) and the data.
+
+Loading never executes code: there is no pickle anywhere, only JSON and raw numbers. Every
+malformed, truncated, corrupted or foreign file raises :class:`CheckpointError`. The checksum
+is what makes that promise hold for corrupted data bytes too: flipping a bit in a tensor's
+payload yields a perfectly well-formed file, and only the checksum can tell it changed. So a
+file either loads to exactly what was saved or raises ``CheckpointError``.
+
+Example::
+
+    >>> ember.save({"model": model.state_dict(), "epoch": 3}, "ckpt.ember")
+    >>> ckpt = ember.load("ckpt.ember")
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import io
+import json
+import math
+import os
+import stat
+import struct
+import tempfile
+
+import numpy as np
+
+__all__ = ["save", "load", "load_safetensors", "CheckpointError"]
+
+FORMAT_VERSION = 1
+MAX_HEADER_BYTES = 100_000_000  # the limit the reference safetensors reader uses as well
+MAX_DEPTH = 200                 # nesting depth of saved structures
+_KEY_FORMAT = "ember.format"
+_KEY_VERSION = "ember.version"
+_KEY_STRUCTURE = "ember.structure"
+_KEY_CHECKSUM = "ember.sha256"
+_EMBER_KEYS = (_KEY_FORMAT, _KEY_VERSION, _KEY_STRUCTURE, _KEY_CHECKSUM)
+_HASH_PREFIX = b"ember checkpoint v1\n"
+
+# safetensors dtype code <-> NumPy (kind, itemsize). Byte order is always little-endian on disk.
+_ST_TO_NP = {
+    "BOOL": np.dtype(np.bool_),
+    "U8": np.dtype(np.uint8), "I8": np.dtype(np.int8),
+    "U16": np.dtype(np.uint16), "I16": np.dtype(np.int16), "F16": np.dtype(np.float16),
+    "U32": np.dtype(np.uint32), "I32": np.dtype(np.int32), "F32": np.dtype(np.float32),
+    "U64": np.dtype(np.uint64), "I64": np.dtype(np.int64), "F64": np.dtype(np.float64),
+}
+_NP_TO_ST = {(d.kind, d.itemsize): code for code, d in _ST_TO_NP.items()}
+_ST_ITEMSIZE = {code: d.itemsize for code, d in _ST_TO_NP.items()}
+_ST_ITEMSIZE["BF16"] = 2  # read by load_safetensors only (widened exactly to float32)
+# Foreign types that other safetensors writers use; named in errors rather than "unknown".
+_ST_FOREIGN = {"BF16", "F8_E4M3", "F8_E5M2", "F8_E8M0", "F4", "F6_E2M3", "F6_E3M2", "C64", "C128"}
+
+
+class CheckpointError(ValueError):
+    """A file that ``ember.load`` refuses: malformed, truncated, corrupted or not an ember checkpoint.
+
+    ``err.path`` is the file, ``err.reason`` says what is wrong with it.
+    """
+
+    def __init__(self, path, reason):
+        super().__init__(path, reason)
+        self.path = path
+        self.reason = reason
+
+    def __str__(self):
+        return f"cannot load checkpoint {self.path!r}: {self.reason}"
+
+
+# ----------------------------------------------------------------------------------------------
+# helpers that touch the core lazily (serialization is imported by ember/__init__)
+
+def _tensor_cls():
+    from ._tensor import Tensor
+    return Tensor
+
+
+def _dtype_mod():
+    from . import _dtype
+    return _dtype
+
+
+def _is_ember_dtype(x):
+    return isinstance(x, _dtype_mod().dtype)
+
+
+def _dtype_by_name(name):
+    return _dtype_mod()._by_name.get(name) if isinstance(name, str) else None
+
+
+def _host(array):
+    """The array as a NumPy array (CUDA arrays are copied to the host)."""
+    if type(array) is np.ndarray:
+        return array
+    from ._backend import to_device
+    return np.asarray(to_device(array, "cpu"))
+
+
+def _ember_version():
+    try:
+        from . import __version__
+        return str(__version__)
+    except ImportError:
+        try:
+            from importlib.metadata import version
+            return version("ember")
+        except Exception:  # noqa: BLE001 - the version is informative only
+            return "unknown"
+
+
+def _fmt_path(parts):
+    return "obj" + "".join(f"[{p!r}]" for p in parts)
+
+
+def _canonical(header):
+    return json.dumps(header, sort_keys=True, separators=(",", ":"), ensure_ascii=True,
+                      allow_nan=False).encode("ascii")
+
+
+# ----------------------------------------------------------------------------------------------
+# save
+
+class _Encoder:
+    """Turns a nested object into a JSON-able structure plus a list of arrays to store."""
+
+    def __init__(self):
+        self.arrays = []          # (name, contiguous little-endian ndarray)
+        self.names = set()
+        self.by_id = {}           # id(tensor or ndarray) -> name, so shared tensors are stored once
+        self.active = set()       # ids of the containers on the current path (cycle detection)
+
+    def _name_for(self, parts):
+        base = ".".join(str(p) for p in parts) or "tensor"
+        try:
+            base.encode("utf-8")
+        except UnicodeEncodeError:  # lone surrogates: other readers reject those in JSON
+            base = f"tensor{len(self.arrays)}"
+        name, k = base, 2
+        while name in self.names or name == "__metadata__":
+            name, k = f"{base}#{k}", k + 1
+        self.names.add(name)
+        return name
+
+    def _store(self, arr, parts, what):
+        arr = np.asarray(arr)
+        code = _NP_TO_ST.get((arr.dtype.kind, arr.dtype.itemsize))
+        if code is None or arr.dtype.fields is not None:
+            raise TypeError(
+                f"ember.save: cannot store {what} of dtype {arr.dtype} at {_fmt_path(parts)}; "
+                f"supported dtypes are bool, uint8/16/32/64, int8/16/32/64 and float16/32/64 "
+                f"(convert it, e.g. with .astype(np.float32))")
+        arr = arr.astype(arr.dtype.newbyteorder("<"), order="C", copy=False)  # keeps 0-d arrays 0-d
+        name = self._name_for(parts)
+        self.arrays.append((name, code, arr))
+        return name
+
+    def encode(self, x, parts, depth=0):
+        if depth > MAX_DEPTH:
+            raise ValueError(f"ember.save: the object is nested deeper than {MAX_DEPTH} levels "
+                             f"at {_fmt_path(parts[:5])}...")
+        Tensor = _tensor_cls()
+        if isinstance(x, Tensor):
+            name = self.by_id.get(id(x))
+            if name is None:
+                name = self.by_id[id(x)] = self._store(_host(x._data), parts, "tensor")
+            node = {"tensor": name}
+            if getattr(x, "requires_grad", False):
+                node["requires_grad"] = True
+            return node
+        if x is None or isinstance(x, bool):
+            return x
+        if isinstance(x, np.ndarray):
+            name = self.by_id.get(id(x))
+            if name is None:
+                name = self.by_id[id(x)] = self._store(x, parts, "NumPy array")
+            return {"ndarray": name}
+        if isinstance(x, np.generic):
+            return {"np_scalar": self._store(np.asarray(x), parts, "NumPy scalar")}
+        if type(x) is int:
+            return x
+        if type(x) is float:
+            return x if math.isfinite(x) else {"float": repr(x)}
+        if isinstance(x, str):
+            return str(x)
+        if isinstance(x, bytes):
+            return {"bytes": self._store(np.frombuffer(x, dtype=np.uint8), parts, "bytes")}
+        if isinstance(x, dict) or type(x) in (list, tuple):
+            if id(x) in self.active:
+                raise ValueError(f"ember.save: circular reference at {_fmt_path(parts)} "
+                                 f"(the object contains itself)")
+            self.active.add(id(x))
+            try:
+                if isinstance(x, dict):
+                    if all(isinstance(k, str) for k in x):
+                        return {"dict": {str(k): self.encode(v, parts + [k], depth + 1)
+                                         for k, v in x.items()}}
+                    return {"items": [[self.encode_key(k, parts), self.encode(v, parts + [k], depth + 1)]
+                                      for k, v in x.items()]}
+                items = [self.encode(v, parts + [i], depth + 1) for i, v in enumerate(x)]
+                return items if type(x) is list else {"tuple": items}
+            finally:
+                self.active.discard(id(x))
+        if _is_ember_dtype(x):
+            return {"dtype": x.name}
+        raise TypeError(self._type_message(x, parts))
+
+    def encode_key(self, k, parts):
+        if k is None or isinstance(k, (bool, str)) or type(k) in (int, float):
+            return self.encode(k, parts)
+        if type(k) is tuple:
+            return {"tuple": [self.encode_key(e, parts) for e in k]}
+        raise TypeError(f"ember.save: cannot store dict key {k!r} of type {_type_name(k)!r} in the dict "
+                        f"at {_fmt_path(parts)}; keys must be str, int, float, bool, None or tuples of those")
+
+    @staticmethod
+    def _type_message(x, parts):
+        tname = _type_name(x)
+        msg = f"ember.save: cannot store object of type {tname!r} at {_fmt_path(parts)}"
+        mod = type(x).__module__ or ""
+        if mod.split(".")[0] == "torch":
+            return msg + "; convert torch objects first with ember.interop.from_torch(obj)"
+        if isinstance(x, (list, tuple)):
+            base = "list" if isinstance(x, list) else "tuple"
+            return msg + f"; subclasses of {base} are not stored, convert it with {base}(x)"
+        return msg + ("; ember checkpoints hold only dicts, lists, tuples, None, bool, int, float, str, "
+                      "bytes, ember Tensors, NumPy arrays/scalars and ember dtypes (no pickle), so store "
+                      "this object's state (e.g. its state_dict()) instead")
+
+
+def _type_name(x):
+    t = type(x)
+    return t.__name__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__qualname__}"
+
+
+def _build(obj):
+    """Encode ``obj``: returns (header bytes incl. the 8-byte length, list of arrays)."""
+    enc = _Encoder()
+    structure = enc.encode(obj, [])
+    header = {"__metadata__": {
+        _KEY_FORMAT: str(FORMAT_VERSION),
+        _KEY_VERSION: _ember_version(),
+        _KEY_STRUCTURE: json.dumps(structure, ensure_ascii=True, allow_nan=False, separators=(",", ":")),
+    }}
+    offset = 0
+    for name, code, arr in enc.arrays:
+        header[name] = {"dtype": code, "shape": [int(s) for s in arr.shape],
+                        "data_offsets": [offset, offset + arr.nbytes]}
+        offset += arr.nbytes
+    h = hashlib.sha256(_HASH_PREFIX + _canonical(header) + b"\n")
+    for _, _, arr in enc.arrays:
+        h.update(_bytes_view(arr))
+    header["__metadata__"][_KEY_CHECKSUM] = h.hexdigest()
+    text = json.dumps(header, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+    text += b" " * (-(8 + len(text)) % 8)
+    return struct.pack("<Q", len(text)) + text, [arr for _, _, arr in enc.arrays]
+
+
+def _bytes_view(arr):
+    return memoryview(arr.reshape(-1).view(np.uint8)) if arr.size else b""
+
+
+def save(obj, f):
+    """Save ``obj`` (a state dict or any nesting of dicts/lists/tuples of tensors, arrays and
+    plain values) to ``f``, a path or a binary file object, in ember's secure format.
+
+    Writing to a path is atomic: the data goes to a temporary file in the same folder, is
+    flushed and fsynced, then renamed over ``f``; on any error no partial file is left behind.
+
+    >>> ember.save({"w": ember.ones(2, 3), "step": 10}, "ckpt.ember")
+    """
+    head, arrays = _build(obj)  # all TypeErrors surface before anything is written
+    if isinstance(f, (str, bytes, os.PathLike)):
+        _atomic_write(os.fsdecode(f), head, arrays)
+        return
+    if not hasattr(f, "write"):
+        raise TypeError(f"ember.save: f must be a path or a binary file object opened for writing, "
+                        f"got {_type_name(f)!r}")
+    if isinstance(f, io.TextIOBase):
+        raise TypeError("ember.save: the file object is in text mode; open it in binary mode ('wb')")
+    f.write(head)
+    for arr in arrays:
+        f.write(_bytes_view(arr))
+
+
+def _umask():
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _atomic_write(path, head, arrays):
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(2, "ember.save: the folder does not exist", folder)
+    if os.path.isdir(path):
+        raise IsADirectoryError(21, "ember.save: the path is a directory, give a file name", path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(head)
+            for arr in arrays:
+                fh.write(_bytes_view(arr))
+            fh.flush()
+            os.fsync(fh.fileno())
+        # mkstemp creates 0600; give the file the mode an ordinary open() would have
+        try:
+            mode = stat.S_IMODE(os.stat(path).st_mode)
+        except FileNotFoundError:
+            mode = 0o666 & ~_umask()
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    if hasattr(os, "O_DIRECTORY"):  # make the rename itself durable (POSIX)
+        try:
+            dfd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+        except OSError:
+            return
+        try:
+            os.fsync(dfd)
+        except OSError:
+            pass
+        finally:
+            os.close(dfd)
+
+
+# ----------------------------------------------------------------------------------------------
+# load
+
+_FOREIGN_MAGIC = [
+    (b"PK\x03\x04", "a zip archive (this is what torch.save writes)"),
+    (b"PK\x05\x06", "a zip archive"),
+    (b"\x93NUMPY", "a NumPy .npy file"),
+    (b"\x89HDF\r\n\x1a\n", "an HDF5 file (e.g. a Keras .h5 model)"),
+    (b"\x1f\x8b", "a gzip file"),
+]
+
+_CONVERT_HINT = ("ember refuses to load pickle data, because unpickling can execute arbitrary code. "
+                 "To convert a torch checkpoint you trust, run in Python with torch installed: "
+                 "ember.save(ember.interop.from_torch(torch.load(path, weights_only=True)), 'model.ember')")
+
+
+def _read_all(f, who):
+    """Return (bytes, display path) for a path or a binary file object."""
+    if isinstance(f, (str, bytes, os.PathLike)):
+        path = os.fsdecode(f)
+        try:
+            with open(path, "rb") as fh:
+                return fh.read(), path
+        except FileNotFoundError:
+            raise FileNotFoundError(2, f"{who}: no such file", path) from None
+    if not hasattr(f, "read"):
+        raise TypeError(f"{who}: f must be a path or a binary file object, got {_type_name(f)!r}")
+    data = f.read()
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError(f"{who}: the file object returned {_type_name(data)!r}; open it in binary mode ('rb')")
+    name = getattr(f, "name", None)
+    return bytes(data), (os.fsdecode(name) if isinstance(name, (str, bytes, os.PathLike))
+                         else f"<{type(f).__name__}>")
+
+
+def _no_duplicates(pairs):
+    d = {}
+    for k, v in pairs:
+        if k in d:
+            raise ValueError(f"duplicate key {k!r}")
+        d[k] = v
+    return d
+
+
+def _reject_constant(name):
+    raise ValueError(f"non-standard JSON constant {name}")
+
+
+def _strict_json(text):
+    return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
+
+
+def _is_int(x):
+    return type(x) is int
+
+
+def _parse_layout(data, path, *, ember_file=True):
+    """Validate the safetensors layout. Returns (header dict, tensor table, payload memoryview)."""
+    err = lambda reason: CheckpointError(path, reason)  # noqa: E731
+    size = len(data)
+    if size == 0:
+        raise err("the file is empty (0 bytes)")
+    n = struct.unpack_from("<Q", data, 0)[0] if size >= 8 else None
+    if n is None or n > size - 8 or data[8:9] != b"{":
+        # not the safetensors layout: name the formats people mistake for checkpoints
+        for magic, what in _FOREIGN_MAGIC:
+            if data.startswith(magic):
+                raise err(f"this is {what}, not an ember checkpoint. " + _CONVERT_HINT)
+        if data[:1] == b"\x80" and data[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
+            raise err("this is a pickle file (e.g. written by the legacy torch.save format or by pickle), "
+                      "not an ember checkpoint. " + _CONVERT_HINT)
+    if n is None:
+        raise err(f"the file is truncated: {size} bytes is too short for the 8-byte header length")
+    if n > size - 8:
+        raise err(f"the header length field says {n} bytes but only {size - 8} bytes follow; "
+                  f"the file is truncated or not an ember checkpoint")
+    if n > MAX_HEADER_BYTES:
+        raise err(f"the header is {n} bytes, more than the {MAX_HEADER_BYTES}-byte limit")
+    if n < 2 or data[8:9] != b"{":
+        raise err("the header is not a JSON object (it must start with '{'); not an ember checkpoint")
+    try:
+        header = _strict_json(data[8:8 + n].decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise err(f"the header is not valid UTF-8 ({e.reason} at byte {8 + e.start})") from None
+    except RecursionError:
+        raise err("the header JSON is nested too deeply") from None
+    except ValueError as e:
+        raise err(f"the header is not valid JSON: {e}") from None
+    if not isinstance(header, dict):
+        raise err("the header is not a JSON object")
+    payload = memoryview(data)[8 + n:]
+    meta = header.get("__metadata__", {})
+    if not isinstance(meta, dict) or not all(isinstance(v, str) for v in meta.values()):
+        raise err("'__metadata__' must map strings to strings")
+    if ember_file:
+        _check_ember_meta(meta, path)
+    table = []
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        if not isinstance(info, dict) or set(info) != {"dtype", "shape", "data_offsets"}:
+            raise err(f"tensor {name!r}: the entry must have exactly the keys 'dtype', 'shape' and "
+                      f"'data_offsets', got {info!r:.200}")
+        code, shape, offs = info["dtype"], info["shape"], info["data_offsets"]
+        if code not in _ST_ITEMSIZE or (code == "BF16" and ember_file):
+            kind = "a dtype NumPy cannot hold" if code in _ST_FOREIGN else "an unknown dtype"
+            raise err(f"tensor {name!r}: {code!r:.40} is {kind}; ember reads "
+                      f"{', '.join(sorted(_ST_TO_NP))}")
+        if not isinstance(shape, list) or not all(_is_int(s) and s >= 0 for s in shape):
+            raise err(f"tensor {name!r}: shape must be a list of non-negative ints, got {shape!r:.200}")
+        if not (isinstance(offs, list) and len(offs) == 2 and all(_is_int(o) for o in offs)
+                and 0 <= offs[0] <= offs[1]):
+            raise err(f"tensor {name!r}: data_offsets must be [begin, end] with 0 <= begin <= end, "
+                      f"got {offs!r:.200}")
+        if offs[1] > len(payload):
+            raise err(f"tensor {name!r}: data_offsets {offs} run past the end of the data "
+                      f"({len(payload)} bytes); the file is truncated")
+        numel = math.prod(shape)
+        if numel * _ST_ITEMSIZE[code] != offs[1] - offs[0]:
+            raise err(f"tensor {name!r}: dtype {code} and shape {shape} need "
+                      f"{numel * _ST_ITEMSIZE[code]} bytes but data_offsets {offs} span "
+                      f"{offs[1] - offs[0]}")
+        table.append((offs[0], offs[1], name, code, tuple(shape)))
+    table.sort()
+    pos = 0
+    for begin, end, name, _, _ in table:
+        if begin != pos:
+            what = "overlaps the previous tensor" if begin < pos else f"leaves a gap of {begin - pos} bytes"
+            raise err(f"tensor {name!r}: data_offsets [{begin}, {end}] {what}; tensors must cover "
+                      f"the data back to back")
+        pos = end
+    if pos != len(payload):
+        raise err(f"{len(payload) - pos} trailing bytes after the last tensor (the data is "
+                  f"{len(payload)} bytes, the tensors cover {pos})")
+    return header, meta, table, payload
+
+
+def _make_array(payload, begin, end, code, shape, path, name):
+    raw = payload[begin:end]
+    if code == "BOOL":
+        u8 = np.frombuffer(raw, dtype=np.uint8)
+        if u8.size and u8.max() > 1:
+            raise CheckpointError(path, f"tensor {name!r}: BOOL data holds bytes other than 0 and 1")
+        return u8.astype(np.bool_).reshape(shape)
+    if code == "BF16":  # bfloat16 is the top half of a float32: widen exactly
+        u16 = np.frombuffer(raw, dtype="<u2").astype(np.uint32)
+        return (u16 << 16).view(np.float32).reshape(shape)
+    dt = _ST_TO_NP[code]
+    return np.frombuffer(raw, dtype=dt.newbyteorder("<")).astype(dt, copy=True).reshape(shape)
+
+
+def _check_ember_meta(meta, path):
+    missing = [k for k in _EMBER_KEYS if k not in meta]
+    if len(missing) == len(_EMBER_KEYS):
+        raise CheckpointError(path, "this is a safetensors file without ember metadata, not an ember "
+                                    "checkpoint; read its tensors with ember.interop.load_safetensors(path)")
+    if missing:
+        raise CheckpointError(path, f"the ember metadata lacks {', '.join(map(repr, missing))}")
+    fmt = meta[_KEY_FORMAT]
+    if fmt != str(FORMAT_VERSION):
+        if fmt.isascii() and fmt.isdigit() and len(fmt) < 6 and int(fmt) > FORMAT_VERSION:
+            raise CheckpointError(path, f"written in checkpoint format {fmt} by ember "
+                                        f"{meta[_KEY_VERSION]!r:.40}; this ember reads format "
+                                        f"{FORMAT_VERSION}, upgrade ember to load it")
+        raise CheckpointError(path, f"unknown checkpoint format {fmt!r:.40}")
+
+
+def _verify_checksum(header, meta, payload, path):
+    stored = meta[_KEY_CHECKSUM]
+    rest = dict(header)
+    rest["__metadata__"] = {k: v for k, v in meta.items() if k != _KEY_CHECKSUM}
+    h = hashlib.sha256(_HASH_PREFIX + _canonical(rest) + b"\n")
+    h.update(payload)
+    if not hmac.compare_digest(h.hexdigest(), stored):
+        raise CheckpointError(path, "checksum mismatch: the file was corrupted or modified after it "
+                                    "was written (its SHA-256 does not match the one stored in it)")
+
+
+class _Decoder:
+    def __init__(self, path, table, payload, device=None):
+        self.path = path
+        self.device = None if device is None or device.type == "cpu" else device
+        self.table = {name: (b, e, code, shape) for b, e, name, code, shape in table}
+        self.payload = payload
+        self.made = {}   # name -> (kind, object, requires_grad)
+
+    def fail(self, parts, reason):
+        return CheckpointError(self.path, f"structure at {_fmt_path(parts)}: {reason}")
+
+    def array(self, name, parts, kind):
+        if not isinstance(name, str):
+            raise self.fail(parts, f"a {kind} reference must be a tensor name, got {name!r:.100}")
+        if name not in self.table:
+            raise self.fail(parts, f"refers to tensor {name!r:.100}, which the file does not contain")
+        b, e, code, shape = self.table[name]
+        return _make_array(self.payload, b, e, code, shape, self.path, name)
+
+    def shared(self, name, parts, kind, make, requires_grad=False):
+        if isinstance(name, str) and name in self.made:
+            k, obj, rg = self.made[name]
+            if k != kind or rg != requires_grad or kind in ("np_scalar", "bytes"):
+                raise self.fail(parts, f"tensor {name!r:.100} is referenced twice inconsistently")
+            return obj
+        obj = make(self.array(name, parts, kind))
+        self.made[name] = (kind, obj, requires_grad)
+        return obj
+
+    def decode(self, node, parts, depth=0, key=False):
+        if depth > 2 * MAX_DEPTH + 2:
+            raise self.fail(parts[:5], f"nested deeper than {MAX_DEPTH} levels")
+        if node is None or isinstance(node, (bool, str)) or type(node) in (int, float):
+            return node
+        if isinstance(node, list):
+            if key:
+                raise self.fail(parts, "a dict key cannot be a list")
+            return [self.decode(v, parts + [i], depth + 1) for i, v in enumerate(node)]
+        if isinstance(node, dict) and len(node) == 1:
+            tag = next(iter(node))
+        elif isinstance(node, dict) and set(node) == {"tensor", "requires_grad"} and node["requires_grad"] is True:
+            tag = "tensor"
+        else:
+            raise self.fail(parts, f"unexpected JSON node {node!r:.100}")
+        val = node[tag]
+        if tag == "tuple" and isinstance(val, list):
+            return tuple(self.decode(v, parts + [i], depth + 1, key) for i, v in enumerate(val))
+        if tag == "float" and val in ("nan", "inf", "-inf"):
+            return float(val)
+        if key and tag != "float":
+            raise self.fail(parts, f"a dict key cannot be a {tag!r:.40} node")
+        if tag == "dict" and isinstance(val, dict):
+            return {k: self.decode(v, parts + [k], depth + 1) for k, v in val.items()}
+        if tag == "items" and isinstance(val, list):
+            out = {}
+            for item in val:
+                if not (isinstance(item, list) and len(item) == 2):
+                    raise self.fail(parts, f"a dict item must be a [key, value] pair, got {item!r:.100}")
+                k = self.decode(item[0], parts, depth + 1, key=True)
+                if k in out:
+                    raise self.fail(parts, f"duplicate dict key {k!r:.100}")
+                out[k] = self.decode(item[1], parts + [k], depth + 1)
+            return out
+        if tag == "tensor":
+            rg = len(node) == 2
+            Tensor = _tensor_cls()
+
+            def make(arr):
+                if rg and arr.dtype.kind != "f":
+                    raise self.fail(parts, f"tensor {val!r:.100} of dtype {arr.dtype} cannot require grad")
+                if self.device is not None:
+                    from ._backend import to_device
+                    arr = to_device(arr, self.device)
+                t = Tensor._wrap(arr)
+                if rg:
+                    t.requires_grad = True
+                return t
+            return self.shared(val, parts, "tensor", make, rg)
+        if tag == "ndarray":
+            return self.shared(val, parts, "ndarray", lambda a: a)
+        if tag == "np_scalar":
+            return self.shared(val, parts, "np_scalar", self._scalar(parts))
+        if tag == "bytes":
+            return self.shared(val, parts, "bytes", self._bytes(parts))
+        if tag == "dtype":
+            d = _dtype_by_name(val)
+            if d is None:
+                raise self.fail(parts, f"unknown ember dtype {val!r:.100}")
+            return d
+        raise self.fail(parts, f"unexpected JSON node {node!r:.100}")
+
+    def _scalar(self, parts):
+        def make(a):
+            if a.ndim != 0:
+                raise self.fail(parts, f"a NumPy scalar must be stored as a 0-d tensor, got shape {a.shape}")
+            return a[()]
+        return make
+
+    def _bytes(self, parts):
+        def make(a):
+            if a.dtype != np.uint8 or a.ndim != 1:
+                raise self.fail(parts, "bytes must be stored as a 1-d U8 tensor")
+            return a.tobytes()
+        return make
+
+
+def load(f, map_location=None, *, weights_only=True):
+    """Load an object written by :func:`ember.save` from a path or a binary file object.
+
+    Tensors come back as ember Tensors, NumPy arrays as NumPy arrays, tuples as tuples and int
+    dict keys as ints. Tensors load on the CPU unless ``map_location`` names a device
+    (``"cuda:0"``). ``weights_only`` is accepted for torch compatibility: ember always loads
+    safely, nothing in the file can run code.
+    Raises :class:`CheckpointError` for any malformed, corrupted or foreign file and
+    ``FileNotFoundError`` when the file does not exist.
+
+    >>> ckpt = ember.load("ckpt.ember")
+    """
+    device = None
+    if map_location is not None:
+        from ._backend import device as _device
+        try:
+            device = _device(map_location)
+        except (TypeError, ValueError):
+            raise ValueError(f"ember.load: map_location must be None, a device or a device string such "
+                             f"as 'cpu' or 'cuda:0', got {map_location!r:.100}") from None
+    data, path = _read_all(f, "ember.load")
+    header, meta, table, payload = _parse_layout(data, path)
+    _verify_checksum(header, meta, payload, path)
+    try:
+        structure = _strict_json(meta[_KEY_STRUCTURE])
+    except RecursionError:
+        raise CheckpointError(path, "the structure JSON is nested too deeply") from None
+    except ValueError as e:
+        raise CheckpointError(path, f"the structure is not valid JSON: {e}") from None
+    dec = _Decoder(path, table, payload, device)
+    try:
+        obj = dec.decode(structure, [])
+    except RecursionError:
+        raise CheckpointError(path, "the structure is nested too deeply") from None
+    unused = [name for _, _, name, _, _ in table if name not in dec.made]
+    if unused:
+        raise CheckpointError(path, f"{len(unused)} stored tensor(s) are not referenced by the structure: "
+                                    f"{', '.join(map(repr, unused[:5]))}")
+    return obj
+
+
+def load_safetensors(f):
+    """Read the tensors of any safetensors file (ember's or another writer's) as a dict
+    ``{name: ember.Tensor}``. BF16 tensors are widened exactly to float32. When the file is
+    an ember checkpoint its checksum is verified; the structure is ignored.
+    """
+    data, path = _read_all(f, "load_safetensors")
+    header, meta, table, payload = _parse_layout(data, path, ember_file=False)
+    if _KEY_CHECKSUM in meta:
+        _verify_checksum(header, meta, payload, path)
+    Tensor = _tensor_cls()
+    order = [name for name in header if name != "__metadata__"]
+    arrays = {name: _make_array(payload, b, e, code, shape, path, name) for b, e, name, code, shape in table}
+    return {name: Tensor._wrap(arrays[name]) for name in order}
