@@ -9,8 +9,6 @@ Epoch values are batch-size-weighted means unless ``reduce_fx`` says otherwise.
 
 from __future__ import annotations
 
-import math
-
 __all__ = ["ResultCollection"]
 
 # hooks in which Lightning logs per step by default
@@ -99,6 +97,7 @@ class ResultCollection:
         self.batch = None
         self._batch_size = None
         self.step_dirty = False  # something per-step was logged in this batch
+        self.epoch_end_reached = False  # in *_epoch_end hooks: epoch values are visible at once
         # where each key was logged: name -> set of "stage:hook" (for misuse errors)
         self.seen: dict[str, set] = {}
 
@@ -151,8 +150,11 @@ class ResultCollection:
                 m.update(v, n)
             else:
                 m.update(v, 1)
-        if not math.isfinite(v):
-            pass  # recorded as is; the NaN policy acts on the loss, EarlyStopping on metrics
+            if self.epoch_end_reached:
+                ev = m.epoch_value()
+                self.trainer.callback_metrics[name] = ev
+                if m.on_step:
+                    self.trainer.callback_metrics[name + "_epoch"] = ev
 
     def step_metrics_for_logger(self):
         """Per-step values logged (to the logger) in this batch."""

@@ -1,0 +1,1283 @@
+"""The ``Trainer``: runs a ``TrainModule``'s steps and calls hooks, Lightning 2.x style.
+
+Where each hook fires during ``fit`` (callbacks first, in list order, then the module;
+``[cb]`` = callbacks only, ``[m]`` = module only)::
+
+    configure_callbacks [m]; prepare_data [dm, m]
+    setup("fit")                                  # datamodule, callbacks, module
+    (ckpt_path: on_load_checkpoint [m], on_load_checkpoint [cb], cb.load_state_dict)
+    configure_optimizers [m]                      # checked: shapes, schedulers
+    on_fit_start
+    on_sanity_check_start [cb]                    # num_sanity_val_steps batches of validation
+        validation loop (below)                   # (skipped when resuming)
+    on_sanity_check_end [cb]
+    on_train_start
+    for epoch in epochs:
+        on_train_epoch_start
+        for batch_idx, batch in train loader:
+            on_train_batch_start                  # module returning -1 ends the epoch
+            out = training_step(batch, batch_idx)
+            on_before_zero_grad; optimizer_zero_grad [m]    # first batch of an accumulation
+            on_before_backward; backward [m]; on_after_backward
+            on_before_optimizer_step; configure_gradient_clipping [m]; optimizer_step [m]
+            (step-interval schedulers; epoch-interval ones after the last batch)
+            on_train_batch_end(out)
+            if validation is due:
+                on_validation_model_eval [m]; on_validation_start; on_validation_epoch_start
+                for each val batch: on_validation_batch_start; validation_step; on_validation_batch_end
+                on_validation_epoch_end; on_validation_end; on_validation_model_train [m]
+            (ReduceLROnPlateau with interval "step"; deferred checkpoints written; SIGTERM check)
+        on_train_epoch_end [cb]; on_train_epoch_end [m]; on_train_epoch_end [EarlyStopping, ModelCheckpoint]
+        (ReduceLROnPlateau with interval "epoch"; epoch metrics to the loggers; checkpoints written)
+    on_train_end; on_fit_end; teardown("fit")
+    on_exception                                  # if anything above raised
+
+``validate``/``test``/``predict`` run the same evaluation loop with their own hooks.
+
+Beyond Lightning: exact resume (a run resumed from any checkpoint, even one saved mid-epoch, ends
+with the same weights bit for bit), SIGTERM saves ``<log_dir>/checkpoints/last.ckpt`` and exits
+(status 143) after the current step, a NaN policy (``on_nonfinite_loss``), and misuse errors at
+fit start rather than epochs later.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import warnings
+from dataclasses import dataclass
+
+from ember.train._checkpoint import (CheckpointMismatchError, capture_rng, find_last, load_checkpoint,
+                                     restore_model, restore_rng, save_file)
+from ember.train._logging import ResultCollection
+from ember.train._optim_config import LRSchedulerConfig, parse_optimizers
+from ember.train._signals import SigtermGuard
+from ember.train.callbacks.callback import Callback
+
+__all__ = ["Trainer", "TrainerState", "NonFiniteLossError", "LRSchedulerConfig"]
+
+SIGTERM_EXIT_CODE = 143  # 128 + SIGTERM: "stopped by a signal" to shells and job schedulers
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The training loss became NaN or infinite (``Trainer(on_nonfinite_loss="raise")``)."""
+
+
+@dataclass
+class TrainerState:
+    fn: str | None = None          # "fit" "validate" "test" "predict"
+    stage: str | None = None       # "train" "sanity_check" "validate" "test" "predict"
+    status: str = "initializing"   # "running" "finished" "interrupted"
+    stop_reason: str | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.status == "finished"
+
+
+class _ManualOptimizer:
+    """Wraps an optimizer in manual optimisation: ``step()`` fires ``on_before_optimizer_step``
+    and counts ``global_step`` (as Lightning's ``LightningOptimizer``)."""
+
+    def __init__(self, opt, trainer):
+        self._opt, self._trainer = opt, trainer
+
+    def step(self, closure=None):
+        t = self._trainer
+        t._call("on_before_optimizer_step", self._opt)
+        out = self._opt.step(closure) if closure is not None else self._opt.step()
+        t.global_step += 1
+        return out
+
+    def zero_grad(self, set_to_none: bool = True):
+        self._opt.zero_grad()
+
+    @property
+    def optimizer(self):
+        return self._opt
+
+    def __getattr__(self, name):
+        return getattr(self._opt, name)
+
+
+class _Stop(Exception):
+    """Internal: SIGTERM checkpoint written; leave fit."""
+
+
+def _sized(loader):
+    try:
+        return len(loader)
+    except TypeError:
+        return None
+
+
+def _limit(n, limit, what):
+    """Number of batches to use given a limit_* flag (int count or float fraction)."""
+    if limit is None:
+        return n
+    if isinstance(limit, bool) or not isinstance(limit, (int, float)) or limit < 0:
+        raise ValueError(f"Trainer({what}={limit!r}): expected an int >= 0 (batches) or a float in [0, 1]")
+    if isinstance(limit, float):
+        if limit > 1.0:
+            raise ValueError(f"Trainer({what}={limit}): a float is a fraction of the loader and must be <= 1.0;"
+                             " pass an int for a number of batches")
+        if n is None:
+            if limit == 1.0:
+                return None
+            raise ValueError(f"Trainer({what}={limit}): a fraction needs a loader with len()")
+        return int(n * limit)
+    return limit if n is None else min(n, limit)
+
+
+def _as_list(x):
+    if x is None:
+        return []
+    return list(x) if isinstance(x, (list, tuple)) else [x]
+
+
+class Trainer:
+    """Runs fit/validate/test/predict for a :class:`~ember.train.TrainModule` (Lightning 2.x flags).
+
+    >>> trainer = Trainer(max_epochs=5, callbacks=[EarlyStopping(patience=3)])  # doctest: +SKIP
+    >>> trainer.fit(model, train_loader, val_loader)                             # doctest: +SKIP
+
+    ``on_nonfinite_loss``: ``"raise"`` (default; names the step and batch), ``"skip"`` (drop the
+    batch: no backward, no step) or ``"ignore"`` (no check at all).
+    """
+
+    def __init__(self, *, accelerator="auto", strategy="auto", devices="auto", num_nodes=1, precision=None,
+                 logger=True, callbacks=None, fast_dev_run=False, max_epochs=None, min_epochs=None,
+                 max_steps=-1, min_steps=None, max_time=None, limit_train_batches=None,
+                 limit_val_batches=None, limit_test_batches=None, limit_predict_batches=None,
+                 overfit_batches=0.0, val_check_interval=None, check_val_every_n_epoch=1,
+                 num_sanity_val_steps=None, log_every_n_steps=None, enable_checkpointing=None,
+                 enable_progress_bar=None, enable_model_summary=None, accumulate_grad_batches=1,
+                 gradient_clip_val=None, gradient_clip_algorithm=None, deterministic=None, benchmark=None,
+                 inference_mode=True, use_distributed_sampler=True, profiler=None, detect_anomaly=False,
+                 barebones=False, plugins=None, sync_batchnorm=False,
+                 reload_dataloaders_every_n_epochs=0, default_root_dir=None,
+                 on_nonfinite_loss="raise"):
+        if accelerator not in ("auto", "cpu") or devices not in ("auto", 1, "1", [0], None) or num_nodes != 1:
+            raise ValueError(f"Trainer(accelerator={accelerator!r}, devices={devices!r}, num_nodes={num_nodes}): "
+                             "ember trains on one CPU device; leave these at their defaults")
+        if on_nonfinite_loss not in ("raise", "skip", "ignore"):
+            raise ValueError(f"Trainer(on_nonfinite_loss={on_nonfinite_loss!r}): use 'raise', 'skip' or 'ignore'")
+        if not isinstance(accumulate_grad_batches, int) or accumulate_grad_batches < 1:
+            raise ValueError(f"Trainer(accumulate_grad_batches={accumulate_grad_batches!r}): must be an int >= 1")
+        if gradient_clip_algorithm not in (None, "norm", "value"):
+            raise ValueError(f"Trainer(gradient_clip_algorithm={gradient_clip_algorithm!r}): use 'norm' or 'value'")
+        if fast_dev_run is True:
+            fast_dev_run = 1
+        if fast_dev_run:
+            n = int(fast_dev_run)
+            limit_train_batches = limit_val_batches = limit_test_batches = limit_predict_batches = n
+            max_epochs, max_steps, num_sanity_val_steps, val_check_interval = 1, n, 0, 1.0
+            logger, enable_checkpointing = None, False
+        self.fast_dev_run = fast_dev_run
+        self.default_root_dir = os.fspath(default_root_dir) if default_root_dir is not None else os.getcwd()
+        if max_epochs is None and (max_steps is None or max_steps == -1) and max_time is None:
+            max_epochs = 1000  # Lightning's default when nothing bounds the run
+        self.max_epochs, self.min_epochs = max_epochs, min_epochs
+        self.max_steps = -1 if max_steps is None else max_steps
+        self.min_steps = min_steps
+        self.max_time = max_time
+        self.limit_train_batches, self.limit_val_batches = limit_train_batches, limit_val_batches
+        self.limit_test_batches, self.limit_predict_batches = limit_test_batches, limit_predict_batches
+        self.overfit_batches = overfit_batches
+        if overfit_batches:
+            self.limit_train_batches = self.limit_val_batches = overfit_batches
+        self.val_check_interval = 1.0 if val_check_interval is None else val_check_interval
+        self.check_val_every_n_epoch = check_val_every_n_epoch
+        self.num_sanity_val_steps = 2 if num_sanity_val_steps is None else num_sanity_val_steps
+        self.log_every_n_steps = 50 if log_every_n_steps is None else log_every_n_steps
+        self.accumulate_grad_batches = accumulate_grad_batches
+        self.gradient_clip_val, self.gradient_clip_algorithm = gradient_clip_val, gradient_clip_algorithm
+        self.deterministic, self.detect_anomaly = deterministic, detect_anomaly
+        self.reload_dataloaders_every_n_epochs = reload_dataloaders_every_n_epochs
+        self.on_nonfinite_loss = on_nonfinite_loss
+        self.inference_mode = inference_mode
+
+        # loggers
+        if logger is True:
+            from ember.train.loggers import CSVLogger
+
+            logger = CSVLogger(save_dir=self.default_root_dir)
+        self.loggers = _as_list(logger) if logger not in (None, False) else []
+
+        # callbacks (user order kept; checkpoint callbacks moved last, as Lightning does)
+        self._user_callbacks = list(callbacks or [])
+        for cb in self._user_callbacks:
+            if not isinstance(cb, Callback):
+                raise TypeError(f"Trainer(callbacks=...): {cb!r} is not an ember.train.Callback")
+        self._enable_checkpointing = enable_checkpointing is not False and not fast_dev_run
+        self._enable_progress_bar = enable_progress_bar is not False
+        self._enable_model_summary = enable_model_summary is not False
+        self.callbacks = self._default_callbacks(self._user_callbacks)
+
+        # state
+        self.state = TrainerState()
+        self.current_epoch = 0
+        self.global_step = 0
+        self.should_stop = False
+        self.callback_metrics: dict = {}
+        self.logged_metrics: dict = {}
+        self.progress_bar_metrics: dict = {}
+        self.optimizers: list = []
+        self.lr_scheduler_configs: list[LRSchedulerConfig] = []
+        self.lightning_module = None
+        self.datamodule = None
+        self.ckpt_path = None
+        self.sanity_checking = False
+        self.received_sigterm = False
+        self.interrupted = False
+        self.num_training_batches = 0
+        self.num_val_batches: list[int] = []
+        self.num_sanity_val_batches: list[int] = []
+        self.train_dataloader = None
+        self.val_dataloaders = None
+        self.is_last_batch = False
+        self._results: ResultCollection | None = None
+        self._manual_optimizers: list = []
+        self._hooks: dict = {}
+        self._pending_ckpts: dict = {}
+        self._defer_saves = False
+        self._batches_seen = 0           # batches of the current epoch already trained
+        self._batches_that_stepped = 0   # logger step counter (Lightning's)
+        self._total_batch_idx = 0
+        self._epoch_rng = None
+        self._resume = None
+        self._monitors_checked = False
+        self._sigterm = None
+
+    # ------------------------------------------------------------------------------------------
+    # public API
+    # ------------------------------------------------------------------------------------------
+    def fit(self, model, train_dataloaders=None, val_dataloaders=None, datamodule=None, ckpt_path=None):
+        """Train ``model``; ``ckpt_path`` (a path, ``"last"`` or ``"best"``) resumes exactly."""
+        from ember.train.module import DataModule
+
+        if isinstance(train_dataloaders, DataModule):
+            datamodule, train_dataloaders = train_dataloaders, None
+        self._attach(model, datamodule, "fit")
+        self._train_loader_arg, self._val_loader_arg = train_dataloaders, val_dataloaders
+        with SigtermGuard() as guard:
+            self._sigterm = guard
+            try:
+                self._run_guarded(self._fit_impl, ckpt_path)
+            finally:
+                self._sigterm = None
+
+    def validate(self, model=None, dataloaders=None, ckpt_path=None, verbose=True, datamodule=None):
+        """Run one validation epoch; returns ``[{metric: value}, ...]`` (one dict per loader)."""
+        return self._evaluate("validate", model, dataloaders, ckpt_path, verbose, datamodule)
+
+    def test(self, model=None, dataloaders=None, ckpt_path=None, verbose=True, datamodule=None):
+        """Run one test epoch; returns ``[{metric: value}, ...]`` (one dict per loader)."""
+        return self._evaluate("test", model, dataloaders, ckpt_path, verbose, datamodule)
+
+    def predict(self, model=None, dataloaders=None, datamodule=None, return_predictions=True, ckpt_path=None):
+        """Run ``predict_step`` over the loader(s); returns the outputs (a list per loader)."""
+        return self._evaluate("predict", model, dataloaders, ckpt_path, False, datamodule, return_predictions)
+
+    def save_checkpoint(self, filepath, weights_only: bool = False, storage_options=None) -> None:
+        """Write a checkpoint. During ``fit`` it is written at the end of the current batch (or
+        epoch), once every hook has run, so that resuming from it is exact."""
+        filepath = os.fspath(filepath)
+        if self._defer_saves:
+            self._pending_ckpts[filepath] = weights_only or self._pending_ckpts.get(filepath, False)
+            d = os.path.dirname(filepath)
+            if d:
+                os.makedirs(d, exist_ok=True)
+        else:
+            save_file(self._dump_checkpoint(weights_only), filepath)
+
+    def print(self, *args, **kwargs) -> None:
+        print(*args, **kwargs)
+
+    # -- read-only state ------------------------------------------------------------------------
+    @property
+    def model(self):
+        return self.lightning_module
+
+    @property
+    def logger(self):
+        return self.loggers[0] if self.loggers else None
+
+    @property
+    def log_dir(self) -> str:
+        lg = self.logger
+        d = getattr(lg, "log_dir", None) if lg is not None else None
+        return d if d is not None else self.default_root_dir
+
+    @property
+    def checkpoint_callbacks(self):
+        from ember.train.callbacks.model_checkpoint import ModelCheckpoint
+        return [c for c in self.callbacks if isinstance(c, ModelCheckpoint)]
+
+    @property
+    def checkpoint_callback(self):
+        c = self.checkpoint_callbacks
+        return c[0] if c else None
+
+    @property
+    def early_stopping_callbacks(self):
+        from ember.train.callbacks.early_stopping import EarlyStopping
+        return [c for c in self.callbacks if isinstance(c, EarlyStopping)]
+
+    @property
+    def early_stopping_callback(self):
+        c = self.early_stopping_callbacks
+        return c[0] if c else None
+
+    @property
+    def progress_bar_callback(self):
+        return next((c for c in self.callbacks if hasattr(c, "get_metrics") and "Progress" in type(c).__name__),
+                    None)
+
+    @property
+    def training(self) -> bool:
+        return self.state.stage == "train"
+
+    @property
+    def validating(self) -> bool:
+        return self.state.stage == "validate"
+
+    @property
+    def testing(self) -> bool:
+        return self.state.stage == "test"
+
+    @property
+    def predicting(self) -> bool:
+        return self.state.stage == "predict"
+
+    @property
+    def world_size(self) -> int:
+        return 1
+
+    global_rank = local_rank = node_rank = 0
+    is_global_zero = True
+
+    @property
+    def estimated_stepping_batches(self) -> int | float:
+        """Total optimizer steps the fit will take (for OneCycleLR's ``total_steps``)."""
+        if self.train_dataloader is None and self.state.fn == "fit":
+            self._connect_train_loaders()  # configure_optimizers may ask (OneCycleLR total_steps)
+        n = self.num_training_batches
+        if n is None or n == float("inf"):
+            return float("inf") if self.max_steps == -1 else self.max_steps
+        per_epoch = math.ceil(n / self.accumulate_grad_batches)
+        total = per_epoch * self.max_epochs if self.max_epochs not in (None, -1) else float("inf")
+        return min(total, self.max_steps) if self.max_steps != -1 else total
+
+    # ------------------------------------------------------------------------------------------
+    # the fit loop: fit -> epoch -> batch
+    # ------------------------------------------------------------------------------------------
+    def _fit_impl(self, ckpt_path):
+        m = self.lightning_module
+        self._setup("fit")
+        self._restore(ckpt_path, model_and_callbacks=True)
+        self._configure_optimizers()
+        self._restore_training_state()
+        self._defer_saves = True  # checkpoints are written between batches: see save_checkpoint
+        self._call("on_fit_start")
+        self._log_hparams()
+        if self._resume is None and self._sanity_wanted():
+            self._sanity_check()
+        self._connect_loaders()
+        self.state.stage = "train"
+        m.train()
+        self._call("on_train_start")
+        while not self._fit_done():
+            self._train_epoch()
+        self._flush_checkpoints()
+        self._defer_saves = False
+        self._call("on_train_end")
+        self.state.status = "finished"
+        self._call("on_fit_end")
+        self._finalize_loggers("success")
+        self._write_learning_curves()
+        self._teardown("fit")
+
+    def _train_epoch(self):
+        if self.reload_dataloaders_every_n_epochs and self.current_epoch % self.reload_dataloaders_every_n_epochs == 0 \
+                and self.current_epoch > 0:
+            self._train_loader_arg is None and self._connect_train_loaders()
+        skip, resume = self._batches_seen, self._resume  # skip > 0 only when resuming mid-epoch
+        if resume is not None:  # replay the RNG from the start of this epoch (or from the checkpoint)
+            restore_rng(resume["rng_epoch_start"] if skip else resume["rng"])
+        self._epoch_rng = capture_rng()
+        if not skip:
+            self._results.reset_stage("train")
+        self._results.stage = "train"
+        self.lightning_module.train()
+        self._call("on_train_epoch_start")
+        it = iter(self.train_dataloader)
+        for _ in range(skip):  # the same shuffle as before the interruption; skip what was trained
+            next(it)
+        if resume is not None:
+            restore_rng(resume["rng"])
+            self._resume = None
+        n = self.num_training_batches
+        completed = n is not None and skip >= n
+        for batch_idx in range(skip, n if n is not None else sys.maxsize):
+            try:
+                batch = next(it)
+            except StopIteration:
+                completed = True
+                break
+            self.is_last_batch = n is not None and batch_idx + 1 == n
+            if self._train_batch(batch, batch_idx) == -1:
+                break
+            self._after_batch(batch_idx)
+            if self.is_last_batch:
+                completed = True
+            if self._stop_mid_epoch():
+                break
+        self._train_epoch_end(completed)
+
+    def _train_batch(self, batch, batch_idx):
+        m = self.lightning_module
+        self._results.new_batch(batch)
+        if self._call("on_train_batch_start", batch, batch_idx) == -1:
+            return -1
+        if m.automatic_optimization:
+            out = self._optimization_step(batch, batch_idx)
+        else:
+            out = self._run_step("training_step", batch, batch_idx)
+            self._check_loss(out, batch_idx, manual=True)
+        out = {"loss": out} if out is not None and not isinstance(out, dict) else out
+        self._step_schedulers("step", plateau=False, batch_idx=batch_idx)
+        if self.is_last_batch:
+            self._step_schedulers("epoch", plateau=False)
+        self._call("on_train_batch_end", out, batch, batch_idx)
+        self._log_step_metrics()
+        return None
+
+    def _optimization_step(self, batch, batch_idx):
+        m, opt, acc = self.lightning_module, self.optimizers[0] if self.optimizers else None, self.accumulate_grad_batches
+        out = self._run_step("training_step", batch, batch_idx)
+        loss = self._check_loss(out, batch_idx)
+        first = batch_idx % acc == 0
+        last = (batch_idx + 1) % acc == 0 or self.is_last_batch
+        if first and opt is not None:
+            self._call("on_before_zero_grad", opt)
+            m.optimizer_zero_grad(self.current_epoch, batch_idx, opt)
+            self._window_has_grad = False
+        if loss is not None:
+            if acc > 1:
+                loss = loss / acc
+            self._call("on_before_backward", loss)
+            m.backward(loss)
+            self._call("on_after_backward")
+            self._window_has_grad = True
+        if last and opt is not None and self._window_has_grad:
+            self._call("on_before_optimizer_step", opt)
+            m.configure_gradient_clipping(opt, gradient_clip_val=self.gradient_clip_val,
+                                          gradient_clip_algorithm=self.gradient_clip_algorithm)
+            m.optimizer_step(self.current_epoch, batch_idx, opt)
+            self.global_step += 1
+            self._stepped = True
+        return out
+
+    def _after_batch(self, batch_idx):
+        """Work between batches: validation if due, plateau schedulers, checkpoint files, SIGTERM."""
+        self._batches_seen = batch_idx + 1
+        self._total_batch_idx += 1
+        if self._val_due(batch_idx):
+            self._run_validation()
+        self._step_schedulers("step", plateau=True, batch_idx=batch_idx)
+        if not self._accumulating(batch_idx):
+            self._batches_that_stepped += 1
+        self._flush_checkpoints()
+        if self._sigterm is not None and self._sigterm.received:
+            self._save_on_sigterm()
+
+    def _train_epoch_end(self, completed):
+        self._results.epoch_end("train")
+        self._results.epoch_end_reached = True
+        monitoring = [c for c in self.callbacks if self._is_monitoring(c)]
+        for cb in self.callbacks:
+            if cb not in monitoring and self._overrides(cb, "on_train_epoch_end"):
+                cb.on_train_epoch_end(self, self.lightning_module)
+        self._call_module("on_train_epoch_end")
+        if not self._monitors_checked:
+            self._check_monitors_logged()
+        for cb in monitoring:
+            cb.on_train_epoch_end(self, self.lightning_module)
+        self._results.epoch_end_reached = False
+        if completed:
+            self._step_schedulers("epoch", plateau=True)
+        out = self._results.epoch_end("train")
+        out["epoch"] = self.current_epoch
+        self._log_to_loggers(out, max(self._batches_that_stepped - 1, 0))
+        self._flush_checkpoints(epoch_done=True)
+        self.current_epoch += 1
+        self._batches_seen = 0
+        if self._sigterm is not None and self._sigterm.received:
+            self._save_on_sigterm()
+
+    # ------------------------------------------------------------------------------------------
+    # evaluation loops
+    # ------------------------------------------------------------------------------------------
+    def _sanity_check(self):
+        saved = (dict(self.callback_metrics), dict(self.logged_metrics), dict(self.progress_bar_metrics))
+        self.sanity_checking = True
+        self.state.stage = "sanity_check"
+        self._call_callbacks("on_sanity_check_start")
+        self._connect_val_loaders()
+        if self._val_enabled():
+            self._eval_loop("validate", self.val_dataloaders, limit=self.num_sanity_val_steps, log=False)
+        self._call_callbacks("on_sanity_check_end")
+        self.sanity_checking = False
+        self._check_monitors_logged(sanity=True)
+        self.callback_metrics, self.logged_metrics, self.progress_bar_metrics = (
+            saved[0], saved[1], saved[2])
+
+    def _run_validation(self):
+        prev = self.state.stage
+        self.state.stage = "validate"
+        self._eval_loop("validate", self.val_dataloaders, limit=None, log=True)
+        self.state.stage = prev
+        self._results.stage = "train"
+
+    def _eval_loop(self, stage, loaders, limit=None, log=True, return_predictions=False):
+        """One epoch over each of ``loaders`` with ``{stage}_step`` and its hooks; returns metric
+        dicts (or predictions)."""
+        import ember
+
+        m = self.lightning_module
+        noun = {"validate": "validation", "test": "test", "predict": "predict"}[stage]
+        step_name = f"{noun}_step"
+        res = self._results
+        res.reset_stage(stage)
+        res.stage = stage
+        nums = [self._num_eval_batches(stage, dl) for dl in loaders]
+        if limit is not None:
+            nums = [limit if n is None else min(limit, n) for n in nums]
+        was_training = getattr(m, "training", True)
+        getattr(m, f"on_{noun}_model_eval")()
+        results, preds = [], []
+        multi = len(loaders) > 1
+        with ember.no_grad():
+            self._call(f"on_{noun}_start")
+            self._call(f"on_{noun}_epoch_start")
+            for dl_idx, (dl, n) in enumerate(zip(loaders, nums)):
+                extra = (dl_idx,) if multi else ()
+                outs = []
+                it = iter(dl)
+                for batch_idx in range(n if n is not None else sys.maxsize):
+                    try:
+                        batch = next(it)
+                    except StopIteration:
+                        break
+                    res.new_batch(batch)
+                    self._call(f"on_{noun}_batch_start", batch, batch_idx, *extra)
+                    out = self._run_step(step_name, batch, batch_idx, *extra)
+                    if stage == "predict" and return_predictions:
+                        outs.append(out)
+                    self._call(f"on_{noun}_batch_end", out, batch, batch_idx, *extra)
+                preds.append(outs)
+            if stage != "predict":
+                res.epoch_end(stage)
+                res.epoch_end_reached = True
+            self._call(f"on_{noun}_epoch_end")
+            if stage != "predict":
+                res.epoch_end_reached = False
+                metrics = res.epoch_end(stage)
+                if log:
+                    self._log_to_loggers(dict(metrics), self._batches_that_stepped)
+                results = [dict(metrics) for _ in loaders]
+            self._call(f"on_{noun}_end")
+        if was_training:
+            getattr(m, f"on_{noun}_model_train", m.train)()
+        if stage == "predict":
+            return preds if multi else (preds[0] if preds else [])
+        return results
+
+    def _evaluate(self, fn, model, dataloaders, ckpt_path, verbose, datamodule, return_predictions=True):
+        from ember.train.module import DataModule
+
+        if isinstance(dataloaders, DataModule):
+            datamodule, dataloaders = dataloaders, None
+        if model is None:
+            if self.lightning_module is None:
+                raise ValueError(f"Trainer.{fn}() needs a model: pass it, or call fit() first")
+            model = self.lightning_module
+            if ckpt_path is None and self.checkpoint_callback is not None and \
+                    getattr(self.checkpoint_callback, "best_model_path", ""):
+                ckpt_path = "best"
+        self._attach(model, datamodule or self.datamodule, fn)
+        return self._run_guarded(self._evaluate_impl, fn, dataloaders, ckpt_path, verbose, return_predictions)
+
+    def _evaluate_impl(self, fn, dataloaders, ckpt_path, verbose, return_predictions):
+        self._setup(fn)
+        if ckpt_path is not None:
+            self._restore(ckpt_path, model_and_callbacks=True, weights_only=True)
+        noun = {"validate": "val", "test": "test", "predict": "predict"}[fn]
+        loaders = _as_list(dataloaders) if dataloaders is not None else _as_list(self._loader_from_hooks(noun))
+        if not loaders:
+            raise ValueError(f"Trainer.{fn}(): no dataloader; pass dataloaders=... or define "
+                             f"{noun}_dataloader() on the module or datamodule")
+        for dl in loaders:
+            if _sized(dl) == 0:
+                raise ValueError(f"Trainer.{fn}(): the {noun} dataloader is empty (len 0)")
+        self.state.stage = fn
+        out = self._eval_loop(fn, loaders, log=True, return_predictions=return_predictions)
+        self.state.status = "finished"
+        if fn != "predict" and verbose:
+            self._print_table(fn, out)
+        self._teardown(fn)
+        return out if (fn != "predict" or return_predictions) else None
+
+    # ------------------------------------------------------------------------------------------
+    # helpers: attach, setup, hooks
+    # ------------------------------------------------------------------------------------------
+    def _attach(self, model, datamodule, fn):
+        from ember.train.module import TrainModule
+
+        if not isinstance(model, TrainModule):
+            raise TypeError(f"Trainer.{fn}() expects an ember.train.TrainModule, got {type(model).__name__}; "
+                            "subclass TrainModule (Lightning's LightningModule) and define training_step")
+        self.lightning_module = model
+        model.trainer = self
+        self.datamodule = datamodule
+        if datamodule is not None:
+            datamodule.trainer = self
+        self.state = TrainerState(fn=fn, status="running")
+        self.should_stop = False
+        self.train_dataloader = self.val_dataloaders = None
+        self._val_on = False
+        if self._results is None or fn == "fit":
+            self._results = ResultCollection(self)
+
+    def _run_guarded(self, body, *args):
+        try:
+            return body(*args)
+        except _Stop:
+            self.state.status = "interrupted"
+            self.interrupted = True
+            self._finalize_loggers("interrupted")
+            self._teardown(self.state.fn)
+            raise SystemExit(SIGTERM_EXIT_CODE) from None
+        except BaseException as e:
+            self.state.status = "interrupted"
+            self.interrupted = True
+            # saves requested in a batch that did not finish would hold a half-done step: dropped;
+            # saves made in on_exception (OnExceptionCheckpoint) are written at once
+            self._pending_ckpts, self._defer_saves = {}, False
+            self._call_callbacks("on_exception", e)
+            self._call_module("on_exception", e)
+            self._finalize_loggers("failed")
+            raise
+
+    def _setup(self, stage):
+        m, dm = self.lightning_module, self.datamodule
+        extra = _as_list(m.configure_callbacks())
+        if extra:
+            types = {type(c) for c in extra}
+            self.callbacks = [c for c in self.callbacks if type(c) not in types] + extra
+            self.callbacks = self._order_checkpoints_last(self.callbacks)
+        if dm is not None:
+            dm.prepare_data()
+        m.prepare_data()
+        if dm is not None:
+            dm.setup(stage)
+        self._build_hook_cache()
+        self._call_callbacks("setup", stage)
+        m.setup(stage)
+
+    def _teardown(self, stage):
+        self._defer_saves = False
+        if self.datamodule is not None:
+            self.datamodule.teardown(stage)
+        self._call_callbacks("teardown", stage)
+        self.lightning_module.teardown(stage)
+
+    def _default_callbacks(self, user):
+        from ember.train.callbacks.model_checkpoint import ModelCheckpoint
+
+        cbs = list(user)
+        names = {type(c).__name__ for c in cbs}
+        if self._enable_progress_bar and not any("ProgressBar" in n for n in names):
+            from ember.train.callbacks.progress import TQDMProgressBar
+            cbs.append(TQDMProgressBar())
+        if self._enable_model_summary and not any("ModelSummary" in n for n in names):
+            from ember.train.callbacks.model_summary import ModelSummary
+            cbs.append(ModelSummary())
+        if self.max_time is not None and "Timer" not in names:
+            from ember.train.callbacks.timer import Timer
+            cbs.append(Timer(duration=self.max_time, interval="step"))
+        if self._enable_checkpointing and not any(isinstance(c, ModelCheckpoint) for c in cbs):
+            cbs.append(ModelCheckpoint())
+        elif not self._enable_checkpointing and any(isinstance(c, ModelCheckpoint) for c in cbs) \
+                and not self.fast_dev_run:
+            raise ValueError("Trainer(enable_checkpointing=False) but a ModelCheckpoint is in callbacks; "
+                             "remove one of the two")
+        return self._order_checkpoints_last(cbs)
+
+    @staticmethod
+    def _order_checkpoints_last(cbs):
+        from ember.train.callbacks.model_checkpoint import ModelCheckpoint
+        return [c for c in cbs if not isinstance(c, ModelCheckpoint)] + \
+            [c for c in cbs if isinstance(c, ModelCheckpoint)]
+
+    @staticmethod
+    def _is_monitoring(cb):
+        """EarlyStopping and ModelCheckpoint run after the module's on_train_epoch_end (Lightning)."""
+        from ember.train.callbacks.early_stopping import EarlyStopping
+        from ember.train.callbacks.model_checkpoint import ModelCheckpoint
+        return isinstance(cb, (EarlyStopping, ModelCheckpoint))
+
+    @staticmethod
+    def _overrides(obj, name):
+        f = getattr(obj, name, None)
+        if f is None:
+            return False
+        base = Callback if isinstance(obj, Callback) else None
+        if base is None:
+            from ember.train.module import _HookDefaults as base
+        return getattr(f, "__func__", None) is not getattr(base, name, None)
+
+    def _build_hook_cache(self):
+        """For each hook, the callbacks and module methods that actually override it (so that a
+        hook nobody uses costs nothing per step)."""
+        hooks = [n for n in dir(Callback) if n.startswith("on_")]
+        m = self.lightning_module
+        self._hooks = {}
+        for name in hooks:
+            cbs = [getattr(c, name) for c in self.callbacks if self._overrides(c, name)]
+            mod = getattr(m, name) if self._overrides(m, name) else None
+            self._hooks[name] = (cbs, mod)
+
+    def _call(self, name, *args):
+        """Fire hook ``name``: callbacks (in order), then the module. Returns the module's result."""
+        cbs, mod = self._hooks.get(name, ((), None))
+        for f in cbs:
+            f(self, self.lightning_module, *args)
+        if mod is not None:
+            m = self.lightning_module
+            prev, m._current_fx = m._current_fx, name
+            try:
+                return mod(*args)
+            finally:
+                m._current_fx = prev
+        return None
+
+    def _call_callbacks(self, name, *args):
+        for cb in self.callbacks:
+            getattr(cb, name)(self, self.lightning_module, *args)
+
+    def _call_module(self, name, *args):
+        m = self.lightning_module
+        prev, m._current_fx = m._current_fx, name
+        try:
+            return getattr(m, name)(*args)
+        finally:
+            m._current_fx = prev
+
+    def _run_step(self, name, batch, batch_idx, *extra):
+        m = self.lightning_module
+        m._current_fx = name
+        try:
+            return getattr(m, name)(batch, batch_idx, *extra)
+        finally:
+            m._current_fx = None
+
+    # ------------------------------------------------------------------------------------------
+    # helpers: data
+    # ------------------------------------------------------------------------------------------
+    def _loader_from_hooks(self, noun):
+        for owner in (self.datamodule, self.lightning_module):
+            fn = getattr(owner, f"{noun}_dataloader", None) if owner is not None else None
+            if fn is not None:
+                try:
+                    return fn()
+                except NotImplementedError:
+                    continue
+        return None
+
+    def _connect_loaders(self):
+        if self.val_dataloaders is None:
+            self._connect_val_loaders()
+        if self.train_dataloader is None:
+            self._connect_train_loaders()
+        vci, nt = self.val_check_interval, self.num_training_batches
+        if isinstance(vci, float):
+            if not 0.0 < vci <= 1.0:
+                raise ValueError(f"Trainer(val_check_interval={vci}): a float must be in (0, 1]")
+            self._val_check_batch = max(1, int(nt * vci)) if nt else None
+        else:
+            if nt is not None and vci > nt and self.check_val_every_n_epoch is not None:
+                raise ValueError(f"Trainer(val_check_interval={vci}) is larger than the {nt} training batches "
+                                 "of an epoch; use a smaller value or check_val_every_n_epoch=None")
+            self._val_check_batch = vci
+        self._val_on = self._val_enabled()
+
+    def _connect_train_loaders(self):
+        train = self._train_loader_arg if self._train_loader_arg is not None else self._loader_from_hooks("train")
+        if train is None:
+            raise ValueError("Trainer.fit(): no training data; pass train_dataloaders=..., a datamodule, or "
+                             "define train_dataloader() on the module")
+        n = _sized(train)
+        if n == 0:
+            raise ValueError("Trainer.fit(): the training dataloader is empty (len 0): check the dataset "
+                             "size, batch_size and drop_last")
+        self.train_dataloader = train
+        self.num_training_batches = _limit(n, self.limit_train_batches, "limit_train_batches")
+        if self.num_training_batches == 0 and self.limit_train_batches not in (0, 0.0):
+            raise ValueError(f"Trainer.fit(): limit_train_batches={self.limit_train_batches} leaves no "
+                             f"training batch out of {n}")
+
+    def _connect_val_loaders(self):
+        if self.overfit_batches:
+            if self.train_dataloader is None:
+                self._connect_train_loaders()
+            val = self.train_dataloader
+        else:
+            val = self._val_loader_arg if self._val_loader_arg is not None else self._loader_from_hooks("val")
+        self.val_dataloaders = _as_list(val)
+        for dl in self.val_dataloaders:
+            if _sized(dl) == 0:
+                raise ValueError("Trainer.fit(): a validation dataloader is empty (len 0): check the dataset "
+                                 "size, batch_size and drop_last")
+        self.num_val_batches = [self._num_eval_batches("validate", dl) for dl in self.val_dataloaders]
+
+    def _has_validation_step(self):
+        from ember.train.module import TrainModule
+
+        m = self.lightning_module
+        return getattr(type(m), "validation_step", None) is not TrainModule.validation_step or \
+            "validation_step" in vars(m)
+
+    def _sanity_wanted(self):
+        return bool(self.num_sanity_val_steps) and self.limit_val_batches not in (0, 0.0) \
+            and self._has_validation_step()
+
+    def _num_eval_batches(self, stage, dl):
+        lim = {"validate": self.limit_val_batches, "test": self.limit_test_batches,
+               "predict": self.limit_predict_batches}[stage]
+        return _limit(_sized(dl), lim, {"validate": "limit_val_batches", "test": "limit_test_batches",
+                                         "predict": "limit_predict_batches"}[stage])
+
+    def _val_enabled(self):
+        return bool(self.val_dataloaders) and self._has_validation_step() \
+            and any(n != 0 for n in self.num_val_batches)
+
+    def _val_due(self, batch_idx):
+        if not self._val_on:
+            return False
+        ce = self.check_val_every_n_epoch
+        if ce is not None and (self.current_epoch + 1) % ce != 0:
+            return False
+        if self.should_stop and self._can_stop():
+            return True
+        vcb = self._val_check_batch
+        if vcb is None:
+            return self.is_last_batch
+        idx = self._total_batch_idx - 1 if ce is None else batch_idx
+        if isinstance(self.val_check_interval, float) and self.val_check_interval == 1.0:
+            return self.is_last_batch
+        return (idx + 1) % vcb == 0
+
+    # ------------------------------------------------------------------------------------------
+    # helpers: optimisation
+    # ------------------------------------------------------------------------------------------
+    def _configure_optimizers(self):
+        m = self.lightning_module
+        prev, m._current_fx = m._current_fx, "configure_optimizers"
+        try:
+            out = m.configure_optimizers()
+        finally:
+            m._current_fx = prev
+        self.optimizers, self.lr_scheduler_configs = parse_optimizers(out)
+        if not self.optimizers:
+            if m.automatic_optimization:
+                raise ValueError(f"{type(m).__name__}.configure_optimizers() returned None: with automatic "
+                                 "optimisation it must return an optimizer, e.g. "
+                                 "ember.optim.Adam(self.parameters(), lr=1e-3)")
+        if m.automatic_optimization and len(self.optimizers) > 1:
+            raise ValueError(f"configure_optimizers() returned {len(self.optimizers)} optimizers; automatic "
+                             "optimisation uses one. Set self.automatic_optimization = False and step them "
+                             "in training_step (self.optimizers(), self.manual_backward(loss))")
+        self._manual_optimizers = [] if m.automatic_optimization else \
+            [_ManualOptimizer(o, self) for o in self.optimizers]
+        for cfg in self.lr_scheduler_configs:
+            if cfg.reduce_on_plateau:
+                try:
+                    from ember.train._monitor import check_mode_matches_name
+                    check_mode_matches_name("ReduceLROnPlateau", cfg.monitor, getattr(cfg.scheduler, "mode", "min"))
+                except ImportError:  # pragma: no cover
+                    pass
+        self._window_has_grad = False
+        self._stepped = False
+
+    def _check_loss(self, out, batch_idx, manual=False):
+        """The loss tensor from what training_step returned (None = skip this batch)."""
+        loss = out.get("loss") if isinstance(out, dict) else out
+        if isinstance(out, dict) and "loss" not in out and not manual:
+            raise ValueError(f"training_step returned a dict without a 'loss' key (keys: {sorted(out)}); "
+                             "return the loss tensor or {'loss': loss, ...}")
+        if loss is None:
+            return None
+        if manual:
+            return loss
+        data = getattr(loss, "_data", None)
+        if data is None or not hasattr(loss, "backward"):
+            raise TypeError(f"training_step must return the loss as an ember Tensor (or a dict with 'loss', or "
+                            f"None to skip the batch); it returned {type(loss).__name__}: {loss!r:.80}")
+        if data.size != 1:
+            raise ValueError(f"training_step returned a tensor of shape {tuple(data.shape)}, not a scalar loss; "
+                             "reduce it (e.g. loss.mean())")
+        if not loss.requires_grad:
+            raise ValueError("training_step returned a loss that does not require grad: it is not connected to "
+                             "the parameters (was it computed under no_grad, detached, or converted with .item()?)")
+        if self.on_nonfinite_loss != "ignore":
+            v = float(data.reshape(()))
+            if not math.isfinite(v):
+                if self.on_nonfinite_loss == "raise":
+                    raise NonFiniteLossError(
+                        f"training loss is {v} at global step {self.global_step} (epoch {self.current_epoch}, "
+                        f"batch {batch_idx}). Lower the learning rate, clip gradients (gradient_clip_val), "
+                        "check the data for NaN/inf, or pass Trainer(on_nonfinite_loss='skip') to drop such "
+                        "batches")
+                return None  # "skip"
+        return loss
+
+    def _accumulating(self, batch_idx):
+        return (batch_idx + 1) % self.accumulate_grad_batches != 0 and not self.is_last_batch
+
+    def _step_schedulers(self, interval, plateau, batch_idx=None):
+        if not self.lr_scheduler_configs or not self.lightning_module.automatic_optimization:
+            return
+        if interval == "step":
+            if batch_idx is not None and self._accumulating(batch_idx):
+                return
+            idx = self.global_step
+        else:
+            idx = self.current_epoch + 1
+        for cfg in self.lr_scheduler_configs:
+            if cfg.interval != interval or cfg.reduce_on_plateau != plateau or idx % cfg.frequency:
+                continue
+            metric = None
+            if plateau:
+                metric = self.callback_metrics.get(cfg.monitor)
+                if metric is None:
+                    if cfg.strict:
+                        raise RuntimeError(
+                            f"ReduceLROnPlateau watches {cfg.monitor!r}, which was not logged. "
+                            f"{self._logged_keys_report()} Log it with self.log({cfg.monitor!r}, ...) or "
+                            "change 'monitor' in configure_optimizers (or set 'strict': False to skip)")
+                    warnings.warn(f"ReduceLROnPlateau watches {cfg.monitor!r}, which is not available; "
+                                  "skipping the scheduler step (strict=False)", RuntimeWarning, stacklevel=2)
+                    continue
+            self.lightning_module.lr_scheduler_step(cfg.scheduler, metric)
+
+    # ------------------------------------------------------------------------------------------
+    # helpers: stopping
+    # ------------------------------------------------------------------------------------------
+    def _can_stop(self):
+        if self.min_epochs is not None and self.current_epoch + 1 < self.min_epochs:
+            return False
+        if self.min_steps is not None and self.global_step < self.min_steps:
+            return False
+        return True
+
+    def _stop_mid_epoch(self):
+        if self.max_steps != -1 and self.global_step >= self.max_steps:
+            self.state.stop_reason = self.state.stop_reason or "max_steps"
+            return True
+        return self.should_stop and self._can_stop()
+
+    def _fit_done(self):
+        if self.max_steps != -1 and self.global_step >= self.max_steps:
+            self.state.stop_reason = self.state.stop_reason or "max_steps"
+            return True
+        if self.max_epochs not in (None, -1) and self.current_epoch >= self.max_epochs:
+            self.state.stop_reason = self.state.stop_reason or "max_epochs"
+            return True
+        if self.should_stop:
+            if self._can_stop():
+                self.state.stop_reason = self.state.stop_reason or "should_stop"
+                return True
+            self.should_stop = False  # min_epochs/min_steps not met yet: keep going (Lightning)
+        return False
+
+    # ------------------------------------------------------------------------------------------
+    # helpers: logging
+    # ------------------------------------------------------------------------------------------
+    def _log_step_metrics(self):
+        res = self._results
+        if not res.step_dirty:
+            return
+        if (self._batches_that_stepped + 1) % self.log_every_n_steps == 0 or self.should_stop:
+            metrics = res.step_metrics_for_logger()
+            if metrics:
+                metrics["epoch"] = self.current_epoch
+                self._log_to_loggers(metrics, self._batches_that_stepped)
+        res.clear_step()
+
+    def _log_to_loggers(self, metrics, step):
+        if not metrics:
+            return
+        self.logged_metrics.update(metrics)
+        for lg in self.loggers:
+            lg.log_metrics(metrics, step)
+
+    def _log_hparams(self):
+        m = self.lightning_module
+        hp = dict(m.hparams)
+        if self.datamodule is not None:
+            hp.update(getattr(self.datamodule, "hparams", {}) or {})
+        if self.loggers and getattr(m, "_log_hyperparams", True):
+            for lg in self.loggers:
+                lg.log_hyperparams(hp)
+
+    def _finalize_loggers(self, status):
+        for lg in self.loggers:
+            try:
+                lg.save()
+                lg.finalize(status)
+            except Exception:  # a failing logger must not hide the original error
+                if status == "success":
+                    raise
+
+    def _write_learning_curves(self):
+        if not self.loggers or self.fast_dev_run:
+            return
+        try:
+            from ember.train._plots import write_learning_curves
+        except ImportError:
+            return
+        write_learning_curves(self)
+
+    def _logged_keys_report(self):
+        seen = self._results.seen if self._results is not None else {}
+        if not seen:
+            return "Nothing has been logged with self.log yet."
+        parts = []
+        for name in sorted(seen):
+            where = sorted(seen[name])
+            parts.append(f"{name} ({', '.join(where)})")
+        return "Logged so far: " + "; ".join(parts) + "."
+
+    def _check_monitors_logged(self, sanity=False):
+        """Misuse check: a monitored key that is never logged fails early, listing what is."""
+        keys = set(self.callback_metrics)
+        for name in self._results.seen:
+            keys.update((name, name + "_step", name + "_epoch"))
+        watchers = [(type(c).__name__, c.monitor, getattr(c, "strict", True))
+                    for c in self.callbacks if getattr(c, "monitor", None)]
+        watchers += [("ReduceLROnPlateau", c.monitor, c.strict) for c in self.lr_scheduler_configs
+                     if c.reduce_on_plateau]
+        for owner, key, strict in watchers:
+            if key in keys or not strict:
+                continue
+            if sanity and not any(k in key for k in ("val", "valid")):
+                continue  # a train metric: judged at the end of the first epoch
+            default = " (its default, as in Keras)" if owner == "EarlyStopping" and \
+                getattr(self._find(owner), "_monitor_defaulted", False) else ""
+            where = "validation_step" if sanity else "training_step, validation_step or an epoch-end hook"
+            raise RuntimeError(f"{owner} monitors {key!r}{default}, but it is never logged. "
+                               f"{self._logged_keys_report()} Log it with self.log({key!r}, ...) in {where}, "
+                               f"or pass monitor=<one of the keys above>.")
+        if not sanity:
+            self._monitors_checked = True
+
+    def _find(self, clsname):
+        return next((c for c in self.callbacks if type(c).__name__ == clsname), None)
+
+    def _print_table(self, fn, results):
+        if not results or not any(results):
+            return
+        title = {"validate": "Validate metric", "test": "Test metric"}[fn]
+        rows = [(k, f"{v:.6g}") for d in results for k, v in sorted(d.items())]
+        w0 = max(len(title), *(len(r[0]) for r in rows))
+        w1 = max(len("DataLoader 0"), *(len(r[1]) for r in rows))
+        line = "─" * (w0 + w1 + 7)
+        print(line)
+        print(f"  {title:<{w0}}   {'DataLoader 0':>{w1}}")
+        print(line)
+        for k, v in rows:
+            print(f"  {k:<{w0}}   {v:>{w1}}")
+        print(line)
+
+    # ------------------------------------------------------------------------------------------
+    # helpers: checkpoints
+    # ------------------------------------------------------------------------------------------
+    def _dump_checkpoint(self, weights_only=False, epoch_done=None):
+        import ember
+
+        m = self.lightning_module
+        if epoch_done is None:
+            epoch_done = False
+        ck = {
+            "ember_version": str(getattr(ember, "__version__", "0")),
+            "epoch": int(self.current_epoch),
+            "global_step": int(self.global_step),
+            "loops": {"batches_seen": int(self._batches_seen), "epoch_done": bool(epoch_done),
+                      "batches_that_stepped": int(self._batches_that_stepped),
+                      "total_batch_idx": int(self._total_batch_idx),
+                      "window_has_grad": bool(getattr(self, "_window_has_grad", False))},
+            "state_dict": m.state_dict(),
+            "hyper_parameters": _storable(dict(m.hparams)),
+        }
+        if not weights_only:
+            ck["optimizer_states"] = [o.state_dict() for o in self.optimizers]
+            ck["lr_schedulers"] = [c.scheduler.state_dict() for c in self.lr_scheduler_configs]
+            ck["callbacks"] = {cb.state_key: cb.state_dict() for cb in self.callbacks}
+            ck["rng"] = capture_rng()
+            if self._epoch_rng is not None:
+                ck["rng_epoch_start"] = self._epoch_rng
+            if self._results is not None:
+                ck["results"] = _storable(self._results.state_dict())
+            ck["metrics"] = _storable({"callback": self.callback_metrics, "logged": self.logged_metrics,
+                                       "progress_bar": self.progress_bar_metrics})
+            if self.datamodule is not None:
+                ck["datamodule"] = self.datamodule.state_dict()
+            ck["should_stop"] = bool(self.should_stop)
+            if self._batches_seen and self._accumulating(self._batches_seen - 1):
+                ck["grads"] = {k: p.grad for k, p in m.named_parameters() if p.grad is not None}
+            for cb in self.callbacks:
+                cb.on_save_checkpoint(self, m, ck)
+        m.on_save_checkpoint(ck)
+        return ck
+
+    def _flush_checkpoints(self, epoch_done=False):
+        if not self._pending_ckpts:
+            return
+        pending, self._pending_ckpts = self._pending_ckpts, {}
+        full = weights = None
+        for path, wo in pending.items():
+            if wo:
+                weights = weights or self._dump_checkpoint(True, epoch_done)
+                save_file(weights, path)
+            else:
+                full = full or self._dump_checkpoint(False, epoch_done)
+                save_file(full, path)
+
+    def _save_on_sigterm(self):
+        self.received_sigterm = True
+        path = os.path.join(self.log_dir, "checkpoints", "last.ckpt")
+        at_epoch_end = self._batches_seen == 0
+        if at_epoch_end:
+            # already advanced to the next epoch: describe the checkpoint as "epoch done"
+            self.current_epoch -= 1
+            save_file(self._dump_checkpoint(False, epoch_done=True), path)
+            self.current_epoch += 1
+        else:
+            save_file(self._dump_checkpoint(False), path)
+        self.state.stop_reason = "sigterm"
+        print(f"SIGTERM received: saved {path}; resume with trainer.fit(..., ckpt_path='last')",
+              file=sys.stderr, flush=True)
+        raise _Stop
+
+    def _resolve_ckpt_path(self, ckpt_path):
+        if ckpt_path == "last":
+            path = None
+            for cb in self.checkpoint_callbacks:
+                p = getattr(cb, "last_model_path", "")
+                if p and os.path.exists(p):
+                    path = p
+            newest = find_last(self.default_root_dir)
+            if newest is not None and (path is None or os.stat(newest).st_mtime_ns > os.stat(path).st_mtime_ns):
+                path = newest
+            if path is None:
+                warnings.warn(f"ckpt_path='last': no checkpoint found under {self.default_root_dir!r}; "
+                              "starting from scratch", UserWarning, stacklevel=3)
+            return path
+        if ckpt_path == "best":
+            cb = self.checkpoint_callback
+            p = getattr(cb, "best_model_path", "") if cb is not None else ""
+            if not p:
+                raise ValueError("ckpt_path='best' but no best checkpoint is known: it needs a ModelCheckpoint "
+                                 "that has saved (pass a path, or 'last')")
+            return p
+        return os.fspath(ckpt_path)
+
+    def _restore(self, ckpt_path, model_and_callbacks=True, weights_only=False):
+        self._resume = None
+        if ckpt_path is None:
+            return
+        path = self._resolve_ckpt_path(ckpt_path)
+        if path is None:
+            return
+        self.ckpt_path = path
+        ck = load_checkpoint(path)
+        m = self.lightning_module
+        m.on_load_checkpoint(ck)
+        if not weights_only:
+            cb_states = ck.get("callbacks") or {}
+            for cb in self.callbacks:
+                cb.on_load_checkpoint(self, m, ck)
+            for cb in self.callbacks:
+                st = cb_states.get(cb.state_key)
+                if st is not None:
+                    cb.load_state_dict(st)
+        restore_model(m, ck, path)
+        if not weights_only:
+            self._resume = ck
+            self._resume_path = path
+
+    def _restore_training_state(self):
+        ck = self._resume
+        if ck is None:
+            return
+        path = self._resume_path
+        if "optimizer_states" not in ck:
+            raise CheckpointMismatchError(f"{path!r} was saved with weights_only=True: it has no optimizer "
+                                          "state to resume training from; load it with "
+                                          "Module.load_from_checkpoint instead")
+        opt_states, sched_states = ck["optimizer_states"], ck.get("lr_schedulers", [])
+        if len(opt_states) != len(self.optimizers) or len(sched_states) != len(self.lr_scheduler_configs):
+            raise CheckpointMismatchError(
+                f"{path!r} holds {len(opt_states)} optimizer(s) and {len(sched_states)} scheduler(s), but "
+                f"configure_optimizers() returned {len(self.optimizers)} and {len(self.lr_scheduler_configs)}")
+        for o, s in zip(self.optimizers, opt_states):
+            o.load_state_dict(s)
+        for c, s in zip(self.lr_scheduler_configs, sched_states):
+            c.scheduler.load_state_dict(s)
+        loops = ck["loops"]
+        self.global_step = int(ck["global_step"])
+        self._batches_that_stepped = int(loops.get("batches_that_stepped", 0))
+        self._total_batch_idx = int(loops.get("total_batch_idx", 0))
+        self._window_has_grad = bool(loops.get("window_has_grad", False))
+        if loops.get("epoch_done"):
+            self.current_epoch, self._batches_seen = int(ck["epoch"]) + 1, 0
+        else:
+            self.current_epoch, self._batches_seen = int(ck["epoch"]), int(loops["batches_seen"])
+        if "results" in ck:
+            self._results.load_state_dict(ck["results"])
+        met = ck.get("metrics") or {}
+        self.callback_metrics = dict(met.get("callback", {}))
+        self.logged_metrics = dict(met.get("logged", {}))
+        self.progress_bar_metrics = dict(met.get("progress_bar", {}))
+        if self.datamodule is not None and "datamodule" in ck:
+            self.datamodule.load_state_dict(ck["datamodule"])
+        self.should_stop = bool(ck.get("should_stop", False))
+        self._monitors_checked = True
+        grads = ck.get("grads") or {}
+        if grads:  # mid-accumulation: the gradients gathered so far in this window
+            params = dict(self.lightning_module.named_parameters())
+            for k, g in grads.items():
+                params[k].grad = g
+        if self._batches_seen and "rng_epoch_start" not in ck:
+            raise CheckpointMismatchError(f"{path!r} was saved mid-epoch without the epoch's RNG state; "
+                                          "it cannot be resumed exactly")
+
+
+def _storable(obj):
+    """Plain data for a checkpoint: dicts/lists of numbers and strings (others dropped)."""
+    if isinstance(obj, dict):
+        return {str(k): _storable(v) for k, v in obj.items() if _storable_ok(v)}
+    if isinstance(obj, (list, tuple)):
+        return [_storable(v) for v in obj if _storable_ok(v)]
+    if hasattr(obj, "_data") and getattr(obj._data, "size", 2) == 1:
+        return float(obj._data.reshape(()))
+    return obj
+
+
+def _storable_ok(v):
+    if v is None or isinstance(v, (bool, int, float, str, dict, list, tuple)):
+        return True
+    return hasattr(v, "_data") and getattr(v._data, "size", 2) == 1
