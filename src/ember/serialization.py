@@ -193,16 +193,16 @@ class _Encoder:
             if name is None:
                 name = self.by_id[id(x)] = self._store(x, parts, "NumPy array")
             return {"ndarray": name}
+        if isinstance(x, str):  # str subclasses (np.str_ too) come back as str
+            return str(x)
+        if isinstance(x, bytes):
+            return {"bytes": self._store(np.frombuffer(x, dtype=np.uint8), parts, "bytes")}
         if isinstance(x, np.generic):
             return {"np_scalar": self._store(np.asarray(x), parts, "NumPy scalar")}
         if type(x) is int:
             return x
         if type(x) is float:
             return x if math.isfinite(x) else {"float": repr(x)}
-        if isinstance(x, str):
-            return str(x)
-        if isinstance(x, bytes):
-            return {"bytes": self._store(np.frombuffer(x, dtype=np.uint8), parts, "bytes")}
         if isinstance(x, dict) or type(x) in (list, tuple):
             if id(x) in self.active:
                 raise ValueError(f"ember.save: circular reference at {_fmt_path(parts)} "
@@ -315,6 +315,8 @@ def _umask():
 
 
 def _atomic_write(path, head, arrays):
+    if os.path.islink(path):  # write through a symlink, as open() would, instead of replacing it
+        path = os.path.realpath(path)
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise FileNotFoundError(2, "ember.save: the folder does not exist", folder)
