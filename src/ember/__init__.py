@@ -1,0 +1,101 @@
+"""ember: a deep-learning framework on NumPy with define-by-run autograd and a callback-driven trainer.
+
+>>> import ember
+>>> x = ember.tensor([1.0, 2.0, 3.0], requires_grad=True)
+>>> (x ** 2).sum().backward()
+>>> x.grad
+tensor([2., 4., 6.])
+"""
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from . import _dtype
+from ._backend import device
+from ._dtype import (
+    as_dtype,
+    bfloat16,
+    double,
+    dtype,
+    float16,
+    float32,
+    float64,
+    get_default_dtype,
+    half,
+    int8,
+    int16,
+    int32,
+    int64,
+    long,
+    promote_types,
+    set_default_dtype,
+    short,
+    uint8,
+)
+from ._dtype import bool_ as bool  # noqa: A001  (torch's name)
+from ._dtype import float as float  # noqa: A001,PLW0127
+from ._dtype import int as int  # noqa: A001,PLW0127
+from ._tensor import Size, Tensor, _bind_methods
+from . import _ops
+from ._ops import *  # noqa: F401,F403  (the public op functions)
+from ._ops import abs, all, any, max, min, pow, round, sum  # noqa: A004  (torch's names shadow builtins here)
+from ._random import (
+    Generator,
+    bernoulli,
+    default_generator,
+    get_rng_state,
+    initial_seed,
+    manual_seed,
+    multinomial,
+    normal,
+    rand,
+    rand_like,
+    randint,
+    randint_like,
+    randn,
+    randn_like,
+    randperm,
+    seed,
+    set_rng_state,
+)
+from . import autograd
+from .autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
+
+_bind_methods(_ops)
+from . import _tensor as _tensor_mod  # noqa: E402
+
+_tensor_mod._o = _ops
+
+from .serialization import CheckpointError, load, save  # noqa: E402
+
+_LAZY = {"nn", "optim", "utils", "datasets", "train", "interop", "distributed", "cuda"}
+
+
+def __getattr__(name):
+    # Subpackages load on first use so `import ember` stays fast.
+    if name in _LAZY:
+        import importlib
+
+        mod = importlib.import_module(f"{__name__}.{name}")
+        globals()[name] = mod
+        return mod
+    raise AttributeError(f"module 'ember' has no attribute {name!r}")
+
+
+def is_tensor(obj) -> bool:
+    """True if ``obj`` is an ember Tensor."""
+    return isinstance(obj, Tensor)
+
+
+def numel(x) -> int:
+    return x.numel()
+
+
+def is_floating_point(x) -> bool:
+    return x.is_floating_point()
+
+
+def get_num_threads() -> int:
+    import os
+
+    return os.cpu_count() or 1

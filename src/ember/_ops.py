@@ -1,0 +1,2994 @@
+"""ember's primitive ops: one ``Node`` class per op (forward and backward side by side) and the thin
+public functions that call them. Composite ops are written with the primitives and need no
+derivative code."""
+from __future__ import annotations
+
+import builtins
+import math
+import numbers
+
+import numpy as np
+
+from . import _dtype as D
+from ._backend import device as _device
+from ._backend import module_for, to_device as _to_device_array
+from ._tensor import Size, Tensor
+from .autograd.engine import Node
+from .autograd.functional_ns import erf_array
+from .autograd.grad_mode import STATE
+
+_pyslice = builtins.slice
+_pymax, _pymin, _pysum, _pyabs, _pyround = builtins.max, builtins.min, builtins.sum, builtins.abs, builtins.round
+
+# ============================================================================ argument helpers
+
+
+def _dim(d, ndim, op="op"):
+    """Normalise a possibly negative dimension, with torch's error for one out of range."""
+    try:
+        d = d.__index__()
+    except AttributeError:
+        raise TypeError(f"{op}: dim must be an int, got {type(d).__name__}") from None
+    n = _pymax(ndim, 1)
+    if d < -n or d >= n:
+        raise IndexError(
+            f"{op}: Dimension out of range (expected to be in range of [{-n}, {n - 1}], but got {d})"
+        )
+    return d + n if d < 0 else d
+
+
+def _dims(dim, ndim, op="op"):
+    if dim is None:
+        return None
+    if isinstance(dim, (tuple, list)):
+        out = tuple(_dim(d, ndim, op) for d in dim)
+        if len(set(out)) != len(out):
+            raise RuntimeError(f"{op}: dim {tuple(dim)} appears multiple times in the list of dims")
+        return out
+    return (_dim(dim, ndim, op),)
+
+
+def _shape_arg(shape, op="op"):
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list, Size)):
+        shape = shape[0]
+    try:
+        return tuple(int(s.__index__()) for s in shape)
+    except (AttributeError, TypeError):
+        raise TypeError(f"{op}: size must be a tuple of ints, got {shape!r}") from None
+
+
+def _t(x, like=None):
+    """Make ``x`` a Tensor (numbers and arrays become constants)."""
+    if isinstance(x, Tensor):
+        return x
+    return tensor(x) if like is None else tensor(x, dtype=_scalar_dtype(x, like))
+
+
+def _scalar_dtype(x, like):
+    if isinstance(x, builtins.bool):
+        return like.dtype
+    if isinstance(x, numbers.Integral):
+        return like.dtype if like.dtype._kind >= 1 else D.int64
+    if isinstance(x, numbers.Real):
+        return like.dtype if like.dtype._kind == 2 else D.get_default_dtype()
+    return None
+
+
+# ============================================================================ creation
+
+
+def _infer_np(data, dtype):
+    if isinstance(data, Tensor):
+        arr = data._data
+        return arr.astype(dtype.np) if dtype is not None and arr.dtype != dtype.np else arr.copy()
+    if isinstance(data, (np.ndarray, np.generic)):
+        arr = np.array(data)
+        if dtype is None:
+            if arr.dtype.kind == "f" or arr.dtype.kind in "iub":
+                D.from_numpy(arr.dtype)
+            else:
+                raise TypeError(f"ember.tensor: can't convert NumPy array of dtype {arr.dtype}")
+        return arr if dtype is None else arr.astype(dtype.np)
+    if isinstance(data, (list, tuple)) and builtins.any(isinstance(x, Tensor) for x in _flat(data)):
+        data = _to_nested(data)
+    try:
+        arr = np.array(data)
+    except ValueError as e:
+        raise ValueError(f"ember.tensor: the data is ragged or malformed ({e}); all rows must have the same length") from None
+    if arr.dtype == object:
+        raise TypeError(f"ember.tensor: could not infer dtype of {type(data).__name__} data {data!r:.60}")
+    if dtype is not None:
+        return arr.astype(dtype.np)
+    k = arr.dtype.kind
+    if k == "f":
+        return arr.astype(D.get_default_dtype().np) if not isinstance(data, np.ndarray) else arr
+    if k in "iu":
+        return arr.astype(np.int64)
+    if k == "b":
+        return arr
+    if k == "c":
+        raise TypeError("ember.tensor: complex numbers are not supported")
+    raise TypeError(f"ember.tensor: could not infer dtype of {type(data).__name__} data")
+
+
+def _flat(x):
+    for y in x:
+        if isinstance(y, (list, tuple)):
+            yield from _flat(y)
+        else:
+            yield y
+
+
+def _to_nested(x):
+    if isinstance(x, Tensor):
+        return x.tolist()
+    if isinstance(x, (list, tuple)):
+        return [_to_nested(y) for y in x]
+    return x
+
+
+def tensor(data, dtype=None, device=None, requires_grad=False):
+    """Copy ``data`` (nested lists, numbers, arrays, tensors) into a new leaf tensor.
+
+    >>> ember.tensor([[1, 2], [3, 4]], dtype=ember.float32)
+    """
+    dt = D.as_dtype(dtype) if dtype is not None else None
+    arr = _infer_np(data, dt)
+    if device is not None:
+        arr = _to_device_array(arr, _device(device))
+    t = Tensor._wrap(arr)
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
+def as_tensor(data, dtype=None, device=None):
+    """Like ``tensor`` but shares memory with a NumPy array or tensor when no conversion is needed."""
+    if isinstance(data, Tensor):
+        return data if dtype is None else cast(data, D.as_dtype(dtype))
+    if isinstance(data, np.ndarray) and (dtype is None or D.as_dtype(dtype).np == data.dtype):
+        D.from_numpy(data.dtype)
+        return Tensor._wrap(data)
+    return tensor(data, dtype=dtype, device=device)
+
+
+def from_numpy(a):
+    """A tensor sharing memory with NumPy array ``a``."""
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"from_numpy: expected np.ndarray (got {type(a).__name__})")
+    D.from_numpy(a.dtype)
+    return Tensor._wrap(a)
+
+
+def _creation(fill, size, dtype, device, requires_grad, op, default=None):
+    shape = _shape_arg(size, op)
+    if builtins.any(s < 0 for s in shape):
+        raise RuntimeError(f"{op}: trying to create tensor with negative dimension in size {shape}")
+    dt = D.as_dtype(dtype) if dtype is not None else (default or D.get_default_dtype())
+    xp = module_for(device)
+    arr = xp.full(shape, fill, dtype=dt.np) if fill is not None else xp.empty(shape, dtype=dt.np)
+    t = Tensor._wrap(arr)
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
+def zeros(*size, dtype=None, device=None, requires_grad=False):
+    """A tensor of zeros: ``ember.zeros(2, 3)``."""
+    return _creation(0, size, dtype, device, requires_grad, "zeros")
+
+
+def ones(*size, dtype=None, device=None, requires_grad=False):
+    """A tensor of ones: ``ember.ones(2, 3)``."""
+    return _creation(1, size, dtype, device, requires_grad, "ones")
+
+
+def empty(*size, dtype=None, device=None, requires_grad=False):
+    """An uninitialised tensor (ember fills it with zeros)."""
+    return _creation(0, size, dtype, device, requires_grad, "empty")
+
+
+def full(size, fill_value, dtype=None, device=None, requires_grad=False):
+    """A tensor filled with ``fill_value``; the dtype follows the value's type like torch."""
+    if dtype is None:
+        if isinstance(fill_value, builtins.bool):
+            dtype = D.bool_
+        elif isinstance(fill_value, numbers.Integral):
+            dtype = D.int64
+    if isinstance(size, numbers.Integral):
+        size = (size,)
+    return _creation(fill_value, (tuple(size),), dtype, device, requires_grad, "full")
+
+
+def _like(x, dtype):
+    return D.as_dtype(dtype) if dtype is not None else x.dtype
+
+
+def zeros_like(x, dtype=None, device=None, requires_grad=False):
+    return _creation(0, (x.shape,), _like(x, dtype), device or x.device, requires_grad, "zeros_like")
+
+
+def ones_like(x, dtype=None, device=None, requires_grad=False):
+    return _creation(1, (x.shape,), _like(x, dtype), device or x.device, requires_grad, "ones_like")
+
+
+def empty_like(x, dtype=None, device=None, requires_grad=False):
+    return zeros_like(x, dtype, device, requires_grad)
+
+
+def full_like(x, fill_value, dtype=None, device=None, requires_grad=False):
+    return _creation(fill_value, (x.shape,), _like(x, dtype), device or x.device, requires_grad, "full_like")
+
+
+def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False):
+    """Values from ``start`` to ``end`` (exclusive) by ``step``: ``ember.arange(5)``."""
+    if end is None:
+        start, end = 0, start
+    vals = [v.item() if isinstance(v, Tensor) else v for v in (start, end, step)]
+    if vals[2] == 0:
+        raise RuntimeError("arange: step must be nonzero")
+    if (vals[1] - vals[0]) * vals[2] < 0:
+        raise RuntimeError(
+            f"arange: upper bound and larger bound inconsistent with step sign (start={vals[0]}, end={vals[1]}, step={vals[2]})"
+        )
+    if dtype is None:
+        dtype = D.int64 if builtins.all(isinstance(v, numbers.Integral) for v in vals) else D.get_default_dtype()
+    dt = D.as_dtype(dtype)
+    n = int(math.ceil((vals[1] - vals[0]) / vals[2]))
+    arr = (vals[0] + np.arange(n, dtype=np.float64 if dt.is_floating_point else np.int64) * vals[2]).astype(dt.np)
+    t = Tensor._wrap(_to_device_array(arr, _device(device)) if device is not None else arr)
+    return t.requires_grad_(True) if requires_grad else t
+
+
+def linspace(start, end, steps, dtype=None, device=None, requires_grad=False):
+    """``steps`` evenly spaced values from ``start`` to ``end`` inclusive."""
+    if steps < 0:
+        raise RuntimeError(f"linspace: number of steps must be non-negative, got {steps}")
+    dt = D.as_dtype(dtype) if dtype is not None else D.get_default_dtype()
+    arr = np.linspace(start, end, steps, dtype=np.float64).astype(dt.np)
+    t = Tensor._wrap(arr)
+    return t.requires_grad_(True) if requires_grad else t
+
+
+def logspace(start, end, steps, base=10.0, dtype=None):
+    dt = D.as_dtype(dtype) if dtype is not None else D.get_default_dtype()
+    return Tensor._wrap((base ** np.linspace(start, end, steps, dtype=np.float64)).astype(dt.np))
+
+
+def eye(n, m=None, dtype=None, device=None, requires_grad=False):
+    """The identity matrix (``n`` x ``m``)."""
+    dt = D.as_dtype(dtype) if dtype is not None else D.get_default_dtype()
+    t = Tensor._wrap(np.eye(n, m, dtype=dt.np))
+    return t.requires_grad_(True) if requires_grad else t
+
+
+# ============================================================================ casting, devices
+
+
+class Cast(Node):
+    needs_inputs = False
+
+    def __init__(self, np_dtype):
+        self.dt = np_dtype
+
+    def forward(self, x):
+        self.src = x.dtype
+        return x.astype(self.dt)
+
+    def backward(self, ns, g, ins, out):
+        return (ns.cast(g, self.src),)
+
+
+def cast(x, dtype):
+    """``x`` converted to ``dtype`` (differentiable between floating dtypes)."""
+    dt = dtype.np if isinstance(dtype, D.dtype) else D.as_dtype(dtype).np
+    if x._data.dtype == dt:
+        return x
+    if x.requires_grad and dt.kind != "f":
+        return Tensor._wrap(x._data.astype(dt))
+    return Cast(dt)(x)
+
+
+def ns_cast(g, np_dtype):
+    return cast(g, D.from_numpy(np_dtype))
+
+
+class ToDevice(Node):
+    needs_inputs = False
+
+    def __init__(self, dev):
+        self.dev = dev
+
+    def forward(self, x):
+        from ._backend import device_of
+
+        self.src = device_of(x)
+        return _to_device_array(x, self.dev)
+
+    def backward(self, ns, g, ins, out):
+        if isinstance(g, Tensor):
+            return (to_device(g, self.src),)
+        return (_to_device_array(g, self.src),)
+
+
+def to_device(x, dev):
+    dev = _device(dev)
+    if x.device == dev:
+        return x
+    return ToDevice(dev)(x)
+
+
+# ============================================================================ elementwise unary
+
+
+class _Unary(Node):
+    pass
+
+
+class Neg(_Unary):
+    needs_inputs = False
+
+    def forward(self, x):
+        return -x
+
+    def backward(self, ns, g, ins, out):
+        return (-g,)
+
+
+class Exp(_Unary):
+    needs_inputs = False
+    needs_out = True
+
+    def forward(self, x):
+        return np.exp(x)
+
+    def backward(self, ns, g, ins, out):
+        return (g * out,)
+
+
+class Expm1(_Unary):
+    needs_inputs = False
+    needs_out = True
+
+    def forward(self, x):
+        return np.expm1(x)
+
+    def backward(self, ns, g, ins, out):
+        return (g * (out + 1),)
+
+
+class Log(_Unary):
+    def forward(self, x):
+        return np.log(x)
+
+    def backward(self, ns, g, ins, out):
+        return (g / ins[0],)
+
+
+class Log1p(_Unary):
+    def forward(self, x):
+        return np.log1p(x)
+
+    def backward(self, ns, g, ins, out):
+        return (g / (ins[0] + 1),)
+
+
+class Log2(_Unary):
+    def forward(self, x):
+        return np.log2(x)
+
+    def backward(self, ns, g, ins, out):
+        return (g / (ins[0] * math.log(2.0)),)
+
+
+class Log10(_Unary):
+    def forward(self, x):
+        return np.log10(x)
+
+    def backward(self, ns, g, ins, out):
+        return (g / (ins[0] * math.log(10.0)),)
+
+
+class Sqrt(_Unary):
+    needs_inputs = False
+    needs_out = True
+
+    def forward(self, x):
+        return np.sqrt(x)
+
+    def backward(self, ns, g, ins, out):
+        return (g / (2 * out),)
+
+
+class Rsqrt(_Unary):
+    needs_inputs = False
+    needs_out = True
+
+    def forward(self, x):
+        with np.errstate(divide="ignore"):
+            return 1 / np.sqrt(x)
+
+    def backward(self, ns, g, ins, out):
+        return (g * (-0.5) * out * out * out,)
+
+
+class Abs(_Unary):
+    def forward(self, x):
+        return np.abs(x)
+
+    def backward(self, ns, g, ins, out):
+        return (g * ns.sign(ins[0]),)
+
+
+class Reciprocal(_Unary):
+    needs_inputs = False
+    needs_out = True
+
+    def forward(self, x):
+        with np.errstate(divide="ignore"):
+            return 1 / x
+
+    def backward(self, ns, g, ins, out):
+        return (-g * out * out,)
+
+
+class Sin(_Unary):
+    def forward(self, x):
+        return np.sin(x)
+
+    def backward(self, ns, g, ins, out):
+        return (g * ns.cos(ins[0]),)
+
+
+class Cos(_Unary):
+    def forward(self, x):
+        return np.cos(x)
+
+    def backward(self, ns, g, ins, out):
+        return (-g * ns.sin(ins[0]),)
+
+
+class Tan(_Unary):
+    needs_inputs = False
+    needs_out = True
+
+    def forward(self, x):
+        return np.tan(x)
+
+    def backward(self, ns, g, ins, out):
+        return (g * (1 + out * out),)
+
+
+class Tanh(_Unary):
+    needs_inputs = False
+    needs_out = True
+
+    def forward(self, x):
+        return np.tanh(x)
+
+    def backward(self, ns, g, ins, out):
+        return (g * (1 - out * out),)
+
+
+class Sigmoid(_Unary):
+    needs_inputs = False
+    needs_out = True
+
+    def forward(self, x):
+        # stable for large |x|: exp only ever sees non-positive arguments
+        e = np.exp(-np.abs(x))
+        return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+
+    def backward(self, ns, g, ins, out):
+        return (g * out * (1 - out),)
+
+
+class Relu(_Unary):
+    needs_inputs = False
+    needs_out = True
+
+    def forward(self, x):
+        return np.maximum(x, 0)
+
+    def backward(self, ns, g, ins, out):
+        return (ns.where(ns.value(out) > 0, g, 0 * g),)
+
+
+class Erf(_Unary):
+    def forward(self, x):
+        return erf_array(x)
+
+    def backward(self, ns, g, ins, out):
+        x = ins[0]
+        return (g * (2.0 / math.sqrt(math.pi)) * ns.exp(-(x * x)),)
+
+
+class Asin(_Unary):
+    def forward(self, x):
+        return np.arcsin(x)
+
+    def backward(self, ns, g, ins, out):
+        x = ins[0]
+        return (g / ns.sqrt(1 - x * x),)
+
+
+class Acos(_Unary):
+    def forward(self, x):
+        return np.arccos(x)
+
+    def backward(self, ns, g, ins, out):
+        x = ins[0]
+        return (-g / ns.sqrt(1 - x * x),)
+
+
+class Atan(_Unary):
+    def forward(self, x):
+        return np.arctan(x)
+
+    def backward(self, ns, g, ins, out):
+        x = ins[0]
+        return (g / (1 + x * x),)
+
+
+class Sinh(_Unary):
+    def forward(self, x):
+        return np.sinh(x)
+
+    def backward(self, ns, g, ins, out):
+        x = ins[0]
+        return (g * (ns.exp(x) + ns.exp(-x)) * 0.5,)
+
+
+class Cosh(_Unary):
+    def forward(self, x):
+        return np.cosh(x)
+
+    def backward(self, ns, g, ins, out):
+        x = ins[0]
+        return (g * (ns.exp(x) - ns.exp(-x)) * 0.5,)
+
+
+def _unary(cls, name):
+    def f(x):
+        if not isinstance(x, Tensor):
+            raise TypeError(f"{name}(): argument 'input' must be a Tensor, not {type(x).__name__}")
+        if x._data.dtype.kind != "f":
+            x = cast(x, D.get_default_dtype())
+        return cls()(x)
+
+    f.__name__ = name
+    f.__doc__ = f"Elementwise {name} (differentiable)."
+    return f
+
+
+exp = _unary(Exp, "exp")
+expm1 = _unary(Expm1, "expm1")
+log = _unary(Log, "log")
+log1p = _unary(Log1p, "log1p")
+log2 = _unary(Log2, "log2")
+log10 = _unary(Log10, "log10")
+sqrt = _unary(Sqrt, "sqrt")
+rsqrt = _unary(Rsqrt, "rsqrt")
+reciprocal = _unary(Reciprocal, "reciprocal")
+sin = _unary(Sin, "sin")
+cos = _unary(Cos, "cos")
+tan = _unary(Tan, "tan")
+tanh = _unary(Tanh, "tanh")
+sigmoid = _unary(Sigmoid, "sigmoid")
+erf = _unary(Erf, "erf")
+asin = arcsin = _unary(Asin, "asin")
+acos = arccos = _unary(Acos, "acos")
+atan = arctan = _unary(Atan, "atan")
+sinh = _unary(Sinh, "sinh")
+cosh = _unary(Cosh, "cosh")
+
+
+def neg(x):
+    """Elementwise negation."""
+    if x._data.dtype == np.bool_:
+        raise TypeError("neg: negation, the `-` operator, on a bool tensor is not supported; use ~ or logical_not()")
+    return Neg()(x)
+
+
+negative = neg
+
+
+def abs(x):
+    """Elementwise absolute value (gradient sign(x), 0 at 0)."""
+    return Abs()(x)
+
+
+absolute = abs
+
+
+def relu(x):
+    """max(x, 0) elementwise."""
+    return Relu()(x)
+
+
+def sign(x):
+    """Elementwise sign (no gradient: it is zero almost everywhere)."""
+    return Tensor._wrap(np.sign(x._data))
+
+
+sgn = sign
+
+
+def _nograd(fn_np, name):
+    def f(x, *a, **k):
+        return Tensor._wrap(fn_np(x._data, *a, **k))
+
+    f.__name__ = name
+    f.__doc__ = f"Elementwise {name} (not differentiable: returns a tensor without grad)."
+    return f
+
+
+floor = _nograd(np.floor, "floor")
+ceil = _nograd(np.ceil, "ceil")
+trunc = _nograd(np.trunc, "trunc")
+isnan = _nograd(np.isnan, "isnan")
+isinf = _nograd(np.isinf, "isinf")
+isfinite = _nograd(np.isfinite, "isfinite")
+signbit = _nograd(np.signbit, "signbit")
+
+
+def round(x, decimals=0):
+    """Round half to even, like torch (not differentiable)."""
+    return Tensor._wrap(np.round(x._data, decimals))
+
+
+def logical_not(x):
+    return Tensor._wrap(np.logical_not(x._data))
+
+
+def logical_and(a, b):
+    return Tensor._wrap(np.logical_and(_arr(a), _arr(b)))
+
+
+def logical_or(a, b):
+    return Tensor._wrap(np.logical_or(_arr(a), _arr(b)))
+
+
+def logical_xor(a, b):
+    return Tensor._wrap(np.logical_xor(_arr(a), _arr(b)))
+
+
+def _arr(x):
+    return x._data if isinstance(x, Tensor) else np.asarray(x)
+
+
+def _bitwise(npf, name):
+    def f(a, b=None):
+        if b is None:  # bitwise_not
+            if a._data.dtype.kind not in "iub":
+                raise TypeError(f"{name}: only integer and bool tensors are supported, got {a.dtype}")
+            return Tensor._wrap(npf(a._data))
+        ad, bd = _arr(a), _arr(b)
+        for v in (ad, bd):
+            if v.dtype.kind not in "iub":
+                raise TypeError(f"{name}: only integer and bool tensors are supported, got {v.dtype}")
+        return Tensor._wrap(npf(ad, bd))
+
+    f.__name__ = name
+    return f
+
+
+bitwise_not = _bitwise(np.invert, "bitwise_not")
+bitwise_and = _bitwise(np.bitwise_and, "bitwise_and")
+bitwise_or = _bitwise(np.bitwise_or, "bitwise_or")
+bitwise_xor = _bitwise(np.bitwise_xor, "bitwise_xor")
+
+
+# ============================================================================ binary arithmetic
+
+
+def _promote(a, b, op, to_float=False):
+    """Apply torch's type promotion to two operands (tensors or Python numbers)."""
+    ta, tb = isinstance(a, Tensor), isinstance(b, Tensor)
+    if not ta and not tb:
+        raise TypeError(f"{op}: expected at least one Tensor")
+    if ta and tb:
+        da, db = a._data.dtype, b._data.dtype
+        if da != db:
+            rt = D.result_type_np(da, a._data.ndim == 0, db, b._data.ndim == 0)
+            if da != rt:
+                a = cast(a, D._by_np[rt])
+            if db != rt:
+                b = cast(b, D._by_np[rt])
+    else:
+        t, s = (a, b) if ta else (b, a)
+        if isinstance(s, (np.ndarray, list, tuple)):
+            s = tensor(s)
+            return _promote(a if ta else s, s if ta else b, op, to_float)
+        if isinstance(s, np.generic):
+            s = s.item()
+        if not isinstance(s, numbers.Number):
+            raise TypeError(f"{op}: unsupported operand type {type(s).__name__} (expected a Tensor or a number)")
+        k = t._data.dtype.kind
+        if isinstance(s, builtins.bool):
+            pass
+        elif isinstance(s, numbers.Integral):
+            if k == "b":
+                t = cast(t, D.int64)
+        elif isinstance(s, numbers.Real):
+            if k != "f":
+                t = cast(t, D.get_default_dtype())
+            s = float(s)
+        else:
+            raise TypeError(f"{op}: complex numbers are not supported")
+        a, b = (t, s) if ta else (s, t)
+    if to_float:
+        for_dt = a._data.dtype if isinstance(a, Tensor) else b._data.dtype
+        if for_dt.kind != "f":
+            dflt = D.get_default_dtype()
+            a = cast(a, dflt) if isinstance(a, Tensor) else float(a)
+            b = cast(b, dflt) if isinstance(b, Tensor) else float(b)
+    return a, b
+
+
+def _broadcast_error(op, a, b):
+    sa = tuple(a.shape) if isinstance(a, Tensor) else ()
+    sb = tuple(b.shape) if isinstance(b, Tensor) else ()
+    return RuntimeError(
+        f"{op}: the shapes {sa} and {sb} are not broadcastable: trailing dimensions must be equal or 1. "
+        "Reshape one operand (e.g. with unsqueeze/view) so the dimensions line up."
+    )
+
+
+class _Binary(Node):
+    def __call__(self, a, b):
+        try:
+            return Node.__call__(self, a, b)
+        except ValueError as e:
+            if "broadcast" in str(e):
+                raise _broadcast_error(self.opname, a, b) from None
+            raise
+
+
+class Add(_Binary):
+    needs_inputs = False
+    opname = "add"
+
+    def forward(self, a, b):
+        return a + b
+
+    def backward(self, ns, g, ins, out):
+        return g, g
+
+
+class Sub(_Binary):
+    needs_inputs = False
+    opname = "sub"
+
+    def forward(self, a, b):
+        return a - b
+
+    def backward(self, ns, g, ins, out):
+        return g, -g
+
+
+class Mul(_Binary):
+    opname = "mul"
+
+    def forward(self, a, b):
+        return a * b
+
+    def backward(self, ns, g, ins, out):
+        a, b = ins
+        return g * b, g * a
+
+
+class Div(_Binary):
+    opname = "div"
+
+    def forward(self, a, b):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return a / b
+
+    def backward(self, ns, g, ins, out):
+        a, b = ins
+        gb = None
+        if isinstance(self.inputs[1], Tensor) and self.inputs[1].requires_grad:
+            gb = -g * a / (b * b)
+        return g / b, gb
+
+
+class Pow(_Binary):
+    opname = "pow"
+
+    def forward(self, a, b):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.power(a, b)
+
+    def backward(self, ns, g, ins, out):
+        a, b = ins
+        ga = gb = None
+        ia, ib = self.inputs
+        if isinstance(ia, Tensor) and ia.requires_grad:
+            if isinstance(ib, Tensor):
+                ga = ns.where(ns.value(b) == 0, 0 * g, g * b * a ** (b - 1))
+            else:
+                ga = g * 0 if b == 0 else g * b * a ** (b - 1)
+        if isinstance(ib, Tensor) and ib.requires_grad:
+            if isinstance(ia, Tensor):
+                av = ns.value(a)
+                safe = ns.where(av > 0, a, 1 + 0 * a)
+                gb = ns.where((av == 0) & (ns.value(b) >= 0), 0 * g, g * a ** b * ns.log(safe))
+                gb = ns.where(av < 0, g * a ** b * math.nan, gb)
+            else:
+                gb = g * (a ** b) * math.log(a) if a > 0 else (g * 0 if a == 0 else g * math.nan)
+        return ga, gb
+
+
+class Maximum(_Binary):
+    opname = "maximum"
+
+    def forward(self, a, b):
+        return np.maximum(a, b)
+
+    def backward(self, ns, g, ins, out):
+        a, b = ns.value(ins[0]), ns.value(ins[1])
+        # ties split the gradient evenly, like torch
+        wa = (a > b) + (a == b) * 0.5
+        return g * wa, g * (1 - wa)
+
+
+class Minimum(_Binary):
+    opname = "minimum"
+
+    def forward(self, a, b):
+        return np.minimum(a, b)
+
+    def backward(self, ns, g, ins, out):
+        a, b = ns.value(ins[0]), ns.value(ins[1])
+        wa = (a < b) + (a == b) * 0.5
+        return g * wa, g * (1 - wa)
+
+
+def add(a, b, *, alpha=1):
+    """a + alpha * b with broadcasting."""
+    if alpha != 1:
+        b = b * alpha
+    a, b = _promote(a, b, "add")
+    if a.__class__ is not Tensor and not isinstance(a, Tensor):
+        return Add()(b, a) if isinstance(b, Tensor) else Add()(a, b)
+    return Add()(a, b)
+
+
+def sub(a, b, *, alpha=1):
+    """a - alpha * b with broadcasting."""
+    if alpha != 1:
+        b = b * alpha
+    for v in (a, b):
+        if isinstance(v, Tensor) and v._data.dtype == np.bool_:
+            raise TypeError("sub: subtraction, the `-` operator, with bool tensors is not supported; use ^ or logical_xor()")
+    a, b = _promote(a, b, "sub")
+    return Sub()(a, b)
+
+
+subtract = sub
+
+
+def mul(a, b):
+    """a * b with broadcasting."""
+    a, b = _promote(a, b, "mul")
+    return Mul()(a, b)
+
+
+multiply = mul
+
+
+def div(a, b, *, rounding_mode=None):
+    """a / b (true division; integer inputs give floats). ``rounding_mode``: None, 'floor' or 'trunc'."""
+    if rounding_mode == "floor":
+        return floor_divide(a, b)
+    if rounding_mode == "trunc":
+        a2, b2 = _promote(a, b, "div")
+        r = Tensor._wrap(np.trunc(np.true_divide(_arr(a2), _arr(b2))).astype(_res_dtype(a2, b2)))
+        return r
+    if rounding_mode is not None:
+        raise ValueError(f"div: rounding_mode must be None, 'floor' or 'trunc', got {rounding_mode!r}")
+    a, b = _promote(a, b, "div", to_float=True)
+    return Div()(a, b)
+
+
+divide = true_divide = div
+
+
+def _res_dtype(a, b):
+    return (a if isinstance(a, Tensor) else b)._data.dtype
+
+
+def floor_divide(a, b):
+    """Floor division (not differentiable)."""
+    a, b = _promote(a, b, "floor_divide")
+    ad, bd = _arr(a), _arr(b)
+    if ad.dtype.kind in "iu" and np.any(bd == 0):
+        raise ZeroDivisionError("floor_divide: integer division by zero")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return Tensor._wrap(np.floor_divide(ad, bd).astype(_res_dtype(a, b), copy=False))
+
+
+def remainder(a, b):
+    """Python-style remainder (sign of the divisor); gradient 1 w.r.t. a."""
+    a, b = _promote(a, b, "remainder")
+    ad, bd = _arr(a), _arr(b)
+    if ad.dtype.kind in "iu" and np.any(bd == 0):
+        raise ZeroDivisionError("remainder: integer division by zero")
+    if isinstance(a, Tensor) and a.requires_grad:
+        q = Tensor._wrap(np.floor_divide(ad, bd))
+        return a - q * b
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return Tensor._wrap(np.remainder(ad, bd).astype(_res_dtype(a, b), copy=False))
+
+
+fmod = remainder
+
+
+def pow(a, b):
+    """a ** b elementwise (also a number ** tensor)."""
+    if isinstance(a, Tensor) and isinstance(b, numbers.Integral) and not isinstance(b, builtins.bool):
+        if a._data.dtype.kind in "iu" and b < 0:
+            raise RuntimeError("pow: integers to negative integer powers are not allowed; use a float tensor")
+    a, b = _promote(a, b, "pow")
+    return Pow()(a, b)
+
+
+def square(x):
+    return x * x
+
+
+def maximum(a, b):
+    """Elementwise maximum (NaN propagates; ties split the gradient)."""
+    a, b = _promote(_t(a), _t(b), "maximum")
+    return Maximum()(a, b)
+
+
+def minimum(a, b):
+    """Elementwise minimum."""
+    a, b = _promote(_t(a), _t(b), "minimum")
+    return Minimum()(a, b)
+
+
+fmax, fmin = maximum, minimum
+
+
+class Where(Node):
+    def __init__(self, cond):
+        self.cond = cond
+
+    def forward(self, a, b):
+        return np.where(self.cond, a, b)
+
+    def backward(self, ns, g, ins, out):
+        z = 0 * g
+        return ns.where(self.cond, g, z), ns.where(self.cond, z, g)
+
+
+def where(condition, input=None, other=None):
+    """Pick from ``input`` where ``condition`` holds, else from ``other`` (both differentiable)."""
+    if input is None and other is None:
+        return nonzero(condition, as_tuple=True)
+    cond = _arr(condition)
+    if cond.dtype != np.bool_:
+        raise TypeError(f"where: expected condition to be a bool tensor, got {cond.dtype}")
+    if not isinstance(input, Tensor) and not isinstance(other, Tensor):
+        input = tensor(input)
+    a, b = _promote(input, other, "where")
+    a, b = _t(a), _t(b, like=a)
+    try:
+        return Where(cond)(a, b)
+    except ValueError:
+        raise RuntimeError(
+            f"where: condition {tuple(cond.shape)}, input {tuple(a.shape)} and other {tuple(b.shape)} are not broadcastable"
+        ) from None
+
+
+def ns_where(cond, a, b):
+    if isinstance(cond, Tensor):
+        cond = cond._data
+    a, b = _t(a), _t(b)
+    return Where(cond)(a, b)
+
+
+class Clamp(Node):
+    def __init__(self, lo, hi):
+        self.lo, self.hi = lo, hi
+
+    def forward(self, x):
+        out = x
+        if self.lo is not None:
+            out = np.maximum(out, self.lo)
+        if self.hi is not None:
+            out = np.minimum(out, self.hi)
+        return out.astype(x.dtype, copy=False)
+
+    def backward(self, ns, g, ins, out):
+        x = ns.value(ins[0])
+        m = np.ones(x.shape, dtype=bool) if not isinstance(x, Tensor) else ones_like(x, dtype=D.bool_)
+        if self.lo is not None:
+            m = m & (x >= self.lo)
+        if self.hi is not None:
+            m = m & (x <= self.hi)
+        return (ns.where(m, g, 0 * g),)
+
+
+def clamp(x, min=None, max=None):
+    """Limit values to [min, max]; the gradient passes where min <= x <= max."""
+    if min is None and max is None:
+        raise RuntimeError("clamp: at least one of 'min' or 'max' must not be None")
+    lo = min._data if isinstance(min, Tensor) else min
+    hi = max._data if isinstance(max, Tensor) else max
+    if x._data.dtype.kind != "f" and (isinstance(lo, float) or isinstance(hi, float)):
+        x = cast(x, D.get_default_dtype())
+    return Clamp(lo, hi)(x)
+
+
+clip = clamp
+
+
+# ============================================================================ comparisons (no gradient)
+
+
+def _cmp(npf, name):
+    def f(a, b):
+        if not isinstance(a, Tensor) and not isinstance(b, Tensor):
+            raise TypeError(f"{name}: expected a Tensor")
+        if b is None or a is None:
+            return False if name == "eq" else True
+        try:
+            a2, b2 = _promote(a, b, name)
+        except TypeError:
+            return NotImplemented
+        try:
+            return Tensor._wrap(npf(_arr(a2), _arr(b2)))
+        except ValueError:
+            raise _broadcast_error(name, a2, b2) from None
+
+    f.__name__ = name
+    return f
+
+
+eq = _cmp(np.equal, "eq")
+ne = _cmp(np.not_equal, "ne")
+lt = less = _cmp(np.less, "lt")
+le = less_equal = _cmp(np.less_equal, "le")
+gt = greater = _cmp(np.greater, "gt")
+ge = greater_equal = _cmp(np.greater_equal, "ge")
+
+
+def equal(a, b):
+    """True if both tensors have the same shape and values."""
+    return tuple(a.shape) == tuple(b.shape) and bool(np.array_equal(a._data, b._data))
+
+
+def allclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
+    return bool(np.allclose(_arr(a), _arr(b), rtol=rtol, atol=atol, equal_nan=equal_nan))
+
+
+def isclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
+    return Tensor._wrap(np.isclose(_arr(a), _arr(b), rtol=rtol, atol=atol, equal_nan=equal_nan))
+
+
+# ============================================================================ reductions
+
+
+class Sum(Node):
+    needs_inputs = False
+
+    def __init__(self, axes, keepdim):
+        self.axes, self.keepdim = axes, keepdim
+
+    def forward(self, x):
+        self.shape = x.shape
+        return x.sum(axis=self.axes, keepdims=self.keepdim)
+
+    def backward(self, ns, g, ins, out):
+        if not self.keepdim and self.axes is not None:
+            g = ns.reshape(g, _keep_shape(self.shape, self.axes))
+        elif self.axes is None and not self.keepdim:
+            g = ns.reshape(g, (1,) * len(self.shape))
+        return (ns.expand(g, self.shape),)
+
+
+def _keep_shape(shape, axes):
+    return tuple(1 if i in axes else s for i, s in enumerate(shape))
+
+
+def _reduce_dtype(x, dtype):
+    if dtype is not None:
+        return cast(x, D.as_dtype(dtype))
+    if x._data.dtype.kind in "bu" or x._data.dtype in (np.int32, np.int16, np.int8):
+        return cast(x, D.int64)
+    return x
+
+
+def sum(x, dim=None, keepdim=False, *, dtype=None):
+    """Sum over ``dim`` (an int, a tuple, or all); integer inputs sum in int64 like torch."""
+    if not isinstance(x, Tensor):
+        return builtins.sum(x) if dim is None else builtins.sum(x, dim)
+    x = _reduce_dtype(x, dtype)
+    axes = _dims(dim, x.ndim, "sum")
+    if axes == () and isinstance(dim, (tuple, list)):
+        axes = None
+    return Sum(axes, keepdim)(x)
+
+
+def ns_sum(x, axis=None, keepdims=False):
+    return sum(x, axis, keepdims)
+
+
+def ns_sum_to(g, shape):
+    shape = tuple(shape)
+    if tuple(g.shape) == shape:
+        return g
+    nd = g.ndim - len(shape)
+    axes = tuple(range(nd)) + tuple(i + nd for i, s in enumerate(shape) if s == 1 and g.shape[i + nd] != 1)
+    out = sum(g, axes, keepdim=True) if axes else g
+    return reshape(out, shape) if nd else out
+
+
+def mean(x, dim=None, keepdim=False, *, dtype=None):
+    """Mean over ``dim``; needs a floating tensor (or a dtype=)."""
+    if dtype is not None:
+        x = cast(x, D.as_dtype(dtype))
+    if x._data.dtype.kind != "f":
+        raise RuntimeError(
+            f"mean(): could not infer output dtype. Input dtype must be floating point, got {x.dtype}; "
+            "use x.float().mean() or mean(dtype=ember.float32)"
+        )
+    axes = _dims(dim, x.ndim, "mean")
+    n = x._data.size if axes is None else int(np.prod([x.shape[a] for a in axes]))
+    s = Sum(axes if axes != () else None, keepdim)(x)
+    return s / n if n else s * math.nan
+
+
+class Prod(Node):
+    needs_out = True
+
+    def __init__(self, axis, keepdim):
+        self.axis, self.keepdim = axis, keepdim
+
+    def forward(self, x):
+        return np.prod(x, axis=self.axis, keepdims=self.keepdim)
+
+    def backward(self, ns, g, ins, out):
+        x = ins[0]
+        axes = None if self.axis is None else (self.axis,)
+        if not self.keepdim:
+            shp = _keep_shape(x.shape, axes) if axes else (1,) * len(x.shape)
+            g = ns.reshape(g, shp)
+            out = ns.reshape(out, shp)
+        xv = ns.value(x)
+        if not (xv == 0).any():
+            return (g * out / x,)
+        # with zeros: product of the others, computed directly (exclusive products)
+        return (g * _prod_others(ns, x, self.axis),)
+
+
+def _prod_others(ns, x, axis):
+    if axis is None:
+        flat = ns.reshape(x, (-1,))
+        res = _prod_others(ns, flat, 0)
+        return ns.reshape(res, x.shape)
+    n = x.shape[axis]
+    parts = []
+    for i in range(n):
+        idx = [_pyslice(None)] * x.ndim
+        keep = [j for j in range(n) if j != i]
+        idx[axis] = keep
+        sel = ns.index(x, tuple(idx))
+        parts.append(ns.prod(sel, axis=axis, keepdims=True))
+    if isinstance(x, Tensor):
+        return cat(parts, axis)
+    return np.concatenate(parts, axis=axis)
+
+
+def ns_prod(x, axis=None, keepdims=False):
+    return prod(x, axis, keepdims)
+
+
+def prod(x, dim=None, keepdim=False, *, dtype=None):
+    """Product over one ``dim`` (or all elements)."""
+    x = _reduce_dtype(x, dtype)
+    axis = None if dim is None else _dim(dim, x.ndim, "prod")
+    return Prod(axis, keepdim)(x)
+
+
+class _ValuesIndices(tuple):
+    """(values, indices) as returned by max/min/sort/topk with a dim."""
+
+    @property
+    def values(self):
+        return self[0]
+
+    @property
+    def indices(self):
+        return self[1]
+
+    def __repr__(self):
+        return f"(values={self[0]!r},\nindices={self[1]!r})"
+
+
+class TakeAlong(Node):
+    needs_inputs = False
+
+    def __init__(self, idx, axis):
+        self.idx, self.axis = idx, axis
+
+    def forward(self, x):
+        self.shape = x.shape
+        return np.take_along_axis(x, self.idx, self.axis)
+
+    def backward(self, ns, g, ins, out):
+        return (ns.put_along_zeros(self.shape, self.idx, g, self.axis),)
+
+
+class PutAlongZeros(Node):
+    needs_inputs = False
+
+    def __init__(self, shape, idx, axis):
+        self.shape, self.idx, self.axis = shape, idx, axis
+
+    def forward(self, g):
+        from .autograd.functional_ns import _put_along_add
+
+        z = np.zeros(self.shape, dtype=g.dtype)
+        _put_along_add(z, self.idx, g, self.axis)
+        return z
+
+    def backward(self, ns, g, ins, out):
+        return (ns.take_along(g, self.idx, self.axis),)
+
+
+def ns_take_along(x, idx, axis):
+    return TakeAlong(idx, axis)(x)
+
+
+def ns_put_along_zeros(shape, idx, g, axis):
+    return PutAlongZeros(shape, idx, axis)(g)
+
+
+def _minmax_dim(x, dim, keepdim, argf, name):
+    ax = _dim(dim, x.ndim, name)
+    if x.shape[ax] == 0 if x.ndim else False:
+        raise IndexError(f"{name}(): Expected reduction dim {ax} to have non-zero size (shape {tuple(x.shape)})")
+    a = x._data if x.ndim else x._data.reshape(1)
+    idx = argf(a, axis=ax if x.ndim else 0, keepdims=True)
+    if x._data.dtype.kind == "f":
+        # torch propagates NaN: the index of the first NaN wins
+        nanmask = np.isnan(a)
+        if nanmask.any():
+            has = nanmask.any(axis=ax, keepdims=True)
+            idx = np.where(has, np.argmax(nanmask, axis=ax, keepdims=True), idx)
+    xx = x if x.ndim else reshape(x, (1,))
+    vals = TakeAlong(idx, ax if x.ndim else 0)(xx)
+    if not keepdim:
+        vals = squeeze(vals, ax) if x.ndim else reshape(vals, ())
+        idx = np.squeeze(idx, ax) if x.ndim else idx.reshape(())
+    return _ValuesIndices((vals, Tensor._wrap(idx.astype(np.int64))))
+
+
+def max(x, dim=None, keepdim=False):
+    """Largest value; with ``dim`` returns ``(values, indices)``. ``max(a, b)`` is ``maximum``."""
+    if isinstance(dim, Tensor):
+        return maximum(x, dim)
+    if dim is None:
+        return amax(x)
+    return _minmax_dim(x, dim, keepdim, np.argmax, "max")
+
+
+def min(x, dim=None, keepdim=False):
+    """Smallest value; with ``dim`` returns ``(values, indices)``. ``min(a, b)`` is ``minimum``."""
+    if isinstance(dim, Tensor):
+        return minimum(x, dim)
+    if dim is None:
+        return amin(x)
+    return _minmax_dim(x, dim, keepdim, np.argmin, "min")
+
+
+class AMax(Node):
+    needs_out = True
+
+    def __init__(self, axes, keepdim, is_max):
+        self.axes, self.keepdim, self.is_max = axes, keepdim, is_max
+
+    def forward(self, x):
+        f = np.max if self.is_max else np.min
+        return f(x, axis=self.axes, keepdims=self.keepdim)
+
+    def backward(self, ns, g, ins, out):
+        x = ins[0]
+        shp = _keep_shape(x.shape, self.axes) if self.axes is not None else (1,) * x.ndim
+        if not self.keepdim:
+            g = ns.reshape(g, shp)
+            out = ns.reshape(out, shp)
+        mask = ns.value(x) == ns.value(out)
+        # evenly distribute among ties, like torch's amax/amin
+        m = mask * 1.0
+        cnt = m.sum(axis=self.axes, keepdims=True) if not isinstance(m, Tensor) else sum(m, self.axes, True)
+        return (ns.where(mask, g / cnt, 0 * g),) if not isinstance(g, Tensor) else (g * (m / cnt),)
+
+
+def amax(x, dim=None, keepdim=False):
+    """Maximum over ``dim`` (gradient shared evenly between ties)."""
+    axes = _dims(dim, x.ndim, "amax") if dim not in ((), []) else None
+    if x._data.size == 0 and (axes is None or builtins.any(x.shape[a] == 0 for a in axes)):
+        raise RuntimeError(f"amax(): cannot reduce over an empty dimension (shape {tuple(x.shape)})")
+    return AMax(axes, keepdim, True)(x)
+
+
+def amin(x, dim=None, keepdim=False):
+    """Minimum over ``dim``."""
+    axes = _dims(dim, x.ndim, "amin") if dim not in ((), []) else None
+    if x._data.size == 0 and (axes is None or builtins.any(x.shape[a] == 0 for a in axes)):
+        raise RuntimeError(f"amin(): cannot reduce over an empty dimension (shape {tuple(x.shape)})")
+    return AMax(axes, keepdim, False)(x)
+
+
+def argmax(x, dim=None, keepdim=False):
+    """Index of the largest value (flattened when ``dim`` is None)."""
+    if dim is None:
+        return Tensor._wrap(np.asarray(np.argmax(x._data.reshape(-1)), dtype=np.int64))
+    return max(x, dim, keepdim)[1]
+
+
+def argmin(x, dim=None, keepdim=False):
+    if dim is None:
+        return Tensor._wrap(np.asarray(np.argmin(x._data.reshape(-1)), dtype=np.int64))
+    return min(x, dim, keepdim)[1]
+
+
+def var(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    """Variance; ``correction`` (or ``unbiased``) as torch (default: Bessel's correction 1)."""
+    if correction is None:
+        correction = 1 if unbiased is None or unbiased else 0
+    if x._data.dtype.kind != "f":
+        raise RuntimeError(f"var(): input dtype must be floating point, got {x.dtype}")
+    axes = _dims(dim, x.ndim, "var")
+    n = x._data.size if axes is None else int(np.prod([x.shape[a] for a in axes]))
+    mu = mean(x, axes, keepdim=True)
+    d = x - mu
+    s = sum(d * d, axes, keepdim)
+    denom = n - correction
+    return s / denom if denom > 0 else s * math.nan
+
+
+def std(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    """Standard deviation (sqrt of ``var``)."""
+    return sqrt(var(x, dim, unbiased, keepdim, correction=correction))
+
+
+def var_mean(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    return var(x, dim, unbiased, keepdim, correction=correction), mean(x, dim, keepdim)
+
+
+def std_mean(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    return std(x, dim, unbiased, keepdim, correction=correction), mean(x, dim, keepdim)
+
+
+def logsumexp(x, dim, keepdim=False):
+    """log(sum(exp(x))) over ``dim``, computed stably (finite for logits of +-1e4)."""
+    axes = _dims(dim, x.ndim, "logsumexp")
+    if x._data.dtype.kind != "f":
+        x = cast(x, D.get_default_dtype())
+    m = amax(x, axes, keepdim=True).detach()
+    m = where(isfinite(m), m, zeros_like(m))
+    s = log(sum(exp(x - m), axes, keepdim=True)) + m
+    return s if keepdim else squeeze(s, axes)
+
+
+def norm(x, p="fro", dim=None, keepdim=False, dtype=None):
+    """Vector p-norm over ``dim`` (all elements by default); 'fro' is the 2-norm."""
+    if dtype is not None:
+        x = cast(x, D.as_dtype(dtype))
+    if x._data.dtype.kind != "f":
+        raise RuntimeError(f"norm(): input dtype must be floating point, got {x.dtype}")
+    if p in ("fro", 2, 2.0):
+        s = sum(x * x, dim, keepdim)
+        return _safe_sqrt(s)
+    if p in (math.inf, float("inf"), "inf"):
+        return amax(abs(x), dim, keepdim)
+    if p in (-math.inf, float("-inf")):
+        return amin(abs(x), dim, keepdim)
+    if p == 1:
+        return sum(abs(x), dim, keepdim)
+    if p == 0:
+        return sum(cast(x != 0, x.dtype), dim, keepdim)
+    return pow(sum(pow(abs(x), p), dim, keepdim), 1.0 / p)
+
+
+class _SafeSqrt(Node):
+    """sqrt whose gradient at 0 is 0 (torch's norm subgradient)."""
+
+    needs_inputs = False
+    needs_out = True
+
+    def forward(self, x):
+        return np.sqrt(x)
+
+    def backward(self, ns, g, ins, out):
+        ov = ns.value(out)
+        safe = ns.where(ov == 0, 1 + 0 * out, out)
+        return (ns.where(ov == 0, 0 * g, g / (2 * safe)),)
+
+
+def _safe_sqrt(x):
+    return _SafeSqrt()(x)
+
+
+class Cumsum(Node):
+    needs_inputs = False
+
+    def __init__(self, axis):
+        self.axis = axis
+
+    def forward(self, x):
+        return np.cumsum(x, axis=self.axis)
+
+    def backward(self, ns, g, ins, out):
+        return (ns.flip(ns.cumsum(ns.flip(g, (self.axis,)), self.axis), (self.axis,)),)
+
+
+def cumsum(x, dim, *, dtype=None):
+    """Cumulative sum along ``dim``."""
+    x = _reduce_dtype(x, dtype)
+    ax = _dim(dim, x.ndim, "cumsum")
+    if x.ndim == 0:
+        return x * 1
+    return Cumsum(ax)(x)
+
+
+def ns_cumsum(x, axis):
+    return Cumsum(axis)(x)
+
+
+def cumprod(x, dim):
+    ax = _dim(dim, x.ndim, "cumprod")
+    parts = []
+    acc = None
+    for xi in unbind(x, ax):
+        acc = xi if acc is None else acc * xi
+        parts.append(acc)
+    return stack(parts, ax)
+
+
+def all(x, dim=None, keepdim=False):
+    """True where every element (over ``dim``) is nonzero."""
+    axes = _dims(dim, x.ndim, "all")
+    return Tensor._wrap(np.all(x._data, axis=axes, keepdims=keepdim))
+
+
+def any(x, dim=None, keepdim=False):
+    """True where some element (over ``dim``) is nonzero."""
+    axes = _dims(dim, x.ndim, "any")
+    return Tensor._wrap(np.any(x._data, axis=axes, keepdims=keepdim))
+
+
+def count_nonzero(x, dim=None):
+    axes = _dims(dim, x.ndim, "count_nonzero")
+    return Tensor._wrap(np.asarray(np.count_nonzero(x._data, axis=axes), dtype=np.int64))
+
+
+# ============================================================================ shape ops
+
+
+class Reshape(Node):
+    needs_inputs = False
+
+    def __init__(self, shape):
+        self.shape = shape
+
+    def forward(self, x):
+        self.src = x.shape
+        return x.reshape(self.shape)
+
+    def backward(self, ns, g, ins, out):
+        return (ns.reshape(g, self.src),)
+
+
+def _infer_shape(shape, numel, op, src):
+    neg = [i for i, s in enumerate(shape) if s == -1]
+    if len(neg) > 1:
+        raise RuntimeError(f"{op}: only one dimension can be inferred (-1), got shape {shape}")
+    if builtins.any(s < -1 for s in shape):
+        raise RuntimeError(f"{op}: invalid shape dimension in {shape}")
+    known = int(np.prod([s for s in shape if s != -1])) if shape else 1
+    if neg:
+        if known == 0 or numel % known:
+            raise RuntimeError(f"{op}: shape {list(shape)} is invalid for input of size {numel} (shape {src})")
+        shape = tuple(numel // known if s == -1 else s for s in shape)
+    elif known != numel:
+        raise RuntimeError(
+            f"{op}: shape {list(shape)} is invalid for input of size {numel} (input shape {src}); "
+            "the number of elements must stay the same"
+        )
+    return shape
+
+
+def reshape(x, *shape):
+    """The same values in a new shape (one dim may be -1)."""
+    shape = _shape_arg(shape, "reshape")
+    shape = _infer_shape(shape, x._data.size, "reshape", tuple(x.shape))
+    if shape == x._data.shape:
+        return x if not x.requires_grad else Reshape(shape)(x)
+    out = Reshape(shape)(x)
+    if out._data.base is not None:
+        out._base = x if x._base is None else x._base
+    return out
+
+
+def view(x, *shape):
+    """Like ``reshape``; ember also accepts non-contiguous inputs (it copies when it must)."""
+    shape = _shape_arg(shape, "view")
+    shape = _infer_shape(shape, x._data.size, "view", tuple(x.shape))
+    out = Reshape(shape)(x)
+    out._base = x if x._base is None else x._base
+    return out
+
+
+def ns_reshape(x, shape):
+    return Reshape(tuple(shape))(x)
+
+
+def flatten(x, start_dim=0, end_dim=-1):
+    """Merge dims ``start_dim``..``end_dim`` into one."""
+    if x.ndim == 0:
+        return reshape(x, (1,))
+    s = _dim(start_dim, x.ndim, "flatten")
+    e = _dim(end_dim, x.ndim, "flatten")
+    if s > e:
+        raise RuntimeError(f"flatten: start_dim ({start_dim}) cannot come after end_dim ({end_dim})")
+    shp = tuple(x.shape)
+    return reshape(x, shp[:s] + (-1 if 0 not in shp[s:e + 1] else 0,) + shp[e + 1:])
+
+
+def unflatten(x, dim, sizes):
+    """Split dim ``dim`` into ``sizes``."""
+    d = _dim(dim, x.ndim, "unflatten")
+    shp = tuple(x.shape)
+    sizes = tuple(sizes)
+    known = int(np.prod([s for s in sizes if s != -1]))
+    if -1 not in sizes and known != shp[d]:
+        raise RuntimeError(f"unflatten: provided sizes {sizes} don't multiply up to the size of dim {dim} ({shp[d]}) in the input tensor")
+    return reshape(x, shp[:d] + sizes + shp[d + 1:])
+
+
+class Permute(Node):
+    needs_inputs = False
+
+    def __init__(self, axes):
+        self.axes = axes
+
+    def forward(self, x):
+        return x.transpose(self.axes)
+
+    def backward(self, ns, g, ins, out):
+        return (ns.transpose(g, tuple(np.argsort(self.axes))),)
+
+
+def permute(x, *dims):
+    """Reorder dimensions: ``x.permute(2, 0, 1)``."""
+    dims = _shape_arg(dims, "permute")
+    if len(dims) != x.ndim:
+        raise RuntimeError(
+            f"permute(sparse_coo): number of dimensions in the tensor input does not match the length of the "
+            f"desired ordering of dimensions i.e. input.dim() = {x.ndim} is not equal to len(dims) = {len(dims)}"
+        )
+    axes = _dims(dims, x.ndim, "permute")
+    out = Permute(axes)(x)
+    out._base = x if x._base is None else x._base
+    return out
+
+
+def ns_transpose(x, axes):
+    return Permute(tuple(axes))(x)
+
+
+def transpose(x, dim0, dim1):
+    """Swap two dimensions."""
+    if x.ndim == 0:
+        return x
+    a, b = _dim(dim0, x.ndim, "transpose"), _dim(dim1, x.ndim, "transpose")
+    axes = list(range(x.ndim))
+    axes[a], axes[b] = axes[b], axes[a]
+    out = Permute(tuple(axes))(x)
+    out._base = x if x._base is None else x._base
+    return out
+
+
+swapaxes = swapdims = transpose
+
+
+def ns_swap_last(x):
+    return transpose(x, -1, -2)
+
+
+def t(x):
+    """Transpose of a tensor of at most 2 dims."""
+    if x.ndim > 2:
+        raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {x.ndim}D; use transpose or mT")
+    return transpose(x, 0, 1) if x.ndim == 2 else x
+
+
+def squeeze(x, dim=None):
+    """Remove dims of size 1 (all, or those in ``dim``)."""
+    if dim is None:
+        shape = tuple(s for s in x.shape if s != 1)
+    else:
+        axes = _dims(dim, x.ndim, "squeeze")
+        if x.ndim == 0:
+            return x
+        shape = tuple(s for i, s in enumerate(x.shape) if not (i in axes and s == 1))
+    if shape == tuple(x.shape):
+        return x
+    return reshape(x, shape)
+
+
+def unsqueeze(x, dim):
+    """Insert a dim of size 1 at ``dim``."""
+    d = _dim(dim, x.ndim + 1, "unsqueeze")
+    shp = tuple(x.shape)
+    return reshape(x, shp[:d] + (1,) + shp[d:])
+
+
+class Expand(Node):
+    needs_inputs = False
+
+    def __init__(self, shape):
+        self.shape = shape
+
+    def forward(self, x):
+        self.src = x.shape
+        return np.broadcast_to(x, self.shape)
+
+    def backward(self, ns, g, ins, out):
+        return (ns.sum_to(g, self.src),)
+
+
+def expand(x, *sizes):
+    """Broadcast to a larger shape without copying (-1 keeps a dim)."""
+    sizes = _shape_arg(sizes, "expand")
+    if len(sizes) < x.ndim:
+        raise RuntimeError(
+            f"expand: the number of sizes provided ({len(sizes)}) must be greater or equal to the number of "
+            f"dimensions in the tensor ({x.ndim})"
+        )
+    lead = len(sizes) - x.ndim
+    shape = tuple(
+        (x.shape[i - lead] if s == -1 else s) if i >= lead else s for i, s in enumerate(sizes)
+    )
+    for i in range(x.ndim):
+        if x.shape[i] != 1 and x.shape[i] != shape[i + lead]:
+            raise RuntimeError(
+                f"expand: the expanded size of the tensor ({shape[i + lead]}) must match the existing size "
+                f"({x.shape[i]}) at non-singleton dimension {i + lead}. Target sizes: {list(sizes)}. "
+                f"Tensor sizes: {list(x.shape)}"
+            )
+    if shape == tuple(x.shape):
+        return x
+    out = Expand(shape)(x)
+    out._base = x if x._base is None else x._base
+    return out
+
+
+broadcast_to = expand
+
+
+def ns_expand(x, shape):
+    return Expand(tuple(shape))(x)
+
+
+def broadcast_tensors(*tensors):
+    shape = np.broadcast_shapes(*[tuple(t.shape) for t in tensors])
+    return tuple(expand(t, shape) for t in tensors)
+
+
+def broadcast_shapes(*shapes):
+    return Size(np.broadcast_shapes(*shapes))
+
+
+class Cat(Node):
+    needs_inputs = False
+
+    def __init__(self, axis):
+        self.axis = axis
+
+    def forward(self, *xs):
+        self.sizes = [x.shape[self.axis] for x in xs]
+        return np.concatenate(xs, axis=self.axis)
+
+    def backward(self, ns, g, ins, out):
+        grads = []
+        start = 0
+        for n in self.sizes:
+            idx = (_pyslice(None),) * self.axis + (_pyslice(start, start + n),)
+            grads.append(ns.index(g, idx))
+            start += n
+        return grads
+
+
+def cat(tensors, dim=0):
+    """Join tensors along an existing dim."""
+    tensors = list(tensors)
+    if not tensors:
+        raise RuntimeError("cat(): expected a non-empty list of Tensors")
+    for i, t in enumerate(tensors):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"cat(): expected a sequence of Tensors, but element {i} is {type(t).__name__}")
+    # torch skips legacy empty 1-D tensors
+    tensors = [t for t in tensors if not (t.ndim == 1 and t.shape[0] == 0)] or tensors[:1]
+    ref = tensors[0]
+    if ref.ndim == 0:
+        raise RuntimeError("cat(): zero-dimensional tensor cannot be concatenated; use stack or unsqueeze first")
+    ax = _dim(dim, ref.ndim, "cat")
+    for i, t in enumerate(tensors):
+        if t.ndim != ref.ndim or builtins.any(a != b for j, (a, b) in enumerate(zip(t.shape, ref.shape)) if j != ax):
+            raise RuntimeError(
+                f"cat(): sizes of tensors must match except in dimension {ax}: tensor 0 has shape {tuple(ref.shape)} "
+                f"but tensor {i} has shape {tuple(t.shape)}"
+            )
+    dt = ref._data.dtype
+    for t in tensors[1:]:
+        if t._data.dtype != dt:
+            dt = np.promote_types(dt, t._data.dtype)
+    tensors = [cast(t, D._by_np[dt]) for t in tensors]
+    return Cat(ax)(*tensors)
+
+
+concat = concatenate = cat
+
+
+def stack(tensors, dim=0):
+    """Join tensors along a new dim."""
+    tensors = list(tensors)
+    if not tensors:
+        raise RuntimeError("stack(): expected a non-empty list of Tensors")
+    ref = tensors[0]
+    for i, t in enumerate(tensors):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"stack(): expected a sequence of Tensors, but element {i} is {type(t).__name__}")
+        if tuple(t.shape) != tuple(ref.shape):
+            raise RuntimeError(
+                f"stack(): stack expects each tensor to be equal size, but got {tuple(ref.shape)} at entry 0 "
+                f"and {tuple(t.shape)} at entry {i}"
+            )
+    d = _dim(dim, ref.ndim + 1, "stack")
+    if not builtins.any(t.requires_grad for t in tensors):
+        dt = np.result_type(*[t._data for t in tensors]) if len({t._data.dtype for t in tensors}) > 1 else ref._data.dtype
+        return Tensor._wrap(np.stack([t._data for t in tensors], axis=d).astype(dt, copy=False))
+    return cat([unsqueeze(t, d) for t in tensors], d)
+
+
+def hstack(tensors):
+    return cat(tensors, 0 if tensors[0].ndim == 1 else 1)
+
+
+def vstack(tensors):
+    return cat([t if t.ndim > 1 else unsqueeze(t, 0) for t in tensors], 0)
+
+
+def split(x, split_size_or_sections, dim=0):
+    """Split into chunks of a size (the last may be smaller) or of the given sizes."""
+    ax = _dim(dim, x.ndim, "split")
+    n = x.shape[ax]
+    if isinstance(split_size_or_sections, numbers.Integral):
+        s = int(split_size_or_sections)
+        if s <= 0 and n > 0:
+            raise RuntimeError(f"split: split_size must be positive, got {s}")
+        sizes = [s] * (n // s) + ([n % s] if n % s else []) if s > 0 else [0]
+    else:
+        sizes = list(split_size_or_sections)
+        if builtins.sum(sizes) != n:
+            raise RuntimeError(
+                f"split_with_sizes expects split_sizes to sum exactly to {n} (input tensor's size at dimension {ax}), "
+                f"but got split_sizes={sizes}"
+            )
+    out, start = [], 0
+    for s in sizes:
+        out.append(narrow(x, ax, start, s))
+        start += s
+    return tuple(out)
+
+
+def chunk(x, chunks, dim=0):
+    """Split into ``chunks`` pieces of equal size (the last may be smaller), like torch."""
+    if chunks <= 0:
+        raise RuntimeError(f"chunk expects `chunks` to be greater than 0, got: {chunks}")
+    ax = _dim(dim, x.ndim, "chunk")
+    n = x.shape[ax]
+    size = -(-n // chunks) if n else 1
+    return split(x, _pymax(size, 1), ax)
+
+
+def tensor_split(x, sections, dim=0):
+    ax = _dim(dim, x.ndim, "tensor_split")
+    n = x.shape[ax]
+    if isinstance(sections, numbers.Integral):
+        q, r = divmod(n, sections)
+        sizes = [q + 1] * r + [q] * (sections - r)
+    else:
+        bounds = [0] + list(sections) + [n]
+        sizes = [_pymax(0, b - a) for a, b in zip(bounds[:-1], bounds[1:])]
+    return split(x, sizes, ax)
+
+
+def unbind(x, dim=0):
+    """Remove ``dim``, returning the slices along it."""
+    ax = _dim(dim, x.ndim, "unbind")
+    return tuple(select(x, ax, i) for i in range(x.shape[ax]))
+
+
+def narrow(x, dim, start, length):
+    """The slice ``start:start+length`` of dim ``dim`` (a view)."""
+    ax = _dim(dim, x.ndim, "narrow")
+    n = x.shape[ax]
+    if start < 0:
+        start += n
+    if start < 0 or length < 0 or start + length > n:
+        raise IndexError(f"narrow: start ({start}) + length ({length}) exceeds dimension size ({n}) of dim {ax}")
+    idx = (_pyslice(None),) * ax + (_pyslice(start, start + length),)
+    return getitem(x, idx)
+
+
+def select(x, dim, index):
+    """Index ``index`` along ``dim``, removing the dim."""
+    ax = _dim(dim, x.ndim, "select")
+    n = x.shape[ax]
+    if index < -n or index >= n:
+        raise IndexError(f"select(): index {index} out of range for tensor of size {tuple(x.shape)} at dimension {ax}")
+    return getitem(x, (_pyslice(None),) * ax + (index,))
+
+
+class Flip(Node):
+    needs_inputs = False
+
+    def __init__(self, axes):
+        self.axes = axes
+
+    def forward(self, x):
+        return np.flip(x, self.axes)
+
+    def backward(self, ns, g, ins, out):
+        return (ns.flip(g, self.axes),)
+
+
+def flip(x, dims):
+    """Reverse the order of elements along ``dims``."""
+    axes = _dims(dims if isinstance(dims, (tuple, list)) else (dims,), x.ndim, "flip")
+    return Flip(axes)(x)
+
+
+def ns_flip(x, axes):
+    return Flip(tuple(axes))(x)
+
+
+def fliplr(x):
+    return flip(x, (1,))
+
+
+def flipud(x):
+    return flip(x, (0,))
+
+
+class Roll(Node):
+    needs_inputs = False
+
+    def __init__(self, shifts, axes):
+        self.shifts, self.axes = shifts, axes
+
+    def forward(self, x):
+        return np.roll(x, self.shifts, self.axes)
+
+    def backward(self, ns, g, ins, out):
+        neg_ = tuple(-s for s in self.shifts) if isinstance(self.shifts, tuple) else -self.shifts
+        return (ns.roll(g, neg_, self.axes),)
+
+
+def roll(x, shifts, dims=None):
+    """Shift elements cyclically along ``dims`` (flattened when None)."""
+    if dims is None:
+        return reshape(Roll(int(shifts) if not isinstance(shifts, (tuple, list)) else shifts[0], None)(flatten(x)), x.shape)
+    if isinstance(shifts, (tuple, list)):
+        axes = _dims(dims, x.ndim, "roll")
+        if len(shifts) != len(axes):
+            raise RuntimeError(f"roll: shifts and dimensions must align. shifts: {len(shifts)}, dims: {len(axes)}")
+        return Roll(tuple(shifts), axes)(x)
+    return Roll(int(shifts), _dim(dims, x.ndim, "roll"))(x)
+
+
+def ns_roll(x, shifts, axes):
+    return Roll(shifts, axes)(x)
+
+
+class Tri(Node):
+    needs_inputs = False
+
+    def __init__(self, k, lower):
+        self.k, self.lower = k, lower
+
+    def forward(self, x):
+        return np.tril(x, self.k) if self.lower else np.triu(x, self.k)
+
+    def backward(self, ns, g, ins, out):
+        return ((ns.tril if self.lower else ns.triu)(g, self.k),)
+
+
+def tril(x, diagonal=0):
+    """Lower triangle (the rest zeroed)."""
+    if x.ndim < 2:
+        raise RuntimeError(f"tril: input tensor must have at least 2 dimensions, got {x.ndim}")
+    return Tri(diagonal, True)(x)
+
+
+def triu(x, diagonal=0):
+    """Upper triangle (the rest zeroed)."""
+    if x.ndim < 2:
+        raise RuntimeError(f"triu: input tensor must have at least 2 dimensions, got {x.ndim}")
+    return Tri(diagonal, False)(x)
+
+
+def ns_tril(x, k):
+    return Tri(k, True)(x)
+
+
+def ns_triu(x, k):
+    return Tri(k, False)(x)
+
+
+def repeat(x, *sizes):
+    """Tile the tensor ``sizes`` times along each dim (torch's ``repeat``)."""
+    sizes = _shape_arg(sizes, "repeat")
+    if len(sizes) < x.ndim:
+        raise RuntimeError(
+            f"repeat: number of repeat dims ({len(sizes)}) can not be smaller than number of dimensions of tensor ({x.ndim})"
+        )
+    lead = len(sizes) - x.ndim
+    xs = reshape(x, (1,) * lead + tuple(x.shape))
+    shp = tuple(xs.shape)
+    # (r0, s0, r1, s1, ...) -> expand then merge
+    inter = []
+    for s in shp:
+        inter += [1, s]
+    y = reshape(xs, tuple(inter))
+    target = []
+    for r, s in zip(sizes, shp):
+        target += [r, s]
+    y = expand(y, tuple(target))
+    return reshape(y, tuple(r * s for r, s in zip(sizes, shp)))
+
+
+def tile(x, dims):
+    """Like ``repeat``; missing leading dims count as 1."""
+    dims = tuple(dims)
+    if len(dims) < x.ndim:
+        dims = (1,) * (x.ndim - len(dims)) + dims
+    return repeat(x, dims)
+
+
+def repeat_interleave(x, repeats, dim=None):
+    if dim is None:
+        x = flatten(x)
+        dim = 0
+    ax = _dim(dim, x.ndim, "repeat_interleave")
+    if isinstance(repeats, Tensor):
+        repeats = repeats._data
+    idx = np.repeat(np.arange(x.shape[ax]), repeats)
+    return index_select(x, ax, Tensor._wrap(idx))
+
+
+def contiguous(x):
+    return x
+
+
+def clone(x):
+    """A copy that stays in the graph (gradient flows back to ``x``)."""
+    return Clone()(x)
+
+
+class Clone(Node):
+    needs_inputs = False
+
+    def forward(self, x):
+        return x.copy()
+
+    def backward(self, ns, g, ins, out):
+        return (g,)
+
+
+# ============================================================================ indexing
+
+
+def _norm_index(x, idx, op="index"):
+    """Turn a Python/tensor index into a NumPy index, checking bounds with a clear error."""
+    if not isinstance(idx, tuple):
+        idx = (idx,)
+    out = []
+    dim = 0
+    ndim = x.ndim
+    n_consumed = builtins.sum(
+        (i.ndim if isinstance(i, Tensor) and i._data.dtype == np.bool_ else
+         (np.asarray(i).ndim if isinstance(i, np.ndarray) and i.dtype == np.bool_ else
+          (0 if i is None or i is Ellipsis else 1)))
+        for i in idx
+    )
+    if n_consumed > ndim:
+        raise IndexError(f"{op}: too many indices for tensor of dimension {ndim} (got {n_consumed})")
+    for i in idx:
+        if i is Ellipsis:
+            out.append(i)
+            dim = ndim - (n_consumed - dim) if True else dim
+            continue
+        if i is None:
+            out.append(None)
+            continue
+        if isinstance(i, Tensor):
+            a = i._data
+        elif isinstance(i, (list, tuple)):
+            a = np.asarray(i)
+            if a.dtype == object or (a.size and a.dtype.kind not in "iub"):
+                raise IndexError(f"{op}: tensors used as indices must be long, int, bool or byte tensors")
+            if a.size == 0:
+                a = a.astype(np.int64)
+        elif isinstance(i, np.ndarray):
+            a = i
+        else:
+            a = None
+        if a is not None:
+            if a.dtype == np.bool_:
+                shp = tuple(x.shape[dim:dim + a.ndim])
+                if a.shape != shp:
+                    raise IndexError(
+                        f"{op}: the shape of the mask {a.shape} at index {dim} does not match the shape of the "
+                        f"indexed tensor {tuple(x.shape)}"
+                    )
+                out.append(a)
+                dim += a.ndim
+                continue
+            if a.dtype.kind not in "iu":
+                raise IndexError(
+                    f"{op}: tensors used as indices must be long, int, bool or byte tensors, got {a.dtype}"
+                )
+            n = x.shape[dim]
+            if a.size and (a.max() >= n or a.min() < -n):
+                bad = a.max() if a.max() >= n else a.min()
+                raise IndexError(
+                    f"{op}: index {int(bad)} is out of bounds for dimension {dim} with size {n}"
+                )
+            out.append(a)
+            dim += 1
+            continue
+        if isinstance(i, _pyslice):
+            out.append(i)
+            dim += 1
+            continue
+        try:
+            k = i.__index__()
+        except AttributeError:
+            raise IndexError(
+                f"{op}: only integers, slices (`:`), ellipsis (`...`), None and long or bool tensors are valid "
+                f"indices (got {type(i).__name__})"
+            ) from None
+        n = x.shape[dim]
+        if k >= n or k < -n:
+            raise IndexError(f"{op}: index {k} is out of bounds for dimension {dim} with size {n}")
+        out.append(k)
+        dim += 1
+    return tuple(out)
+
+
+def _is_basic(idx):
+    return builtins.all(i is None or i is Ellipsis or isinstance(i, (int, _pyslice)) for i in idx)
+
+
+class Index(Node):
+    needs_inputs = False
+
+    def __init__(self, idx):
+        self.idx = idx
+
+    def forward(self, x):
+        self.shape = x.shape
+        return x[self.idx]
+
+    def backward(self, ns, g, ins, out):
+        return (ns.index_zeros(self.shape, self.idx, g, not _is_basic(self.idx)),)
+
+
+class IndexZeros(Node):
+    needs_inputs = False
+
+    def __init__(self, shape, idx, accumulate):
+        self.shape, self.idx, self.accumulate = shape, idx, accumulate
+
+    def forward(self, g):
+        z = np.zeros(self.shape, dtype=g.dtype)
+        if self.accumulate:
+            np.add.at(z, self.idx, g)
+        else:
+            z[self.idx] = g
+        return z
+
+    def backward(self, ns, g, ins, out):
+        return (ns.index(g, self.idx),)
+
+
+def ns_index(x, idx):
+    return Index(idx)(x)
+
+
+def ns_index_zeros(shape, idx, g, accumulate=True):
+    return IndexZeros(shape, idx, accumulate)(g)
+
+
+def ns_value(x):
+    return x.detach() if isinstance(x, Tensor) else x
+
+
+def getitem(x, idx):
+    """``x[idx]`` with ints, slices, None, ..., integer and boolean tensors/lists."""
+    if x.ndim == 0 and not (idx is None or idx is Ellipsis or (isinstance(idx, tuple) and builtins.all(i is None or i is Ellipsis for i in idx))):
+        if not (isinstance(idx, Tensor) and idx._data.dtype == np.bool_):
+            raise IndexError("invalid index of a 0-dim tensor. Use `tensor.item()` to convert a 0-dim tensor to a number")
+    nidx = _norm_index(x, idx, "index")
+    out = Index(nidx)(x)
+    if _is_basic(nidx):
+        out._base = x if x._base is None else x._base
+    return out
+
+
+class IndexPut(Node):
+    """``x[idx] = v`` as a recorded out-of-place op (the base for ``__setitem__`` in graphs)."""
+
+    needs_inputs = False
+
+    def __init__(self, idx):
+        self.idx = idx
+
+    def forward(self, x, v):
+        out = x.copy()
+        out[self.idx] = v
+        self.vshape = np.shape(v)
+        return out
+
+    def backward(self, ns, g, ins, out):
+        gx = ns.index_zeros(g.shape, self.idx, ns.index(g, self.idx) * 0 if False else ns.index(g, self.idx), False)
+        gx = g - gx
+        gv = ns.index(g, self.idx)
+        return gx, gv
+
+
+def setitem(x, idx, value):
+    nidx = _norm_index(x, idx, "index assignment")
+    if isinstance(value, Tensor):
+        vdata = value._data
+    else:
+        vdata = value
+    recording = STATE.enabled and (x.requires_grad or (isinstance(value, Tensor) and value.requires_grad))
+    if not recording:
+        try:
+            x._data[nidx] = vdata
+        except ValueError as e:
+            raise RuntimeError(
+                f"index assignment: cannot assign a value of shape {np.shape(vdata)} to the selection of shape "
+                f"{x._data[nidx].shape} of a tensor of shape {tuple(x.shape)} ({e})"
+            ) from None
+        x._bump()
+        return
+    if x.is_leaf and x.requires_grad:
+        raise RuntimeError(_leaf_inplace_msg("index assignment"))
+    v = value if isinstance(value, Tensor) else tensor(value, dtype=x.dtype)
+    if v._data.dtype != x._data.dtype:
+        v = cast(v, x.dtype)
+    _rebase(x, lambda old: IndexPut(nidx)(old, v))
+
+
+def _leaf_inplace_msg(op):
+    return (
+        f"a leaf Variable that requires grad is being used in an in-place operation ({op}). "
+        "Wrap the update in `with ember.no_grad():` (e.g. for parameter updates), or clone() the tensor first."
+    )
+
+
+def _rebase(x, make):
+    """Run an in-place op on a recorded tensor: compute ``make(old)`` out of place, then write the result
+    into ``x``'s storage and make ``x`` the op's output (like torch's rebase_history)."""
+    if x._base is not None and x._base.requires_grad:
+        raise RuntimeError(
+            "ember does not support in-place operations on views of tensors that require grad "
+            f"(this view has shape {tuple(x.shape)}). Use an out-of-place op, or clone() the view first."
+        )
+    old = Tensor._wrap(x._data.copy())
+    old.requires_grad = x.requires_grad
+    old.grad_fn = x.grad_fn
+    old._out_idx = x._out_idx
+    if x.grad_fn is not None and x.grad_fn.out_ref is not None and x.grad_fn.out_ref() is x:
+        import weakref
+
+        x.grad_fn.out_ref = weakref.ref(old)
+    res = make(old)
+    if res._data.shape != x._data.shape:
+        raise RuntimeError(
+            f"in-place operation: the result of shape {tuple(res.shape)} cannot be written into the tensor of "
+            f"shape {tuple(x.shape)} (in-place ops can't broadcast the tensor being changed)"
+        )
+    x._data[...] = res._data
+    x._bump()
+    x.grad_fn = res.grad_fn
+    x.requires_grad = res.requires_grad
+    x._out_idx = 0
+    fn = res.grad_fn
+    if fn is not None and fn.out_ref is not None:
+        import weakref
+
+        fn.out_ref = weakref.ref(x)
+        fn.out_version = x._current_version()
+    return x
+
+
+_INPLACE = {
+    "add": lambda a, b: add(a, b),
+    "sub": lambda a, b: sub(a, b),
+    "mul": lambda a, b: mul(a, b),
+    "div": lambda a, b: div(a, b),
+    "pow": lambda a, b: pow(a, b),
+    "clamp": lambda a, b: clamp(a, *b),
+    "copy": lambda a, b: _copy_src(a, b),
+    "masked_fill": lambda a, b: masked_fill(a, *b),
+    "exp": lambda a, b: exp(a),
+    "neg": lambda a, b: neg(a),
+    "relu": lambda a, b: relu(a),
+    "sqrt": lambda a, b: sqrt(a),
+}
+
+
+def _copy_src(a, src):
+    src = src if isinstance(src, Tensor) else tensor(src)
+    s = cast(src, a.dtype) if src._data.dtype != a._data.dtype else src
+    if tuple(s.shape) != tuple(a.shape):
+        s = expand(s, tuple(a.shape))
+    return a * 0 + s if a.requires_grad else s * 1
+
+
+def inplace(x, opname, other):
+    """The in-place ops (``add_`` ...): written into ``x``'s storage, recorded when needed."""
+    needs_record = STATE.enabled and (
+        x.requires_grad or (isinstance(other, Tensor) and other.requires_grad)
+        or (isinstance(other, tuple) and builtins.any(isinstance(o, Tensor) and o.requires_grad for o in other))
+    )
+    if needs_record:
+        if x.is_leaf and x.requires_grad:
+            raise RuntimeError(_leaf_inplace_msg(opname + "_"))
+        return _rebase(x, lambda old: _INPLACE[opname](old, other))
+    with _no_record():
+        res = _INPLACE[opname](x, other)
+    rd = res._data
+    if rd.shape != x._data.shape:
+        raise RuntimeError(
+            f"{opname}_: output with shape {tuple(x.shape)} doesn't match the broadcast shape {tuple(rd.shape)}"
+        )
+    if rd.dtype != x._data.dtype and not np.can_cast(rd.dtype, x._data.dtype, "same_kind"):
+        raise RuntimeError(
+            f"{opname}_: result type {D._by_np[rd.dtype]} can't be cast to the desired output type {x.dtype}"
+        )
+    if not x._data.flags.writeable:
+        x._data = x._data.copy()
+    x._data[...] = rd
+    x._bump()
+    return x
+
+
+class _no_record:
+    def __enter__(self):
+        self.prev = STATE.enabled
+        STATE.enabled = False
+
+    def __exit__(self, *a):
+        STATE.enabled = self.prev
+
+
+def inplace_fill(x, value):
+    if STATE.enabled and x.requires_grad:
+        if x.is_leaf:
+            raise RuntimeError(_leaf_inplace_msg("fill_"))
+        v = value.item() if isinstance(value, Tensor) else value
+        return _rebase(x, lambda old: old * 0 + v)
+    x._data[...] = value._data if isinstance(value, Tensor) else value
+    x._bump()
+    return x
+
+
+def inplace_random(x, kind, a, b, generator):
+    from ._random import _gen
+
+    g = _gen(generator)
+    with _no_record():
+        if kind == "uniform":
+            vals = g.np.uniform(a, b, size=x._data.shape)
+        else:
+            vals = g.np.normal(a, b, size=x._data.shape)
+    if STATE.enabled and x.requires_grad and x.is_leaf:
+        raise RuntimeError(_leaf_inplace_msg(kind + "_"))
+    x._data[...] = vals
+    x._bump()
+    return x
+
+
+def index_select(x, dim, index):
+    """Rows of ``x`` along ``dim`` picked by a 1-D integer ``index``."""
+    ax = _dim(dim, x.ndim, "index_select")
+    idx = index._data if isinstance(index, Tensor) else np.asarray(index)
+    if idx.ndim > 1:
+        raise IndexError(f"index_select(): Index is supposed to be a vector, got shape {idx.shape}")
+    if idx.dtype.kind not in "iu":
+        raise IndexError(f"index_select(): Expected dtype int32/int64 for index but got {idx.dtype}")
+    return getitem(x, (_pyslice(None),) * ax + (idx.reshape(-1),))
+
+
+def _check_gather_index(x, ax, idx, op):
+    if idx.dtype.kind not in "iu":
+        raise RuntimeError(f"{op}(): Expected dtype int64 for index, got {idx.dtype}")
+    if idx.ndim != x.ndim:
+        raise RuntimeError(
+            f"{op}(): Index tensor must have the same number of dimensions as input tensor "
+            f"(index {idx.shape}, input {tuple(x.shape)})"
+        )
+    n = x.shape[ax]
+    if idx.size and (idx.max() >= n or idx.min() < -n):
+        bad = int(idx.max() if idx.max() >= n else idx.min())
+        raise IndexError(f"{op}(): index {bad} is out of bounds for dimension {ax} with size {n}")
+
+
+def gather(x, dim, index):
+    """out[i][j] = x[i][index[i][j]] along ``dim`` (torch.gather)."""
+    ax = _dim(dim, x.ndim, "gather")
+    idx = index._data
+    _check_gather_index(x, ax, idx, "gather")
+    for d in range(x.ndim):
+        if d != ax and idx.shape[d] > x.shape[d]:
+            raise RuntimeError(
+                f"gather(): Size does not match at dimension {d} expected index {idx.shape} to be smaller than "
+                f"self {tuple(x.shape)} apart from dimension {ax}"
+            )
+    if idx.shape != tuple(x.shape):
+        sl = tuple(_pyslice(0, idx.shape[d]) if d != ax else _pyslice(None) for d in range(x.ndim))
+        x = getitem(x, sl)
+    return TakeAlong(idx.astype(np.int64), ax)(x)
+
+
+def take_along_dim(x, indices, dim=None):
+    """``np.take_along_axis`` with broadcasting (flattened when ``dim`` is None)."""
+    if dim is None:
+        return TakeAlong(indices._data.reshape(-1), 0)(flatten(x))
+    ax = _dim(dim, x.ndim, "take_along_dim")
+    idx = indices._data
+    shp = list(np.broadcast_shapes(tuple(x.shape[:ax] + (1,) + x.shape[ax + 1:]), idx.shape[:ax] + (1,) + idx.shape[ax + 1:]))
+    xs = expand(x, tuple(shp[:ax] + [x.shape[ax]] + shp[ax + 1:]))
+    idx = np.broadcast_to(idx, tuple(shp[:ax] + [idx.shape[ax]] + shp[ax + 1:]))
+    _check_gather_index(xs, ax, idx, "take_along_dim")
+    return TakeAlong(idx, ax)(xs)
+
+
+class ScatterAdd(Node):
+    needs_inputs = False
+
+    def __init__(self, idx, axis):
+        self.idx, self.axis = idx, axis
+
+    def forward(self, x, src):
+        from .autograd.functional_ns import _put_along_add
+
+        out = x.copy()
+        s = src[tuple(_pyslice(0, n) for n in self.idx.shape)]
+        _put_along_add(out, self.idx, s, self.axis)
+        self.src_shape = src.shape
+        return out
+
+    def backward(self, ns, g, ins, out):
+        gs = ns.take_along(g, self.idx, self.axis)
+        if tuple(gs.shape) != tuple(self.src_shape):
+            pad = tuple(_pyslice(0, n) for n in self.idx.shape)
+            gs = ns.pad_zeros(gs, self.src_shape, pad)
+        return g, gs
+
+
+class Scatter(Node):
+    needs_inputs = False
+
+    def __init__(self, idx, axis):
+        self.idx, self.axis = idx, axis
+
+    def forward(self, x, src):
+        out = x.copy()
+        s = src[tuple(_pyslice(0, n) for n in self.idx.shape)] if np.ndim(src) else src
+        np.put_along_axis(out, self.idx, s, self.axis)
+        self.src_shape = np.shape(src)
+        mask = np.zeros(x.shape, dtype=bool)
+        np.put_along_axis(mask, self.idx, True, self.axis)
+        self.mask = mask
+        return out
+
+    def backward(self, ns, g, ins, out):
+        gx = ns.where(self.mask, 0 * g, g)
+        gs = None
+        if len(self.src_shape):
+            gs = ns.take_along(g, self.idx, self.axis)
+            if tuple(gs.shape) != tuple(self.src_shape):
+                gs = ns.pad_zeros(gs, self.src_shape, tuple(_pyslice(0, n) for n in self.idx.shape))
+        return gx, gs
+
+
+class PadZeros(Node):
+    needs_inputs = False
+
+    def __init__(self, shape, slices):
+        self.shape, self.slices = shape, slices
+
+    def forward(self, g):
+        z = np.zeros(self.shape, dtype=g.dtype)
+        z[self.slices] = g
+        return z
+
+    def backward(self, ns, g, ins, out):
+        return (ns.index(g, self.slices),)
+
+
+def ns_pad_zeros(g, shape, slices):
+    return PadZeros(tuple(shape), slices)(g)
+
+
+def scatter_add(x, dim, index, src):
+    """out = x; out[index[i][j]][j] += src[i][j] along ``dim`` (duplicates accumulate)."""
+    ax = _dim(dim, x.ndim, "scatter_add")
+    idx = index._data.astype(np.int64)
+    _check_gather_index(x, ax, idx, "scatter_add")
+    src = src if isinstance(src, Tensor) else tensor(src, dtype=x.dtype)
+    return ScatterAdd(idx, ax)(x, cast(src, x.dtype))
+
+
+def scatter(x, dim, index, src=None, value=None, reduce=None):
+    """out = x; out[index[i][j]][j] = src[i][j] (or ``value``) along ``dim``."""
+    if reduce == "add":
+        return scatter_add(x, dim, index, src)
+    if reduce is not None:
+        raise NotImplementedError(f"scatter: reduce={reduce!r} is not supported; use 'add' or scatter_reduce")
+    ax = _dim(dim, x.ndim, "scatter")
+    idx = index._data.astype(np.int64)
+    _check_gather_index(x, ax, idx, "scatter")
+    if src is None:
+        src = value
+    if isinstance(src, Tensor):
+        return Scatter(idx, ax)(x, cast(src, x.dtype))
+    return Scatter(idx, ax)(x, tensor(src, dtype=x.dtype))
+
+
+def index_add(x, dim, index, source, *, alpha=1):
+    """out = x; out[..., index[i], ...] += alpha * source[..., i, ...] along ``dim``."""
+    ax = _dim(dim, x.ndim, "index_add")
+    idx = index._data.astype(np.int64)
+    if idx.ndim != 1:
+        raise IndexError(f"index_add(): index must be a vector, got shape {idx.shape}")
+    n = x.shape[ax]
+    if idx.size and (idx.max() >= n or idx.min() < -n):
+        raise IndexError(f"index_add(): index {int(idx.max())} is out of bounds for dimension {ax} with size {n}")
+    if source.shape[ax] != idx.shape[0]:
+        raise RuntimeError(
+            f"index_add(): number of indices ({idx.shape[0]}) should be equal to source.size(dim) ({source.shape[ax]})"
+        )
+    full_idx = idx.reshape((1,) * ax + (-1,) + (1,) * (x.ndim - ax - 1))
+    full_idx = np.broadcast_to(full_idx, tuple(source.shape))
+    src = source * alpha if alpha != 1 else source
+    return ScatterAdd(np.ascontiguousarray(full_idx), ax)(x, cast(src, x.dtype))
+
+
+def masked_fill(x, mask, value):
+    """Set elements where ``mask`` is True to ``value`` (the gradient is zero there)."""
+    m = _arr(mask)
+    if m.dtype != np.bool_:
+        raise RuntimeError(f"masked_fill only supports boolean masks, but got mask with dtype {m.dtype}")
+    try:
+        np.broadcast_shapes(m.shape, tuple(x.shape))
+    except ValueError:
+        raise RuntimeError(
+            f"masked_fill: the mask of shape {m.shape} is not broadcastable to the tensor of shape {tuple(x.shape)}"
+        ) from None
+    if isinstance(value, Tensor):
+        if value.ndim != 0:
+            raise RuntimeError(f"masked_fill only supports a 0-dimensional value tensor, but got tensor with {value.ndim} dimension(s)")
+        v = cast(value, x.dtype)
+    else:
+        v = tensor(value, dtype=x.dtype)
+    out = Where(m)(v, x)
+    if tuple(out.shape) != tuple(x.shape):
+        raise RuntimeError(f"masked_fill: mask {m.shape} can't grow the tensor of shape {tuple(x.shape)}")
+    return out
+
+
+def masked_select(x, mask):
+    """The elements where ``mask`` is True, as a 1-D tensor."""
+    m = _arr(mask)
+    if m.dtype != np.bool_:
+        raise RuntimeError(f"masked_select: expected BoolTensor for mask, got {m.dtype}")
+    shape = np.broadcast_shapes(m.shape, tuple(x.shape))
+    xe = expand(x, shape) if tuple(x.shape) != shape else x
+    return getitem(xe, np.broadcast_to(m, shape))
+
+
+def nonzero(x, as_tuple=False):
+    nz = np.nonzero(x._data)
+    if as_tuple:
+        return tuple(Tensor._wrap(a.astype(np.int64)) for a in nz)
+    return Tensor._wrap(np.stack(nz, axis=1).astype(np.int64) if nz else np.zeros((0, 0), np.int64))
+
+
+def argwhere(x):
+    return nonzero(x)
+
+
+# ============================================================================ linear algebra
+
+
+class MatMul(Node):
+    def forward(self, a, b):
+        return np.matmul(a, b)
+
+    def backward(self, ns, g, ins, out):
+        a, b = ins
+        ia, ib = self.inputs
+        ga = gb = None
+        a1, b1 = a.ndim == 1, b.ndim == 1
+        if a1 and b1:  # dot
+            return g * b, g * a
+        if ia.requires_grad:
+            if b1:
+                ga = ns.matmul(ns.reshape(g, tuple(g.shape) + (1,)), ns.reshape(b, (1, b.shape[0])))
+            elif a1:
+                ga = ns.matmul(ns.reshape(g, tuple(g.shape[:-1]) + (1, g.shape[-1])), ns.swap_last(b))
+                ga = ns.reshape(ga, tuple(ga.shape[:-2]) + (ga.shape[-1],))
+            else:
+                ga = ns.matmul(g, ns.swap_last(b))
+        if ib.requires_grad:
+            if a1:
+                gb = ns.matmul(ns.reshape(a, (a.shape[0], 1)), ns.reshape(g, tuple(g.shape[:-1]) + (1, g.shape[-1])))
+            elif b1:
+                gb = ns.matmul(ns.swap_last(a), ns.reshape(g, tuple(g.shape) + (1,)))
+                gb = ns.reshape(gb, tuple(gb.shape[:-1]))
+            else:
+                gb = ns.matmul(ns.swap_last(a), g)
+        return ga, gb
+
+
+def _mm_error(op, a, b, why):
+    return RuntimeError(f"{op}: {why}")
+
+
+def matmul(a, b):
+    """Matrix product with torch's rules: 1-D vectors, batch broadcasting, ``@``."""
+    if not isinstance(a, Tensor) or not isinstance(b, Tensor):
+        raise TypeError(
+            f"matmul: both arguments must be Tensors, got {type(a).__name__} and {type(b).__name__}"
+        )
+    sa, sb = tuple(a.shape), tuple(b.shape)
+    if a.ndim == 0 or b.ndim == 0:
+        raise RuntimeError(
+            f"matmul: both arguments to matmul need to be at least 1D, but they are {a.ndim}D and {b.ndim}D "
+            f"(shapes {sa} and {sb}); use * for scalar multiplication"
+        )
+    if a._data.dtype != b._data.dtype:
+        raise RuntimeError(
+            f"matmul: expected both tensors to have the same dtype, but got {a.dtype} and {b.dtype} "
+            f"(shapes {sa} and {sb}); convert one, e.g. b.to({a.dtype})"
+        )
+    k_a = sa[-1]
+    k_b = sb[0] if b.ndim == 1 else sb[-2]
+    if k_a != k_b:
+        rows = "x".join(map(str, sa))
+        cols = "x".join(map(str, sb))
+        hint = ""
+        if a.ndim >= 2 and b.ndim >= 2:
+            if sa[-1] == sb[-1]:
+                hint = " Did you mean a @ b.T (or b.mT)? Transposing the second operand gives shape " + str(sb[:-2] + (sb[-1], sb[-2]))
+            elif sa[-2] == sb[-2]:
+                hint = " Did you mean a.T @ b (a.mT @ b)?"
+        raise RuntimeError(
+            f"matmul: shapes {sa} and {sb} cannot be multiplied ({rows} and {cols}): the last dimension of the "
+            f"first ({k_a}) must equal the {'only' if b.ndim == 1 else 'second-to-last'} dimension of the second "
+            f"({k_b}).{hint}"
+        )
+    if a.ndim > 2 or b.ndim > 2:
+        try:
+            np.broadcast_shapes(sa[:-2], sb[:-2])
+        except ValueError:
+            raise RuntimeError(
+                f"matmul: the batch dimensions {sa[:-2]} and {sb[:-2]} of shapes {sa} and {sb} are not broadcastable"
+            ) from None
+    if a._data.dtype.kind == "b":
+        raise RuntimeError("matmul: bool tensors are not supported")
+    return MatMul()(a, b)
+
+
+def ns_matmul(a, b):
+    return MatMul()(a, b)
+
+
+def mm(a, b):
+    """2-D matrix product (strict shapes)."""
+    if a.ndim != 2 or b.ndim != 2:
+        raise RuntimeError(f"mm: expected 2-D tensors, got shapes {tuple(a.shape)} and {tuple(b.shape)}")
+    return matmul(a, b)
+
+
+def bmm(a, b):
+    """Batched 3-D matrix product (no broadcasting)."""
+    if a.ndim != 3 or b.ndim != 3:
+        raise RuntimeError(f"bmm: expected 3-D tensors, got shapes {tuple(a.shape)} and {tuple(b.shape)}")
+    if a.shape[0] != b.shape[0]:
+        raise RuntimeError(f"bmm: batch sizes differ: {tuple(a.shape)} and {tuple(b.shape)}")
+    return matmul(a, b)
+
+
+def mv(a, v):
+    """Matrix-vector product."""
+    if a.ndim != 2 or v.ndim != 1:
+        raise RuntimeError(f"mv: expected a 2-D matrix and a 1-D vector, got shapes {tuple(a.shape)} and {tuple(v.shape)}")
+    return matmul(a, v)
+
+
+def dot(a, b):
+    """Dot product of two 1-D tensors."""
+    if a.ndim != 1 or b.ndim != 1:
+        raise RuntimeError(f"dot: 1D tensors expected, but got {a.ndim}D and {b.ndim}D tensors")
+    if a.shape[0] != b.shape[0]:
+        raise RuntimeError(
+            f"dot: inconsistent tensor size, expected tensor [{a.shape[0]}] and src [{b.shape[0]}] to have the same number of elements"
+        )
+    return matmul(a, b)
+
+
+inner = dot
+
+
+def outer(a, b):
+    """Outer product of two 1-D tensors."""
+    if a.ndim != 1 or b.ndim != 1:
+        raise RuntimeError(f"outer: 1D tensors expected, got shapes {tuple(a.shape)} and {tuple(b.shape)}")
+    return unsqueeze(a, 1) * unsqueeze(b, 0)
+
+
+ger = outer
+
+
+def addmm(input, a, b, *, beta=1, alpha=1):
+    return input * beta + matmul(a, b) * alpha
+
+
+def einsum(equation, *operands):
+    """Einstein summation, composed from permute/reshape/mul/sum/matmul (so it is differentiable)."""
+    if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
+        operands = tuple(operands[0])
+    eq = equation.replace(" ", "")
+    if "->" in eq:
+        lhs, rhs = eq.split("->")
+    else:
+        lhs, rhs = eq, None
+    terms = lhs.split(",")
+    if len(terms) != len(operands):
+        raise RuntimeError(f"einsum(): {len(terms)} operand subscripts given for {len(operands)} operands in '{equation}'")
+    # expand ellipsis
+    ell_letters = "".join(chr(0x3b1 + i) for i in range(10))
+    new_terms = []
+    for term, op in zip(terms, operands):
+        if "..." in term:
+            n_ell = op.ndim - (len(term) - 3)
+            term = term.replace("...", ell_letters[:n_ell][::-1][::-1] if n_ell > 0 else "")
+        if len(term) != op.ndim:
+            raise RuntimeError(
+                f"einsum(): the number of subscripts in the equation ({len(term)}) does not match the number of "
+                f"dimensions ({op.ndim}) for operand {len(new_terms)} (shape {tuple(op.shape)})"
+            )
+        new_terms.append(term)
+    if rhs is None:
+        counts = {}
+        for term in new_terms:
+            for c in term:
+                counts[c] = counts.get(c, 0) + 1
+        ells = "".join(c for c in ell_letters if c in counts)
+        rhs = ells + "".join(sorted(c for c, n in counts.items() if n == 1 and c not in ell_letters))
+    elif "..." in rhs:
+        n_ell = builtins.max(op.ndim - (len(t.replace("...", "")) ) for t, op in zip(terms, operands) if "..." in t)
+        rhs = rhs.replace("...", ell_letters[:n_ell])
+    sizes = {}
+    for term, op in zip(new_terms, operands):
+        for c, s in zip(term, op.shape):
+            if c in sizes and sizes[c] != s and s != 1 and sizes[c] != 1:
+                raise RuntimeError(f"einsum(): subscript {c} has size {s} for one operand which does not broadcast with previously seen size {sizes[c]}")
+            sizes[c] = builtins.max(sizes.get(c, 1), s)
+    # handle repeated letters within one operand (diagonal)
+    ops = []
+    for term, op in zip(new_terms, operands):
+        while len(set(term)) != len(term):
+            for c in term:
+                if term.count(c) > 1:
+                    i = term.index(c)
+                    j = term.index(c, i + 1)
+                    op = diagonal(op, 0, i, j)
+                    term = term[:i] + term[i + 1:j] + term[j + 1:] + c
+                    break
+        ops.append((term, op))
+    # contract pairwise
+    term, acc = ops[0]
+    for t2, op2 in ops[1:]:
+        letters = list(dict.fromkeys(term + t2))
+        keep = set(rhs) | {c for tt, _ in ops[len(ops):] for c in tt}
+        a = _align(acc, term, letters)
+        b = _align(op2, t2, letters)
+        acc = a * b
+        term = "".join(letters)
+        # sum letters not needed later
+        later = set(rhs)
+        idx_me = [i for i, (tt, _) in enumerate(ops) if tt == t2]
+        rest = ops[idx_me[-1] + 1:] if idx_me else []
+        for tt, _ in rest:
+            later |= set(tt)
+        drop = [i for i, c in enumerate(term) if c not in later and c not in keep]
+        if drop:
+            acc = sum(acc, tuple(drop))
+            term = "".join(c for i, c in enumerate(term) if i not in drop)
+    drop = [i for i, c in enumerate(term) if c not in rhs]
+    if drop:
+        acc = sum(acc, tuple(drop))
+        term = "".join(c for i, c in enumerate(term) if i not in drop)
+    perm = [term.index(c) for c in rhs]
+    if perm != list(range(len(perm))):
+        acc = permute(acc, perm)
+    return acc
+
+
+def _align(x, term, letters):
+    perm = [term.index(c) for c in letters if c in term]
+    y = permute(x, perm) if perm != list(range(len(perm))) else x
+    shape = []
+    j = 0
+    order = [c for c in letters if c in term]
+    for c in letters:
+        if c in term:
+            shape.append(y.shape[order.index(c)])
+            j += 1
+        else:
+            shape.append(1)
+    return reshape(y, tuple(shape))
+
+
+def diagonal(x, offset=0, dim1=0, dim2=1):
+    """The diagonal over ``dim1`` and ``dim2`` (moved to the last dim)."""
+    d1, d2 = _dim(dim1, x.ndim, "diagonal"), _dim(dim2, x.ndim, "diagonal")
+    n1, n2 = x.shape[d1], x.shape[d2]
+    if offset >= 0:
+        L = _pymax(0, _pymin(n1, n2 - offset))
+        i1, i2 = np.arange(L), np.arange(L) + offset
+    else:
+        L = _pymax(0, _pymin(n1 + offset, n2))
+        i1, i2 = np.arange(L) - offset, np.arange(L)
+    rest = [d for d in range(x.ndim) if d not in (d1, d2)]
+    y = permute(x, rest + [d1, d2])
+    idx = (Ellipsis, i1, i2)
+    return getitem(y, idx)
+
+
+def trace(x):
+    return sum(diagonal(x))
+
+
+def diag(x, diagonal_=0):
+    if x.ndim == 1:
+        n = x.shape[0] + _pyabs(diagonal_)
+        z = zeros(n, n, dtype=x.dtype)
+        i = np.arange(x.shape[0])
+        idx = (i, i + diagonal_) if diagonal_ >= 0 else (i - diagonal_, i)
+        return IndexPut(idx)(z, x)
+    return diagonal(x, diagonal_)
+
+
+# ============================================================================ sorting
+
+
+def sort(x, dim=-1, descending=False, stable=False):
+    """Sorted values (differentiable) and their indices."""
+    ax = _dim(dim, x.ndim, "sort")
+    a = x._data if x.ndim else x._data.reshape(1)
+    if descending:
+        # stable descending order that keeps NaN first like torch
+        idx = np.flip(np.argsort(np.flip(a, ax if x.ndim else 0), axis=ax if x.ndim else 0, kind="stable"), ax if x.ndim else 0)
+        n = a.shape[ax if x.ndim else 0]
+        idx = n - 1 - idx
+    else:
+        idx = np.argsort(a, axis=ax if x.ndim else 0, kind="stable")
+    if x.ndim == 0:
+        return _ValuesIndices((x * 1, Tensor._wrap(np.zeros((), np.int64))))
+    vals = TakeAlong(idx, ax)(x)
+    return _ValuesIndices((vals, Tensor._wrap(idx.astype(np.int64))))
+
+
+def argsort(x, dim=-1, descending=False, stable=False):
+    return sort(x, dim, descending, stable)[1]
+
+
+def topk(x, k, dim=-1, largest=True, sorted=True):
+    """The ``k`` largest (or smallest) values along ``dim`` and their indices."""
+    ax = _dim(dim, x.ndim, "topk")
+    n = x.shape[ax] if x.ndim else 1
+    if k < 0 or k > n:
+        raise RuntimeError(f"topk: k ({k}) is out of range for dimension {ax} of size {n}")
+    vals, idx = sort(x, ax, descending=largest)
+    sl = (_pyslice(None),) * ax + (_pyslice(0, k),)
+    return _ValuesIndices((getitem(vals, sl), Tensor._wrap(np.ascontiguousarray(idx._data[sl]))))
+
+
+def kthvalue(x, k, dim=-1, keepdim=False):
+    vals, idx = sort(x, dim)
+    ax = _dim(dim, x.ndim, "kthvalue")
+    v = select(vals, ax, k - 1)
+    i = Tensor._wrap(np.take(idx._data, k - 1, axis=ax))
+    if keepdim:
+        v, i = unsqueeze(v, ax), Tensor._wrap(np.expand_dims(i._data, ax))
+    return _ValuesIndices((v, i))
+
+
+def median(x, dim=None, keepdim=False):
+    if dim is None:
+        flat = flatten(x)
+        vals, _ = sort(flat)
+        return vals[(flat.shape[0] - 1) // 2]
+    ax = _dim(dim, x.ndim, "median")
+    return kthvalue(x, (x.shape[ax] + 1) // 2, ax, keepdim)
+
+
+def unique(x, sorted=True, return_inverse=False, return_counts=False, dim=None):
+    res = np.unique(x._data, return_inverse=return_inverse, return_counts=return_counts)
+    if not (return_inverse or return_counts):
+        return Tensor._wrap(res)
+    out = [Tensor._wrap(res[0])]
+    i = 1
+    if return_inverse:
+        out.append(Tensor._wrap(res[i].reshape(x._data.shape).astype(np.int64)))
+        i += 1
+    if return_counts:
+        out.append(Tensor._wrap(res[i].astype(np.int64)))
+    return tuple(out)
+
+
+def bincount(x, weights=None, minlength=0):
+    return Tensor._wrap(np.bincount(x._data, None if weights is None else weights._data, minlength))
+
+
+def searchsorted(sorted_sequence, values, right=False):
+    side = "right" if right else "left"
+    return Tensor._wrap(np.searchsorted(sorted_sequence._data, _arr(values), side=side).astype(np.int64))
+
+
+def one_hot(x, num_classes=-1):
+    """Integer class labels -> an int64 one-hot tensor with a new last dim."""
+    if x._data.dtype.kind not in "iu":
+        raise RuntimeError(f"one_hot is only applicable to index tensors (int64), got {x.dtype}")
+    if x._data.size and x._data.min() < 0:
+        raise RuntimeError(f"one_hot: Class values must be non-negative, got {int(x._data.min())}")
+    if num_classes == -1:
+        num_classes = int(x._data.max()) + 1 if x._data.size else 0
+    if x._data.size and x._data.max() >= num_classes:
+        raise RuntimeError(f"one_hot: Class values must be smaller than num_classes ({num_classes}), got {int(x._data.max())}")
+    return Tensor._wrap((x._data[..., None] == np.arange(num_classes)).astype(np.int64))
+
+
+def zeros_like_ns(x):
+    return zeros_like(x)
+
+
+# ============================================================================ repr
+
+
+def _repr(t):
+    a = t.__array__()
+    kw = dict(separator=", ", prefix="tensor(", threshold=1000, edgeitems=3, max_line_width=80)
+    if a.dtype.kind == "f" and a.size:
+        fin = a[np.isfinite(a)]
+        if fin.size and np.all(fin == np.round(fin)) and np.abs(fin).max() < 1e8:
+            body = np.array2string(a, floatmode="maxprec", precision=4, **kw)
+        elif fin.size and (np.abs(fin).max() >= 1e8 or (np.abs(fin[fin != 0]).min() if (fin != 0).any() else 1) < 1e-4):
+            body = np.array2string(a, formatter={"float_kind": lambda v: f"{v:.4e}"}, **kw)
+        else:
+            body = np.array2string(a, floatmode="fixed", precision=4, suppress_small=False, **kw)
+    else:
+        body = np.array2string(a, **kw)
+    extras = []
+    if a.size == 0:
+        body = "[]"
+        if a.ndim != 1:
+            extras.append(f"size={tuple(a.shape)}")
+    if a.dtype.kind == "f" and a.dtype != D.get_default_dtype().np:
+        extras.append(f"dtype={D._by_np[a.dtype]}")
+    if a.dtype.kind in "iu" and a.dtype != np.int64:
+        extras.append(f"dtype={D._by_np[a.dtype]}")
+    if str(t.device) != "cpu":
+        extras.append(f"device='{t.device}'")
+    if t.grad_fn is not None:
+        extras.append(f"grad_fn=<{t.grad_fn.name()}>")
+    elif t.requires_grad:
+        extras.append("requires_grad=True")
+    return "tensor(" + body + "".join(", " + e for e in extras) + ")"
+
+
+# ============================================================================ softmax family (fused for speed)
+
+
+class Softmax(Node):
+    needs_inputs = False
+    needs_out = True
+
+    def __init__(self, axis):
+        self.axis = axis
+
+    def forward(self, x):
+        m = np.max(x, axis=self.axis, keepdims=True) if x.size else 0
+        e = np.exp(x - np.where(np.isfinite(m), m, 0))
+        return e / e.sum(axis=self.axis, keepdims=True)
+
+    def backward(self, ns, g, ins, out):
+        go = g * out
+        return (go - out * ns.sum(go, self.axis, True),)
+
+
+class LogSoftmax(Node):
+    needs_inputs = False
+    needs_out = True
+
+    def __init__(self, axis):
+        self.axis = axis
+
+    def forward(self, x):
+        m = np.max(x, axis=self.axis, keepdims=True) if x.size else 0
+        s = x - np.where(np.isfinite(m), m, 0)
+        return s - np.log(np.exp(s).sum(axis=self.axis, keepdims=True))
+
+    def backward(self, ns, g, ins, out):
+        return (g - ns.exp(out) * ns.sum(g, self.axis, True),)
+
+
+def _softmax_prep(x, dim, dtype, name):
+    if dtype is not None:
+        x = cast(x, D.as_dtype(dtype))
+    if x._data.dtype.kind != "f":
+        raise RuntimeError(f"{name}: expected a floating-point input, got {x.dtype}; use x.float()")
+    if dim is None:
+        raise TypeError(f"{name}() missing required argument 'dim' (e.g. dim=-1 for the last dimension)")
+    if x.ndim == 0:
+        return x, None
+    return x, _dim(dim, x.ndim, name)
+
+
+def softmax(x, dim=None, dtype=None):
+    """exp(x) / sum(exp(x)) along ``dim``, computed stably."""
+    x, ax = _softmax_prep(x, dim, dtype, "softmax")
+    if ax is None:
+        return Softmax(None)(reshape(x, (1,))).reshape(())
+    return Softmax(ax)(x)
+
+
+def log_softmax(x, dim=None, dtype=None):
+    """log(softmax(x)) along ``dim``, computed stably (finite for logits of +-1e4)."""
+    x, ax = _softmax_prep(x, dim, dtype, "log_softmax")
+    if ax is None:
+        return LogSoftmax(None)(reshape(x, (1,))).reshape(())
+    return LogSoftmax(ax)(x)
+
+
+def ns_sum_keep(x, axis):
+    return sum(x, axis, True)
+
+
+_PRIVATE = {"inplace", "inplace_fill", "inplace_random", "getitem", "setitem", "to_device", "cast", "zeros_like_ns",
+            "tensor_split_sizes"}
+__all__ = [
+    n for n, v in list(globals().items())
+    if not n.startswith(("_", "ns_")) and n not in _PRIVATE and callable(v) and not isinstance(v, type)
+    and getattr(v, "__module__", None) == __name__
+]

@@ -1,0 +1,184 @@
+"""Random number generation: ``Generator``, the default generator, ``manual_seed`` and samplers."""
+from __future__ import annotations
+
+import numpy as np
+
+from . import _dtype as D
+from ._tensor import Tensor
+
+
+class Generator:
+    """A reproducible random stream (NumPy's PCG64 underneath).
+
+    >>> g = ember.Generator().manual_seed(0)
+    >>> ember.rand(3, generator=g)
+    """
+
+    def __init__(self, device="cpu"):
+        self._seed = 67280421310721
+        self.np = np.random.Generator(np.random.PCG64(self._seed))
+        self.device = device
+
+    def manual_seed(self, seed):
+        seed = int(seed)
+        if seed < 0:
+            seed = seed & 0xFFFF_FFFF_FFFF_FFFF
+        self._seed = seed
+        self.np = np.random.Generator(np.random.PCG64(seed))
+        return self
+
+    def seed(self):
+        s = int(np.random.SeedSequence().entropy) & 0xFFFF_FFFF_FFFF_FFFF
+        self.manual_seed(s)
+        return s
+
+    def initial_seed(self):
+        return self._seed
+
+    def get_state(self) -> Tensor:
+        """The exact stream state as a uint8 tensor (41 bytes), restorable with ``set_state``."""
+        st = self.np.bit_generator.state
+        s, inc = st["state"]["state"], st["state"]["inc"]
+        parts = [s.to_bytes(16, "little"), inc.to_bytes(16, "little"), bytes([st["has_uint32"]]),
+                 int(st["uinteger"]).to_bytes(4, "little"), int(self._seed & (2**32 - 1)).to_bytes(4, "little")]
+        return Tensor._wrap(np.frombuffer(b"".join(parts), dtype=np.uint8).copy())
+
+    def set_state(self, new_state):
+        a = new_state._data if isinstance(new_state, Tensor) else np.asarray(new_state)
+        if a.dtype != np.uint8 or a.shape != (41,):
+            raise RuntimeError(
+                f"Generator.set_state: expected a uint8 tensor of 41 bytes from get_state(), got dtype {a.dtype} shape {a.shape}"
+            )
+        b = a.tobytes()
+        bg = np.random.PCG64()
+        bg.state = {
+            "bit_generator": "PCG64",
+            "state": {"state": int.from_bytes(b[0:16], "little"), "inc": int.from_bytes(b[16:32], "little")},
+            "has_uint32": b[32],
+            "uinteger": int.from_bytes(b[33:37], "little"),
+        }
+        self.np = np.random.Generator(bg)
+        return self
+
+
+default_generator = Generator()
+
+
+def _gen(generator):
+    return default_generator if generator is None else generator
+
+
+def manual_seed(seed):
+    """Seed ember's default generator (all ember randomness draws from it unless told otherwise)."""
+    return default_generator.manual_seed(seed)
+
+
+def seed():
+    return default_generator.seed()
+
+
+def initial_seed():
+    return default_generator.initial_seed()
+
+
+def get_rng_state() -> Tensor:
+    return default_generator.get_state()
+
+
+def set_rng_state(state):
+    default_generator.set_state(state)
+
+
+def _size(size):
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        size = size[0]
+    return tuple(int(s) for s in size)
+
+
+def _float_dt(dtype):
+    dt = D.as_dtype(dtype) if dtype is not None else D.get_default_dtype()
+    if not dt.is_floating_point:
+        raise TypeError(f"expected a floating dtype, got {dt}")
+    return dt
+
+
+def _finish(arr, requires_grad):
+    t = Tensor._wrap(arr)
+    return t.requires_grad_(True) if requires_grad else t
+
+
+def rand(*size, generator=None, dtype=None, device=None, requires_grad=False):
+    """Uniform samples in [0, 1)."""
+    dt = _float_dt(dtype)
+    return _finish(_gen(generator).np.random(_size(size)).astype(dt.np), requires_grad)
+
+
+def randn(*size, generator=None, dtype=None, device=None, requires_grad=False):
+    """Standard normal samples."""
+    dt = _float_dt(dtype)
+    return _finish(_gen(generator).np.standard_normal(_size(size)).astype(dt.np), requires_grad)
+
+
+def randint(low, high=None, size=None, *, generator=None, dtype=None, device=None, requires_grad=False):
+    """Integers uniformly from [low, high): ``ember.randint(0, 10, (3,))``."""
+    if high is None:
+        low, high = 0, low
+    if size is None:
+        raise TypeError("randint() missing required argument 'size' (a tuple, e.g. (3,))")
+    if high <= low:
+        raise RuntimeError(f"randint: random_ expects 'from' to be less than 'to', but got from={low} >= to={high}")
+    dt = D.as_dtype(dtype) if dtype is not None else D.int64
+    return _finish(_gen(generator).np.integers(low, high, size=_size((size,))).astype(dt.np), requires_grad)
+
+
+def randperm(n, *, generator=None, dtype=None, device=None, requires_grad=False):
+    """A random permutation of 0..n-1."""
+    dt = D.as_dtype(dtype) if dtype is not None else D.int64
+    return _finish(_gen(generator).np.permutation(int(n)).astype(dt.np), requires_grad)
+
+
+def rand_like(x, dtype=None, generator=None):
+    return rand(tuple(x.shape), dtype=dtype or x.dtype, generator=generator)
+
+
+def randn_like(x, dtype=None, generator=None):
+    return randn(tuple(x.shape), dtype=dtype or x.dtype, generator=generator)
+
+
+def randint_like(x, low, high=None, dtype=None, generator=None):
+    return randint(low, high, tuple(x.shape), dtype=dtype or x.dtype, generator=generator)
+
+
+def normal(mean, std, size=None, *, generator=None):
+    if isinstance(mean, Tensor) or isinstance(std, Tensor):
+        m = mean._data if isinstance(mean, Tensor) else mean
+        s = std._data if isinstance(std, Tensor) else std
+        shape = np.broadcast_shapes(np.shape(m), np.shape(s))
+        dt = (mean if isinstance(mean, Tensor) else std)._data.dtype
+        return Tensor._wrap((m + s * _gen(generator).np.standard_normal(shape)).astype(dt))
+    return Tensor._wrap((mean + std * _gen(generator).np.standard_normal(_size((size,)))).astype(D.get_default_dtype().np))
+
+
+def bernoulli(p, *, generator=None):
+    probs = p._data
+    return Tensor._wrap((_gen(generator).np.random(probs.shape) < probs).astype(probs.dtype))
+
+
+def multinomial(probs, num_samples, replacement=False, *, generator=None):
+    p = np.asarray(probs._data, dtype=np.float64)
+    if p.ndim not in (1, 2):
+        raise RuntimeError(f"multinomial: prob_dist must be 1 or 2 dim, got shape {p.shape}")
+    if (p < 0).any() or not np.isfinite(p).all():
+        raise RuntimeError("multinomial: invalid probability distribution (entries must be finite and >= 0)")
+    rows = p.reshape(-1, p.shape[-1])
+    g = _gen(generator).np
+    out = []
+    for r in rows:
+        s = r.sum()
+        if s <= 0:
+            raise RuntimeError("multinomial: invalid probability distribution (sum of probabilities <= 0)")
+        if not replacement and num_samples > np.count_nonzero(r):
+            raise RuntimeError("multinomial: cannot sample n_sample > prob_dist.size(-1) samples without replacement")
+        out.append(g.choice(len(r), size=num_samples, replace=replacement, p=r / s))
+    res = np.stack(out).astype(np.int64)
+    return Tensor._wrap(res if p.ndim == 2 else res[0])

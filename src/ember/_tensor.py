@@ -1,0 +1,566 @@
+"""``ember.Tensor``: an n-dimensional array that records the operations applied to it."""
+from __future__ import annotations
+
+import numpy as np
+
+from . import _dtype as D
+from ._backend import device_of, xp_of
+
+_o = None  # ember._ops, bound at the end of ember/__init__ (ops import Tensor)
+
+
+class Tensor:
+    """An n-dimensional array with autograd. Create one with ``ember.tensor(data)``.
+
+    >>> x = ember.tensor([[1.0, 2.0]], requires_grad=True)
+    >>> (x * x).sum().backward()
+    >>> x.grad
+    tensor([[2., 4.]])
+    """
+
+    # Class-level defaults keep tensor creation cheap: an op sets only what differs.
+    requires_grad = False
+    grad = None
+    grad_fn = None
+    _base = None  # the tensor whose storage a view shares
+    _version = 0  # in-place modification counter, kept on the base tensor
+    _out_idx = 0
+    _retains_grad = False
+    __array_priority__ = 1000  # make ndarray (op) Tensor defer to Tensor
+
+    def __init__(self, data=None, *, dtype=None, requires_grad=False):
+        if data is None:
+            data = np.zeros(0, dtype=np.float32)
+        t = _o.tensor(data, dtype=dtype, requires_grad=requires_grad)
+        self._data = t._data
+        if requires_grad:
+            self.requires_grad = True
+
+    @staticmethod
+    def _wrap(array):
+        """A tensor (no grad) around ``array`` without copying."""
+        t = object.__new__(Tensor)
+        if isinstance(array, np.generic):
+            array = np.asarray(array)
+        t._data = array
+        return t
+
+    # ------------------------------------------------------------------ metadata
+    @property
+    def shape(self):
+        return Size(self._data.shape)
+
+    def size(self, dim=None):
+        if dim is None:
+            return Size(self._data.shape)
+        return self._data.shape[_o._dim(dim, self._data.ndim, "size")]
+
+    def dim(self):
+        return self._data.ndim
+
+    ndimension = dim
+
+    @property
+    def ndim(self):
+        return self._data.ndim
+
+    def numel(self):
+        return int(self._data.size)
+
+    nelement = numel
+
+    @property
+    def dtype(self):
+        return D._by_np[self._data.dtype]
+
+    @property
+    def device(self):
+        return device_of(self._data)
+
+    @property
+    def is_cuda(self):
+        return self.device.type == "cuda"
+
+    def is_floating_point(self):
+        return self._data.dtype.kind == "f"
+
+    def element_size(self):
+        return self._data.itemsize
+
+    def is_contiguous(self):
+        return bool(self._data.flags.c_contiguous)
+
+    @property
+    def is_leaf(self):
+        return self.grad_fn is None
+
+    @property
+    def data(self):
+        """A tensor sharing this one's storage, detached from the graph."""
+        t = Tensor._wrap(self._data)
+        t._base = self if self._base is None else self._base
+        return t
+
+    @data.setter
+    def data(self, value):
+        if not isinstance(value, Tensor):
+            raise TypeError(f"Tensor.data must be set to a Tensor, got {type(value).__name__}")
+        self._data = value._data
+
+    def _bump(self):
+        """Record an in-place change of the values (views share their base's counter)."""
+        b = self if self._base is None else self._base
+        b._version += 1
+
+    def _current_version(self):
+        return (self if self._base is None else self._base)._version
+
+    # ------------------------------------------------------------------ conversion
+    def numpy(self, *, force=False):
+        """The values as a NumPy array sharing memory (like torch). Fails if it requires grad."""
+        if self.requires_grad and not force:
+            raise RuntimeError(
+                "Can't call numpy() on a tensor that requires grad. Use tensor.detach().numpy() instead."
+            )
+        if xp_of(self._data) is not np:
+            if not force:
+                raise TypeError(
+                    f"can't convert {self.device} tensor to numpy. Use tensor.cpu() to copy it to host memory first."
+                )
+            return self._data.get()
+        return self._data
+
+    def __array__(self, dtype=None, copy=None):
+        a = self._data if xp_of(self._data) is np else self._data.get()
+        return a if dtype is None else a.astype(dtype)
+
+    def item(self):
+        if self._data.size != 1:
+            raise RuntimeError(
+                f"a Tensor with {self._data.size} elements cannot be converted to a Python scalar (item() needs exactly one)"
+            )
+        return self._data.reshape(()).item()
+
+    def tolist(self):
+        return np.asarray(self.__array__()).tolist()
+
+    def __float__(self):
+        return float(self.item())
+
+    def __int__(self):
+        return int(self.item())
+
+    def __index__(self):
+        if self._data.dtype.kind not in "iub" or self._data.size != 1:
+            raise TypeError("only integer tensors of a single element can be converted to an index")
+        return int(self.item())
+
+    def __bool__(self):
+        if self._data.size != 1:
+            raise RuntimeError(
+                f"Boolean value of Tensor with {self._data.size} elements is ambiguous; use .any() or .all()"
+            )
+        return bool(self._data.reshape(()))
+
+    def __len__(self):
+        if self._data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self._data.shape[0]
+
+    def __iter__(self):
+        if self._data.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return iter(self.unbind(0))
+
+    def __hash__(self):
+        return id(self)
+
+    def __reduce_ex__(self, protocol):
+        # DataLoader worker processes send batches through multiprocessing queues.
+        return (_rebuild, (self.__array__(), self.requires_grad))
+
+    def __repr__(self):
+        return _o._repr(self)
+
+    __str__ = __repr__
+
+    def __format__(self, spec):
+        if self._data.ndim == 0 and spec:
+            return format(self.item(), spec)
+        return repr(self)
+
+    def __deepcopy__(self, memo):
+        if not self.is_leaf:
+            raise RuntimeError(
+                "Only tensors created explicitly by the user (graph leaves) support deepcopy; use .detach().clone()"
+            )
+        t = type(self).__new__(type(self))
+        t.__dict__.update({k: v for k, v in self.__dict__.items() if k not in ("_data", "grad", "_base")})
+        t._data = self._data.copy()
+        if self.grad is not None:
+            t.grad = Tensor._wrap(self.grad._data.copy())
+        memo[id(self)] = t
+        return t
+
+    def to(self, *args, dtype=None, device=None, copy=False, non_blocking=False):
+        """Convert dtype and/or device: ``t.to(ember.float64)``, ``t.to("cpu")``, ``t.to(other)``."""
+        for a in args:
+            if isinstance(a, Tensor):
+                dtype, device = a.dtype, a.device
+            elif isinstance(a, (D.dtype, type)) or (isinstance(a, str) and a.removeprefix("ember.") in D._by_name):
+                dtype = a
+            else:
+                device = a
+        out = self
+        if device is not None:
+            out = _o.to_device(out, device)
+        if dtype is not None:
+            out = _o.cast(out, D.as_dtype(dtype))
+        if copy and out is self:
+            out = self.clone()
+        return out
+
+    def cpu(self):
+        return self.to(device="cpu")
+
+    def cuda(self, device=None):
+        return self.to(device="cuda" if device is None else f"cuda:{int(device) if not isinstance(device, str) else device.split(':')[-1]}")
+
+    def type(self, dtype=None):
+        if dtype is None:
+            return "ember." + {"f": "Float", "i": "Long", "u": "Byte", "b": "Bool"}[self._data.dtype.kind] + "Tensor"
+        return self.to(dtype)
+
+    def float(self):
+        return _o.cast(self, D.float32)
+
+    def double(self):
+        return _o.cast(self, D.float64)
+
+    def half(self):
+        return _o.cast(self, D.float16)
+
+    def long(self):
+        return _o.cast(self, D.int64)
+
+    def int(self):
+        return _o.cast(self, D.int32)
+
+    def short(self):
+        return _o.cast(self, D.int16)
+
+    def byte(self):
+        return _o.cast(self, D.uint8)
+
+    def bool(self):
+        return _o.cast(self, D.bool_)
+
+    def type_as(self, other):
+        return _o.cast(self, other.dtype)
+
+    # ------------------------------------------------------------------ autograd
+    def requires_grad_(self, requires_grad=True):
+        if requires_grad and not self.is_leaf:
+            # torch allows this only on leaves
+            raise RuntimeError(
+                "requires_grad_() can only change leaf tensors; this tensor was produced by "
+                f"{type(self.grad_fn).__name__}. Use .detach().requires_grad_() for a new leaf."
+            )
+        if requires_grad and self._data.dtype.kind not in "fc":
+            raise RuntimeError(
+                f"only floating-point tensors can require gradients, got dtype {self.dtype}; "
+                "convert first, e.g. x.float().requires_grad_()"
+            )
+        self.requires_grad = bool(requires_grad)
+        return self
+
+    def detach(self):
+        """A new tensor sharing storage, cut from the graph (requires_grad=False)."""
+        t = Tensor._wrap(self._data)
+        t._base = self if self._base is None else self._base
+        return t
+
+    def detach_(self):
+        if self._base is not None and self._base.requires_grad:
+            raise RuntimeError("detach_() is not allowed on a view of a tensor that requires grad; use detach()")
+        self.grad_fn = None
+        self.requires_grad = False
+        return self
+
+    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
+        """Accumulate d(self)/d(leaf) into every leaf's ``.grad`` (see ``ember.autograd.backward``)."""
+        from .autograd.engine import backward
+
+        backward(self, gradient, retain_graph=retain_graph, create_graph=create_graph, inputs=inputs)
+
+    def register_hook(self, hook):
+        """Call ``hook(grad)`` when this tensor's gradient is computed; it may return a replacement."""
+        from .autograd.engine import register_tensor_hook
+
+        return register_tensor_hook(self, hook)
+
+    def retain_grad(self):
+        """Keep ``.grad`` for this non-leaf tensor after backward."""
+        from .autograd.engine import retain_grad
+
+        retain_grad(self)
+
+    @property
+    def retains_grad(self):
+        return self._retains_grad
+
+    def zero_(self):
+        return _o.inplace_fill(self, 0)
+
+    def fill_(self, value):
+        return _o.inplace_fill(self, value)
+
+    # ------------------------------------------------------------------ operators
+    def __add__(self, o):
+        return _o.add(self, o)
+
+    def __radd__(self, o):
+        return _o.add(o, self)
+
+    def __sub__(self, o):
+        return _o.sub(self, o)
+
+    def __rsub__(self, o):
+        return _o.sub(o, self)
+
+    def __mul__(self, o):
+        return _o.mul(self, o)
+
+    def __rmul__(self, o):
+        return _o.mul(o, self)
+
+    def __truediv__(self, o):
+        return _o.div(self, o)
+
+    def __rtruediv__(self, o):
+        return _o.div(o, self)
+
+    def __floordiv__(self, o):
+        return _o.floor_divide(self, o)
+
+    def __rfloordiv__(self, o):
+        return _o.floor_divide(o, self)
+
+    def __mod__(self, o):
+        return _o.remainder(self, o)
+
+    def __rmod__(self, o):
+        return _o.remainder(o, self)
+
+    def __pow__(self, o):
+        return _o.pow(self, o)
+
+    def __rpow__(self, o):
+        return _o.pow(o, self)
+
+    def __matmul__(self, o):
+        return _o.matmul(self, o)
+
+    def __rmatmul__(self, o):
+        return _o.matmul(o, self)
+
+    def __neg__(self):
+        return _o.neg(self)
+
+    def __pos__(self):
+        return self
+
+    def __abs__(self):
+        return _o.abs(self)
+
+    def __invert__(self):
+        return _o.bitwise_not(self)
+
+    def __and__(self, o):
+        return _o.bitwise_and(self, o)
+
+    __rand__ = __and__
+
+    def __or__(self, o):
+        return _o.bitwise_or(self, o)
+
+    __ror__ = __or__
+
+    def __xor__(self, o):
+        return _o.bitwise_xor(self, o)
+
+    __rxor__ = __xor__
+
+    def __eq__(self, o):
+        return _o.eq(self, o)
+
+    def __ne__(self, o):
+        return _o.ne(self, o)
+
+    def __lt__(self, o):
+        return _o.lt(self, o)
+
+    def __le__(self, o):
+        return _o.le(self, o)
+
+    def __gt__(self, o):
+        return _o.gt(self, o)
+
+    def __ge__(self, o):
+        return _o.ge(self, o)
+
+    def __iadd__(self, o):
+        return _o.inplace(self, "add", o)
+
+    def __isub__(self, o):
+        return _o.inplace(self, "sub", o)
+
+    def __imul__(self, o):
+        return _o.inplace(self, "mul", o)
+
+    def __itruediv__(self, o):
+        return _o.inplace(self, "div", o)
+
+    def __getitem__(self, idx):
+        return _o.getitem(self, idx)
+
+    def __setitem__(self, idx, value):
+        _o.setitem(self, idx, value)
+
+    # ------------------------------------------------------------------ in-place
+    def add_(self, other, *, alpha=1):
+        return _o.inplace(self, "add", other if alpha == 1 else other * alpha)
+
+    def sub_(self, other, *, alpha=1):
+        return _o.inplace(self, "sub", other if alpha == 1 else other * alpha)
+
+    def mul_(self, other):
+        return _o.inplace(self, "mul", other)
+
+    def div_(self, other):
+        return _o.inplace(self, "div", other)
+
+    def pow_(self, other):
+        return _o.inplace(self, "pow", other)
+
+    def clamp_(self, min=None, max=None):
+        return _o.inplace(self, "clamp", (min, max))
+
+    clip_ = clamp_
+
+    def copy_(self, src):
+        return _o.inplace(self, "copy", src)
+
+    def masked_fill_(self, mask, value):
+        return _o.inplace(self, "masked_fill", (mask, value))
+
+    def uniform_(self, a=0.0, b=1.0, generator=None):
+        return _o.inplace_random(self, "uniform", a, b, generator)
+
+    def normal_(self, mean=0.0, std=1.0, generator=None):
+        return _o.inplace_random(self, "normal", mean, std, generator)
+
+    def exp_(self):
+        return _o.inplace(self, "exp", None)
+
+    def neg_(self):
+        return _o.inplace(self, "neg", None)
+
+    def relu_(self):
+        return _o.inplace(self, "relu", None)
+
+    def sqrt_(self):
+        return _o.inplace(self, "sqrt", None)
+
+    def addcmul_(self, t1, t2, value=1):
+        return _o.inplace(self, "add", t1 * t2 * value)
+
+    def addcdiv_(self, t1, t2, value=1):
+        return _o.inplace(self, "add", t1 / t2 * value)
+
+    def lerp_(self, end, weight):
+        return _o.inplace(self, "add", (end - self) * weight)
+
+    # ------------------------------------------------------------------ shape helpers
+    @property
+    def T(self):
+        if self.ndim > 2:
+            raise RuntimeError(
+                f"Tensor.T is only defined for tensors of up to 2 dims (got {self.ndim}); use .mT or .permute()"
+            )
+        return _o.permute(self, tuple(range(self.ndim))[::-1])
+
+    @property
+    def mT(self):
+        return _o.transpose(self, -2, -1)
+
+    def view(self, *shape):
+        if len(shape) == 1 and isinstance(shape[0], (D.dtype,)):
+            raise NotImplementedError("view(dtype) is not supported; use .to(dtype)")
+        return _o.view(self, *shape)
+
+    def view_as(self, other):
+        return _o.view(self, other.shape)
+
+    def reshape_as(self, other):
+        return _o.reshape(self, other.shape)
+
+    def expand_as(self, other):
+        return _o.expand(self, other.shape)
+
+    def new_zeros(self, *size, dtype=None, requires_grad=False):
+        return _o.zeros(*size, dtype=dtype or self.dtype, requires_grad=requires_grad, device=self.device)
+
+    def new_ones(self, *size, dtype=None, requires_grad=False):
+        return _o.ones(*size, dtype=dtype or self.dtype, requires_grad=requires_grad, device=self.device)
+
+    def new_full(self, size, fill_value, dtype=None, requires_grad=False):
+        return _o.full(size, fill_value, dtype=dtype or self.dtype, requires_grad=requires_grad, device=self.device)
+
+    def new_empty(self, *size, dtype=None, requires_grad=False):
+        return _o.zeros(*size, dtype=dtype or self.dtype, requires_grad=requires_grad, device=self.device)
+
+    def new_tensor(self, data, dtype=None, requires_grad=False):
+        return _o.tensor(data, dtype=dtype or self.dtype, requires_grad=requires_grad, device=self.device)
+
+
+class Size(tuple):
+    """The shape of a tensor: a tuple of ints (``torch.Size``)."""
+
+    def numel(self):
+        n = 1
+        for s in self:
+            n *= s
+        return n
+
+    def __repr__(self):
+        return f"ember.Size([{', '.join(map(str, self))}])"
+
+
+def _rebuild(array, requires_grad):
+    t = Tensor._wrap(np.array(array))
+    if requires_grad:
+        t.requires_grad = True
+    return t
+
+
+# Methods that are the public functions of ember._ops with the tensor as first argument
+# (``x.exp()`` is ``ember.exp(x)``); bound once at import by ``_bind_methods``.
+METHODS = (
+    "exp expm1 log log1p log2 log10 sqrt rsqrt abs neg negative reciprocal sin cos tan tanh sigmoid relu erf "
+    "asin acos atan sinh cosh sign sgn floor ceil trunc round isnan isinf isfinite logical_not logical_and "
+    "logical_or logical_xor pow square clamp clip minimum maximum fmax fmin where add sub mul div multiply divide "
+    "true_divide floor_divide remainder fmod eq ne lt le gt ge equal allclose isclose "
+    "sum mean prod max min amax amin argmax argmin var std logsumexp norm cumsum cumprod all any count_nonzero "
+    "reshape permute transpose swapaxes swapdims t squeeze unsqueeze flatten unflatten expand repeat tile "
+    "repeat_interleave split chunk tensor_split unbind flip fliplr flipud roll narrow select tril triu contiguous "
+    "clone index_select gather scatter scatter_add index_add masked_fill masked_select take_along_dim nonzero "
+    "argwhere matmul mm bmm mv dot inner outer ger diagonal trace diag sort argsort topk kthvalue median unique "
+    "bincount softmax log_softmax"
+).split()
+
+
+def _bind_methods(ops):
+    for name in METHODS:
+        if not hasattr(Tensor, name):
+            setattr(Tensor, name, getattr(ops, name))

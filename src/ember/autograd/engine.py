@@ -1,0 +1,446 @@
+"""The autograd engine: graph nodes (``Node``) and the iterative reverse-mode walk.
+
+Every recorded op is a ``Node`` subclass holding its forward and its backward side by side.
+``backward(ns, g, ins, out)`` is written once, with the functions of ``ns`` and Python operators:
+the engine passes raw arrays and ``ARRAY_NS`` for a plain first-order backward (fast: no tensors are
+built), or tensors and ``TENSOR_NS`` under ``create_graph=True`` so the backward is itself recorded
+and can be differentiated again.
+"""
+from __future__ import annotations
+
+import weakref
+
+import numpy as np
+
+from .._tensor import Tensor
+from .anomaly import ANOMALY, creation_stack
+from .grad_mode import STATE
+
+
+class Node:
+    """A recorded operation. Subclasses define ``forward(*arrays)`` and ``backward(ns, g, ins, out)``."""
+
+    n_out = 1
+    needs_out = False  # backward reads the output value (kept through a weak reference)
+    needs_inputs = True  # backward reads input values (checked against in-place changes)
+    inputs = ()
+    out_ref = None
+    versions = None
+    out_version = 0
+    stack = None
+    freed = False
+    pre_hooks = None  # tensor hooks registered on this node's output(s)
+
+    def __call__(self, *inputs):
+        datas = []
+        record = False
+        for x in inputs:
+            if isinstance(x, Tensor):
+                datas.append(x._data)
+                if x.requires_grad:
+                    record = True
+            else:
+                datas.append(x)
+        out = self.forward(*datas)
+        if isinstance(out, np.generic):
+            out = np.asarray(out)
+        t = Tensor._wrap(out)
+        if record and STATE.enabled:
+            self._record(t, inputs)
+        return t
+
+    def _record(self, t, inputs):
+        t.requires_grad = True
+        t.grad_fn = self
+        self.inputs = inputs
+        if self.needs_inputs:
+            self.versions = [
+                (x if x._base is None else x._base)._version if isinstance(x, Tensor) else 0 for x in inputs
+            ]
+        if self.needs_out:
+            self.out_ref = weakref.ref(t)
+        if ANOMALY.enabled:
+            self.stack = creation_stack()
+
+    def name(self):
+        return type(self).__name__ + "Backward"
+
+    def __repr__(self):
+        return f"<{self.name()}>"
+
+    @property
+    def next_functions(self):
+        return tuple(
+            (x.grad_fn if isinstance(x, Tensor) and x.requires_grad else None, 0) for x in self.inputs
+        )
+
+    def forward(self, *arrays):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def backward(self, ns, g, ins, out):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class _Hook:
+    """Handle returned by ``register_hook``; ``remove()`` detaches the hook."""
+
+    def __init__(self, lst, fn):
+        self._lst, self._fn = lst, fn
+
+    def remove(self):
+        if self._fn in self._lst:
+            self._lst.remove(self._fn)
+
+
+def register_tensor_hook(t: Tensor, hook):
+    if not t.requires_grad:
+        raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+    if t.grad_fn is None:
+        hooks = t.__dict__.setdefault("_hooks", [])
+    else:
+        fn = t.grad_fn
+        if fn.pre_hooks is None:
+            fn.pre_hooks = []
+        hooks = fn.pre_hooks
+    hooks.append(hook)
+    return _Hook(hooks, hook)
+
+
+def retain_grad(t: Tensor):
+    if not t.requires_grad:
+        raise RuntimeError("can't retain_grad on a tensor that has requires_grad=False")
+    if t.grad_fn is None or t._retains_grad:
+        return
+    t._retains_grad = True
+    ref = weakref.ref(t)
+
+    def _retain(g):
+        tt = ref()
+        if tt is not None:
+            gg = g.detach() if isinstance(g, Tensor) else Tensor._wrap(g)
+            tt.grad = gg if tt.grad is None else Tensor._wrap(tt.grad._data + gg._data)
+        return None
+
+    _retain._ember_retain = True
+    register_tensor_hook(t, _retain)
+
+
+# ---------------------------------------------------------------------------- the walk
+
+
+def _freed_error(fn):
+    return RuntimeError(
+        f"Trying to backward through the graph a second time (through {fn.name()}), but its saved "
+        "values were already freed by the first backward. Specify retain_graph=True on the first "
+        "backward() (or autograd.grad()) if you need to backward through the graph again."
+    )
+
+
+def _check_versions(fn):
+    for x, v in zip(fn.inputs, fn.versions):
+        if isinstance(x, Tensor):
+            now = (x if x._base is None else x._base)._version
+            if now != v:
+                raise RuntimeError(
+                    f"one of the variables needed for gradient computation has been modified by an "
+                    f"inplace operation: a tensor of shape {tuple(x.shape)} used by {fn.name()} is at "
+                    f"version {now}; expected version {v} instead. Use an out-of-place op (e.g. x = x + 1 "
+                    "instead of x += 1) or .clone() the tensor before changing it."
+                )
+    if fn.needs_out:
+        t = fn.out_ref()
+        if t is not None and t._current_version() != fn.out_version:
+            raise RuntimeError(
+                f"the output of {fn.name()} (shape {tuple(t.shape)}) was modified by an inplace operation "
+                "after it was saved for backward; use an out-of-place op or .clone() it first."
+            )
+
+
+def _run_hooks(hooks, g, create_graph):
+    for h in list(hooks):
+        if getattr(h, "_ember_retain", False):
+            h(g)
+            continue
+        gt = g if isinstance(g, Tensor) else Tensor._wrap(g)
+        r = h(gt)
+        if r is not None:
+            if not isinstance(r, Tensor):
+                raise TypeError(f"a tensor hook must return a Tensor or None, got {type(r).__name__}")
+            g = r if create_graph else r._data
+    return g
+
+
+def _sum_to(ns, g, shape):
+    return ns.sum_to(g, shape)
+
+
+def _collect(roots):
+    """Count how many times each node is consumed, walking iteratively (no recursion limit)."""
+    deps = {}
+    seen = set()
+    stack = [fn for fn in roots if fn is not None]
+    for fn in stack:
+        deps.setdefault(fn, 0)
+    while stack:
+        fn = stack.pop()
+        if fn in seen:
+            continue
+        seen.add(fn)
+        if fn.freed:
+            raise _freed_error(fn)
+        for x in fn.inputs:
+            if isinstance(x, Tensor) and x.requires_grad:
+                nxt = x.grad_fn
+                if nxt is not None:
+                    deps[nxt] = deps.get(nxt, 0) + 1
+                    if nxt not in seen:
+                        stack.append(nxt)
+    return deps
+
+
+def run_backward(outputs, grad_outputs, retain_graph, create_graph, capture=None, accumulate=True,
+                 only_inputs=None):
+    """Propagate ``grad_outputs`` from ``outputs`` to the leaves.
+
+    ``capture``: dict id(tensor) -> None, filled with the gradients of those tensors (autograd.grad).
+    ``accumulate``: add into leaves' ``.grad``. ``only_inputs``: restrict accumulation to these leaves.
+    """
+    from .functional_ns import ARRAY_NS, TENSOR_NS
+
+    ns = TENSOR_NS if create_graph else ARRAY_NS
+    if not create_graph:
+        grad_outputs = [g._data for g in grad_outputs]
+    prev_mode = STATE.enabled
+    STATE.enabled = bool(create_graph)
+    try:
+        buf = {}  # node -> gradient of its output (or list, for multi-output nodes)
+        leaf_buf = {}  # id(leaf) -> [leaf, grad]
+        roots = []
+        for t, g in zip(outputs, grad_outputs):
+            fn = t.grad_fn
+            if fn is None:
+                _add_leaf(leaf_buf, t, g)
+                continue
+            _add_buf(buf, fn, t._out_idx, g)
+            roots.append(fn)
+        deps = _collect(roots)
+        ready = [fn for fn in dict.fromkeys(roots) if deps.get(fn, 0) == 0]
+        processed = []
+        while ready:
+            fn = ready.pop()
+            g = buf.pop(fn)
+            processed.append(fn)
+            if fn.versions is not None:
+                _check_versions(fn)
+            if fn.pre_hooks:
+                g = _run_hooks(fn.pre_hooks, g, create_graph)
+            if capture is not None and fn in capture_nodes(capture):
+                _capture_node(capture, fn, g)
+            ins = fn.inputs
+            if create_graph:
+                vals = ins
+                out = fn.out_ref() if fn.needs_out else None
+            else:
+                vals = [x._data if isinstance(x, Tensor) else x for x in ins]
+                out = fn.out_ref()._data if fn.needs_out else None
+            grads = fn.backward(ns, g, vals, out)
+            if ANOMALY.enabled:
+                _check_nan(fn, grads)
+            for x, gx in zip(ins, grads):
+                if gx is None or not isinstance(x, Tensor) or not x.requires_grad:
+                    continue
+                xd = x._data
+                gd = gx._data if create_graph else gx
+                if gd.shape != xd.shape:
+                    gx = ns.sum_to(gx, xd.shape)
+                    gd = gx._data if create_graph else gx
+                if gd.dtype != xd.dtype:
+                    gx = ns.cast(gx, xd.dtype)
+                nxt = x.grad_fn
+                if nxt is None:
+                    _add_leaf(leaf_buf, x, gx)
+                else:
+                    _add_buf(buf, nxt, x._out_idx, gx)
+                    d = deps[nxt] - 1
+                    deps[nxt] = d
+                    if d == 0:
+                        ready.append(nxt)
+        handed = {id(g) for g in grad_outputs} if not create_graph else set()
+        for leaf, g in leaf_buf.values():
+            if not create_graph:
+                if id(g) in handed or _may_alias(g):
+                    g = g.copy()
+                handed.add(id(g))
+            hooks = leaf.__dict__.get("_hooks")
+            if hooks:
+                g = _run_hooks(hooks, g, create_graph)
+            if capture is not None and id(leaf) in capture:
+                capture[id(leaf)] = g if create_graph else Tensor._wrap(g)
+                continue
+            if not accumulate or (only_inputs is not None and id(leaf) not in only_inputs):
+                continue
+            _accumulate_grad(leaf, g, create_graph)
+        if not retain_graph:
+            for fn in processed:
+                _free(fn)
+    finally:
+        STATE.enabled = prev_mode
+
+
+def capture_nodes(capture):
+    return capture.get("__nodes__", ())
+
+
+def _capture_node(capture, fn, g):
+    for tid in capture["__nodes__"][fn]:
+        capture[tid] = g if isinstance(g, Tensor) else Tensor._wrap(g)
+
+
+def _add_buf(buf, fn, idx, g):
+    if fn.n_out == 1:
+        old = buf.get(fn)
+        buf[fn] = g if old is None else old + g
+    else:
+        lst = buf.get(fn)
+        if lst is None:
+            lst = buf[fn] = [None] * fn.n_out
+        lst[idx] = g if lst[idx] is None else lst[idx] + g
+
+
+def _add_leaf(leaf_buf, t, g):
+    e = leaf_buf.get(id(t))
+    if e is None:
+        leaf_buf[id(t)] = [t, g]
+    else:
+        e[1] = e[1] + g
+
+
+def _accumulate_grad(leaf, g, create_graph):
+    if create_graph:
+        gt = g if isinstance(g, Tensor) else Tensor._wrap(g)
+        leaf.grad = gt if leaf.grad is None else leaf.grad + gt
+        return
+    if leaf.grad is None:
+        # the engine may hand back an array that aliases another (e.g. add passes g through): own it
+        leaf.grad = Tensor._wrap(g.copy() if _may_alias(g) else g)
+    else:
+        old = leaf.grad
+        if old.requires_grad or not old._data.flags.writeable or old._data.shape != g.shape:
+            leaf.grad = Tensor._wrap((old._data + g).astype(leaf._data.dtype, copy=False))
+        else:
+            np.add(old._data, g, out=old._data, casting="unsafe")
+            old._bump()
+
+
+def _may_alias(g):
+    return g.base is not None or not g.flags.owndata or not g.flags.writeable
+
+
+def _free(fn):
+    fn.freed = True
+    fn.inputs = ()
+    d = fn.__dict__
+    for k in list(d):
+        if k not in ("freed", "inputs", "pre_hooks", "stack"):
+            del d[k]
+
+
+def _check_nan(fn, grads):
+    for g in grads:
+        if g is None:
+            continue
+        a = g._data if isinstance(g, Tensor) else g
+        if a.dtype.kind == "f" and np.isnan(np.asarray(a)).any():
+            where = f"\nThe forward call that created it:\n{fn.stack}" if fn.stack else ""
+            raise RuntimeError(f"Function '{fn.name()}' returned nan values in its gradient.{where}")
+
+
+# ---------------------------------------------------------------------------- public entry points
+
+
+def _make_grads(outputs, grad_outputs, create_graph, who):
+    grads = []
+    for i, (t, g) in enumerate(zip(outputs, grad_outputs)):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{who}: outputs must be Tensors, got {type(t).__name__} at position {i}")
+        if not t.requires_grad:
+            raise RuntimeError(
+                f"{who}: element {i} of tensors does not require grad and does not have a grad_fn "
+                "(was it computed under no_grad(), or from tensors without requires_grad=True?)"
+            )
+        if g is None:
+            if t._data.size != 1:
+                raise RuntimeError(
+                    f"{who}: grad can be implicitly created only for scalar outputs, but the output has "
+                    f"shape {tuple(t.shape)}. Pass gradient= (a tensor of that shape), or reduce the "
+                    "output first, e.g. y.sum().backward()."
+                )
+            g = Tensor._wrap(np.ones_like(t._data))
+        else:
+            if not isinstance(g, Tensor):
+                g = Tensor._wrap(np.asarray(g, dtype=t._data.dtype))
+            if tuple(g.shape) != tuple(t.shape):
+                raise RuntimeError(
+                    f"{who}: mismatch in shape: gradient has shape {tuple(g.shape)} but the output has shape "
+                    f"{tuple(t.shape)}; pass a gradient of the output's shape"
+                )
+        grads.append(g)
+    return grads
+
+
+def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):
+    """Compute gradients of ``tensors`` w.r.t. graph leaves and accumulate them into ``.grad``."""
+    if isinstance(tensors, Tensor):
+        tensors = [tensors]
+    tensors = list(tensors)
+    if grad_tensors is None or isinstance(grad_tensors, Tensor):
+        grad_tensors = [grad_tensors] * len(tensors) if grad_tensors is None else [grad_tensors]
+    if retain_graph is None:
+        retain_graph = create_graph
+    grads = _make_grads(tensors, list(grad_tensors), create_graph, "backward")
+    only = None
+    if inputs is not None:
+        if isinstance(inputs, Tensor):
+            inputs = [inputs]
+        if len(inputs) == 0:
+            raise RuntimeError("backward: 'inputs' argument to backward() cannot be empty")
+        only = {id(t) for t in inputs}
+    run_backward(tensors, grads, retain_graph, create_graph, only_inputs=only)
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, allow_unused=False,
+         materialize_grads=False):
+    """Return the gradients of ``outputs`` w.r.t. ``inputs`` (a tuple), without touching ``.grad``."""
+    single_out = isinstance(outputs, Tensor)
+    outputs = [outputs] if single_out else list(outputs)
+    inputs_t = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
+    if grad_outputs is None:
+        grad_outputs = [None] * len(outputs)
+    elif isinstance(grad_outputs, Tensor):
+        grad_outputs = [grad_outputs]
+    if retain_graph is None:
+        retain_graph = create_graph
+    for i, t in enumerate(inputs_t):
+        if not isinstance(t, Tensor) or not t.requires_grad:
+            raise RuntimeError(f"autograd.grad: input {i} does not require grad; set requires_grad=True on it")
+    grads = _make_grads(outputs, list(grad_outputs), create_graph, "autograd.grad")
+    capture = {id(t): None for t in inputs_t}
+    nodes = {}
+    for t in inputs_t:
+        if t.grad_fn is not None:
+            nodes.setdefault(t.grad_fn, []).append(id(t))
+    capture["__nodes__"] = nodes
+    run_backward(outputs, grads, retain_graph, create_graph, capture=capture, accumulate=False)
+    result = []
+    for i, t in enumerate(inputs_t):
+        g = capture[id(t)]
+        if g is None:
+            if materialize_grads:
+                g = Tensor._wrap(np.zeros_like(t._data))
+            elif not allow_unused:
+                raise RuntimeError(
+                    f"autograd.grad: input {i} (shape {tuple(t.shape)}) was not used to compute the outputs. "
+                    "Pass allow_unused=True if this is expected (its gradient is then None)."
+                )
+        result.append(g)
+    return tuple(result)

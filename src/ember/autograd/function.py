@@ -1,0 +1,170 @@
+"""Custom differentiable operations with torch's ``ctx`` API."""
+from __future__ import annotations
+
+import numpy as np
+
+from .._tensor import Tensor
+from .engine import Node
+from .grad_mode import STATE
+
+
+class FunctionCtx:
+    """What ``forward`` and ``backward`` of a custom ``Function`` share."""
+
+    def __init__(self):
+        self.needs_input_grad = ()
+        self._saved = ()
+        self._saved_versions = ()
+        self._non_diff = set()
+        self.materialize_grads = True
+
+    def save_for_backward(self, *tensors):
+        for t in tensors:
+            if t is not None and not isinstance(t, Tensor):
+                raise TypeError(
+                    f"save_for_backward can only save tensors (or None), got {type(t).__name__}; "
+                    "store other values as attributes of ctx instead"
+                )
+        self._saved = tensors
+        self._saved_versions = tuple(None if t is None else t._current_version() for t in tensors)
+
+    @property
+    def saved_tensors(self):
+        if self._saved is None:
+            raise RuntimeError(
+                "Trying to backward through the graph a second time (saved tensors were freed); "
+                "use retain_graph=True on the first backward"
+            )
+        for t, v in zip(self._saved, self._saved_versions):
+            if t is not None and t._current_version() != v:
+                raise RuntimeError(
+                    f"one of the variables needed for gradient computation has been modified by an inplace "
+                    f"operation: a tensor of shape {tuple(t.shape)} saved with save_for_backward is at version "
+                    f"{t._current_version()}; expected version {v} instead"
+                )
+        return self._saved
+
+    def mark_non_differentiable(self, *tensors):
+        self._non_diff.update(id(t) for t in tensors)
+
+    def set_materialize_grads(self, value: bool):
+        self.materialize_grads = bool(value)
+
+    def mark_dirty(self, *tensors):
+        pass
+
+
+class _CustomNode(Node):
+    needs_inputs = False
+
+    def __init__(self, fcls, ctx, out_meta):
+        self.fcls, self.ctx, self.out_meta = fcls, ctx, out_meta
+        self.n_out = len(out_meta)
+
+    def name(self):
+        return self.fcls.__name__ + "Backward"
+
+    def backward(self, ns, g, ins, out):
+        create = STATE.enabled
+        gs = g if self.n_out > 1 else [g]
+        grads_in = []
+        for gi, (shape, dt) in zip(gs, self.out_meta):
+            if gi is None:
+                if self.ctx.materialize_grads:
+                    grads_in.append(Tensor._wrap(np.zeros(shape, dtype=dt)))
+                else:
+                    grads_in.append(None)
+            else:
+                grads_in.append(gi if isinstance(gi, Tensor) else Tensor._wrap(gi))
+        res = self.fcls.backward(self.ctx, *grads_in)
+        if not isinstance(res, tuple):
+            res = (res,)
+        n_in = len(self.inputs)
+        if len(res) < n_in or any(r is not None for r in res[n_in:]):
+            raise RuntimeError(
+                f"function {self.name()} returned an incorrect number of gradients (expected {n_in}, got {len(res)}); "
+                "backward must return one gradient (or None) per argument of forward"
+            )
+        out_grads = []
+        for i, (x, r) in enumerate(zip(self.inputs, res[:n_in])):
+            if r is None or not isinstance(x, Tensor) or not x.requires_grad:
+                out_grads.append(None)
+                continue
+            if not isinstance(r, Tensor):
+                raise TypeError(f"function {self.name()} returned a {type(r).__name__} as gradient {i}; expected a Tensor or None")
+            try:
+                np.broadcast_shapes(tuple(r.shape), tuple(x.shape))
+                ok = len(r.shape) >= len(x.shape) or tuple(r.shape) == tuple(x.shape)
+                if np.broadcast_shapes(tuple(r.shape), tuple(x.shape)) != tuple(r.shape):
+                    ok = False
+            except ValueError:
+                ok = False
+            if not ok:
+                raise RuntimeError(
+                    f"function {self.name()} returned an invalid gradient at index {i} - got {list(r.shape)} but "
+                    f"expected shape compatible with {list(x.shape)}"
+                )
+            out_grads.append(r if create else r._data)
+        return out_grads
+
+
+class Function:
+    """Base class for custom differentiable operations (torch's ``autograd.Function``).
+
+    >>> class Square(ember.autograd.Function):
+    ...     @staticmethod
+    ...     def forward(ctx, x):
+    ...         ctx.save_for_backward(x)
+    ...         return x * x
+    ...     @staticmethod
+    ...     def backward(ctx, g):
+    ...         (x,) = ctx.saved_tensors
+    ...         return 2 * x * g
+    >>> y = Square.apply(ember.tensor([3.0], requires_grad=True))
+    """
+
+    @staticmethod
+    def forward(ctx, *args, **kwargs):
+        raise NotImplementedError("subclasses of ember.autograd.Function must implement forward(ctx, ...)")
+
+    @staticmethod
+    def backward(ctx, *grads):
+        raise NotImplementedError("subclasses of ember.autograd.Function must implement backward(ctx, ...)")
+
+    @classmethod
+    def apply(cls, *args, **kwargs):
+        ctx = FunctionCtx()
+        ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
+        prev = STATE.enabled
+        STATE.enabled = False
+        try:
+            outputs = cls.forward(ctx, *args, **kwargs)
+        finally:
+            STATE.enabled = prev
+        single = not isinstance(outputs, tuple)
+        outs = (outputs,) if single else outputs
+        record = prev and any(ctx.needs_input_grad)
+        if not record:
+            return outputs
+        fixed = []
+        for o in outs:
+            if isinstance(o, Tensor) and any(o is a for a in args):
+                o = Tensor._wrap(o._data)  # an input returned as is becomes a new node output
+            fixed.append(o)
+        meta = [(tuple(o.shape), o._data.dtype) if isinstance(o, Tensor) else ((), np.float32) for o in fixed]
+        node = _CustomNode(cls, ctx, meta)
+        node.inputs = args
+        for i, o in enumerate(fixed):
+            if isinstance(o, Tensor) and id(outs[i]) not in ctx._non_diff and o._data.dtype.kind == "f":
+                o.requires_grad = True
+                o.grad_fn = node
+                o._out_idx = i
+        return fixed[0] if single else tuple(fixed)
+
+
+class InplaceFunction(Function):
+    pass
+
+
+def once_differentiable(fn):
+    return fn

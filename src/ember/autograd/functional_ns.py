@@ -1,0 +1,182 @@
+"""The two namespaces that backward formulas are written against.
+
+``ARRAY_NS`` works on raw arrays (first-order backward: no tensors, no recording);
+``TENSOR_NS`` works on tensors through ember's differentiable ops (``create_graph=True``).
+Both expose the same functions with the same signatures.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def _sum_to_array(g, shape):
+    if g.shape == tuple(shape):
+        return g
+    nd = g.ndim - len(shape)
+    if nd < 0:
+        return np.broadcast_to(g, shape)
+    axes = tuple(range(nd)) + tuple(i + nd for i, s in enumerate(shape) if s == 1 and g.shape[i + nd] != 1)
+    out = g.sum(axis=axes, keepdims=True) if axes else g
+    if nd:
+        out = out.reshape(tuple(shape))
+    return out
+
+
+def erf_array(x):
+    """erf for NumPy arrays: exact (math.erf) in float64, a 1e-7-accurate fit for other floats."""
+    if x.dtype == np.float64 or x.size < 64:
+        return np.vectorize(math.erf, otypes=[np.float64])(x).astype(x.dtype, copy=False)
+    z = x.astype(np.float64)
+    a = np.abs(z)
+    t = 1.0 / (1.0 + 0.5 * a)
+    poly = -1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (
+        -0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277))))))))
+    erfc = t * np.exp(-a * a + poly)
+    big = np.sign(z) * (1.0 - erfc)
+    # Taylor series near zero, where 1 - erfc loses relative precision
+    z2 = z * z
+    term = z.copy()
+    small = z.copy()
+    for n in range(1, 12):
+        term = term * (-z2) / n
+        small = small + term / (2 * n + 1)
+    small *= 2.0 / math.sqrt(math.pi)
+    return np.where(a < 0.5, small, big).astype(x.dtype, copy=False)
+
+
+class _ArrayNS:
+    exp = staticmethod(np.exp)
+    log = staticmethod(np.log)
+    sin = staticmethod(np.sin)
+    cos = staticmethod(np.cos)
+    sqrt = staticmethod(np.sqrt)
+    sign = staticmethod(np.sign)
+    abs = staticmethod(np.abs)
+    tanh = staticmethod(np.tanh)
+    erf = staticmethod(erf_array)
+
+    @staticmethod
+    def sum_to(g, shape):
+        return _sum_to_array(g, shape)
+
+    @staticmethod
+    def cast(g, np_dtype):
+        return g.astype(np_dtype, copy=False)
+
+    @staticmethod
+    def where(cond, a, b):
+        return np.where(cond, a, b)
+
+    @staticmethod
+    def sum(x, axis=None, keepdims=False):
+        return x.sum(axis=axis, keepdims=keepdims)
+
+    @staticmethod
+    def expand(x, shape):
+        return np.broadcast_to(x, shape)
+
+    @staticmethod
+    def reshape(x, shape):
+        return x.reshape(shape)
+
+    @staticmethod
+    def transpose(x, axes):
+        return x.transpose(axes)
+
+    @staticmethod
+    def swap_last(x):
+        return np.swapaxes(x, -1, -2)
+
+    @staticmethod
+    def matmul(a, b):
+        return np.matmul(a, b)
+
+    @staticmethod
+    def index(x, idx):
+        return x[idx]
+
+    @staticmethod
+    def index_zeros(shape, idx, g, accumulate=True):
+        z = np.zeros(shape, dtype=g.dtype)
+        if accumulate:
+            np.add.at(z, idx, g)
+        else:
+            z[idx] = g
+        return z
+
+    @staticmethod
+    def take_along(x, idx, axis):
+        return np.take_along_axis(x, idx, axis)
+
+    @staticmethod
+    def put_along_zeros(shape, idx, g, axis):
+        z = np.zeros(shape, dtype=g.dtype)
+        _put_along_add(z, idx, g, axis)
+        return z
+
+    @staticmethod
+    def zeros_like(x):
+        return np.zeros_like(x)
+
+    @staticmethod
+    def cumsum(x, axis):
+        return np.cumsum(x, axis=axis)
+
+    @staticmethod
+    def flip(x, axes):
+        return np.flip(x, axes)
+
+    @staticmethod
+    def roll(x, shifts, axes):
+        return np.roll(x, shifts, axes)
+
+    @staticmethod
+    def tril(x, k):
+        return np.tril(x, k)
+
+    @staticmethod
+    def triu(x, k):
+        return np.triu(x, k)
+
+    @staticmethod
+    def pad_zeros(g, shape, slices):
+        z = np.zeros(shape, dtype=g.dtype)
+        z[slices] = g
+        return z
+
+    @staticmethod
+    def maximum(a, b):
+        return np.maximum(a, b)
+
+    @staticmethod
+    def value(x):
+        return x
+
+    @staticmethod
+    def prod(x, axis=None, keepdims=False):
+        return np.prod(x, axis=axis, keepdims=keepdims)
+
+
+def _put_along_add(z, idx, g, axis):
+    """z[..., idx, ...] += g along ``axis``, accumulating duplicates (np.put_along_axis overwrites)."""
+    idx = np.broadcast_to(idx, g.shape) if idx.shape != g.shape else idx
+    grids = list(np.indices(idx.shape, sparse=True))
+    grids[axis] = idx
+    np.add.at(z, tuple(grids), g)
+
+
+class _TensorNS:
+    """Same functions on tensors, through ember's recorded ops (bound lazily to avoid import cycles)."""
+
+    def __getattr__(self, name):
+        from .. import _ops
+
+        fn = getattr(_ops, "ns_" + name, None) or getattr(_ops, name)
+        setattr(self, name, fn)
+        return fn
+
+
+ARRAY_NS = _ArrayNS()
+TENSOR_NS = _TensorNS()

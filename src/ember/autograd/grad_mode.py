@@ -1,0 +1,103 @@
+"""Gradient-recording modes: ``no_grad``, ``enable_grad``, ``set_grad_enabled``, ``inference_mode``.
+
+Grad mode is process-global (one flag read by every op), like a single-threaded torch program.
+"""
+from __future__ import annotations
+
+import functools
+
+
+class _State:
+    enabled = True
+
+
+STATE = _State()
+
+
+def is_grad_enabled() -> bool:
+    """Whether operations are currently recorded for backward."""
+    return STATE.enabled
+
+
+class _Mode:
+    _value = True
+
+    def __enter__(self):
+        self._prev = STATE.enabled
+        STATE.enabled = self._value
+        return self
+
+    def __exit__(self, *exc):
+        STATE.enabled = self._prev
+        return False
+
+    def __call__(self, func):
+        @functools.wraps(func)
+        def wrapper(*args, **kwargs):
+            with self.__class__():
+                return func(*args, **kwargs)
+
+        return wrapper
+
+
+class no_grad(_Mode):
+    """Context manager / decorator that stops recording operations.
+
+    >>> with ember.no_grad():
+    ...     y = x * 2        # y.requires_grad is False
+    """
+
+    _value = False
+
+
+class enable_grad(_Mode):
+    """Context manager / decorator that turns recording back on inside ``no_grad``."""
+
+    _value = True
+
+
+class inference_mode(_Mode):
+    """Like ``no_grad`` (ember has no separate inference tensors). ``inference_mode(False)`` is a no-op."""
+
+    def __init__(self, mode=True):
+        self._value = not mode if mode else STATE.enabled
+        self._mode = mode
+
+    def __enter__(self):
+        self._prev = STATE.enabled
+        if self._mode:
+            STATE.enabled = False
+        return self
+
+    def __call__(self, func):
+        mode = self._mode
+
+        @functools.wraps(func)
+        def wrapper(*args, **kwargs):
+            with inference_mode(mode):
+                return func(*args, **kwargs)
+
+        return wrapper
+
+
+class set_grad_enabled(_Mode):
+    """Set recording on or off: as a function call, a context manager, or a decorator."""
+
+    def __init__(self, mode: bool):
+        self._value = bool(mode)
+        self._prev = STATE.enabled
+        STATE.enabled = self._value  # takes effect immediately, like torch
+
+    def __enter__(self):
+        return self
+
+    def __call__(self, func):
+        STATE.enabled = self._prev  # used as a decorator: undo the immediate effect
+        value = self._value
+
+        @functools.wraps(func)
+        def wrapper(*args, **kwargs):
+            with set_grad_enabled(value):
+                return func(*args, **kwargs)
+
+        return wrapper

@@ -1,0 +1,123 @@
+"""Numerical gradient checks: ``gradcheck`` and ``gradgradcheck`` (central differences)."""
+from __future__ import annotations
+
+import numpy as np
+
+from .._tensor import Tensor
+
+
+class GradcheckError(RuntimeError):
+    """Raised by gradcheck when analytical and numerical gradients disagree."""
+
+
+def _as_tuple(x):
+    return x if isinstance(x, tuple) else (x,)
+
+
+def _outputs(func, inputs):
+    out = _as_tuple(func(*inputs))
+    return [o for o in out if isinstance(o, Tensor) and o._data.dtype.kind == "f"]
+
+
+def _numerical(func, inputs, wrt, eps, vs):
+    """d(sum_k v_k . out_k)/d(input) for each input index in ``wrt`` by central differences."""
+    from .grad_mode import no_grad
+
+    grads = []
+    for i in wrt:
+        x = inputs[i]
+        g = np.zeros(x._data.shape, dtype=np.float64)
+        flat = x._data.reshape(-1)
+        gflat = g.reshape(-1)
+        for j in range(flat.size):
+            orig = flat[j].item()
+            vals = []
+            for delta in (eps, -eps):
+                flat[j] = orig + delta
+                with no_grad():
+                    outs = _outputs(func, inputs)
+                vals.append(sum(float(np.sum(o._data.astype(np.float64) * v)) for o, v in zip(outs, vs)))
+            flat[j] = orig
+            gflat[j] = (vals[0] - vals[1]) / (2 * eps)
+        grads.append(g)
+    return grads
+
+
+def gradcheck(func, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True, seed=0, nondet_tol=0.0,
+              check_undefined_grad=True, fast_mode=False):
+    """Check ``func``'s backward against central differences for the float64 ``inputs`` that require grad.
+
+    The check contracts every output with a random upstream gradient ``v`` (so the whole vector-Jacobian
+    product is tested, not only the gradient of a sum). Returns True, or raises ``GradcheckError``.
+
+    >>> x = ember.randn(3, dtype=ember.float64, requires_grad=True)
+    >>> ember.autograd.gradcheck(ember.tanh, (x,))
+    True
+    """
+    from .engine import grad as autograd_grad
+
+    inputs = _as_tuple(inputs)
+    wrt = [i for i, x in enumerate(inputs) if isinstance(x, Tensor) and x.requires_grad]
+    if not wrt:
+        raise ValueError("gradcheck expects at least one input tensor to require gradient")
+    for i in wrt:
+        if inputs[i]._data.dtype != np.float64:
+            import warnings
+
+            warnings.warn(
+                f"gradcheck: input {i} is {inputs[i].dtype}, not float64; the check is likely to fail for precision "
+                "reasons. Use .double() inputs.",
+                UserWarning,
+                stacklevel=2,
+            )
+    rng = np.random.default_rng(seed)
+    outs = _outputs(func, inputs)
+    if not outs:
+        raise ValueError("gradcheck: func returned no floating-point tensor output")
+    vs = [rng.standard_normal(o._data.shape) for o in outs]
+    diff_outs = [o for o in outs if o.requires_grad]
+    if diff_outs:
+        vt = [Tensor._wrap(v.astype(o._data.dtype)) for o, v in zip(outs, vs) if o.requires_grad]
+        analytical = autograd_grad(diff_outs, [inputs[i] for i in wrt], vt, allow_unused=True, retain_graph=False)
+    else:
+        analytical = [None] * len(wrt)
+    numerical = _numerical(func, inputs, wrt, eps, vs)
+    for i, a, n in zip(wrt, analytical, numerical):
+        a_arr = np.zeros_like(n) if a is None else a._data.astype(np.float64)
+        if not np.allclose(a_arr, n, rtol=rtol, atol=atol, equal_nan=False):
+            msg = (
+                f"Jacobian mismatch for output 0 with respect to input {i},\n"
+                f"numerical:{n}\nanalytical:{a_arr}\nmax abs difference: {np.max(np.abs(a_arr - n)) if n.size else 0}"
+            )
+            if raise_exception:
+                raise GradcheckError(msg)
+            return False
+    return True
+
+
+def gradgradcheck(func, inputs, grad_outputs=None, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True,
+                  seed=0, gen_non_contig_grad_outputs=False):
+    """Check second derivatives: gradcheck of the vector-Jacobian product of ``func`` with respect to the
+    inputs and the upstream gradients."""
+    from .engine import grad as autograd_grad
+
+    inputs = _as_tuple(inputs)
+    wrt = [i for i, x in enumerate(inputs) if isinstance(x, Tensor) and x.requires_grad]
+    outs = [o for o in _outputs(func, inputs) if o.requires_grad]
+    rng = np.random.default_rng(seed + 1)
+    if grad_outputs is None:
+        grad_outputs = tuple(
+            Tensor._wrap(rng.standard_normal(o._data.shape).astype(o._data.dtype)).requires_grad_(True) for o in outs
+        )
+    else:
+        grad_outputs = _as_tuple(grad_outputs)
+    n_in = len(inputs)
+
+    def vjp(*args):
+        xs, gs = args[:n_in], args[n_in:]
+        ys = [o for o in _outputs(func, xs) if o.requires_grad]
+        res = autograd_grad(ys, [xs[i] for i in wrt], list(gs), create_graph=True, allow_unused=True)
+        return tuple(r for r in res if r is not None)
+
+    return gradcheck(vjp, tuple(inputs) + tuple(grad_outputs), eps=eps, atol=atol, rtol=rtol,
+                     raise_exception=raise_exception, seed=seed)
