@@ -60,7 +60,7 @@ def base_objects():
          "mask": T(np.array([True, False, True])), "u8": T(np.arange(10, dtype=np.uint8)),
          "i16": T(np.array([-3, 7], np.int16)), "f16": T(np.array([1.5, -0.0], np.float16)),
          "empty": T(np.zeros((0, 4), np.int32)), "np": np.arange(6, dtype=np.int8).reshape(2, 3),
-         "scalar": np.float64(0.25), "dtype": ember.float64, "blob": b"\x00\x01\xfe", "p": p},
+         "scalar": np.float64(0.25), "dtype": ember.bool, "blob": b"\x00\x01\xfe", "p": p},
         [p, p, (1, 2.5, "x", None, [T(np.ones((2, 2)))]), {2.5: 1, None: 2, (1, 2): 3}],
     ]
 
