@@ -41,7 +41,7 @@ def _atomic_write(path: str, text: str) -> None:
 
 
 _PLAIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_ ./-]*$")
-_YAML_WORDS = {"true", "false", "yes", "no", "on", "off", "null", "none", "~", "y", "n"}
+_YAML_WORDS = {"true", "false", "yes", "no", "on", "off", "null", "~", "y", "n"}
 
 
 def _yaml_scalar(v: Any) -> str:
