@@ -32,15 +32,11 @@ Example::
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import io
-import json
 import math
 import os
 import stat
 import struct
-import tempfile
 
 import numpy as np
 
@@ -132,6 +128,7 @@ def _fmt_path(parts):
 
 
 def _canonical(header):
+    import json
     return json.dumps(header, sort_keys=True, separators=(",", ":"), ensure_ascii=True,
                       allow_nan=False).encode("ascii")
 
@@ -253,6 +250,8 @@ def _type_name(x):
 
 def _build(obj):
     """Encode ``obj``: returns (header bytes incl. the 8-byte length, list of arrays)."""
+    import hashlib
+    import json
     enc = _Encoder()
     structure = enc.encode(obj, [])
     header = {"__metadata__": {
@@ -315,6 +314,7 @@ def _umask():
 
 
 def _atomic_write(path, head, arrays):
+    import tempfile
     if os.path.islink(path):  # write through a symlink, as open() would, instead of replacing it
         path = os.path.realpath(path)
     folder = os.path.dirname(os.path.abspath(path))
@@ -405,6 +405,7 @@ def _reject_constant(name):
 
 
 def _strict_json(text):
+    import json
     return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
 
 
@@ -524,12 +525,13 @@ def _check_ember_meta(meta, path):
 
 
 def _verify_checksum(header, meta, payload, path):
+    import hashlib
     stored = meta[_KEY_CHECKSUM]
     rest = dict(header)
     rest["__metadata__"] = {k: v for k, v in meta.items() if k != _KEY_CHECKSUM}
     h = hashlib.sha256(_HASH_PREFIX + _canonical(rest) + b"\n")
     h.update(payload)
-    if not hmac.compare_digest(h.hexdigest(), stored):
+    if h.hexdigest() != stored:
         raise CheckpointError(path, "checksum mismatch: the file was corrupted or modified after it "
                                     "was written (its SHA-256 does not match the one stored in it)")
 
