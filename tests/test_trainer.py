@@ -1,0 +1,616 @@
+"""ember.train.Trainer / TrainModule: hook order, logging, optimisation, schedulers, misuse errors."""
+
+import math
+import os
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+
+import ember
+import ember.nn as nn
+import ember.nn.functional as F
+from ember.train import Callback, Trainer, TrainModule
+from ember.utils.data import DataLoader, TensorDataset
+
+QUIET = dict(enable_progress_bar=False, enable_model_summary=False, logger=False, enable_checkpointing=False)
+
+
+def make_data(n=32, d=4, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, d)).astype(np.float32)
+    y = (x @ rng.standard_normal((d, 1)).astype(np.float32) + 0.1).astype(np.float32)
+    return TensorDataset(ember.tensor(x), ember.tensor(y))
+
+
+def loader(n=32, bs=8, shuffle=False, seed=0):
+    return DataLoader(make_data(n, seed=seed), batch_size=bs, shuffle=shuffle)
+
+
+class Reg(TrainModule):
+    def __init__(self, lr=0.1, opt="sgd"):
+        super().__init__()
+        self.save_hyperparameters()
+        self.layer = nn.Linear(4, 1)
+
+    def forward(self, x):
+        return self.layer(x)
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        loss = F.mse_loss(self(x), y)
+        self.log("train_loss", loss)
+        return loss
+
+    def validation_step(self, batch, batch_idx):
+        x, y = batch
+        self.log("val_loss", F.mse_loss(self(x), y))
+
+    def test_step(self, batch, batch_idx):
+        x, y = batch
+        self.log("test_loss", F.mse_loss(self(x), y))
+
+    def configure_optimizers(self):
+        if self.hparams.opt == "adam":
+            return ember.optim.Adam(self.parameters(), lr=self.hparams.lr)
+        return ember.optim.SGD(self.parameters(), lr=self.hparams.lr)
+
+
+def weights(model):
+    return {k: v._data.copy() for k, v in model.state_dict().items()}
+
+
+# ---------------------------------------------------------------------------------------------
+# hook order: the oracle is Lightning 2.x's own recorded sequence
+# ---------------------------------------------------------------------------------------------
+# Source: Lightning-AI/pytorch-lightning, tests/tests_pytorch/models/test_hooks.py,
+# test_trainer_model_hook_system_fit (automatic optimisation, max_epochs=1, limit_train_batches=2,
+# limit_val_batches=2, default num_sanity_val_steps=2, BoringModel with SGD + StepLR, the default
+# ModelCheckpoint saving at the end of the epoch). Lightning records a call when it *returns*
+# (so inner calls come first). Entries for hooks ember does not have (zero_grad, train(False),
+# configure_model, forward, batch-transfer hooks, on_validation_model_zero_grad) are left out.
+def _lightning_eval_epoch(fn, batches):
+    out = [f"Callback.on_{fn}_epoch_start", f"on_{fn}_epoch_start"]
+    for _ in range(batches):
+        out += [f"Callback.on_{fn}_batch_start", f"on_{fn}_batch_start", f"{fn}_step",
+                f"Callback.on_{fn}_batch_end", f"on_{fn}_batch_end"]
+    return out + [f"Callback.on_{fn}_epoch_end", f"on_{fn}_epoch_end"]
+
+
+def _lightning_train_batches(batches):
+    out = []
+    for i in range(batches):
+        out += ["Callback.on_train_batch_start", "on_train_batch_start", "training_step",
+                "Callback.on_before_zero_grad", "on_before_zero_grad", "optimizer_zero_grad",
+                "Callback.on_before_backward", "on_before_backward", "backward",
+                "Callback.on_after_backward", "on_after_backward",
+                "Callback.on_before_optimizer_step", "on_before_optimizer_step",
+                "clip_gradients", "configure_gradient_clipping", "optimizer_step",
+                *(["lr_scheduler_step"] if i == batches - 1 else []),
+                "Callback.on_train_batch_end", "on_train_batch_end"]
+    return out
+
+
+LIGHTNING_FIT_ORDER = [
+    "configure_callbacks", "prepare_data", "Callback.setup", "setup", "configure_optimizers",
+    "Callback.on_fit_start", "on_fit_start",
+    "Callback.on_sanity_check_start", "val_dataloader",
+    "Callback.on_validation_start", "on_validation_start", *_lightning_eval_epoch("validation", 2),
+    "Callback.on_validation_end", "on_validation_end", "Callback.on_sanity_check_end",
+    "train_dataloader", "Callback.on_train_start", "on_train_start",
+    "Callback.on_train_epoch_start", "on_train_epoch_start", *_lightning_train_batches(2),
+    "Callback.on_validation_start", "on_validation_start", *_lightning_eval_epoch("validation", 2),
+    "Callback.on_validation_end", "on_validation_end",
+    "Callback.on_train_epoch_end", "on_train_epoch_end",
+    "Callback.state_dict", "Callback.on_save_checkpoint", "on_save_checkpoint",
+    "Callback.on_train_end", "on_train_end", "Callback.on_fit_end", "on_fit_end",
+    "Callback.teardown", "teardown",
+]
+
+_MODULE_HOOKS = [
+    "configure_callbacks", "prepare_data", "setup", "teardown", "configure_optimizers", "train_dataloader",
+    "val_dataloader", "training_step", "validation_step", "backward", "optimizer_zero_grad", "optimizer_step",
+    "configure_gradient_clipping", "clip_gradients", "lr_scheduler_step", "on_save_checkpoint",
+    "on_load_checkpoint", *[n for n in dir(Callback) if n.startswith("on_") and n not in (
+        "on_save_checkpoint", "on_load_checkpoint", "on_sanity_check_start", "on_sanity_check_end")],
+]
+
+
+def _record(obj, names, called, prefix=""):
+    for name in names:
+        fn = getattr(obj, name, None)
+        if fn is None:
+            continue
+
+        def wrapper(*args, __fn=fn, __name=name, **kwargs):
+            out = __fn(*args, **kwargs)
+            called.append(prefix + __name)  # recorded on return, as Lightning's test does
+            return out
+
+        object.__setattr__(obj, name, wrapper)
+
+
+class BoringModel(TrainModule):
+    def __init__(self):
+        super().__init__()
+        self.layer = nn.Linear(4, 1)
+
+    def forward(self, x):
+        return self.layer(x)
+
+    def training_step(self, batch, batch_idx):
+        return F.mse_loss(self(batch[0]), batch[1])
+
+    def validation_step(self, batch, batch_idx):
+        return {"x": F.mse_loss(self(batch[0]), batch[1])}
+
+    def configure_optimizers(self):
+        opt = ember.optim.SGD(self.parameters(), lr=0.1)
+        return [opt], [ember.optim.lr_scheduler.StepLR(opt, step_size=1)]
+
+    def train_dataloader(self):
+        return loader(64, 8)
+
+    def val_dataloader(self):
+        return loader(64, 8)
+
+
+def test_hook_order_matches_lightning(tmp_path):
+    called = []
+    model = BoringModel()
+    _record(model, _MODULE_HOOKS, called)
+    cb = Callback()
+    _record(cb, [n for n in dir(Callback) if n.startswith(("on_", "setup", "teardown", "state_dict"))
+                 and n != "load_state_dict"], called, prefix="Callback.")
+    trainer = Trainer(default_root_dir=tmp_path, max_epochs=1, limit_train_batches=2, limit_val_batches=2,
+                      enable_progress_bar=False, enable_model_summary=False, logger=False, callbacks=[cb])
+    trainer.fit(model)
+    assert called == LIGHTNING_FIT_ORDER
+    assert os.path.exists(trainer.checkpoint_callback.best_model_path)
+
+
+# ---------------------------------------------------------------------------------------------
+# the loop trains like a hand-written loop, bit for bit
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("acc", [1, 3])
+def test_fit_equals_hand_written_loop(acc):
+    ember.manual_seed(0)
+    model = Reg(lr=0.05, opt="adam")
+    init = {k: v._data.copy() for k, v in model.state_dict().items()}
+    Trainer(max_epochs=2, accumulate_grad_batches=acc, **QUIET).fit(model, loader(40, 8))
+
+    ember.manual_seed(0)
+    ref = Reg(lr=0.05, opt="adam")
+    ref.load_state_dict({k: ember.tensor(v) for k, v in init.items()})
+    opt = ember.optim.Adam(ref.parameters(), lr=0.05)
+    dl = loader(40, 8)
+    n = len(dl)
+    for _ in range(2):
+        for i, (x, y) in enumerate(dl):
+            if i % acc == 0:
+                opt.zero_grad()
+            loss = F.mse_loss(ref(x), y)
+            (loss / acc if acc > 1 else loss).backward()
+            if (i + 1) % acc == 0 or i + 1 == n:
+                opt.step()
+    for k, v in weights(ref).items():
+        np.testing.assert_array_equal(weights(model)[k], v)
+
+
+def test_global_step_and_max_steps_and_limits():
+    model = Reg()
+    t = Trainer(max_epochs=10, max_steps=7, limit_train_batches=3, **QUIET)
+    t.fit(model, loader(32, 4))
+    assert t.global_step == 7 and t.current_epoch == 2  # 3 + 3 + 1
+    t = Trainer(max_epochs=2, accumulate_grad_batches=2, **QUIET)
+    t.fit(Reg(), loader(40, 8))  # 5 batches -> 3 steps per epoch (last partial window steps)
+    assert t.global_step == 6 and t.current_epoch == 2
+
+
+def test_on_train_batch_start_minus_one_ends_epoch():
+    class M(Reg):
+        def on_train_batch_start(self, batch, batch_idx):
+            return -1 if batch_idx == 2 else None
+
+    t = Trainer(max_epochs=3, **QUIET)
+    t.fit(M(), loader(32, 4))
+    assert t.global_step == 6
+
+
+def test_fast_dev_run_and_val_check_interval():
+    seen = []
+
+    class M(Reg):
+        def on_validation_start(self):
+            seen.append(self.trainer.global_step)
+
+    t = Trainer(fast_dev_run=True, enable_progress_bar=False, enable_model_summary=False)
+    t.fit(M(), loader(32, 4), loader(16, 4))
+    assert t.global_step == 1 and t.logger is None
+    seen.clear()
+    t = Trainer(max_epochs=1, val_check_interval=0.25, num_sanity_val_steps=0, **QUIET)
+    t.fit(M(), loader(32, 4), loader(16, 4))
+    assert seen == [2, 4, 6, 8]
+    seen.clear()
+    t = Trainer(max_epochs=4, check_val_every_n_epoch=2, num_sanity_val_steps=0, **QUIET)
+    t.fit(M(), loader(16, 4), loader(16, 4))
+    assert seen == [8, 16]
+
+
+# ---------------------------------------------------------------------------------------------
+# self.log
+# ---------------------------------------------------------------------------------------------
+def test_log_defaults_suffixes_and_weighted_epoch_mean():
+    class M(Reg):
+        def training_step(self, batch, batch_idx):
+            loss = super().training_step(batch, batch_idx)
+            self.log("both", float(batch_idx), on_step=True, on_epoch=True)
+            self.log("mx", float(batch_idx), on_epoch=True, reduce_fx="max")
+            self.log("bs", float(len(batch[0])), on_step=False, on_epoch=True)
+            return loss
+
+        def validation_step(self, batch, batch_idx):
+            self.log("val_x", float(len(batch[0])))  # epoch mean weighted by batch size
+
+    t = Trainer(max_epochs=1, num_sanity_val_steps=0, **QUIET)
+    # train: batches of 8, 8, 4 ; val: batches of 6, 6, 2
+    t.fit(M(), loader(20, 8), DataLoader(make_data(14), batch_size=6))
+    cm = t.callback_metrics
+    assert "train_loss" in cm and "train_loss_epoch" not in cm  # training_step: on_step only
+    assert cm["both_step"] == 2.0 and cm["both_epoch"] == pytest.approx((0 * 8 + 1 * 8 + 2 * 4) / 20)
+    assert cm["both"] == cm["both_epoch"]
+    assert cm["mx_epoch"] == 2.0
+    assert cm["bs"] == pytest.approx((8 * 8 + 8 * 8 + 4 * 4) / 20)
+    assert cm["val_x"] == pytest.approx((6 * 6 + 6 * 6 + 2 * 2) / 14)
+    assert "val_x" in t.logged_metrics
+
+
+def test_log_errors():
+    class M(Reg):
+        def training_step(self, batch, batch_idx):
+            self.log("bad", ember.ones(3))
+            return super().training_step(batch, batch_idx)
+
+    with pytest.raises(ValueError, match=r"self.log\('bad'.*one number.*shape \(3,\)"):
+        Trainer(max_epochs=1, **QUIET).fit(M(), loader())
+
+    class R(Reg):
+        def training_step(self, batch, batch_idx):
+            self.log("r", 1.0, reduce_fx="median")
+            return super().training_step(batch, batch_idx)
+
+    with pytest.raises(ValueError, match="reduce_fx must be one of"):
+        Trainer(max_epochs=1, **QUIET).fit(R(), loader())
+
+
+# ---------------------------------------------------------------------------------------------
+# optimizers and schedulers
+# ---------------------------------------------------------------------------------------------
+def _with_opt(fn):
+    class M(Reg):
+        def configure_optimizers(self):
+            return fn(self)
+    return M()
+
+
+def _lrs(opt_factory, sched_factory, **trainer_kw):
+    lrs = []
+
+    class M(Reg):
+        def configure_optimizers(self):
+            opt = opt_factory(self)
+            return {"optimizer": opt, "lr_scheduler": sched_factory(opt)}
+
+        def on_train_batch_start(self, batch, batch_idx):
+            lrs.append(self.trainer.optimizers[0].param_groups[0]["lr"])
+
+    Trainer(**{**QUIET, **trainer_kw}).fit(M(), loader(16, 4), trainer_kw.pop("val", None))
+    return lrs
+
+
+def test_scheduler_per_epoch_and_per_step_and_frequency():
+    sgd = lambda m: ember.optim.SGD(m.parameters(), lr=1.0)
+    StepLR = ember.optim.lr_scheduler.StepLR
+    assert _lrs(sgd, lambda o: StepLR(o, 1, gamma=0.5), max_epochs=2) == [1.0] * 4 + [0.5] * 4
+    assert _lrs(sgd, lambda o: {"scheduler": StepLR(o, 1, gamma=0.5), "interval": "step"},
+                max_epochs=1) == [1.0, 0.5, 0.25, 0.125]
+    assert _lrs(sgd, lambda o: {"scheduler": StepLR(o, 1, gamma=0.5), "interval": "step", "frequency": 2},
+                max_epochs=1) == [1.0, 1.0, 0.5, 0.5]
+    assert _lrs(sgd, lambda o: {"scheduler": StepLR(o, 1, gamma=0.5), "interval": "step"},
+                max_epochs=1, accumulate_grad_batches=2) == [1.0, 1.0, 0.5, 0.5]
+
+
+def test_reduce_lr_on_plateau_driven_by_monitor():
+    lrs = []
+
+    class M(Reg):
+        def validation_step(self, batch, batch_idx):
+            self.log("val_metric", 1.0)  # never improves
+
+        def configure_optimizers(self):
+            opt = ember.optim.SGD(self.parameters(), lr=1.0)
+            s = ember.optim.lr_scheduler.ReduceLROnPlateau(opt, patience=0, factor=0.5)
+            return {"optimizer": opt, "lr_scheduler": {"scheduler": s, "monitor": "val_metric"}}
+
+        def on_train_epoch_start(self):
+            lrs.append(self.trainer.optimizers[0].param_groups[0]["lr"])
+
+    Trainer(max_epochs=4, **QUIET).fit(M(), loader(8, 4), loader(8, 4))
+    assert lrs == [1.0, 1.0, 0.5, 0.25]  # first value sets the best; then each epoch halves
+
+    class Bad(M):
+        def configure_optimizers(self):
+            opt = ember.optim.SGD(self.parameters(), lr=1.0)
+            s = ember.optim.lr_scheduler.ReduceLROnPlateau(opt)
+            return {"optimizer": opt, "lr_scheduler": {"scheduler": s, "monitor": "val_los"}}
+
+    with pytest.raises(RuntimeError, match=r"ReduceLROnPlateau monitors 'val_los'.*never logged.*val_metric"):
+        Trainer(max_epochs=2, **QUIET).fit(Bad(), loader(8, 4), loader(8, 4))
+
+
+@pytest.mark.parametrize("ret, match", [
+    (lambda m: 3, "configure_optimizers\\(\\) returned a int"),
+    (lambda m: [1, 2], "holding int"),
+    (lambda m: {"optim": 1}, "needs 'optimizer'"),
+    (lambda m: {"optimizer": ember.optim.SGD(m.parameters(), lr=0.1), "lr_scheduler": {"interval": "step"}},
+     "needs a 'scheduler'"),
+    (lambda m: None, "returned None"),
+])
+def test_configure_optimizers_wrong_shape(ret, match):
+    with pytest.raises((TypeError, ValueError), match=match):
+        Trainer(max_epochs=1, **QUIET).fit(_with_opt(ret), loader())
+
+
+def test_plateau_without_monitor_is_an_error():
+    def f(m):
+        o = ember.optim.SGD(m.parameters(), lr=0.1)
+        return {"optimizer": o, "lr_scheduler": ember.optim.lr_scheduler.ReduceLROnPlateau(o)}
+    with pytest.raises(ValueError, match="ReduceLROnPlateau needs the metric"):
+        Trainer(max_epochs=1, **QUIET).fit(_with_opt(f), loader())
+
+
+def test_manual_optimization():
+    class M(Reg):
+        def __init__(self):
+            super().__init__()
+            self.automatic_optimization = False
+
+        def training_step(self, batch, batch_idx):
+            opt = self.optimizers()
+            loss = F.mse_loss(self(batch[0]), batch[1])
+            opt.zero_grad()
+            self.manual_backward(loss)
+            opt.step()
+            return loss
+
+    m = M()
+    before = weights(m)
+    t = Trainer(max_epochs=1, **QUIET)
+    t.fit(m, loader(16, 4))
+    assert t.global_step == 4
+    assert not all(np.array_equal(before[k], v) for k, v in weights(m).items())
+
+
+def test_gradient_clipping_by_value_limits_update():
+    class M(Reg):
+        def on_before_optimizer_step(self, optimizer):
+            self.raw = max(float(np.abs(p.grad._data).max()) for p in self.parameters())
+
+        def optimizer_step(self, epoch, batch_idx, optimizer, optimizer_closure=None):
+            self.clipped = max(float(np.abs(p.grad._data).max()) for p in self.parameters())
+            optimizer.step()
+
+    m = M()
+    Trainer(max_steps=1, gradient_clip_val=1e-3, gradient_clip_algorithm="value", **QUIET).fit(m, loader())
+    assert m.raw > 1e-3 and m.clipped == pytest.approx(1e-3)
+
+
+# ---------------------------------------------------------------------------------------------
+# misuse errors at fit start
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("ret, match", [
+    (lambda loss: 1.5, "must return the loss as an ember Tensor.*float"),
+    (lambda loss: {"los": loss}, "without a 'loss' key"),
+    (lambda loss: loss.detach(), "does not require grad"),
+    (lambda loss: ember.ones(2, requires_grad=True) * loss, r"shape \(2,\), not a scalar"),
+])
+def test_training_step_returning_non_loss(ret, match):
+    class M(Reg):
+        def training_step(self, batch, batch_idx):
+            return ret(super().training_step(batch, batch_idx))
+
+    with pytest.raises((TypeError, ValueError), match=match):
+        Trainer(max_epochs=1, **QUIET).fit(M(), loader())
+
+
+def test_empty_dataloader():
+    with pytest.raises(ValueError, match="training dataloader is empty"):
+        Trainer(max_epochs=1, **QUIET).fit(Reg(), [])
+
+
+def test_monitor_never_logged_fails_at_sanity_check_listing_keys():
+    from ember.train.callbacks import EarlyStopping
+
+    calls = []
+
+    class M(Reg):
+        def validation_step(self, batch, batch_idx):
+            self.log("valid_loss", F.mse_loss(self(batch[0]), batch[1]))
+
+        def on_train_batch_start(self, batch, batch_idx):
+            calls.append(batch_idx)
+
+    with pytest.raises(RuntimeError) as e:
+        Trainer(max_epochs=3, callbacks=[EarlyStopping(patience=3)], **QUIET).fit(M(), loader(), loader())
+    msg = str(e.value)
+    assert "EarlyStopping monitors 'val_loss' (its default" in msg
+    assert "valid_loss (validate:validation_step)" in msg
+    assert calls == []  # before the first training batch
+
+
+def test_train_monitor_never_logged_fails_after_first_epoch(tmp_path):
+    from ember.train.callbacks import ModelCheckpoint
+
+    with pytest.raises(RuntimeError, match=r"monitors 'train_los'.*train_loss \(train:training_step\)"):
+        Trainer(max_epochs=3, callbacks=[ModelCheckpoint(monitor="train_los")], default_root_dir=tmp_path,
+                enable_progress_bar=False,
+                enable_model_summary=False, logger=False).fit(Reg(), loader())
+
+
+def test_early_stopping_without_monitor_watches_val_loss(tmp_path):
+    from ember.train.callbacks import EarlyStopping
+
+    class M(Reg):
+        def validation_step(self, batch, batch_idx):
+            self.log("val_loss", 1.0)  # constant: stops after patience epochs
+
+    t = Trainer(max_epochs=20, callbacks=[EarlyStopping(patience=3)], **QUIET)
+    t.fit(M(), loader(8, 4), loader(8, 4))
+    assert t.current_epoch == 4 and t.should_stop
+
+
+def test_min_epochs_overrides_early_stop():
+    class M(Reg):
+        def on_train_epoch_end(self):
+            self.trainer.should_stop = True
+
+    t = Trainer(max_epochs=10, min_epochs=3, **QUIET)
+    t.fit(M(), loader(8, 4))
+    assert t.current_epoch == 3
+
+
+# ---------------------------------------------------------------------------------------------
+# NaN policy
+# ---------------------------------------------------------------------------------------------
+class NaNAt(Reg):
+    def __init__(self, bad=(5,)):
+        super().__init__()
+        self.bad = bad
+
+    def training_step(self, batch, batch_idx):
+        loss = super().training_step(batch, batch_idx)
+        if self.trainer.global_step in self.bad and batch_idx == self.trainer.global_step % 4:
+            loss = loss * float("nan")
+        return loss
+
+
+def test_nonfinite_loss_raises_naming_step_and_batch():
+    from ember.train.trainer import NonFiniteLossError
+
+    m = NaNAt()
+    with pytest.raises(NonFiniteLossError, match=r"loss is nan at global step 5 \(epoch 1, batch 1\)"):
+        Trainer(max_epochs=3, **QUIET).fit(m, loader(16, 4))
+    assert all(np.isfinite(v).all() for v in weights(m).values())
+
+
+def test_nonfinite_loss_skip_and_ignore():
+    m = NaNAt()
+    t = Trainer(max_epochs=2, on_nonfinite_loss="skip", **QUIET)
+    t.fit(m, loader(16, 4))
+    assert t.global_step == 7 and all(np.isfinite(v).all() for v in weights(m).values())
+    m = NaNAt()
+    Trainer(max_epochs=2, on_nonfinite_loss="ignore", **QUIET).fit(m, loader(16, 4))
+    assert not all(np.isfinite(v).all() for v in weights(m).values())
+    with pytest.raises(ValueError, match="on_nonfinite_loss='bad'"):
+        Trainer(on_nonfinite_loss="bad")
+
+
+# ---------------------------------------------------------------------------------------------
+# validate / test / predict, hparams, checkpoints
+# ---------------------------------------------------------------------------------------------
+def test_validate_test_return_metric_dicts_and_print_table(capsys):
+    t = Trainer(max_epochs=1, **QUIET)
+    m = Reg()
+    t.fit(m, loader())
+    out = t.test(m, loader())
+    assert isinstance(out, list) and set(out[0]) == {"test_loss"} and out[0]["test_loss"] > 0
+    assert "test_loss" in capsys.readouterr().out
+    v = t.validate(m, loader(), verbose=False)
+    assert set(v[0]) == {"val_loss"} and capsys.readouterr().out == ""
+    preds = t.predict(m, DataLoader(make_data(10), batch_size=4))
+    assert [tuple(p.shape) for p in preds] == [(4, 1), (4, 1), (2, 1)]
+
+
+def test_save_hyperparameters_and_load_from_checkpoint(tmp_path):
+    m = Reg(lr=0.25, opt="adam")
+    assert m.hparams.lr == 0.25 and dict(m.hparams) == {"lr": 0.25, "opt": "adam"}
+    t = Trainer(max_epochs=1, **QUIET)
+    t.fit(m, loader())
+    p = tmp_path / "m.ckpt"
+    t.save_checkpoint(p)
+    m2 = Reg.load_from_checkpoint(p)
+    assert m2.hparams.opt == "adam"
+    for k, v in weights(m).items():
+        np.testing.assert_array_equal(weights(m2)[k], v)
+
+
+def test_checkpoint_from_other_model_names_keys(tmp_path):
+    t = Trainer(max_epochs=1, **QUIET)
+    t.fit(Reg(), loader())
+    p = tmp_path / "m.ckpt"
+    t.save_checkpoint(p)
+
+    class Other(Reg):
+        def __init__(self):
+            super().__init__()
+            self.layer = nn.Linear(4, 2)
+            self.extra = nn.Linear(2, 2)
+
+    from ember.train._checkpoint import CheckpointMismatchError
+
+    with pytest.raises(CheckpointMismatchError, match=r"(?s)not in the model.*|missing from the checkpoint: "
+                                                      r"\['extra.weight', 'extra.bias'\].*layer.weight: "
+                                                      r"checkpoint \(1, 4\) vs model \(2, 4\)"):
+        Trainer(max_epochs=2, **QUIET).fit(Other(), loader(), ckpt_path=p)
+
+
+def test_corrupt_checkpoint(tmp_path):
+    p = tmp_path / "bad.ckpt"
+    p.write_bytes(b"\x00garbage" * 10)
+    from ember.train._checkpoint import CheckpointMismatchError
+
+    with pytest.raises(CheckpointMismatchError, match="bad.ckpt.*corrupt or not an ember checkpoint"):
+        Trainer(max_epochs=1, **QUIET).fit(Reg(), loader(), ckpt_path=p)
+
+
+def test_misc_flag_errors():
+    with pytest.raises(ValueError, match="accumulate_grad_batches"):
+        Trainer(accumulate_grad_batches=0)
+    with pytest.raises(ValueError, match="limit_train_batches=1.5"):
+        Trainer(limit_train_batches=1.5, **QUIET).fit(Reg(), loader())
+    with pytest.raises(TypeError, match="expects an ember.train.TrainModule"):
+        Trainer(**QUIET).fit(nn.Linear(2, 2), loader())
+
+
+def test_import_ember_train_is_fast():
+    code = ("import time; t=time.perf_counter(); import ember.train; "
+            "print(time.perf_counter()-t)")
+    best = min(float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                    check=True).stdout) for _ in range(3))
+    assert best < 0.3, best
+
+
+def test_exception_calls_on_exception():
+    seen = []
+
+    class CB(Callback):
+        def on_exception(self, trainer, module, exc):
+            seen.append(type(exc).__name__)
+
+    class M(Reg):
+        def training_step(self, batch, batch_idx):
+            raise KeyError("boom")
+
+    with pytest.raises(KeyError):
+        Trainer(max_epochs=1, callbacks=[CB()], **QUIET).fit(M(), loader())
+    assert seen == ["KeyError"]
+
+
+def test_no_warnings_in_plain_fit():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        t = Trainer(max_epochs=1, **QUIET)
+        t.fit(Reg(), loader(), loader())
+    assert math.isfinite(t.callback_metrics["val_loss"])
