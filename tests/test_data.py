@@ -305,6 +305,16 @@ def test_loader_batches_and_len_match_torch(bs, drop):
         assert_same_structure(a, b)
 
 
+def test_tensor_dataset_fast_path_equals_generic_collation():
+    ds = tds(13)
+    fast = DataLoader(ds, batch_size=4, shuffle=True, generator=ember.Generator().manual_seed(1))
+    slow = DataLoader(ds, batch_size=4, shuffle=True, generator=ember.Generator().manual_seed(1),
+                      collate_fn=lambda b: default_collate(b))
+    a, b = list(fast), list(slow)
+    assert [to_list(x) for x in a] == [to_list(x) for x in b]
+    assert all(type(x) is list and x[0].dtype == ember.float32 and x[1].dtype == ember.int64 for x in a)
+
+
 def test_loader_shuffle_covers_dataset_and_is_reproducible():
     ds = tds(23)
     ember.manual_seed(0)
@@ -597,3 +607,18 @@ def test_worker_errors():
 def test_spawn_start_method():
     loader = DataLoader(tds(6), batch_size=4, num_workers=1, multiprocessing_context="spawn")
     assert batches_as_lists(loader) == batches_as_lists(DataLoader(tds(6), batch_size=4))
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    import ember.utils.data._collate as m1
+    import ember.utils.data._worker as m2
+    import ember.utils.data.dataloader as m3
+    import ember.utils.data.dataset as m4
+    import ember.utils.data.sampler as m5
+
+    globs = dict(np=np, ember=ember, **{k: getattr(eud, k) for k in eud.__all__})
+    for m in (m1, m2, m3, m4, m5):
+        result = doctest.testmod(m, extraglobs=globs, optionflags=doctest.ELLIPSIS, report=False)
+        assert result.failed == 0 and result.attempted > 0, (m.__name__, result)

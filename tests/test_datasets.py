@@ -267,3 +267,17 @@ def test_normalize_matches_torch_formula():
         Compose([ToTensor(), 3])
     with pytest.raises(TypeError, match="Lambda: expected a callable, got int"):
         Lambda(3)
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    import ember.datasets as m1
+    import ember.datasets.digits as m2
+    import ember.datasets.transforms as m3
+
+    globs = dict(np=np, ember=ember, Digits=Digits, ToTensor=ToTensor, Normalize=Normalize, Compose=Compose,
+                 Lambda=Lambda)
+    for m in (m1, m2, m3):
+        result = doctest.testmod(m, extraglobs=globs, optionflags=doctest.ELLIPSIS, report=False)
+        assert result.failed == 0 and result.attempted > 0, (m.__name__, result)

@@ -53,7 +53,7 @@ class Digits(Dataset):
 
         >>> ds = Digits(train=False)
         >>> x, y = ds[0]
-        >>> x.shape, x.dtype, type(y)
+        >>> tuple(x.shape), x.dtype, type(y)
         ((1, 8, 8), ember.float32, <class 'int'>)
     """
 

@@ -12,7 +12,7 @@ class Compose:
     Example::
 
         >>> t = Compose([ToTensor(), Normalize([0.5], [0.5])])
-        >>> t(np.zeros((2, 2), np.uint8)).shape
+        >>> tuple(t(np.zeros((2, 2), np.uint8)).shape)
         (1, 2, 2)
     """
 
@@ -62,7 +62,7 @@ class ToTensor:
     Example::
 
         >>> x = ToTensor()(np.full((28, 28), 255, np.uint8))
-        >>> x.shape, x.dtype, float(x.max())
+        >>> tuple(x.shape), x.dtype, float(x.max())
         ((1, 28, 28), ember.float32, 1.0)
     """
 

@@ -69,7 +69,7 @@ def default_collate(batch):
     Example::
 
         >>> out = default_collate([(np.zeros(2, np.float32), 1), (np.ones(2, np.float32), 0)])
-        >>> out[0].shape, out[0].dtype, out[1].dtype
+        >>> tuple(out[0].shape), out[0].dtype, out[1].dtype
         ((2, 2), ember.float32, ember.int64)
     """
     if len(batch) == 0:

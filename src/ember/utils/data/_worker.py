@@ -120,8 +120,29 @@ def _unpack(obj):
 # ---- the worker ---------------------------------------------------------------------------------
 
 
+def _tensor_batch(dataset, indices, collate_fn):
+    """Fast path for TensorDataset + default_collate: one fancy-index per tensor instead of a
+    per-sample loop and a stack (the same values, dtypes and list-of-tensors structure)."""
+    import ember
+
+    from ._collate import default_collate
+    from .dataset import TensorDataset
+
+    if collate_fn is not default_collate or type(dataset) is not TensorDataset:
+        return None
+    for t in dataset.tensors:
+        if not isinstance(t, ember.Tensor) or t.requires_grad or not isinstance(t._data, np.ndarray):
+            return None
+    idx = np.asarray(indices, dtype=np.intp)
+    return [ember.Tensor._wrap(t._data[idx]) for t in dataset.tensors]
+
+
 def _fetch_map(dataset, payload, auto_collation, collate_fn):
+    """Fetch and collate one batch (a list of indices) or one sample (batching off)."""
     if auto_collation:
+        fast = _tensor_batch(dataset, payload, collate_fn)
+        if fast is not None:
+            return fast
         getitems = getattr(dataset, "__getitems__", None)
         data = getitems(payload) if getitems else [dataset[i] for i in payload]
         return collate_fn(data)

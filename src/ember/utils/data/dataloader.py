@@ -16,7 +16,7 @@ import itertools
 import weakref
 
 from ._collate import default_collate, default_convert
-from ._worker import _derive, _pack, _reraise, _unpack, _WorkerPool  # noqa: F401 (_pack for tests)
+from ._worker import _derive, _fetch_map, _reraise, _unpack, _WorkerPool
 from .dataset import IterableDataset
 from .sampler import BatchSampler, RandomSampler, SequentialSampler, _draw_seed, _is_pos_int
 
@@ -263,9 +263,10 @@ class DataLoader:
 
         Example::
 
+            >>> loader = DataLoader(range(10), batch_size=4, shuffle=True)
             >>> it = iter(loader); batch = next(it)
-            >>> loader.state_dict()["batches_yielded"]
-            1
+            >>> loader.state_dict()["batches_yielded"], loader.state_dict()["num_batches"]
+            (1, 3)
         """
         if self._resume is not None:
             epoch, yielded, in_epoch = self._resume[0], self._resume[1], True
@@ -282,9 +283,13 @@ class DataLoader:
 
         Example::
 
-            >>> fresh = DataLoader(ds, batch_size=4, shuffle=True)
+            >>> loader = DataLoader(range(10), batch_size=4, shuffle=True)
+            >>> it = iter(loader); first = next(it)
+            >>> saved = loader.state_dict()
+            >>> fresh = DataLoader(range(10), batch_size=4, shuffle=True)
             >>> fresh.load_state_dict(saved)
-            >>> rest = list(fresh)   # the batches the saved loader had not yielded yet
+            >>> [b.tolist() for b in fresh] == [b.tolist() for b in it]   # the rest of the epoch
+            True
         """
         if not isinstance(state, dict) or set(state) != set(_STATE_KEYS):
             got = sorted(state) if isinstance(state, dict) else type(state).__name__
@@ -381,11 +386,7 @@ class _SingleProcessIter(_LoaderIter):
         ld = self._loader
         if isinstance(ld.dataset, IterableDataset):
             return self._fetch_iterable()
-        index = next(self._indices)
-        if ld._auto_collation:
-            getitems = getattr(ld.dataset, "__getitems__", None)
-            return ld.collate_fn(getitems(index) if getitems else [ld.dataset[i] for i in index])
-        return ld.collate_fn(ld.dataset[index])
+        return _fetch_map(ld.dataset, next(self._indices), ld._auto_collation, ld.collate_fn)
 
 
 class _MultiProcessIter(_LoaderIter):

@@ -71,7 +71,7 @@ class TensorDataset(Dataset):
 
         >>> x, y = ember.randn(5, 3), ember.arange(5)
         >>> ds = TensorDataset(x, y)
-        >>> len(ds), ds[0][0].shape
+        >>> len(ds), tuple(ds[0][0].shape)
         (5, (3,))
     """
 
