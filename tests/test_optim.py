@@ -132,6 +132,39 @@ def test_trajectory_float32_with_missing_grads(name):
     _run_pair(name, kw, np.float32, skip_every=2)
 
 
+@pytest.mark.parametrize("name,kw", [
+    ("SGD", dict(lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.1)),
+    ("SGD", dict(lr=0.1, momentum=0.9, dampening=0.2, maximize=True)),
+    ("Adam", dict(lr=0.01, amsgrad=True, weight_decay=0.1)),
+    ("AdamW", dict(lr=0.01, maximize=True)),
+    ("RMSprop", dict(lr=0.01, centered=True, momentum=0.5)),
+    ("Adagrad", dict(lr=0.1, lr_decay=0.01)),
+    ("Adadelta", dict(weight_decay=0.1)),
+    ("Adamax", dict(lr=0.01)),
+    ("NAdam", dict(lr=0.01, weight_decay=0.1, decoupled_weight_decay=True)),
+    ("RAdam", dict(lr=0.01, weight_decay=0.1)),
+])
+def test_chunked_parallel_update_matches_torch(name, kw, monkeypatch):
+    # big parameters are updated in chunks by worker threads: force that path (3 uneven chunks)
+    from ember.optim import optimizer as base
+    from ember.optim import sgd as sgd_module
+
+    monkeypatch.setattr(base, "_PAR_MIN", 4)
+    monkeypatch.setattr(base, "_num_threads", lambda: 3)
+    monkeypatch.setattr(sgd_module, "_SGD_PARALLEL", True)
+    _run_pair(name, kw, np.float64, steps=8, skip_every=3)
+    noncontig = ember.tensor(np.ones((6, 4)).T, requires_grad=True)  # not C-contiguous: serial path
+    opt = getattr(eoptim, name)([noncontig], **kw)
+    ref = torch.ones((6, 4), dtype=torch.float64).T.clone().requires_grad_()
+    topt = getattr(torch.optim, name)([ref], **kw)
+    for gs in _grads(np.float64, 3, shapes=[(4, 6)]):
+        noncontig.grad = ember.tensor(gs[0])
+        ref.grad = torch.tensor(gs[0])
+        opt.step()
+        topt.step()
+    np.testing.assert_allclose(_np(noncontig), ref.detach().numpy(), rtol=1e-6, atol=1e-9)
+
+
 def test_params_stay_float32_and_in_place():
     _, ep = _params(np.float32)
     ids = [id(e._data) for e in ep]

@@ -8,6 +8,7 @@ import numpy as np
 
 from .optimizer import (
     Optimizer,
+    _apply,
     _check_betas,
     _check_param,
     _effective_grad,
@@ -34,9 +35,8 @@ def _ema_sq_(v, g, beta, tmp):
     v += tmp
 
 
-def _adam_update(p, g, m, v, vmax, step, tmp, lr, beta1, beta2, eps, weight_decay, decoupled, maximize):
-    """One Adam/AdamW step on raw arrays (``vmax`` is the AMSGrad buffer or None)."""
-    t0, t1 = tmp
+def _adam_update(p, g, m, v, vmax, t0, t1, *, step, lr, beta1, beta2, eps, weight_decay, decoupled, maximize):
+    """One Adam/AdamW step on raw arrays, in place (``vmax`` is the AMSGrad buffer or None)."""
     if weight_decay != 0 and decoupled:
         p *= 1 - lr * weight_decay
         g = _effective_grad(p, g, 0, maximize, out=t0)
@@ -89,14 +89,12 @@ class Adam(Optimizer):
         _check_param(name, group["weight_decay"], "weight_decay")
 
     def _step_group(self, group):
-        lr = float(group["lr"])
-        beta1, beta2 = group["betas"]
-        eps = group["eps"]
-        wd = group["weight_decay"]
         amsgrad = group["amsgrad"]
-        maximize = group["maximize"]
-        decoupled = group["decoupled_weight_decay"]
-        for p, d, g, tmp in self._grads(group, 2):
+        beta1, beta2 = group["betas"]
+        hp = dict(lr=float(group["lr"]), beta1=beta1, beta2=beta2, eps=group["eps"],
+                  weight_decay=group["weight_decay"], decoupled=group["decoupled_weight_decay"],
+                  maximize=group["maximize"])
+        for p, d, g, (t0, t1) in self._grads(group, 2):
             state = self.state[p]
             if len(state) == 0:
                 state["step"] = _scalar(0.0)
@@ -107,8 +105,8 @@ class Adam(Optimizer):
             step_arr = state["step"]._data
             step_arr += 1
             vmax = state["max_exp_avg_sq"]._data if amsgrad else None
-            _adam_update(d, g, state["exp_avg"]._data, state["exp_avg_sq"]._data, vmax, float(step_arr), tmp,
-                         lr, beta1, beta2, eps, wd, decoupled, maximize)
+            _apply(_adam_update, (d, g, state["exp_avg"]._data, state["exp_avg_sq"]._data, vmax, t0, t1),
+                   step=float(step_arr), **hp)
 
 
 class AdamW(Adam):
@@ -130,9 +128,8 @@ class AdamW(Adam):
             group["decoupled_weight_decay"] = True
 
 
-def _adamax_update(p, g, m, u, step, tmp, lr, beta1, beta2, eps, weight_decay, maximize):
+def _adamax_update(p, g, m, u, t0, t1, *, step, lr, beta1, beta2, eps, weight_decay, maximize):
     """One Adamax step: ``u = max(b2*u, |g| + eps)``, ``p -= lr/(1-b1^t) * m / u``."""
-    t0, t1 = tmp
     g = _effective_grad(p, g, weight_decay, maximize, out=t0)
     _lerp_(m, g, 1 - beta1, t1)
     u *= beta2
@@ -167,10 +164,10 @@ class Adamax(Optimizer):
         _check_param("Adamax", group["weight_decay"], "weight_decay")
 
     def _step_group(self, group):
-        lr = float(group["lr"])
         beta1, beta2 = group["betas"]
-        eps, wd, maximize = group["eps"], group["weight_decay"], group["maximize"]
-        for p, d, g, tmp in self._grads(group, 2):
+        hp = dict(lr=float(group["lr"]), beta1=beta1, beta2=beta2, eps=group["eps"],
+                  weight_decay=group["weight_decay"], maximize=group["maximize"])
+        for p, d, g, (t0, t1) in self._grads(group, 2):
             state = self.state[p]
             if len(state) == 0:
                 state["step"] = _scalar(0.0)
@@ -178,37 +175,38 @@ class Adamax(Optimizer):
                 state["exp_inf"] = _wrap(np.zeros_like(d))
             step_arr = state["step"]._data
             step_arr += 1
-            _adamax_update(d, g, state["exp_avg"]._data, state["exp_inf"]._data, float(step_arr), tmp,
-                           lr, beta1, beta2, eps, wd, maximize)
+            _apply(_adamax_update, (d, g, state["exp_avg"]._data, state["exp_inf"]._data, t0, t1),
+                   step=float(step_arr), **hp)
 
 
-def _nadam_update(p, g, m, v, mu_product, step, tmp, lr, beta1, beta2, eps, weight_decay, momentum_decay,
-                  decoupled, maximize):
-    """One NAdam step; ``mu_product`` is the 0-d running product array (updated in place)."""
-    t0, t1 = tmp
-    bias_correction2 = 1 - beta2**step
-    if weight_decay != 0 and decoupled:
-        p *= 1 - lr * weight_decay
-        g = _effective_grad(p, g, 0, maximize, out=t0)
-    else:
-        g = _effective_grad(p, g, weight_decay, maximize, out=t0)
+def _nadam_coefficients(step, mu_product, beta1, momentum_decay):
+    """Advance the 0-d ``mu_product`` array in place; return (c_grad, c_avg) of the two addcdiv's."""
     mu = beta1 * (1.0 - 0.5 * 0.96 ** (step * momentum_decay))
     mu_next = beta1 * (1.0 - 0.5 * 0.96 ** ((step + 1) * momentum_decay))
     # torch keeps mu_product as a 0-d tensor of the scalar dtype: multiply in that precision.
     mu_product *= mu_product.dtype.type(mu)
     prod = float(mu_product)
-    prod_next = prod * mu_next
+    return (1.0 - mu) / (1.0 - prod), mu_next / (1.0 - prod * mu_next)
+
+
+def _nadam_update(p, g, m, v, t0, t1, *, lr, beta1, beta2, eps, weight_decay, decoupled, maximize,
+                  bias_correction2, c_grad, c_avg):
+    """One NAdam step, in place: ``p -= lr*c_grad * g/denom + lr*c_avg * m/denom``."""
+    if weight_decay != 0 and decoupled:
+        p *= 1 - lr * weight_decay
+        g = _effective_grad(p, g, 0, maximize, out=t0)
+    else:
+        g = _effective_grad(p, g, weight_decay, maximize, out=t0)
     _lerp_(m, g, 1 - beta1, t1)
     _ema_sq_(v, g, beta2, t1)
     denom = np.divide(v, bias_correction2, out=t1)
     np.sqrt(denom, out=denom)
     denom += eps
-    # p += c1 * g / denom, then p += c2 * m / denom (torch's two addcdiv's); t0 is free for scratch.
     np.divide(g, denom, out=t0)
-    t0 *= -lr * (1.0 - mu) / (1.0 - prod)
+    t0 *= -lr * c_grad
     p += t0
     np.divide(m, denom, out=t0)
-    t0 *= (-lr * mu_next) / (1.0 - prod_next)
+    t0 *= -lr * c_avg
     p += t0
 
 
@@ -237,9 +235,11 @@ class NAdam(Optimizer):
         _check_param("NAdam", group["momentum_decay"], "momentum_decay")
 
     def _step_group(self, group):
-        lr = float(group["lr"])
         beta1, beta2 = group["betas"]
-        for p, d, g, tmp in self._grads(group, 2):
+        hp = dict(lr=float(group["lr"]), beta1=beta1, beta2=beta2, eps=group["eps"],
+                  weight_decay=group["weight_decay"], decoupled=group["decoupled_weight_decay"],
+                  maximize=group["maximize"])
+        for p, d, g, (t0, t1) in self._grads(group, 2):
             state = self.state[p]
             if len(state) == 0:
                 state["step"] = _scalar(0.0)
@@ -248,14 +248,14 @@ class NAdam(Optimizer):
                 state["exp_avg_sq"] = _wrap(np.zeros_like(d))
             step_arr = state["step"]._data
             step_arr += 1
-            _nadam_update(d, g, state["exp_avg"]._data, state["exp_avg_sq"]._data, state["mu_product"]._data,
-                          float(step_arr), tmp, lr, beta1, beta2, group["eps"], group["weight_decay"],
-                          group["momentum_decay"], group["decoupled_weight_decay"], group["maximize"])
+            step = float(step_arr)
+            c_grad, c_avg = _nadam_coefficients(step, state["mu_product"]._data, beta1, group["momentum_decay"])
+            _apply(_nadam_update, (d, g, state["exp_avg"]._data, state["exp_avg_sq"]._data, t0, t1),
+                   bias_correction2=1 - beta2**step, c_grad=c_grad, c_avg=c_avg, **hp)
 
 
-def _radam_update(p, g, m, v, step, tmp, lr, beta1, beta2, eps, weight_decay, decoupled, maximize):
+def _radam_update(p, g, m, v, t0, t1, *, step, lr, beta1, beta2, eps, weight_decay, decoupled, maximize):
     """One RAdam step: Adam with the variance rectification term once rho_t > 5, SGD-with-momentum before."""
-    t0, t1 = tmp
     if weight_decay != 0 and decoupled:
         p *= 1 - lr * weight_decay
         g = _effective_grad(p, g, 0, maximize, out=t0)
@@ -303,9 +303,11 @@ class RAdam(Optimizer):
         _check_param("RAdam", group["weight_decay"], "weight_decay")
 
     def _step_group(self, group):
-        lr = float(group["lr"])
         beta1, beta2 = group["betas"]
-        for p, d, g, tmp in self._grads(group, 2):
+        hp = dict(lr=float(group["lr"]), beta1=beta1, beta2=beta2, eps=group["eps"],
+                  weight_decay=group["weight_decay"], decoupled=group["decoupled_weight_decay"],
+                  maximize=group["maximize"])
+        for p, d, g, (t0, t1) in self._grads(group, 2):
             state = self.state[p]
             if len(state) == 0:
                 state["step"] = _scalar(0.0)
@@ -313,6 +315,5 @@ class RAdam(Optimizer):
                 state["exp_avg_sq"] = _wrap(np.zeros_like(d))
             step_arr = state["step"]._data
             step_arr += 1
-            _radam_update(d, g, state["exp_avg"]._data, state["exp_avg_sq"]._data, float(step_arr), tmp, lr,
-                          beta1, beta2, group["eps"], group["weight_decay"], group["decoupled_weight_decay"],
-                          group["maximize"])
+            _apply(_radam_update, (d, g, state["exp_avg"]._data, state["exp_avg_sq"]._data, t0, t1),
+                   step=float(step_arr), **hp)

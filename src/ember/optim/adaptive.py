@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from .optimizer import Optimizer, _check_param, _effective_grad, _reject_unsupported, _scalar, _wrap
+from .optimizer import Optimizer, _apply, _check_param, _effective_grad, _reject_unsupported, _scalar, _wrap
 
 __all__ = ["RMSprop", "Adagrad", "Adadelta"]
 
 
-def _rmsprop_update(p, g, sq, gavg, buf, tmp, lr, alpha, eps, weight_decay, momentum, maximize):
-    """One RMSprop step (``gavg`` for centered, ``buf`` for momentum; either may be None)."""
-    t0, t1 = tmp
+def _rmsprop_update(p, g, sq, gavg, buf, t0, t1, *, lr, alpha, eps, weight_decay, momentum, maximize):
+    """One RMSprop step, in place (``gavg`` for centered, ``buf`` for momentum; either may be None)."""
     g = _effective_grad(p, g, weight_decay, maximize, out=t0)
     sq *= alpha
     np.multiply(g, g, out=t1)
@@ -61,9 +60,10 @@ class RMSprop(Optimizer):
         _check_param("RMSprop", group["alpha"], "alpha")
 
     def _step_group(self, group):
-        lr = float(group["lr"])
         momentum, centered = group["momentum"], group["centered"]
-        for p, d, g, tmp in self._grads(group, 2):
+        hp = dict(lr=float(group["lr"]), alpha=group["alpha"], eps=group["eps"], weight_decay=group["weight_decay"],
+                  momentum=momentum, maximize=group["maximize"])
+        for p, d, g, (t0, t1) in self._grads(group, 2):
             state = self.state[p]
             if len(state) == 0:
                 state["step"] = _scalar(0.0)
@@ -73,16 +73,13 @@ class RMSprop(Optimizer):
                 if centered:
                     state["grad_avg"] = _wrap(np.zeros_like(d))
             state["step"]._data += 1
-            _rmsprop_update(d, g, state["square_avg"]._data,
-                            state["grad_avg"]._data if centered else None,
-                            state["momentum_buffer"]._data if momentum > 0 else None,
-                            tmp, lr, group["alpha"], group["eps"], group["weight_decay"], momentum,
-                            group["maximize"])
+            _apply(_rmsprop_update, (d, g, state["square_avg"]._data,
+                                     state["grad_avg"]._data if centered else None,
+                                     state["momentum_buffer"]._data if momentum > 0 else None, t0, t1), **hp)
 
 
-def _adagrad_update(p, g, acc, step, tmp, lr, lr_decay, eps, weight_decay, maximize):
+def _adagrad_update(p, g, acc, t0, t1, *, step, lr, lr_decay, eps, weight_decay, maximize):
     """One Adagrad step: ``acc += g²``; ``p -= lr / (1 + (t-1)*lr_decay) * g / (sqrt(acc) + eps)``."""
-    t0, t1 = tmp
     g = _effective_grad(p, g, weight_decay, maximize, out=t0)
     clr = lr / (1 + (step - 1) * lr_decay)
     np.multiply(g, g, out=t1)
@@ -130,20 +127,19 @@ class Adagrad(Optimizer):
         _check_param("Adagrad", group["eps"], "eps", label="epsilon value")
 
     def _step_group(self, group):
-        lr = float(group["lr"])
-        for p, d, g, tmp in self._grads(group, 2):
+        hp = dict(lr=float(group["lr"]), lr_decay=group["lr_decay"], eps=group["eps"],
+                  weight_decay=group["weight_decay"], maximize=group["maximize"])
+        for p, d, g, (t0, t1) in self._grads(group, 2):
             state = self.state[p]
             if len(state) == 0:  # e.g. after load_state_dict of a state without this parameter
                 self._init_state({"params": [p], "initial_accumulator_value": group["initial_accumulator_value"]})
             step_arr = state["step"]._data
             step_arr += 1
-            _adagrad_update(d, g, state["sum"]._data, float(step_arr), tmp, lr, group["lr_decay"], group["eps"],
-                            group["weight_decay"], group["maximize"])
+            _apply(_adagrad_update, (d, g, state["sum"]._data, t0, t1), step=float(step_arr), **hp)
 
 
-def _adadelta_update(p, g, sq, acc_delta, tmp, lr, rho, eps, weight_decay, maximize):
+def _adadelta_update(p, g, sq, acc_delta, t0, t1, t2, *, lr, rho, eps, weight_decay, maximize):
     """One Adadelta step: ``delta = sqrt(acc_delta+eps)/sqrt(sq+eps) * g``; ``p -= lr * delta``."""
-    t0, t1, t2 = tmp
     g = _effective_grad(p, g, weight_decay, maximize, out=t0)
     sq *= rho
     np.multiply(g, g, out=t1)
@@ -184,13 +180,13 @@ class Adadelta(Optimizer):
         _check_param("Adadelta", group["weight_decay"], "weight_decay")
 
     def _step_group(self, group):
-        lr = float(group["lr"])
-        for p, d, g, tmp in self._grads(group, 3):
+        hp = dict(lr=float(group["lr"]), rho=group["rho"], eps=group["eps"], weight_decay=group["weight_decay"],
+                  maximize=group["maximize"])
+        for p, d, g, (t0, t1, t2) in self._grads(group, 3):
             state = self.state[p]
             if len(state) == 0:
                 state["step"] = _scalar(0.0)
                 state["square_avg"] = _wrap(np.zeros_like(d))
                 state["acc_delta"] = _wrap(np.zeros_like(d))
             state["step"]._data += 1
-            _adadelta_update(d, g, state["square_avg"]._data, state["acc_delta"]._data, tmp, lr, group["rho"],
-                             group["eps"], group["weight_decay"], group["maximize"])
+            _apply(_adadelta_update, (d, g, state["square_avg"]._data, state["acc_delta"]._data, t0, t1, t2), **hp)

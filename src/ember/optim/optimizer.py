@@ -7,8 +7,10 @@ raw NumPy arrays ``p._data`` / ``p.grad._data``; no autograd graph is ever recor
 from __future__ import annotations
 
 import copy
+import os
 import warnings
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -102,6 +104,55 @@ class _Scratch:
             bufs = [np.empty_like(data) for _ in range(max(n, len(bufs) if bufs else 0))]
             self.bufs[key] = bufs
         return bufs
+
+
+# Update rules are elementwise, so a big parameter is split into contiguous chunks updated by
+# worker threads (NumPy releases the GIL inside ufunc loops), as torch's kernels use all cores.
+_PAR_MIN = 1 << 17  # elements; below this the thread hand-off costs more than it saves
+_MAX_THREADS = 4
+_pool = None
+_pool_pid = None
+
+
+def _num_threads():
+    try:
+        n = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        n = os.cpu_count() or 1
+    return max(1, min(n, _MAX_THREADS))
+
+
+def _executor():
+    """The process's worker pool (re-created after a fork: threads do not survive one)."""
+    global _pool, _pool_pid
+    if _pool is None or _pool_pid != os.getpid():
+        _pool = ThreadPoolExecutor(max_workers=max(1, _num_threads() - 1), thread_name_prefix="ember-optim")
+        _pool_pid = os.getpid()
+    return _pool
+
+
+def _apply(rule, arrays, parallel=True, **scalars):
+    """Run ``rule(*arrays, **scalars)``; for big contiguous arrays, on chunks in parallel threads.
+
+    ``arrays`` are same-shape arrays (or None) updated in place; ``rule`` must be purely elementwise.
+    ``parallel=False`` for rules so cheap (SGD) that they are memory-bound: threads only add overhead.
+    """
+    n = arrays[0].size
+    if parallel and n >= _PAR_MIN and all(a is None or a.flags.c_contiguous for a in arrays):
+        k = min(_num_threads(), n // (_PAR_MIN // 2))
+        if k > 1:
+            flat = [None if a is None else a.reshape(-1) for a in arrays]
+            cuts = [n * i // k for i in range(k + 1)]
+            parts = [[None if a is None else a[lo:hi] for a in flat] for lo, hi in zip(cuts, cuts[1:])]
+            pool = _executor()
+            futures = [pool.submit(rule, *part, **scalars) for part in parts[1:]]
+            try:
+                rule(*parts[0], **scalars)
+            finally:
+                for f in futures:
+                    f.result()
+            return
+    rule(*arrays, **scalars)
 
 
 def _effective_grad(p, g, weight_decay, maximize, out):
@@ -321,7 +372,7 @@ class Optimizer:
                 )
             if ga.dtype != d.dtype:
                 ga = ga.astype(d.dtype)
-            yield p, d, ga, scratch.get(p, d, nbuf)
+            yield p, d, ga, scratch.get(p, d, nbuf)[:nbuf]
 
     # -- state dicts --------------------------------------------------------------------------
     def state_dict(self):

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import numpy as np
 
-from .optimizer import Optimizer, _check_param, _effective_grad, _reject_unsupported, _wrap
+from .optimizer import Optimizer, _apply, _check_param, _effective_grad, _reject_unsupported, _wrap
 
 __all__ = ["SGD"]
 
+# SGD's few cheap passes are memory-bound: measured slower split across threads than in one.
+_SGD_PARALLEL = False
 
-def _sgd_update(p, g, buf, tmp, lr, momentum, dampening, nesterov, weight_decay, maximize):
-    """One SGD step on raw arrays; returns the (possibly new) momentum buffer array or None."""
-    t0, t1 = tmp
+
+def _sgd_update(p, g, buf, t0, t1, *, lr, momentum, dampening, nesterov, weight_decay, maximize, first):
+    """One SGD step on raw arrays, in place (``buf`` is the momentum buffer or None; filled when ``first``)."""
     g = _effective_grad(p, g, weight_decay, maximize, out=t0)
-    if momentum != 0:
-        if buf is None:
-            buf = g.copy()
+    if buf is not None:
+        if first:
+            np.copyto(buf, g)
         else:
             buf *= momentum
             if dampening == 0:
@@ -31,7 +33,6 @@ def _sgd_update(p, g, buf, tmp, lr, momentum, dampening, nesterov, weight_decay,
             g = buf
     np.multiply(g, lr, out=t1)
     np.subtract(p, t1, out=p)
-    return buf
 
 
 class SGD(Optimizer):
@@ -64,19 +65,15 @@ class SGD(Optimizer):
             )
 
     def _step_group(self, group):
-        lr = float(group["lr"])
-        momentum = group["momentum"]
-        dampening = group["dampening"]
-        nesterov = group["nesterov"]
-        wd = group["weight_decay"]
-        maximize = group["maximize"]
-        for p, d, g, tmp in self._grads(group, 2):
-            if momentum != 0:
+        hp = dict(lr=float(group["lr"]), momentum=group["momentum"], dampening=group["dampening"],
+                  nesterov=group["nesterov"], weight_decay=group["weight_decay"], maximize=group["maximize"])
+        use_momentum = hp["momentum"] != 0
+        for p, d, g, (t0, t1) in self._grads(group, 2):
+            buf, first = None, False
+            if use_momentum:
                 state = self.state[p]
-                old = state.get("momentum_buffer")
-                buf = _sgd_update(d, g, None if old is None else old._data, tmp, lr, momentum, dampening,
-                                  nesterov, wd, maximize)
-                if old is None:
-                    state["momentum_buffer"] = _wrap(buf)
-            else:
-                _sgd_update(d, g, None, tmp, lr, 0, dampening, nesterov, wd, maximize)
+                if "momentum_buffer" not in state or state["momentum_buffer"] is None:
+                    state["momentum_buffer"] = _wrap(np.empty_like(d))
+                    first = True
+                buf = state["momentum_buffer"]._data
+            _apply(_sgd_update, (d, g, buf, t0, t1), parallel=_SGD_PARALLEL, first=first, **hp)
