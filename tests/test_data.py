@@ -312,6 +312,8 @@ def test_tensor_dataset_fast_path_equals_generic_collation():
                       collate_fn=lambda b: default_collate(b))
     a, b = list(fast), list(slow)
     assert [to_list(x) for x in a] == [to_list(x) for x in b]
+    sub = Subset(Subset(ds, [5, 3, 1, 12, 0]), [4, 2, 0])
+    assert to_list(next(iter(DataLoader(sub, batch_size=3)))) == [[[0.0, 1.0], [2.0, 3.0], [10.0, 11.0]], [0, 1, 5]]
     assert all(type(x) is list and x[0].dtype == ember.float32 and x[1].dtype == ember.int64 for x in a)
 
 
@@ -330,6 +332,25 @@ def test_loader_shuffle_covers_dataset_and_is_reproducible():
     assert ep1 != ep2  # a new order each epoch
     loader2 = DataLoader(ds, batch_size=5, shuffle=True, generator=ember.Generator().manual_seed(7))
     assert batches_as_lists(loader2) == ep1 and batches_as_lists(loader2) == ep2
+
+
+def test_default_generator_use_is_minimal():
+    """A loader draws from ember's default generator once (first iteration) and only if it shuffles or uses
+    workers, so adding a validation loader does not shift the training run's random numbers."""
+    ember.manual_seed(0)
+    want = ember.rand(3)._data.tolist()
+    ember.manual_seed(0)
+    for _ in range(2):
+        list(DataLoader(Range(5), batch_size=2))
+    assert ember.rand(3)._data.tolist() == want
+    ember.manual_seed(0)
+    shuffled = DataLoader(Range(5), batch_size=2, shuffle=True)
+    list(shuffled)
+    after_one = ember.rand(3)._data.tolist()
+    ember.manual_seed(0)
+    shuffled = DataLoader(Range(5), batch_size=2, shuffle=True)
+    list(shuffled), list(shuffled), list(shuffled)
+    assert ember.rand(3)._data.tolist() == after_one != want
 
 
 def test_loader_with_explicit_samplers():
@@ -587,6 +608,24 @@ def test_abandoned_epoch_with_persistent_workers():
     it = iter(loader)
     assert to_list(next(it)) == [0, 1]
     assert batches_as_lists(loader) == [[2 * i, 2 * i + 1] for i in range(10)]
+
+
+def test_abandoned_iterator_stops_its_workers():
+    loader = DataLoader(Range(40), batch_size=2, num_workers=2)
+    it = iter(loader)
+    next(it)
+    procs = list(it._pool.procs)
+    assert all(p.is_alive() for p in procs)
+    del it  # no cycle keeps it alive: its workers are shut down right away
+    assert not any(p.is_alive() for p in procs)
+
+
+def test_batches_keep_autograd_history():
+    x = ember.randn(4, 2, requires_grad=True)
+    (xb,) = next(iter(DataLoader(TensorDataset(x), batch_size=3)))
+    assert xb.requires_grad
+    xb.sum().backward()
+    np.testing.assert_array_equal(x.grad._data, [[1, 1]] * 3 + [[0, 0]])
 
 
 def test_worker_errors():

@@ -121,14 +121,19 @@ def _unpack(obj):
 
 
 def _tensor_batch(dataset, indices, collate_fn):
-    """Fast path for TensorDataset + default_collate: one fancy-index per tensor instead of a
-    per-sample loop and a stack (the same values, dtypes and list-of-tensors structure)."""
+    """Fast path for a TensorDataset (or Subsets of one) + default_collate: one fancy-index per tensor
+    instead of a per-sample loop and a stack (the same values, dtypes and list-of-tensors structure)."""
     import ember
 
     from ._collate import default_collate
-    from .dataset import TensorDataset
+    from .dataset import Subset, TensorDataset
 
-    if collate_fn is not default_collate or type(dataset) is not TensorDataset:
+    if collate_fn is not default_collate:
+        return None
+    while type(dataset) is Subset:  # e.g. the pieces of random_split
+        indices = [dataset.indices[i] for i in indices]
+        dataset = dataset.dataset
+    if type(dataset) is not TensorDataset:
         return None
     for t in dataset.tensors:
         if not isinstance(t, ember.Tensor) or t.requires_grad or not isinstance(t._data, np.ndarray):

@@ -1,7 +1,9 @@
 """DataLoader: batches from a dataset, shuffled reproducibly, optionally in worker processes, resumable.
 
-Randomness. The first time a loader is iterated it draws one *base seed* from ``generator`` (or the
-sampler's generator, or ``ember.default_generator``), so ``ember.manual_seed`` makes runs repeatable.
+Randomness. The first time a loader that shuffles (or uses workers) is iterated, it draws one *base
+seed* from ``generator`` (or the sampler's generator, or ``ember.default_generator``), so
+``ember.manual_seed`` makes runs repeatable; it never touches the default generator again, and a
+loader without randomness never touches it at all.
 Epoch ``e`` shuffles with a seed derived from ``(base seed, e)``; with workers, batch ``b`` of epoch
 ``e`` is fetched with Python's, NumPy's and ember's RNGs seeded from ``(base seed, e, b)``, so random
 transforms do not depend on which worker fetched the batch.
@@ -157,7 +159,7 @@ class DataLoader:
         self._yielded = 0          # batches yielded in it
         self._in_epoch = False     # whether that epoch is still unfinished
         self._resume = None        # (epoch, batches to skip) set by load_state_dict
-        self._active = None        # the iterator whose progress state_dict reports
+        self._active = None        # weakref to the iterator whose progress state_dict reports
         self._pool = None          # persistent workers
         self.__initialized = True
         if not iterable and self._len_or_none() == 0:
@@ -227,15 +229,25 @@ class DataLoader:
             self._resume = None
         else:
             epoch, skip = self._epoch + 1, 0
-        if self._base_seed is None:
+        if self._base_seed is None and self._needs_seed():
             self._base_seed = _draw_seed(self._seed_source())
         self._epoch, self._yielded, self._in_epoch = epoch, skip, True
         if self.num_workers == 0:
             it = _SingleProcessIter(self, epoch, skip)
         else:
             it = _MultiProcessIter(self, epoch, skip)
-        self._active = it
+        self._active = weakref.ref(it)  # weak: an abandoned iterator must free its workers at once
         return it
+
+    def _needs_seed(self):
+        """Whether anything random happens: a random sampler or workers (per-batch seeds). Loaders that
+        need no seed never touch the default generator, so adding one leaves other random streams alone."""
+        if self.num_workers > 0:
+            return True
+        src = self.batch_sampler if self.batch_sampler is not None else self.sampler
+        if isinstance(src, BatchSampler):
+            src = src.sampler
+        return bool(getattr(src, "_uses_seed", False))
 
     def _index_iter(self, epoch_seed):
         """The epoch's stream of batch indices (or single indices when batching is off)."""
@@ -315,7 +327,7 @@ class DataLoader:
             self._epoch, self._yielded, self._in_epoch = epoch, yielded, False
 
     def _progress(self, it, count, finished=False):
-        if self._active is it:
+        if self._active is not None and self._active() is it:
             self._yielded = count
             if finished:
                 self._in_epoch = False
@@ -326,7 +338,8 @@ class _LoaderIter:
 
     def __init__(self, loader, epoch, skip):
         self._loader = loader
-        self._epoch_seed = _derive(loader._base_seed, 0, epoch)
+        self._base = loader._base_seed if loader._base_seed is not None else 0
+        self._epoch_seed = _derive(self._base, 0, epoch)
         self._epoch = epoch
         self._count = skip
         self._skip = skip
@@ -400,11 +413,11 @@ class _MultiProcessIter(_LoaderIter):
         self._token = next(self._tokens)
         if loader.persistent_workers:
             if loader._pool is None or loader._pool.closed:
-                loader._pool = _WorkerPool(loader, _derive(loader._base_seed, 2, epoch))
+                loader._pool = _WorkerPool(loader, _derive(self._base, 2, epoch))
                 weakref.finalize(loader, loader._pool.shutdown)
             self._pool = loader._pool
         else:
-            self._pool = _WorkerPool(loader, _derive(loader._base_seed, 2, epoch))
+            self._pool = _WorkerPool(loader, _derive(self._base, 2, epoch))
             weakref.finalize(self, self._pool.shutdown)
         self._iterable = isinstance(loader.dataset, IterableDataset)
         n = loader.num_workers
@@ -412,7 +425,7 @@ class _MultiProcessIter(_LoaderIter):
         self._rr = itertools.cycle(range(n))
         if self._iterable:
             for wid in range(n):
-                self._pool.send(wid, ("reset", _derive(loader._base_seed, 3, epoch, wid)))
+                self._pool.send(wid, ("reset", _derive(self._base, 3, epoch, wid)))
             self._to_discard = skip  # replay the stream: the workers rebuild it from the start
             self._indices = itertools.count()  # iterable tasks carry no indices
         else:
@@ -436,7 +449,7 @@ class _MultiProcessIter(_LoaderIter):
         wid = next(self._rr)
         while wid not in self._active_workers:
             wid = next(self._rr)
-        seed = _derive(self._loader._base_seed, 1, self._epoch, next(self._batch_no))
+        seed = _derive(self._base, 1, self._epoch, next(self._batch_no))
         self._pool.send(wid, ("task", self._token, self._sent, payload, seed))
         self._sent += 1
 

@@ -84,6 +84,8 @@ class RandomSampler(Sampler):
         [0, 1, 2, 3]
     """
 
+    _uses_seed = True  # the DataLoader drives it with _iter_seeded(seed)
+
     def __init__(self, data_source, replacement=False, num_samples=None, generator=None):
         self.data_source = data_source
         self.replacement = replacement
@@ -128,6 +130,8 @@ class SubsetRandomSampler(Sampler):
         [3, 5, 7]
     """
 
+    _uses_seed = True  # the DataLoader drives it with _iter_seeded(seed)
+
     def __init__(self, indices, generator=None):
         self.indices = indices
         self.generator = generator
@@ -152,6 +156,8 @@ class WeightedRandomSampler(Sampler):
         >>> list(s)
         [1, 1, 1]
     """
+
+    _uses_seed = True  # the DataLoader drives it with _iter_seeded(seed)
 
     def __init__(self, weights, num_samples, replacement=True, generator=None):
         if not _is_pos_int(num_samples):
