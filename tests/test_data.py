@@ -477,9 +477,9 @@ def _resume_case(make_loader, cut=(1, 2), reseed_with=123):
     return full, resumed, n_before
 
 
-@pytest.mark.parametrize("workers", [0, 2])
-def test_exact_resume_mid_epoch(workers):
-    make = lambda: DataLoader(tds(22), batch_size=4, shuffle=True, num_workers=workers)
+@pytest.mark.parametrize("workers,persistent", [(0, False), (2, False), (2, True)])
+def test_exact_resume_mid_epoch(workers, persistent):
+    make = lambda: DataLoader(tds(22), batch_size=4, shuffle=True, num_workers=workers, persistent_workers=persistent)
     full, resumed, n_before = _resume_case(make)
     assert len(resumed) == len(full) - n_before
     assert resumed == full[n_before:]
@@ -494,9 +494,9 @@ def test_exact_resume_at_epoch_boundary_and_with_generator():
     assert resumed == full[n_before:]
 
 
-@pytest.mark.parametrize("workers", [0, 2])
-def test_exact_resume_iterable_dataset(workers):
-    make = lambda: DataLoader(Stream(11), batch_size=2, num_workers=workers)
+@pytest.mark.parametrize("workers,persistent", [(0, False), (2, False), (2, True)])
+def test_exact_resume_iterable_dataset(workers, persistent):
+    make = lambda: DataLoader(Stream(11), batch_size=2, num_workers=workers, persistent_workers=persistent)
     full, resumed, n_before = _resume_case(make, cut=(1, 3))
     assert resumed == full[n_before:]
 
