@@ -1,0 +1,10 @@
+"""ember.nn: modules, layers, losses (``ember.nn.functional`` for the functional forms, ``ember.nn.init``).
+
+>>> import ember.nn as nn
+>>> model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+>>> sorted(model.state_dict())
+['0.bias', '0.weight', '2.bias', '2.weight']
+"""
+from .modules import *  # noqa: F401,F403
+from .modules import Module  # noqa: F401
+from .parameter import Buffer, Parameter  # noqa: F401

@@ -1,0 +1,23 @@
+"""The layer classes of ``ember.nn``."""
+from .container import ModuleDict, ModuleList, ParameterDict, ParameterList, Sequential
+from .module import Module, RemovableHandle
+
+__all__ = [
+    "Module", "RemovableHandle", "Sequential", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict",
+]
+
+# Layers written in other files of this package (convolution, pooling, recurrent, attention); they are
+# imported once they exist in the tree.
+try:  # noqa: SIM105 - temporary until those files land
+    from .conv import Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d  # noqa: F401
+    from .pooling import (  # noqa: F401
+        AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool1d, AvgPool2d, MaxPool1d, MaxPool2d,
+    )
+    from .upsampling import Upsample  # noqa: F401
+    from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell  # noqa: F401
+    from .activation_attention import MultiheadAttention  # noqa: F401
+    from .transformer import (  # noqa: F401
+        TransformerDecoder, TransformerDecoderLayer, TransformerEncoder, TransformerEncoderLayer,
+    )
+except ImportError:
+    pass
