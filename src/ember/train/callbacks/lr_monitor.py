@@ -93,8 +93,9 @@ class LearningRateMonitor(Callback):
 
     @staticmethod
     def _optimizers(trainer):
-        for opt in trainer.optimizers:
-            yield getattr(opt, "optimizer", opt) if not hasattr(opt, "param_groups") else opt
+        for opt in trainer.optimizers:  # unwrap manual-optimization / Lightning-style wrappers
+            inner = getattr(opt, "optimizer", None)
+            yield inner if inner is not None and hasattr(inner, "param_groups") else opt
 
     # -- extraction ----------------------------------------------------------------------------
     def _extract_stats(self, trainer, interval: str) -> dict[str, float]:

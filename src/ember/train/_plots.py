@@ -1,0 +1,252 @@
+"""Learning curves without a server: a PNG of every logged metric and a single-file HTML report.
+
+::
+
+    from ember.train._plots import write_learning_curves
+    paths = write_learning_curves(csv_logger.metrics_rows, "runs/exp/version_0")
+    paths["png"], paths["html"]      # .../learning_curves.png (None without matplotlib), .../learning_curves.html
+
+Metrics are grouped into panels by their base name (``train_loss``, ``val_loss`` and
+``train_loss_epoch`` share the "loss" panel). A metric logged at most once per epoch is drawn
+against the epoch, anything else against the step. The HTML report draws its own inline SVG, so
+it works without matplotlib; when the PNG exists it is embedded too (base64).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import math
+import os
+import re
+import sys
+import tempfile
+from typing import Any
+
+__all__ = ["write_learning_curves", "group_metrics"]
+
+PNG_NAME = "learning_curves.png"
+HTML_NAME = "learning_curves.html"
+_warned_no_matplotlib = False
+_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"]
+_PREFIX = re.compile(r"^(train|val|valid|validation|test)[_/]")
+_SUFFIX = re.compile(r"[_/](step|epoch)$")
+
+
+def _num(v: Any) -> float | None:
+    item = getattr(v, "item", None)
+    if item is not None and not isinstance(v, (int, float)):
+        v = item()
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        return None
+    return x if math.isfinite(x) else None
+
+
+def _base_name(key: str) -> str:
+    return _SUFFIX.sub("", _PREFIX.sub("", key)) or key
+
+
+def group_metrics(rows: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
+    """``{panel: {key: {"x": [...], "y": [...], "axis": "epoch"|"step"}}}`` from logged rows."""
+    series: dict[str, list[tuple[float, float | None, float]]] = {}
+    for i, row in enumerate(rows):
+        step = _num(row.get("step", i))
+        epoch = _num(row["epoch"]) if "epoch" in row else None
+        for k, v in row.items():
+            if k in ("step", "epoch"):
+                continue
+            y = _num(v)
+            if y is None:
+                continue
+            series.setdefault(k, []).append((step if step is not None else i, epoch, y))
+    panels: dict[str, dict[str, dict[str, Any]]] = {}
+    for key, pts in series.items():
+        epochs = [e for _, e, _ in pts]
+        per_epoch = all(e is not None for e in epochs) and len(set(epochs)) == len(epochs)
+        panels.setdefault(_base_name(key), {})[key] = {
+            "x_step": [s for s, _, _ in pts], "x_epoch": epochs, "y": [y for _, _, y in pts], "per_epoch": per_epoch}
+    for curves in panels.values():
+        axis = "epoch" if all(c["per_epoch"] for c in curves.values()) else "step"
+        for c in curves.values():
+            c["axis"] = axis
+            c["x"] = c["x_epoch"] if axis == "epoch" else c["x_step"]
+    return dict(sorted(panels.items()))
+
+
+def _atomic_write_bytes(path: str, data: bytes) -> None:
+    d = os.path.dirname(os.path.abspath(path))
+    os.makedirs(d, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=d)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def _png(panels: dict, path: str) -> bool:
+    """Draw the panels with matplotlib's Agg canvas (no pyplot, no global backend change)."""
+    global _warned_no_matplotlib
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError:
+        if not _warned_no_matplotlib:
+            print("ember: matplotlib is not installed, so learning_curves.png is skipped "
+                  "(pip install matplotlib); learning_curves.html still has the curves.", file=sys.stderr)
+            _warned_no_matplotlib = True
+        return False
+    import io
+
+    n = len(panels)
+    ncols = min(3, n)
+    nrows = math.ceil(n / ncols)
+    fig = Figure(figsize=(4.2 * ncols, 3.2 * nrows), dpi=100)
+    FigureCanvasAgg(fig)
+    for i, (name, curves) in enumerate(panels.items()):
+        ax = fig.add_subplot(nrows, ncols, i + 1)
+        for j, (key, c) in enumerate(curves.items()):
+            style = "o-" if len(c["x"]) < 30 else "-"
+            ax.plot(c["x"], c["y"], style, markersize=3, linewidth=1.4, color=_COLORS[j % len(_COLORS)], label=key)
+        ax.set_title(name)
+        ax.set_xlabel(next(iter(curves.values()))["axis"])
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    _atomic_write_bytes(path, buf.getvalue())
+    return True
+
+
+def _fmt(v: float) -> str:
+    return f"{v:.4g}"
+
+
+def _svg(name: str, curves: dict, width: int = 420, height: int = 260) -> str:
+    """One panel as inline SVG: axes, min/max ticks, a polyline per metric, a legend."""
+    left, right, top, bottom = 56, 12, 24, 36
+    xs = [x for c in curves.values() for x in c["x"]]
+    ys = [y for c in curves.values() for y in c["y"]]
+    x0, x1 = min(xs), max(xs)
+    y0, y1 = min(ys), max(ys)
+    if x1 == x0:
+        x0, x1 = x0 - 0.5, x1 + 0.5
+    if y1 == y0:
+        pad = abs(y0) * 0.05 or 0.5
+        y0, y1 = y0 - pad, y1 + pad
+    pw, ph = width - left - right, height - top - bottom
+
+    def px(x):
+        return left + (x - x0) / (x1 - x0) * pw
+
+    def py(y):
+        return top + (1 - (y - y0) / (y1 - y0)) * ph
+
+    axis = next(iter(curves.values()))["axis"]
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+           f'viewBox="0 0 {width} {height}" role="img" aria-label="{html.escape(name)}">',
+           f'<text x="{width / 2}" y="16" text-anchor="middle" font-size="13" font-weight="bold">'
+           f'{html.escape(name)}</text>',
+           f'<rect x="{left}" y="{top}" width="{pw}" height="{ph}" fill="none" stroke="#999"/>']
+    for frac in (0.0, 0.5, 1.0):
+        yv = y0 + frac * (y1 - y0)
+        xv = x0 + frac * (x1 - x0)
+        out.append(f'<text x="{left - 4}" y="{py(yv) + 4:.1f}" text-anchor="end" font-size="10">{_fmt(yv)}</text>')
+        out.append(f'<text x="{px(xv):.1f}" y="{top + ph + 14}" text-anchor="middle" font-size="10">{_fmt(xv)}</text>')
+        out.append(f'<line x1="{left}" x2="{left + pw}" y1="{py(yv):.1f}" y2="{py(yv):.1f}" stroke="#eee"/>')
+    out.append(f'<text x="{left + pw / 2}" y="{height - 6}" text-anchor="middle" font-size="11">{axis}</text>')
+    for j, (key, c) in enumerate(curves.items()):
+        color = _COLORS[j % len(_COLORS)]
+        pts = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in zip(c["x"], c["y"]))
+        out.append(f'<polyline fill="none" stroke="{color}" stroke-width="1.6" points="{pts}">'
+                   f'<title>{html.escape(key)}</title></polyline>')
+        if len(c["x"]) < 30:
+            out += [f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="2.2" fill="{color}"/>' for x, y in zip(c["x"], c["y"])]
+        ly = top + 12 + 13 * j
+        out.append(f'<rect x="{left + pw - 120}" y="{ly - 8}" width="10" height="3" fill="{color}"/>'
+                   f'<text x="{left + pw - 106}" y="{ly - 4}" font-size="10">{html.escape(key)} '
+                   f'({_fmt(c["y"][-1])})</text>')
+    out.append("</svg>")
+    return "\n".join(out)
+
+
+def _html(panels: dict, png_path: str | None, title: str) -> str:
+    parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+             f"<title>{html.escape(title)}</title>",
+             "<style>body{font-family:sans-serif;margin:20px;color:#222}"
+             ".grid{display:flex;flex-wrap:wrap;gap:12px}table{border-collapse:collapse;font-size:13px}"
+             "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#f4f4f4}</style>",
+             "</head><body>", f"<h1>{html.escape(title)}</h1>"]
+    if not panels:
+        parts.append("<p>No metrics were logged.</p>")
+    else:
+        parts.append("<h2>Final values</h2><table><tr><th>metric</th><th>last</th><th>min</th><th>max</th>"
+                     "<th>points</th></tr>")
+        for curves in panels.values():
+            for key, c in curves.items():
+                parts.append(f"<tr><th>{html.escape(key)}</th><td>{_fmt(c['y'][-1])}</td><td>{_fmt(min(c['y']))}"
+                             f"</td><td>{_fmt(max(c['y']))}</td><td>{len(c['y'])}</td></tr>")
+        parts.append("</table><h2>Curves</h2><div class=\"grid\">")
+        parts += [_svg(name, curves) for name, curves in panels.items()]
+        parts.append("</div>")
+        if png_path and os.path.exists(png_path):
+            with open(png_path, "rb") as f:
+                b64 = base64.b64encode(f.read()).decode("ascii")
+            parts.append(f'<h2>Matplotlib rendering</h2><img alt="learning curves" '
+                         f'src="data:image/png;base64,{b64}" style="max-width:100%">')
+    parts.append("</body></html>\n")
+    return "\n".join(parts)
+
+
+def _rows_from_trainer(trainer: Any) -> tuple[list[dict[str, Any]], str]:
+    rows: list[dict[str, Any]] = []
+    for lg in getattr(trainer, "loggers", None) or []:
+        if hasattr(lg, "metrics_rows"):
+            rows = list(lg.metrics_rows)
+            break
+    else:
+        for lg in getattr(trainer, "loggers", None) or []:
+            path = getattr(lg, "_writer", None) and lg._writer.path
+            if path and os.path.exists(path):
+                from ember.train.loggers.tensorboard import read_events
+
+                for ev in read_events(path):
+                    vals = {v["tag"]: v["simple_value"] for v in ev.get("summary", []) if "simple_value" in v}
+                    if vals:
+                        rows.append({**vals, "step": ev["step"]})
+                break
+    return rows, trainer.log_dir
+
+
+def write_learning_curves(metrics_rows: Any, out_dir: str | os.PathLike | None = None,
+                          title: str = "ember learning curves") -> dict[str, str | None]:
+    """Write ``learning_curves.png`` (if matplotlib is installed) and ``learning_curves.html``.
+
+    Args:
+        metrics_rows: rows as logged (dicts with ``step``, optionally ``epoch``, and metric values),
+            e.g. ``CSVLogger.metrics_rows`` -- or a ``Trainer``, whose first logger and ``log_dir`` are used.
+        out_dir: where to write (required unless a Trainer is passed).
+
+    Returns ``{"png": path or None, "html": path}``.
+    """
+    if hasattr(metrics_rows, "loggers") and hasattr(metrics_rows, "log_dir"):
+        rows, default_dir = _rows_from_trainer(metrics_rows)
+        out_dir = default_dir if out_dir is None else out_dir
+    else:
+        rows = list(metrics_rows)
+    if out_dir is None:
+        raise TypeError("write_learning_curves(metrics_rows, out_dir): out_dir is required when rows are given")
+    out_dir = os.fspath(out_dir)
+    panels = group_metrics(rows)
+    png_path: str | None = os.path.join(out_dir, PNG_NAME)
+    if not panels or not _png(panels, png_path):
+        png_path = None
+    html_path = os.path.join(out_dir, HTML_NAME)
+    _atomic_write_bytes(html_path, _html(panels, png_path, title).encode("utf-8"))
+    return {"png": png_path, "html": html_path}
