@@ -12,7 +12,7 @@ import numpy as np
 from . import _dtype as D
 from ._backend import device as _device
 from ._backend import module_for, to_device as _to_device_array
-from ._tensor import Size, Tensor
+from ._tensor import CLOCK, Size, Tensor
 from .autograd.engine import Node
 from .autograd.functional_ns import erf_array
 from .autograd.grad_mode import STATE
@@ -475,9 +475,12 @@ class Sigmoid(_Unary):
     needs_out = True
 
     def forward(self, x):
-        # stable for large |x|: exp only ever sees non-positive arguments
-        e = np.exp(-np.abs(x))
-        return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+        # 1 / (1 + exp(-x)) keeps full relative precision for very negative x; exp may overflow
+        # to inf there, which gives the correct limit 0
+        with np.errstate(over="ignore"):
+            e = np.exp(-x)
+        e += 1
+        return np.reciprocal(e, out=e)
 
     def backward(self, ns, g, ins, out):
         return (g * out * (1 - out),)
@@ -491,7 +494,7 @@ class Relu(_Unary):
         return np.maximum(x, 0)
 
     def backward(self, ns, g, ins, out):
-        return (ns.where(ns.value(out) > 0, g, 0 * g),)
+        return (g * (ns.value(out) > 0),)
 
 
 class Erf(_Unary):
@@ -736,18 +739,12 @@ def _broadcast_error(op, a, b):
 
 
 class _Binary(Node):
-    def __call__(self, a, b):
-        try:
-            return Node.__call__(self, a, b)
-        except ValueError as e:
-            if "broadcast" in str(e):
-                raise _broadcast_error(self.opname, a, b) from None
-            raise
+    pass
 
 
 class Add(_Binary):
     needs_inputs = False
-    opname = "add"
+    op = "add"
 
     def forward(self, a, b):
         return a + b
@@ -758,28 +755,31 @@ class Add(_Binary):
 
 class Sub(_Binary):
     needs_inputs = False
-    opname = "sub"
+    op = "sub"
 
     def forward(self, a, b):
         return a - b
 
     def backward(self, ns, g, ins, out):
-        return g, -g
+        b = self.inputs[1]
+        return g, (-g if isinstance(b, Tensor) and b.requires_grad else None)
 
 
 class Mul(_Binary):
-    opname = "mul"
+    op = "mul"
 
     def forward(self, a, b):
         return a * b
 
     def backward(self, ns, g, ins, out):
         a, b = ins
-        return g * b, g * a
+        ia, ib = self.inputs
+        return (g * b if isinstance(ia, Tensor) and ia.requires_grad else None,
+                g * a if isinstance(ib, Tensor) and ib.requires_grad else None)
 
 
 class Div(_Binary):
-    opname = "div"
+    op = "div"
 
     def forward(self, a, b):
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -794,7 +794,7 @@ class Div(_Binary):
 
 
 class Pow(_Binary):
-    opname = "pow"
+    op = "pow"
 
     def forward(self, a, b):
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -821,7 +821,7 @@ class Pow(_Binary):
 
 
 class Maximum(_Binary):
-    opname = "maximum"
+    op = "maximum"
 
     def forward(self, a, b):
         return np.maximum(a, b)
@@ -834,7 +834,7 @@ class Maximum(_Binary):
 
 
 class Minimum(_Binary):
-    opname = "minimum"
+    op = "minimum"
 
     def forward(self, a, b):
         return np.minimum(a, b)
@@ -845,8 +845,19 @@ class Minimum(_Binary):
         return g * wa, g * (1 - wa)
 
 
+def _same(a, b):
+    """Fast path: both operands already agree on dtype (no promotion needed)."""
+    if isinstance(a, Tensor):
+        if isinstance(b, Tensor):
+            return a._data.dtype == b._data.dtype
+        return b.__class__ is float and a._data.dtype.kind == "f"
+    return a.__class__ is float and isinstance(b, Tensor) and b._data.dtype.kind == "f"
+
+
 def add(a, b, *, alpha=1):
     """a + alpha * b with broadcasting."""
+    if alpha == 1 and _same(a, b):
+        return Add()(a, b)
     if alpha != 1:
         b = b * alpha
     a, b = _promote(a, b, "add")
@@ -857,6 +868,8 @@ def add(a, b, *, alpha=1):
 
 def sub(a, b, *, alpha=1):
     """a - alpha * b with broadcasting."""
+    if alpha == 1 and _same(a, b):
+        return Sub()(a, b)
     if alpha != 1:
         b = b * alpha
     for v in (a, b):
@@ -871,7 +884,8 @@ subtract = sub
 
 def mul(a, b):
     """a * b with broadcasting."""
-    a, b = _promote(a, b, "mul")
+    if not _same(a, b):
+        a, b = _promote(a, b, "mul")
     return Mul()(a, b)
 
 
@@ -888,6 +902,8 @@ def div(a, b, *, rounding_mode=None):
         return r
     if rounding_mode is not None:
         raise ValueError(f"div: rounding_mode must be None, 'floor' or 'trunc', got {rounding_mode!r}")
+    if _same(a, b) and (a if isinstance(a, Tensor) else b)._data.dtype.kind == "f":
+        return Div()(a, b)
     a, b = _promote(a, b, "div", to_float=True)
     return Div()(a, b)
 
@@ -2222,7 +2238,7 @@ def _rebase(x, make):
         import weakref
 
         fn.out_ref = weakref.ref(x)
-        fn.out_version = x._current_version()
+        fn.rec_clock = CLOCK.now
     return x
 
 

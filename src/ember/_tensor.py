@@ -9,6 +9,12 @@ from ._backend import device_of, xp_of
 _o = None  # ember._ops, bound at the end of ember/__init__ (ops import Tensor)
 
 
+class CLOCK:
+    """A global count of in-place changes: a node saved at clock c needs checking only if it moved."""
+
+    now = 0
+
+
 class Tensor:
     """An n-dimensional array with autograd. Create one with ``ember.tensor(data)``.
 
@@ -24,6 +30,7 @@ class Tensor:
     grad_fn = None
     _base = None  # the tensor whose storage a view shares
     _version = 0  # in-place modification counter, kept on the base tensor
+    _vclock = 0  # CLOCK.now at the base's last in-place modification
     _out_idx = 0
     _retains_grad = False
     __array_priority__ = 1000  # make ndarray (op) Tensor defer to Tensor
@@ -111,6 +118,8 @@ class Tensor:
         """Record an in-place change of the values (views share their base's counter)."""
         b = self if self._base is None else self._base
         b._version += 1
+        CLOCK.now += 1
+        b._vclock = CLOCK.now
 
     def _current_version(self):
         return (self if self._base is None else self._base)._version
@@ -560,7 +569,14 @@ METHODS = (
 ).split()
 
 
+# Hot operators call the op function directly (one Python frame less per op).
+DIRECT_DUNDERS = {"__add__": "add", "__sub__": "sub", "__mul__": "mul", "__truediv__": "div",
+                  "__matmul__": "matmul", "__neg__": "neg", "__pow__": "pow", "__getitem__": "getitem"}
+
+
 def _bind_methods(ops):
     for name in METHODS:
         if not hasattr(Tensor, name):
             setattr(Tensor, name, getattr(ops, name))
+    for dunder, name in DIRECT_DUNDERS.items():
+        setattr(Tensor, dunder, getattr(ops, name))

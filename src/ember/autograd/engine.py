@@ -12,9 +12,12 @@ import weakref
 
 import numpy as np
 
-from .._tensor import Tensor
+from .._tensor import CLOCK, Tensor
 from .anomaly import ANOMALY, creation_stack
 from .grad_mode import STATE
+
+
+_new = object.__new__
 
 
 class Node:
@@ -24,9 +27,9 @@ class Node:
     needs_out = False  # backward reads the output value (kept through a weak reference)
     needs_inputs = True  # backward reads input values (checked against in-place changes)
     inputs = ()
+    edges = ()
     out_ref = None
-    versions = None
-    out_version = 0
+    rec_clock = None  # CLOCK.now when recorded, for nodes whose backward reads saved values
     stack = None
     freed = False
     pre_hooks = None  # tensor hooks registered on this node's output(s)
@@ -41,23 +44,50 @@ class Node:
                     record = True
             else:
                 datas.append(x)
-        out = self.forward(*datas)
-        if isinstance(out, np.generic):
+        try:
+            out = self.forward(*datas)
+        except ValueError as e:
+            raise self.forward_error(e, inputs) from None
+        if out.__class__ is not np.ndarray and isinstance(out, np.generic):
             out = np.asarray(out)
-        t = Tensor._wrap(out)
+        t = _new(Tensor)
+        t._data = out
         if record and STATE.enabled:
             self._record(t, inputs)
         return t
+
+    def forward_error(self, e, inputs):
+        """Turn a NumPy error in forward into one that names the op and the shapes."""
+        shapes = ", ".join(str(tuple(x.shape)) for x in inputs if isinstance(x, Tensor))
+        if "broadcast" in str(e):
+            return RuntimeError(
+                f"{self.opname()}: the shapes {shapes} are not broadcastable: trailing dimensions must be equal "
+                "or 1. Reshape one operand (e.g. with unsqueeze/view) so the dimensions line up."
+            )
+        return RuntimeError(f"{self.opname()}: invalid input of shapes {shapes}: {e}")
+
+    def opname(self):
+        return getattr(self, "op", None) or type(self).__name__.lower()
 
     def _record(self, t, inputs):
         t.requires_grad = True
         t.grad_fn = self
         self.inputs = inputs
+        # Edges are captured now (like torch's next_functions): a later in-place op that rebinds an
+        # input's grad_fn must not reroute gradients that belong to this op.
+        edges = []
+        i = 0
+        for x in inputs:
+            if isinstance(x, Tensor) and x.requires_grad:
+                fn = x.grad_fn
+                d = x._data
+                edges.append((i, x if fn is None else fn, fn is None, x._out_idx, d.shape, d.dtype))
+            i += 1
+        self.edges = edges
         if self.needs_inputs:
-            self.versions = [
-                (x if x._base is None else x._base)._version if isinstance(x, Tensor) else 0 for x in inputs
-            ]
+            self.rec_clock = CLOCK.now
         if self.needs_out:
+            self.rec_clock = CLOCK.now
             self.out_ref = weakref.ref(t)
         if ANOMALY.enabled:
             self.stack = creation_stack()
@@ -70,9 +100,7 @@ class Node:
 
     @property
     def next_functions(self):
-        return tuple(
-            (x.grad_fn if isinstance(x, Tensor) and x.requires_grad else None, 0) for x in self.inputs
-        )
+        return tuple((None if leaf else nxt, idx) for _, nxt, leaf, idx, _, _ in self.edges)
 
     def forward(self, *arrays):  # pragma: no cover - abstract
         raise NotImplementedError
@@ -137,22 +165,27 @@ def _freed_error(fn):
 
 
 def _check_versions(fn):
-    for x, v in zip(fn.inputs, fn.versions):
-        if isinstance(x, Tensor):
-            now = (x if x._base is None else x._base)._version
-            if now != v:
-                raise RuntimeError(
-                    f"one of the variables needed for gradient computation has been modified by an "
-                    f"inplace operation: a tensor of shape {tuple(x.shape)} used by {fn.name()} is at "
-                    f"version {now}; expected version {v} instead. Use an out-of-place op (e.g. x = x + 1 "
-                    "instead of x += 1) or .clone() the tensor before changing it."
-                )
+    """Raise if a value this node saved was changed in place after it was recorded."""
+    c = fn.rec_clock
+    if fn.needs_inputs:
+        for x in fn.inputs:
+            if isinstance(x, Tensor):
+                root = x if x._base is None else x._base
+                if root._vclock > c:
+                    raise RuntimeError(
+                        f"one of the variables needed for gradient computation has been modified by an "
+                        f"inplace operation: a tensor of shape {tuple(x.shape)} used by {fn.name()} is at "
+                        f"version {root._version}, newer than the version {fn.name()} saved. Use an "
+                        "out-of-place op (e.g. x = x + 1 instead of x += 1) or .clone() the tensor before "
+                        "changing it."
+                    )
     if fn.needs_out:
         t = fn.out_ref()
-        if t is not None and t._current_version() != fn.out_version:
+        if t is not None and (t if t._base is None else t._base)._vclock > c:
             raise RuntimeError(
-                f"the output of {fn.name()} (shape {tuple(t.shape)}) was modified by an inplace operation "
-                "after it was saved for backward; use an out-of-place op or .clone() it first."
+                f"one of the variables needed for gradient computation has been modified by an inplace "
+                f"operation: the output of {fn.name()} (shape {tuple(t.shape)}) is at version {t._version}, "
+                "newer than the version saved for backward. Use an out-of-place op or .clone() it first."
             )
 
 
@@ -177,24 +210,23 @@ def _sum_to(ns, g, shape):
 def _collect(roots):
     """Count how many times each node is consumed, walking iteratively (no recursion limit)."""
     deps = {}
-    seen = set()
-    stack = [fn for fn in roots if fn is not None]
-    for fn in stack:
-        deps.setdefault(fn, 0)
+    stack = []
+    for fn in roots:
+        if fn not in deps:
+            deps[fn] = 0
+            stack.append(fn)
     while stack:
         fn = stack.pop()
-        if fn in seen:
-            continue
-        seen.add(fn)
         if fn.freed:
             raise _freed_error(fn)
-        for x in fn.inputs:
-            if isinstance(x, Tensor) and x.requires_grad:
-                nxt = x.grad_fn
-                if nxt is not None:
-                    deps[nxt] = deps.get(nxt, 0) + 1
-                    if nxt not in seen:
-                        stack.append(nxt)
+        for _, nxt, leaf, _, _, _ in fn.edges:
+            if leaf:
+                continue
+            if nxt in deps:
+                deps[nxt] += 1
+            else:
+                deps[nxt] = 1
+                stack.append(nxt)
     return deps
 
 
@@ -224,47 +256,57 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, capture=None
             _add_buf(buf, fn, t._out_idx, g)
             roots.append(fn)
         deps = _collect(roots)
+        anomaly = ANOMALY.enabled
         ready = [fn for fn in dict.fromkeys(roots) if deps.get(fn, 0) == 0]
         processed = []
         while ready:
             fn = ready.pop()
             g = buf.pop(fn)
             processed.append(fn)
-            if fn.versions is not None:
+            if fn.rec_clock is not None and fn.rec_clock != CLOCK.now:
                 _check_versions(fn)
             if fn.pre_hooks:
                 g = _run_hooks(fn.pre_hooks, g, create_graph)
             if capture is not None and fn in capture_nodes(capture):
                 _capture_node(capture, fn, g)
-            ins = fn.inputs
             if create_graph:
-                vals = ins
+                vals = fn.inputs
                 out = fn.out_ref() if fn.needs_out else None
             else:
-                vals = [x._data if isinstance(x, Tensor) else x for x in ins]
+                vals = [x._data if isinstance(x, Tensor) else x for x in fn.inputs]
                 out = fn.out_ref()._data if fn.needs_out else None
             grads = fn.backward(ns, g, vals, out)
-            if ANOMALY.enabled:
+            if anomaly:
                 _check_nan(fn, grads)
-            for x, gx in zip(ins, grads):
-                if gx is None or not isinstance(x, Tensor) or not x.requires_grad:
+            for i, nxt, leaf, oidx, shape, dt in fn.edges:
+                gx = grads[i]
+                if gx is None:
                     continue
-                xd = x._data
                 gd = gx._data if create_graph else gx
-                if gd.shape != xd.shape:
-                    gx = ns.sum_to(gx, xd.shape)
+                if gd.shape != shape:
+                    gx = ns.sum_to(gx, shape)
                     gd = gx._data if create_graph else gx
-                if gd.dtype != xd.dtype:
-                    gx = ns.cast(gx, xd.dtype)
-                nxt = x.grad_fn
-                if nxt is None:
-                    _add_leaf(leaf_buf, x, gx)
-                else:
-                    _add_buf(buf, nxt, x._out_idx, gx)
+                if gd.dtype != dt:
+                    gx = ns.cast(gx, dt)
+                if leaf:
+                    _add_leaf(leaf_buf, nxt, gx)
+                elif nxt.n_out == 1:
+                    old = buf.get(nxt)
+                    buf[nxt] = gx if old is None else old + gx
                     d = deps[nxt] - 1
                     deps[nxt] = d
                     if d == 0:
                         ready.append(nxt)
+                else:
+                    _add_buf(buf, nxt, oidx, gx)
+                    d = deps[nxt] - 1
+                    deps[nxt] = d
+                    if d == 0:
+                        ready.append(nxt)
+        if not retain_graph:
+            # freed only now: a node's output is kept alive by its consumers' inputs until here
+            for fn in processed:
+                _free(fn)
         handed = {id(g) for g in grad_outputs} if not create_graph else set()
         for leaf, g in leaf_buf.values():
             if not create_graph:
@@ -280,9 +322,6 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, capture=None
             if not accumulate or (only_inputs is not None and id(leaf) not in only_inputs):
                 continue
             _accumulate_grad(leaf, g, create_graph)
-        if not retain_graph:
-            for fn in processed:
-                _free(fn)
     finally:
         STATE.enabled = prev_mode
 
@@ -337,12 +376,15 @@ def _may_alias(g):
 
 
 def _free(fn):
-    fn.freed = True
-    fn.inputs = ()
+    # drop everything the node holds (inputs, saved arrays) but keep what error messages need
     d = fn.__dict__
-    for k in list(d):
-        if k not in ("freed", "inputs", "pre_hooks", "stack"):
-            del d[k]
+    if "pre_hooks" in d or "stack" in d:
+        keep = {k: d[k] for k in ("pre_hooks", "stack") if k in d}
+        d.clear()
+        d.update(keep)
+    else:
+        d.clear()
+    fn.freed = True
 
 
 def _check_nan(fn, grads):
