@@ -457,3 +457,40 @@ def test_bad_state_dicts():
     bad = {"state": {7: {}}, "param_groups": sd["param_groups"]}
     with pytest.raises(ValueError, match="state entry 7 refers to no parameter"):
         opt.load_state_dict(bad)
+
+
+def test_state_dict_from_another_optimizer_is_rejected_clearly():
+    _, ep = _params(np.float64)
+    sgd = eoptim.SGD(ep, lr=0.1, momentum=0.9)
+    for e in ep:
+        e.grad = ember.tensor(np.ones(e.shape))
+    sgd.step()
+    adam = eoptim.Adam(ep)
+    with pytest.raises(ValueError, match=r"param_groups\[0\] lacks the hyperparameters \['betas', 'eps'"):
+        adam.load_state_dict(sgd.state_dict())
+    sd = eoptim.Adam(ep).state_dict()
+    amsgrad = eoptim.Adam(ep, amsgrad=True)
+    amsgrad.step()
+    sd_ams = amsgrad.state_dict()
+    sd_ams["param_groups"][0]["amsgrad"] = True
+    del sd_ams["state"][1]["max_exp_avg_sq"]
+    with pytest.raises(ValueError, match=r"state of param 1 of group 0 lacks \['max_exp_avg_sq'\]"):
+        eoptim.Adam(ep, amsgrad=True).load_state_dict(sd_ams)
+    assert sd["state"] == {}
+
+
+def test_numeric_step_from_old_checkpoints_and_frozen_params():
+    _, ep = _params(np.float64)
+    frozen = ember.tensor(np.ones(3))  # requires_grad=False: accepted and skipped, as torch does
+    opt = eoptim.Adam(ep + [frozen], lr=0.1)
+    for e in ep:
+        e.grad = ember.tensor(np.ones(e.shape))
+    opt.step()
+    np.testing.assert_array_equal(_np(frozen), np.ones(3))
+    sd = opt.state_dict()
+    for s in sd["state"].values():
+        s["step"] = float(s["step"])
+    opt2 = eoptim.Adam(ep + [frozen], lr=0.1)
+    opt2.load_state_dict(sd)
+    opt2.step()
+    assert float(opt2.state[ep[0]]["step"]) == 2.0

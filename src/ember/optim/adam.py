@@ -88,6 +88,9 @@ class Adam(Optimizer):
         group["betas"] = _check_betas(name, group["betas"])
         _check_param(name, group["weight_decay"], "weight_decay")
 
+    def _state_keys(self, group):
+        return ("step", "exp_avg", "exp_avg_sq") + (("max_exp_avg_sq",) if group["amsgrad"] else ())
+
     def _step_group(self, group):
         amsgrad = group["amsgrad"]
         beta1, beta2 = group["betas"]
@@ -163,6 +166,9 @@ class Adamax(Optimizer):
         group["betas"] = _check_betas("Adamax", group["betas"])
         _check_param("Adamax", group["weight_decay"], "weight_decay")
 
+    def _state_keys(self, group):
+        return ("step", "exp_avg", "exp_inf")
+
     def _step_group(self, group):
         beta1, beta2 = group["betas"]
         hp = dict(lr=float(group["lr"]), beta1=beta1, beta2=beta2, eps=group["eps"],
@@ -234,6 +240,9 @@ class NAdam(Optimizer):
         _check_param("NAdam", group["weight_decay"], "weight_decay")
         _check_param("NAdam", group["momentum_decay"], "momentum_decay")
 
+    def _state_keys(self, group):
+        return ("step", "mu_product", "exp_avg", "exp_avg_sq")
+
     def _step_group(self, group):
         beta1, beta2 = group["betas"]
         hp = dict(lr=float(group["lr"]), beta1=beta1, beta2=beta2, eps=group["eps"],
@@ -301,6 +310,9 @@ class RAdam(Optimizer):
         _check_param("RAdam", group["eps"], "eps", label="epsilon value")
         group["betas"] = _check_betas("RAdam", group["betas"])
         _check_param("RAdam", group["weight_decay"], "weight_decay")
+
+    def _state_keys(self, group):
+        return ("step", "exp_avg", "exp_avg_sq")
 
     def _step_group(self, group):
         beta1, beta2 = group["betas"]

@@ -59,6 +59,10 @@ class RMSprop(Optimizer):
         _check_param("RMSprop", group["weight_decay"], "weight_decay")
         _check_param("RMSprop", group["alpha"], "alpha")
 
+    def _state_keys(self, group):
+        return (("step", "square_avg") + (("momentum_buffer",) if group["momentum"] > 0 else ())
+                + (("grad_avg",) if group["centered"] else ()))
+
     def _step_group(self, group):
         momentum, centered = group["momentum"], group["centered"]
         hp = dict(lr=float(group["lr"]), alpha=group["alpha"], eps=group["eps"], weight_decay=group["weight_decay"],
@@ -126,6 +130,9 @@ class Adagrad(Optimizer):
         _check_param("Adagrad", group["initial_accumulator_value"], "initial_accumulator_value")
         _check_param("Adagrad", group["eps"], "eps", label="epsilon value")
 
+    def _state_keys(self, group):
+        return ("step", "sum")
+
     def _step_group(self, group):
         hp = dict(lr=float(group["lr"]), lr_decay=group["lr_decay"], eps=group["eps"],
                   weight_decay=group["weight_decay"], maximize=group["maximize"])
@@ -178,6 +185,9 @@ class Adadelta(Optimizer):
         _check_param("Adadelta", group["rho"], "rho", 0.0, 1.0, high_inclusive=True)
         _check_param("Adadelta", group["eps"], "eps", label="epsilon value")
         _check_param("Adadelta", group["weight_decay"], "weight_decay")
+
+    def _state_keys(self, group):
+        return ("step", "square_avg", "acc_delta")
 
     def _step_group(self, group):
         hp = dict(lr=float(group["lr"]), rho=group["rho"], eps=group["eps"], weight_decay=group["weight_decay"],

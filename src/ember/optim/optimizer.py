@@ -310,6 +310,10 @@ class Optimizer:
     def _validate_group(self, group):
         """Hook for subclasses: check a group's hyperparameters (overrides included)."""
 
+    def _state_keys(self, group):
+        """The per-parameter state keys a step needs once a parameter has state (checked on load)."""
+        return ()
+
     # -- gradients and steps ------------------------------------------------------------------
     def zero_grad(self, set_to_none=True):
         """Reset the gradients of all optimized tensors (to ``None`` by default, else to zeros).
@@ -456,6 +460,8 @@ class Optimizer:
             for key, val in v.items():
                 if isinstance(val, Tensor):
                     val = _cast_state_tensor(name, key, k, val, p)
+                elif key in ("step", "mu_product") and isinstance(val, (int, float)):
+                    val = _scalar(float(val))  # older torch checkpoints keep the step as a number
                 else:
                     val = copy.deepcopy(val)
                 entry[key] = val
@@ -468,6 +474,25 @@ class Optimizer:
             ng["params"] = g["params"]
             if "param_names" in g and "param_names" not in ng:
                 ng["param_names"] = g["param_names"]
+            # flags added in later versions (bool/None defaults) are filled in; numbers must be there
+            for key, default in self.defaults.items():
+                if key not in ng and (default is None or isinstance(default, bool)):
+                    ng[key] = default
+            missing = [key for key in self.defaults if key not in ng]
+            if missing:
+                raise ValueError(
+                    f"{name}.load_state_dict: param_groups[{len(new_groups)}] lacks the hyperparameters {missing}; "
+                    f"was the state dict saved from a different optimizer type?"
+                )
+            for i, p in enumerate(ng["params"]):
+                entry = new_state.get(p)
+                if entry:
+                    need = [key for key in self._state_keys(ng) if key not in entry]
+                    if need:
+                        raise ValueError(
+                            f"{name}.load_state_dict: the state of param {i} of group {len(new_groups)} lacks "
+                            f"{need} (has {sorted(entry)}); was it saved from a different optimizer or options?"
+                        )
             new_groups.append(ng)
         self.state = new_state
         self.param_groups = new_groups

@@ -64,6 +64,9 @@ class SGD(Optimizer):
                 f"(got momentum={group['momentum']}, dampening={group['dampening']})"
             )
 
+    def _state_keys(self, group):
+        return ("momentum_buffer",) if group["momentum"] != 0 else ()
+
     def _step_group(self, group):
         hp = dict(lr=float(group["lr"]), momentum=group["momentum"], dampening=group["dampening"],
                   nesterov=group["nesterov"], weight_decay=group["weight_decay"], maximize=group["maximize"])
