@@ -10,7 +10,6 @@ import copy
 import os
 import warnings
 from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -126,6 +125,8 @@ def _executor():
     """The process's worker pool (re-created after a fork: threads do not survive one)."""
     global _pool, _pool_pid
     if _pool is None or _pool_pid != os.getpid():
+        from concurrent.futures import ThreadPoolExecutor  # lazy: keeps `import ember` fast
+
         _pool = ThreadPoolExecutor(max_workers=max(1, _num_threads() - 1), thread_name_prefix="ember-optim")
         _pool_pid = os.getpid()
     return _pool
@@ -178,11 +179,11 @@ class Optimizer:
 
     Example:
         >>> w = ember.tensor([1.0, 2.0], requires_grad=True)
-        >>> opt = ember.optim.SGD([w], lr=0.1)
+        >>> opt = ember.optim.SGD([w], lr=0.5)
         >>> w.grad = ember.tensor([1.0, 1.0])
         >>> opt.step()
         >>> w.tolist()
-        [0.9, 1.9]
+        [0.5, 1.5]
     """
 
     def __init__(self, params, defaults):
