@@ -68,7 +68,7 @@ _tensor_mod._o = _ops
 
 from .serialization import CheckpointError, load, save  # noqa: E402
 
-_LAZY = {"nn", "optim", "utils", "datasets", "train", "interop", "distributed", "cuda"}
+_LAZY = {"nn", "optim", "utils", "datasets", "train", "interop", "cuda"}
 
 
 def __getattr__(name):
