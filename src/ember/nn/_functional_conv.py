@@ -1,0 +1,948 @@
+"""Convolution, pooling, unfold/fold and interpolation for ``ember.nn.functional``.
+
+Convolutions are fused primitives: the forward is im2col (a strided view of the padded input,
+copied once into a ``(C, kh, kw, N, oh, ow)`` block) and one matrix product; the input gradient is
+the adjoint (col2im: a loop over kernel offsets adding strided slices, no ``np.add.at``) and the
+weight gradient one more matrix product. Three nodes close the set under differentiation, so
+higher-order gradients work: ``_Conv`` (x, w -> y), its adjoint in x ``_ConvT`` (y, w -> x, which is
+also the transposed convolution) and ``_ConvW`` (x, g -> dw). 1-D ops run as 2-D ops with height 1.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from .. import _ops as E
+from .._tensor import Tensor
+from ..autograd.engine import Node
+
+__all__ = [
+    "conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d",
+    "max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d",
+    "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_max_pool1d", "adaptive_max_pool2d",
+    "interpolate", "upsample", "unfold", "fold",
+]
+
+
+# ============================================================================ argument helpers
+
+
+def _tuple(v, n, name, op):
+    if isinstance(v, numbers.Integral):
+        return (int(v),) * n
+    try:
+        t = tuple(int(a) for a in v)
+    except TypeError:
+        raise TypeError(f"{op}: {name} must be an int or a tuple of {n} ints, got {v!r}") from None
+    if len(t) == 1:
+        return t * n
+    if len(t) != n:
+        raise ValueError(f"{op}: {name} must be an int or a tuple of {n} ints, got {v!r}")
+    return t
+
+
+def _check_positive(vals, name, op):
+    if any(v <= 0 for v in vals):
+        raise ValueError(f"{op}: {name} must be positive, got {vals}")
+
+
+class _P:
+    """Geometry of a 2-D sliding window: kernel, stride, per-side padding, dilation, groups."""
+
+    __slots__ = ("k", "s", "pads", "d", "groups")
+
+    def __init__(self, k, s, pads, d, groups=1):
+        self.k, self.s, self.pads, self.d, self.groups = k, s, pads, d, groups
+
+    def out_hw(self, h, w):
+        (kh, kw), (sh, sw), (pt, pb, pl, pr), (dh, dw) = self.k, self.s, self.pads, self.d
+        return ((h + pt + pb - dh * (kh - 1) - 1) // sh + 1, (w + pl + pr - dw * (kw - 1) - 1) // sw + 1)
+
+
+def _pad4(x, pads, value=0.0):
+    pt, pb, pl, pr = pads
+    if not (pt or pb or pl or pr):
+        return x
+    n, c, h, w = x.shape
+    out = np.full((n, c, h + pt + pb, w + pl + pr), value, dtype=x.dtype)
+    out[:, :, pt:pt + h, pl:pl + w] = x
+    return out
+
+
+def _windows(xp, p, oh, ow):
+    """Strided view (N, C, kh, kw, oh, ow) of the padded input ``xp``: no copy."""
+    (kh, kw), (sh, sw), (dh, dw) = p.k, p.s, p.d
+    sn, sc, s_h, s_w = xp.strides
+    return as_strided(
+        xp, shape=(xp.shape[0], xp.shape[1], kh, kw, oh, ow),
+        strides=(sn, sc, s_h * dh, s_w * dw, s_h * sh, s_w * sw), writeable=False,
+    )
+
+
+def _col2im(cols, p, padded_shape):
+    """Adjoint of ``_windows``: add cols (N, C, kh, kw, oh, ow) into a zero padded image."""
+    (kh, kw), (sh, sw), (dh, dw) = p.k, p.s, p.d
+    oh, ow = cols.shape[-2:]
+    out = np.zeros(padded_shape, dtype=cols.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            hs, ws = i * dh, j * dw
+            out[:, :, hs:hs + sh * (oh - 1) + 1:sh, ws:ws + sw * (ow - 1) + 1:sw] += cols[:, :, i, j]
+    return out
+
+
+def _crop(xp, pads, h, w):
+    pt, _, pl, _ = pads
+    if xp.shape[2] == h and xp.shape[3] == w:
+        return xp
+    return np.ascontiguousarray(xp[:, :, pt:pt + h, pl:pl + w])
+
+
+# ============================================================================ raw convolution kernels
+
+
+def _im2col_conv(x, p, oh, ow):
+    """Columns (C*kh*kw, N*oh*ow) of the padded input, contiguous."""
+    xp = _pad4(x, p.pads)
+    v = _windows(xp, p, oh, ow).transpose(1, 2, 3, 0, 4, 5)
+    n, c = x.shape[:2]
+    return np.ascontiguousarray(v).reshape(c * p.k[0] * p.k[1], n * oh * ow)
+
+
+def _conv_raw(x, w, b, p, cols=None):
+    n, c, h, wd = x.shape
+    o = w.shape[0]
+    oh, ow = p.out_hw(h, wd)
+    if cols is None:
+        cols = _im2col_conv(x, p, oh, ow)
+    g = p.groups
+    if g == 1:
+        y = w.reshape(o, -1) @ cols
+    else:
+        y = np.matmul(w.reshape(g, o // g, -1), cols.reshape(g, -1, cols.shape[1])).reshape(o, -1)
+    y = y.reshape(o, n, oh, ow).transpose(1, 0, 2, 3)
+    out = np.empty((n, o, oh, ow), dtype=y.dtype)
+    if b is not None:
+        np.add(y, b.reshape(1, o, 1, 1), out=out)
+    else:
+        np.copyto(out, y)
+    return out, cols
+
+
+def _convT_raw(y, w, b, p, hw):
+    """Adjoint of the convolution in its input: y (N, O, oh, ow) -> x (N, C, h, w)."""
+    n, o, oh, ow = y.shape
+    g = p.groups
+    c = w.shape[1] * g
+    kh, kw = p.k
+    y2 = np.ascontiguousarray(y.transpose(1, 0, 2, 3)).reshape(o, n * oh * ow)
+    if g == 1:
+        cols = w.reshape(o, -1).T @ y2
+    else:
+        cols = np.matmul(w.reshape(g, o // g, -1).transpose(0, 2, 1), y2.reshape(g, o // g, -1))
+    cols = cols.reshape(c, kh, kw, n, oh, ow).transpose(3, 0, 1, 2, 4, 5)
+    h, wd = hw
+    pt, pb, pl, pr = p.pads
+    xp = _col2im(cols, p, (n, c, h + pt + pb, wd + pl + pr))
+    x = _crop(xp, p.pads, h, wd)
+    if b is not None:
+        x += b.reshape(1, -1, 1, 1)
+    return x
+
+
+def _convW_raw(x, gy, p, kshape, cols=None):
+    """Gradient of the convolution in its weight: x (N, C, h, w), gy (N, O, oh, ow) -> (O, C/g, kh, kw)."""
+    n, o, oh, ow = gy.shape
+    if cols is None:
+        cols = _im2col_conv(x, p, oh, ow)
+    g2 = np.ascontiguousarray(gy.transpose(1, 0, 2, 3)).reshape(o, n * oh * ow)
+    g = p.groups
+    if g == 1:
+        gw = g2 @ cols.T
+    else:
+        gw = np.matmul(g2.reshape(g, o // g, -1), cols.reshape(g, -1, cols.shape[1]).transpose(0, 2, 1))
+    return gw.reshape(kshape)
+
+
+# ============================================================================ convolution nodes
+
+
+def _needs(node, i):
+    x = node.inputs[i] if i < len(node.inputs) else None
+    return isinstance(x, Tensor) and x.requires_grad
+
+
+def _as4(a, one_d):
+    return a.reshape(a.shape[0], a.shape[1], 1, a.shape[2]) if one_d else a
+
+
+def _from4(a, one_d):
+    return a.reshape(a.shape[0], a.shape[1], a.shape[3]) if one_d else a
+
+
+def _tensor_mode(g):
+    return isinstance(g, Tensor)
+
+
+class _Conv(Node):
+    """y = conv(x, w) (+ b)."""
+
+    def __init__(self, p, one_d):
+        self.p, self.one_d = p, one_d
+
+    def name(self):
+        return "ConvolutionBackward"
+
+    def forward(self, x, w, b=None):
+        od = self.one_d
+        y, cols = _conv_raw(_as4(x, od), _as4(w, od), b, self.p)
+        self.cols = cols
+        return _from4(y, od)
+
+    def backward(self, ns, g, ins, out):
+        x, w = ins[0], ins[1]
+        gb = ns.sum(g, (0, 2) if self.one_d else (0, 2, 3)) if len(ins) > 2 and _needs(self, 2) else None
+        hw = tuple(x.shape[2:]) if not self.one_d else (1, x.shape[2])
+        if _tensor_mode(g):
+            gx = _ConvT(self.p, self.one_d, hw)(g, w) if _needs(self, 0) else None
+            gw = _ConvW(self.p, self.one_d, tuple(w.shape))(x, g) if _needs(self, 1) else None
+            return gx, gw, gb
+        od = self.one_d
+        g4 = _as4(g, od)
+        gx = _from4(_convT_raw(g4, _as4(w, od), None, self.p, hw), od) if _needs(self, 0) else None
+        gw = None
+        if _needs(self, 1):
+            gw = _convW_raw(_as4(x, od), g4, self.p, w.shape if not od else (w.shape[0], w.shape[1], 1, w.shape[2]),
+                            getattr(self, "cols", None)).reshape(w.shape)
+        return gx, gw, gb
+
+
+class _ConvT(Node):
+    """x = conv^T(y, w) (+ b): the adjoint of ``_Conv`` in its input (the transposed convolution)."""
+
+    def __init__(self, p, one_d, hw):
+        self.p, self.one_d, self.hw = p, one_d, hw
+
+    def name(self):
+        return "ConvolutionBackward"
+
+    def forward(self, y, w, b=None):
+        od = self.one_d
+        return _from4(_convT_raw(_as4(y, od), _as4(w, od), b, self.p, self.hw), od)
+
+    def backward(self, ns, g, ins, out):
+        y, w = ins[0], ins[1]
+        gb = ns.sum(g, (0, 2) if self.one_d else (0, 2, 3)) if len(ins) > 2 and _needs(self, 2) else None
+        if _tensor_mode(g):
+            gy = _Conv(self.p, self.one_d)(g, w) if _needs(self, 0) else None
+            gw = _ConvW(self.p, self.one_d, tuple(w.shape))(g, y) if _needs(self, 1) else None
+            return gy, gw, gb
+        od = self.one_d
+        g4, w4 = _as4(g, od), _as4(w, od)
+        gy = gw = None
+        cols = None
+        if _needs(self, 0):
+            gy4, cols = _conv_raw(g4, w4, None, self.p)
+            gy = _from4(gy4, od)
+        if _needs(self, 1):
+            gw = _convW_raw(g4, _as4(y, od), self.p, w4.shape, cols).reshape(w.shape)
+        return gy, gw, gb
+
+
+class _ConvW(Node):
+    """dw = gradient of conv(x, w) in w against the output gradient gy."""
+
+    def __init__(self, p, one_d, wshape):
+        self.p, self.one_d, self.wshape = p, one_d, wshape
+
+    def name(self):
+        return "ConvolutionBackwardBackward"
+
+    def forward(self, x, gy):
+        od = self.one_d
+        ws = self.wshape if not od else (self.wshape[0], self.wshape[1], 1, self.wshape[2])
+        return _convW_raw(_as4(x, od), _as4(gy, od), self.p, ws).reshape(self.wshape)
+
+    def backward(self, ns, g, ins, out):
+        x, gy = ins
+        hw = tuple(x.shape[2:]) if not self.one_d else (1, x.shape[2])
+        if _tensor_mode(g):
+            gx = _ConvT(self.p, self.one_d, hw)(gy, g) if _needs(self, 0) else None
+            ggy = _Conv(self.p, self.one_d)(x, g) if _needs(self, 1) else None
+            return gx, ggy
+        od = self.one_d
+        g4 = _as4(g, od)
+        gx = _from4(_convT_raw(_as4(gy, od), g4, None, self.p, hw), od) if _needs(self, 0) else None
+        ggy = _from4(_conv_raw(_as4(x, od), g4, None, self.p)[0], od) if _needs(self, 1) else None
+        return gx, ggy
+
+
+# ============================================================================ conv functionals
+
+
+def _batchify(x, nd, op, what="input"):
+    """Accept (N, C, *spatial) or unbatched (C, *spatial); return the batched tensor and a flag."""
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{op}: {what} must be a Tensor, got {type(x).__name__}")
+    if x.ndim == nd + 2:
+        return x, False
+    if x.ndim == nd + 1:
+        return E.unsqueeze(x, 0), True
+    dims = "(N, C, L) or (C, L)" if nd == 1 else "(N, C, H, W) or (C, H, W)"
+    raise RuntimeError(
+        f"{op}: expected a {nd + 1}-D (unbatched) or {nd + 2}-D (batched) {what} of shape {dims}, "
+        f"got {x.ndim}-D {what} of shape {tuple(x.shape)}"
+    )
+
+
+def _same_pads(k, d, nd):
+    pads = []
+    for kk, dd in zip(k, d):
+        total = dd * (kk - 1)
+        pads += [total // 2, total - total // 2]
+    return ([0, 0] + pads) if nd == 1 else pads
+
+
+def _conv_geometry(nd, weight_shape, stride, padding, dilation, op):
+    k = tuple(weight_shape[2:])
+    s = _tuple(stride, nd, "stride", op)
+    d = _tuple(dilation, nd, "dilation", op)
+    _check_positive(s, "stride", op)
+    _check_positive(d, "dilation", op)
+    if isinstance(padding, str):
+        if padding == "valid":
+            pads = [0] * 4
+        elif padding == "same":
+            if any(v != 1 for v in s):
+                raise ValueError(f"{op}: padding='same' is not supported for strided convolutions (stride={s})")
+            pads = _same_pads(k, d, nd)
+        else:
+            raise ValueError(f"{op}: invalid padding string {padding!r}, expected 'same' or 'valid'")
+    else:
+        pv = _tuple(padding, nd, "padding", op)
+        if any(v < 0 for v in pv):
+            raise ValueError(f"{op}: negative padding is not supported, got {pv}")
+        pads = [0, 0, pv[0], pv[0]] if nd == 1 else [pv[0], pv[0], pv[1], pv[1]]
+    if nd == 1:
+        return _P((1, k[0]), (1, s[0]), tuple(pads), (1, d[0])), k, s, d
+    return _P(k, s, tuple(pads), d), k, s, d
+
+
+def _check_float(x, w, op):
+    if x._data.dtype.kind != "f":
+        raise RuntimeError(f"{op}: expected a floating-point input, got {x.dtype}; use x.float()")
+    if x._data.dtype != w._data.dtype:
+        raise RuntimeError(
+            f"{op}: input type ({x.dtype}) and weight type ({w.dtype}) should be the same; convert one, "
+            f"e.g. x.to({w.dtype})"
+        )
+
+
+def _convnd(nd, x, weight, bias, stride, padding, dilation, groups, op):
+    x, unbatched = _batchify(x, nd, op)
+    if weight.ndim != nd + 2:
+        raise RuntimeError(f"{op}: expected a {nd + 2}-D weight, got shape {tuple(weight.shape)}")
+    _check_float(x, weight, op)
+    groups = int(groups)
+    if groups <= 0:
+        raise ValueError(f"{op}: groups must be a positive integer, got {groups}")
+    c = x.shape[1]
+    o = weight.shape[0]
+    if c != weight.shape[1] * groups:
+        raise RuntimeError(
+            f"{op}: weight of shape {tuple(weight.shape)} with groups={groups} expects input with "
+            f"{weight.shape[1] * groups} channels, but got input of shape {tuple(x.shape)} "
+            f"({c} channels)"
+        )
+    if o % groups:
+        raise RuntimeError(f"{op}: out_channels ({o}) must be divisible by groups ({groups})")
+    if bias is not None and tuple(bias.shape) != (o,):
+        raise RuntimeError(f"{op}: expected bias of shape ({o},), got {tuple(bias.shape)}")
+    p, k, s, d = _conv_geometry(nd, tuple(weight.shape), stride, padding, dilation, op)
+    p.groups = groups
+    hw = (1, x.shape[2]) if nd == 1 else tuple(x.shape[2:])
+    pt, pb, pl, pr = p.pads
+    eff = ((p.k[0] - 1) * p.d[0] + 1, (p.k[1] - 1) * p.d[1] + 1)
+    if hw[0] + pt + pb < eff[0] or hw[1] + pl + pr < eff[1]:
+        padded = tuple(x.shape[2:]) if nd == 2 else (x.shape[2],)
+        padded = tuple(a + b for a, b in zip(padded, (pt + pb, pl + pr) if nd == 2 else (pl + pr,)))
+        raise RuntimeError(
+            f"{op}: the (dilated) kernel size {eff if nd == 2 else (eff[1],)} is larger than the padded input "
+            f"size {padded} (input shape {tuple(x.shape)}); use a smaller kernel or more padding"
+        )
+    args = (x, weight) if bias is None else (x, weight, bias)
+    y = _Conv(p, nd == 1)(*args)
+    return E.squeeze(y, 0) if unbatched else y
+
+
+def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """1-D convolution over (N, C, L) or (C, L) input (cross-correlation, as torch)."""
+    return _convnd(1, input, weight, bias, stride, padding, dilation, groups, "conv1d")
+
+
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """2-D convolution over (N, C, H, W) or (C, H, W) input (cross-correlation, as torch)."""
+    return _convnd(2, input, weight, bias, stride, padding, dilation, groups, "conv2d")
+
+
+def _conv_transposend(nd, x, weight, bias, stride, padding, output_padding, groups, dilation, op):
+    x, unbatched = _batchify(x, nd, op)
+    if weight.ndim != nd + 2:
+        raise RuntimeError(f"{op}: expected a {nd + 2}-D weight, got shape {tuple(weight.shape)}")
+    _check_float(x, weight, op)
+    groups = int(groups)
+    cin = x.shape[1]
+    if cin != weight.shape[0]:
+        raise RuntimeError(
+            f"{op}: weight of shape {tuple(weight.shape)} expects input with {weight.shape[0]} channels, "
+            f"but got input of shape {tuple(x.shape)} ({cin} channels)"
+        )
+    if cin % groups:
+        raise RuntimeError(f"{op}: in_channels ({cin}) must be divisible by groups ({groups})")
+    cout = weight.shape[1] * groups
+    if bias is not None and tuple(bias.shape) != (cout,):
+        raise RuntimeError(f"{op}: expected bias of shape ({cout},), got {tuple(bias.shape)}")
+    if isinstance(padding, str):
+        raise ValueError(f"{op}: string padding is not supported for transposed convolutions")
+    p, k, s, d = _conv_geometry(nd, tuple(weight.shape), stride, padding, dilation, op)
+    p.groups = groups
+    op_ = _tuple(output_padding, nd, "output_padding", op)
+    for a, ss, dd in zip(op_, s, d):
+        if a < 0 or (a >= ss and a >= dd):
+            raise ValueError(
+                f"{op}: output_padding must be smaller than either stride or dilation, got "
+                f"output_padding={op_}, stride={s}, dilation={d}"
+            )
+    pv = _tuple(padding, nd, "padding", op)
+    ins = tuple(x.shape[2:])
+    out_sz = tuple((i - 1) * ss - 2 * pp + dd * (kk - 1) + a + 1 for i, ss, pp, dd, kk, a in zip(ins, s, pv, d, k, op_))
+    if any(v <= 0 for v in out_sz):
+        raise RuntimeError(f"{op}: the computed output size {out_sz} is too small for input of shape {tuple(x.shape)}")
+    hw = (1, out_sz[0]) if nd == 1 else out_sz
+    args = (x, weight) if bias is None else (x, weight, bias)
+    y = _ConvT(p, nd == 1, hw)(*args)
+    return E.squeeze(y, 0) if unbatched else y
+
+
+def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """1-D transposed convolution (the gradient of conv1d in its input); weight (C_in, C_out/groups, k)."""
+    return _conv_transposend(1, input, weight, bias, stride, padding, output_padding, groups, dilation,
+                             "conv_transpose1d")
+
+
+def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """2-D transposed convolution (the gradient of conv2d in its input); weight (C_in, C_out/groups, kh, kw)."""
+    return _conv_transposend(2, input, weight, bias, stride, padding, output_padding, groups, dilation,
+                             "conv_transpose2d")
+
+
+# ============================================================================ unfold / fold
+
+
+class _Unfold(Node):
+    needs_inputs = False
+
+    def __init__(self, p, hw):
+        self.p, self.hw = p, hw
+
+    def forward(self, x):
+        n, c = x.shape[:2]
+        oh, ow = self.p.out_hw(*x.shape[2:])
+        cols = np.ascontiguousarray(_windows(_pad4(x, self.p.pads), self.p, oh, ow))
+        return cols.reshape(n, c * self.p.k[0] * self.p.k[1], oh * ow)
+
+    def backward(self, ns, g, ins, out):
+        if _tensor_mode(g):
+            return (_Fold(self.p, self.hw)(g),)
+        return (_fold_raw(g, self.p, self.hw),)
+
+
+def _fold_raw(cols, p, hw):
+    n, ck, _ = cols.shape
+    kh, kw = p.k
+    c = ck // (kh * kw)
+    oh, ow = p.out_hw(*hw)
+    pt, pb, pl, pr = p.pads
+    xp = _col2im(cols.reshape(n, c, kh, kw, oh, ow), p, (n, c, hw[0] + pt + pb, hw[1] + pl + pr))
+    return _crop(xp, p.pads, *hw)
+
+
+class _Fold(Node):
+    needs_inputs = False
+
+    def __init__(self, p, hw):
+        self.p, self.hw = p, hw
+
+    def forward(self, cols):
+        return _fold_raw(cols, self.p, self.hw)
+
+    def backward(self, ns, g, ins, out):
+        if _tensor_mode(g):
+            return (_Unfold(self.p, self.hw)(g),)
+        return (_Unfold(self.p, self.hw).forward(g),)
+
+
+def _fold_params(kernel_size, dilation, padding, stride, op):
+    k = _tuple(kernel_size, 2, "kernel_size", op)
+    d = _tuple(dilation, 2, "dilation", op)
+    pv = _tuple(padding, 2, "padding", op)
+    s = _tuple(stride, 2, "stride", op)
+    _check_positive(k, "kernel_size", op)
+    _check_positive(d, "dilation", op)
+    _check_positive(s, "stride", op)
+    return _P(k, s, (pv[0], pv[0], pv[1], pv[1]), d)
+
+
+def unfold(input, kernel_size, dilation=1, padding=0, stride=1):
+    """Extract sliding local blocks: (N, C, H, W) -> (N, C*kh*kw, L) (torch's im2col)."""
+    x, unbatched = _batchify(input, 2, "unfold")
+    p = _fold_params(kernel_size, dilation, padding, stride, "unfold")
+    oh, ow = p.out_hw(*x.shape[2:])
+    if oh <= 0 or ow <= 0:
+        raise RuntimeError(
+            f"unfold: kernel_size {p.k} with dilation {p.d} is larger than the padded input of shape "
+            f"{tuple(x.shape)} (padding {padding})"
+        )
+    y = _Unfold(p, tuple(x.shape[2:]))(x)
+    return E.squeeze(y, 0) if unbatched else y
+
+
+def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
+    """Combine sliding local blocks into a tensor, summing overlaps: (N, C*kh*kw, L) -> (N, C, H, W)."""
+    x = input
+    unbatched = x.ndim == 2
+    if unbatched:
+        x = E.unsqueeze(x, 0)
+    if x.ndim != 3:
+        raise RuntimeError(f"fold: expected a 2-D or 3-D input (N, C*kh*kw, L), got shape {tuple(input.shape)}")
+    p = _fold_params(kernel_size, dilation, padding, stride, "fold")
+    hw = _tuple(output_size, 2, "output_size", "fold")
+    kk = p.k[0] * p.k[1]
+    oh, ow = p.out_hw(*hw)
+    if x.shape[1] % kk or x.shape[2] != oh * ow:
+        raise RuntimeError(
+            f"fold: input of shape {tuple(input.shape)} does not match output_size={hw}, kernel_size={p.k}: expected "
+            f"dim 1 divisible by {kk} and dim 2 == {oh * ow} blocks"
+        )
+    y = _Fold(p, hw)(x)
+    return E.squeeze(y, 0) if unbatched else y
+
+
+# ============================================================================ pooling
+
+
+def _pool_geometry(nd, kernel_size, stride, padding, dilation, ceil_mode, hw, op):
+    k = _tuple(kernel_size, nd, "kernel_size", op)
+    s = _tuple(stride if stride is not None and stride != [] and stride != () else k, nd, "stride", op)
+    pv = _tuple(padding, nd, "padding", op)
+    d = _tuple(dilation, nd, "dilation", op)
+    _check_positive(k, "kernel_size", op)
+    _check_positive(s, "stride", op)
+    _check_positive(d, "dilation", op)
+    for pp, kk in zip(pv, k):
+        if pp < 0 or pp * 2 > kk:
+            raise ValueError(
+                f"{op}: pad should be at most half of effective kernel size, but got pad={pv} and kernel_size={k}"
+            )
+    if nd == 1:
+        k, s, pv, d, hw = (1,) + k, (1,) + s, (0,) + pv, (1,) + d, (1,) + tuple(hw)
+    outs = []
+    extra = []
+    for size, kk, ss, pp, dd in zip(hw, k, s, pv, d):
+        span = size + 2 * pp - dd * (kk - 1) - 1
+        if span < 0:
+            raise RuntimeError(
+                f"{op}: the (dilated) kernel size {kk if dd == 1 else dd * (kk - 1) + 1} is larger than the padded "
+                f"input size {size + 2 * pp}"
+            )
+        o = (-(-span // ss) if ceil_mode else span // ss) + 1
+        if ceil_mode and (o - 1) * ss >= size + pp:
+            o -= 1
+        outs.append(o)
+        # how far the last window reaches past the right padding (ceil_mode)
+        extra.append(max(0, (o - 1) * ss + dd * (kk - 1) + 1 - (size + 2 * pp)))
+    p = _P(k, s, (pv[0], pv[0] + extra[0], pv[1], pv[1] + extra[1]), d)
+    return p, tuple(outs), pv
+
+
+class _MaxPool(Node):
+    needs_inputs = False
+
+    def __init__(self, p, oh, ow):
+        self.p, self.oh, self.ow = p, oh, ow
+
+    def name(self):
+        return "MaxPoolBackward"
+
+    def forward(self, x):
+        self.shape = x.shape
+        p = self.p
+        fill = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
+        xp = _pad4(x, p.pads, fill)
+        self.padded = xp.shape
+        v = _windows(xp, p, self.oh, self.ow)
+        kh, kw = p.k
+        best = v[:, :, 0, 0].copy()
+        arg = np.zeros(best.shape, dtype=np.int16 if kh * kw < 32000 else np.int64)
+        for o in range(1, kh * kw):
+            cur = v[:, :, o // kw, o % kw]
+            upd = cur > best
+            if x.dtype.kind == "f":
+                upd |= np.isnan(cur)
+            np.copyto(best, cur, where=upd)
+            arg[upd] = o
+        self.arg = arg
+        return best
+
+    def indices(self):
+        """Flat index into each input plane (H*W) of every maximum, like torch's return_indices."""
+        p = self.p
+        kh, kw = p.k
+        (sh, sw), (dh, dw) = p.s, p.d
+        pt, _, pl, _ = p.pads
+        w = self.shape[3]
+        rows = (np.arange(self.oh) * sh - pt)[:, None] + (self.arg // kw) * dh
+        cols = (np.arange(self.ow) * sw - pl)[None, :] + (self.arg % kw) * dw
+        return (rows * w + cols).astype(np.int64)
+
+    def backward(self, ns, g, ins, out):
+        n, c, h, w = self.shape
+        if _tensor_mode(g):
+            idx = self.indices().reshape(n, c, -1)
+            flat = ns.put_along_zeros((n, c, h * w), idx, ns.reshape(g, (n, c, -1)), 2)
+            return (ns.reshape(flat, (n, c, h, w)),)
+        p = self.p
+        kh, kw = p.k
+        (sh, sw), (dh, dw) = p.s, p.d
+        gx = np.zeros(self.padded, dtype=g.dtype)
+        oh, ow = self.oh, self.ow
+        arg = self.arg
+        overlap = sh < (kh - 1) * dh + 1 or sw < (kw - 1) * dw + 1
+        for o in range(kh * kw):
+            i, j = divmod(o, kw)
+            dst = gx[:, :, i * dh:i * dh + sh * (oh - 1) + 1:sh, j * dw:j * dw + sw * (ow - 1) + 1:sw]
+            m = arg == o
+            if overlap:
+                dst += np.where(m, g, 0)
+            else:
+                np.copyto(dst, g, where=m)
+        return (_crop(gx, p.pads, h, w),)
+
+
+def _max_poolnd(nd, x, kernel_size, stride, padding, dilation, ceil_mode, return_indices, op):
+    x, unbatched = _batchify(x, nd, op)
+    hw = (1, x.shape[2]) if nd == 1 else tuple(x.shape[2:])
+    p, (oh, ow), _ = _pool_geometry(nd, kernel_size, stride, padding, dilation, ceil_mode,
+                                    hw[1:] if nd == 1 else hw, op)
+    node = _MaxPool(p, oh, ow)
+    x4 = E.unsqueeze(x, 2) if nd == 1 else x
+    y = node(x4)
+    if nd == 1:
+        y = E.squeeze(y, 2)
+    if unbatched:
+        y = E.squeeze(y, 0)
+    if not return_indices:
+        return y
+    idx = node.indices()
+    if nd == 1:
+        idx = idx[:, :, 0]
+    if unbatched:
+        idx = idx[0]
+    return y, Tensor._wrap(idx)
+
+
+def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    """1-D max pooling over (N, C, L) or (C, L)."""
+    return _max_poolnd(1, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, "max_pool1d")
+
+
+def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    """2-D max pooling over (N, C, H, W) or (C, H, W)."""
+    return _max_poolnd(2, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, "max_pool2d")
+
+
+class _WinSum(Node):
+    """Sum over each window divided by ``div`` (oh, ow): average pooling. Linear; adjoint ``_WinSumT``."""
+
+    needs_inputs = False
+
+    def __init__(self, p, hw, div):
+        self.p, self.hw, self.div = p, hw, div
+
+    def name(self):
+        return "AvgPoolBackward"
+
+    def forward(self, x):
+        p = self.p
+        oh, ow = self.div.shape
+        v = _windows(_pad4(x, p.pads), p, oh, ow)
+        kh, kw = p.k
+        acc = v[:, :, 0, 0].copy()
+        for o in range(1, kh * kw):
+            acc += v[:, :, o // kw, o % kw]
+        acc /= self.div
+        return acc
+
+    def backward(self, ns, g, ins, out):
+        if _tensor_mode(g):
+            return (_WinSumT(self.p, self.hw, self.div)(g),)
+        return (_winsumT_raw(g, self.p, self.hw, self.div),)
+
+
+def _winsumT_raw(g, p, hw, div):
+    n, c, oh, ow = g.shape
+    gd = (g / div).astype(g.dtype, copy=False)
+    kh, kw = p.k
+    pt, pb, pl, pr = p.pads
+    cols = np.broadcast_to(gd[:, :, None, None], (n, c, kh, kw, oh, ow))
+    return _crop(_col2im(cols, p, (n, c, hw[0] + pt + pb, hw[1] + pl + pr)), p.pads, *hw)
+
+
+class _WinSumT(Node):
+    needs_inputs = False
+
+    def __init__(self, p, hw, div):
+        self.p, self.hw, self.div = p, hw, div
+
+    def forward(self, g):
+        return _winsumT_raw(g, self.p, self.hw, self.div)
+
+    def backward(self, ns, g, ins, out):
+        if _tensor_mode(g):
+            return (_WinSum(self.p, self.hw, self.div)(g),)
+        return (_WinSum(self.p, self.hw, self.div).forward(g),)
+
+
+def _avg_divisor(hw, p, pv, outs, count_include_pad, divisor_override, dtype):
+    if divisor_override is not None:
+        if divisor_override == 0:
+            raise ValueError("avg_pool: divisor_override must be non-zero")
+        return np.full(outs, float(divisor_override), dtype=dtype)
+    axes = []
+    for size, kk, ss, pp, o in zip(hw, p.k, p.s, pv, outs):
+        start = np.arange(o) * ss - pp
+        end = np.minimum(start + kk, size + pp)
+        full = end - start
+        cs, ce = np.maximum(start, 0), np.minimum(end, size)
+        axes.append((full, ce - cs))
+    (fh, vh), (fw, vw) = axes
+    div = np.outer(fh, fw) if count_include_pad else np.outer(vh, vw)
+    return div.astype(dtype)
+
+
+def _avg_poolnd(nd, x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override, op):
+    x, unbatched = _batchify(x, nd, op)
+    if x._data.dtype.kind != "f":
+        raise RuntimeError(f"{op}: expected a floating-point input, got {x.dtype}")
+    hw = (1, x.shape[2]) if nd == 1 else tuple(x.shape[2:])
+    p, outs, pv = _pool_geometry(nd, kernel_size, stride, padding, 1, ceil_mode, hw[1:] if nd == 1 else hw, op)
+    div = _avg_divisor(hw, p, pv, outs, count_include_pad, divisor_override, x._data.dtype)
+    x4 = E.unsqueeze(x, 2) if nd == 1 else x
+    y = _WinSum(p, hw, div)(x4)
+    if nd == 1:
+        y = E.squeeze(y, 2)
+    return E.squeeze(y, 0) if unbatched else y
+
+
+def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+    """1-D average pooling over (N, C, L) or (C, L)."""
+    return _avg_poolnd(1, input, kernel_size, stride, padding, ceil_mode, count_include_pad, None, "avg_pool1d")
+
+
+def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               divisor_override=None):
+    """2-D average pooling over (N, C, H, W) or (C, H, W)."""
+    return _avg_poolnd(2, input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override,
+                       "avg_pool2d")
+
+
+# ============================================================================ adaptive pooling
+
+
+def _adaptive_bounds(size, out):
+    i = np.arange(out)
+    return (i * size) // out, -((-(i + 1) * size) // out)
+
+
+def _avg_matrix(size, out, dtype):
+    s, e = _adaptive_bounds(size, out)
+    m = np.zeros((out, size), dtype=dtype)
+    for r in range(out):
+        m[r, s[r]:e[r]] = 1.0 / (e[r] - s[r])
+    return m
+
+
+def _out_sizes(output_size, in_sizes, nd, op):
+    if isinstance(output_size, numbers.Integral) or output_size is None:
+        output_size = (output_size,) * nd
+    output_size = tuple(output_size)
+    if len(output_size) != nd:
+        raise ValueError(f"{op}: output_size must be an int or a tuple of {nd}, got {output_size!r}")
+    res = tuple(int(i) if o is None else int(o) for o, i in zip(output_size, in_sizes))
+    if any(v <= 0 for v in res):
+        raise ValueError(f"{op}: output_size must be positive, got {output_size!r}")
+    return res
+
+
+def _adaptive_avg(nd, x, output_size, op):
+    x, unbatched = _batchify(x, nd, op)
+    ins = tuple(x.shape[2:])
+    outs = _out_sizes(output_size, ins, nd, op)
+    if all(o == 1 for o in outs):
+        y = E.mean(x, tuple(range(2, 2 + nd)), keepdim=True)
+    elif all(i % o == 0 for i, o in zip(ins, outs)):
+        ks = tuple(i // o for i, o in zip(ins, outs))
+        y = (avg_pool1d(x, ks) if nd == 1 else avg_pool2d(x, ks))
+    else:
+        dt = x._data.dtype
+        y = E.matmul(x, Tensor._wrap(_avg_matrix(ins[-1], outs[-1], dt).T.copy()))
+        if nd == 2:
+            y = E.matmul(Tensor._wrap(_avg_matrix(ins[0], outs[0], dt)), y)
+    return E.squeeze(y, 0) if unbatched else y
+
+
+def adaptive_avg_pool1d(input, output_size):
+    """Average pooling to a fixed output length (torch's window bounds)."""
+    return _adaptive_avg(1, input, output_size, "adaptive_avg_pool1d")
+
+
+def adaptive_avg_pool2d(input, output_size):
+    """Average pooling to a fixed (H, W) output (``None`` keeps a size)."""
+    return _adaptive_avg(2, input, output_size, "adaptive_avg_pool2d")
+
+
+def _adaptive_max(nd, x, output_size, return_indices, op):
+    x, unbatched = _batchify(x, nd, op)
+    ins = tuple(x.shape[2:])
+    outs = _out_sizes(output_size, ins, nd, op)
+    if all(i % o == 0 for i, o in zip(ins, outs)):
+        ks = tuple(i // o for i, o in zip(ins, outs))
+        res = _max_poolnd(nd, x, ks, ks, 0, 1, False, return_indices, op)
+    else:
+        x4 = E.unsqueeze(x, 2) if nd == 1 else x
+        ins4 = tuple(x4.shape[2:])
+        outs4 = (1,) + outs if nd == 1 else outs
+        (hs, he), (ws, we) = _adaptive_bounds(ins4[0], outs4[0]), _adaptive_bounds(ins4[1], outs4[1])
+        vals, idxs = [], []
+        n, c = x4.shape[:2]
+        for i in range(outs4[0]):
+            for j in range(outs4[1]):
+                blk = x4[:, :, int(hs[i]):int(he[i]), int(ws[j]):int(we[j])]
+                flat = E.reshape(blk, (n, c, -1))
+                a = np.argmax(flat._data, axis=2)
+                vals.append(E.gather(flat, 2, Tensor._wrap(a[:, :, None])))
+                bw = int(we[j] - ws[j])
+                idxs.append((hs[i] + a // bw) * ins4[1] + ws[j] + a % bw)
+        y = E.reshape(E.cat(vals, 2), (n, c) + outs4)
+        idx = np.stack(idxs, 2).reshape((n, c) + outs4)
+        if nd == 1:
+            y, idx = E.squeeze(y, 2), idx[:, :, 0]
+        res = (y, Tensor._wrap(idx.astype(np.int64))) if return_indices else y
+    if not unbatched:
+        return res
+    if return_indices:
+        return E.squeeze(res[0], 0), Tensor._wrap(res[1]._data[0])
+    return E.squeeze(res, 0)
+
+
+def adaptive_max_pool1d(input, output_size, return_indices=False):
+    """Max pooling to a fixed output length."""
+    return _adaptive_max(1, input, output_size, return_indices, "adaptive_max_pool1d")
+
+
+def adaptive_max_pool2d(input, output_size, return_indices=False):
+    """Max pooling to a fixed (H, W) output (``None`` keeps a size)."""
+    return _adaptive_max(2, input, output_size, return_indices, "adaptive_max_pool2d")
+
+
+# ============================================================================ interpolation
+
+
+def _src_scale(in_size, out_size, scale, align_corners):
+    if align_corners:
+        return (in_size - 1) / (out_size - 1) if out_size > 1 else 0.0
+    if scale is not None and scale > 0:
+        return 1.0 / scale
+    return in_size / out_size
+
+
+def _linear_matrix(in_size, out_size, scale, align_corners, dtype):
+    r = _src_scale(in_size, out_size, scale, align_corners)
+    i = np.arange(out_size, dtype=np.float64)
+    if align_corners:
+        src = i * r
+    else:
+        src = np.maximum((i + 0.5) * r - 0.5, 0.0)
+    i0 = np.minimum(np.floor(src).astype(np.int64), in_size - 1)
+    i1 = np.minimum(i0 + 1, in_size - 1)
+    lam = src - i0
+    m = np.zeros((out_size, in_size), dtype=np.float64)
+    rows = np.arange(out_size)
+    np.add.at(m, (rows, i0), 1.0 - lam)
+    np.add.at(m, (rows, i1), lam)
+    return m.astype(dtype)
+
+
+def _nearest_index(in_size, out_size, scale, exact):
+    r = _src_scale(in_size, out_size, scale, False)
+    i = np.arange(out_size, dtype=np.float64)
+    src = np.floor((i + 0.5) * r) if exact else np.floor(i * r)
+    return np.minimum(src.astype(np.int64), in_size - 1)
+
+
+def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None,
+                recompute_scale_factor=None, antialias=False):
+    """Resize (N, C, L) or (N, C, H, W) input: modes 'nearest', 'nearest-exact', 'linear', 'bilinear'."""
+    op = "interpolate"
+    x = input
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{op}: input must be a Tensor, got {type(x).__name__}")
+    nd = x.ndim - 2
+    if nd not in (1, 2):
+        raise NotImplementedError(
+            f"{op}: expected a 3-D (N, C, L) or 4-D (N, C, H, W) input, got shape {tuple(x.shape)}"
+        )
+    modes = {"nearest", "nearest-exact", "linear", "bilinear"}
+    if mode not in modes:
+        raise NotImplementedError(f"{op}: mode {mode!r} is not supported; use one of {sorted(modes)}")
+    if mode == "linear" and nd != 1 or mode == "bilinear" and nd != 2:
+        raise NotImplementedError(
+            f"{op}: mode {mode!r} expects a {3 if mode == 'linear' else 4}-D input, got shape {tuple(x.shape)}"
+        )
+    if align_corners is not None and mode.startswith("nearest"):
+        raise ValueError(f"{op}: align_corners option can only be set with the interpolating modes: linear | bilinear")
+    if antialias:
+        raise NotImplementedError(f"{op}: antialias=True is not supported")
+    if (size is None) == (scale_factor is None):
+        raise ValueError(f"{op}: exactly one of size or scale_factor must be given")
+    ins = tuple(x.shape[2:])
+    if size is not None:
+        outs = _tuple(size, nd, "size", op)
+        scales = (None,) * nd
+    else:
+        sf = (float(scale_factor),) * nd if isinstance(scale_factor, numbers.Real) else tuple(float(v) for v in scale_factor)
+        if len(sf) != nd:
+            raise ValueError(f"{op}: scale_factor must have {nd} elements, got {scale_factor!r}")
+        outs = tuple(int(math.floor(i * s)) for i, s in zip(ins, sf))
+        scales = (None,) * nd if recompute_scale_factor else sf
+    if any(o <= 0 for o in outs):
+        raise ValueError(f"{op}: output size {outs} must be positive (input shape {tuple(x.shape)})")
+    y = x
+    if mode.startswith("nearest"):
+        for ax, (i, o, s) in enumerate(zip(ins, outs, scales)):
+            if i != o:
+                y = E.index_select(y, 2 + ax, Tensor._wrap(_nearest_index(i, o, s, mode == "nearest-exact")))
+        return y
+    ac = bool(align_corners)
+    dt = x._data.dtype
+    y = E.matmul(y, Tensor._wrap(_linear_matrix(ins[-1], outs[-1], scales[-1], ac, dt).T.copy()))
+    if nd == 2:
+        y = E.matmul(Tensor._wrap(_linear_matrix(ins[0], outs[0], scales[0], ac, dt)), y)
+    return y
+
+
+def upsample(input, size=None, scale_factor=None, mode="nearest", align_corners=None):
+    return interpolate(input, size, scale_factor, mode, align_corners)

@@ -1,0 +1,153 @@
+"""Pooling layers: ``MaxPool1d/2d``, ``AvgPool1d/2d``, ``AdaptiveAvgPool1d/2d``, ``AdaptiveMaxPool1d/2d``."""
+from __future__ import annotations
+
+from .. import _functional_conv as FC
+from .module import Module
+
+__all__ = [
+    "MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d",
+    "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d",
+]
+
+
+def _check(module, x, nd):
+    if x.ndim not in (nd + 1, nd + 2):
+        sp = "L" if nd == 1 else "H, W"
+        raise RuntimeError(
+            f"{type(module).__name__}: expected a {nd + 1}-D (C, {sp}) or {nd + 2}-D (N, C, {sp}) input, "
+            f"got shape {tuple(x.shape)}"
+        )
+
+
+class _MaxPoolNd(Module):
+    _nd = 2
+
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False, ceil_mode=False):
+        super().__init__()
+        self.kernel_size = kernel_size
+        self.stride = stride if stride is not None else kernel_size
+        self.padding = padding
+        self.dilation = dilation
+        self.return_indices = return_indices
+        self.ceil_mode = ceil_mode
+
+    def extra_repr(self):
+        return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
+                f"dilation={self.dilation}, ceil_mode={self.ceil_mode}")
+
+    def forward(self, input):
+        _check(self, input, self._nd)
+        fn = FC.max_pool1d if self._nd == 1 else FC.max_pool2d
+        return fn(input, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode,
+                  self.return_indices)
+
+
+class MaxPool1d(_MaxPoolNd):
+    """1-D max pooling over (N, C, L) or (C, L)."""
+
+    _nd = 1
+
+
+class MaxPool2d(_MaxPoolNd):
+    """2-D max pooling over (N, C, H, W) or (C, H, W).
+
+    >>> ember.nn.MaxPool2d(2)(ember.randn(1, 3, 8, 8)).shape
+    ember.Size([1, 3, 4, 4])
+    """
+
+    _nd = 2
+
+
+class AvgPool1d(Module):
+    """1-D average pooling over (N, C, L) or (C, L)."""
+
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+        super().__init__()
+        self.kernel_size = kernel_size
+        self.stride = stride if stride is not None else kernel_size
+        self.padding = padding
+        self.ceil_mode = ceil_mode
+        self.count_include_pad = count_include_pad
+
+    def extra_repr(self):
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+    def forward(self, input):
+        _check(self, input, 1)
+        return FC.avg_pool1d(input, self.kernel_size, self.stride, self.padding, self.ceil_mode,
+                             self.count_include_pad)
+
+
+class AvgPool2d(Module):
+    """2-D average pooling over (N, C, H, W) or (C, H, W)."""
+
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+                 divisor_override=None):
+        super().__init__()
+        self.kernel_size = kernel_size
+        self.stride = stride if stride is not None else kernel_size
+        self.padding = padding
+        self.ceil_mode = ceil_mode
+        self.count_include_pad = count_include_pad
+        self.divisor_override = divisor_override
+
+    def extra_repr(self):
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+    def forward(self, input):
+        _check(self, input, 2)
+        return FC.avg_pool2d(input, self.kernel_size, self.stride, self.padding, self.ceil_mode,
+                             self.count_include_pad, self.divisor_override)
+
+
+class _AdaptiveNd(Module):
+    _nd = 2
+
+    def __init__(self, output_size):
+        super().__init__()
+        self.output_size = output_size
+
+    def extra_repr(self):
+        return f"output_size={self.output_size}"
+
+
+class AdaptiveAvgPool1d(_AdaptiveNd):
+    """Average pooling to a fixed output length."""
+
+    _nd = 1
+
+    def forward(self, input):
+        _check(self, input, 1)
+        return FC.adaptive_avg_pool1d(input, self.output_size)
+
+
+class AdaptiveAvgPool2d(_AdaptiveNd):
+    """Average pooling to a fixed (H, W); ``AdaptiveAvgPool2d(1)`` is global average pooling."""
+
+    def forward(self, input):
+        _check(self, input, 2)
+        return FC.adaptive_avg_pool2d(input, self.output_size)
+
+
+class _AdaptiveMax(_AdaptiveNd):
+    def __init__(self, output_size, return_indices=False):
+        super().__init__(output_size)
+        self.return_indices = return_indices
+
+
+class AdaptiveMaxPool1d(_AdaptiveMax):
+    """Max pooling to a fixed output length."""
+
+    _nd = 1
+
+    def forward(self, input):
+        _check(self, input, 1)
+        return FC.adaptive_max_pool1d(input, self.output_size, self.return_indices)
+
+
+class AdaptiveMaxPool2d(_AdaptiveMax):
+    """Max pooling to a fixed (H, W)."""
+
+    def forward(self, input):
+        _check(self, input, 2)
+        return FC.adaptive_max_pool2d(input, self.output_size, self.return_indices)
