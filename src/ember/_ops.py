@@ -359,7 +359,8 @@ class Expm1(_Unary):
 
 class Log(_Unary):
     def forward(self, x):
-        return np.log(x)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.log(x)
 
     def backward(self, ns, g, ins, out):
         return (g / ins[0],)
@@ -367,7 +368,8 @@ class Log(_Unary):
 
 class Log1p(_Unary):
     def forward(self, x):
-        return np.log1p(x)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.log1p(x)
 
     def backward(self, ns, g, ins, out):
         return (g / (ins[0] + 1),)
@@ -375,7 +377,8 @@ class Log1p(_Unary):
 
 class Log2(_Unary):
     def forward(self, x):
-        return np.log2(x)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.log2(x)
 
     def backward(self, ns, g, ins, out):
         return (g / (ins[0] * math.log(2.0)),)
@@ -383,7 +386,8 @@ class Log2(_Unary):
 
 class Log10(_Unary):
     def forward(self, x):
-        return np.log10(x)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.log10(x)
 
     def backward(self, ns, g, ins, out):
         return (g / (ins[0] * math.log(10.0)),)
@@ -394,7 +398,8 @@ class Sqrt(_Unary):
     needs_out = True
 
     def forward(self, x):
-        return np.sqrt(x)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.sqrt(x)
 
     def backward(self, ns, g, ins, out):
         return (g / (2 * out),)
@@ -405,7 +410,7 @@ class Rsqrt(_Unary):
     needs_out = True
 
     def forward(self, x):
-        with np.errstate(divide="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore"):
             return 1 / np.sqrt(x)
 
     def backward(self, ns, g, ins, out):
@@ -508,7 +513,8 @@ class Erf(_Unary):
 
 class Asin(_Unary):
     def forward(self, x):
-        return np.arcsin(x)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.arcsin(x)
 
     def backward(self, ns, g, ins, out):
         x = ins[0]
@@ -517,7 +523,8 @@ class Asin(_Unary):
 
 class Acos(_Unary):
     def forward(self, x):
-        return np.arccos(x)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.arccos(x)
 
     def backward(self, ns, g, ins, out):
         x = ins[0]
@@ -814,7 +821,7 @@ class Pow(_Binary):
                 av = ns.value(a)
                 safe = ns.where(av > 0, a, 1 + 0 * a)
                 gb = ns.where((av == 0) & (ns.value(b) >= 0), 0 * g, g * a ** b * ns.log(safe))
-                gb = ns.where(av < 0, g * a ** b * math.nan, gb)
+                gb = ns.where(av < 0, math.nan, gb)  # a constant: a nan branch would poison double backward
             else:
                 gb = g * (a ** b) * math.log(a) if a > 0 else (g * 0 if a == 0 else g * math.nan)
         return ga, gb
@@ -828,9 +835,9 @@ class Maximum(_Binary):
 
     def backward(self, ns, g, ins, out):
         a, b = ns.value(ins[0]), ns.value(ins[1])
-        # ties split the gradient evenly, like torch
-        wa = (a > b) + (a == b) * 0.5
-        return g * wa, g * (1 - wa)
+        # ties split the gradient evenly, like torch; a NaN passes the whole gradient to both sides
+        tie = (a == b) * 0.5
+        return g * ((~(a < b)) * 1.0 - tie), g * ((~(a > b)) * 1.0 - tie)
 
 
 class Minimum(_Binary):
@@ -841,8 +848,8 @@ class Minimum(_Binary):
 
     def backward(self, ns, g, ins, out):
         a, b = ns.value(ins[0]), ns.value(ins[1])
-        wa = (a < b) + (a == b) * 0.5
-        return g * wa, g * (1 - wa)
+        tie = (a == b) * 0.5
+        return g * ((~(a > b)) * 1.0 - tie), g * ((~(a < b)) * 1.0 - tie)
 
 
 def _same(a, b):

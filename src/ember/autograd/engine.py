@@ -447,7 +447,8 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
         if len(inputs) == 0:
             raise RuntimeError("backward: 'inputs' argument to backward() cannot be empty")
         only = {id(t) for t in inputs}
-    run_backward(tensors, grads, retain_graph, create_graph, only_inputs=only)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # torch never warns in backward
+        run_backward(tensors, grads, retain_graph, create_graph, only_inputs=only)
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, allow_unused=False,
@@ -472,7 +473,8 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
         if t.grad_fn is not None:
             nodes.setdefault(t.grad_fn, []).append(id(t))
     capture["__nodes__"] = nodes
-    run_backward(outputs, grads, retain_graph, create_graph, capture=capture, accumulate=False)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        run_backward(outputs, grads, retain_graph, create_graph, capture=capture, accumulate=False)
     result = []
     for i, t in enumerate(inputs_t):
         g = capture[id(t)]

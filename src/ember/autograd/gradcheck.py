@@ -114,9 +114,12 @@ def gradgradcheck(func, inputs, grad_outputs=None, *, eps=1e-6, atol=1e-5, rtol=
     n_in = len(inputs)
 
     def vjp(*args):
+        from .grad_mode import enable_grad
+
         xs, gs = args[:n_in], args[n_in:]
-        ys = [o for o in _outputs(func, xs) if o.requires_grad]
-        res = autograd_grad(ys, [xs[i] for i in wrt], list(gs), create_graph=True, allow_unused=True)
+        with enable_grad():  # gradcheck's numerical pass runs func under no_grad; the vjp needs a graph
+            ys = [o for o in _outputs(func, xs) if o.requires_grad]
+            res = autograd_grad(ys, [xs[i] for i in wrt], list(gs), create_graph=True, allow_unused=True)
         return tuple(r for r in res if r is not None)
 
     return gradcheck(vjp, tuple(inputs) + tuple(grad_outputs), eps=eps, atol=atol, rtol=rtol,
