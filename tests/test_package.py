@@ -1,0 +1,56 @@
+"""Package-level promises: import cost, no optional imports, metadata."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+OPTIONAL = ["torch", "sklearn", "matplotlib", "tqdm", "rich", "tensorboard", "cupy", "mpi4py", "scipy", "yaml"]
+
+
+def _run(code):
+    env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # measure with cached bytecode, as users run it
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
+
+
+def test_import_ember_imports_no_optional_package():
+    out = _run("import sys, ember; print(','.join(m for m in %r if m in sys.modules))" % (OPTIONAL,))
+    assert out.strip() == ""
+
+
+def test_import_ember_train_imports_no_optional_package():
+    out = _run("import sys, ember.train; print(','.join(m for m in %r if m in sys.modules))" % (OPTIONAL,))
+    assert out.strip() == ""
+
+
+@pytest.mark.parametrize("module,budget", [("ember", 0.2), ("ember.train", 0.3)])
+def test_import_time_on_top_of_numpy(module, budget):
+    code = (
+        "import time; import numpy; t = time.perf_counter(); import %s; print(time.perf_counter() - t)" % module
+    )
+    _run(code)  # warm the bytecode cache
+    best = min(float(_run(code)) for _ in range(3))
+    assert best < budget, f"import {module} took {best:.3f}s on top of NumPy (budget {budget}s)"
+
+
+def test_version_and_public_names():
+    import ember
+
+    assert isinstance(ember.__version__, str)
+    for name in ["Tensor", "tensor", "zeros", "no_grad", "manual_seed", "save", "load", "autograd", "float32"]:
+        assert hasattr(ember, name), name
+    with pytest.raises(AttributeError, match="no attribute 'not_a_thing'"):
+        ember.not_a_thing
+
+
+def test_cuda_reports_unavailable_without_cupy():
+    import ember
+
+    if "cupy" in sys.modules:
+        pytest.skip("cupy present")
+    assert ember.cuda.is_available() in (True, False)
+    if not ember.cuda.is_available():
+        assert ember.cuda.device_count() == 0
+        with pytest.raises(RuntimeError, match="CuPy"):
+            ember.zeros(2).to("cuda")
