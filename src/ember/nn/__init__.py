@@ -8,3 +8,4 @@
 from .modules import *  # noqa: F401,F403
 from .modules import Module  # noqa: F401
 from .parameter import Buffer, Parameter  # noqa: F401
+from . import functional, init, utils  # noqa: E402,F401

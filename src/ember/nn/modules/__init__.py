@@ -1,9 +1,22 @@
 """The layer classes of ``ember.nn``."""
+from .activation import *  # noqa: F401,F403
+from .activation import __all__ as _act
 from .container import ModuleDict, ModuleList, ParameterDict, ParameterList, Sequential
+from .dropout import *  # noqa: F401,F403
+from .dropout import __all__ as _drop
+from .flatten import Flatten, Unflatten
+from .linear import Bilinear, Identity, LazyLinear, Linear
+from .loss import *  # noqa: F401,F403
+from .loss import __all__ as _loss
 from .module import Module, RemovableHandle
+from .normalization import *  # noqa: F401,F403
+from .normalization import __all__ as _norm
+from .sparse import Embedding
 
 __all__ = [
     "Module", "RemovableHandle", "Sequential", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict",
+    "Identity", "Linear", "LazyLinear", "Bilinear", "Flatten", "Unflatten", "Embedding",
+    *_act, *_drop, *_loss, *_norm,
 ]
 
 # Layers written in other files of this package (convolution, pooling, recurrent, attention); they are

@@ -1,0 +1,1062 @@
+"""``ember.nn.functional``: the stateless forms of the layers, activations and losses (torch's ``F``).
+
+>>> import ember.nn.functional as F
+>>> F.cross_entropy(ember.tensor([[2.0, 0.5, -1.0]]), ember.tensor([0]))
+tensor(0.2413)
+
+Most functions are composed from ember's differentiable ops. A few are fused primitives (``Node``
+subclasses with forward and backward side by side, written against the ``ns`` namespace so that
+``create_graph=True`` still works): ``linear``, ``cross_entropy`` (log-softmax + NLL), ``hardtanh``,
+``embedding`` and constant ``pad``.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+import warnings
+
+import numpy as np
+
+from .. import _ops as O
+from .._random import _gen
+from .._tensor import Tensor
+from ..autograd.engine import Node
+from ..autograd.grad_mode import no_grad
+
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+# ============================================================================ helpers
+
+
+def _shape(t):
+    return tuple(t.shape)
+
+
+def _check_tensor(x, name, op):
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{op}(): argument '{name}' must be an ember Tensor, not {type(x).__name__}")
+
+
+def _float_input(x, op):
+    _check_tensor(x, "input", op)
+    if x._data.dtype.kind != "f":
+        raise RuntimeError(f"{op}(): expected a floating-point input, got {x.dtype}; convert it with .float()")
+    return x
+
+
+def _reduce(loss, reduction, op):
+    if reduction == "mean":
+        return loss.mean()
+    if reduction == "sum":
+        return loss.sum()
+    if reduction == "none":
+        return loss
+    raise ValueError(f"{op}: {reduction!r} is not a valid value for reduction; use one of {_REDUCTIONS}")
+
+
+def _legacy_reduction(size_average, reduce, reduction):
+    if size_average is None and reduce is None:
+        return reduction
+    size_average = True if size_average is None else size_average
+    reduce = True if reduce is None else reduce
+    if not reduce:
+        return "none"
+    return "mean" if size_average else "sum"
+
+
+def _const(arr, like):
+    return Tensor._wrap(np.asarray(arr, dtype=like._data.dtype))
+
+
+# ============================================================================ linear layers
+
+
+class _Linear(Node):
+    """y = x @ W.T + b in one node (one matmul, one in-place bias add)."""
+
+    def forward(self, x, w, b):
+        n_in = x.shape[-1]
+        x2 = x.reshape(-1, n_in) if x.ndim != 2 else x
+        out = np.matmul(x2, w.T)
+        if b is not None:
+            out += b
+        if x.ndim != 2:
+            out = out.reshape(x.shape[:-1] + (w.shape[0],))
+        return out
+
+    def backward(self, ns, g, ins, out):
+        x, w, _ = ins
+        ix, iw, ib = self.inputs
+        xs = tuple(x.shape)
+        n_out = w.shape[0]
+        if len(xs) != 2:
+            g2 = ns.reshape(g, (-1, n_out))
+            x2 = ns.reshape(x, (-1, xs[-1]))
+        else:
+            g2, x2 = g, x
+        gx = gw = gb = None
+        if ix.requires_grad:
+            gx = ns.matmul(g2, w)
+            if len(xs) != 2:
+                gx = ns.reshape(gx, xs)
+        if iw.requires_grad:
+            gw = ns.matmul(ns.swap_last(g2), x2)
+        if isinstance(ib, Tensor) and ib.requires_grad:
+            gb = ns.sum(g2, 0)
+        return gx, gw, gb
+
+
+def linear(input, weight, bias=None):
+    """y = input @ weight.T + bias, for input of shape (*, in_features) and weight (out_features, in_features)."""
+    _check_tensor(input, "input", "linear")
+    _check_tensor(weight, "weight", "linear")
+    if weight.ndim != 2:
+        raise RuntimeError(f"linear: weight must be 2-D (out_features, in_features), got shape {_shape(weight)}")
+    if input.ndim == 0 or input.shape[-1] != weight.shape[1]:
+        raise RuntimeError(
+            f"linear: input of shape {_shape(input)} cannot be multiplied with weight of shape {_shape(weight)}: "
+            f"the last dimension of the input must be in_features={weight.shape[1]}"
+        )
+    if input._data.dtype != weight._data.dtype:
+        raise RuntimeError(
+            f"linear: input dtype {input.dtype} and weight dtype {weight.dtype} differ; convert the input "
+            f"(input.to({weight.dtype})) or the module (model.to({input.dtype}))"
+        )
+    if bias is not None:
+        _check_tensor(bias, "bias", "linear")
+        if _shape(bias) not in ((weight.shape[0],), ()):
+            raise RuntimeError(f"linear: bias must have shape ({weight.shape[0]},), got {_shape(bias)}")
+    return _Linear()(input, weight, bias)
+
+
+def bilinear(input1, input2, weight, bias=None):
+    """y_k = input1 @ weight[k] @ input2 + bias_k, for inputs (*, in1), (*, in2) and weight (out, in1, in2)."""
+    if weight.ndim != 3:
+        raise RuntimeError(f"bilinear: weight must be 3-D (out, in1, in2), got shape {_shape(weight)}")
+    out_f, in1, in2 = _shape(weight)
+    if input1.shape[-1] != in1 or input2.shape[-1] != in2 or _shape(input1)[:-1] != _shape(input2)[:-1]:
+        raise RuntimeError(
+            f"bilinear: inputs of shapes {_shape(input1)} and {_shape(input2)} do not match weight {_shape(weight)}: "
+            f"expected (*, {in1}) and (*, {in2}) with the same leading dimensions"
+        )
+    lead = _shape(input1)[:-1]
+    x1 = input1.reshape(-1, in1)
+    x2 = input2.reshape(-1, in2)
+    wm = weight.permute(1, 0, 2).reshape(in1, out_f * in2)
+    t = O.matmul(x1, wm).reshape(-1, out_f, in2)
+    y = (t * x2.unsqueeze(1)).sum(-1)
+    if bias is not None:
+        y = y + bias
+    return y.reshape(lead + (out_f,))
+
+
+# ============================================================================ activations
+
+
+def relu(input, inplace=False):
+    """max(x, 0)."""
+    return O.relu(input)
+
+
+def relu_(input):
+    return relu(input)
+
+
+class _Hardtanh(Node):
+    """clamp(x, lo, hi) with torch's gradient: zero at and beyond the bounds."""
+
+    def __init__(self, lo, hi):
+        self.lo, self.hi = lo, hi
+
+    def forward(self, x):
+        return np.clip(x, self.lo, self.hi).astype(x.dtype, copy=False)
+
+    def backward(self, ns, g, ins, out):
+        x = ns.value(ins[0])
+        m = (x > self.lo) & (x < self.hi)
+        return (ns.where(m, g, 0 * g),)
+
+
+def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
+    """clamp(x, min_val, max_val) (gradient 0 outside the open interval)."""
+    _float_input(input, "hardtanh")
+    if min_val > max_val:
+        raise ValueError(f"hardtanh: min_val ({min_val}) cannot be greater than max_val ({max_val})")
+    return _Hardtanh(min_val, max_val)(input)
+
+
+def relu6(input, inplace=False):
+    """min(max(x, 0), 6)."""
+    return hardtanh(input, 0.0, 6.0)
+
+
+def leaky_relu(input, negative_slope=0.01, inplace=False):
+    """x if x > 0 else negative_slope * x."""
+    _float_input(input, "leaky_relu")
+    return O.where(input._data > 0, input, input * negative_slope)
+
+
+def elu(input, alpha=1.0, inplace=False):
+    """x if x > 0 else alpha * (exp(x) - 1)."""
+    _float_input(input, "elu")
+    neg = O.expm1(O.clamp(input, max=0.0)) * alpha
+    return O.where(input._data > 0, input, neg)
+
+
+def selu(input, inplace=False):
+    alpha = 1.6732632423543772848170429916717
+    scale = 1.0507009873554804934193349852946
+    return elu(input, alpha) * scale
+
+
+def celu(input, alpha=1.0, inplace=False):
+    _float_input(input, "celu")
+    neg = O.expm1(O.clamp(input, max=0.0) / alpha) * alpha
+    return O.where(input._data > 0, input, neg)
+
+
+def gelu(input, approximate="none"):
+    """x * Phi(x); ``approximate='tanh'`` uses 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."""
+    _float_input(input, "gelu")
+    if approximate == "none":
+        return input * (O.erf(input * (1.0 / math.sqrt(2.0))) + 1.0) * 0.5
+    if approximate == "tanh":
+        inner = (input + input * input * input * 0.044715) * math.sqrt(2.0 / math.pi)
+        return input * (O.tanh(inner) + 1.0) * 0.5
+    raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+
+
+def sigmoid(input):
+    return O.sigmoid(input)
+
+
+def tanh(input):
+    return O.tanh(input)
+
+
+def silu(input, inplace=False):
+    """x * sigmoid(x)."""
+    return input * O.sigmoid(input)
+
+
+def softplus(input, beta=1.0, threshold=20.0):
+    """log(1 + exp(beta x)) / beta, and x where beta x > threshold (stable for large |x|)."""
+    _float_input(input, "softplus")
+    bx = input * beta if beta != 1 else input
+    big = bx._data > threshold
+    safe = O.where(big, O.zeros_like(bx), bx)  # exp never overflows, and its gradient is 0 where unused
+    soft = O.log1p(O.exp(safe))
+    if beta != 1:
+        soft = soft / beta
+    return O.where(big, input, soft)
+
+
+def mish(input, inplace=False):
+    """x * tanh(softplus(x))."""
+    return input * O.tanh(softplus(input))
+
+
+def logsigmoid(input):
+    """log(sigmoid(x)), stable: min(x, 0) - log1p(exp(-|x|))."""
+    _float_input(input, "logsigmoid")
+    return O.minimum(input, O.zeros_like(input)) - O.log1p(O.exp(-O.abs(input)))
+
+
+def hardsigmoid(input, inplace=False):
+    return hardtanh(input / 6.0 + 0.5, 0.0, 1.0)
+
+
+def hardswish(input, inplace=False):
+    return input * hardsigmoid(input)
+
+
+def softsign(input):
+    return input / (O.abs(input) + 1)
+
+
+def tanhshrink(input):
+    return input - O.tanh(input)
+
+
+def threshold(input, threshold, value, inplace=False):
+    return O.where(input._data > threshold, input, O.full_like(input, value))
+
+
+def _softmax_dim(ndim, name):
+    warnings.warn(
+        f"Implicit dimension choice for {name} has been deprecated. Change the call to include dim=X as an argument.",
+        UserWarning, stacklevel=3,
+    )
+    return 0 if ndim in (0, 1, 3) else 1
+
+
+def softmax(input, dim=None, _stacklevel=3, dtype=None):
+    """exp(x) / sum(exp(x)) along ``dim`` (stable for large logits)."""
+    if dim is None:
+        dim = _softmax_dim(input.ndim, "softmax")
+    return O.softmax(input, dim, dtype=dtype)
+
+
+def softmin(input, dim=None, _stacklevel=3, dtype=None):
+    if dim is None:
+        dim = _softmax_dim(input.ndim, "softmin")
+    return O.softmax(-input, dim, dtype=dtype)
+
+
+def log_softmax(input, dim=None, _stacklevel=3, dtype=None):
+    """log(softmax(x)) along ``dim``, computed stably (finite and exact at logits of +-1e4)."""
+    if dim is None:
+        dim = _softmax_dim(input.ndim, "log_softmax")
+    return O.log_softmax(input, dim, dtype=dtype)
+
+
+def logsumexp(input, dim, keepdim=False):
+    return O.logsumexp(input, dim, keepdim)
+
+
+def glu(input, dim=-1):
+    a, b = O.chunk(input, 2, dim)
+    return a * O.sigmoid(b)
+
+
+# ============================================================================ dropout
+
+
+def _check_p(p, op):
+    if not isinstance(p, numbers.Real) or p < 0 or p > 1:
+        raise ValueError(f"{op}: dropout probability has to be between 0 and 1, but got {p}")
+
+
+def _dropout_mask(shape, p, dtype, generator=None):
+    keep = _gen(generator).np.random(shape) >= p
+    return (keep * (1.0 / (1.0 - p))).astype(dtype, copy=False)
+
+
+def dropout(input, p=0.5, training=True, inplace=False, generator=None):
+    """Zero each element with probability ``p`` and scale the rest by 1/(1-p) (only when ``training``)."""
+    _check_p(p, "dropout")
+    _check_tensor(input, "input", "dropout")
+    if not training or p == 0:
+        return input
+    if p == 1:
+        return input * 0.0
+    return input * Tensor._wrap(_dropout_mask(input._data.shape, p, input._data.dtype, generator))
+
+
+def _feature_dropout(input, p, training, op, min_dim, generator=None):
+    _check_p(p, op)
+    if input.ndim < min_dim:
+        raise RuntimeError(f"{op}: expected an input with at least {min_dim} dimensions (N, C, ...), got shape {_shape(input)}")
+    if not training or p == 0:
+        return input
+    if p == 1:
+        return input * 0.0
+    mshape = tuple(input.shape[:2]) + (1,) * (input.ndim - 2)
+    return input * Tensor._wrap(_dropout_mask(mshape, p, input._data.dtype, generator))
+
+
+def dropout1d(input, p=0.5, training=True, inplace=False):
+    """Zero whole channels (dim 1) of an (N, C, L) input with probability ``p``."""
+    return _feature_dropout(input, p, training, "dropout1d", 3)
+
+
+def dropout2d(input, p=0.5, training=True, inplace=False):
+    """Zero whole channels (dim 1) of an (N, C, H, W) input with probability ``p``."""
+    return _feature_dropout(input, p, training, "dropout2d", 3)
+
+
+def dropout3d(input, p=0.5, training=True, inplace=False):
+    return _feature_dropout(input, p, training, "dropout3d", 3)
+
+
+def alpha_dropout(input, p=0.5, training=False, inplace=False):
+    _check_p(p, "alpha_dropout")
+    if not training or p == 0:
+        return input
+    alpha_p = -1.7580993408473766
+    keep = _gen(None).np.random(input._data.shape) >= p
+    a = ((1 - p) * (1 + p * alpha_p ** 2)) ** -0.5
+    b = -a * alpha_p * p
+    k = Tensor._wrap(keep.astype(input._data.dtype))
+    return (input * k + (1 - k) * alpha_p) * a + b
+
+
+# ============================================================================ embedding and one-hot
+
+
+class _Embedding(Node):
+    needs_inputs = False
+
+    def __init__(self, idx, padding_idx):
+        self.idx, self.padding_idx = idx, padding_idx
+
+    def forward(self, w):
+        self.wshape = w.shape
+        return w[self.idx]
+
+    def backward(self, ns, g, ins, out):
+        gw = ns.index_zeros(self.wshape, (self.idx,), g)
+        if self.padding_idx is not None:
+            keep = np.ones((self.wshape[0], 1), dtype=bool)
+            keep[self.padding_idx] = False
+            gw = ns.where(keep, gw, 0 * gw)
+        return (gw,)
+
+
+def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, scale_grad_by_freq=False, sparse=False):
+    """Rows of ``weight`` picked by the integer tensor ``input`` (output shape: input.shape + (dim,))."""
+    _check_tensor(weight, "weight", "embedding")
+    idx = input._data if isinstance(input, Tensor) else np.asarray(input)
+    if idx.dtype.kind not in "iu":
+        raise RuntimeError(
+            f"embedding: expected an integer index tensor (int64), got {idx.dtype}; convert it with .long()"
+        )
+    n = weight.shape[0]
+    if idx.size and (idx.min() < 0 or idx.max() >= n):
+        bad = int(idx.min() if idx.min() < 0 else idx.max())
+        raise IndexError(
+            f"embedding: index {bad} is out of range: indices must be in [0, {n - 1}] for an embedding table "
+            f"with num_embeddings={n}"
+        )
+    if padding_idx is not None:
+        if padding_idx < 0:
+            padding_idx += n
+        if not 0 <= padding_idx < n:
+            raise ValueError(f"embedding: padding_idx must be within num_embeddings ({n})")
+    if max_norm is not None:
+        with no_grad():
+            rows = np.unique(idx)
+            w = weight._data
+            norms = np.linalg.norm(w[rows].astype(np.float64), ord=norm_type, axis=1)
+            scale = np.where(norms > max_norm, max_norm / (norms + 1e-7), 1.0)
+            if (scale != 1.0).any():
+                w[rows] = (w[rows] * scale[:, None]).astype(w.dtype)
+                weight._bump()
+    if scale_grad_by_freq:
+        raise NotImplementedError("embedding: scale_grad_by_freq=True is not supported in ember")
+    return _Embedding(idx, padding_idx)(weight)
+
+
+def one_hot(tensor, num_classes=-1):
+    """int64 one-hot encoding with a new last dimension of size ``num_classes``."""
+    return O.one_hot(tensor, num_classes)
+
+
+# ============================================================================ padding
+
+
+class _PadConstant(Node):
+    needs_inputs = False
+
+    def __init__(self, widths, value):
+        self.widths, self.value = widths, value
+
+    def forward(self, x):
+        self.slices = tuple(slice(lo, lo + s) for (lo, _), s in zip(self.widths, x.shape))
+        return np.pad(x, self.widths, mode="constant", constant_values=self.value)
+
+    def backward(self, ns, g, ins, out):
+        return (ns.index(g, self.slices),)
+
+
+def pad(input, pad, mode="constant", value=None):
+    """Pad the last ``len(pad) // 2`` dimensions: ``pad = (left, right, top, bottom, ...)`` from the last dim
+    backwards. Modes: 'constant' (negative widths crop), 'reflect', 'replicate', 'circular'."""
+    _check_tensor(input, "input", "pad")
+    pad = tuple(int(p) for p in pad)
+    if len(pad) % 2:
+        raise ValueError(f"pad: padding length must be divisible by 2, got {len(pad)} values {pad}")
+    k = len(pad) // 2
+    if k > input.ndim:
+        raise ValueError(f"pad: padding {pad} covers {k} dimensions but the input has only {input.ndim} (shape {_shape(input)})")
+    widths = [(0, 0)] * input.ndim
+    for i in range(k):
+        widths[input.ndim - 1 - i] = (pad[2 * i], pad[2 * i + 1])
+    if mode == "constant":
+        x = input
+        if any(lo < 0 or hi < 0 for lo, hi in widths):
+            sl = tuple(slice(max(-lo, 0), s - max(-hi, 0)) for (lo, hi), s in zip(widths, input.shape))
+            x = x[sl]
+            widths = [(max(lo, 0), max(hi, 0)) for lo, hi in widths]
+        v = 0.0 if value is None else value
+        if all(lo == 0 and hi == 0 for lo, hi in widths):
+            return x
+        return _PadConstant(tuple(widths), v)(x)
+    if value not in (None, 0, 0.0):
+        raise ValueError(f"pad: padding mode {mode!r} doesn't take in value argument")
+    if mode not in ("reflect", "replicate", "circular"):
+        raise NotImplementedError(f"pad: mode {mode!r} is not supported; use 'constant', 'reflect', 'replicate' or 'circular'")
+    out = input
+    for d, (lo, hi) in enumerate(widths):
+        if lo == 0 and hi == 0:
+            continue
+        n = input.shape[d]
+        if lo < 0 or hi < 0:
+            raise ValueError(f"pad: negative padding is only supported in 'constant' mode, got {pad}")
+        j = np.arange(-lo, n + hi)
+        if mode == "reflect":
+            if lo >= n or hi >= n:
+                raise ValueError(
+                    f"pad: padding size should be less than the corresponding input dimension for reflect mode, "
+                    f"but got padding ({lo}, {hi}) at dimension {d} of input {_shape(input)}"
+                )
+            j = np.abs(j)
+            j = np.where(j > n - 1, 2 * (n - 1) - j, j)
+        elif mode == "replicate":
+            j = np.clip(j, 0, n - 1)
+        else:
+            if lo > n or hi > n:
+                raise ValueError("pad: padding value causes wrapping around more than once in circular mode")
+            j = j % n
+        out = O.index_select(out, d, Tensor._wrap(j.astype(np.int64)))
+    return out
+
+
+# ============================================================================ normalization
+
+
+def _channel_shape(x):
+    return (1, x.shape[1]) + (1,) * (x.ndim - 2)
+
+
+def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
+    """Normalize over every dim but the channel dim (1). In training, batch statistics are used and the
+    running statistics (if given) are updated in place: ``running = (1 - momentum) * running + momentum * batch``
+    with the unbiased batch variance."""
+    _float_input(input, "batch_norm")
+    if input.ndim < 2:
+        raise ValueError(f"batch_norm: expected an input with at least 2 dimensions (N, C, ...), got shape {_shape(input)}")
+    c = input.shape[1]
+    axes = (0,) + tuple(range(2, input.ndim))
+    cs = _channel_shape(input)
+    if training:
+        count = input._data.size // c
+        if count <= 1:
+            raise ValueError(
+                f"batch_norm: expected more than 1 value per channel when training, got input size {_shape(input)}"
+            )
+        mean = input.mean(axes, keepdim=True)
+        xc = input - mean
+        var = (xc * xc).mean(axes, keepdim=True)
+        if running_mean is not None or running_var is not None:
+            with no_grad():
+                m = float(momentum)
+                if running_mean is not None:
+                    rm = running_mean._data
+                    rm *= 1 - m
+                    rm += m * mean._data.reshape(c).astype(rm.dtype)
+                    running_mean._bump()
+                if running_var is not None:
+                    rv = running_var._data
+                    rv *= 1 - m
+                    rv += m * (var._data.reshape(c) * (count / (count - 1))).astype(rv.dtype)
+                    running_var._bump()
+        out = xc * O.rsqrt(var + eps)
+    else:
+        if running_mean is None or running_var is None:
+            raise RuntimeError("batch_norm: running_mean and running_var are required when training=False")
+        scale = Tensor._wrap((1.0 / np.sqrt(running_var._data.astype(np.float64) + eps)).astype(input._data.dtype))
+        out = (input - running_mean.reshape(cs)) * scale.reshape(cs) if not running_mean.requires_grad else (
+            (input - running_mean.reshape(cs)) * O.rsqrt(running_var.reshape(cs) + eps))
+    if weight is not None:
+        out = out * weight.reshape(cs)
+    if bias is not None:
+        out = out + bias.reshape(cs)
+    return out
+
+
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """Normalize over the last ``len(normalized_shape)`` dims, then scale by ``weight`` and shift by ``bias``."""
+    _float_input(input, "layer_norm")
+    if isinstance(normalized_shape, int):
+        normalized_shape = (normalized_shape,)
+    ns_ = tuple(normalized_shape)
+    k = len(ns_)
+    if k == 0 or _shape(input)[-k:] != ns_ or input.ndim < k:
+        raise RuntimeError(
+            f"layer_norm: expected an input with shape [*, {', '.join(map(str, ns_))}] (normalized_shape={list(ns_)}), "
+            f"got shape {_shape(input)}"
+        )
+    axes = tuple(range(input.ndim - k, input.ndim))
+    mean = input.mean(axes, keepdim=True)
+    xc = input - mean
+    var = (xc * xc).mean(axes, keepdim=True)
+    out = xc * O.rsqrt(var + eps)
+    if weight is not None:
+        out = out * weight
+    if bias is not None:
+        out = out + bias
+    return out
+
+
+def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
+    """Normalize over groups of channels: input (N, C, *) is split into ``num_groups`` groups along C."""
+    _float_input(input, "group_norm")
+    if input.ndim < 2:
+        raise RuntimeError(f"group_norm: expected an input with at least 2 dimensions (N, C, ...), got {_shape(input)}")
+    n, c = input.shape[0], input.shape[1]
+    if c % num_groups:
+        raise RuntimeError(
+            f"group_norm: the number of channels ({c}) must be divisible by num_groups ({num_groups})"
+        )
+    x = input.reshape(n, num_groups, -1)
+    mean = x.mean(2, keepdim=True)
+    xc = x - mean
+    var = (xc * xc).mean(2, keepdim=True)
+    out = (xc * O.rsqrt(var + eps)).reshape(_shape(input))
+    cs = _channel_shape(input)
+    if weight is not None:
+        out = out * weight.reshape(cs)
+    if bias is not None:
+        out = out + bias.reshape(cs)
+    return out
+
+
+def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=None, use_input_stats=True,
+                  momentum=0.1, eps=1e-5):
+    return group_norm(input, input.shape[1], weight, bias, eps)
+
+
+def normalize(input, p=2.0, dim=1, eps=1e-12, out=None):
+    """input / max(||input||_p, eps) along ``dim``."""
+    _float_input(input, "normalize")
+    n = O.norm(input, p, dim, keepdim=True)
+    return input / O.clamp(n, min=eps)
+
+
+def cosine_similarity(x1, x2, dim=1, eps=1e-8):
+    """Cosine of the angle between x1 and x2 along ``dim`` (each normalized by max(||x||, eps))."""
+    _float_input(x1, "cosine_similarity")
+    _float_input(x2, "cosine_similarity")
+    try:
+        np.broadcast_shapes(_shape(x1), _shape(x2))
+    except ValueError:
+        raise RuntimeError(
+            f"cosine_similarity: the shapes {_shape(x1)} and {_shape(x2)} are not broadcastable"
+        ) from None
+    n1 = O.clamp(O.norm(x1, 2, dim, keepdim=True), min=eps)
+    n2 = O.clamp(O.norm(x2, 2, dim, keepdim=True), min=eps)
+    return ((x1 / n1) * (x2 / n2)).sum(dim)
+
+
+def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False):
+    return O.norm(x1 - x2 + eps, p, -1, keepdim=keepdim)
+
+
+# ============================================================================ losses
+
+
+class _CrossEntropy(Node):
+    """log-softmax + (weighted, label-smoothed) NLL over class indices, fused.
+
+    Input x: (M, C) logits; the targets, weights and reduction are constants of the node."""
+
+    def __init__(self, target, weight, ignore_index, smoothing, reduction):
+        self.target, self.weight, self.ignore_index = target, weight, ignore_index
+        self.eps, self.reduction = smoothing, reduction
+
+    def forward(self, x):
+        m_, c = x.shape
+        mx = x.max(axis=1, keepdims=True) if x.size else np.zeros((m_, 1), x.dtype)
+        s = x - mx
+        logp = s - np.log(np.exp(s).sum(axis=1, keepdims=True))
+        self.logp = logp
+        t = self.target
+        valid = t != self.ignore_index
+        ts = np.where(valid, t, 0)
+        self.ts = ts
+        rows = np.arange(m_)
+        w = self.weight
+        wt = (w[ts] if w is not None else np.ones(m_, dtype=x.dtype)) * valid
+        nll = -logp[rows, ts] * wt
+        eps = self.eps
+        if eps > 0:
+            smooth = -(logp * w).sum(axis=1) if w is not None else -logp.sum(axis=1)
+            loss = (1 - eps) * nll + (eps / c) * smooth * valid
+        else:
+            loss = nll
+        self.wt = wt.astype(x.dtype, copy=False)
+        self.valid = valid
+        if self.reduction == "none":
+            return loss.astype(x.dtype, copy=False)
+        total = loss.sum(dtype=np.float64)
+        if self.reduction == "sum":
+            return np.asarray(total, dtype=x.dtype)
+        denom = float(wt.sum(dtype=np.float64))
+        self.denom = denom
+        return np.asarray(total / denom if denom != 0 else np.nan, dtype=x.dtype)
+
+    def _coef(self, ns, g, m_):
+        if self.reduction == "none":
+            return ns.reshape(g, (m_, 1))
+        if self.reduction == "sum":
+            return g
+        return g / self.denom
+
+    def backward(self, ns, g, ins, out):
+        # d loss_i / d x_ik = p_ik * A_i - B_ik with
+        # A_i = valid_i ((1 - eps) w_t + eps W / C),  B_ik = valid_i ((1 - eps) w_t [k = t] + eps w_k / C)
+        m_, c = self.logp.shape
+        eps = self.eps
+        w = self.weight
+        wsum = float(w.sum()) if w is not None else float(c)
+        a = self.wt * (1 - eps)
+        if eps > 0:
+            a = a + self.valid * (eps * wsum / c)
+        rows = np.arange(m_)
+        x = ins[0]
+        if isinstance(x, Tensor):  # create_graph: build the gradient with recorded ops
+            p = O.softmax(x, 1)
+            b = np.zeros((m_, c), dtype=self.logp.dtype)
+            b[rows, self.ts] = (1 - eps) * self.wt
+            if eps > 0:
+                b += (self.valid[:, None] * (eps / c)) * (w[None, :] if w is not None else 1.0)
+            grad = p * Tensor._wrap(a.astype(b.dtype)[:, None]) - Tensor._wrap(b)
+            return (grad * self._coef(ns, g, m_),)
+        p = np.exp(self.logp)
+        if self.reduction == "none":
+            coef = g.reshape(m_, 1)
+            p *= a[:, None] * coef
+            p[rows, self.ts] -= (1 - eps) * self.wt * coef[:, 0]
+            if eps > 0:
+                p -= (self.valid[:, None] * (eps / c)) * (w[None, :] if w is not None else 1.0) * coef
+        else:
+            coef = g if self.reduction == "sum" else g / self.denom
+            p *= a[:, None] * coef
+            p[rows, self.ts] -= (1 - eps) * self.wt * coef
+            if eps > 0:
+                p -= (self.valid[:, None] * (eps / c * coef)) * (w[None, :] if w is not None else 1.0)
+        return (p,)
+
+
+def _class_target(input, target, op, ignore_index):
+    """Check a class-index target against an (N, C, d1...) / (C,) input; returns (logits (M, C), labels (M,))."""
+    if not isinstance(target, Tensor):
+        raise TypeError(f"{op}: target must be an ember Tensor of class indices, got {type(target).__name__}")
+    t = target._data
+    if t.dtype.kind == "f":
+        raise RuntimeError(
+            f"{op}: expected the target to hold integer class indices (int64), got {target.dtype} with shape "
+            f"{_shape(target)} for input {_shape(input)}. Convert labels with target.long(); for class "
+            "probabilities pass a float target with the same shape as the input."
+        )
+    if t.dtype.kind not in "iu":
+        raise RuntimeError(f"{op}: expected an integer (int64) target, got {target.dtype}; use target.long()")
+    if input.ndim == 0:
+        raise ValueError(f"{op}: input must have at least 1 dimension (C,) or (N, C, ...), got a 0-d tensor")
+    if input.ndim == 1:
+        c = input.shape[0]
+        if t.ndim != 0:
+            raise ValueError(
+                f"{op}: an unbatched input of shape {_shape(input)} needs a 0-d target, got shape {_shape(target)}"
+            )
+        x2, t2 = input.reshape(1, c), t.reshape(1)
+    else:
+        n, c = input.shape[0], input.shape[1]
+        want = (n,) + _shape(input)[2:]
+        if t.shape != want:
+            raise ValueError(
+                f"{op}: expected target of shape {want} for input of shape {_shape(input)} (N, C, d1, ...), "
+                f"got target shape {_shape(target)}"
+            )
+        if input.ndim == 2:
+            x2, t2 = input, t
+        else:
+            perm = (0,) + tuple(range(2, input.ndim)) + (1,)
+            x2, t2 = input.permute(*perm).reshape(-1, c), t.reshape(-1)
+    t2 = t2.astype(np.int64, copy=False)
+    if t2.size:
+        bad = (t2 != ignore_index) & ((t2 < 0) | (t2 >= c))
+        if bad.any():
+            v = int(t2[bad][0])
+            raise IndexError(
+                f"{op}: target {v} is out of bounds: class indices must be in [0, {c - 1}] for an input with "
+                f"C={c} classes (shape {_shape(input)}). If your labels start at 1, subtract 1; otherwise make "
+                f"the model output {int(t2[bad].max()) + 1} classes"
+                + (f" (or mark ignored entries with ignore_index={ignore_index})" if ignore_index != -100 else "")
+            )
+    return x2, t2, c
+
+
+def _weight_array(weight, c, op, dtype):
+    if weight is None:
+        return None
+    if not isinstance(weight, Tensor) or _shape(weight) != (c,):
+        raise RuntimeError(
+            f"{op}: weight must be a 1-D tensor of size C={c} (one weight per class), got "
+            f"{_shape(weight) if isinstance(weight, Tensor) else type(weight).__name__}"
+        )
+    return weight._data.astype(dtype, copy=False)
+
+
+def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
+                  reduction="mean", label_smoothing=0.0):
+    """Cross-entropy between logits ``input`` (N, C, d1, ...) and class indices (N, d1, ...) or class
+    probabilities (same shape as input). ``weight`` per class, ``ignore_index``, ``label_smoothing`` in [0, 1]."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    op = "cross_entropy"
+    _float_input(input, op)
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"{op}: {reduction!r} is not a valid value for reduction; use one of {_REDUCTIONS}")
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"{op}: label_smoothing must be between 0.0 and 1.0, got {label_smoothing}")
+    if isinstance(target, Tensor) and target._data.dtype.kind == "f" and _shape(target) == _shape(input):
+        return _cross_entropy_probs(input, target, weight, reduction, label_smoothing)
+    x2, t2, c = _class_target(input, target, op, ignore_index)
+    w = _weight_array(weight, c, op, input._data.dtype)
+    loss = _CrossEntropy(t2, w, ignore_index, float(label_smoothing), reduction)(x2)
+    if reduction == "none":
+        if input.ndim == 1:
+            return loss.reshape(())
+        return loss.reshape((input.shape[0],) + _shape(input)[2:])
+    return loss
+
+
+def _cross_entropy_probs(input, target, weight, reduction, eps):
+    cdim = 0 if input.ndim == 1 else 1
+    c = input.shape[cdim]
+    logp = O.log_softmax(input, cdim)
+    tgt = target
+    if eps > 0:
+        tgt = target * (1 - eps) + eps / c
+    prod = logp * tgt
+    if weight is not None:
+        w = _weight_array(weight, c, "cross_entropy", input._data.dtype)
+        shp = (c,) if input.ndim == 1 else (1, c) + (1,) * (input.ndim - 2)
+        prod = prod * Tensor._wrap(w.reshape(shp))
+    loss = -prod.sum(cdim)
+    if reduction == "mean":
+        n = input._data.size // c
+        return loss.sum() / n
+    return _reduce(loss, reduction, "cross_entropy")
+
+
+def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean"):
+    """Negative log-likelihood of class indices under log-probabilities ``input`` (N, C, d1, ...)."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    op = "nll_loss"
+    _float_input(input, op)
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"{op}: {reduction!r} is not a valid value for reduction; use one of {_REDUCTIONS}")
+    x2, t2, c = _class_target(input, target, op, ignore_index)
+    w = _weight_array(weight, c, op, input._data.dtype)
+    valid = t2 != ignore_index
+    ts = np.where(valid, t2, 0)
+    wt = (w[ts] if w is not None else np.ones(ts.shape, dtype=input._data.dtype)) * valid
+    picked = O.gather(x2, 1, Tensor._wrap(ts.reshape(-1, 1))).reshape(-1)
+    loss = -picked * Tensor._wrap(wt.astype(input._data.dtype))
+    if reduction == "none":
+        if input.ndim == 1:
+            return loss.reshape(())
+        return loss.reshape((input.shape[0],) + _shape(input)[2:])
+    if reduction == "sum":
+        return loss.sum()
+    return loss.sum() / float(wt.sum())
+
+
+def _same_shape(input, target, op):
+    _check_tensor(input, "input", op)
+    _check_tensor(target, "target", op)
+    if _shape(input) != _shape(target):
+        try:
+            b = np.broadcast_shapes(_shape(input), _shape(target))
+            what = f"torch would silently broadcast both to {b} and compute a wrong loss"
+        except ValueError:
+            what = "they are not even broadcastable"
+        raise ValueError(
+            f"{op}: input shape {_shape(input)} and target shape {_shape(target)} differ. ember requires equal "
+            f"shapes here ({what}). Reshape one of them, e.g. target.view({', '.join(map(str, _shape(input)))}) "
+            "or input.squeeze(-1)."
+        )
+    if target._data.dtype != input._data.dtype and target._data.dtype.kind == "f" and input._data.dtype.kind == "f":
+        target = target.to(input.dtype)
+    return target
+
+
+def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
+    """Mean squared error. Shapes must match exactly (ember does not broadcast here, unlike torch)."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    target = _same_shape(input, target, "mse_loss")
+    d = input - target
+    loss = d * d
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction, "mse_loss")
+
+
+def l1_loss(input, target, size_average=None, reduce=None, reduction="mean"):
+    """Mean absolute error (shapes must match)."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    target = _same_shape(input, target, "l1_loss")
+    return _reduce(O.abs(input - target), reduction, "l1_loss")
+
+
+def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mean", beta=1.0):
+    """0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta (beta=0 gives the L1 loss)."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    target = _same_shape(input, target, "smooth_l1_loss")
+    if beta < 0:
+        raise RuntimeError(f"smooth_l1_loss: beta must be non-negative, got {beta}")
+    d = input - target
+    ad = O.abs(d)
+    if beta == 0:
+        return _reduce(ad, reduction, "smooth_l1_loss")
+    loss = O.where(ad._data < beta, d * d * (0.5 / beta), ad - 0.5 * beta)
+    return _reduce(loss, reduction, "smooth_l1_loss")
+
+
+def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
+    """0.5 d^2 where |d| < delta, else delta (|d| - 0.5 delta)."""
+    target = _same_shape(input, target, "huber_loss")
+    if delta <= 0:
+        raise RuntimeError(f"huber_loss: delta must be positive, got {delta}")
+    d = input - target
+    ad = O.abs(d)
+    loss = O.where(ad._data < delta, d * d * 0.5, (ad - 0.5 * delta) * delta)
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction, "huber_loss")
+
+
+def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None, reduction="mean"):
+    """-w (t log x + (1 - t) log(1 - x)) with each log clamped at -100 (like torch); x must be in [0, 1]."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    op = "binary_cross_entropy"
+    _float_input(input, op)
+    target = _same_shape(input, target, op)
+    x = input._data
+    if x.size and ((x < 0).any() or (x > 1).any() or np.isnan(x).any()):
+        raise RuntimeError(
+            f"{op}: all elements of input should be between 0 and 1 (probabilities), got values in "
+            f"[{float(np.nanmin(x))}, {float(np.nanmax(x))}]. Apply sigmoid first, or use "
+            "binary_cross_entropy_with_logits on the raw logits (it is also more stable)."
+        )
+    with np.errstate(divide="ignore"):
+        lx = O.clamp(O.log(input), min=-100.0)
+        l1x = O.clamp(O.log(1 - input), min=-100.0)
+    loss = -(target * lx + (1 - target) * l1x)
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction, op)
+
+
+def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None, reduce=None, reduction="mean",
+                                     pos_weight=None):
+    """Sigmoid + binary cross-entropy in one stable expression (finite for logits of +-1e4).
+
+    loss = (1 - t) x - (1 + (pos_weight - 1) t) log_sigmoid(x)."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    op = "binary_cross_entropy_with_logits"
+    _float_input(input, op)
+    target = _same_shape(input, target, op)
+    ls = logsigmoid(input)
+    if pos_weight is not None:
+        lw = (pos_weight - 1) * target + 1
+        loss = (1 - target) * input - lw * ls
+    else:
+        loss = (1 - target) * input - ls
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction, op)
+
+
+def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_target=False):
+    """KL(target || exp(input)) pointwise: target (log target - input); ``input`` holds log-probabilities.
+    ``reduction='batchmean'`` divides the sum by the batch size (the mathematically correct KL)."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    op = "kl_div"
+    _float_input(input, op)
+    _check_tensor(target, "target", op)
+    if log_target:
+        loss = O.exp(target) * (target - input)
+    else:
+        t = target._data
+        with np.errstate(divide="ignore", invalid="ignore"):
+            tlogt = Tensor._wrap(np.where(t > 0, t * np.log(np.where(t > 0, t, 1)), 0).astype(t.dtype))
+        if target.requires_grad:
+            safe = O.where(t > 0, target, O.ones_like(target))
+            tlogt = O.where(t > 0, target * O.log(safe), O.zeros_like(target))
+        loss = tlogt - target * input
+    if reduction == "batchmean":
+        return loss.sum() / (input.shape[0] if input.ndim else 1)
+    if reduction == "mean":
+        warnings.warn(
+            "kl_div: reduction='mean' divides the total loss by both the batch size and the support size; "
+            "'batchmean' divides only by the batch size, and aligns with the math definition of KL divergence.",
+            UserWarning, stacklevel=2,
+        )
+    return _reduce(loss, reduction, op)
+
+
+def cosine_embedding_loss(input1, input2, target, margin=0.0, size_average=None, reduce=None, reduction="mean"):
+    """1 - cos(x1, x2) where target is 1, max(0, cos(x1, x2) - margin) where it is -1."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    op = "cosine_embedding_loss"
+    if input1.ndim not in (1, 2) or _shape(input1) != _shape(input2):
+        raise RuntimeError(
+            f"{op}: expected two inputs of the same shape (N, D) or (D,), got {_shape(input1)} and {_shape(input2)}"
+        )
+    dim = input1.ndim - 1
+    eps = 1e-12
+    prod = (input1 * input2).sum(dim)
+    m1 = (input1 * input1).sum(dim) + eps
+    m2 = (input2 * input2).sum(dim) + eps
+    cos = prod / O.sqrt(m1 * m2)
+    y = target._data
+    if y.shape != tuple(cos.shape):
+        raise RuntimeError(f"{op}: target must have shape {tuple(cos.shape)}, got {y.shape}")
+    pos = 1 - cos
+    neg = O.clamp(cos - margin, min=0.0)
+    zero = O.zeros_like(cos)
+    loss = O.where(y == 1, pos, O.where(y == -1, neg, zero))
+    return _reduce(loss, reduction, op)
+
+
+def margin_ranking_loss(input1, input2, target, margin=0.0, size_average=None, reduce=None, reduction="mean"):
+    loss = O.clamp(-target * (input1 - input2) + margin, min=0.0)
+    return _reduce(loss, _legacy_reduction(size_average, reduce, reduction), "margin_ranking_loss")
+
+
+def hinge_embedding_loss(input, target, margin=1.0, size_average=None, reduce=None, reduction="mean"):
+    y = target._data
+    loss = O.where(y == 1, input, O.zeros_like(input)) + O.where(
+        y == -1, O.clamp(margin - input, min=0.0), O.zeros_like(input))
+    return _reduce(loss, _legacy_reduction(size_average, reduce, reduction), "hinge_embedding_loss")
+
+
+def soft_margin_loss(input, target, size_average=None, reduce=None, reduction="mean"):
+    loss = softplus(-target * input)
+    return _reduce(loss, _legacy_reduction(size_average, reduce, reduction), "soft_margin_loss")
+
+
+def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"):
+    v = O.clamp(var, min=eps)
+    loss = (O.log(v) + (input - target) ** 2 / v) * 0.5
+    if full:
+        loss = loss + 0.5 * math.log(2 * math.pi)
+    return _reduce(loss, reduction, "gaussian_nll_loss")
+
+
+def poisson_nll_loss(input, target, log_input=True, full=False, size_average=None, eps=1e-8, reduce=None,
+                     reduction="mean"):
+    loss = O.exp(input) - target * input if log_input else input - target * O.log(input + eps)
+    return _reduce(loss, _legacy_reduction(size_average, reduce, reduction), "poisson_nll_loss")
+
+
+__all__ = [n for n, v in list(globals().items()) if callable(v) and not n.startswith("_") and not isinstance(v, type)
+           and getattr(v, "__module__", None) == __name__]
+
+# Convolution, pooling, interpolation, recurrent and attention functionals live in their own files.
+try:  # noqa: SIM105 - temporary until those files land
+    from ._functional_conv import *  # noqa: F401,F403
+except ImportError:
+    pass
+try:  # noqa: SIM105
+    from ._functional_rnn import *  # noqa: F401,F403
+except ImportError:
+    pass
+try:  # noqa: SIM105
+    from ._functional_attention import *  # noqa: F401,F403
+except ImportError:
+    pass
