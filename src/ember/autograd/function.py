@@ -154,6 +154,15 @@ class Function:
         meta = [(tuple(o.shape), o._data.dtype) if isinstance(o, Tensor) else ((), np.float32) for o in fixed]
         node = _CustomNode(cls, ctx, meta)
         node.inputs = args
+        # the engine walks the edges captured at record time (see Node._record)
+        node.edges = [
+            (i, a if a.grad_fn is None else a.grad_fn, a.grad_fn is None, a._out_idx, a._data.shape, a._data.dtype)
+            for i, a in enumerate(args) if isinstance(a, Tensor) and a.requires_grad
+        ]
+        from .anomaly import ANOMALY, creation_stack
+
+        if ANOMALY.enabled:
+            node.stack = creation_stack()
         for i, o in enumerate(fixed):
             if isinstance(o, Tensor) and id(outs[i]) not in ctx._non_diff and o._data.dtype.kind == "f":
                 o.requires_grad = True
