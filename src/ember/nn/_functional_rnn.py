@@ -18,7 +18,7 @@ from .._tensor import Tensor
 from ..autograd.engine import Node
 from ..autograd.grad_mode import STATE
 
-__all__ = ["rnn_tanh_cell", "rnn_relu_cell", "lstm_cell", "gru_cell", "unbind_steps"]
+__all__ = ["rnn_tanh_cell", "rnn_relu_cell", "lstm_cell", "gru_cell"]
 
 _new = object.__new__
 

@@ -1,0 +1,121 @@
+"""``MultiheadAttention`` (torch's parameters: ``in_proj_weight``, ``in_proj_bias``, ``out_proj``)."""
+from __future__ import annotations
+
+from ... import _ops as E
+from ..._tensor import Tensor
+from .. import init
+from .._functional_attention import multi_head_attention_forward
+from ..parameter import Parameter
+from .linear import Linear
+from .module import Module
+
+__all__ = ["MultiheadAttention"]
+
+
+class NonDynamicallyQuantizableLinear(Linear):
+    """torch's name for the output projection (a plain ``Linear``)."""
+
+
+class MultiheadAttention(Module):
+    """Multi-head attention: softmax(Q K^T / sqrt(d_head)) V per head, then an output projection.
+
+    >>> mha = ember.nn.MultiheadAttention(16, 4, batch_first=True)
+    >>> x = ember.randn(2, 5, 16)
+    >>> out, weights = mha(x, x, x)
+    >>> out.shape, weights.shape
+    (ember.Size([2, 5, 16]), ember.Size([2, 5, 5]))
+    """
+
+    def __init__(self, embed_dim, num_heads, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False,
+                 kdim=None, vdim=None, batch_first=False, device=None, dtype=None):
+        super().__init__()
+        if embed_dim <= 0 or num_heads <= 0:
+            raise ValueError(
+                f"MultiheadAttention: embed_dim and num_heads must be greater than 0, got embed_dim={embed_dim} "
+                f"and num_heads={num_heads} instead"
+            )
+        if embed_dim % num_heads:
+            raise ValueError(
+                f"MultiheadAttention: embed_dim ({embed_dim}) must be divisible by num_heads ({num_heads}); "
+                f"pick num_heads among the divisors of embed_dim"
+            )
+        self.embed_dim = embed_dim
+        self.kdim = kdim if kdim is not None else embed_dim
+        self.vdim = vdim if vdim is not None else embed_dim
+        self._qkv_same_embed_dim = self.kdim == embed_dim and self.vdim == embed_dim
+        self.num_heads = num_heads
+        self.dropout = dropout
+        self.batch_first = batch_first
+        self.head_dim = embed_dim // num_heads
+        kw = {"dtype": dtype, "device": device}
+        if not self._qkv_same_embed_dim:
+            self.q_proj_weight = Parameter(E.empty(embed_dim, embed_dim, **kw))
+            self.k_proj_weight = Parameter(E.empty(embed_dim, self.kdim, **kw))
+            self.v_proj_weight = Parameter(E.empty(embed_dim, self.vdim, **kw))
+            self.register_parameter("in_proj_weight", None)
+        else:
+            self.in_proj_weight = Parameter(E.empty(3 * embed_dim, embed_dim, **kw))
+            self.register_parameter("q_proj_weight", None)
+            self.register_parameter("k_proj_weight", None)
+            self.register_parameter("v_proj_weight", None)
+        if bias:
+            self.in_proj_bias = Parameter(E.empty(3 * embed_dim, **kw))
+        else:
+            self.register_parameter("in_proj_bias", None)
+        self.out_proj = NonDynamicallyQuantizableLinear(embed_dim, embed_dim, bias=bias, **kw)
+        if add_bias_kv:
+            self.bias_k = Parameter(E.empty(1, 1, embed_dim, **kw))
+            self.bias_v = Parameter(E.empty(1, 1, embed_dim, **kw))
+        else:
+            self.bias_k = self.bias_v = None
+        self.add_zero_attn = add_zero_attn
+        self._reset_parameters()
+
+    def _reset_parameters(self):
+        if self._qkv_same_embed_dim:
+            init.xavier_uniform_(self.in_proj_weight)
+        else:
+            init.xavier_uniform_(self.q_proj_weight)
+            init.xavier_uniform_(self.k_proj_weight)
+            init.xavier_uniform_(self.v_proj_weight)
+        if self.in_proj_bias is not None:
+            init.constant_(self.in_proj_bias, 0.0)
+            init.constant_(self.out_proj.bias, 0.0)
+        if self.bias_k is not None:
+            init.xavier_normal_(self.bias_k)
+        if self.bias_v is not None:
+            init.xavier_normal_(self.bias_v)
+
+    def forward(self, query, key, value, key_padding_mask=None, need_weights=True, attn_mask=None,
+                average_attn_weights=True, is_causal=False):
+        name = "MultiheadAttention"
+        for what, t, dim in (("query", query, self.embed_dim), ("key", key, self.kdim), ("value", value, self.vdim)):
+            if not isinstance(t, Tensor):
+                raise TypeError(f"{name}: {what} must be a Tensor, got {type(t).__name__}")
+            if t.ndim not in (2, 3) or t.shape[-1] != dim:
+                order = "(N, L, E)" if self.batch_first else "(L, N, E)"
+                raise RuntimeError(
+                    f"{name}(embed_dim={self.embed_dim}, num_heads={self.num_heads}): expected {what} of shape "
+                    f"{order} or (L, E) with E={dim}, got shape {tuple(t.shape)}"
+                )
+        batched = query.ndim == 3
+        if self.batch_first and batched:
+            if key is value:
+                if query is key:
+                    query = key = value = E.transpose(query, 1, 0)
+                else:
+                    query, key = E.transpose(query, 1, 0), E.transpose(key, 1, 0)
+                    value = key
+            else:
+                query, key, value = (E.transpose(x, 1, 0) for x in (query, key, value))
+        out, w = multi_head_attention_forward(
+            query, key, value, self.embed_dim, self.num_heads, self.in_proj_weight, self.in_proj_bias,
+            self.bias_k, self.bias_v, self.add_zero_attn, self.dropout, self.out_proj.weight, self.out_proj.bias,
+            training=self.training, key_padding_mask=key_padding_mask, need_weights=need_weights,
+            attn_mask=attn_mask, use_separate_proj_weight=not self._qkv_same_embed_dim,
+            q_proj_weight=self.q_proj_weight, k_proj_weight=self.k_proj_weight, v_proj_weight=self.v_proj_weight,
+            average_attn_weights=average_attn_weights, is_causal=is_causal,
+        )
+        if self.batch_first and batched:
+            out = E.transpose(out, 1, 0)
+        return out, w
