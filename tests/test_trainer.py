@@ -203,7 +203,7 @@ def test_global_step_and_max_steps_and_limits():
     model = Reg()
     t = Trainer(max_epochs=10, max_steps=7, limit_train_batches=3, **QUIET)
     t.fit(model, loader(32, 4))
-    assert t.global_step == 7 and t.current_epoch == 2  # 3 + 3 + 1
+    assert t.global_step == 7 and t.current_epoch == 3  # 3 + 3 + 1 (a cut epoch counts, as in Lightning)
     t = Trainer(max_epochs=2, accumulate_grad_batches=2, **QUIET)
     t.fit(Reg(), loader(40, 8))  # 5 batches -> 3 steps per epoch (last partial window steps)
     assert t.global_step == 6 and t.current_epoch == 2
@@ -584,12 +584,18 @@ def test_misc_flag_errors():
         Trainer(**QUIET).fit(nn.Linear(2, 2), loader())
 
 
-def test_import_ember_train_is_fast():
-    code = ("import time; t=time.perf_counter(); import ember.train; "
-            "print(time.perf_counter()-t)")
-    best = min(float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                                    check=True).stdout) for _ in range(3))
-    assert best < 0.3, best
+def test_import_ember_train_is_fast_and_lazy():
+    # `import ember.train` costs next to nothing over `import ember` (whose own budget is tested
+    # with the core) and pulls in none of ember.nn / optim / data or optional packages
+    code = ("import time, sys; t=time.perf_counter(); import ember; a=time.perf_counter(); "
+            "import ember.train; b=time.perf_counter(); "
+            "bad=[m for m in ('ember.nn', 'ember.optim', 'ember.utils.data', 'tqdm', 'matplotlib') "
+            "if m in sys.modules]; print(b-a, b-t, bad)")
+    runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split(" ", 2)
+            for _ in range(3)]
+    assert min(float(r[0]) for r in runs) < 0.02
+    assert min(float(r[1]) for r in runs) < 0.6  # loose absolute bound: the CI machine is shared
+    assert runs[0][2].strip() == "[]"
 
 
 def test_exception_calls_on_exception():

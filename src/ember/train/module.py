@@ -47,7 +47,7 @@ class AttributeDict(dict):
 
 
 def _init_args_of_caller(frame, owner) -> dict[str, Any]:
-    """The arguments of the ``__init__`` that called ``save_hyperparameters``."""
+    """The arguments of the ``__init__`` calls (subclass chain included) that built ``owner``."""
     # walk up to the outermost __init__ frame of this object (subclass chains call super().__init__)
     found = {}
     f = frame
@@ -66,7 +66,7 @@ def _init_args_of_caller(frame, owner) -> dict[str, Any]:
                     args.update(v)
                 else:
                     args[n] = v
-            found = args  # keep the outermost
+            found.update(args)  # every level of the subclass chain; the outermost wins
         f = f.f_back
     return found
 

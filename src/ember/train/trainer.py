@@ -404,19 +404,29 @@ class Trainer:
                 and self.current_epoch > 0:
             self._train_loader_arg is None and self._connect_train_loaders()
         skip, resume = self._batches_seen, self._resume  # skip > 0 only when resuming mid-epoch
-        if resume is not None:  # replay the RNG from the start of this epoch (or from the checkpoint)
-            restore_rng(resume["rng_epoch_start"] if skip else resume["rng"])
+        dl = self.train_dataloader
+        # a loader with state_dict() resumes its own position; any other iterable is replayed from
+        # the RNG state at the start of the epoch and the batches already trained are skipped
+        stateful = resume is not None and resume.get("dataloader") is not None and hasattr(dl, "load_state_dict")
+        if resume is not None:
+            if stateful:
+                dl.load_state_dict(resume["dataloader"])
+            if not skip:
+                restore_rng(resume["rng"])
+            elif not stateful:
+                restore_rng(resume["rng_epoch_start"])
         self._epoch_rng = capture_rng()
         if not skip:
             self._results.reset_stage("train")
         self._results.stage = "train"
         self.lightning_module.train()
         self._call("on_train_epoch_start")
-        it = iter(self.train_dataloader)
-        for _ in range(skip):  # the same shuffle as before the interruption; skip what was trained
+        it = iter(dl)
+        for _ in range(0 if stateful else skip):
             next(it)
         if resume is not None:
-            restore_rng(resume["rng"])
+            if skip:
+                restore_rng(resume["rng"])
             self._resume = None
         n = self.num_training_batches
         completed = n is not None and skip >= n
@@ -813,6 +823,10 @@ class Trainer:
                                  "of an epoch; use a smaller value or check_val_every_n_epoch=None")
             self._val_check_batch = vci
         self._val_on = self._val_enabled()
+        if self._resume is not None:  # loaders draw their shuffling seed once: give them the saved one
+            for d, st in zip(self.val_dataloaders, self._resume.get("val_dataloaders") or []):
+                if st is not None and hasattr(d, "load_state_dict"):
+                    d.load_state_dict(st)
 
     def _connect_train_loaders(self):
         train = self._train_loader_arg if self._train_loader_arg is not None else self._loader_from_hooks("train")
@@ -976,8 +990,9 @@ class Trainer:
     # ------------------------------------------------------------------------------------------
     # helpers: stopping
     # ------------------------------------------------------------------------------------------
-    def _can_stop(self):
-        if self.min_epochs is not None and self.current_epoch + 1 < self.min_epochs:
+    def _can_stop(self, between_epochs=False):
+        done = self.current_epoch if between_epochs else self.current_epoch + 1  # epochs finished
+        if self.min_epochs is not None and done < self.min_epochs:
             return False
         if self.min_steps is not None and self.global_step < self.min_steps:
             return False
@@ -997,7 +1012,7 @@ class Trainer:
             self.state.stop_reason = self.state.stop_reason or "max_epochs"
             return True
         if self.should_stop:
-            if self._can_stop():
+            if self._can_stop(between_epochs=True):
                 self.state.stop_reason = self.state.stop_reason or "should_stop"
                 return True
             self.should_stop = False  # min_epochs/min_steps not met yet: keep going (Lightning)
@@ -1135,6 +1150,10 @@ class Trainer:
                                        "progress_bar": self.progress_bar_metrics})
             if self.datamodule is not None:
                 ck["datamodule"] = self.datamodule.state_dict()
+            if hasattr(self.train_dataloader, "state_dict"):
+                ck["dataloader"] = _loader_state(self.train_dataloader, finished=epoch_done)
+            ck["val_dataloaders"] = [_loader_state(d, finished=True) if hasattr(d, "state_dict") else None
+                                     for d in (self.val_dataloaders or [])]
             ck["should_stop"] = bool(self.should_stop)
             if self._batches_seen and self._accumulating(self._batches_seen - 1):
                 ck["grads"] = {k: p.grad for k, p in m.named_parameters() if p.grad is not None}
@@ -1264,6 +1283,13 @@ class Trainer:
         if self._batches_seen and "rng_epoch_start" not in ck:
             raise CheckpointMismatchError(f"{path!r} was saved mid-epoch without the epoch's RNG state; "
                                           "it cannot be resumed exactly")
+
+
+def _loader_state(dl, finished):
+    st = dict(dl.state_dict())
+    if finished and "in_epoch" in st:
+        st["in_epoch"] = False  # the next iteration starts a fresh epoch (even after limit_*_batches)
+    return st
 
 
 def _storable(obj):
