@@ -246,7 +246,7 @@ def linspace(start, end, steps, dtype=None, device=None, requires_grad=False):
         raise RuntimeError(f"linspace: number of steps must be non-negative, got {steps}")
     dt = D.as_dtype(dtype) if dtype is not None else D.get_default_dtype()
     arr = np.linspace(start, end, steps, dtype=np.float64).astype(dt.np)
-    t = Tensor._wrap(arr)
+    t = Tensor._wrap(_to_device_array(arr, _device(device)) if device is not None else arr)
     return t.requires_grad_(True) if requires_grad else t
 
 
@@ -258,7 +258,8 @@ def logspace(start, end, steps, base=10.0, dtype=None):
 def eye(n, m=None, dtype=None, device=None, requires_grad=False):
     """The identity matrix (``n`` x ``m``)."""
     dt = D.as_dtype(dtype) if dtype is not None else D.get_default_dtype()
-    t = Tensor._wrap(np.eye(n, m, dtype=dt.np))
+    arr = np.eye(n, m, dtype=dt.np)
+    t = Tensor._wrap(_to_device_array(arr, _device(device)) if device is not None else arr)
     return t.requires_grad_(True) if requires_grad else t
 
 
@@ -765,7 +766,12 @@ class Sub(_Binary):
     op = "sub"
 
     def forward(self, a, b):
-        return a - b
+        try:
+            return a - b
+        except TypeError:  # NumPy refuses bool - bool (the dtype fast path skips sub()'s own check)
+            raise TypeError(
+                "sub: subtraction, the `-` operator, with bool tensors is not supported; use ^ or logical_xor()"
+            ) from None
 
     def backward(self, ns, g, ins, out):
         b = self.inputs[1]
@@ -2345,6 +2351,10 @@ def index_select(x, dim, index):
         raise IndexError(f"index_select(): Index is supposed to be a vector, got shape {idx.shape}")
     if idx.dtype.kind not in "iu":
         raise IndexError(f"index_select(): Expected dtype int32/int64 for index but got {idx.dtype}")
+    n = x.shape[ax] if x.ndim else 1
+    if idx.size and (idx.max() >= n or idx.min() < -n):
+        bad = int(idx.max() if idx.max() >= n else idx.min())
+        raise IndexError(f"index_select(): index {bad} is out of range for dimension {ax} with size {n}")
     return getitem(x, (_pyslice(None),) * ax + (idx.reshape(-1),))
 
 

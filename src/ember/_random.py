@@ -102,7 +102,12 @@ def _float_dt(dtype):
     return dt
 
 
-def _finish(arr, requires_grad):
+def _finish(arr, requires_grad, device=None):
+    if device is not None:
+        from ._backend import device as _device
+        from ._backend import to_device
+
+        arr = to_device(arr, _device(device))
     t = Tensor._wrap(arr)
     return t.requires_grad_(True) if requires_grad else t
 
@@ -110,13 +115,13 @@ def _finish(arr, requires_grad):
 def rand(*size, generator=None, dtype=None, device=None, requires_grad=False):
     """Uniform samples in [0, 1)."""
     dt = _float_dt(dtype)
-    return _finish(_gen(generator).np.random(_size(size)).astype(dt.np), requires_grad)
+    return _finish(_gen(generator).np.random(_size(size)).astype(dt.np), requires_grad, device)
 
 
 def randn(*size, generator=None, dtype=None, device=None, requires_grad=False):
     """Standard normal samples."""
     dt = _float_dt(dtype)
-    return _finish(_gen(generator).np.standard_normal(_size(size)).astype(dt.np), requires_grad)
+    return _finish(_gen(generator).np.standard_normal(_size(size)).astype(dt.np), requires_grad, device)
 
 
 def randint(low, high=None, size=None, *, generator=None, dtype=None, device=None, requires_grad=False):
@@ -128,13 +133,13 @@ def randint(low, high=None, size=None, *, generator=None, dtype=None, device=Non
     if high <= low:
         raise RuntimeError(f"randint: random_ expects 'from' to be less than 'to', but got from={low} >= to={high}")
     dt = D.as_dtype(dtype) if dtype is not None else D.int64
-    return _finish(_gen(generator).np.integers(low, high, size=_size((size,))).astype(dt.np), requires_grad)
+    return _finish(_gen(generator).np.integers(low, high, size=_size((size,))).astype(dt.np), requires_grad, device)
 
 
 def randperm(n, *, generator=None, dtype=None, device=None, requires_grad=False):
     """A random permutation of 0..n-1."""
     dt = D.as_dtype(dtype) if dtype is not None else D.int64
-    return _finish(_gen(generator).np.permutation(int(n)).astype(dt.np), requires_grad)
+    return _finish(_gen(generator).np.permutation(int(n)).astype(dt.np), requires_grad, device)
 
 
 def rand_like(x, dtype=None, generator=None):
