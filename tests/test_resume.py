@@ -95,7 +95,7 @@ def test_resume_from_every_step_checkpoint_is_bit_identical(tmp_path):
     full, _ = run(tmp_path / "run", callbacks=[ck])
     assert full == ref
     files = sorted(os.listdir(tmp_path / "ck"), key=lambda f: int(f.split("=")[1].split(".")[0]))
-    assert len(files) >= 20
+    assert len(files) >= 10 and stopped_at < MAX_EPOCHS  # EarlyStopping did stop the run
     # steps of 2 batches (accumulation): mid-epoch ones (9 batches per epoch) and epoch boundaries
     for f in files[:: max(1, len(files) // 10)] + files[-1:]:
         # scramble the global RNGs: resume must restore them
@@ -153,17 +153,17 @@ print("HASH", digest(model), flush=True)
 
 def _child(script, root, mode, kill_after=None):
     env = dict(os.environ, PYTHONWARNINGS="ignore")
-    p = subprocess.Popen([sys.executable, str(script), str(root), mode], stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True, env=env)
     out, seen = [], 0
-    for line in p.stdout:
-        out.append(line)
-        if line.startswith("batch"):
-            seen += 1
-            if kill_after is not None and seen == kill_after:
-                p.send_signal(signal.SIGTERM)
-    rc = p.wait()
-    err = p.stderr.read()
+    with subprocess.Popen([sys.executable, str(script), str(root), mode], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, env=env) as p:
+        for line in p.stdout:
+            out.append(line)
+            if line.startswith("batch"):
+                seen += 1
+                if kill_after is not None and seen == kill_after:
+                    p.send_signal(signal.SIGTERM)
+        err = p.stderr.read()
+        rc = p.wait()
     h = [ln.split()[1] for ln in out if ln.startswith("HASH")]
     return rc, (h[0] if h else None), seen, err
 
@@ -176,7 +176,7 @@ def test_sigterm_at_random_steps_then_resume_last(tmp_path):
     ref_inproc, _ = run(tmp_path / "inproc", enable_checkpointing=False)
     assert ref == ref_inproc
     rng = random.Random(os.getpid())
-    trials = 10
+    trials, killed = 10, 0
     for trial in range(trials):
         root = tmp_path / f"t{trial}"
         k = rng.randint(1, total - 1)
@@ -185,8 +185,10 @@ def test_sigterm_at_random_steps_then_resume_last(tmp_path):
             assert h == ref
             continue
         assert rc == 143, (rc, err)
+        killed += 1
         assert "SIGTERM received: saved" in err and h is None
         assert os.path.exists(root / "checkpoints" / "last.ckpt")
         rc, h, _, err = _child(script, root, "resume")
         assert rc == 0, err
         assert h == ref, f"trial {trial}: killed after batch {k}"
+    assert killed >= trials - 2  # the signal lands before the end in (nearly) every trial

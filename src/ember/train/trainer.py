@@ -421,15 +421,15 @@ class Trainer:
         self._results.stage = "train"
         self.lightning_module.train()
         self._call("on_train_epoch_start")
-        it = iter(dl)
-        for _ in range(0 if stateful else skip):
+        n = self.num_training_batches
+        completed = n is not None and skip >= n  # resumed after the last batch, before epoch end
+        it = iter(()) if completed else iter(dl)
+        for _ in range(0 if stateful or completed else skip):
             next(it)
         if resume is not None:
             if skip:
                 restore_rng(resume["rng"])
             self._resume = None
-        n = self.num_training_batches
-        completed = n is not None and skip >= n
         for batch_idx in range(skip, n if n is not None else sys.maxsize):
             try:
                 batch = next(it)
