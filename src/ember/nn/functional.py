@@ -1048,15 +1048,6 @@ __all__ = [n for n, v in list(globals().items()) if callable(v) and not n.starts
            and getattr(v, "__module__", None) == __name__]
 
 # Convolution, pooling, interpolation, recurrent and attention functionals live in their own files.
-try:  # noqa: SIM105 - temporary until those files land
-    from ._functional_conv import *  # noqa: F401,F403
-except ImportError:
-    pass
-try:  # noqa: SIM105
-    from ._functional_rnn import *  # noqa: F401,F403
-except ImportError:
-    pass
-try:  # noqa: SIM105
-    from ._functional_attention import *  # noqa: F401,F403
-except ImportError:
-    pass
+from ._functional_attention import *  # noqa: E402,F401,F403
+from ._functional_conv import *  # noqa: E402,F401,F403
+from ._functional_rnn import *  # noqa: E402,F401,F403

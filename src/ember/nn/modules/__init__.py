@@ -19,18 +19,21 @@ __all__ = [
     *_act, *_drop, *_loss, *_norm,
 ]
 
-# Layers written in other files of this package (convolution, pooling, recurrent, attention); they are
-# imported once they exist in the tree.
-try:  # noqa: SIM105 - temporary until those files land
-    from .conv import Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d  # noqa: F401
-    from .pooling import (  # noqa: F401
-        AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool1d, AvgPool2d, MaxPool1d, MaxPool2d,
-    )
-    from .upsampling import Upsample  # noqa: F401
-    from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell  # noqa: F401
-    from .activation_attention import MultiheadAttention  # noqa: F401
-    from .transformer import (  # noqa: F401
-        TransformerDecoder, TransformerDecoderLayer, TransformerEncoder, TransformerEncoderLayer,
-    )
-except ImportError:
-    pass
+# convolution, pooling, upsampling, recurrent and attention layers
+from .activation_attention import MultiheadAttention
+from .conv import Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d
+from .pooling import (
+    AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool1d, AvgPool2d, MaxPool1d, MaxPool2d,
+)
+from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
+from .transformer import (
+    Transformer, TransformerDecoder, TransformerDecoderLayer, TransformerEncoder, TransformerEncoderLayer,
+)
+from .upsampling import Upsample
+
+__all__ += [
+    "Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d", "MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d",
+    "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "Upsample", "RNN", "LSTM", "GRU", "RNNCell",
+    "LSTMCell", "GRUCell", "MultiheadAttention", "TransformerEncoderLayer", "TransformerEncoder",
+    "TransformerDecoderLayer", "TransformerDecoder", "Transformer",
+]
