@@ -101,7 +101,7 @@ def promote_types(a: dtype, b: dtype) -> dtype:
     """The smallest dtype both ``a`` and ``b`` convert to without loss (torch.promote_types)."""
     if a is b:
         return a
-    return _by_np[np.promote_types(a.np, b.np)]
+    return _by_np[promote_np(a.np, b.np)]
 
 
 def result_type_np(a_dt: np.dtype, a_0d: bool, b_dt: np.dtype, b_0d: bool) -> np.dtype:
@@ -110,11 +110,20 @@ def result_type_np(a_dt: np.dtype, a_0d: bool, b_dt: np.dtype, b_0d: bool) -> np
     if a_dt == b_dt:
         return a_dt
     if a_0d == b_0d:
-        return np.promote_types(a_dt, b_dt)
+        return promote_np(a_dt, b_dt)
     ka, kb = _kind_np(a_dt), _kind_np(b_dt)
     if a_0d:  # b dimensioned
         return a_dt if ka > kb else (b_dt if ka < kb else b_dt)
     return b_dt if kb > ka else a_dt
+
+
+def promote_np(a: np.dtype, b: np.dtype) -> np.dtype:
+    """torch.promote_types on NumPy dtypes: a higher category (bool < integer < floating) wins outright
+    (int32 with float16 is float16, where NumPy would widen to float32/float64)."""
+    ka, kb = _kind_np(a), _kind_np(b)
+    if ka != kb:
+        return a if ka > kb else b
+    return np.promote_types(a, b)
 
 
 def _kind_np(d: np.dtype):

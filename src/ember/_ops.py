@@ -1760,7 +1760,7 @@ def cat(tensors, dim=0):
     dt = ref._data.dtype
     for t in tensors[1:]:
         if t._data.dtype != dt:
-            dt = np.promote_types(dt, t._data.dtype)
+            dt = D.promote_np(dt, t._data.dtype)
     tensors = [cast(t, D._by_np[dt]) for t in tensors]
     return Cat(ax)(*tensors)
 

@@ -126,6 +126,8 @@ def randn(*size, generator=None, dtype=None, device=None, requires_grad=False):
 
 def randint(low, high=None, size=None, *, generator=None, dtype=None, device=None, requires_grad=False):
     """Integers uniformly from [low, high): ``ember.randint(0, 10, (3,))``."""
+    if size is None and isinstance(high, (tuple, list)):  # randint(high, size), like torch
+        low, high, size = 0, low, high
     if high is None:
         low, high = 0, low
     if size is None:
