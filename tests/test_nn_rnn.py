@@ -1,0 +1,196 @@
+"""RNN / LSTM / GRU and their cells against torch with identical weights: outputs, final states and
+gradients (inputs, initial states, every parameter); gradcheck of the fused cells; errors."""
+import numpy as np
+import pytest
+
+import ember
+import ember.nn.functional as F
+from ember.autograd import gradcheck, gradgradcheck
+from ember.nn.modules import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
+from ember.nn.modules.rnn import RNNBase
+
+torch = pytest.importorskip("torch")
+
+
+def _flat(o):
+    if isinstance(o, (tuple, list)):
+        return [z for y in o for z in _flat(y)]
+    return [o]
+
+
+def _load(em, tm):
+    sd = tm.state_dict()
+    assert list(em.state_dict()) == list(sd)  # same names, same order
+    em.load_state_dict({k: ember.tensor(v.detach().numpy()) for k, v in sd.items()})
+
+
+def run_pair(ecls, tcls, args, kw, xshape, hx_shapes=None, seed=0, dtype=np.float64, atol=1e-10):
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    tm = tcls(*args, **kw).to(torch.float64 if dtype == np.float64 else torch.float32)
+    em = ecls(*args, **kw)
+    if dtype == np.float64:
+        em.to(ember.float64)
+    _load(em, tm)
+    x = rng.standard_normal(xshape).astype(dtype)
+    ex, tx = ember.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    eh = th = None
+    if hx_shapes is not None:
+        hs = [rng.standard_normal(s).astype(dtype) for s in hx_shapes]
+        eh = [ember.tensor(h, requires_grad=True) for h in hs]
+        th = [torch.tensor(h, requires_grad=True) for h in hs]
+        eh, th = (eh[0], th[0]) if len(hs) == 1 else (tuple(eh), tuple(th))
+    eo, to = _flat(em(ex, eh)), _flat(tm(tx, th))
+    assert len(eo) == len(to)
+    for a, b in zip(eo, to):
+        assert tuple(a.shape) == tuple(b.shape)
+        np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), atol=atol, rtol=1e-5)
+    gs = [rng.standard_normal(tuple(b.shape)).astype(dtype) for b in to]
+    sum((a * ember.tensor(g)).sum() for a, g in zip(eo, gs)).backward()
+    sum((b * torch.tensor(g)).sum() for b, g in zip(to, gs)).backward()
+    np.testing.assert_allclose(ex.grad.numpy(), tx.grad.numpy(), atol=atol, rtol=1e-5)
+    if hx_shapes is not None:
+        for a, b in zip(_flat(eh), _flat(th)):
+            np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), atol=atol, rtol=1e-5)
+    tp = dict(tm.named_parameters())
+    for n, p in em.named_parameters():
+        np.testing.assert_allclose(p.grad.numpy(), tp[n].grad.numpy(), atol=atol, rtol=1e-5, err_msg=n)
+
+
+@pytest.mark.parametrize("kw,xshape,hx", [
+    (dict(), (6, 3, 5), None),
+    (dict(num_layers=2, bidirectional=True, batch_first=True), (3, 6, 5), [(4, 3, 7), (4, 3, 7)]),
+    (dict(num_layers=2, proj_size=3), (6, 3, 5), [(2, 3, 3), (2, 3, 7)]),
+    (dict(bias=False), (6, 5), [(1, 7), (1, 7)]),  # unbatched
+    (dict(bidirectional=True, proj_size=4), (4, 2, 5), None),
+])
+def test_lstm_matches_torch(kw, xshape, hx):
+    run_pair(LSTM, torch.nn.LSTM, (5, 7), kw, xshape, hx)
+
+
+@pytest.mark.parametrize("kw,xshape,hx", [
+    (dict(num_layers=2, bidirectional=True), (6, 3, 5), [(4, 3, 7)]),
+    (dict(batch_first=True, bias=False), (3, 6, 5), None),
+    (dict(), (6, 5), [(1, 7)]),
+])
+def test_gru_matches_torch(kw, xshape, hx):
+    run_pair(GRU, torch.nn.GRU, (5, 7), kw, xshape, hx)
+
+
+@pytest.mark.parametrize("kw,xshape,hx", [
+    (dict(num_layers=2, nonlinearity="relu"), (6, 3, 5), [(2, 3, 7)]),
+    (dict(bidirectional=True, batch_first=True), (3, 6, 5), None),
+])
+def test_rnn_matches_torch(kw, xshape, hx):
+    run_pair(RNN, torch.nn.RNN, (5, 7), kw, xshape, hx)
+
+
+@pytest.mark.parametrize("ecls,tcls,kw,xshape,hx", [
+    (LSTMCell, torch.nn.LSTMCell, {}, (3, 5), [(3, 7), (3, 7)]),
+    (LSTMCell, torch.nn.LSTMCell, dict(bias=False), (3, 5), None),
+    (GRUCell, torch.nn.GRUCell, {}, (3, 5), [(3, 7)]),
+    (RNNCell, torch.nn.RNNCell, dict(nonlinearity="relu"), (5,), [(7,)]),
+    (RNNCell, torch.nn.RNNCell, {}, (3, 5), None),
+])
+def test_cells_match_torch(ecls, tcls, kw, xshape, hx):
+    run_pair(ecls, tcls, (5, 7), kw, xshape, hx)
+
+
+def test_lstm_float32_long_sequence_bptt():
+    run_pair(LSTM, torch.nn.LSTM, (8, 16), dict(num_layers=2), (40, 4, 8), dtype=np.float32, atol=2e-5)
+
+
+def test_lstm_cell_loop_with_data_dependent_control_flow_matches_torch():
+    """Dynamic graph: a hand-unrolled LSTMCell loop whose step count and branch depend on the data."""
+    torch.manual_seed(0)
+    tc = torch.nn.LSTMCell(4, 6).double()
+    ec = LSTMCell(4, 6)
+    ec.to(ember.float64)
+    _load(ec, tc)
+    rng = np.random.default_rng(5)
+    xs = rng.standard_normal((9, 2, 4))
+
+    def run(cell, lib, x):
+        h = c = None
+        total = 0
+        for t in range(x.shape[0]):
+            h, c = cell(x[t], None if h is None else (h, c))
+            if h.sum().item() > 0:  # branch on a value
+                total = total + (h * h).sum()
+            else:
+                total = total + h.sum()
+            if c.abs().max().item() > 0.6:  # stop early on a value
+                break
+        return total
+
+    ex, tx = ember.tensor(xs, requires_grad=True), torch.tensor(xs, requires_grad=True)
+    el, tl = run(ec, ember, ex), run(tc, torch, tx)
+    np.testing.assert_allclose(el.item(), tl.item(), rtol=1e-12)
+    el.backward()
+    tl.backward()
+    np.testing.assert_allclose(ex.grad.numpy(), tx.grad.numpy(), atol=1e-12)
+    np.testing.assert_allclose(ec.weight_hh.grad.numpy(), tc.weight_hh.grad.numpy(), atol=1e-12)
+
+
+def test_fused_cells_gradcheck_first_and_second_order():
+    rng = np.random.default_rng(0)
+
+    def t(*s):
+        return ember.tensor(rng.standard_normal(s) * 0.5, requires_grad=True)
+
+    x, h, c = t(2, 3), t(2, 4), t(2, 4)
+    assert gradcheck(lambda *a: F.lstm_cell(a[0], (a[1], a[2]), *a[3:]),
+                     (x, h, c, t(16, 3), t(16, 4), t(16), t(16)))
+    assert gradgradcheck(lambda *a: F.lstm_cell(a[0], (a[1], a[2]), *a[3:]),
+                         (x, h, c, t(16, 3), t(16, 4), t(16), t(16)))
+    assert gradcheck(F.gru_cell, (x, h, t(12, 3), t(12, 4), t(12), t(12)))
+    assert gradgradcheck(F.gru_cell, (x, h, t(12, 3), t(12, 4), t(12), t(12)))
+    assert gradgradcheck(F.rnn_tanh_cell, (x, h, t(4, 3), t(4, 4), t(4), t(4)))
+    # only one of the LSTM outputs used: the engine hands the node None for the other
+    assert gradcheck(lambda *a: F.lstm_cell(a[0], (a[1], a[2]), *a[3:])[1], (x, h, c, t(16, 3), t(16, 4)))
+
+
+def test_parameter_names_shapes_and_init():
+    m = LSTM(3, 5, num_layers=2, bidirectional=True, proj_size=2)
+    t = torch.nn.LSTM(3, 5, num_layers=2, bidirectional=True, proj_size=2)
+    assert [(k, tuple(v.shape)) for k, v in m.state_dict().items()] == \
+        [(k, tuple(v.shape)) for k, v in t.state_dict().items()]
+    bound = 1 / np.sqrt(5)
+    for p in m.parameters():
+        assert p.dtype == ember.float32 and np.abs(p.detach().numpy()).max() <= bound
+    assert repr(GRU(3, 5, num_layers=2, batch_first=True)) == repr(torch.nn.GRU(3, 5, num_layers=2, batch_first=True))
+
+
+def test_dropout_between_layers_only_in_training():
+    ember.manual_seed(0)
+    m = LSTM(3, 4, num_layers=2, dropout=0.5)
+    x = ember.randn(5, 2, 3)
+    a, _ = m(x)
+    b, _ = m(x)
+    assert not np.allclose(a.detach().numpy(), b.detach().numpy())  # different dropout masks
+    m.eval()
+    c, _ = m(x)
+    d, _ = m(x)
+    np.testing.assert_array_equal(c.detach().numpy(), d.detach().numpy())
+
+
+def test_errors_name_layer_and_shapes():
+    m = LSTM(5, 7, num_layers=2)
+    with pytest.raises(RuntimeError, match=r"LSTM: expected hidden state h_0 of shape \(2, 3, 7\) .* got shape \(1, 3, 7\)"):
+        m(ember.zeros(6, 3, 5), (ember.zeros(1, 3, 7), ember.zeros(2, 3, 7)))
+    with pytest.raises(RuntimeError, match=r"LSTM: expected cell state c_0 of shape \(2, 3, 7\)"):
+        m(ember.zeros(6, 3, 5), (ember.zeros(2, 3, 7), ember.zeros(2, 3, 6)))
+    with pytest.raises(RuntimeError, match=r"LSTM: input.size\(-1\) must be equal to input_size. Expected 5, got 4"):
+        m(ember.zeros(6, 3, 4))
+    with pytest.raises(RuntimeError, match=r"GRU: expected a 2-D \(L, H_in\) or 3-D \(L, N, H_in\) input, got shape \(5,\)"):
+        GRU(5, 7)(ember.zeros(5))
+    with pytest.raises(RuntimeError, match=r"GRU: expected hidden state h_0 of shape \(1, 3, 7\)"):
+        GRU(5, 7)(ember.zeros(6, 3, 5), ember.zeros(3, 7))
+    with pytest.raises(RuntimeError, match=r"LSTMCell: expected hidden state h of shape \(3, 7\), got \(3, 6\)"):
+        LSTMCell(5, 7)(ember.zeros(3, 5), (ember.zeros(3, 6), ember.zeros(3, 7)))
+    with pytest.raises(RuntimeError, match=r"RNNCell: input has 4 features .* but input_size=5"):
+        RNNCell(5, 7)(ember.zeros(3, 4))
+    with pytest.raises(ValueError, match="proj_size argument is only supported for LSTM"):
+        RNNBase("GRU", 5, 7, proj_size=2)
+    with pytest.raises(ValueError, match="unknown nonlinearity 'sigmoid'"):
+        RNN(5, 7, nonlinearity="sigmoid")
