@@ -213,6 +213,9 @@ REDUCE = [
     case(lambda L, x: x.std(), (3, 2), id="std"),
     case(lambda L, x: x.std(-1, keepdim=True), (3, 2), id="std_dim"),
     case(lambda L, x: x.std(0, unbiased=False), (3, 2), id="std_biased"),
+    case(lambda L, x: x.std(), A(2.0, 2.0, 2.0), gradcheck=False, gradgrad=False, id="std_constant_grad_zero"),
+    case(lambda L, x: x.std(1), A(1.0, 1.0, 0.5, 2.0).reshape(2, 2), gradcheck=False, gradgrad=False,
+         id="std_constant_row"),
     case(lambda L, x: x.logsumexp(1), (3, 2), id="logsumexp"),
     case(lambda L, x: L.logsumexp(x, (0, 1), keepdim=True), (3, 2), id="logsumexp_dims"),
     case(lambda L, x: L.logsumexp(x * 1e4, 0), (3,), gradcheck=False, gradgrad=False, id="logsumexp_large"),
@@ -468,6 +471,16 @@ def test_inplace_version_and_values_match_torch():
     before = x._data
     x.add_(2).mul_(3)
     assert x._data is before and x.tolist() == [9.0, 9.0, 9.0]
+
+
+def test_contiguous_makes_a_contiguous_copy_only_when_needed():
+    x = ember.zeros(3, 2, requires_grad=True)
+    assert x.contiguous() is x
+    c = x.t().contiguous()
+    assert c.is_contiguous() and not x.t().is_contiguous()
+    assert torch.zeros(3, 2).t().contiguous().is_contiguous()
+    (c * ember.arange(6.0).reshape(2, 3)).sum().backward()
+    assert x.grad.tolist() == [[0.0, 3.0], [1.0, 4.0], [2.0, 5.0]]
 
 
 def test_non_contiguous_helper_really_is_non_contiguous():

@@ -1385,7 +1385,8 @@ def var(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
 
 def std(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
     """Standard deviation (sqrt of ``var``)."""
-    return sqrt(var(x, dim, unbiased, keepdim, correction=correction))
+    # like torch, the gradient is 0 (not nan) where the values are constant (std == 0)
+    return _safe_sqrt(var(x, dim, unbiased, keepdim, correction=correction))
 
 
 def var_mean(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
@@ -2007,7 +2008,8 @@ def repeat_interleave(x, repeats, dim=None):
 
 
 def contiguous(x):
-    return x
+    """``x`` itself when its memory is C-contiguous, else a C-contiguous copy (in the graph)."""
+    return x if x._data.flags.c_contiguous else clone(x)
 
 
 def clone(x):
