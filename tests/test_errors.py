@@ -67,6 +67,8 @@ CASES = [
      r"modified by an inplace operation.*SinBackward.*version"),
     ("inplace_leaf", lambda: r(3, requires_grad=True).add_(1), RuntimeError,
      r"leaf.*requires grad.*in-place.*add_.*no_grad"),
+    ("inplace_view_of_leaf", lambda: r(3, requires_grad=True)[0].add_(1), RuntimeError,
+     r"leaf.*requires grad.*in-place.*view.*no_grad"),
     ("setitem_leaf", lambda: r(3, requires_grad=True).__setitem__(0, 1.0), RuntimeError,
      r"leaf.*in-place.*index assignment"),
     ("int_requires_grad", lambda: E.tensor([1, 2], requires_grad=True), RuntimeError,

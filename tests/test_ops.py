@@ -50,6 +50,15 @@ def setitem_tensor_idx(L, x, v):
     return y
 
 
+def inplace_on_views(L, x, v):
+    y = x * 1
+    y[:, 0] += 1
+    y[1].mul_(v)
+    y[0, 1:].clamp_(max=0.5)
+    y[2:, ::2].copy_(v * v)
+    return y
+
+
 def inplace_chain(L, x, y):
     z = x * 1
     z.add_(y).mul_(y).sub_(x).div_(y + 3)
@@ -165,6 +174,7 @@ INPLACE = [
     case(lambda L, x, y: (x * 1).copy_(y), (3, 2), (2,), id="copy_"),
     case(lambda L, x: x.detach().clone().add_(1), (3, 2), id="add_no_grad"),
     case(inplace_chain, (3, 2), (3, 2), low=0.5, id="inplace_chain"),
+    case(inplace_on_views, (3, 2), (), id="inplace_on_views"),
     case(lambda L, x: _iadd(x), (3, 2), id="iadd"),
 ]
 

@@ -2165,6 +2165,8 @@ def getitem(x, idx):
     out = Index(nidx)(x)
     if _is_basic(nidx):
         out._base = x if x._base is None else x._base
+        if x._base is None:
+            out._view_idx = nidx  # lets an in-place op on this view rewrite its base (see _rebase)
     return out
 
 
@@ -2225,6 +2227,23 @@ def _rebase(x, make):
     """Run an in-place op on a recorded tensor: compute ``make(old)`` out of place, then write the result
     into ``x``'s storage and make ``x`` the op's output (like torch's rebase_history)."""
     if x._base is not None and x._base.requires_grad:
+        vidx = x.__dict__.get("_view_idx")
+        if vidx is not None and not x._base.is_leaf:
+            # a basic-index view of a graph tensor (``y[:, 0] += 1``): compute the view's new values out of
+            # place and write them into the base as a recorded index assignment, like torch's views
+            old = Tensor._wrap(x._data.copy())  # what the op saves must not change when the base is written
+            old.requires_grad, old.grad_fn, old._out_idx = x.requires_grad, x.grad_fn, x._out_idx
+            res = make(old)
+            if res._data.shape != x._data.shape:
+                raise RuntimeError(
+                    f"in-place operation: the result of shape {tuple(res.shape)} cannot be written into the view "
+                    f"of shape {tuple(x.shape)} (in-place ops can't broadcast the tensor being changed)"
+                )
+            setitem(x._base, vidx, res)
+            x.grad_fn, x.requires_grad, x._out_idx = res.grad_fn, res.requires_grad, 0
+            return x
+        if x._base.is_leaf:
+            raise RuntimeError(_leaf_inplace_msg("an in-place op on a view"))
         raise RuntimeError(
             "ember does not support in-place operations on views of tensors that require grad "
             f"(this view has shape {tuple(x.shape)}). Use an out-of-place op, or clone() the view first."
