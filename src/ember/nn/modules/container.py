@@ -377,8 +377,11 @@ class ParameterDict(Module):
             del self[k]
 
     def update(self, parameters):
-        if isinstance(parameters, (Mapping, ParameterDict)):
+        if isinstance(parameters, (OrderedDict, ParameterDict)):
             for k, v in parameters.items():
+                self[k] = v
+        elif isinstance(parameters, Mapping):  # a plain mapping is added in sorted key order, like torch
+            for k, v in sorted(parameters.items()):
                 self[k] = v
         else:
             for i, kv in enumerate(parameters):

@@ -85,9 +85,9 @@ def _check_name(kind, name, module):
     if not isinstance(name, str):
         raise TypeError(f"{kind} name should be a string, got {type(name).__name__}")
     if name == "":
-        raise KeyError(f'{kind} name can\'t be empty string ""')
+        raise KeyError(f'{kind} name can not be an empty string')
     if "." in name:
-        raise KeyError(f'{kind} name can\'t contain ".", got: {name}')
+        raise KeyError(f'{kind} name can not contain ".", got: {name!r}')
 
 
 class Module:

@@ -60,14 +60,11 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
         return total
     t = float(total._data)
     coef = float(max_norm) / (t + 1e-6)
-    if coef < 1.0:  # torch clamps the coefficient at 1 (it never scales up); NaN total -> NaN grads, like torch
-        for g in grads:
-            g._data *= np.asarray(coef, dtype=g._data.dtype)
-            g._bump()
-    elif math.isnan(coef):
-        for g in grads:
-            g._data *= np.nan
-            g._bump()
+    if coef < 1.0 or math.isnan(coef):  # torch clamps the coefficient at 1 (never scales up); NaN spreads like torch
+        with np.errstate(invalid="ignore"):
+            for g in grads:
+                g._data *= np.asarray(coef, dtype=g._data.dtype)
+                g._bump()
     return total
 
 
