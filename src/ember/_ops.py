@@ -1046,6 +1046,10 @@ def clamp(x, min=None, max=None):
     """Limit values to [min, max]; the gradient passes where min <= x <= max."""
     if min is None and max is None:
         raise RuntimeError("clamp: at least one of 'min' or 'max' must not be None")
+    if builtins.any(isinstance(b, Tensor) and b.requires_grad for b in (min, max)):
+        # tensor bounds that require grad get their gradient where they are active, like torch
+        out = x if min is None else maximum(x, min)
+        return out if max is None else minimum(out, max)
     lo = min._data if isinstance(min, Tensor) else min
     hi = max._data if isinstance(max, Tensor) else max
     if x._data.dtype.kind != "f" and (isinstance(lo, float) or isinstance(hi, float)):
