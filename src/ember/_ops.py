@@ -500,7 +500,7 @@ class Relu(_Unary):
         return np.maximum(x, 0)
 
     def backward(self, ns, g, ins, out):
-        return (g * (ns.value(out) > 0),)
+        return (ns.where(ns.value(out) <= 0, 0.0, g),)  # NaN passes the gradient, like torch
 
 
 class Erf(_Unary):
