@@ -13,7 +13,7 @@ from . import _dtype as D
 from ._backend import device as _device
 from ._backend import module_for, to_device as _to_device_array
 from ._tensor import CLOCK, Size, Tensor
-from .autograd.engine import Node
+from .autograd.engine import BinaryNode, Node, UnaryNode
 from .autograd.functional_ns import erf_array
 from .autograd.grad_mode import STATE
 
@@ -322,7 +322,7 @@ def to_device(x, dev):
 # ============================================================================ elementwise unary
 
 
-class _Unary(Node):
+class _Unary(UnaryNode):
     pass
 
 
@@ -746,7 +746,7 @@ def _broadcast_error(op, a, b):
     )
 
 
-class _Binary(Node):
+class _Binary(BinaryNode):
     pass
 
 

@@ -109,6 +109,74 @@ class Node:
         raise NotImplementedError
 
 
+class UnaryNode(Node):
+    """A node with one tensor input: the same as ``Node.__call__`` without the generic loops."""
+
+    def __call__(self, x):
+        xd = x._data
+        try:
+            out = self.forward(xd)
+        except ValueError as e:
+            raise self.forward_error(e, (x,)) from None
+        if out.__class__ is not np.ndarray and isinstance(out, np.generic):
+            out = np.asarray(out)
+        t = _new(Tensor)
+        t._data = out
+        if x.requires_grad and STATE.enabled:
+            t.requires_grad = True
+            t.grad_fn = self
+            self.inputs = (x,)
+            fn = x.grad_fn
+            self.edges = ((0, x if fn is None else fn, fn is None, x._out_idx, xd.shape, xd.dtype),)
+            if self.needs_inputs:
+                self.rec_clock = CLOCK.now
+            if self.needs_out:
+                self.rec_clock = CLOCK.now
+                self.out_ref = weakref.ref(t)
+            if ANOMALY.enabled:
+                self.stack = creation_stack()
+        return t
+
+
+class BinaryNode(Node):
+    """A node with two inputs (tensors or Python numbers), with a specialised call."""
+
+    def __call__(self, a, b):
+        ta = isinstance(a, Tensor)
+        tb = isinstance(b, Tensor)
+        try:
+            out = self.forward(a._data if ta else a, b._data if tb else b)
+        except ValueError as e:
+            raise self.forward_error(e, (a, b)) from None
+        if out.__class__ is not np.ndarray and isinstance(out, np.generic):
+            out = np.asarray(out)
+        t = _new(Tensor)
+        t._data = out
+        ra = ta and a.requires_grad
+        rb = tb and b.requires_grad
+        if (ra or rb) and STATE.enabled:
+            t.requires_grad = True
+            t.grad_fn = self
+            self.inputs = (a, b)
+            if ra:
+                fn = a.grad_fn
+                d = a._data
+                ea = (0, a if fn is None else fn, fn is None, a._out_idx, d.shape, d.dtype)
+            if rb:
+                fn = b.grad_fn
+                d = b._data
+                eb = (1, b if fn is None else fn, fn is None, b._out_idx, d.shape, d.dtype)
+            self.edges = (ea, eb) if ra and rb else ((ea,) if ra else (eb,))
+            if self.needs_inputs:
+                self.rec_clock = CLOCK.now
+            if self.needs_out:
+                self.rec_clock = CLOCK.now
+                self.out_ref = weakref.ref(t)
+            if ANOMALY.enabled:
+                self.stack = creation_stack()
+        return t
+
+
 class _Hook:
     """Handle returned by ``register_hook``; ``remove()`` detaches the hook."""
 
