@@ -22,7 +22,8 @@ def test_demo_short_run(tmp_path, capsys):
     assert os.path.basename(out["last_model_path"]) == "last.ckpt"
     assert len([c for c in out["checkpoints"] if not c.endswith("last.ckpt")]) == 2  # top-2
     assert any(p.endswith(".png") for p in out["learning_curves"]), out["learning_curves"]
-    header = open(out["metrics_csv"]).readline()
+    with open(out["metrics_csv"]) as f:
+        header = f.readline()
     assert "val_acc" in header and "lr-AdamW" in header
 
 

@@ -97,7 +97,7 @@ def _loaders(batch_size=32, seed=0):
             DataLoader(ds(test.data, test.targets), batch_size=256))
 
 
-def run(epochs: int = 20, out: str = "ember_demo", seed: int = 0, progress: bool = True,
+def run(epochs: int = 12, out: str = "ember_demo", seed: int = 0, progress: bool = True,
         verbose: bool = True) -> dict:
     """Train and test; returns ``{"test_acc", "log_dir", "best_model_path", ...}``."""
     import ember
@@ -148,7 +148,7 @@ def run(epochs: int = 20, out: str = "ember_demo", seed: int = 0, progress: bool
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="ember demo", description=__doc__.split("\n\n")[0])
-    p.add_argument("--epochs", type=int, default=20, help="maximum epochs (early stopping may end sooner)")
+    p.add_argument("--epochs", type=int, default=12, help="maximum epochs (early stopping may end sooner)")
     p.add_argument("--out", default="ember_demo", help="output folder (logs, checkpoints, curves)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
