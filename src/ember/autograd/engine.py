@@ -341,7 +341,8 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, capture=None
                 vals = fn.inputs
                 out = fn.out_ref() if fn.needs_out else None
             else:
-                vals = [x._data if isinstance(x, Tensor) else x for x in fn.inputs]
+                # nodes that declare needs_inputs = False get None: they must not read input values
+                vals = [x._data if isinstance(x, Tensor) else x for x in fn.inputs] if fn.needs_inputs else None
                 out = fn.out_ref()._data if fn.needs_out else None
             grads = fn.backward(ns, g, vals, out)
             if anomaly:
