@@ -75,6 +75,9 @@ def _const(arr, like):
 class _Linear(Node):
     """y = x @ W.T + b in one node (one matmul, one in-place bias add)."""
 
+    def name(self):
+        return "LinearBackward"
+
     def forward(self, x, w, b):
         n_in = x.shape[-1]
         x2 = x.reshape(-1, n_in) if x.ndim != 2 else x
@@ -165,6 +168,9 @@ def relu_(input):
 
 class _Hardtanh(Node):
     """clamp(x, lo, hi) with torch's gradient: zero at and beyond the bounds."""
+
+    def name(self):
+        return "HardtanhBackward"
 
     def __init__(self, lo, hi):
         self.lo, self.hi = lo, hi
@@ -388,6 +394,9 @@ def alpha_dropout(input, p=0.5, training=False, inplace=False):
 class _Embedding(Node):
     needs_inputs = False
 
+    def name(self):
+        return "EmbeddingBackward"
+
     def __init__(self, idx, padding_idx):
         self.idx, self.padding_idx = idx, padding_idx
 
@@ -448,6 +457,9 @@ def one_hot(tensor, num_classes=-1):
 
 class _PadConstant(Node):
     needs_inputs = False
+
+    def name(self):
+        return "ConstantPadNdBackward"
 
     def __init__(self, widths, value):
         self.widths, self.value = widths, value
@@ -651,6 +663,9 @@ class _CrossEntropy(Node):
     """log-softmax + (weighted, label-smoothed) NLL over class indices, fused.
 
     Input x: (M, C) logits; the targets, weights and reduction are constants of the node."""
+
+    def name(self):
+        return "CrossEntropyLossBackward"
 
     def __init__(self, target, weight, ignore_index, smoothing, reduction):
         self.target, self.weight, self.ignore_index = target, weight, ignore_index
