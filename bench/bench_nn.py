@@ -1,18 +1,26 @@
 """Training steps of four small models, ember and torch side by side (interleaved, medians).
 
-    python bench/bench_nn.py [--quick] [--only mlp,cnn,lstm,transformer] [--profile NAME]
+    python bench/bench_nn.py [--quick] [--threads N] [--only mlp,cnn,lstm,transformer] [--profile NAME]
 
 Each step is forward + loss + backward + optimizer step with identical weights and data in both
 frameworks. Budgets (issue 3), ember/torch: MLP <= 1.2x, LSTM <= 1.3x, CNN <= 2.5x, transformer <= 2.5x.
-``--profile NAME`` runs cProfile over the ember step of one workload and prints the top functions.
+``--threads N`` (default 2, the cores of the reference machine) sets both torch's and NumPy's BLAS thread
+count (the latter through OPENBLAS/OMP/MKL_NUM_THREADS, before NumPy is imported). On a machine loaded
+by other work, multi-threaded BLAS on tiny matrices can stall for milliseconds in both frameworks;
+``--threads 1`` then gives steadier ratios. ``--profile NAME`` runs cProfile over the ember step of one workload and prints the top functions.
 """
 from __future__ import annotations
 
+import os
 import sys
 
-import numpy as np
+if __name__ == "__main__" and "--threads" in sys.argv:  # must happen before NumPy loads its BLAS
+    for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[_var] = sys.argv[sys.argv.index("--threads") + 1]
 
-sys.path.insert(0, __import__("os").path.dirname(__file__))
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(__file__))
 from harness import measure, report, torch_threads  # noqa: E402
 
 BUDGET = {"mlp": 1.2, "cnn": 2.5, "lstm": 1.3, "transformer": 2.5}
@@ -191,7 +199,8 @@ def main(argv):
     if "--only" in argv:
         only = argv[argv.index("--only") + 1].split(",")
     profile = argv[argv.index("--profile") + 1] if "--profile" in argv else None
-    torch = torch_threads()
+    threads = int(argv[argv.index("--threads") + 1]) if "--threads" in argv else None
+    torch = torch_threads(threads)
     ratios = {}
     for name in only:
         rng = np.random.default_rng(0)

@@ -133,21 +133,34 @@ def _conv_raw(x, w, b, p, cols=None):
 
 
 def _convT_raw(y, w, b, p, hw):
-    """Adjoint of the convolution in its input: y (N, O, oh, ow) -> x (N, C, h, w)."""
+    """Adjoint of the convolution in its input: y (N, O, oh, ow) -> x (N, C, h, w).
+
+    The columns come out of the matrix product in (kh, kw, C, N, oh, ow) order, so each kernel offset
+    is one contiguous block added into a (C, N, Hp, Wp) buffer; one transposing copy at the end."""
     n, o, oh, ow = y.shape
     g = p.groups
-    c = w.shape[1] * g
+    cg = w.shape[1]
+    c = cg * g
     kh, kw = p.k
+    kk = kh * kw
     y2 = np.ascontiguousarray(y.transpose(1, 0, 2, 3)).reshape(o, n * oh * ow)
     if g == 1:
-        cols = w.reshape(o, -1).T @ y2
+        wt = np.ascontiguousarray(w.reshape(o, c, kk).transpose(0, 2, 1)).reshape(o, kk * c)
+        cols = (wt.T @ y2).reshape(kh, kw, c, n, oh, ow)
     else:
-        cols = np.matmul(w.reshape(g, o // g, -1).transpose(0, 2, 1), y2.reshape(g, o // g, -1))
-    cols = cols.reshape(c, kh, kw, n, oh, ow).transpose(3, 0, 1, 2, 4, 5)
+        og = o // g
+        wt = np.ascontiguousarray(w.reshape(g, og, cg, kk).transpose(0, 1, 3, 2)).reshape(g, og, kk * cg)
+        cols = np.matmul(wt.transpose(0, 2, 1), y2.reshape(g, og, -1))  # (g, kk*cg, NL)
+        cols = cols.reshape(g, kh, kw, cg, n, oh, ow).transpose(1, 2, 0, 3, 4, 5, 6).reshape(kh, kw, c, n, oh, ow)
     h, wd = hw
     pt, pb, pl, pr = p.pads
-    xp = _col2im(cols, p, (n, c, h + pt + pb, wd + pl + pr))
-    x = _crop(xp, p.pads, h, wd)
+    (sh, sw), (dh, dw) = p.s, p.d
+    buf = np.zeros((c, n, h + pt + pb, wd + pl + pr), dtype=cols.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            hs, ws = i * dh, j * dw
+            buf[:, :, hs:hs + sh * (oh - 1) + 1:sh, ws:ws + sw * (ow - 1) + 1:sw] += cols[i, j]
+    x = np.ascontiguousarray(buf[:, :, pt:pt + h, pl:pl + wd].transpose(1, 0, 2, 3))
     if b is not None:
         x += b.reshape(1, -1, 1, 1)
     return x
@@ -569,7 +582,9 @@ def _pool_geometry(nd, kernel_size, stride, padding, dilation, ceil_mode, hw, op
 
 
 class _MaxPool(Node):
-    needs_inputs = False
+    """Max over each window. The forward is k*k elementwise maxima of strided views (NaN propagates, as
+    torch); which element won (the first maximum in window order, as torch) is worked out only when
+    the backward or ``return_indices`` needs it."""
 
     def __init__(self, p, oh, ow):
         self.p, self.oh, self.ow = p, oh, ow
@@ -582,20 +597,40 @@ class _MaxPool(Node):
         p = self.p
         fill = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
         xp = _pad4(x, p.pads, fill)
-        self.padded = xp.shape
+        self.xp = xp
         v = _windows(xp, p, self.oh, self.ow)
         kh, kw = p.k
         best = v[:, :, 0, 0].copy()
-        arg = np.zeros(best.shape, dtype=np.int16 if kh * kw < 32000 else np.int64)
         for o in range(1, kh * kw):
-            cur = v[:, :, o // kw, o % kw]
-            upd = cur > best
-            if x.dtype.kind == "f":
-                upd |= np.isnan(cur)
-            np.copyto(best, cur, where=upd)
-            arg[upd] = o
-        self.arg = arg
+            np.maximum(best, v[:, :, o // kw, o % kw], out=best)
+        self.best = best
         return best
+
+    def _masks(self):
+        """Yield (offset, mask of the windows whose first maximum sits at that offset)."""
+        p = self.p
+        kh, kw = p.k
+        v = _windows(self.xp, p, self.oh, self.ow)
+        best = self.best
+        nan = best.dtype.kind == "f" and np.isnan(best).any()
+        taken = np.zeros(best.shape, dtype=bool)
+        for o in range(kh * kw):
+            cur = v[:, :, o // kw, o % kw]
+            m = cur == best
+            if nan:
+                m |= np.isnan(cur) & np.isnan(best)
+            if o:
+                m &= ~taken
+            if o < kh * kw - 1:
+                taken |= m
+            yield o, m
+
+    def arg(self):
+        arg = np.zeros(self.best.shape, dtype=np.int64)
+        for o, m in self._masks():
+            if o:
+                arg[m] = o
+        return arg
 
     def indices(self):
         """Flat index into each input plane (H*W) of every maximum, like torch's return_indices."""
@@ -604,8 +639,9 @@ class _MaxPool(Node):
         (sh, sw), (dh, dw) = p.s, p.d
         pt, _, pl, _ = p.pads
         w = self.shape[3]
-        rows = (np.arange(self.oh) * sh - pt)[:, None] + (self.arg // kw) * dh
-        cols = (np.arange(self.ow) * sw - pl)[None, :] + (self.arg % kw) * dw
+        arg = self.arg()
+        rows = (np.arange(self.oh) * sh - pt)[:, None] + (arg // kw) * dh
+        cols = (np.arange(self.ow) * sw - pl)[None, :] + (arg % kw) * dw
         return (rows * w + cols).astype(np.int64)
 
     def backward(self, ns, g, ins, out):
@@ -617,18 +653,22 @@ class _MaxPool(Node):
         p = self.p
         kh, kw = p.k
         (sh, sw), (dh, dw) = p.s, p.d
-        gx = np.zeros(self.padded, dtype=g.dtype)
         oh, ow = self.oh, self.ow
-        arg = self.arg
         overlap = sh < (kh - 1) * dh + 1 or sw < (kw - 1) * dw + 1
-        for o in range(kh * kw):
+        gx = (np.zeros if overlap else np.empty)(self.xp.shape, dtype=g.dtype)
+        if not overlap:
+            # every covered element belongs to exactly one window: assign, and zero the uncovered edges
+            gx[:, :, (oh - 1) * sh + (kh - 1) * dh + 1:] = 0
+            gx[:, :, :, (ow - 1) * sw + (kw - 1) * dw + 1:] = 0
+            if sh > (kh - 1) * dh + 1 or sw > (kw - 1) * dw + 1 or dh > 1 or dw > 1:
+                gx[...] = 0
+        for o, m in self._masks():
             i, j = divmod(o, kw)
             dst = gx[:, :, i * dh:i * dh + sh * (oh - 1) + 1:sh, j * dw:j * dw + sw * (ow - 1) + 1:sw]
-            m = arg == o
             if overlap:
                 dst += np.where(m, g, 0)
             else:
-                np.copyto(dst, g, where=m)
+                np.multiply(g, m, out=dst)
         return (_crop(gx, p.pads, h, w),)
 
 
