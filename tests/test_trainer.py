@@ -620,3 +620,39 @@ def test_no_warnings_in_plain_fit():
         t = Trainer(max_epochs=1, **QUIET)
         t.fit(Reg(), loader(), loader())
     assert math.isfinite(t.callback_metrics["val_loss"])
+
+
+def test_datamodule_and_ckpt_path_best(tmp_path):
+    from ember.train import DataModule
+    from ember.train.callbacks import ModelCheckpoint
+
+    calls = []
+
+    class DM(DataModule):
+        def prepare_data(self):
+            calls.append("prepare_data")
+
+        def setup(self, stage):
+            calls.append(f"setup:{stage}")
+
+        def train_dataloader(self):
+            return loader(16, 4)
+
+        def val_dataloader(self):
+            return loader(8, 4)
+
+        def test_dataloader(self):
+            return loader(8, 4)
+
+        def state_dict(self):
+            return {"seen": len(calls)}
+
+    ck = ModelCheckpoint(dirpath=tmp_path, monitor="val_loss", save_top_k=1)
+    t = Trainer(max_epochs=3, callbacks=[ck], enable_progress_bar=False, enable_model_summary=False, logger=False)
+    m = Reg()
+    t.fit(m, datamodule=DM())
+    assert calls[:2] == ["prepare_data", "setup:fit"]
+    best = ember.load(ck.best_model_path)
+    assert best["datamodule"]["seen"] >= 2 and best["epoch"] == int(ck.best_model_path.split("epoch=")[1][0])
+    out = t.test(datamodule=DM(), verbose=False)  # model=None: the best checkpoint's weights
+    assert t.ckpt_path == ck.best_model_path and set(out[0]) == {"test_loss"}
