@@ -463,7 +463,8 @@ def test_progress_bar_non_tty_prints_one_line_per_epoch():
     assert lines[1].startswith("Epoch 1: 4/4") and "loss=0.125" in lines[1] and "val_loss=0.4" in lines[1]
 
 
-def test_progress_bar_tty_redraws_in_place():
+def test_progress_bar_tty_redraws_in_place(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")  # the bar is cut to the terminal width, which varies by runner
     out = io.StringIO()
     t = FakeTrainer()
     _fit_with_bar(TQDMProgressBar(file=out, interactive=True), t, epochs=1)
