@@ -13,7 +13,7 @@ from . import _dtype as D
 from ._backend import device as _device
 from ._backend import module_for, to_device as _to_device_array
 from ._tensor import CLOCK, Size, Tensor
-from .autograd.engine import BinaryNode, Node, UnaryNode
+from .autograd.engine import BinaryNode, MultiNode, Node, UnaryNode
 from .autograd.functional_ns import erf_array
 from .autograd.grad_mode import STATE
 
@@ -1802,6 +1802,56 @@ def vstack(tensors):
     return cat([t if t.ndim > 1 else unsqueeze(t, 0) for t in tensors], 0)
 
 
+class Split(MultiNode):
+    """All pieces of a split in one node, so backward joins them once (O(n), not O(n^2))."""
+
+    needs_inputs = False
+
+    def __init__(self, axis, sizes, squeeze):
+        self.axis, self.sizes, self.squeeze = axis, sizes, squeeze
+        self.n_out = len(sizes)
+
+    def forward(self, x):
+        self.meta = (x.shape, x.dtype)
+        pre = (_pyslice(None),) * self.axis
+        out, start = [], 0
+        for n in self.sizes:
+            out.append(x[pre + (start if self.squeeze else _pyslice(start, start + n),)])
+            start += n
+        return tuple(out)
+
+    def backward(self, ns, g, ins, out):
+        shape, dt = self.meta
+        ax = self.axis
+        if builtins.any(isinstance(a, Tensor) for a in g):
+            parts = []
+            for a, n in zip(g, self.sizes):
+                if a is None:
+                    sh = shape[:ax] + ((n,) if not self.squeeze else ()) + shape[ax + 1:]
+                    a = Tensor._wrap(np.zeros(sh, dtype=dt))
+                parts.append(a)
+            return ((stack(parts, ax) if self.squeeze else cat(parts, ax)),)
+        res = np.empty(shape, dtype=dt)
+        pre = (_pyslice(None),) * ax
+        start = 0
+        for a, n in zip(g, self.sizes):
+            idx = pre + (start if self.squeeze else _pyslice(start, start + n),)
+            if a is None:
+                res[idx] = 0
+            else:
+                res[idx] = a
+            start += n
+        return (res,)
+
+
+def _split_views(x, ax, sizes, squeeze):
+    outs = Split(ax, tuple(sizes), squeeze)(x)
+    base = x if x._base is None else x._base
+    for t in outs:
+        t._base = base
+    return outs
+
+
 def split(x, split_size_or_sections, dim=0):
     """Split into chunks of a size (the last may be smaller) or of the given sizes."""
     ax = _dim(dim, x.ndim, "split")
@@ -1812,17 +1862,15 @@ def split(x, split_size_or_sections, dim=0):
             raise RuntimeError(f"split: split_size must be positive, got {s}")
         sizes = [s] * (n // s) + ([n % s] if n % s else []) if s > 0 else [0]
     else:
-        sizes = list(split_size_or_sections)
-        if builtins.sum(sizes) != n:
+        sizes = [int(v) for v in split_size_or_sections]
+        if builtins.any(v < 0 for v in sizes) or builtins.sum(sizes) != n:
             raise RuntimeError(
                 f"split_with_sizes expects split_sizes to sum exactly to {n} (input tensor's size at dimension {ax}), "
                 f"but got split_sizes={sizes}"
             )
-    out, start = [], 0
-    for s in sizes:
-        out.append(narrow(x, ax, start, s))
-        start += s
-    return tuple(out)
+    if not sizes:
+        return ()
+    return _split_views(x, ax, sizes, False)
 
 
 def chunk(x, chunks, dim=0):
@@ -1848,9 +1896,12 @@ def tensor_split(x, sections, dim=0):
 
 
 def unbind(x, dim=0):
-    """Remove ``dim``, returning the slices along it."""
+    """Remove ``dim``, returning the slices along it (one node: backward stacks the gradients once)."""
     ax = _dim(dim, x.ndim, "unbind")
-    return tuple(select(x, ax, i) for i in range(x.shape[ax]))
+    n = x.shape[ax]
+    if n == 0:
+        return ()
+    return _split_views(x, ax, [1] * n, True)
 
 
 def narrow(x, dim, start, length):

@@ -177,6 +177,38 @@ class BinaryNode(Node):
         return t
 
 
+class MultiNode(Node):
+    """A node with several outputs (``n_out`` of them, set by the subclass). ``forward`` returns a tuple of
+    arrays; ``backward`` receives a list of output gradients with ``None`` for outputs that got none."""
+
+    n_out = 2
+
+    def __call__(self, *inputs):
+        datas = []
+        record = False
+        for x in inputs:
+            if isinstance(x, Tensor):
+                datas.append(x._data)
+                if x.requires_grad:
+                    record = True
+            else:
+                datas.append(x)
+        outs = self.forward(*datas)
+        ts = []
+        for a in outs:
+            t = _new(Tensor)
+            t._data = a
+            ts.append(t)
+        if record and STATE.enabled:
+            self._record(ts[0], inputs)
+            for i in range(1, len(ts)):
+                t = ts[i]
+                t.requires_grad = True
+                t.grad_fn = self
+                t._out_idx = i
+        return tuple(ts)
+
+
 class _Hook:
     """Handle returned by ``register_hook``; ``remove()`` detaches the hook."""
 

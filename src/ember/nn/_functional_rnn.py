@@ -15,40 +15,14 @@ import numpy as np
 
 from .. import _ops as E
 from .._tensor import Tensor
-from ..autograd.engine import Node
-from ..autograd.grad_mode import STATE
+from ..autograd.engine import MultiNode
 
 __all__ = ["rnn_tanh_cell", "rnn_relu_cell", "lstm_cell", "gru_cell"]
 
 _new = object.__new__
 
 
-class _MultiNode(Node):
-    """A node with several outputs (``n_out``); backward receives a list with None for unused outputs."""
-
-    def __call__(self, *inputs):
-        datas = []
-        record = False
-        for x in inputs:
-            if isinstance(x, Tensor):
-                datas.append(x._data)
-                if x.requires_grad:
-                    record = True
-            else:
-                datas.append(x)
-        outs = self.forward(*datas)
-        ts = []
-        for a in outs:
-            t = _new(Tensor)
-            t._data = a
-            ts.append(t)
-        if record and STATE.enabled:
-            self._record(ts[0], inputs)
-            for i, t in enumerate(ts[1:], 1):
-                t.requires_grad = True
-                t.grad_fn = self
-                t._out_idx = i
-        return tuple(ts)
+_MultiNode = MultiNode  # several outputs in one node (the engine's)
 
 
 # ---------------------------------------------------------------------------- namespaces
@@ -284,40 +258,6 @@ def cell_step(kind, gx, h, c, w_hh, b_hh):
 # ---------------------------------------------------------------------------- sequence split
 
 
-class _Unbind(_MultiNode):
-    needs_inputs = False
-
-    def __init__(self, n):
-        self.n_out = n
-
-    def name(self):
-        return "UnbindBackward"
-
-    def forward(self, x):
-        self.meta = (x.shape[1:], x.dtype)
-        return tuple(x[i] for i in range(x.shape[0]))
-
-    def backward(self, ns, g, ins, out):
-        shape, dt = self.meta
-        if any(isinstance(a, Tensor) for a in g):
-            zero = None
-            parts = []
-            for a in g:
-                if a is None:
-                    if zero is None:
-                        zero = Tensor._wrap(np.zeros(shape, dtype=dt))
-                    a = zero
-                parts.append(a)
-            return (E.stack(parts, 0),)
-        res = np.empty((len(g),) + tuple(shape), dtype=dt)
-        for i, a in enumerate(g):
-            if a is None:
-                res[i] = 0
-            else:
-                res[i] = a
-        return (res,)
-
-
 def unbind_steps(x):
-    """``x.unbind(0)`` recorded as one node."""
-    return _Unbind(x.shape[0])(x)
+    """``x.unbind(0)`` (one node in ember's core)."""
+    return E.unbind(x, 0)
