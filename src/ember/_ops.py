@@ -2103,7 +2103,7 @@ def _norm_index(x, idx, op="index"):
     for i in idx:
         if i is Ellipsis:
             out.append(i)
-            dim = ndim - (n_consumed - dim) if True else dim
+            dim = ndim - (n_consumed - dim)
             continue
         if i is None:
             out.append(None)
@@ -2240,9 +2240,9 @@ class IndexPut(Node):
         return out
 
     def backward(self, ns, g, ins, out):
-        gx = ns.index_zeros(g.shape, self.idx, ns.index(g, self.idx) * 0 if False else ns.index(g, self.idx), False)
-        gx = g - gx
         gv = ns.index(g, self.idx)
+        # the overwritten positions of x get no gradient; the written value gets what reached them
+        gx = g - ns.index_zeros(g.shape, self.idx, gv, False)
         return gx, gv
 
 
@@ -2789,7 +2789,7 @@ def einsum(equation, *operands):
     for term, op in zip(terms, operands):
         if "..." in term:
             n_ell = op.ndim - (len(term) - 3)
-            term = term.replace("...", ell_letters[:n_ell][::-1][::-1] if n_ell > 0 else "")
+            term = term.replace("...", ell_letters[:n_ell] if n_ell > 0 else "")
         if len(term) != op.ndim:
             raise RuntimeError(
                 f"einsum(): the number of subscripts in the equation ({len(term)}) does not match the number of "
@@ -2824,22 +2824,15 @@ def einsum(equation, *operands):
                     term = term[:i] + term[i + 1:j] + term[j + 1:] + c
                     break
         ops.append((term, op))
-    # contract pairwise
+    # contract pairwise, summing each letter out as soon as no later operand or the output needs it
     term, acc = ops[0]
-    for t2, op2 in ops[1:]:
+    for k in range(1, len(ops)):
+        t2, op2 = ops[k]
         letters = list(dict.fromkeys(term + t2))
-        keep = set(rhs) | {c for tt, _ in ops[len(ops):] for c in tt}
-        a = _align(acc, term, letters)
-        b = _align(op2, t2, letters)
-        acc = a * b
+        acc = _align(acc, term, letters) * _align(op2, t2, letters)
         term = "".join(letters)
-        # sum letters not needed later
-        later = set(rhs)
-        idx_me = [i for i, (tt, _) in enumerate(ops) if tt == t2]
-        rest = ops[idx_me[-1] + 1:] if idx_me else []
-        for tt, _ in rest:
-            later |= set(tt)
-        drop = [i for i, c in enumerate(term) if c not in later and c not in keep]
+        later = set(rhs).union(*(set(tt) for tt, _ in ops[k + 1:]))
+        drop = [i for i, c in enumerate(term) if c not in later]
         if drop:
             acc = sum(acc, tuple(drop))
             term = "".join(c for i, c in enumerate(term) if i not in drop)
