@@ -41,7 +41,7 @@ def test_version_and_public_names():
     for name in ["Tensor", "tensor", "zeros", "no_grad", "manual_seed", "save", "load", "autograd", "float32"]:
         assert hasattr(ember, name), name
     with pytest.raises(AttributeError, match="no attribute 'not_a_thing'"):
-        ember.not_a_thing
+        _ = ember.not_a_thing
 
 
 def test_cuda_reports_unavailable_without_cupy():
