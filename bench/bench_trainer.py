@@ -3,14 +3,16 @@
 Both loops iterate the same list of pre-collated batches (so data loading is not measured) and
 run the same forward/backward/step. The Trainer logs the loss every step with ``self.log`` and
 writes a CSV log; checkpointing, the progress bar and the model summary are off (``--defaults``
-measures with everything at its default instead). Prints µs per step for each and the overhead.
+measures with everything at its default instead). Runs are interleaved (the machine may be
+shared); prints the min and median µs per step of each and the overhead.
 
-    python bench/bench_trainer.py [--steps 3000] [--repeats 5] [--defaults]
+    python bench/bench_trainer.py [--steps 3000] [--repeats 7] [--defaults]
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import tempfile
 import time
 
@@ -20,7 +22,7 @@ import numpy as np
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps", type=int, default=3000)
-    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--defaults", action="store_true", help="progress bar, summary, checkpoints on")
     ap.add_argument("--no-logger", action="store_true", help="self.log still runs; no CSV logger")
     a = ap.parse_args()
@@ -92,12 +94,15 @@ def main():
     for _ in range(a.repeats):  # interleaved, so that load from other processes hits both alike
         h.append(hand())
         tr.append(trainer())
-    hs, ts = min(h) / a.steps * 1e6, min(tr) / a.steps * 1e6
-    print(f"hand-written loop : {hs:8.1f} us/step")
-    print(f"Trainer.fit       : {ts:8.1f} us/step  (self.log every step"
-          f"{'' if a.no_logger else ', CSV logger'}{', defaults' if a.defaults else ''})")
-    print(f"overhead          : {ts - hs:8.1f} us/step  (ratio {ts / hs:.2f}x; target < 50 us)")
-
+    us = 1e6 / a.steps
+    hs, ts = min(h) * us, min(tr) * us
+    hm, tm = statistics.median(h) * us, statistics.median(tr) * us
+    pairs = sorted((t - x) * us for x, t in zip(h, tr))  # each trainer run minus the hand run just before
+    what = f"self.log every step{'' if a.no_logger else ', CSV logger'}{', defaults' if a.defaults else ''}"
+    print(f"hand-written loop : {hs:8.1f} us/step min, {hm:8.1f} median")
+    print(f"Trainer.fit       : {ts:8.1f} us/step min, {tm:8.1f} median  ({what})")
+    print(f"overhead          : {ts - hs:8.1f} us/step (min - min), {tm - hm:.1f} (median - median), "
+          f"{statistics.median(pairs):.1f} (median of paired runs); ratio {ts / hs:.2f}x; target < 50 us")
 
 if __name__ == "__main__":
     main()

@@ -126,3 +126,69 @@ def test_tensorboard_reads_our_files(tmp_path):
     assert [round(s.value, 4) for s in ea.Scalars("loss")] == [1.0, 0.5, 0.3333]
     assert ea.Histograms("weights/w")[0].histogram_value.num == 50
     assert "_hparams_/session_start_info" in ea.PluginTagToContent("hparams")
+
+
+def test_csv_logger_buffers_appends_and_rewrites_only_for_new_columns(tmp_path):
+    lg = CSVLogger(tmp_path, flush_logs_every_n_steps=100)
+    for step in range(49, 250, 50):  # Trainer(log_every_n_steps=50) logs at steps 49, 99, 149, ...
+        lg.log_metrics({"loss": step / 1000}, step=step)
+        if step == 99:  # the first 100 steps are out: written once
+            first_inode = os.stat(lg.metrics_file_path).st_ino
+            assert [r["step"] for r in read_metrics_csv(lg.metrics_file_path)] == [49, 99]
+        if step == 149:  # buffered, not yet written
+            assert len(read_metrics_csv(lg.metrics_file_path)) == 2
+    assert [r["step"] for r in read_metrics_csv(lg.metrics_file_path)] == [49, 99, 149, 199]
+    assert os.stat(lg.metrics_file_path).st_ino == first_inode  # appended, not replaced
+    lg.log_metrics({"loss": 0.3, "val_acc": 0.5}, step=260)  # a new column: the file is rewritten
+    lg.save()
+    assert os.stat(lg.metrics_file_path).st_ino != first_inode
+    with open(lg.metrics_file_path) as f:
+        lines = f.read().splitlines()
+    assert lines[0] == "loss,step,val_acc" and lines[1] == "0.049,49," and len(lines) == 7
+    lg.log_metrics({"loss": 0.1}, step=300)
+    lg.finalize("success")
+    rows = read_metrics_csv(lg.metrics_file_path)
+    assert [r["step"] for r in rows] == [49, 99, 149, 199, 249, 260, 300] and rows[5]["val_acc"] == 0.5
+    lg.save()  # nothing new: nothing written
+    assert len(read_metrics_csv(lg.metrics_file_path)) == 7
+
+
+def test_read_metrics_csv_skips_a_torn_last_line(tmp_path):
+    p = tmp_path / "metrics.csv"
+    p.write_text("loss,step\n0.5,0\n0.25,1\n0.1")  # killed in the middle of an append
+    assert read_metrics_csv(p) == [{"loss": 0.5, "step": 0}, {"loss": 0.25, "step": 1}]
+
+
+def test_trainer_metrics_csv_rows_carry_the_epoch(tmp_path):
+    import ember
+    import ember.nn as nn
+    from ember.train import Trainer, TrainModule
+
+    class M(TrainModule):
+        def __init__(self):
+            super().__init__()
+            self.w = nn.Parameter(ember.ones(1))
+
+        def training_step(self, batch, batch_idx):
+            loss = (self.w * batch[0]).sum() ** 2
+            self.log("train_loss", loss)
+            return loss
+
+        def validation_step(self, batch, batch_idx):
+            self.log("val_loss", (self.w * batch[0]).sum() ** 2)
+
+        def configure_optimizers(self):
+            return ember.optim.SGD(self.parameters(), lr=0.01)
+
+    from ember.utils.data import DataLoader, TensorDataset
+
+    data = DataLoader(TensorDataset(ember.ones(8, 2)), batch_size=2)  # 4 batches
+    t = Trainer(max_epochs=3, log_every_n_steps=2, default_root_dir=tmp_path, enable_progress_bar=False,
+                enable_model_summary=False, enable_checkpointing=False)
+    t.fit(M(), data, data)
+    rows = read_metrics_csv(os.path.join(t.log_dir, "metrics.csv"))
+    assert all(set(r) - {"epoch", "step"} for r in rows), "a row holding only epoch/step"
+    val = [r for r in rows if "val_loss" in r]
+    assert [(r["epoch"], r["step"]) for r in val] == [(0, 3), (1, 7), (2, 11)]  # Lightning's steps
+    train = [(r["epoch"], r["step"]) for r in rows if "train_loss" in r]
+    assert train == [(0, 1), (0, 3), (1, 5), (1, 7), (2, 9), (2, 11)]

@@ -28,7 +28,7 @@ def _to_float(value, name):
         if d.size != 1:
             raise ValueError(f"self.log({name!r}, ...): a logged tensor must hold one number, got shape "
                              f"{tuple(d.shape)}; reduce it first (e.g. .mean())")
-        return float(d.reshape(()))
+        return float(d.item())
     try:
         return float(value)
     except (TypeError, ValueError):

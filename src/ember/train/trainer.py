@@ -519,9 +519,11 @@ class Trainer:
         if completed:
             self._step_schedulers("epoch", plateau=True)
         out = self._results.epoch_end("train")
-        out["epoch"] = self.current_epoch
-        self._log_to_loggers(out, max(self._batches_that_stepped - 1, 0))
+        if out:  # no row holding only "epoch"
+            out["epoch"] = self.current_epoch
+            self._log_to_loggers(out, max(self._batches_that_stepped - 1, 0))
         self._flush_checkpoints(epoch_done=True)
+        self._save_loggers()
         self.current_epoch += 1
         self._batches_seen = 0
         if self._sigterm is not None and self._sigterm.received:
@@ -595,8 +597,8 @@ class Trainer:
             if stage != "predict":
                 res.epoch_end_reached = False
                 metrics = res.epoch_end(stage)
-                if log:
-                    self._log_to_loggers(dict(metrics), self._batches_that_stepped)
+                if log and metrics:  # epoch-end rows carry the epoch, as in Lightning
+                    self._log_to_loggers({**metrics, "epoch": self.current_epoch}, self._batches_that_stepped)
                 results = [dict(metrics) for _ in loaders]
             self._call(f"on_{noun}_end")
         if was_training:
@@ -634,6 +636,7 @@ class Trainer:
                 raise ValueError(f"Trainer.{fn}(): the {noun} dataloader is empty (len 0)")
         self.state.stage = fn
         out = self._eval_loop(fn, loaders, log=True, return_predictions=return_predictions)
+        self._save_loggers()
         self.state.status = "finished"
         if fn != "predict" and verbose:
             self._print_table(fn, out)
@@ -750,28 +753,33 @@ class Trainer:
         return getattr(f, "__func__", None) is not getattr(base, name, None)
 
     def _build_hook_cache(self):
-        """For each hook, the callbacks and module methods that actually override it (so that a
-        hook nobody uses costs nothing per step)."""
+        """For each hook, the callbacks and module methods that actually override it; a hook
+        nobody overrides is left out, so that calling it costs one dict lookup per step."""
         hooks = [n for n in dir(Callback) if n.startswith("on_")]
         m = self.lightning_module
         self._hooks = {}
         for name in hooks:
             cbs = [getattr(c, name) for c in self.callbacks if self._overrides(c, name)]
             mod = getattr(m, name) if self._overrides(m, name) else None
-            self._hooks[name] = (cbs, mod)
+            if cbs or mod is not None:
+                self._hooks[name] = (cbs, mod)
 
     def _call(self, name, *args):
         """Fire hook ``name``: callbacks (in order), then the module. Returns the module's result."""
-        cbs, mod = self._hooks.get(name, ((), None))
+        entry = self._hooks.get(name)
+        if entry is None:
+            return None
+        cbs, mod = entry
+        m = self.lightning_module
         for f in cbs:
-            f(self, self.lightning_module, *args)
+            f(self, m, *args)
         if mod is not None:
-            m = self.lightning_module
-            prev, m._current_fx = m._current_fx, name
+            d = m.__dict__  # _current_fx is a plain attribute: skip nn.Module.__setattr__
+            prev, d["_current_fx"] = d["_current_fx"], name
             try:
                 return mod(*args)
             finally:
-                m._current_fx = prev
+                d["_current_fx"] = prev
         return None
 
     def _call_callbacks(self, name, *args):
@@ -788,11 +796,12 @@ class Trainer:
 
     def _run_step(self, name, batch, batch_idx, *extra):
         m = self.lightning_module
-        m._current_fx = name
+        d = m.__dict__
+        d["_current_fx"] = name
         try:
             return getattr(m, name)(batch, batch_idx, *extra)
         finally:
-            m._current_fx = None
+            d["_current_fx"] = None
 
     # ------------------------------------------------------------------------------------------
     # helpers: data
@@ -947,7 +956,7 @@ class Trainer:
             raise ValueError("training_step returned a loss that does not require grad: it is not connected to "
                              "the parameters (was it computed under no_grad, detached, or converted with .item()?)")
         if self.on_nonfinite_loss != "ignore":
-            v = float(data.reshape(()))
+            v = data.item()
             if not math.isfinite(v):
                 if self.on_nonfinite_loss == "raise":
                     raise NonFiniteLossError(
@@ -1038,6 +1047,11 @@ class Trainer:
         self.logged_metrics.update(metrics)
         for lg in self.loggers:
             lg.log_metrics(metrics, step)
+
+    def _save_loggers(self):
+        """Flush what the loggers buffered (epoch end, after a checkpoint, end of validate/test)."""
+        for lg in self.loggers:
+            lg.save()
 
     def _log_hparams(self):
         m = self.lightning_module
@@ -1174,6 +1188,7 @@ class Trainer:
             else:
                 full = full or self._dump_checkpoint(False, epoch_done)
                 save_file(full, path)
+        self._save_loggers()  # metrics.csv is as complete as the checkpoint
 
     def _save_on_sigterm(self):
         self.received_sigterm = True
@@ -1186,6 +1201,7 @@ class Trainer:
             self.current_epoch += 1
         else:
             save_file(self._dump_checkpoint(False), path)
+        self._save_loggers()
         self.state.stop_reason = "sigterm"
         print(f"SIGTERM received: saved {path}; resume with trainer.fit(..., ckpt_path='last')",
               file=sys.stderr, flush=True)

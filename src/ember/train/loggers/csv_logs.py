@@ -5,8 +5,10 @@
     logger = CSVLogger("logs", name="mnist")      # logs/mnist/version_0/metrics.csv
     trainer = Trainer(logger=logger)
 
-Needs no server and no extra package; it is what ``Trainer(logger=True)`` uses. Every file write is
-atomic (a temporary file, then ``os.replace``), so an interrupted run never leaves a torn CSV.
+Needs no server and no extra package; it is what ``Trainer(logger=True)`` uses. As in Lightning, rows
+are buffered and written every ``flush_logs_every_n_steps`` steps: appended to ``metrics.csv``, which is
+rewritten whole (atomically: a temporary file, then ``os.replace``) only when a new column appears.
+An interrupted append can at worst leave a torn last line, which :func:`read_metrics_csv` skips.
 """
 
 from __future__ import annotations
@@ -106,17 +108,22 @@ def _yaml_dump(obj: Any, indent: int = 0) -> str:
 
 
 def read_metrics_csv(path: str | os.PathLike) -> list[dict[str, float]]:
-    """Rows of a ``metrics.csv`` as dicts of floats (empty cells left out; ``step``/``epoch`` as ints)."""
+    """Rows of a ``metrics.csv`` as dicts of floats (empty cells left out; ``step``/``epoch`` as ints).
+
+    A last line without its newline (a run killed in the middle of an append) is skipped."""
     rows = []
     with open(path, newline="", encoding="utf-8") as f:
-        for row in csv.DictReader(f):
-            d: dict[str, Any] = {}
-            for k, v in row.items():
-                if v in ("", None):
-                    continue
-                x = float(v)
-                d[k] = int(x) if k in ("step", "epoch") and x.is_integer() else x
-            rows.append(d)
+        text = f.read()
+    if text and not text.endswith("\n"):
+        text = text[:text.rfind("\n") + 1]
+    for row in csv.DictReader(io.StringIO(text, newline="")):
+        d: dict[str, Any] = {}
+        for k, v in row.items():
+            if v in ("", None):
+                continue
+            x = float(v)
+            d[k] = int(x) if k in ("step", "epoch") and x.is_integer() else x
+        rows.append(d)
     return rows
 
 
@@ -128,7 +135,9 @@ class CSVLogger(Logger):
         name: experiment name (a sub-directory; ``""``/``None`` writes versions straight into ``save_dir``).
         version: an int (``version_<N>``), a str (used as the directory name) or ``None`` (next free).
         prefix: put before every metric key (``prefix-key``).
-        flush_logs_every_n_steps: how often ``metrics.csv`` is rewritten (it always is at ``save()``).
+        flush_logs_every_n_steps: buffered rows are written to ``metrics.csv`` once this many steps
+            have passed since the last write (and always at ``save()``: the trainer saves at each
+            epoch end, after each checkpoint and at the end of the run).
 
     >>> import tempfile, os
     >>> d = tempfile.mkdtemp()
@@ -151,9 +160,12 @@ class CSVLogger(Logger):
         self._flush_every = max(1, int(flush_logs_every_n_steps))
         self.hparams: dict[str, Any] = {}
         self.metrics: list[dict[str, Any]] = []  # every row logged so far
-        self.metrics_keys: list[str] = []
+        self.metrics_keys: list[str] = []  # the columns of metrics.csv as written
         self._keyset: set[str] = set()
-        self._dirty = False
+        self._pending: list[dict[str, Any]] = []  # rows not yet in metrics.csv
+        self._new_keys = False
+        self._flushed_step = -1
+        self._hparams_written = False
 
     # -- identity ------------------------------------------------------------------------------
     @property
@@ -201,31 +213,48 @@ class CSVLogger(Logger):
                                 f"tensor, got {type(v).__name__}")
         if step is None:
             step = len(self.metrics)
-        row["step"] = int(step)
+        step = int(step)
+        row["step"] = step
         self.metrics.append(row)
+        self._pending.append(row)
+        keyset = self._keyset
         for k in row:
-            if k not in self._keyset:
-                self._keyset.add(k)
-                self.metrics_keys = sorted(self._keyset)
-        self._dirty = True
-        if (step + 1) % self._flush_every == 0:
+            if k not in keyset:
+                keyset.add(k)
+                self._new_keys = True
+        # every n steps (counted from the last flush, so that any log_every_n_steps works)
+        if step - self._flushed_step >= self._flush_every:
             self.save()
 
     def _write_hparams(self) -> None:
         _atomic_write(os.path.join(self.log_dir, self.NAME_HPARAMS_FILE), _yaml_dump(self.hparams))
+        self._hparams_written = True
 
     def save(self) -> None:
-        if not self._dirty:
-            if not os.path.exists(os.path.join(self.log_dir, self.NAME_HPARAMS_FILE)):
-                self._write_hparams()
+        """Write the buffered rows: appended to ``metrics.csv``, or the whole file rewritten
+        (atomically) when a new column appeared since the last write."""
+        if not self._hparams_written:
+            self._write_hparams()
+        if not self._pending:
             return
-        buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=self.metrics_keys, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(self.metrics)
-        _atomic_write(self.metrics_file_path, buf.getvalue())
-        self._write_hparams()
-        self._dirty = False
+        path = self.metrics_file_path
+        if self._new_keys or not os.path.exists(path):
+            self.metrics_keys = sorted(self._keyset)
+            buf = io.StringIO()
+            writer = csv.DictWriter(buf, fieldnames=self.metrics_keys, lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(self.metrics)
+            _atomic_write(path, buf.getvalue())
+            self._new_keys = False
+        else:
+            buf = io.StringIO()
+            csv.DictWriter(buf, fieldnames=self.metrics_keys, lineterminator="\n").writerows(self._pending)
+            # one write() on an O_APPEND file: at worst an interrupted run loses its last line, which
+            # read_metrics_csv skips
+            with open(path, "a", encoding="utf-8", newline="") as f:
+                f.write(buf.getvalue())
+        self._pending = []
+        self._flushed_step = self.metrics[-1]["step"]
 
     def finalize(self, status: str) -> None:
         self.save()
