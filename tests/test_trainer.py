@@ -594,7 +594,7 @@ def test_import_ember_train_is_fast_and_lazy():
     runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split(" ", 2)
             for _ in range(3)]
     assert min(float(r[0]) for r in runs) < 0.02
-    assert min(float(r[1]) for r in runs) < 0.6  # loose absolute bound: the CI machine is shared
+    # the absolute cost of `import ember` (mostly NumPy) is budgeted in tests/test_package.py
     assert runs[0][2].strip() == "[]"
 
 
