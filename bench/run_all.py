@@ -6,7 +6,7 @@ import runpy
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SCRIPTS = ["bench_core.py", "bench_nn.py", "bench_trainer.py"]
+SCRIPTS = ["bench_core.py", "bench_nn.py", "bench_trainer.py", "bench_others.py"]
 
 if __name__ == "__main__":
     sys.path.insert(0, HERE)
