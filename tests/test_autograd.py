@@ -591,3 +591,21 @@ def test_setitem_on_non_leaf_gradient_flows_like_torch():
         (y * y).sum().backward()
     close(x.grad, tx.grad)
     close(v.grad, tv.grad)
+
+
+def test_backward_inputs_reach_only_those_tensors_leaf_or_not():
+    import torch
+
+    res = []
+    for L in (ember, torch):
+        x = L.tensor([1.0, 2.0], requires_grad=True)
+        w = L.tensor([3.0, 4.0], requires_grad=True)
+        h = x * w
+        L.sin(h).sum().backward(inputs=[h, w])
+        res.append((x.grad, w.grad.tolist(), h.grad.tolist()))
+    (ex, ew, eh), (tx, tw, th) = res
+    assert ex is None and tx is None
+    np.testing.assert_allclose(ew, tw, rtol=1e-6)
+    np.testing.assert_allclose(eh, th, rtol=1e-6)
+    with pytest.raises(RuntimeError, match="cannot be empty"):
+        (x * 2).sum().backward(inputs=[])

@@ -330,12 +330,11 @@ def _collect(roots):
     return deps
 
 
-def run_backward(outputs, grad_outputs, retain_graph, create_graph, capture=None, accumulate=True,
-                 only_inputs=None):
+def run_backward(outputs, grad_outputs, retain_graph, create_graph, capture=None, accumulate=True):
     """Propagate ``grad_outputs`` from ``outputs`` to the leaves.
 
     ``capture``: dict id(tensor) -> None, filled with the gradients of those tensors (autograd.grad).
-    ``accumulate``: add into leaves' ``.grad``. ``only_inputs``: restrict accumulation to these leaves.
+    ``accumulate``: add into leaves' ``.grad``.
     """
     from .functional_ns import ARRAY_NS, TENSOR_NS
 
@@ -420,7 +419,7 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, capture=None
             if capture is not None and id(leaf) in capture:
                 capture[id(leaf)] = g if create_graph else Tensor._wrap(g)
                 continue
-            if not accumulate or (only_inputs is not None and id(leaf) not in only_inputs):
+            if not accumulate:
                 continue
             _accumulate_grad(leaf, g, create_graph)
     finally:
@@ -541,15 +540,29 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
     if retain_graph is None:
         retain_graph = create_graph
     grads = _make_grads(tensors, list(grad_tensors), create_graph, "backward")
-    only = None
-    if inputs is not None:
-        if isinstance(inputs, Tensor):
-            inputs = [inputs]
-        if len(inputs) == 0:
-            raise RuntimeError("backward: 'inputs' argument to backward() cannot be empty")
-        only = {id(t) for t in inputs}
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # torch never warns in backward
-        run_backward(tensors, grads, retain_graph, create_graph, only_inputs=only)
+    if inputs is None:
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # torch never warns in backward
+            run_backward(tensors, grads, retain_graph, create_graph)
+        return
+    # backward(inputs=...): gradients reach only these tensors (leaves or not), into their .grad
+    inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+    if len(inputs) == 0:
+        raise RuntimeError("backward: 'inputs' argument to backward() cannot be empty")
+    for i, t in enumerate(inputs):
+        if not isinstance(t, Tensor) or not t.requires_grad:
+            raise RuntimeError(f"backward: inputs[{i}] does not require grad; set requires_grad=True on it")
+    capture = {id(t): None for t in inputs}
+    nodes = {}
+    for t in inputs:
+        if t.grad_fn is not None:
+            nodes.setdefault(t.grad_fn, []).append(id(t))
+    capture["__nodes__"] = nodes
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        run_backward(tensors, grads, retain_graph, create_graph, capture=capture, accumulate=False)
+    for t in dict.fromkeys(inputs):
+        g = capture[id(t)]
+        if g is not None:
+            _accumulate_grad(t, g if create_graph else g._data.copy(), create_graph)
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, allow_unused=False,
