@@ -607,5 +607,6 @@ def test_backward_inputs_reach_only_those_tensors_leaf_or_not():
     assert ex is None and tx is None
     np.testing.assert_allclose(ew, tw, rtol=1e-6)
     np.testing.assert_allclose(eh, th, rtol=1e-6)
+    x = ember.tensor([1.0], requires_grad=True)
     with pytest.raises(RuntimeError, match="cannot be empty"):
         (x * 2).sum().backward(inputs=[])
