@@ -291,3 +291,43 @@ def test_csv_logger_is_the_default_and_resume_keeps_checkpoint_state(tmp_path):
         t2.fit(Reg(), dl, dl, ckpt_path=best)
     assert es2.best_score <= es.best_score and math.isfinite(es2.best_score)
     assert len(ck2.best_k_models) == 2
+
+
+def test_learning_curves_refresh_at_epoch_end_throttled(tmp_path):
+    from ember.train import Callback
+
+    seen = []
+
+    class Look(Callback):
+        def on_train_epoch_start(self, trainer, module):
+            html = os.path.join(trainer.log_dir, "learning_curves.html")
+            if not os.path.exists(html):
+                seen.append(None)
+                return
+            with open(html, encoding="utf-8") as f:
+                text = f.read()
+            seen.append(sorted(k for k in ("train_loss", "val_loss") if f"<th>{k}</th>" in text))
+
+    trainer = Trainer(max_epochs=3, log_every_n_steps=1, callbacks=[Look()], **_quiet(tmp_path))
+    trainer.fit(Reg(), _data(), _data())
+    # nothing before epoch 0; written after epoch 0 (the first refresh is never throttled)
+    assert seen[:2] == [None, ["train_loss", "val_loss"]], seen
+    assert os.path.exists(os.path.join(trainer.log_dir, "learning_curves.html"))
+
+
+def test_learning_curves_writer_throttles_and_reuses_its_figure(tmp_path):
+    from ember.train._plots import LearningCurves
+
+    rows = [{"train_loss": 1.0 / (s + 1), "epoch": s // 5, "step": s} for s in range(10)]
+    lc = LearningCurves(budget=1e6)  # a refresh may take a millionth of the training time
+    assert lc.write(rows, tmp_path, throttle=True)["html"]  # the first one always happens
+    rows.append({"val_loss": 0.5, "val_acc": 0.7, "epoch": 1, "step": 9})
+    assert lc.write(rows, tmp_path, throttle=True) is None  # too soon
+    assert lc.write(rows, tmp_path)["html"]  # not throttled (fit end)
+    assert lc.write(rows, tmp_path) is None  # nothing new
+    pytest.importorskip("matplotlib")
+    rows.append({"train_loss": 0.05, "epoch": 2, "step": 12})
+    reused = lc.write(rows, tmp_path / "a")["png"]
+    fresh = write_learning_curves(rows, tmp_path / "b")["png"]
+    with open(reused, "rb") as f, open(fresh, "rb") as g:
+        assert f.read() == g.read()  # updating the kept figure draws exactly what a new one would

@@ -7,23 +7,31 @@
     paths["png"], paths["html"]      # .../learning_curves.png (None without matplotlib), .../learning_curves.html
 
 Metrics are grouped into panels by their base name (``train_loss``, ``val_loss`` and
-``train_loss_epoch`` share the "loss" panel). A metric logged at most once per epoch is drawn
-against the epoch, anything else against the step. The HTML report draws its own inline SVG, so
-it works without matplotlib; when the PNG exists it is embedded too (base64).
+``train_loss_epoch`` share the "loss" panel; train is blue, validation orange and test green on
+every panel, per-step values thin). A panel whose metrics are logged once per epoch is drawn
+against the epoch, any other against the step, with the epochs marked on a top axis; a loss
+spanning decades gets a log axis. The HTML report draws its own inline SVG, so it works without
+matplotlib; when the PNG exists it is embedded too (base64). Files are written atomically.
+
+The Trainer refreshes both at each epoch end through one :class:`LearningCurves`, which keeps its
+matplotlib figure (Agg canvas, no pyplot) and only updates the lines' data (about half the cost
+of a new figure), and skips a refresh when drawing would take over ~10% of the training time.
 """
 
 from __future__ import annotations
 
 import base64
 import html
+import itertools
 import math
 import os
 import re
 import sys
 import tempfile
+import time
 from typing import Any
 
-__all__ = ["write_learning_curves", "group_metrics"]
+__all__ = ["write_learning_curves", "group_metrics", "LearningCurves"]
 
 PNG_NAME = "learning_curves.png"
 HTML_NAME = "learning_curves.html"
@@ -89,38 +97,140 @@ def _atomic_write_bytes(path: str, data: bytes) -> None:
         raise
 
 
-def _png(panels: dict, path: str) -> bool:
-    """Draw the panels with matplotlib's Agg canvas (no pyplot, no global backend change)."""
+_STAGE_COLORS = {"train": "#1f77b4", "val": "#ff7f0e", "test": "#2ca02c"}
+_STAGE_ORDER = {"train": 0, "val": 1, "test": 2}
+
+
+def _stage(key: str) -> str | None:
+    m = _PREFIX.match(key)
+    if m is None:
+        return None
+    return {"valid": "val", "validation": "val"}.get(m.group(1), m.group(1))
+
+
+def _ordered(curves: dict) -> list[str]:
+    """Keys of a panel in a stable order: train, val, test; per-step before per-epoch values."""
+    def rank(k):
+        st = _stage(k)
+        return (_STAGE_ORDER.get(st, 3) if st else 3, 0 if k.endswith("_step") else 1, k)
+    return sorted(curves, key=rank)
+
+
+def _colors(curves: dict) -> dict[str, str]:
+    """The same colour for a stage on every panel (train blue, val orange, test green; a metric's
+    per-step and per-epoch curves share it and differ in line style); other keys take the rest."""
+    free = itertools.cycle([c for c in _COLORS if c not in _STAGE_COLORS.values()])
+    return {k: _STAGE_COLORS.get(_stage(k) or "") or next(free) for k in _ordered(curves)}
+
+
+def _epoch_ticks(rows: list[dict[str, Any]], max_ticks: int = 12) -> tuple[list[float], list[str]]:
+    """Where each epoch ended, in steps (its last logged step), for the top axis of step panels."""
+    last: dict[int, float] = {}
+    for i, row in enumerate(rows):
+        e, st = _num(row.get("epoch")), _num(row.get("step", i))
+        if e is not None and st is not None and float(e).is_integer():
+            last[int(e)] = max(st, last.get(int(e), st))
+    epochs = sorted(last)
+    every = max(1, math.ceil(len(epochs) / max_ticks))
+    keep = [e for i, e in enumerate(epochs) if i % every == 0 or e == epochs[-1]]
+    if len(keep) > 1 and keep[-1] - keep[-2] < every:
+        keep.pop(-2)  # no crowded last pair
+    return [last[e] for e in keep], [str(e) for e in keep]
+
+
+def _log_scale(name: str, curves: dict) -> bool:
+    """Losses spanning more than a decade and a half read better on a log axis."""
+    ys = [y for c in curves.values() for y in c["y"]]
+    return "loss" in name and bool(ys) and min(ys) > 0 and max(ys) / min(ys) > 30
+
+
+class _Figure:
+    """One matplotlib figure (Agg canvas, no pyplot) kept between calls: when the panels and keys
+    are unchanged, only the lines' data, scales and epoch ticks are updated before drawing, which
+    costs a fraction of building the figure again. No ``tight_layout`` (a second full draw): the
+    margins are fixed in inches."""
+
+    def __init__(self, FigureCanvasAgg, Figure):
+        self._canvas_cls, self._figure_cls = FigureCanvasAgg, Figure
+        self.signature = None
+        self.fig = None
+        self.axes: dict[str, Any] = {}
+        self.lines: dict[tuple[str, str], Any] = {}
+        self.tops: dict[str, Any] = {}
+
+    def _build(self, panels: dict) -> None:
+        n = len(panels)
+        ncols = min(3, n)
+        nrows = math.ceil(n / ncols)
+        w, h = 4.4 * ncols, 3.3 * nrows
+        fig = self._figure_cls(figsize=(w, h), dpi=90)
+        self._canvas_cls(fig)
+        # margins in inches: room for 7-character tick labels, the y label and the top epoch axis
+        fig.subplots_adjust(left=0.9 / w, right=1 - 0.15 / w, bottom=0.55 / h, top=1 - 0.6 / h,
+                            wspace=1.0 / (w / ncols - 1.05), hspace=1.15 / (h / nrows - 1.15))
+        self.fig, self.axes, self.lines, self.tops = fig, {}, {}, {}
+        for i, (name, curves) in enumerate(panels.items()):
+            ax = fig.add_subplot(nrows, ncols, i + 1)
+            colors = _colors(curves)
+            for key in _ordered(curves):
+                per_step = key.endswith("_step") or (curves[key]["axis"] == "step" and not curves[key]["per_epoch"])
+                (line,) = ax.plot([], [], color=colors[key], label=key, linewidth=1.0 if per_step else 1.6,
+                                  alpha=0.55 if per_step and len(curves) > 1 else 1.0, markersize=3.5)
+                self.lines[(name, key)] = line
+            axis = next(iter(curves.values()))["axis"]
+            ax.set_xlabel(axis)
+            ax.set_ylabel(name)
+            ax.grid(True, alpha=0.3)
+            ax.tick_params(labelsize=8)
+            ax.legend(fontsize=8, loc="best")
+            if axis == "step":
+                top = ax.secondary_xaxis("top")
+                top.set_xlabel("epoch", fontsize=8)
+                top.tick_params(labelsize=7, length=2)
+                self.tops[name] = top
+            self.axes[name] = ax
+
+    def update(self, panels: dict, rows: list[dict[str, Any]]) -> bytes:
+        import io
+
+        sig = tuple((name, next(iter(c.values()))["axis"], tuple(_ordered(c))) for name, c in panels.items())
+        if sig != self.signature:
+            self._build(panels)
+            self.signature = sig
+        ticks = _epoch_ticks(rows) if self.tops else ([], [])
+        for name, curves in panels.items():
+            ax = self.axes[name]
+            for key, c in curves.items():
+                line = self.lines[(name, key)]
+                line.set_data(c["x"], c["y"])
+                line.set_marker("o" if len(c["x"]) < 30 and not key.endswith("_step") else "")
+            log = _log_scale(name, curves)
+            ax.set_yscale("log" if log else "linear")
+            if not log:  # plain numbers (no "1e-2" offset text, which the top epoch axis would hide)
+                ax.ticklabel_format(axis="y", useOffset=False)
+            ax.relim()
+            ax.autoscale_view()
+            if name in self.tops:
+                self.tops[name].set_xticks(ticks[0], labels=ticks[1])
+            if next(iter(curves.values()))["axis"] == "epoch":
+                ax.xaxis.get_major_locator().set_params(integer=True)
+        buf = io.BytesIO()
+        self.fig.savefig(buf, format="png", pil_kwargs={"compress_level": 1})
+        return buf.getvalue()
+
+
+def _png(panels: dict, path: str, rows: list[dict[str, Any]] = (), figure: _Figure | None = None) -> bool:
+    """Draw the panels into ``path`` (atomically); ``figure`` is reused when given."""
     global _warned_no_matplotlib
-    try:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-    except ImportError:
+    mpl = _matplotlib()
+    if mpl is None:
         if not _warned_no_matplotlib:
             print("ember: matplotlib is not installed, so learning_curves.png is skipped "
                   "(pip install matplotlib); learning_curves.html still has the curves.", file=sys.stderr)
             _warned_no_matplotlib = True
         return False
-    import io
-
-    n = len(panels)
-    ncols = min(3, n)
-    nrows = math.ceil(n / ncols)
-    fig = Figure(figsize=(4.2 * ncols, 3.2 * nrows), dpi=100)
-    FigureCanvasAgg(fig)
-    for i, (name, curves) in enumerate(panels.items()):
-        ax = fig.add_subplot(nrows, ncols, i + 1)
-        for j, (key, c) in enumerate(curves.items()):
-            style = "o-" if len(c["x"]) < 30 else "-"
-            ax.plot(c["x"], c["y"], style, markersize=3, linewidth=1.4, color=_COLORS[j % len(_COLORS)], label=key)
-        ax.set_title(name)
-        ax.set_xlabel(next(iter(curves.values()))["axis"])
-        ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    _atomic_write_bytes(path, buf.getvalue())
+    figure = figure or _Figure(*mpl)
+    _atomic_write_bytes(path, figure.update(panels, list(rows)))
     return True
 
 
@@ -161,8 +271,9 @@ def _svg(name: str, curves: dict, width: int = 420, height: int = 260) -> str:
         out.append(f'<text x="{px(xv):.1f}" y="{top + ph + 14}" text-anchor="middle" font-size="10">{_fmt(xv)}</text>')
         out.append(f'<line x1="{left}" x2="{left + pw}" y1="{py(yv):.1f}" y2="{py(yv):.1f}" stroke="#eee"/>')
     out.append(f'<text x="{left + pw / 2}" y="{height - 6}" text-anchor="middle" font-size="11">{axis}</text>')
-    for j, (key, c) in enumerate(curves.items()):
-        color = _COLORS[j % len(_COLORS)]
+    colors = _colors(curves)
+    for j, key in enumerate(_ordered(curves)):
+        c, color = curves[key], colors[key]
         pts = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in zip(c["x"], c["y"]))
         out.append(f'<polyline fill="none" stroke="{color}" stroke-width="1.6" points="{pts}">'
                    f'<title>{html.escape(key)}</title></polyline>')
@@ -224,6 +335,75 @@ def _rows_from_trainer(trainer: Any) -> tuple[list[dict[str, Any]], str]:
     return rows, trainer.log_dir
 
 
+class LearningCurves:
+    """Writes ``learning_curves.png`` and ``.html`` again and again during a run (the trainer
+    keeps one per fit), reusing one matplotlib figure.
+
+    ``write(..., throttle=True)`` (used at epoch ends) skips the refresh when less training time
+    has passed since the last one than ``budget`` times what drawing costs, so that very short
+    epochs are not slowed down by their own plots; the end of the run always writes.
+    """
+
+    def __init__(self, budget: float = 10.0):
+        self.budget = budget
+        self._figure: _Figure | None = None
+        self._last_end = None
+        self._last_cost = 0.0
+        self._rows_written = -1
+
+    def write(self, metrics_rows: Any, out_dir: str | os.PathLike | None = None,
+              title: str = "ember learning curves", throttle: bool = False) -> dict[str, str | None] | None:
+        """Same arguments and result as :func:`write_learning_curves`; ``None`` when skipped."""
+        now = time.perf_counter()
+        if throttle and self._last_end is not None and now - self._last_end < self.budget * self._last_cost:
+            return None
+        rows, out_dir = _rows_and_dir(metrics_rows, out_dir)
+        if len(rows) == self._rows_written and os.path.exists(os.path.join(out_dir, HTML_NAME)):
+            return None  # nothing new since the last refresh
+        if self._figure is None and _matplotlib() is not None:
+            self._figure = _Figure(*_matplotlib())  # (the import is not counted as drawing cost)
+            now = time.perf_counter()
+        paths = _write(rows, out_dir, title, self._figure)
+        self._rows_written = len(rows)
+        self._last_end = time.perf_counter()
+        self._last_cost = self._last_end - now
+        return paths
+
+    def close(self) -> None:
+        """Drop the figure (its memory)."""
+        self._figure = None
+
+
+def _matplotlib():
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError:
+        return None
+    return FigureCanvasAgg, Figure
+
+
+def _rows_and_dir(metrics_rows: Any, out_dir: Any) -> tuple[list[dict[str, Any]], str]:
+    if hasattr(metrics_rows, "loggers") and hasattr(metrics_rows, "log_dir"):
+        rows, default_dir = _rows_from_trainer(metrics_rows)
+        out_dir = default_dir if out_dir is None else out_dir
+    else:
+        rows = list(metrics_rows)
+    if out_dir is None:
+        raise TypeError("write_learning_curves(metrics_rows, out_dir): out_dir is required when rows are given")
+    return rows, os.fspath(out_dir)
+
+
+def _write(rows: list[dict[str, Any]], out_dir: str, title: str, figure: _Figure | None) -> dict[str, str | None]:
+    panels = group_metrics(rows)
+    png_path: str | None = os.path.join(out_dir, PNG_NAME)
+    if not panels or not _png(panels, png_path, rows, figure):
+        png_path = None
+    html_path = os.path.join(out_dir, HTML_NAME)
+    _atomic_write_bytes(html_path, _html(panels, png_path, title).encode("utf-8"))
+    return {"png": png_path, "html": html_path}
+
+
 def write_learning_curves(metrics_rows: Any, out_dir: str | os.PathLike | None = None,
                           title: str = "ember learning curves") -> dict[str, str | None]:
     """Write ``learning_curves.png`` (if matplotlib is installed) and ``learning_curves.html``.
@@ -235,18 +415,5 @@ def write_learning_curves(metrics_rows: Any, out_dir: str | os.PathLike | None =
 
     Returns ``{"png": path or None, "html": path}``.
     """
-    if hasattr(metrics_rows, "loggers") and hasattr(metrics_rows, "log_dir"):
-        rows, default_dir = _rows_from_trainer(metrics_rows)
-        out_dir = default_dir if out_dir is None else out_dir
-    else:
-        rows = list(metrics_rows)
-    if out_dir is None:
-        raise TypeError("write_learning_curves(metrics_rows, out_dir): out_dir is required when rows are given")
-    out_dir = os.fspath(out_dir)
-    panels = group_metrics(rows)
-    png_path: str | None = os.path.join(out_dir, PNG_NAME)
-    if not panels or not _png(panels, png_path):
-        png_path = None
-    html_path = os.path.join(out_dir, HTML_NAME)
-    _atomic_write_bytes(html_path, _html(panels, png_path, title).encode("utf-8"))
-    return {"png": png_path, "html": html_path}
+    rows, out_dir = _rows_and_dir(metrics_rows, out_dir)
+    return _write(rows, out_dir, title, None)

@@ -28,8 +28,9 @@ Where each hook fires during ``fit`` (callbacks first, in list order, then the m
                 on_validation_epoch_end; on_validation_end; on_validation_model_train [m]
             (ReduceLROnPlateau with interval "step"; deferred checkpoints written; SIGTERM check)
         on_train_epoch_end [cb]; on_train_epoch_end [m]; on_train_epoch_end [EarlyStopping, ModelCheckpoint]
-        (ReduceLROnPlateau with interval "epoch"; epoch metrics to the loggers; checkpoints written)
-    on_train_end; on_fit_end; teardown("fit")
+        (ReduceLROnPlateau with interval "epoch"; epoch metrics to the loggers; checkpoints written;
+         loggers flushed; learning curves refreshed)
+    on_train_end; on_fit_end; (loggers finalized; learning curves written); teardown("fit")
     on_exception                                  # if anything above raised
 
 ``validate``/``test``/``predict`` run the same evaluation loop with their own hooks.
@@ -249,6 +250,7 @@ class Trainer:
         self._resume = None
         self._monitors_checked = False
         self._sigterm = None
+        self._curves = None
 
     # ------------------------------------------------------------------------------------------
     # public API
@@ -528,6 +530,8 @@ class Trainer:
         self._batches_seen = 0
         if self._sigterm is not None and self._sigterm.received:
             self._save_on_sigterm()
+        if not self._fit_done():  # (the last epoch's curves are written at fit end)
+            self._write_learning_curves(epoch_end=True)
 
     # ------------------------------------------------------------------------------------------
     # evaluation loops
@@ -1071,14 +1075,18 @@ class Trainer:
                 if status == "success":
                     raise
 
-    def _write_learning_curves(self):
+    def _write_learning_curves(self, epoch_end=False):
+        """learning_curves.png/.html in log_dir: at fit end, and at each epoch end that is not the
+        last (throttled so that drawing takes at most ~10% of the training time)."""
         if not self.loggers or self.fast_dev_run:
             return
-        try:
-            from ember.train._plots import write_learning_curves
-        except ImportError:
-            return
-        write_learning_curves(self)
+        from ember.train._plots import LearningCurves
+
+        if self._curves is None:
+            self._curves = LearningCurves()
+        self._curves.write(self, throttle=epoch_end)
+        if not epoch_end:
+            self._curves = None
 
     def _logged_keys_report(self):
         seen = self._results.seen if self._results is not None else {}
