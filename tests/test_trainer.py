@@ -553,26 +553,54 @@ def test_checkpoint_from_other_model_names_keys(tmp_path):
     t.save_checkpoint(p)
 
     class Other(Reg):
-        def __init__(self):
-            super().__init__()
+        def __init__(self, **hparams):
+            super().__init__(**hparams)
             self.layer = nn.Linear(4, 2)
             self.extra = nn.Linear(2, 2)
 
-    from ember.train._checkpoint import CheckpointMismatchError
+    from ember.train import CheckpointMismatchError
 
-    with pytest.raises(CheckpointMismatchError, match=r"(?s)not in the model.*|missing from the checkpoint: "
-                                                      r"\['extra.weight', 'extra.bias'\].*layer.weight: "
-                                                      r"checkpoint \(1, 4\) vs model \(2, 4\)"):
+    msg = (r"(?s)checkpoint '.*m\.ckpt' does not match Other:\n"
+           r"  missing from the checkpoint: \['extra\.weight', 'extra\.bias'\]\n"
+           r"  different shapes: layer\.weight: checkpoint \(1, 4\) vs model \(2, 4\); "
+           r"layer\.bias: checkpoint \(1,\) vs model \(2,\)")
+    with pytest.raises(CheckpointMismatchError, match=msg):
         Trainer(max_epochs=2, **QUIET).fit(Other(), loader(), ckpt_path=p)
+    with pytest.raises(CheckpointMismatchError, match=msg):
+        Other.load_from_checkpoint(p)
 
 
-def test_corrupt_checkpoint(tmp_path):
-    p = tmp_path / "bad.ckpt"
-    p.write_bytes(b"\x00garbage" * 10)
-    from ember.train._checkpoint import CheckpointMismatchError
+def test_corrupt_checkpoint_raises_the_loaders_error_naming_file_and_reason(tmp_path):
+    from ember.train import CheckpointMismatchError
 
-    with pytest.raises(CheckpointMismatchError, match="bad.ckpt.*corrupt or not an ember checkpoint"):
-        Trainer(max_epochs=1, **QUIET).fit(Reg(), loader(), ckpt_path=p)
+    garbage = tmp_path / "bad.ckpt"
+    garbage.write_bytes(b"\x00garbage" * 10)
+    with pytest.raises(ember.CheckpointError, match=r"cannot load checkpoint '.*bad\.ckpt': .*truncated or "
+                                                    r"not an ember checkpoint") as e:
+        Trainer(max_epochs=1, **QUIET).fit(Reg(), loader(), ckpt_path=garbage)
+    assert e.value.path == str(garbage) and e.value.reason in str(e.value)
+
+    t = Trainer(max_epochs=1, **QUIET)
+    t.fit(Reg(), loader())
+    good = tmp_path / "good.ckpt"
+    t.save_checkpoint(good)
+    data = good.read_bytes()
+    cut = tmp_path / "cut.ckpt"
+    cut.write_bytes(data[: len(data) - 40])  # a copy interrupted before its end
+    with pytest.raises(ember.CheckpointError, match=r"cut\.ckpt"):
+        Reg.load_from_checkpoint(cut)
+    flipped = tmp_path / "flipped.ckpt"
+    flipped.write_bytes(data[:-8] + bytes([data[-8] ^ 0xFF]) + data[-7:])  # bit rot in the tensor data
+    with pytest.raises(ember.CheckpointError, match=r"flipped\.ckpt"):
+        Trainer(max_epochs=2, **QUIET).fit(Reg(), loader(), ckpt_path=flipped)
+
+    weights_only = tmp_path / "sd.ckpt"  # a valid ember file, but not a trainer checkpoint
+    ember.save(Reg().state_dict(), weights_only)
+    with pytest.raises(CheckpointMismatchError, match=r"sd\.ckpt' is not a trainer checkpoint .*"
+                                                      r"model\.load_state_dict\(ember\.load\(path\)\)"):
+        Reg.load_from_checkpoint(weights_only)
+    with pytest.raises(FileNotFoundError, match="nope.ckpt' does not exist"):
+        Trainer(max_epochs=1, **QUIET).fit(Reg(), loader(), ckpt_path=tmp_path / "nope.ckpt")
 
 
 def test_misc_flag_errors():

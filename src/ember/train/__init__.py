@@ -14,9 +14,10 @@ _LAZY = {
     "Callback": "ember.train.callbacks.callback",
     "callbacks": "ember.train.callbacks",
     "loggers": "ember.train.loggers",
+    "CheckpointMismatchError": "ember.train._checkpoint",
 }
 
-__all__ = ["Trainer", "TrainModule", "DataModule", "Callback", "callbacks", "loggers"]
+__all__ = ["Trainer", "TrainModule", "DataModule", "Callback", "callbacks", "loggers", "CheckpointMismatchError"]
 
 
 def __getattr__(name):

@@ -27,7 +27,8 @@ __all__ = ["save_file", "load_checkpoint", "restore_model", "capture_rng", "rest
 
 
 class CheckpointMismatchError(RuntimeError):
-    """A checkpoint does not fit the model, optimizer or trainer it is loaded into."""
+    """A readable checkpoint that does not fit the model, optimizer or trainer it is loaded into
+    (the message says which keys differ). An unreadable file raises ``ember.CheckpointError``."""
 
 
 def _ember_version():
@@ -50,17 +51,18 @@ def save_file(obj, path) -> None:
 
 
 def load_checkpoint(path) -> dict:
-    """Read a checkpoint; a corrupt or foreign file gives an error naming it."""
+    """Read a trainer checkpoint.
+
+    A corrupt, truncated or foreign file raises ``ember.CheckpointError`` from the secure loader,
+    unchanged: it names the file and what is wrong with it. A valid ember file that is not a
+    trainer checkpoint raises :class:`CheckpointMismatchError`.
+    """
     from ember.serialization import load
 
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"checkpoint {path!r} does not exist")
-    try:
-        ckpt = load(path)
-    except Exception as e:
-        raise CheckpointMismatchError(f"cannot read checkpoint {path!r}: it is corrupt or not an ember "
-                                      f"checkpoint ({type(e).__name__}: {e})") from e
+    ckpt = load(path)
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
         raise CheckpointMismatchError(f"{path!r} is not a trainer checkpoint (no 'state_dict' entry; "
                                       "was it written by ember.save(model.state_dict())? then use "
