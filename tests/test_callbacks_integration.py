@@ -110,6 +110,10 @@ def test_progress_bar_and_model_summary_in_a_fit(tmp_path, caplog):
     assert "4/4" in lines[0] and "val_loss=" in lines[1] and "train_loss=" in lines[1]
     assert "Total params" in caplog.text and "| hidden | Lin" in caplog.text
     assert "[2, 4]" in caplog.text and "[2, 8]" in caplog.text and "[2, 1]" in caplog.text
+    trainer.validate(Reg(), DataLoader(TensorDataset(ember.randn(40, 4), ember.randn(40, 1)), batch_size=16),
+                     verbose=False)
+    last = out.getvalue().splitlines()[-1]  # a count of the batches, and no training metrics
+    assert last.startswith("Validation: 3/3 [") and "train_loss" not in last and "=" not in last, last
 
 
 def test_model_summary_table():

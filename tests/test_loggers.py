@@ -192,3 +192,25 @@ def test_trainer_metrics_csv_rows_carry_the_epoch(tmp_path):
     assert [(r["epoch"], r["step"]) for r in val] == [(0, 3), (1, 7), (2, 11)]  # Lightning's steps
     train = [(r["epoch"], r["step"]) for r in rows if "train_loss" in r]
     assert train == [(0, 1), (0, 3), (1, 5), (1, 7), (2, 9), (2, 11)]
+
+
+def test_log_files_get_ordinary_permissions(tmp_path):
+    from ember.train._plots import write_learning_curves
+
+    mask = os.umask(0o022)
+    os.umask(mask)
+    lg = CSVLogger(tmp_path)
+    lg.log_hyperparams({"lr": 0.1})
+    lg.log_metrics({"loss": 1.0}, step=0)
+    lg.save()
+    paths = write_learning_curves(lg.metrics_rows, lg.log_dir)
+    files = [lg.metrics_file_path, os.path.join(lg.log_dir, "hparams.yaml")]
+    files += [p for p in paths.values() if p]
+    for p in files:  # not mkstemp's 0600: readable by whoever may read an ordinary new file
+        assert stat_mode(p) == 0o666 & ~mask, p
+
+
+def stat_mode(path):
+    import stat
+
+    return stat.S_IMODE(os.stat(path).st_mode)

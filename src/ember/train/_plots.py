@@ -27,9 +27,10 @@ import math
 import os
 import re
 import sys
-import tempfile
 import time
 from typing import Any
+
+from ember.train.loggers.csv_logs import _atomic_write
 
 __all__ = ["write_learning_curves", "group_metrics", "LearningCurves"]
 
@@ -81,20 +82,6 @@ def group_metrics(rows: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, A
             c["axis"] = axis
             c["x"] = c["x_epoch"] if axis == "epoch" else c["x_step"]
     return dict(sorted(panels.items()))
-
-
-def _atomic_write_bytes(path: str, data: bytes) -> None:
-    d = os.path.dirname(os.path.abspath(path))
-    os.makedirs(d, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=d)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 _STAGE_COLORS = {"train": "#1f77b4", "val": "#ff7f0e", "test": "#2ca02c"}
@@ -230,7 +217,7 @@ def _png(panels: dict, path: str, rows: list[dict[str, Any]] = (), figure: _Figu
             _warned_no_matplotlib = True
         return False
     figure = figure or _Figure(*mpl)
-    _atomic_write_bytes(path, figure.update(panels, list(rows)))
+    _atomic_write(path, figure.update(panels, list(rows)))
     return True
 
 
@@ -400,7 +387,7 @@ def _write(rows: list[dict[str, Any]], out_dir: str, title: str, figure: _Figure
     if not panels or not _png(panels, png_path, rows, figure):
         png_path = None
     html_path = os.path.join(out_dir, HTML_NAME)
-    _atomic_write_bytes(html_path, _html(panels, png_path, title).encode("utf-8"))
+    _atomic_write(html_path, _html(panels, png_path, title).encode("utf-8"))
     return {"png": png_path, "html": html_path}
 
 

@@ -235,6 +235,8 @@ class Trainer:
         self.num_training_batches = 0
         self.num_val_batches: list[int] = []
         self.num_sanity_val_batches: list[int] = []
+        self.num_test_batches: list[int] = []
+        self.num_predict_batches: list[int] = []
         self.train_dataloader = None
         self.val_dataloaders = None
         self.is_last_batch = False
@@ -571,6 +573,9 @@ class Trainer:
         nums = [self._num_eval_batches(stage, dl) for dl in loaders]
         if limit is not None:
             nums = [limit if n is None else min(limit, n) for n in nums]
+        setattr(self, "num_sanity_val_batches" if self.sanity_checking else
+                {"validate": "num_val_batches", "test": "num_test_batches", "predict": "num_predict_batches"}[stage],
+                [float("inf") if n is None else n for n in nums])
         was_training = getattr(m, "training", True)
         getattr(m, f"on_{noun}_model_eval")()
         results, preds = [], []

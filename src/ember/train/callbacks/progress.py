@@ -187,7 +187,7 @@ class TQDMProgressBar(ProgressBar):
         rate = n / elapsed if elapsed > 0 and n else 0.0
         rate_s = f"{rate:.2f}it/s" if rate >= 1 or rate == 0 else f"{1 / rate:.2f}s/it"
         desc = self._desc(stage)
-        post = self._postfix() if with_metrics else ""
+        post = self._postfix() if with_metrics and stage == "train" else ""  # (Lightning: the train bar)
         post = f", {post}" if post else ""
         if isinstance(total, (int, float)) and math.isfinite(total) and total > 0:
             frac = min(1.0, n / total)
@@ -200,7 +200,7 @@ class TQDMProgressBar(ProgressBar):
         """The one line printed per epoch (or per evaluation run) when output is not interactive."""
         rate = n / elapsed if elapsed > 0 and n else 0.0
         tot = f"/{int(total)}" if isinstance(total, (int, float)) and math.isfinite(total) else ""
-        post = self._postfix()
+        post = self._postfix() if stage == "train" else ""
         return f"{self._desc(stage)}: {n}{tot} [{_fmt_time(elapsed)}, {rate:.2f}it/s]" + (f" {post}" if post else "")
 
     def _write_inplace(self, line: str) -> None:

@@ -19,6 +19,7 @@ import json
 import math
 import os
 import re
+import stat
 import tempfile
 from typing import Any
 
@@ -27,14 +28,33 @@ from ember.train.loggers.base import Logger, _add_prefix, _claim_version, _conve
 __all__ = ["CSVLogger", "read_metrics_csv"]
 
 
-def _atomic_write(path: str, text: str) -> None:
-    """Write ``text`` to ``path`` atomically (temporary file in the same directory, then replace)."""
+def _umask() -> int:
+    try:
+        with open("/proc/self/status") as f:  # read without changing it (os.umask would, briefly)
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _atomic_write(path: str, data: str | bytes) -> None:
+    """Write ``data`` to ``path`` atomically (temporary file in the same directory, then replace),
+    with the permissions an ordinary ``open()`` would give (mkstemp's are 0600)."""
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data.encode("utf-8") if isinstance(data, str) else data)
+        try:
+            mode = stat.S_IMODE(os.stat(path).st_mode)
+        except FileNotFoundError:
+            mode = 0o666 & ~_umask()
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
