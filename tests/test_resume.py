@@ -169,6 +169,8 @@ def _child(script, root, mode, kill_after=None):
 
 
 def test_sigterm_at_random_steps_then_resume_last(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
     script = tmp_path / "child.py"
     script.write_text(textwrap.dedent(CHILD))
     rc, ref, total, err = _child(script, tmp_path / "ref", "fresh")
@@ -176,19 +178,25 @@ def test_sigterm_at_random_steps_then_resume_last(tmp_path):
     ref_inproc, _ = run(tmp_path / "inproc", enable_checkpointing=False)
     assert ref == ref_inproc
     rng = random.Random(os.getpid())
-    trials, killed = 10, 0
-    for trial in range(trials):
-        root = tmp_path / f"t{trial}"
-        k = rng.randint(1, total - 1)
-        rc, h, seen, err = _child(script, root, "fresh", kill_after=k)
+    trials = 10
+    kills = [rng.randint(1, total - 1) for _ in range(trials)]
+
+    def trial(i):
+        """Kill a fresh run after batch kills[i], resume it; the final weights' hash (or None if
+        the run ended before the signal landed)."""
+        root = tmp_path / f"t{i}"
+        rc, h, seen, err = _child(script, root, "fresh", kill_after=kills[i])
         if rc == 0:  # the signal arrived after training ended: nothing to resume
             assert h == ref
-            continue
+            return False
         assert rc == 143, (rc, err)
-        killed += 1
         assert "SIGTERM received: saved" in err and h is None
         assert os.path.exists(root / "checkpoints" / "last.ckpt")
         rc, h, _, err = _child(script, root, "resume")
         assert rc == 0, err
-        assert h == ref, f"trial {trial}: killed after batch {k}"
+        assert h == ref, f"trial {i}: killed after batch {kills[i]}"
+        return True
+
+    with ThreadPoolExecutor(2) as pool:  # two children at a time: each one half waits on its pipe
+        killed = sum(pool.map(trial, range(trials)))
     assert killed >= trials - 2  # the signal lands before the end in (nearly) every trial
