@@ -214,9 +214,11 @@ class ModelCheckpoint(Callback):
         self._last_time_checked = time.monotonic()
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        n = self._every_n_train_steps
+        if self._train_time_interval is None and (n < 1 or trainer.global_step % n != 0):
+            return  # the usual case, decided cheaply (this runs after every batch)
         if self._should_skip_saving_checkpoint(trainer):
             return
-        n = self._every_n_train_steps
         skip_batch = n < 1 or (trainer.global_step % n != 0)
         skip_time = True
         now = time.monotonic()

@@ -61,13 +61,16 @@ class ProgressBar(Callback):
     def __init__(self) -> None:
         self._enabled = True
         self._trainer = None
+        self._redraw = None  # whether batches redraw the line: None = not decided yet
 
     # -- enable / disable ----------------------------------------------------------------------
     def enable(self) -> None:
         self._enabled = True
+        self._redraw = None
 
     def disable(self) -> None:
         self._enabled = False
+        self._redraw = None
 
     @property
     def is_enabled(self) -> bool:
@@ -220,10 +223,14 @@ class TQDMProgressBar(ProgressBar):
 
     def _start(self, stage: str) -> None:
         self._stage, self._n, self._t0 = stage, 0, time.monotonic()
+        self._redraw = None  # (decided once per stage, not asked again at every batch)
 
     def _update(self, n: int, force: bool = False) -> None:
         self._n = n
-        if self.is_disabled or not self.interactive:
+        redraw = self._redraw
+        if redraw is None:
+            redraw = self._redraw = self.is_enabled and self.interactive
+        if not redraw:
             return
         total = self._total_for(self._stage)
         if force or n % self._refresh_rate == 0 or (isinstance(total, int) and n == total):
