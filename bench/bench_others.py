@@ -689,9 +689,9 @@ def main(argv):
         if quick:
             reps, warm = max(3, reps // 4), 1
         res = measure({lib: impl.step for lib, impl in impls.items()}, reps, warm)
-        base = res["ember"][0]
+        base, base_min = res["ember"]
         print(f"== {TITLES[name]}   (step 1 loss/grads/update equal ember's: checked)")
-        print(f"   {'library':<10} {'median':>12} {'min':>12}   lib/ember")
+        print(f"   {'library':<10} {'median':>12} {'min':>12}   lib/ember: median   min")
         summary[name] = {}
         for lib in libs:
             if lib not in res:
@@ -699,20 +699,20 @@ def main(argv):
                 summary[name][lib] = None
                 continue
             med, mn = res[lib]
-            summary[name][lib] = med / base
-            print(f"   {lib:<10} {_fmt(med)} {_fmt(mn)}   {med / base:6.2f}x")
+            summary[name][lib] = (med / base, mn / base_min)
+            print(f"   {lib:<10} {_fmt(med)} {_fmt(mn)}   {med / base:14.2f}x {mn / base_min:5.2f}x")
         sys.stdout.flush()
 
-    print("\nratio library/ember (medians; > 1: ember is faster)")
-    print(f"   {'workload':<12}" + "".join(f"{lib:>10}" for lib in libs if lib != "ember") + f"   ember faster than {'+'.join(lib for lib in libs if lib in OTHERS)}?")
+    print("\nratio library/ember, median (min); > 1: ember is faster")
+    print(f"   {'workload':<12}" + "".join(f"{lib:>16}" for lib in libs if lib != "ember") + f"   ember faster than {'+'.join(lib for lib in libs if lib in OTHERS)}?")
     for name, row in summary.items():
         cells, slower = "", []
         for lib in libs:
             if lib == "ember":
                 continue
             r = row.get(lib)
-            cells += f"{'n/a':>10}" if r is None else f"{r:9.2f}x"
-            if r is not None and lib in OTHERS and r < 1:
+            cells += f"{'n/a':>16}" if r is None else f"{r[0]:8.2f}x ({r[1]:4.2f}x)"
+            if r is not None and lib in OTHERS and r[0] < 1:
                 slower.append(lib)
         verdict = "yes" if not slower else f"NO (slower than {', '.join(slower)})"
         print(f"   {name:<12}{cells}   {verdict}")
