@@ -2410,6 +2410,12 @@ def inplace_random(x, kind, a, b, generator):
     with _no_record():
         if kind == "uniform":
             vals = g.np.uniform(a, b, size=x._data.shape)
+        elif kind == "bernoulli":
+            vals = g.np.random(size=x._data.shape) < _arr(a)
+        elif kind == "exponential":
+            vals = g.np.exponential(1.0 / a, size=x._data.shape)
+        elif kind == "random":
+            vals = g.np.integers(a, b, size=x._data.shape)
         else:
             vals = g.np.normal(a, b, size=x._data.shape)
     if STATE.enabled and x.requires_grad and x.is_leaf:
@@ -2494,11 +2500,18 @@ class ScatterAdd(Node):
         return out
 
     def backward(self, ns, g, ins, out):
-        gs = ns.take_along(g, self.idx, self.axis)
+        gs = ns.take_along(_index_region(ns, g, self.idx, self.axis), self.idx, self.axis)
         if tuple(gs.shape) != tuple(self.src_shape):
             pad = tuple(_pyslice(0, n) for n in self.idx.shape)
             gs = ns.pad_zeros(gs, self.src_shape, pad)
         return g, gs
+
+
+def _index_region(ns, g, idx, axis):
+    """``g`` cut to ``idx``'s extent in the dims other than ``axis`` (an index may be smaller than self there)."""
+    if builtins.all(n == m for d, (n, m) in enumerate(zip(idx.shape, g.shape)) if d != axis):
+        return g
+    return ns.index(g, tuple(_pyslice(0, n) if d != axis else _pyslice(None) for d, n in enumerate(idx.shape)))
 
 
 class Scatter(Node):
@@ -2510,10 +2523,11 @@ class Scatter(Node):
     def forward(self, x, src):
         out = x.copy()
         s = src[tuple(_pyslice(0, n) for n in self.idx.shape)] if np.ndim(src) else src
-        np.put_along_axis(out, self.idx, s, self.axis)
+        region = tuple(_pyslice(0, n) if d != self.axis else _pyslice(None) for d, n in enumerate(self.idx.shape))
+        np.put_along_axis(out[region], self.idx, s, self.axis)  # a view: writes into out
         self.src_shape = np.shape(src)
         mask = np.zeros(x.shape, dtype=bool)
-        np.put_along_axis(mask, self.idx, True, self.axis)
+        np.put_along_axis(mask[region], self.idx, True, self.axis)
         self.mask = mask
         return out
 
@@ -2521,7 +2535,7 @@ class Scatter(Node):
         gx = ns.where(self.mask, 0 * g, g)
         gs = None
         if len(self.src_shape):
-            gs = ns.take_along(g, self.idx, self.axis)
+            gs = ns.take_along(_index_region(ns, g, self.idx, self.axis), self.idx, self.axis)
             if tuple(gs.shape) != tuple(self.src_shape):
                 gs = ns.pad_zeros(gs, self.src_shape, tuple(_pyslice(0, n) for n in self.idx.shape))
         return gx, gs
@@ -3085,6 +3099,525 @@ def log_softmax(x, dim=None, dtype=None):
 
 def ns_sum_keep(x, axis):
     return sum(x, axis, True)
+
+
+# ============================================================================ more of torch's API (composed)
+# Functions users reach for in ordinary scripts; each is built from the differentiable ops above (no new
+# derivative code) unless noted.
+
+
+class _TypeInfo:
+    def __init__(self, dt, **fields):
+        self.dtype = dt.name
+        self.bits = dt.itemsize * 8
+        self.__dict__.update(fields)
+
+    def __repr__(self):
+        body = ", ".join(f"{k}={v}" for k, v in self.__dict__.items() if k != "dtype")
+        return f"{type(self).__name__.lstrip('_').lower()}({body}, dtype={self.dtype})"
+
+
+class _FInfo(_TypeInfo):
+    pass
+
+
+class _IInfo(_TypeInfo):
+    pass
+
+
+def finfo(type=None):  # noqa: A002  (torch's name)
+    """Machine limits of a floating dtype (``ember.finfo(ember.float32).eps``), like ``torch.finfo``."""
+    dt = D.get_default_dtype() if type is None else D.as_dtype(type)
+    if not dt.is_floating_point:
+        raise TypeError(f"finfo: {dt} is not a floating-point dtype; use ember.iinfo for integer dtypes")
+    fi = np.finfo(dt.np)
+    return _FInfo(dt, eps=builtins.float(fi.eps), max=builtins.float(fi.max), min=builtins.float(fi.min),
+                  tiny=builtins.float(fi.tiny), smallest_normal=builtins.float(fi.smallest_normal),
+                  resolution=builtins.float(fi.resolution))
+
+
+def iinfo(type):  # noqa: A002
+    """Limits of an integer dtype (``ember.iinfo(ember.int64).max``), like ``torch.iinfo``."""
+    dt = D.as_dtype(type)
+    if dt.is_floating_point:
+        raise TypeError(f"iinfo: {dt} is a floating-point dtype; use ember.finfo")
+    if dt is D.bool_:
+        return _IInfo(dt, max=1, min=0)
+    ii = np.iinfo(dt.np)
+    return _IInfo(dt, max=builtins.int(ii.max), min=builtins.int(ii.min))
+
+
+def clamp_min(x, min):  # noqa: A002
+    return clamp(x, min=min)
+
+
+def clamp_max(x, max):  # noqa: A002
+    return clamp(x, max=max)
+
+
+def addcmul(x, tensor1, tensor2, *, value=1):
+    """x + value * tensor1 * tensor2."""
+    return x + tensor1 * tensor2 * value if value != 1 else x + tensor1 * tensor2
+
+
+def addcdiv(x, tensor1, tensor2, *, value=1):
+    """x + value * tensor1 / tensor2."""
+    return x + tensor1 / tensor2 * value if value != 1 else x + tensor1 / tensor2
+
+
+def lerp(start, end, weight):
+    """start + weight * (end - start)."""
+    return start + weight * (end - start)
+
+
+def frac(x):
+    return x - trunc(x)
+
+
+def deg2rad(x):
+    return x * (np.pi / 180.0)
+
+
+def rad2deg(x):
+    return x * (180.0 / np.pi)
+
+
+class Atan2(BinaryNode):
+    def forward(self, y, x):
+        return np.arctan2(y, x)
+
+    def backward(self, ns, g, ins, out):
+        y, x = ins
+        r2 = x * x + y * y
+        return g * x / r2, -g * y / r2
+
+
+def atan2(input, other):  # noqa: A002
+    """Elementwise arctan(input / other) in the right quadrant (differentiable)."""
+    y, x = _promote(input, other, "atan2")
+    if y._data.dtype.kind != "f":
+        y, x = cast(y, D.get_default_dtype()), cast(x, D.get_default_dtype())
+    return Atan2()(y, x)
+
+
+arctan2 = atan2
+
+
+def hypot(a, b):
+    return sqrt(a * a + b * b)
+
+
+def xlogy(x, y):
+    """x * log(y), 0 where x == 0 (like torch.xlogy)."""
+    if not isinstance(x, Tensor):
+        x = tensor(x, dtype=y.dtype if isinstance(y, Tensor) else None)
+    if not isinstance(y, Tensor):
+        y = tensor(y, dtype=x.dtype if x.is_floating_point() else None)
+    zero = x._data == 0
+    safe_y = where(Tensor._wrap(zero), ones_like(y), y) if zero.any() else y
+    return where(Tensor._wrap(zero & ~np.isnan(_arr(y))), zeros_like(x, dtype=D.get_default_dtype())
+                 if not x.is_floating_point() else zeros_like(x), x * log(safe_y))
+
+
+def logit(x, eps=None):
+    """log(x / (1 - x)), with x clamped to [eps, 1 - eps] when ``eps`` is given."""
+    if eps is not None:
+        x = clamp(x, eps, 1 - eps)
+    return log(x / (1 - x))
+
+
+def logaddexp(a, b):
+    """log(exp(a) + exp(b)), computed stably."""
+    a, b = broadcast_tensors(*_promote(a, b, "logaddexp"))
+    return logsumexp(stack([a, b]), 0)
+
+
+def logcumsumexp(x, dim):
+    """log(cumsum(exp(x))) along ``dim``, shifted by the maximum for stability."""
+    ax = _dim(dim, x.ndim, "logcumsumexp")
+    m = np.max(x._data, axis=ax, keepdims=True) if x.ndim else x._data
+    m = np.where(np.isfinite(m), m, 0)
+    mt = Tensor._wrap(m.astype(x._data.dtype))
+    return log(cumsum(exp(x - mt), ax)) + mt
+
+
+def nan_to_num(x, nan=0.0, posinf=None, neginf=None):
+    """Replace NaN, +inf and -inf by finite numbers (the gradient passes where x was finite)."""
+    a = x._data
+    if a.dtype.kind != "f":
+        return x.clone()
+    fi = np.finfo(a.dtype)
+    rep = np.where(np.isnan(a), nan, np.where(a > 0, fi.max if posinf is None else posinf,
+                                                     fi.min if neginf is None else neginf)).astype(a.dtype)
+    return where(Tensor._wrap(np.isfinite(a)), x, Tensor._wrap(rep))
+
+
+def nansum(x, dim=None, keepdim=False, *, dtype=None):
+    """Sum treating NaN as zero."""
+    nanm = np.isnan(x._data)
+    xx = where(Tensor._wrap(nanm), zeros_like(x), x) if nanm.any() else x
+    return sum(xx, dim, keepdim, dtype=dtype)
+
+
+def nanmean(x, dim=None, keepdim=False, *, dtype=None):
+    """Mean over the non-NaN elements."""
+    cnt = (~np.isnan(x._data)).sum(axis=_dims(dim, x.ndim, "nanmean"), keepdims=keepdim)
+    return nansum(x, dim, keepdim, dtype=dtype) / Tensor._wrap(np.asarray(cnt, dtype=x._data.dtype))
+
+
+def _cum_extreme(x, dim, is_max, name):
+    ax = _dim(dim, x.ndim, name)
+    if x.ndim == 0:
+        return _ValuesIndices((x * 1, Tensor._wrap(np.zeros((), np.int64))))
+    a = x._data
+    run = (np.maximum if is_max else np.minimum).accumulate(a, axis=ax)
+    shape = [1] * a.ndim
+    shape[ax] = a.shape[ax]
+    pos = np.arange(a.shape[ax]).reshape(shape)
+    # a new running extreme (ties move the index forward, like torch); NaN stays once seen
+    rec = (a == run) | np.isnan(a)
+    idx = np.maximum.accumulate(np.where(rec, pos, 0), axis=ax)
+    if np.isnan(a).any():
+        first_nan = np.where(np.isnan(a), pos, a.shape[ax])
+        first_nan = np.minimum.accumulate(first_nan, axis=ax)
+        idx = np.where(first_nan < a.shape[ax], np.maximum.accumulate(np.where(np.isnan(a), pos, 0), axis=ax), idx)
+    return _ValuesIndices((TakeAlong(idx, ax)(x), Tensor._wrap(idx.astype(np.int64))))
+
+
+def cummax(x, dim):
+    """Running maximum along ``dim``: ``(values, indices)``."""
+    return _cum_extreme(x, dim, True, "cummax")
+
+
+def cummin(x, dim):
+    """Running minimum along ``dim``: ``(values, indices)``."""
+    return _cum_extreme(x, dim, False, "cummin")
+
+
+def aminmax(x, *, dim=None, keepdim=False):
+    """``(min, max)`` over ``dim`` (all elements by default)."""
+    if dim is None:
+        return _MinMax((amin(x), amax(x)))
+    return _MinMax((amin(x, dim, keepdim), amax(x, dim, keepdim)))
+
+
+class _MinMax(tuple):
+    @property
+    def min(self):
+        return self[0]
+
+    @property
+    def max(self):
+        return self[1]
+
+
+def diff(x, n=1, dim=-1, prepend=None, append=None):
+    """n-th forward difference along ``dim``."""
+    ax = _dim(dim, x.ndim, "diff")
+    if prepend is not None or append is not None:
+        parts = [p for p in (prepend, x, append) if p is not None]
+        x = cat([p if isinstance(p, Tensor) else tensor(p, dtype=x.dtype) for p in parts], ax)
+    for _ in range(n):
+        L = x.shape[ax]
+        if L == 0:
+            break
+        nxt, prev = narrow(x, ax, 1, L - 1), narrow(x, ax, 0, L - 1)
+        x = logical_xor(nxt, prev) if x._data.dtype == np.bool_ else nxt - prev
+    return x
+
+
+def movedim(x, source, destination):
+    """Move dims ``source`` to positions ``destination`` (ints or sequences), keeping the others' order."""
+    src = [source] if isinstance(source, builtins.int) else list(source)
+    dst = [destination] if isinstance(destination, builtins.int) else list(destination)
+    if len(src) != len(dst):
+        raise RuntimeError(f"movedim: Invalid source or destination dims: source ({src}) and destination ({dst}) "
+                           "must have the same number of elements")
+    src = [_dim(d, x.ndim, "movedim") for d in src]
+    dst = [_dim(d, x.ndim, "movedim") for d in dst]
+    perm = [None] * x.ndim
+    for s_, d_ in zip(src, dst):
+        perm[d_] = s_
+    rest = iter(d for d in range(x.ndim) if d not in src)
+    return permute(x, tuple(p if p is not None else next(rest) for p in perm))
+
+
+moveaxis = movedim
+
+
+def ravel(x):
+    return reshape(x, (-1,))
+
+
+def take(x, index):
+    """Elements of the flattened ``x`` at ``index`` (output has ``index``'s shape)."""
+    return getitem(reshape(x, (-1,)), index)
+
+
+def rot90(x, k=1, dims=(0, 1)):
+    """Rotate by 90 degrees k times in the plane ``dims`` (from the first towards the second)."""
+    d0, d1 = (_dim(d, x.ndim, "rot90") for d in dims)
+    k %= 4
+    if k == 1:
+        return transpose(flip(x, (d1,)), d0, d1)
+    if k == 2:
+        return flip(x, (d0, d1))
+    if k == 3:
+        return flip(transpose(x, d0, d1), (d1,))
+    return x * 1
+
+
+def unfold(x, dimension, size, step):
+    """All windows of ``size`` along ``dimension`` with stride ``step``, as a new last dim (Tensor.unfold)."""
+    ax = _dim(dimension, x.ndim, "unfold")
+    n = x.shape[ax] if x.ndim else 1
+    if size > n:
+        raise RuntimeError(f"unfold: maximum size for tensor at dimension {ax} is {n} but size is {size}")
+    if step <= 0:
+        raise RuntimeError(f"unfold: step is {step} but must be > 0")
+    starts = np.arange(0, n - size + 1, step)
+    idx = starts[:, None] + np.arange(size)[None, :]
+    win = getitem(x, (_pyslice(None),) * ax + (Tensor._wrap(idx),))
+    return movedim(win, ax + 1, -1)
+
+
+def isin(elements, test_elements, *, invert=False):
+    """True where an element of ``elements`` is in ``test_elements``."""
+    return Tensor._wrap(np.isin(_arr(elements), _arr(test_elements), invert=invert))
+
+
+def bucketize(input, boundaries, *, right=False, out_int32=False):  # noqa: A002
+    """Index of the bucket of each value, given sorted 1-D ``boundaries``."""
+    res = np.searchsorted(_arr(boundaries), _arr(input), side="right" if right else "left")
+    return Tensor._wrap(res.astype(np.int32 if out_int32 else np.int64))
+
+
+def unique_consecutive(x, return_inverse=False, return_counts=False, dim=None):
+    """Collapse runs of equal consecutive elements (of the flattened tensor)."""
+    if dim is not None:
+        raise NotImplementedError("unique_consecutive: dim is not supported; flatten first")
+    a = x._data.reshape(-1)
+    start = np.ones(a.shape, dtype=bool)
+    start[1:] = a[1:] != a[:-1]
+    out = [Tensor._wrap(a[start])]
+    if return_inverse:
+        out.append(Tensor._wrap((np.cumsum(start) - 1).reshape(x._data.shape).astype(np.int64)))
+    if return_counts:
+        out.append(Tensor._wrap(np.diff(np.append(np.flatnonzero(start), a.size)).astype(np.int64)))
+    return out[0] if len(out) == 1 else tuple(out)
+
+
+def msort(x):
+    return sort(x, 0)[0]
+
+
+def meshgrid(*tensors, indexing="ij"):
+    """Coordinate grids from 1-D tensors (``indexing='ij'`` or ``'xy'``); differentiable."""
+    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+        tensors = tuple(tensors[0])
+    if indexing not in ("ij", "xy"):
+        raise ValueError(f"meshgrid: indexing must be 'ij' or 'xy', got {indexing!r}")
+    ts = list(tensors)
+    swap = indexing == "xy" and len(ts) >= 2
+    if swap:
+        ts[0], ts[1] = ts[1], ts[0]
+    shape = tuple(t.numel() for t in ts)
+    n = len(ts)
+    out = [expand(reshape(t, tuple(-1 if i == k else 1 for i in range(n))), shape) for k, t in enumerate(ts)]
+    if swap:
+        out[0], out[1] = out[1], out[0]
+    return tuple(out)
+
+
+def cartesian_prod(*tensors):
+    grids = meshgrid(*tensors, indexing="ij")
+    if len(grids) == 1:
+        return grids[0]
+    return stack([reshape(g, (-1,)) for g in grids], 1)
+
+
+def tril_indices(row, col, offset=0, *, dtype=None):
+    r, c = np.tril_indices(row, offset, col)
+    return Tensor._wrap(np.stack([r, c]).astype(np.int64 if dtype is None else D.as_dtype(dtype).np))
+
+
+def triu_indices(row, col, offset=0, *, dtype=None):
+    r, c = np.triu_indices(row, offset, col)
+    return Tensor._wrap(np.stack([r, c]).astype(np.int64 if dtype is None else D.as_dtype(dtype).np))
+
+
+def atleast_1d(*tensors):
+    res = [reshape(t, (1,)) if t.ndim == 0 else t for t in tensors]
+    return res[0] if len(res) == 1 else tuple(res)
+
+
+def atleast_2d(*tensors):
+    res = [reshape(t, (1,) * (2 - t.ndim) + tuple(t.shape)) if t.ndim < 2 else t for t in tensors]
+    return res[0] if len(res) == 1 else tuple(res)
+
+
+def column_stack(tensors):
+    return cat([reshape(t, (-1, 1)) if t.ndim <= 1 else t for t in tensors], 1)
+
+
+def cross(input, other, dim=None):  # noqa: A002
+    """Cross product of 3-vectors along ``dim`` (the first dim of size 3 when None)."""
+    a, b = broadcast_tensors(*_promote(input, other, "cross"))
+    if dim is None:
+        dim = next((i for i, s in enumerate(a.shape) if s == 3), None)
+        if dim is None:
+            raise RuntimeError(f"cross: no dimension of size 3 in input of shape {tuple(a.shape)}")
+    ax = _dim(dim, a.ndim, "cross")
+    if a.shape[ax] != 3:
+        raise RuntimeError(f"cross: inputs dimension {ax} must have length 3, got shape {tuple(a.shape)}")
+    a0, a1, a2 = unbind(a, ax)
+    b0, b1, b2 = unbind(b, ax)
+    return stack([a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0], ax)
+
+
+def cdist(x1, x2, p=2.0, compute_mode=None):
+    """Pairwise p-norm distances between the rows of ``x1`` (..., P, M) and ``x2`` (..., R, M)."""
+    if x1.ndim < 2 or x2.ndim < 2 or x1.shape[-1] != x2.shape[-1]:
+        raise RuntimeError(
+            f"cdist: expected x1 (..., P, M) and x2 (..., R, M) with the same M, got {tuple(x1.shape)} and "
+            f"{tuple(x2.shape)}"
+        )
+    d = unsqueeze(x1, -2) - unsqueeze(x2, -3)
+    return norm(d, p, dim=-1)
+
+
+def cosine_similarity(x1, x2, dim=1, eps=1e-8):
+    from .nn.functional import cosine_similarity as f
+
+    return f(x1, x2, dim=dim, eps=eps)
+
+
+def tensordot(a, b, dims=2):
+    """Contract the last ``dims`` dims of ``a`` with the first of ``b`` (or explicit dim lists)."""
+    if isinstance(dims, builtins.int):
+        da, db = list(range(a.ndim - dims, a.ndim)), list(range(dims))
+    else:
+        da, db = ([d] if isinstance(d, builtins.int) else list(d) for d in dims)
+    da = [_dim(d, a.ndim, "tensordot") for d in da]
+    db = [_dim(d, b.ndim, "tensordot") for d in db]
+    letters = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    sa = list(letters[: a.ndim])
+    sb = list(letters[a.ndim: a.ndim + b.ndim])
+    for i, j in zip(da, db):
+        sb[j] = sa[i]
+    out = [c for i, c in enumerate(sa) if i not in da] + [c for j, c in enumerate(sb) if j not in db]
+    return einsum(f"{''.join(sa)},{''.join(sb)}->{''.join(out)}", a, b)
+
+
+def quantile(x, q, dim=None, keepdim=False, *, interpolation="linear"):
+    """q-th quantiles along ``dim`` (of all elements when None), differentiable through the sorted values."""
+    if interpolation not in ("linear", "lower", "higher", "nearest", "midpoint"):
+        raise ValueError(f"quantile: interpolation {interpolation!r} is not one of linear, lower, higher, "
+                         "nearest, midpoint")
+    scalar_q = not isinstance(q, Tensor) and np.ndim(q) == 0
+    qa = np.atleast_1d(np.asarray(_arr(q), dtype=np.float64))
+    if ((qa < 0) | (qa > 1)).any():
+        raise RuntimeError(f"quantile() q values must be in the range [0, 1], got {qa.tolist()}")
+    if dim is None:
+        src, ax = reshape(x, (-1,)), 0
+    else:
+        src, ax = x, _dim(dim, x.ndim, "quantile")
+    s = sort(src, ax)[0]
+    n = s.shape[ax]
+    pos = qa * (n - 1)
+    lo = np.floor(pos).astype(np.int64)
+    hi = np.ceil(pos).astype(np.int64)
+    frac_ = pos - lo
+    if interpolation == "lower":
+        hi, frac_ = lo, frac_ * 0
+    elif interpolation == "higher":
+        lo, frac_ = hi, frac_ * 0
+    elif interpolation == "nearest":
+        lo = hi = np.round(pos).astype(np.int64)  # round half to even, as torch does
+        frac_ = frac_ * 0
+    elif interpolation == "midpoint":
+        frac_ = np.where(hi > lo, 0.5, 0.0)
+    pre = (_pyslice(None),) * ax
+    vlo, vhi = getitem(s, pre + (Tensor._wrap(lo),)), getitem(s, pre + (Tensor._wrap(hi),))
+    w = Tensor._wrap(frac_.astype(s._data.dtype).reshape((-1,) + (1,) * (s.ndim - ax - 1)))
+    res = vlo + (vhi - vlo) * w  # (..., Q, ...) with Q at ``ax``
+    res = movedim(res, ax, 0)  # torch puts the q dim first
+    if keepdim:
+        if dim is None:
+            res = reshape(res, (len(qa),) + (1,) * x.ndim)
+        else:
+            res = unsqueeze(res, ax + 1)
+    return res[0] if scalar_q else res
+
+
+class IndexPutAccumulate(Node):
+    """``out = x; out[idx] += v`` with repeated indices adding up (index_put_ with accumulate=True)."""
+
+    needs_inputs = False
+
+    def __init__(self, idx):
+        self.idx = idx
+
+    def forward(self, x, v):
+        out = x.copy()
+        np.add.at(out, self.idx, v)
+        return out
+
+    def backward(self, ns, g, ins, out):
+        return g, ns.index(g, self.idx)
+
+
+def index_put(x, indices, values, accumulate=False):
+    """``x`` with ``x[indices] = values`` (or ``+=`` with repeats adding up when ``accumulate``)."""
+    if not isinstance(indices, tuple):
+        indices = tuple(indices)
+    nidx = _norm_index(x, indices, "index_put")
+    v = values if isinstance(values, Tensor) else tensor(values, dtype=x.dtype)
+    if v._data.dtype != x._data.dtype:
+        v = cast(v, x.dtype)
+    return (IndexPutAccumulate if accumulate else IndexPut)(nidx)(x, v)
+
+
+def index_fill(x, dim, index, value):
+    """``x`` with the slices ``index`` along ``dim`` set to ``value``."""
+    ax = _dim(dim, x.ndim, "index_fill")
+    v = value if isinstance(value, Tensor) else tensor(value, dtype=x.dtype)
+    return index_put(x, (_pyslice(None),) * ax + (index,), v)
+
+
+def index_copy(x, dim, index, source):
+    """``x`` with the slices ``index`` along ``dim`` replaced by ``source``'s."""
+    ax = _dim(dim, x.ndim, "index_copy")
+    return index_put(x, (_pyslice(None),) * ax + (index,), source)
+
+
+def _fill_diagonal(x, value, wrap=False):
+    if x.ndim < 2 or (x.ndim > 2 and len(set(x.shape)) != 1):
+        raise RuntimeError(f"fill_diagonal_: dimensions must be at least 2 and all of equal length, got shape "
+                           f"{tuple(x.shape)}")
+    n = builtins.min(x.shape)
+    if x.ndim == 2 and wrap and x.shape[0] > x.shape[1] + 1:
+        rows = np.arange(x.shape[0])
+        keep = (rows % (x.shape[1] + 1)) < x.shape[1]
+        rows = rows[keep]
+        cols = rows % (x.shape[1] + 1)
+        idx = (Tensor._wrap(rows), Tensor._wrap(cols))
+    else:
+        idx = (Tensor._wrap(np.arange(n)),) * x.ndim
+    return index_put(x, idx, value)
+
+
+_INPLACE.update({
+    "scatter": lambda a, b: scatter(a, *b),
+    "scatter_add": lambda a, b: scatter_add(a, *b),
+    "index_add": lambda a, b: index_add(a, *b[:3], alpha=b[3]),
+    "index_put": lambda a, b: index_put(a, *b),
+    "index_fill": lambda a, b: index_fill(a, *b),
+    "index_copy": lambda a, b: index_copy(a, *b),
+    "fill_diagonal": lambda a, b: _fill_diagonal(a, *b),
+    # ``x.op_(*args)`` for the elementwise ops: other = (name, *args)
+    "call": lambda a, b: globals()[b[0]](a, *b[2:], **b[1]),
+})
 
 
 _PRIVATE = {"inplace", "inplace_fill", "inplace_random", "getitem", "setitem", "to_device", "cast", "zeros_like_ns",

@@ -94,8 +94,38 @@ class Tensor:
     def element_size(self):
         return self._data.itemsize
 
-    def is_contiguous(self):
+    def is_contiguous(self, memory_format=None):
         return bool(self._data.flags.c_contiguous)
+
+    @property
+    def itemsize(self):
+        return self._data.itemsize
+
+    @property
+    def nbytes(self):
+        return int(self._data.nbytes)
+
+    def stride(self, dim=None):
+        """Steps in elements between neighbours along each dim (NumPy's byte strides / itemsize)."""
+        st = tuple(s // self._data.itemsize for s in self._data.strides)
+        return st if dim is None else st[_o._dim(dim, self._data.ndim, "stride")]
+
+    def data_ptr(self):
+        return int(self._data.__array_interface__["data"][0]) if xp_of(self._data) is np else int(self._data.data.ptr)
+
+    def get_device(self):
+        return -1 if self.device.type == "cpu" else (self.device.index or 0)
+
+    def pin_memory(self):
+        return self
+
+    def share_memory_(self):
+        return self
+
+    def is_nonzero(self):
+        if self._data.size != 1:
+            raise RuntimeError(f"Boolean value of Tensor with {self._data.size} elements is ambiguous")
+        return bool(self._data.reshape(()))
 
     @property
     def is_leaf(self):
@@ -490,6 +520,40 @@ class Tensor:
     def lerp_(self, end, weight):
         return _o.inplace(self, "add", (end - self) * weight)
 
+    def scatter_(self, dim, index, src=None, value=None, reduce=None):
+        if reduce is not None:
+            return _o.inplace(self, "call", ("scatter", {"reduce": reduce}, dim, index, src if value is None else value))
+        return _o.inplace(self, "scatter", (dim, index, src if value is None else value))
+
+    def scatter_add_(self, dim, index, src):
+        return _o.inplace(self, "scatter_add", (dim, index, src))
+
+    def index_add_(self, dim, index, source, *, alpha=1):
+        return _o.inplace(self, "index_add", (dim, index, source, alpha))
+
+    def index_put_(self, indices, values, accumulate=False):
+        return _o.inplace(self, "index_put", (tuple(indices), values, accumulate))
+
+    def index_fill_(self, dim, index, value):
+        return _o.inplace(self, "index_fill", (dim, index, value))
+
+    def index_copy_(self, dim, index, source):
+        return _o.inplace(self, "index_copy", (dim, index, source))
+
+    def fill_diagonal_(self, fill_value, wrap=False):
+        return _o.inplace(self, "fill_diagonal", (fill_value, wrap))
+
+    def bernoulli_(self, p=0.5, *, generator=None):
+        return _o.inplace_random(self, "bernoulli", p, None, generator)
+
+    def exponential_(self, lambd=1.0, *, generator=None):
+        return _o.inplace_random(self, "exponential", lambd, None, generator)
+
+    def random_(self, from_=0, to=None, *, generator=None):
+        if to is None:
+            from_, to = 0, (from_ if from_ else (2 ** 24 if self.is_floating_point() else 2 ** 31))
+        return _o.inplace_random(self, "random", from_, to, generator)
+
     # ------------------------------------------------------------------ shape helpers
     @property
     def T(self):
@@ -502,6 +566,12 @@ class Tensor:
     @property
     def mT(self):
         return _o.transpose(self, -2, -1)
+
+    mH = mT  # real dtypes only: the conjugate transpose is the transpose
+
+    @property
+    def H(self):
+        return self.T
 
     def view(self, *shape):
         if len(shape) == 1 and isinstance(shape[0], (D.dtype,)):
@@ -565,7 +635,17 @@ METHODS = (
     "repeat_interleave split chunk tensor_split unbind flip fliplr flipud roll narrow select tril triu contiguous "
     "clone index_select gather scatter scatter_add index_add masked_fill masked_select take_along_dim nonzero "
     "argwhere matmul mm bmm mv dot inner outer ger diagonal trace diag sort argsort topk kthvalue median unique "
-    "bincount softmax log_softmax"
+    "bincount softmax log_softmax "
+    "clamp_min clamp_max addcmul addcdiv lerp frac deg2rad rad2deg atan2 arctan2 hypot xlogy logit logaddexp "
+    "logcumsumexp nan_to_num nansum nanmean cummax cummin aminmax diff movedim moveaxis ravel take rot90 unfold "
+    "isin msort cross quantile index_put index_fill index_copy"
+).split()
+
+# ``x.name_(...)``: the op ``name`` written into x (``x.abs_()``, ``x.clamp_min_(0)``, ``x.scatter_(...)``).
+INPLACE_METHODS = (
+    "abs ceil floor round trunc frac sign log log1p log2 exp2 expm1 sigmoid tanh sin cos reciprocal square "
+    "rsqrt erf clamp_min clamp_max fmod remainder floor_divide nan_to_num tril triu logit xlogy atan2 hypot "
+    "lerp addcmul addcdiv"
 ).split()
 
 
@@ -574,9 +654,21 @@ DIRECT_DUNDERS = {"__add__": "add", "__sub__": "sub", "__mul__": "mul", "__trued
                   "__matmul__": "matmul", "__neg__": "neg", "__pow__": "pow", "__getitem__": "getitem"}
 
 
+def _make_inplace(name):
+    def method(self, *args, **kwargs):
+        return _o.inplace(self, "call", (name, kwargs, *args))
+
+    method.__name__ = name + "_"
+    method.__doc__ = f"In-place ``{name}``: the result is written into this tensor."
+    return method
+
+
 def _bind_methods(ops):
     for name in METHODS:
         if not hasattr(Tensor, name):
             setattr(Tensor, name, getattr(ops, name))
+    for name in INPLACE_METHODS:
+        if hasattr(ops, name) and not hasattr(Tensor, name + "_"):
+            setattr(Tensor, name + "_", _make_inplace(name))
     for dunder, name in DIRECT_DUNDERS.items():
         setattr(Tensor, dunder, getattr(ops, name))
