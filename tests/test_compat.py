@@ -248,3 +248,66 @@ def test_inplace_methods_record_gradients():
         else:
             got = w.grad.numpy()
     np.testing.assert_allclose(got, ref, rtol=1e-6)
+
+
+@pytest.mark.parametrize("fn,inputs,kw", [
+    case(lambda L, x, w: [L.nn.functional.rms_norm(x, (4,), w), L.nn.functional.rms_norm(x, [3, 4], eps=1e-3)],
+         (2, 3, 4), (4,), id="rms_norm"),
+    case(lambda L, x: [L.nn.functional.pixel_shuffle(x, 2), L.nn.functional.pixel_unshuffle(x, 2)], (2, 8, 4, 6),
+         id="pixel_shuffle", gradgrad=False),
+    case(lambda L, x: [L.nn.functional.hardshrink(x, 0.7), L.nn.functional.softshrink(x)], (3, 4), id="shrink"),
+    case(lambda L, a, p, n: [L.nn.functional.triplet_margin_loss(a, p, n, margin=2.0),
+                             L.nn.functional.triplet_margin_loss(a, p, n, swap=True, p=1.0, reduction="none")],
+         (5, 3), (5, 3), (5, 3), id="triplet_margin_loss"),
+])
+def test_added_functional_matches_torch(fn, inputs, kw):
+    check(fn, *inputs, **kw)
+
+
+def test_added_layers_match_torch():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2, 4, 5, 6)).astype(np.float32)
+    y = rng.normal(size=(2, 4, 5, 6)).astype(np.float32)
+    layers = [
+        ("RMSNorm", (6,), {}), ("RMSNorm", ([5, 6],), {"eps": 1e-4}), ("ZeroPad2d", ((1, 0, 2, 1),), {}),
+        ("ConstantPad1d", (2, 3.5), {}), ("ConstantPad2d", (1, -1.0), {}), ("ReflectionPad1d", ((2, 1),), {}),
+        ("ReflectionPad2d", (2,), {}), ("ReplicationPad1d", (3,), {}), ("ReplicationPad2d", ((0, 1, 2, 0),), {}),
+        ("CircularPad2d", (1,), {}), ("PixelShuffle", (2,), {}), ("PixelUnshuffle", (1,), {}),
+        ("Softmax2d", (), {}), ("Hardshrink", (0.3,), {}), ("Softshrink", (), {}),
+    ]
+    for name, args, kw in layers:
+        tm, em = getattr(torch.nn, name)(*args, **kw), getattr(ember.nn, name)(*args, **kw)
+        assert sorted(em.state_dict()) == sorted(tm.state_dict()), name
+        xi = x[0] if name.endswith("1d") else x  # torch's 1-d pads take (C, W) or (N, C, W)
+        tx, ex = torch.tensor(xi, requires_grad=True), ember.tensor(xi, requires_grad=True)
+        to, eo = tm(tx), em(ex)
+        np.testing.assert_allclose(eo.detach().numpy(), to.detach().numpy(), rtol=1e-5, atol=1e-6, err_msg=name)
+        to.pow(2).sum().backward()
+        eo.pow(2).sum().backward()
+        np.testing.assert_allclose(ex.grad.numpy(), tx.grad.numpy(), rtol=1e-4, atol=1e-5, err_msg=name)
+    for name, args in [("CosineSimilarity", (1,)), ("PairwiseDistance", (1.5,))]:
+        t = getattr(torch.nn, name)(*args)(torch.tensor(x[:, :, 0]), torch.tensor(y[:, :, 0]))
+        e = getattr(ember.nn, name)(*args)(ember.tensor(x[:, :, 0]), ember.tensor(y[:, :, 0]))
+        np.testing.assert_allclose(e.numpy(), t.numpy(), rtol=1e-5, err_msg=name)
+    a, p, n = (torch.tensor(v[:, :, 0, 0]) for v in (x, y, x[::-1].copy()))
+    ea, ep, en = (ember.tensor(v[:, :, 0, 0]) for v in (x, y, x[::-1].copy()))
+    np.testing.assert_allclose(ember.nn.TripletMarginLoss(margin=3.0)(ea, ep, en).item(),
+                               torch.nn.TripletMarginLoss(margin=3.0)(a, p, n).item(), rtol=1e-5)
+
+
+def test_added_layer_errors():
+    with pytest.raises(RuntimeError, match=r"rms_norm: normalized_shape \[5\] does not match .* \(2, 4\)"):
+        ember.nn.RMSNorm(5)(ember.zeros(2, 4))
+    with pytest.raises(RuntimeError, match=r"pixel_shuffle expects .* divisible by the square of upscale_factor"):
+        ember.nn.PixelShuffle(2)(ember.zeros(1, 6, 2, 2))
+    with pytest.raises(ValueError, match=r"ZeroPad2d: padding must be an int or 4 ints"):
+        ember.nn.ZeroPad2d((1, 2))
+
+
+def test_legacy_variable():
+    from ember.autograd import Variable
+
+    x = Variable(ember.tensor([1.0, 2.0]), requires_grad=True)
+    (x * x).sum().backward()
+    assert x.is_leaf and x.grad.tolist() == [2.0, 4.0]
+    assert not Variable(ember.ones(2)).requires_grad

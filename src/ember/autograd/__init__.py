@@ -8,5 +8,13 @@ from .grad_mode import enable_grad, inference_mode, is_grad_enabled, no_grad, se
 __all__ = [
     "Function", "FunctionCtx", "InplaceFunction", "once_differentiable", "backward", "grad", "gradcheck",
     "gradgradcheck", "GradcheckError", "detect_anomaly", "set_detect_anomaly", "is_anomaly_enabled",
-    "no_grad", "enable_grad", "set_grad_enabled", "inference_mode", "is_grad_enabled",
+    "no_grad", "enable_grad", "set_grad_enabled", "inference_mode", "is_grad_enabled", "Variable",
 ]
+
+
+def Variable(data, requires_grad=False, volatile=False):  # noqa: N802  (torch's legacy name)
+    """Legacy ``torch.autograd.Variable(t, requires_grad=...)``: a tensor sharing ``data``'s values."""
+    from .. import _ops
+
+    t = data.detach() if isinstance(data, _ops.Tensor) else _ops.tensor(data)
+    return t.requires_grad_() if requires_grad else t

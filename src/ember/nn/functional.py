@@ -1063,9 +1063,11 @@ __all__ = [n for n, v in list(globals().items()) if callable(v) and not n.starts
            and getattr(v, "__module__", None) == __name__]
 
 # Convolution, pooling, interpolation, recurrent and attention functionals live in their own files.
-from . import _functional_attention, _functional_conv, _functional_rnn  # noqa: E402
+from . import _functional_attention, _functional_conv, _functional_extra, _functional_rnn  # noqa: E402
 from ._functional_attention import *  # noqa: E402,F401,F403
 from ._functional_conv import *  # noqa: E402,F401,F403
+from ._functional_extra import *  # noqa: E402,F401,F403
 from ._functional_rnn import *  # noqa: E402,F401,F403
 
-__all__ += [*_functional_attention.__all__, *_functional_conv.__all__, *_functional_rnn.__all__]
+__all__ += [*_functional_attention.__all__, *_functional_conv.__all__, *_functional_rnn.__all__,
+            *_functional_extra.__all__]

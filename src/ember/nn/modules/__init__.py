@@ -32,10 +32,12 @@ from .transformer import (
     generate_square_subsequent_mask,
 )
 from .upsampling import Upsample
+from .extra import *  # noqa: E402,F401,F403
+from .extra import __all__ as _extra
 
 __all__ += [
     "Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d", "MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d",
     "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "Upsample", "RNN", "LSTM", "GRU", "RNNCell",
     "LSTMCell", "GRUCell", "MultiheadAttention", "TransformerEncoderLayer", "TransformerEncoder",
-    "TransformerDecoderLayer", "TransformerDecoder", "Transformer", "generate_square_subsequent_mask",
+    "TransformerDecoderLayer", "TransformerDecoder", "Transformer", "generate_square_subsequent_mask", *_extra,
 ]
