@@ -168,35 +168,91 @@ def _child(script, root, mode, kill_after=None):
     return rc, (h[0] if h else None), seen, err
 
 
-def test_sigterm_at_random_steps_then_resume_last(tmp_path):
-    from concurrent.futures import ThreadPoolExecutor
+FORKED_CHILD = MODEL_SRC + '''
+import os, sys, time
+from ember.train import Trainer, Callback
+from ember.train.callbacks import EarlyStopping
+
+
+def main(root, mode, conn):
+    """CHILD as a function, run in a process forked from a server that imported ember already."""
+    class Beat(Callback):
+        def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+            conn.send("batch")
+            time.sleep(0.004)
+
+    os.makedirs(root, exist_ok=True)
+    sys.stderr = open(os.path.join(root, "stderr.txt"), "w", buffering=1)
+    ember.manual_seed(123)
+    import random; random.seed(1); np.random.seed(1)
+    model = Net()
+    t = Trainer(default_root_dir=root, max_epochs={max_epochs}, accumulate_grad_batches=2,
+                callbacks=[EarlyStopping(monitor="val_loss", patience=2, min_delta=0.002), Beat()],
+                enable_progress_bar=False, enable_model_summary=False, logger=False)
+    t.fit(model, *loaders(), ckpt_path="last" if mode == "resume" else None)
+    conn.send(("HASH", digest(model)))
+'''.replace("{max_epochs}", str(MAX_EPOCHS))
+
+
+def _forked(ctx, main, root, mode, kill_after=None):
+    """Like _child, in a real child process that is forked rather than started afresh (saves an
+    interpreter start and ember's import per run): SIGTERM after batch ``kill_after``."""
+    r, w = ctx.Pipe(duplex=False)
+    p = ctx.Process(target=main, args=(str(root), mode, w))
+    p.start()
+    w.close()
+    seen, h = 0, None
+    while True:
+        try:
+            msg = r.recv()
+        except EOFError:
+            break
+        if msg == "batch":
+            seen += 1
+            if seen == kill_after:
+                os.kill(p.pid, signal.SIGTERM)
+        else:
+            h = msg[1]
+    p.join()
+    with open(os.path.join(root, "stderr.txt")) as f:
+        err = f.read()
+    return p.exitcode, h, seen, err
+
+
+def test_sigterm_at_random_steps_then_resume_last(tmp_path, monkeypatch):
+    import multiprocessing
 
     script = tmp_path / "child.py"
     script.write_text(textwrap.dedent(CHILD))
-    rc, ref, total, err = _child(script, tmp_path / "ref", "fresh")
+    rc, ref, total, err = _child(script, tmp_path / "ref", "fresh")  # a fresh interpreter, as in real use
     assert rc == 0 and ref, err
     ref_inproc, _ = run(tmp_path / "inproc", enable_checkpointing=False)
     assert ref == ref_inproc
-    rng = random.Random(os.getpid())
-    trials = 10
-    kills = [rng.randint(1, total - 1) for _ in range(trials)]
+    # the trials: children forked from a server that has imported ember once
+    (tmp_path / "resume_child.py").write_text(textwrap.dedent(FORKED_CHILD))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import resume_child
 
-    def trial(i):
-        """Kill a fresh run after batch kills[i], resume it; the final weights' hash (or None if
-        the run ended before the signal landed)."""
-        root = tmp_path / f"t{i}"
-        rc, h, seen, err = _child(script, root, "fresh", kill_after=kills[i])
+    ctx = multiprocessing.get_context("forkserver")
+    # (the server imports these once; not resume_child itself: Python 3.11's server ignores sys.path)
+    ctx.set_forkserver_preload(["ember", "ember.nn", "ember.nn.functional", "ember.optim", "ember.utils.data",
+                                "ember.train.trainer", "ember.train.module", "ember.train.callbacks"])
+    rc, h, _, err = _forked(ctx, resume_child.main, tmp_path / "fref", "fresh")
+    assert rc == 0 and h == ref, err
+    rng = random.Random(os.getpid())
+    trials, killed = 10, 0
+    for trial in range(trials):
+        root = tmp_path / f"t{trial}"
+        k = rng.randint(1, total - 1)
+        rc, h, seen, err = _forked(ctx, resume_child.main, root, "fresh", kill_after=k)
         if rc == 0:  # the signal arrived after training ended: nothing to resume
             assert h == ref
-            return False
+            continue
         assert rc == 143, (rc, err)
+        killed += 1
         assert "SIGTERM received: saved" in err and h is None
         assert os.path.exists(root / "checkpoints" / "last.ckpt")
-        rc, h, _, err = _child(script, root, "resume")
+        rc, h, _, err = _forked(ctx, resume_child.main, root, "resume")
         assert rc == 0, err
-        assert h == ref, f"trial {i}: killed after batch {kills[i]}"
-        return True
-
-    with ThreadPoolExecutor(2) as pool:  # two children at a time: each one half waits on its pipe
-        killed = sum(pool.map(trial, range(trials)))
+        assert h == ref, f"trial {trial}: killed after batch {k}"
     assert killed >= trials - 2  # the signal lands before the end in (nearly) every trial
