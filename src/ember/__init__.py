@@ -68,7 +68,7 @@ _tensor_mod._o = _ops
 
 from .serialization import CheckpointError, load, save  # noqa: E402
 
-_LAZY = {"nn", "optim", "utils", "datasets", "train", "interop", "cuda"}
+_LAZY = {"nn", "optim", "utils", "datasets", "train", "interop", "cuda", "linalg"}
 
 
 def __getattr__(name):
@@ -80,6 +80,20 @@ def __getattr__(name):
         globals()[name] = mod
         return mod
     raise AttributeError(f"module 'ember' has no attribute {name!r}")
+
+
+import math as _math  # noqa: E402
+
+pi, e, inf, nan = _math.pi, _math.e, _math.inf, _math.nan
+newaxis = None
+
+
+def compile(model=None, **kwargs):  # noqa: A001  (torch's name)
+    """``torch.compile`` stand-in: ember runs eagerly, so this returns ``model`` unchanged (usable as a
+    decorator too). Present so torch scripts that call it run as written."""
+    if model is None:
+        return lambda m: m
+    return model
 
 
 def is_tensor(obj) -> bool:
