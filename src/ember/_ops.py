@@ -14,7 +14,7 @@ from ._backend import device as _device
 from ._backend import module_for, to_device as _to_device_array
 from ._tensor import CLOCK, Size, Tensor
 from .autograd.engine import BinaryNode, MultiNode, Node, UnaryNode
-from .autograd.functional_ns import erf_array
+from .autograd.functional_ns import add_at, erf_array
 from .autograd.grad_mode import STATE
 
 _pyslice = builtins.slice
@@ -2205,7 +2205,7 @@ class IndexZeros(Node):
     def forward(self, g):
         z = np.zeros(self.shape, dtype=g.dtype)
         if self.accumulate:
-            np.add.at(z, self.idx, g)
+            add_at(z, self.idx, g)
         else:
             z[self.idx] = g
         return z

@@ -46,6 +46,24 @@ def erf_array(x):
     return np.where(a < 0.5, small, big).astype(x.dtype, copy=False)
 
 
+def add_at(z, idx, g):
+    """``np.add.at(z, idx, g)`` (duplicates accumulate), with a fast path for the common case of one
+    integer array indexing the first axis (embedding and row-gather backward): sort the indices and
+    sum each run with ``np.add.reduceat`` instead of NumPy's slow unbuffered loop."""
+    a = idx[0] if isinstance(idx, tuple) and len(idx) == 1 else idx
+    if isinstance(a, np.ndarray) and a.dtype.kind in "iu" and a.size > 16 and z.ndim >= 1:
+        flat = a.reshape(-1)
+        if flat.dtype.kind == "i" and flat.min() < 0:
+            flat = np.where(flat < 0, flat + z.shape[0], flat)
+        rows = g.reshape((flat.size,) + z.shape[1:])
+        order = np.argsort(flat, kind="stable")
+        s = flat[order]
+        starts = np.flatnonzero(np.concatenate(([True], s[1:] != s[:-1])))
+        z[s[starts]] += np.add.reduceat(rows[order], starts, axis=0)
+        return
+    np.add.at(z, idx, g)
+
+
 class _ArrayNS:
     exp = staticmethod(np.exp)
     log = staticmethod(np.log)
@@ -101,7 +119,7 @@ class _ArrayNS:
     def index_zeros(shape, idx, g, accumulate=True):
         z = np.zeros(shape, dtype=g.dtype)
         if accumulate:
-            np.add.at(z, idx, g)
+            add_at(z, idx, g)
         else:
             z[idx] = g
         return z
