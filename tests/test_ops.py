@@ -502,3 +502,19 @@ def test_non_contiguous_helper_really_is_non_contiguous():
 
     (t,) = build(make_arrays([(3, 2)], 0, -1, 1), ember, "float64", noncontig=True)
     assert not t.is_contiguous()
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "float16"])
+def test_relu_backward_large_arrays_bit_mask_path_matches_torch(dtype):
+    # arrays of >= 4096 elements take the branch-free bit-mask path; inf/NaN must behave like torch
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal(5000).astype(dtype)
+    g = rng.standard_normal(5000).astype(dtype)
+    a[:4] = [np.nan, -np.inf, np.inf, 0.0]
+    g[4:8] = [np.inf, np.nan, -np.inf, np.inf]
+    a[4:8] = [-1.0, -2.0, 3.0, 0.0]
+    e = ember.tensor(a, requires_grad=True)
+    t = torch.tensor(a, requires_grad=True)
+    e.relu().backward(ember.tensor(g))
+    t.relu().backward(torch.tensor(g))
+    np.testing.assert_array_equal(e.grad.numpy(), t.grad.numpy())

@@ -501,7 +501,7 @@ class Relu(_Unary):
 
     def backward(self, ns, g, ins, out):
         # zero where out <= 0; NaN passes the gradient, like torch's threshold_backward
-        if isinstance(g, Tensor) or g.dtype.kind != "f":
+        if isinstance(g, Tensor) or g.dtype.kind != "f" or g.size < 4096:  # small: fewer NumPy calls win
             return (ns.where(ns.value(out) <= 0, 0.0, g),)
         return (_mask_bits(g, ~(out <= 0)),)
 
