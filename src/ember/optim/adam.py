@@ -59,6 +59,14 @@ def _adam_update(p, g, m, v, vmax, t0, t1, *, step, lr, beta1, beta2, eps, weigh
     p += t1
 
 
+
+def _validate_adam_group(name, group):
+    """The hyperparameter checks shared by the Adam family (torch's messages)."""
+    _check_param(name, group["lr"], "lr", label="learning rate")
+    _check_param(name, group["eps"], "eps", label="epsilon value")
+    group["betas"] = _check_betas(name, group["betas"])
+    _check_param(name, group["weight_decay"], "weight_decay")
+
 class Adam(Optimizer):
     """Adam (Kingma & Ba), with optional AMSGrad, L2 or decoupled weight decay, and maximize.
 
@@ -82,11 +90,7 @@ class Adam(Optimizer):
         super().__init__(params, defaults)
 
     def _validate_group(self, group):
-        name = type(self).__name__
-        _check_param(name, group["lr"], "lr", label="learning rate")
-        _check_param(name, group["eps"], "eps", label="epsilon value")
-        group["betas"] = _check_betas(name, group["betas"])
-        _check_param(name, group["weight_decay"], "weight_decay")
+        _validate_adam_group(type(self).__name__, group)
 
     def _state_keys(self, group):
         return ("step", "exp_avg", "exp_avg_sq") + (("max_exp_avg_sq",) if group["amsgrad"] else ())
@@ -161,10 +165,7 @@ class Adamax(Optimizer):
         super().__init__(params, defaults)
 
     def _validate_group(self, group):
-        _check_param("Adamax", group["lr"], "lr", label="learning rate")
-        _check_param("Adamax", group["eps"], "eps", label="epsilon value")
-        group["betas"] = _check_betas("Adamax", group["betas"])
-        _check_param("Adamax", group["weight_decay"], "weight_decay")
+        _validate_adam_group("Adamax", group)
 
     def _state_keys(self, group):
         return ("step", "exp_avg", "exp_inf")
@@ -234,10 +235,7 @@ class NAdam(Optimizer):
         super().__init__(params, defaults)
 
     def _validate_group(self, group):
-        _check_param("NAdam", group["lr"], "lr", label="learning rate")
-        _check_param("NAdam", group["eps"], "eps", label="epsilon value")
-        group["betas"] = _check_betas("NAdam", group["betas"])
-        _check_param("NAdam", group["weight_decay"], "weight_decay")
+        _validate_adam_group("NAdam", group)
         _check_param("NAdam", group["momentum_decay"], "momentum_decay")
 
     def _state_keys(self, group):
@@ -306,10 +304,7 @@ class RAdam(Optimizer):
         super().__init__(params, defaults)
 
     def _validate_group(self, group):
-        _check_param("RAdam", group["lr"], "lr", label="learning rate")
-        _check_param("RAdam", group["eps"], "eps", label="epsilon value")
-        group["betas"] = _check_betas("RAdam", group["betas"])
-        _check_param("RAdam", group["weight_decay"], "weight_decay")
+        _validate_adam_group("RAdam", group)
 
     def _state_keys(self, group):
         return ("step", "exp_avg", "exp_avg_sq")
