@@ -123,12 +123,22 @@ def test_ember_names_in_the_guides_exist():
     assert not bad, f"names that do not exist: {bad}"
 
 
-def test_links_resolve_and_index_lists_every_page():
+def _anchors(path: Path) -> set:
+    """GitHub's heading anchors: lower case, punctuation dropped, spaces to hyphens."""
+    text = re.sub(r"^```.*?^```", "", path.read_text(encoding="utf-8"), flags=re.S | re.M)
+    heads = re.findall(r"^#+ (.+)$", text, re.M)
+    return {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-") for h in heads}
+
+
+def test_links_and_anchors_resolve_and_index_lists_every_page():
     for path in DOCS.glob("*.md"):
-        for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", path.read_text(encoding="utf-8")):
+        for target, anchor in re.findall(r"\]\(([^)#\s]*)(?:#([^)\s]*))?\)", path.read_text(encoding="utf-8")):
             if "://" in target:
                 continue
-            assert (path.parent / target).exists(), f"{path.name}: broken link {target}"
+            dest = path.parent / target if target else path
+            assert dest.exists(), f"{path.name}: broken link {target}"
+            if anchor and dest.suffix == ".md":
+                assert anchor in _anchors(dest), f"{path.name}: no heading #{anchor} in {dest.name}"
     index = (DOCS / "index.md").read_text(encoding="utf-8")
     for name in _doc_files():
         if name != "index.md":
