@@ -86,7 +86,8 @@ def gradcheck(func, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=T
         a_arr = np.zeros_like(n) if a is None else a._data.astype(np.float64)
         if not np.allclose(a_arr, n, rtol=rtol, atol=atol, equal_nan=False):
             msg = (
-                f"Jacobian mismatch for output 0 with respect to input {i},\n"
+                f"Jacobian mismatch with respect to input {i} (all outputs contracted with a random upstream "
+                f"gradient),\n"
                 f"numerical:{n}\nanalytical:{a_arr}\nmax abs difference: {np.max(np.abs(a_arr - n)) if n.size else 0}"
             )
             if raise_exception:

@@ -236,13 +236,23 @@ def _worker_loop(conn, dataset, is_iterable, auto_collation, collate_fn, batch_s
 # ---- the pool, in the main process --------------------------------------------------------------
 
 
+class _KeyErrorMessage(str):
+    """KeyError prints the repr of its argument; this keeps the worker's traceback readable."""
+
+    def __repr__(self):
+        return str(self)
+
+
 def _reraise(exc_type, message):
+    """Raise the worker's exception type in the main process (like torch), with the worker's traceback."""
+    if isinstance(exc_type, type) and issubclass(exc_type, KeyError):
+        message = _KeyErrorMessage(message)
     try:
         err = exc_type(message)
     except Exception:
         err = None
-    if not isinstance(err, BaseException) or isinstance(err, KeyError):
-        err = RuntimeError(message)  # KeyError would show the message as an escaped repr
+    if not isinstance(err, BaseException):
+        err = RuntimeError(message)
     raise err
 
 
