@@ -9,7 +9,36 @@ Epoch values are batch-size-weighted means unless ``reduce_fx`` says otherwise.
 
 from __future__ import annotations
 
-__all__ = ["ResultCollection"]
+__all__ = ["ResultCollection", "MetricValue"]
+
+
+class MetricValue(float):
+    """A logged metric as the trainer's metric dicts hold it: a Python float that also answers the
+    tensor methods Lightning code calls on ``trainer.callback_metrics[...]`` values (Lightning keeps
+    0-d tensors there), so ``trainer.callback_metrics["val_loss"].item()`` ports unchanged."""
+
+    __slots__ = ()
+
+    def item(self) -> float:
+        return float(self)
+
+    tolist = item
+
+    def detach(self) -> MetricValue:
+        return self
+
+    cpu = clone = detach
+
+    def numpy(self):
+        import numpy as np
+        return np.asarray(float(self))
+
+    def dim(self) -> int:
+        return 0
+
+    @property
+    def shape(self) -> tuple:
+        return ()
 
 # hooks in which Lightning logs per step by default
 _STEP_HOOKS = frozenset({
@@ -28,9 +57,9 @@ def _to_float(value, name):
         if d.size != 1:
             raise ValueError(f"self.log({name!r}, ...): a logged tensor must hold one number, got shape "
                              f"{tuple(d.shape)}; reduce it first (e.g. .mean())")
-        return float(d.item())
+        return MetricValue(d.item())
     try:
-        return float(value)
+        return MetricValue(value)
     except (TypeError, ValueError):
         raise TypeError(f"self.log({name!r}, ...): value must be a number or a one-element tensor, "
                         f"got {type(value).__name__}") from None
@@ -140,6 +169,8 @@ class ResultCollection:
                 tr.callback_metrics[name] = v
             if m.prog_bar:
                 tr.progress_bar_metrics[key_s] = v
+            if m.logger:  # Lightning's logged_metrics hold the latest values, sent to a logger or not
+                tr.logged_metrics[key_s] = v
         if m.on_epoch:
             if m.reduce == "mean":
                 n = batch_size
@@ -151,7 +182,7 @@ class ResultCollection:
             else:
                 m.update(v, 1)
             if self.epoch_end_reached:
-                ev = m.epoch_value()
+                ev = MetricValue(m.epoch_value())
                 self.trainer.callback_metrics[name] = ev
                 if m.on_step:
                     self.trainer.callback_metrics[name + "_epoch"] = ev
@@ -179,6 +210,7 @@ class ResultCollection:
             v = m.epoch_value()
             if v is None:
                 continue
+            v = MetricValue(v)
             k = m.name + "_epoch" if m.on_step else m.name
             tr.callback_metrics[k] = v
             tr.callback_metrics[m.name] = v

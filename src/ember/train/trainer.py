@@ -9,7 +9,7 @@ Where each hook fires during ``fit`` (callbacks first, in list order, then the m
     configure_optimizers [m]                      # checked: shapes, schedulers
     on_fit_start
     on_sanity_check_start [cb]                    # num_sanity_val_steps batches of validation
-        validation loop (below)                   # (skipped when resuming)
+        validation loop (below)                   # (skipped when resuming mid-epoch; RNG restored after)
     on_sanity_check_end [cb]
     on_train_start
     for epoch in epochs:
@@ -379,6 +379,7 @@ class Trainer:
     # ------------------------------------------------------------------------------------------
     def _fit_impl(self, ckpt_path):
         m = self.lightning_module
+        self._reset_metrics()
         self._setup("fit")
         self._restore(ckpt_path, model_and_callbacks=True)
         self._configure_optimizers()
@@ -386,7 +387,7 @@ class Trainer:
         self._defer_saves = True  # checkpoints are written between batches: see save_checkpoint
         self._call("on_fit_start")
         self._log_hparams()
-        if self._resume is None and self._sanity_wanted():
+        if self._sanity_wanted() and not self._batches_seen:  # Lightning: none when resuming mid-epoch
             self._sanity_check()
         self._connect_loaders()
         self.state.stage = "train"
@@ -465,7 +466,7 @@ class Trainer:
         if self.is_last_batch:
             self._step_schedulers("epoch", plateau=False)
         self._call("on_train_batch_end", out, batch, batch_idx)
-        self._log_step_metrics()
+        self._log_step_metrics(batch_idx)
         return None
 
     def _optimization_step(self, batch, batch_idx):
@@ -524,7 +525,6 @@ class Trainer:
             self._step_schedulers("epoch", plateau=True)
         out = self._results.epoch_end("train")
         if out:  # no row holding only "epoch"
-            out["epoch"] = self.current_epoch
             self._log_to_loggers(out, max(self._batches_that_stepped - 1, 0))
         self._flush_checkpoints(epoch_done=True)
         self._save_loggers()
@@ -539,7 +539,10 @@ class Trainer:
     # evaluation loops
     # ------------------------------------------------------------------------------------------
     def _sanity_check(self):
+        """A few validation batches before training; RNG states are restored afterwards (Lightning's
+        isolate_rng), so that training does not depend on it."""
         saved = (dict(self.callback_metrics), dict(self.logged_metrics), dict(self.progress_bar_metrics))
+        rng = capture_rng()
         self.sanity_checking = True
         self.state.stage = "sanity_check"
         self._call_callbacks("on_sanity_check_start")
@@ -551,6 +554,7 @@ class Trainer:
         self._check_monitors_logged(sanity=True)
         self.callback_metrics, self.logged_metrics, self.progress_bar_metrics = (
             saved[0], saved[1], saved[2])
+        restore_rng(rng)
 
     def _run_validation(self):
         prev = self.state.stage
@@ -607,7 +611,7 @@ class Trainer:
                 res.epoch_end_reached = False
                 metrics = res.epoch_end(stage)
                 if log and metrics:  # epoch-end rows carry the epoch, as in Lightning
-                    self._log_to_loggers({**metrics, "epoch": self.current_epoch}, self._batches_that_stepped)
+                    self._log_to_loggers(dict(metrics), self._batches_that_stepped)
                 results = [dict(metrics) for _ in loaders]
             self._call(f"on_{noun}_end")
         if was_training:
@@ -644,6 +648,7 @@ class Trainer:
             if _sized(dl) == 0:
                 raise ValueError(f"Trainer.{fn}(): the {noun} dataloader is empty (len 0)")
         self.state.stage = fn
+        self._reset_metrics()
         out = self._eval_loop(fn, loaders, log=True, return_predictions=return_predictions)
         self._save_loggers()
         self.state.status = "finished"
@@ -985,7 +990,8 @@ class Trainer:
         if interval == "step":
             if batch_idx is not None and self._accumulating(batch_idx):
                 return
-            idx = self.global_step
+            # Lightning counts "frequency" in batches of the epoch (batch_idx + 1), not optimizer steps
+            idx = batch_idx + 1 if batch_idx is not None else self.global_step
         else:
             idx = self.current_epoch + 1
         for cfg in self.lr_scheduler_configs:
@@ -1039,21 +1045,29 @@ class Trainer:
     # ------------------------------------------------------------------------------------------
     # helpers: logging
     # ------------------------------------------------------------------------------------------
-    def _log_step_metrics(self):
+    def _log_step_metrics(self, batch_idx):
         res = self._results
         if not res.step_dirty:
             return
+        if self._accumulating(batch_idx) and self.lightning_module.automatic_optimization:
+            return  # as Lightning: per-step values reach the loggers only on batches that step
         if (self._batches_that_stepped + 1) % self.log_every_n_steps == 0 or self.should_stop:
             metrics = res.step_metrics_for_logger()
             if metrics:
-                metrics["epoch"] = self.current_epoch
                 self._log_to_loggers(metrics, self._batches_that_stepped)
         res.clear_step()
 
+    def _reset_metrics(self):
+        """Each fit/validate/test/predict starts with empty metric dicts (as Lightning's do)."""
+        self.callback_metrics, self.logged_metrics, self.progress_bar_metrics = {}, {}, {}
+
     def _log_to_loggers(self, metrics, step):
+        """Send ``metrics`` (plus the current ``epoch``, which ``logged_metrics`` does not get, as in
+        Lightning) to every logger at ``step``."""
         if not metrics:
             return
         self.logged_metrics.update(metrics)
+        metrics["epoch"] = self.current_epoch
         for lg in self.loggers:
             lg.log_metrics(metrics, step)
 
@@ -1187,20 +1201,14 @@ class Trainer:
             for cb in self.callbacks:
                 cb.on_save_checkpoint(self, m, ck)
         m.on_save_checkpoint(ck)
-        return ck
+        return _plain_floats(ck)
 
     def _flush_checkpoints(self, epoch_done=False):
         if not self._pending_ckpts:
             return
         pending, self._pending_ckpts = self._pending_ckpts, {}
-        full = weights = None
-        for path, wo in pending.items():
-            if wo:
-                weights = weights or self._dump_checkpoint(True, epoch_done)
-                save_file(weights, path)
-            else:
-                full = full or self._dump_checkpoint(False, epoch_done)
-                save_file(full, path)
+        for path, wo in pending.items():  # one dump per file: on_save_checkpoint fires per file (Lightning)
+            save_file(self._dump_checkpoint(wo, epoch_done), path)
         self._save_loggers()  # metrics.csv is as complete as the checkpoint
 
     def _save_on_sigterm(self):
@@ -1254,15 +1262,16 @@ class Trainer:
         ck = load_checkpoint(path)
         m = self.lightning_module
         m.on_load_checkpoint(ck)
-        if not weights_only:
-            cb_states = ck.get("callbacks") or {}
-            for cb in self.callbacks:
-                cb.on_load_checkpoint(self, m, ck)
-            for cb in self.callbacks:
-                st = cb_states.get(cb.state_key)
-                if st is not None:
-                    cb.load_state_dict(st)
+        cb_states = ck.get("callbacks") or {}
+        for cb in self.callbacks:  # also for validate/test/predict (Lightning restores callbacks there too)
+            cb.on_load_checkpoint(self, m, ck)
+        for cb in self.callbacks:
+            st = cb_states.get(cb.state_key)
+            if st is not None:
+                cb.load_state_dict(st)
         restore_model(m, ck, path)
+        if self.datamodule is not None and "datamodule" in ck:
+            self.datamodule.load_state_dict(ck["datamodule"])
         if not weights_only:
             self._resume = ck
             self._resume_path = path
@@ -1297,11 +1306,8 @@ class Trainer:
         if "results" in ck:
             self._results.load_state_dict(ck["results"])
         met = ck.get("metrics") or {}
-        self.callback_metrics = dict(met.get("callback", {}))
-        self.logged_metrics = dict(met.get("logged", {}))
-        self.progress_bar_metrics = dict(met.get("progress_bar", {}))
-        if self.datamodule is not None and "datamodule" in ck:
-            self.datamodule.load_state_dict(ck["datamodule"])
+        self.callback_metrics, self.logged_metrics, self.progress_bar_metrics = (
+            _metric_values(met.get(k, {})) for k in ("callback", "logged", "progress_bar"))
         self.should_stop = bool(ck.get("should_stop", False))
         self._monitors_checked = True
         grads = ck.get("grads") or {}
@@ -1312,6 +1318,24 @@ class Trainer:
         if self._batches_seen and "rng_epoch_start" not in ck:
             raise CheckpointMismatchError(f"{path!r} was saved mid-epoch without the epoch's RNG state; "
                                           "it cannot be resumed exactly")
+
+
+def _plain_floats(obj):
+    """``obj`` with float subclasses (MetricValue, taken from callback_metrics into a callback's or
+    module's checkpoint state) turned into floats, which ember.save stores."""
+    if isinstance(obj, dict):
+        return {k: _plain_floats(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_plain_floats(v) for v in obj) if type(obj) in (list, tuple) else obj
+    if isinstance(obj, float) and type(obj) is not float:
+        return float(obj)
+    return obj
+
+
+def _metric_values(d):
+    from ember.train._logging import MetricValue
+    return {k: MetricValue(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v
+            for k, v in d.items()}
 
 
 def _loader_state(dl, finished):
@@ -1329,6 +1353,8 @@ def _storable(obj):
         return [_storable(v) for v in obj if _storable_ok(v)]
     if hasattr(obj, "_data") and getattr(obj._data, "size", 2) == 1:
         return float(obj._data.reshape(()))
+    if isinstance(obj, float) and type(obj) is not float:
+        return float(obj)  # MetricValue: checkpoints store plain floats
     return obj
 
 
