@@ -31,6 +31,7 @@ import ember
 from lightning_compat._common import ember_lib, lightning_lib
 from lightning_compat.classifier import classifier_program
 from lightning_compat.datamodule import datamodule_program
+from lightning_compat.finetune import finetune_program
 from lightning_compat.loop_flags import loop_flags_program
 from lightning_compat.manual_gan import manual_gan_program
 from lightning_compat.resume import resume_program
@@ -43,6 +44,7 @@ PROGRAMS = {
     "manual_gan": manual_gan_program,
     "resume": resume_program,
     "loop_flags": loop_flags_program,
+    "finetune": finetune_program,
 }
 EXPECTED_FILE = os.path.join(os.path.dirname(__file__), "lightning_compat", "expected_lightning.json")
 
@@ -166,7 +168,7 @@ def _tiny(**kwargs):
             self.log("loss", loss)
             return loss
 
-        def validation_step(self, batch, batch_idx):
+        def validation_step(self, batch, batch_idx, dataloader_idx=0):
             self.log("val_loss", F.mse_loss(self.layer(batch[0]), batch[1]))
 
         def configure_optimizers(self):
@@ -337,6 +339,71 @@ def test_sanity_check_does_not_change_the_training_random_stream(tmp_path):
         return m.layer.weight.detach().numpy().copy()
 
     assert np.array_equal(run(0), run(2))  # the shuffling order is drawn after the sanity check
+
+
+def test_batch_transfer_hooks_datamodule_wins_and_run_in_every_loop(tmp_path):
+    from ember.train import DataModule
+
+    calls = []
+
+    class DM(DataModule):
+        def train_dataloader(self):
+            return _data()
+
+        def val_dataloader(self):
+            return [_data(8), _data(4)]
+
+        def on_before_batch_transfer(self, batch, dataloader_idx):
+            calls.append(("dm.before", dataloader_idx))
+            return batch
+
+    class Augmented(type(_tiny())):
+        def on_before_batch_transfer(self, batch, dataloader_idx):
+            calls.append(("m.before", dataloader_idx))  # the datamodule's overrides this one
+            return batch
+
+        def on_after_batch_transfer(self, batch, dataloader_idx):
+            calls.append(("m.after", dataloader_idx))
+            return batch[0] * 0, batch[1] * 0  # the steps see the returned batch
+
+    m = Augmented()
+    t = _trainer(tmp_path, max_epochs=1, num_sanity_val_steps=0, enable_checkpointing=False)
+    t.fit(m, datamodule=DM())
+    assert ("m.before", 0) not in calls
+    assert calls[:2] == [("dm.before", 0), ("m.after", 0)] and len(calls) == 2 * (6 + 2 + 1)
+    assert calls[-2:] == [("dm.before", 1), ("m.after", 1)]
+    bias2 = float(m.layer.bias.detach()[0]) ** 2  # zeroed inputs and targets: the loss is bias^2
+    vals = {k: float(v) for k, v in t.callback_metrics.items() if k.startswith("val_loss")}
+    assert len(vals) == 2 and all(math.isclose(v, bias2, rel_tol=1e-5) for v in vals.values()), vals
+
+
+def test_several_eval_loaders_get_suffixed_metrics_unless_add_dataloader_idx_false(tmp_path):
+    m = _tiny()
+    t = _trainer(tmp_path, max_epochs=1, enable_checkpointing=False)
+    res = t.validate(m, [_data(8), _data(12)], verbose=False)
+    assert [sorted(d) for d in res] == [["val_loss/dataloader_idx_0"], ["val_loss/dataloader_idx_1"]]
+    m.validation_step = lambda batch, batch_idx, dataloader_idx=0: m.log(
+        "val_loss", ember.nn.functional.mse_loss(m(batch[0]), batch[1]), add_dataloader_idx=False)
+    res = t.validate(m, [_data(8), _data(12)], verbose=False)
+    assert [sorted(d) for d in res] == [["val_loss"], ["val_loss"]]  # one metric over both loaders
+
+
+def test_lightning_module_attributes_users_read(tmp_path):
+    m = _tiny()
+    assert str(m.device) == "cpu" and m.dtype == ember.float32 and m.global_rank == m.local_rank == 0
+    assert m.example_input_array is None
+    m.example_input_array = ember.zeros(2, 3)
+    assert m.example_input_array.shape == (2, 3)
+    m.freeze()
+    assert not m.training and not any(p.requires_grad for p in m.parameters())
+    m.unfreeze()
+    assert m.training and all(p.requires_grad for p in m.parameters())
+    x = ember.ones(3)
+    assert m.all_gather(x) is x
+    t = _trainer(tmp_path)
+    assert t.num_devices == 1 and t.precision == "32-true" and not t.evaluating
+    with t.init_module():
+        pass
 
 
 def _regen():

@@ -4,8 +4,8 @@ the logger: limit_train/val_batches (int and fraction), check_val_every_n_epoch,
 val_check_interval (int, float, and an int across epochs with check_val_every_n_epoch=None),
 max_steps cutting an epoch, log_every_n_steps, fast_dev_run, a module ending its epoch early by
 returning -1 from on_train_batch_start, reduce_fx / on_epoch logging in training_step, and
-trainer.predict over two loaders."""
-from ._common import blobs, loader, metrics_csv, quiet_trainer
+trainer.predict and trainer.validate over two loaders."""
+from ._common import blobs, loader, metrics_csv, quiet_trainer, set_weights
 
 
 def _classes(lib):
@@ -31,7 +31,7 @@ def _classes(lib):
             self.log("loss_max", loss, on_step=False, on_epoch=True, reduce_fx="max")
             return loss
 
-        def validation_step(self, batch, batch_idx):
+        def validation_step(self, batch, batch_idx, dataloader_idx=0):
             x, y = batch
             self.log("val_loss", F.cross_entropy(self.layer(x), y))
 
@@ -80,6 +80,7 @@ def loop_flags_program(lib, tmp_path):
     for name, cfg in configs.items():
         cfg = dict(cfg)
         model = Model(stop_at=cfg.pop("stop_at", None))
+        set_weights(model, lib, seed=32)
         probe = Probe()
         logger = lib.loggers.CSVLogger(str(tmp_path), name=name) if "fast_dev_run" not in cfg else None
         kwargs = dict(logger=logger) if logger is not None else {}
@@ -98,4 +99,8 @@ def loop_flags_program(lib, tmp_path):
             out["numbers"]["n_total"] = float(tr.callback_metrics["n_total"])
     preds = tr.predict(model, [val, loader(lib, x[:20], y[:20], batch_size=16)])
     out["structure"]["predict_two_loaders"] = [[list(p.shape) for p in per] for per in preds]
+    two = tr.validate(model, [val, loader(lib, x[:20], y[:20], batch_size=16)], verbose=False)
+    out["structure"]["validate_two_loaders"] = {"results": [sorted(d) for d in two],
+                                                "callback_metrics": sorted(tr.callback_metrics)}
+    out["numbers"]["val_loss_loader_1"] = [float(v) for v in two[1].values()][0]
     return out

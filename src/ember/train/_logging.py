@@ -126,6 +126,7 @@ class ResultCollection:
         self.batch = None
         self._batch_size = None
         self.step_dirty = False  # something per-step was logged in this batch
+        self.dl_suffix = ""  # "/dataloader_idx_N" while evaluating the N-th of several loaders
         self.epoch_end_reached = False  # in *_epoch_end hooks: epoch values are visible at once
         # where each key was logged: name -> set of "stage:hook" (for misuse errors)
         self.seen: dict[str, set] = {}
@@ -139,10 +140,13 @@ class ResultCollection:
         self.stage = stage
         self.metrics = {k: m for k, m in self.metrics.items() if m.stage != stage}
 
-    def log(self, fx, name, value, prog_bar, logger, on_step, on_epoch, reduce_fx, batch_size):
+    def log(self, fx, name, value, prog_bar, logger, on_step, on_epoch, reduce_fx, batch_size,
+            add_dataloader_idx=True):
         if fx in _FORBIDDEN:
             raise RuntimeError(f"self.log({name!r}) is not supported in {fx}(); log from the step "
                                "methods or the *_epoch_*/ *_batch_* hooks")
+        if self.dl_suffix and add_dataloader_idx:
+            name += self.dl_suffix  # several eval loaders: one metric per loader (Lightning's keys)
         v = _to_float(value, name)
         stage = self.stage
         key = (stage, name)

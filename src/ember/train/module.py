@@ -122,6 +122,18 @@ class _HookDefaults:
     def on_predict_model_eval(self) -> None:
         self.eval()
 
+    # batches (the datamodule's versions win when it overrides them)
+    def on_before_batch_transfer(self, batch, dataloader_idx: int):
+        return batch
+
+    def transfer_batch_to_device(self, batch, device, dataloader_idx: int):
+        """ember arrays live where the model's do; override to move custom batch types."""
+        return batch
+
+    def on_after_batch_transfer(self, batch, dataloader_idx: int):
+        """E.g. data augmentation on whole batches; return the batch."""
+        return batch
+
     # optimisation
     def on_before_backward(self, loss) -> None: ...
     def on_after_backward(self) -> None: ...
@@ -239,25 +251,27 @@ class TrainModule(_HookDefaults, Module):
     def log(self, name: str, value, prog_bar: bool = False, logger: bool | None = None,
             on_step: bool | None = None, on_epoch: bool | None = None, reduce_fx="mean",
             enable_graph: bool = False, sync_dist: bool = False, batch_size: int | None = None,
-            **_ignored) -> None:
+            add_dataloader_idx: bool = True, **_ignored) -> None:
         """Record a scalar metric. Defaults follow Lightning: in ``training_step`` and the train
         batch hooks ``on_step=True, on_epoch=False``; elsewhere ``on_step=False, on_epoch=True``.
         With both, the metric appears as ``name_step`` and ``name_epoch``. Epoch values are the
-        batch-size-weighted mean (or ``reduce_fx``: "mean", "sum", "max", "min")."""
+        batch-size-weighted mean (or ``reduce_fx``: "mean", "sum", "max", "min"). With several
+        validation/test loaders the name gets a ``/dataloader_idx_N`` suffix unless
+        ``add_dataloader_idx=False``."""
         t = self._trainer
         if t is None or t._results is None:
             return  # Lightning also ignores self.log outside a trainer
         t._results.log(self._current_fx, name, value, prog_bar, True if logger is None else logger,
-                       on_step, on_epoch, reduce_fx, batch_size)
+                       on_step, on_epoch, reduce_fx, batch_size, add_dataloader_idx)
 
     def log_dict(self, dictionary: dict, prog_bar: bool = False, logger: bool | None = None,
                  on_step: bool | None = None, on_epoch: bool | None = None, reduce_fx="mean",
                  enable_graph: bool = False, sync_dist: bool = False, batch_size: int | None = None,
-                 **_ignored) -> None:
+                 add_dataloader_idx: bool = True, **_ignored) -> None:
         """``self.log`` for every item of ``dictionary``."""
         for k, v in dictionary.items():
             self.log(k, v, prog_bar=prog_bar, logger=logger, on_step=on_step, on_epoch=on_epoch,
-                     reduce_fx=reduce_fx, batch_size=batch_size)
+                     reduce_fx=reduce_fx, batch_size=batch_size, add_dataloader_idx=add_dataloader_idx)
 
     # -- hyperparameters -----------------------------------------------------------------------
     def save_hyperparameters(self, *args, ignore=None, frame=None, logger: bool = True) -> None:
@@ -280,6 +294,7 @@ class TrainModule(_HookDefaults, Module):
             hp.pop(k, None)
         self._hparams.clear()
         self._hparams.update(hp)
+        object.__setattr__(self, "_hparams_initial", dict(hp))
         object.__setattr__(self, "_log_hyperparams", logger)
 
     @property
@@ -315,6 +330,63 @@ class TrainModule(_HookDefaults, Module):
     @property
     def logger(self):
         return self._trainer.logger if self._trainer is not None else None
+
+    # -- what LightningModule code reads (single process, so ranks are 0) ------------------------
+    @property
+    def device(self):
+        """The device of the parameters (``torch.randn(n, device=self.device)`` ports unchanged)."""
+        for p in self.parameters():
+            return p.device
+        import ember
+        return ember.device("cpu")
+
+    @property
+    def dtype(self):
+        """The dtype of the floating-point parameters (float32 when there are none)."""
+        for p in self.parameters():
+            if p.dtype.is_floating_point:
+                return p.dtype
+        import ember
+        return ember.float32
+
+    global_rank = local_rank = 0
+    on_gpu = False
+
+    @property
+    def example_input_array(self):
+        """An input for ``ModelSummary``'s shape columns (``None`` unless set)."""
+        return self.__dict__.get("_example_input_array")
+
+    @example_input_array.setter
+    def example_input_array(self, value) -> None:
+        object.__setattr__(self, "_example_input_array", value)
+
+    @property
+    def hparams_initial(self) -> AttributeDict:
+        """The hyperparameters as ``save_hyperparameters`` saved them (a copy: later edits of
+        ``self.hparams`` do not show here)."""
+        return AttributeDict(self.__dict__.get("_hparams_initial", {}))
+
+    def print(self, *args, **kwargs) -> None:
+        """``print`` (Lightning prints from process 0 only; ember runs one process)."""
+        print(*args, **kwargs)
+
+    def freeze(self) -> None:
+        """No parameter requires grad, and eval mode (for fine-tuning a frozen backbone)."""
+        for p in self.parameters():
+            p.requires_grad = False
+        self.eval()
+
+    def unfreeze(self) -> None:
+        """Every parameter requires grad again, and train mode."""
+        for p in self.parameters():
+            p.requires_grad = True
+        self.train()
+
+    def all_gather(self, data, group=None, sync_grads: bool = False):
+        """``data`` unchanged: with one process there is nothing to gather (Lightning would stack
+        one copy per process)."""
+        return data
 
     @property
     def loggers(self):
@@ -368,6 +440,15 @@ class DataModule:
         return {}
 
     def load_state_dict(self, state_dict: dict) -> None: ...
+
+    def on_before_batch_transfer(self, batch, dataloader_idx: int):
+        return batch
+
+    def transfer_batch_to_device(self, batch, device, dataloader_idx: int):
+        return batch
+
+    def on_after_batch_transfer(self, batch, dataloader_idx: int):
+        return batch
 
     def save_hyperparameters(self, *args, ignore=None) -> None:
         ignore = [ignore] if isinstance(ignore, str) else list(ignore or [])

@@ -58,6 +58,7 @@ from ember.train.callbacks.callback import Callback
 
 __all__ = ["Trainer", "TrainerState", "NonFiniteLossError", "LRSchedulerConfig"]
 
+_BATCH_HOOKS = ("on_before_batch_transfer", "transfer_batch_to_device", "on_after_batch_transfer")
 SIGTERM_EXIT_CODE = 143  # 128 + SIGTERM: "stopped by a signal" to shells and job schedulers
 
 
@@ -243,6 +244,7 @@ class Trainer:
         self._results: ResultCollection | None = None
         self._manual_optimizers: list = []
         self._hooks: dict = {}
+        self._batch_hooks: list = []
         self._pending_ckpts: dict = {}
         self._defer_saves = False
         self._batches_seen = 0           # batches of the current epoch already trained
@@ -356,8 +358,28 @@ class Trainer:
         return self.state.stage == "predict"
 
     @property
+    def evaluating(self) -> bool:
+        return self.state.stage in ("validate", "test", "sanity_check")
+
+    @property
     def world_size(self) -> int:
         return 1
+
+    num_devices = num_nodes = 1
+    device_ids = [0]
+
+    @property
+    def enable_validation(self) -> bool:
+        return bool(getattr(self, "_val_on", False))
+
+    @property
+    def precision(self) -> str:
+        return "32-true"
+
+    def init_module(self, empty_init=None):
+        """A context for building the module (Lightning picks device and dtype there); a no-op."""
+        import contextlib
+        return contextlib.nullcontext()
 
     global_rank = local_rank = node_rank = 0
     is_global_zero = True
@@ -441,6 +463,8 @@ class Trainer:
             except StopIteration:
                 completed = True
                 break
+            if self._batch_hooks:
+                batch = self._transfer_batch(batch, 0)
             self.is_last_batch = n is not None and batch_idx + 1 == n
             if self._train_batch(batch, batch_idx) == -1:
                 break
@@ -589,6 +613,7 @@ class Trainer:
             self._call(f"on_{noun}_epoch_start")
             for dl_idx, (dl, n) in enumerate(zip(loaders, nums)):
                 extra = (dl_idx,) if multi else ()
+                res.dl_suffix = f"/dataloader_idx_{dl_idx}" if multi else ""
                 outs = []
                 it = iter(dl)
                 for batch_idx in range(n if n is not None else sys.maxsize):
@@ -596,6 +621,8 @@ class Trainer:
                         batch = next(it)
                     except StopIteration:
                         break
+                    if self._batch_hooks:
+                        batch = self._transfer_batch(batch, dl_idx)
                     res.new_batch(batch)
                     self._call(f"on_{noun}_batch_start", batch, batch_idx, *extra)
                     out = self._run_step(step_name, batch, batch_idx, *extra)
@@ -603,6 +630,7 @@ class Trainer:
                         outs.append(out)
                     self._call(f"on_{noun}_batch_end", out, batch, batch_idx, *extra)
                 preds.append(outs)
+            res.dl_suffix = ""
             if stage != "predict":
                 res.epoch_end(stage)
                 res.epoch_end_reached = True
@@ -612,7 +640,7 @@ class Trainer:
                 metrics = res.epoch_end(stage)
                 if log and metrics:  # epoch-end rows carry the epoch, as in Lightning
                     self._log_to_loggers(dict(metrics), self._batches_that_stepped)
-                results = [dict(metrics) for _ in loaders]
+                results = [{k: v for k, v in metrics.items() if _of_loader(k, i)} for i in range(len(loaders))]
             self._call(f"on_{noun}_end")
         if was_training:
             getattr(m, f"on_{noun}_model_train", m.train)()
@@ -777,6 +805,26 @@ class Trainer:
             mod = getattr(m, name) if self._overrides(m, name) else None
             if cbs or mod is not None:
                 self._hooks[name] = (cbs, mod)
+        # batch-transfer hooks: the datamodule's when it overrides one, else the module's (Lightning)
+        from ember.train.module import DataModule, _HookDefaults
+
+        self._batch_hooks = []
+        for name in _BATCH_HOOKS:
+            dm = self.datamodule
+            if dm is not None and getattr(type(dm), name, None) is not getattr(DataModule, name, None):
+                self._batch_hooks.append((name, getattr(dm, name)))
+            elif getattr(type(m), name, None) is not getattr(_HookDefaults, name):
+                self._batch_hooks.append((name, getattr(m, name)))
+
+    def _transfer_batch(self, batch, dataloader_idx):
+        """on_before_batch_transfer -> transfer_batch_to_device -> on_after_batch_transfer, for the
+        ones overridden (before on_*_batch_start, as in Lightning)."""
+        for name, fn in self._batch_hooks:
+            if name == "transfer_batch_to_device":
+                batch = fn(batch, self.lightning_module.device, dataloader_idx)
+            else:
+                batch = fn(batch, dataloader_idx)
+        return batch
 
     def _call(self, name, *args):
         """Fire hook ``name``: callbacks (in order), then the module. Returns the module's result."""
@@ -1318,6 +1366,12 @@ class Trainer:
         if self._batches_seen and "rng_epoch_start" not in ck:
             raise CheckpointMismatchError(f"{path!r} was saved mid-epoch without the epoch's RNG state; "
                                           "it cannot be resumed exactly")
+
+
+def _of_loader(key, i):
+    """Whether metric ``key`` belongs in the results of eval loader ``i`` (its own suffix, or none)."""
+    j = key.rfind("/dataloader_idx_")
+    return j < 0 or key[j + 16:] == str(i)
 
 
 def _plain_floats(obj):
