@@ -15,6 +15,7 @@ Where each hook fires during ``fit`` (callbacks first, in list order, then the m
     for epoch in epochs:
         on_train_epoch_start
         for batch_idx, batch in train loader:
+            (on_before_batch_transfer; transfer_batch_to_device; on_after_batch_transfer)  # [dm or m]
             on_train_batch_start                  # module returning -1 ends the epoch
             out = training_step(batch, batch_idx)
             on_before_zero_grad; optimizer_zero_grad [m]    # first batch of an accumulation
