@@ -684,3 +684,36 @@ def test_datamodule_and_ckpt_path_best(tmp_path):
     assert best["datamodule"]["seen"] >= 2 and best["epoch"] == int(ck.best_model_path.split("epoch=")[1][0])
     out = t.test(datamodule=DM(), verbose=False)  # model=None: the best checkpoint's weights
     assert t.ckpt_path == ck.best_model_path and set(out[0]) == {"test_loss"}
+
+
+def test_detect_anomaly_flag_names_the_forward_op():
+    class NaNGrad(Reg):
+        def training_step(self, batch, batch_idx):
+            x, y = batch
+            z = self(x) * 0 - 1.0  # negative: sqrt's backward gives NaN
+            return ember.sqrt(z).sum() * 0 + F.mse_loss(self(x), y)
+
+    t = Trainer(max_epochs=1, limit_val_batches=0, detect_anomaly=True, on_nonfinite_loss="ignore", **QUIET)
+    with pytest.raises(RuntimeError, match="SqrtBackward.*nan"):
+        t.fit(NaNGrad(), loader())
+
+
+def test_num_sanity_val_steps_minus_one_runs_every_validation_batch():
+    seen = []
+
+    class Count(Callback):
+        def on_validation_batch_end(self, trainer, module, outputs, batch, batch_idx, dataloader_idx=0):
+            if trainer.sanity_checking:
+                seen.append(batch_idx)
+
+    Trainer(max_epochs=1, limit_train_batches=1, num_sanity_val_steps=-1, callbacks=[Count()], **QUIET).fit(
+        Reg(), loader(), loader(n=40, bs=8))
+    assert seen == [0, 1, 2, 3, 4]
+
+
+def test_flags_without_effect_warn_and_nonfinite_error_is_exported():
+    with pytest.warns(UserWarning, match=r"precision='16-mixed'\) has no effect"):
+        Trainer(precision="16-mixed", **QUIET)
+    from ember.train import NonFiniteLossError
+
+    assert issubclass(NonFiniteLossError, FloatingPointError)

@@ -15,9 +15,11 @@ _LAZY = {
     "callbacks": "ember.train.callbacks",
     "loggers": "ember.train.loggers",
     "CheckpointMismatchError": "ember.train._checkpoint",
+    "NonFiniteLossError": "ember.train.trainer",
 }
 
-__all__ = ["Trainer", "TrainModule", "DataModule", "Callback", "callbacks", "loggers", "CheckpointMismatchError"]
+__all__ = ["Trainer", "TrainModule", "DataModule", "Callback", "callbacks", "loggers", "CheckpointMismatchError",
+           "NonFiniteLossError"]
 
 
 def __getattr__(name):

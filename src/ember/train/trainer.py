@@ -104,6 +104,18 @@ class _ManualOptimizer:
         return getattr(self._opt, name)
 
 
+_INERT_DEFAULTS = {"precision": (None, 32, "32", "32-true"), "benchmark": (None, False), "profiler": (None,),
+                   "sync_batchnorm": (False,), "plugins": (None,), "strategy": ("auto", "single_device")}
+
+
+def _warn_inert_flags(**flags):
+    """Lightning flags ember accepts for porting but cannot act on: say so instead of silently ignoring."""
+    for name, value in flags.items():
+        if value not in _INERT_DEFAULTS[name]:
+            warnings.warn(f"Trainer({name}={value!r}) has no effect in ember (single CPU process, float32 "
+                          "unless the model is converted); the run proceeds without it", UserWarning, stacklevel=3)
+
+
 class _Stop(Exception):
     """Internal: SIGTERM checkpoint written; leave fit."""
 
@@ -197,6 +209,8 @@ class Trainer:
         self.accumulate_grad_batches = accumulate_grad_batches
         self.gradient_clip_val, self.gradient_clip_algorithm = gradient_clip_val, gradient_clip_algorithm
         self.deterministic, self.detect_anomaly = deterministic, detect_anomaly
+        _warn_inert_flags(precision=precision, benchmark=benchmark, profiler=profiler, sync_batchnorm=sync_batchnorm,
+                          plugins=plugins, strategy=strategy)
         self.reload_dataloaders_every_n_epochs = reload_dataloaders_every_n_epochs
         self.on_nonfinite_loss = on_nonfinite_loss
         self.inference_mode = inference_mode
@@ -573,7 +587,8 @@ class Trainer:
         self._call_callbacks("on_sanity_check_start")
         self._connect_val_loaders()
         if self._val_enabled():
-            self._eval_loop("validate", self.val_dataloaders, limit=self.num_sanity_val_steps, log=False)
+            n = self.num_sanity_val_steps
+            self._eval_loop("validate", self.val_dataloaders, limit=None if n == -1 else n, log=False)  # -1: all
         self._call_callbacks("on_sanity_check_end")
         self.sanity_checking = False
         self._check_monitors_logged(sanity=True)
@@ -708,7 +723,12 @@ class Trainer:
             self._results = ResultCollection(self)
 
     def _run_guarded(self, body, *args):
+        from ember.autograd import detect_anomaly
+
         try:
+            if self.detect_anomaly:  # Trainer(detect_anomaly=True): NaN in backward names the forward op
+                with detect_anomaly():
+                    return body(*args)
             return body(*args)
         except _Stop:
             self.state.status = "interrupted"
