@@ -170,3 +170,37 @@ class DummyLogger(Logger):
 
     def log_hyperparams(self, params, *args, **kwargs) -> None:
         pass
+
+
+class _VersionedDirLogger(Logger):
+    """Lightning's directory layout, shared by the file loggers: ``save_dir/name/version_N[/sub_dir]``.
+    Subclasses set ``_save_dir``, ``_name``, ``_version`` (None: claim the next free number) and
+    optionally ``_sub_dir``."""
+
+    _sub_dir = None
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def version(self) -> int | str:
+        if self._version is None:
+            self._version = _claim_version(self.root_dir)
+        return self._version
+
+    @property
+    def save_dir(self) -> str:
+        return self._save_dir
+
+    @property
+    def root_dir(self) -> str:
+        return os.path.join(self._save_dir, self._name) if self._name else self._save_dir
+
+    @property
+    def log_dir(self) -> str:
+        v = self.version
+        d = os.path.join(self.root_dir, v if isinstance(v, str) else f"version_{v}")
+        if self._sub_dir:
+            d = os.path.join(d, self._sub_dir)
+        return os.path.expanduser(d)

@@ -23,7 +23,7 @@ import stat
 import tempfile
 from typing import Any
 
-from ember.train.loggers.base import Logger, _add_prefix, _claim_version, _convert_params, _scalar
+from ember.train.loggers.base import _add_prefix, _convert_params, _scalar, _VersionedDirLogger
 
 __all__ = ["CSVLogger", "read_metrics_csv"]
 
@@ -147,7 +147,7 @@ def read_metrics_csv(path: str | os.PathLike) -> list[dict[str, float]]:
     return rows
 
 
-class CSVLogger(Logger):
+class CSVLogger(_VersionedDirLogger):
     """Log metrics to a CSV file and hyperparameters to YAML, in Lightning's directory layout.
 
     Args:
@@ -186,30 +186,6 @@ class CSVLogger(Logger):
         self._new_keys = False
         self._flushed_step = -1
         self._hparams_written = False
-
-    # -- identity ------------------------------------------------------------------------------
-    @property
-    def name(self) -> str:
-        return self._name
-
-    @property
-    def version(self) -> int | str:
-        if self._version is None:
-            self._version = _claim_version(self.root_dir)
-        return self._version
-
-    @property
-    def save_dir(self) -> str:
-        return self._save_dir
-
-    @property
-    def root_dir(self) -> str:
-        return os.path.join(self._save_dir, self._name) if self._name else self._save_dir
-
-    @property
-    def log_dir(self) -> str:
-        v = self.version
-        return os.path.join(self.root_dir, v if isinstance(v, str) else f"version_{v}")
 
     @property
     def metrics_file_path(self) -> str:

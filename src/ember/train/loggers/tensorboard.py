@@ -20,7 +20,7 @@ import time
 from typing import Any
 
 from ember.train.loggers import _tfevents as tfe
-from ember.train.loggers.base import Logger, _add_prefix, _claim_version, _convert_params, _flatten_dict, _scalar
+from ember.train.loggers.base import _add_prefix, _convert_params, _flatten_dict, _scalar, _VersionedDirLogger
 from ember.train.loggers.csv_logs import _atomic_write, _yaml_dump
 
 __all__ = ["TensorBoardLogger", "read_events"]
@@ -55,7 +55,7 @@ class _EventFileWriter:
             self._fh.close()
 
 
-class TensorBoardLogger(Logger):
+class TensorBoardLogger(_VersionedDirLogger):
     """Log to TensorBoard event files in ``<save_dir>/<name>/version_<N>[/<sub_dir>]``.
 
     Args:
@@ -88,33 +88,6 @@ class TensorBoardLogger(Logger):
         self._writer: _EventFileWriter | None = None
         self._model = None
         self._last_epoch = None
-
-    # -- identity ------------------------------------------------------------------------------
-    @property
-    def name(self) -> str:
-        return self._name
-
-    @property
-    def version(self) -> int | str:
-        if self._version is None:
-            self._version = _claim_version(self.root_dir)
-        return self._version
-
-    @property
-    def save_dir(self) -> str:
-        return self._save_dir
-
-    @property
-    def root_dir(self) -> str:
-        return os.path.join(self._save_dir, self._name) if self._name else self._save_dir
-
-    @property
-    def log_dir(self) -> str:
-        v = self.version
-        d = os.path.join(self.root_dir, v if isinstance(v, str) else f"version_{v}")
-        if self._sub_dir:
-            d = os.path.join(d, self._sub_dir)
-        return os.path.expanduser(d)
 
     @property
     def sub_dir(self) -> str | None:
