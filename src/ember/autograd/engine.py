@@ -303,10 +303,6 @@ def _run_hooks(hooks, g, create_graph):
     return g
 
 
-def _sum_to(ns, g, shape):
-    return ns.sum_to(g, shape)
-
-
 def _collect(roots):
     """Count how many times each node is consumed, walking iteratively (no recursion limit)."""
     deps = {}
@@ -368,14 +364,24 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, capture=None
                 g = _run_hooks(fn.pre_hooks, g, create_graph)
             if capture is not None and fn in capture_nodes(capture):
                 _capture_node(capture, fn, g)
+            out = None
+            if fn.needs_out:
+                out = fn.out_ref()
+                if out is None:
+                    raise RuntimeError(f"{fn.name()}: the output saved for backward no longer exists")
             if create_graph:
                 vals = fn.inputs
-                out = fn.out_ref() if fn.needs_out else None
             else:
                 # nodes that declare needs_inputs = False get None: they must not read input values
                 vals = [x._data if isinstance(x, Tensor) else x for x in fn.inputs] if fn.needs_inputs else None
-                out = fn.out_ref()._data if fn.needs_out else None
+                if out is not None:
+                    out = out._data
             grads = fn.backward(ns, g, vals, out)
+            if len(grads) < len(fn.inputs):
+                raise RuntimeError(
+                    f"{fn.name()} returned {len(grads)} gradients for {len(fn.inputs)} inputs (an ember bug, or a "
+                    "custom node whose backward must return one gradient or None per input)"
+                )
             if anomaly:
                 _check_nan(fn, grads)
             for i, nxt, leaf, oidx, shape, dt in fn.edges:
