@@ -13,6 +13,27 @@ from .module import Module
 __all__ = ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "LayerNorm", "GroupNorm", "InstanceNorm1d", "InstanceNorm2d"]
 
 
+def _make_affine(module, enabled, shape, bias, dtype):
+    """A normalization layer's ``weight`` (ones) and ``bias`` (zeros), or ``None`` entries, as torch lays them out."""
+    if enabled:
+        module.weight = Parameter(O.ones(shape, dtype=dtype))
+        if bias:
+            module.bias = Parameter(O.zeros(shape, dtype=dtype))
+        else:
+            module.register_parameter("bias", None)
+    else:
+        module.register_parameter("weight", None)
+        module.register_parameter("bias", None)
+
+
+def _reset_affine(module):
+    if module.weight is not None:
+        init.ones_(module.weight)
+        if module.bias is not None:
+            init.zeros_(module.bias)
+
+
+
 class _BatchNorm(Module):
     _dims = ()
 
@@ -22,15 +43,7 @@ class _BatchNorm(Module):
         self.num_features = int(num_features)
         self.eps, self.momentum = eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
-        if affine:
-            self.weight = Parameter(O.empty(self.num_features, dtype=dtype))
-            if bias:
-                self.bias = Parameter(O.empty(self.num_features, dtype=dtype))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _make_affine(self, affine, self.num_features, bias, dtype)
         if track_running_stats:
             self.register_buffer("running_mean", O.zeros(self.num_features, dtype=dtype))
             self.register_buffer("running_var", O.ones(self.num_features, dtype=dtype))
@@ -49,10 +62,7 @@ class _BatchNorm(Module):
 
     def reset_parameters(self):
         self.reset_running_stats()
-        if self.affine:
-            init.ones_(self.weight)
-            if self.bias is not None:
-                init.zeros_(self.bias)
+        _reset_affine(self)
 
     def _check_input_dim(self, input):
         if not isinstance(input, Tensor) or input.ndim not in self._dims:
@@ -110,21 +120,10 @@ class LayerNorm(Module):
             normalized_shape = (normalized_shape,)
         self.normalized_shape = tuple(int(s) for s in normalized_shape)
         self.eps, self.elementwise_affine = eps, elementwise_affine
-        if elementwise_affine:
-            self.weight = Parameter(O.ones(self.normalized_shape, dtype=dtype))
-            if bias:
-                self.bias = Parameter(O.zeros(self.normalized_shape, dtype=dtype))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _make_affine(self, elementwise_affine, self.normalized_shape, bias, dtype)
 
     def reset_parameters(self):
-        if self.elementwise_affine:
-            init.ones_(self.weight)
-            if self.bias is not None:
-                init.zeros_(self.bias)
+        _reset_affine(self)
 
     def forward(self, input):
         k = len(self.normalized_shape)
@@ -150,21 +149,10 @@ class GroupNorm(Module):
                 f"GroupNorm: num_channels ({num_channels}) must be divisible by num_groups ({num_groups})"
             )
         self.num_groups, self.num_channels, self.eps, self.affine = num_groups, num_channels, eps, affine
-        if affine:
-            self.weight = Parameter(O.ones(num_channels, dtype=dtype))
-            if bias:
-                self.bias = Parameter(O.zeros(num_channels, dtype=dtype))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _make_affine(self, affine, num_channels, bias, dtype)
 
     def reset_parameters(self):
-        if self.affine:
-            init.ones_(self.weight)
-            if self.bias is not None:
-                init.zeros_(self.bias)
+        _reset_affine(self)
 
     def forward(self, input):
         if not isinstance(input, Tensor) or input.ndim < 2 or input.shape[1] != self.num_channels:
@@ -186,12 +174,7 @@ class _InstanceNorm(Module):
             raise NotImplementedError("InstanceNorm: track_running_stats=True is not supported in ember")
         self.num_features, self.eps, self.momentum, self.affine = num_features, eps, momentum, affine
         self.track_running_stats = False
-        if affine:
-            self.weight = Parameter(O.ones(num_features, dtype=dtype))
-            self.bias = Parameter(O.zeros(num_features, dtype=dtype))
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _make_affine(self, affine, num_features, True, dtype)
 
     def forward(self, input):
         unbatched = input.ndim == self._unbatched
