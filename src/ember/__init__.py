@@ -68,7 +68,7 @@ _tensor_mod._o = _ops
 
 from .serialization import CheckpointError, load, save  # noqa: E402
 
-_LAZY = {"nn", "optim", "utils", "datasets", "train", "interop", "cuda", "linalg"}
+_LAZY = {"nn", "optim", "utils", "datasets", "train", "interop", "cuda", "linalg", "accelerator", "backends"}
 
 
 def __getattr__(name):
@@ -107,6 +107,41 @@ def numel(x) -> int:
 
 def is_floating_point(x) -> bool:
     return x.is_floating_point()
+
+
+_default_device = device("cpu")
+
+
+def get_default_device():
+    """The device factory functions create tensors on: ``device(type='cpu')``."""
+    return _default_device
+
+
+def set_default_device(device):  # noqa: F811  (torch's parameter name)
+    """torch's ``set_default_device``: ``None`` or ``"cpu"`` keep ember's CPU default.
+
+    ``"cuda"`` raises: without CuPy and a GPU there is no CUDA device, and with one ember's factory
+    functions still create CPU tensors (pass ``device="cuda"`` or move tensors with ``.to("cuda")``).
+    """
+    from ._backend import device as _dev
+
+    if device is None:
+        return
+    d = _dev(device)
+    if d.type == "cpu":
+        return
+    from . import cuda as _cuda
+
+    if not _cuda.is_available():
+        raise RuntimeError(
+            f"set_default_device({str(device)!r}): CUDA is not available (ember.cuda.is_available() is False: "
+            "CuPy is not installed or sees no GPU); keep the default 'cpu', e.g. "
+            "device = 'cuda' if ember.cuda.is_available() else 'cpu'"
+        )
+    raise NotImplementedError(
+        f"set_default_device({str(device)!r}): ember's factory functions create tensors on the CPU; "
+        "pass device='cuda' to them or move tensors and modules with .to('cuda')"
+    )
 
 
 def get_num_threads() -> int:

@@ -62,6 +62,7 @@ class Generator:
 
 
 default_generator = Generator()
+default_generator.seed()  # like torch: a new process draws different numbers unless seeded
 
 
 def _gen(generator):
@@ -74,10 +75,13 @@ def manual_seed(seed):
 
 
 def seed():
+    """Seed the default generator with a fresh number from the OS and return it (as ``torch.seed``)."""
     return default_generator.seed()
 
 
 def initial_seed():
+    """The seed the default generator was last seeded with: drawn from the OS when the process
+    started, or the value given to ``manual_seed`` / returned by ``seed``."""
     return default_generator.initial_seed()
 
 
