@@ -8,10 +8,12 @@ Example:
 from . import lr_scheduler
 from .adam import Adam, Adamax, AdamW, NAdam, RAdam
 from .adaptive import Adadelta, Adagrad, RMSprop
+from .lbfgs import LBFGS
 from .optimizer import Optimizer
+from .rprop import ASGD, Rprop, SparseAdam
 from .sgd import SGD
 
 __all__ = [
     "Optimizer", "SGD", "Adam", "AdamW", "Adamax", "NAdam", "RAdam", "RMSprop", "Adagrad", "Adadelta",
-    "lr_scheduler",
+    "LBFGS", "Rprop", "ASGD", "SparseAdam", "lr_scheduler",
 ]
