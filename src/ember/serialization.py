@@ -18,7 +18,15 @@ ember keeps everything else in ``__metadata__``:
   ember dtypes; tensor leaves name the tensor that holds their data,
 * ``ember.sha256``   -- a SHA-256 over the canonical header (without this field) and the data.
 
-Loading never executes code: there is no pickle anywhere, only JSON and raw numbers. Every
+Objects that are none of those (a whole ``nn.Module``, an optimizer, any class instance) are
+saved as torch saves them, with pickle, but kept apart: such a subtree becomes a
+``{"pickle": <name>, "type": "module.Class"}`` node whose bytes are a U8 tensor, its tensors are
+still stored as raw tensors (referenced from the pickle by name), and ``__metadata__`` carries
+``ember.pickle = "1"``. :func:`load` refuses such files unless called with
+``weights_only=False`` (as torch >= 2.6), because unpickling can execute arbitrary code.
+
+Loading with the default ``weights_only=True`` never executes code: no pickle, only JSON and raw
+numbers. Every
 malformed, truncated, corrupted or foreign file raises :class:`CheckpointError`. The checksum
 is what makes that promise hold for corrupted data bytes too: flipping a bit in a tensor's
 payload yields a perfectly well-formed file, and only the checksum can tell it changed. So a
@@ -40,7 +48,7 @@ import struct
 
 import numpy as np
 
-__all__ = ["save", "load", "load_safetensors", "CheckpointError"]
+__all__ = ["save", "load", "load_safetensors", "CheckpointError", "UnsafeCheckpointError"]
 
 FORMAT_VERSION = 1
 MAX_HEADER_BYTES = 100_000_000  # the limit the reference safetensors reader uses as well
@@ -49,6 +57,7 @@ _KEY_FORMAT = "ember.format"
 _KEY_VERSION = "ember.version"
 _KEY_STRUCTURE = "ember.structure"
 _KEY_CHECKSUM = "ember.sha256"
+_KEY_PICKLE = "ember.pickle"    # "1" when the structure holds pickled objects (weights_only=False to load)
 _EMBER_KEYS = (_KEY_FORMAT, _KEY_VERSION, _KEY_STRUCTURE, _KEY_CHECKSUM)
 _HASH_PREFIX = b"ember checkpoint v1\n"
 
@@ -80,6 +89,15 @@ class CheckpointError(ValueError):
 
     def __str__(self):
         return f"cannot load checkpoint {self.path!r}: {self.reason}"
+
+
+class UnsafeCheckpointError(CheckpointError, __import__("pickle").UnpicklingError):
+    """``ember.load(f)`` with ``weights_only=True`` (the default) met pickled objects in ``f``.
+
+    Unpickling can execute arbitrary code, so it happens only with ``weights_only=False``. A
+    ``CheckpointError`` and a ``pickle.UnpicklingError`` (what torch raises), so either
+    ``except`` catches it.
+    """
 
 
 # ----------------------------------------------------------------------------------------------
@@ -139,7 +157,9 @@ def _canonical(header):
 class _Encoder:
     """Turns a nested object into a JSON-able structure plus a list of arrays to store."""
 
-    def __init__(self):
+    def __init__(self, pickle_protocol=2):
+        self.pickle_protocol = pickle_protocol
+        self.pickled = False      # True once an object went to a pickle section
         self.arrays = []          # (name, contiguous little-endian ndarray)
         self.names = set()
         self.by_id = {}           # id(tensor or ndarray) -> name, so shared tensors are stored once
@@ -218,7 +238,46 @@ class _Encoder:
                 self.active.discard(id(x))
         if _is_ember_dtype(x):
             return {"dtype": x.name}
-        raise TypeError(self._type_message(x, parts))
+        return self.encode_pickled(x, parts)
+
+    def encode_pickled(self, x, parts):
+        """Pickle ``x`` (its tensors and arrays stay raw tensors, referenced by name)."""
+        import pickle
+
+        if (type(x).__module__ or "").split(".")[0] == "torch" or isinstance(x, np.ndarray):
+            raise TypeError(self._type_message(x, parts))
+
+        enc = self
+        Tensor = _tensor_cls()
+        try:
+            from .nn.parameter import Parameter
+        except ImportError:  # pragma: no cover
+            Parameter = None
+
+        class _Pickler(pickle.Pickler):
+            def persistent_id(self, obj):
+                t = type(obj)
+                if t is Tensor or (Parameter is not None and t is Parameter):
+                    name = enc.by_id.get(id(obj))
+                    if name is None:
+                        name = enc.by_id[id(obj)] = enc._store(_host(obj._data), parts, "tensor")
+                    kind = "parameter" if t is not Tensor else "tensor"
+                    return (kind, name, bool(obj.requires_grad))
+                if t is np.ndarray and (obj.dtype.kind, obj.dtype.itemsize) in _NP_TO_ST and obj.dtype.fields is None:
+                    name = enc.by_id.get(id(obj))
+                    if name is None:
+                        name = enc.by_id[id(obj)] = enc._store(obj, parts, "NumPy array")
+                    return ("ndarray", name, False)
+                return None
+
+        buf = io.BytesIO()
+        try:
+            _Pickler(buf, protocol=self.pickle_protocol).dump(x)
+        except (pickle.PicklingError, TypeError, AttributeError) as e:
+            raise TypeError(f"{self._type_message(x, parts)}; pickling it failed too: {e}") from None
+        self.pickled = True
+        name = self._store(np.frombuffer(buf.getvalue(), dtype=np.uint8), list(parts) + ["__pickle__"], "pickle")
+        return {"pickle": name, "type": _type_name(x)}
 
     def encode_key(self, k, parts):
         if k is None or isinstance(k, (bool, str)) or type(k) in (int, float):
@@ -238,9 +297,9 @@ class _Encoder:
         if isinstance(x, (list, tuple)):
             base = "list" if isinstance(x, list) else "tuple"
             return msg + f"; subclasses of {base} are not stored, convert it with {base}(x)"
-        return msg + ("; ember checkpoints hold only dicts, lists, tuples, None, bool, int, float, str, "
-                      "bytes, ember Tensors, NumPy arrays/scalars and ember dtypes (no pickle), so store "
-                      "this object's state (e.g. its state_dict()) instead")
+        return msg + ("; ember checkpoints hold dicts, lists, tuples, None, bool, int, float, str, "
+                      "bytes, ember Tensors, NumPy arrays/scalars and ember dtypes without pickle, and "
+                      "other objects with pickle; store this object's state (e.g. its state_dict()) instead")
 
 
 def _type_name(x):
@@ -248,17 +307,19 @@ def _type_name(x):
     return t.__name__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__qualname__}"
 
 
-def _build(obj):
+def _build(obj, pickle_protocol=2):
     """Encode ``obj``: returns (header bytes incl. the 8-byte length, list of arrays)."""
     import hashlib
     import json
-    enc = _Encoder()
+    enc = _Encoder(pickle_protocol)
     structure = enc.encode(obj, [])
     header = {"__metadata__": {
         _KEY_FORMAT: str(FORMAT_VERSION),
         _KEY_VERSION: _ember_version(),
         _KEY_STRUCTURE: json.dumps(structure, ensure_ascii=True, allow_nan=False, separators=(",", ":")),
     }}
+    if enc.pickled:
+        header["__metadata__"][_KEY_PICKLE] = "1"
     offset = 0
     for name, code, arr in enc.arrays:
         header[name] = {"dtype": code, "shape": [int(s) for s in arr.shape],
@@ -277,16 +338,24 @@ def _bytes_view(arr):
     return memoryview(arr.reshape(-1).view(np.uint8)) if arr.size else b""
 
 
-def save(obj, f):
+def save(obj, f, pickle_module=None, pickle_protocol=2, _use_new_zipfile_serialization=True,
+         _disable_byteorder_record=False):
     """Save ``obj`` (a state dict or any nesting of dicts/lists/tuples of tensors, arrays and
     plain values) to ``f``, a path or a binary file object, in ember's secure format.
+
+    Any other object (a whole ``nn.Module``, an optimizer, an instance of your own class) is
+    pickled into a separate, marked section, with its tensors still stored raw; such a file
+    loads only with ``ember.load(f, weights_only=False)``, as in torch >= 2.6. Saving the
+    ``state_dict()`` instead keeps the file loadable safely. ``pickle_module`` and the last two
+    arguments exist for torch compatibility and are ignored; ``pickle_protocol`` is used for
+    pickled sections.
 
     Writing to a path is atomic: the data goes to a temporary file in the same folder, is
     flushed and fsynced, then renamed over ``f``; on any error no partial file is left behind.
 
     >>> ember.save({"w": ember.ones(2, 3), "step": 10}, "ckpt.ember")
     """
-    head, arrays = _build(obj)  # all TypeErrors surface before anything is written
+    head, arrays = _build(obj, int(pickle_protocol))  # all TypeErrors surface before anything is written
     if isinstance(f, (str, bytes, os.PathLike)):
         _atomic_write(os.fsdecode(f), head, arrays)
         return
@@ -537,12 +606,14 @@ def _verify_checksum(header, meta, payload, path):
 
 
 class _Decoder:
-    def __init__(self, path, table, payload, device=None):
+    def __init__(self, path, table, payload, device=None, weights_only=True):
+        self.weights_only = weights_only
         self.path = path
         self.device = None if device is None or device.type == "cpu" else device
         self.table = {name: (b, e, code, shape) for b, e, name, code, shape in table}
         self.payload = payload
         self.made = {}   # name -> (kind, object, requires_grad)
+        self.params = {}  # ("parameter", name) -> Parameter rebuilt from a pickled module
 
     def fail(self, parts, reason):
         return CheckpointError(self.path, f"structure at {_fmt_path(parts)}: {reason}")
@@ -574,6 +645,8 @@ class _Decoder:
             if key:
                 raise self.fail(parts, "a dict key cannot be a list")
             return [self.decode(v, parts + [i], depth + 1) for i, v in enumerate(node)]
+        if isinstance(node, dict) and set(node) == {"pickle", "type"} and not key:
+            return self.unpickle(node, parts)
         if isinstance(node, dict) and len(node) == 1:
             tag = next(iter(node))
         elif isinstance(node, dict) and set(node) == {"tensor", "requires_grad"} and node["requires_grad"] is True:
@@ -627,6 +700,46 @@ class _Decoder:
             return d
         raise self.fail(parts, f"unexpected JSON node {node!r:.100}")
 
+    def unpickle(self, node, parts):
+        """A pickled object: refused under weights_only, else unpickled with its tensors from the file."""
+        import pickle
+
+        tname = node["type"]
+        if self.weights_only:
+            raise UnsafeCheckpointError(self.path, (
+                f"Weights only load failed: the object at {_fmt_path(parts)} (of type {tname!r:.200}) was saved "
+                "with pickle, and unpickling can execute arbitrary code, so ember.load refuses it by default "
+                "(weights_only=True, as torch >= 2.6). If you trust the source of this file, load it with "
+                "ember.load(f, weights_only=False); otherwise ask for a file saved from state_dict(), which "
+                "loads safely."))
+        payload = self.shared(node["pickle"], parts, "bytes", self._bytes(parts))
+        dec = self
+
+        class _Unpickler(pickle.Unpickler):
+            def persistent_load(self, pid):
+                if not (isinstance(pid, tuple) and len(pid) == 3 and pid[0] in ("tensor", "parameter", "ndarray")):
+                    raise dec.fail(parts, f"unexpected persistent id {pid!r:.100} in a pickled object")
+                kind, name, rg = pid
+                if kind == "ndarray":
+                    return dec.shared(name, parts, "ndarray", lambda a: a)
+                t = dec.decode({"tensor": name, "requires_grad": True} if rg else {"tensor": name}, parts)
+                if kind == "parameter":
+                    from .nn.parameter import Parameter
+
+                    key = ("parameter", name)
+                    if key not in dec.params:
+                        dec.params[key] = Parameter(t, requires_grad=rg)
+                    return dec.params[key]
+                return t
+
+        try:
+            return _Unpickler(io.BytesIO(payload)).load()
+        except CheckpointError:
+            raise
+        except Exception as e:
+            raise CheckpointError(self.path, f"structure at {_fmt_path(parts)}: unpickling the saved "
+                                             f"{tname!r:.200} failed: {type(e).__name__}: {e}") from e
+
     def _scalar(self, parts):
         def make(a):
             if a.ndim != 0:
@@ -642,13 +755,19 @@ class _Decoder:
         return make
 
 
-def load(f, map_location=None, *, weights_only=True):
+def load(f, map_location=None, pickle_module=None, *, weights_only=None, mmap=None, **pickle_load_args):
     """Load an object written by :func:`ember.save` from a path or a binary file object.
 
     Tensors come back as ember Tensors, NumPy arrays as NumPy arrays, tuples as tuples and int
     dict keys as ints. Tensors load on the CPU unless ``map_location`` names a device
-    (``"cuda:0"``). ``weights_only`` is accepted for torch compatibility: ember always loads
-    safely, nothing in the file can run code.
+    (``"cuda:0"``).
+
+    ``weights_only`` (default ``None``, meaning True, as torch >= 2.6): tensors, state dicts and
+    plain containers load without pickle, so nothing in the file can run code. A file holding
+    pickled objects (``ember.save(model)`` of a whole module) is refused with
+    :class:`UnsafeCheckpointError` unless ``weights_only=False``, which unpickles them: only do
+    that for files from a source you trust. ``pickle_module``, ``mmap`` and ``pickle_load_args``
+    are accepted for torch compatibility and ignored.
     Raises :class:`CheckpointError` for any malformed, corrupted or foreign file and
     ``FileNotFoundError`` when the file does not exist.
 
@@ -671,7 +790,7 @@ def load(f, map_location=None, *, weights_only=True):
         raise CheckpointError(path, "the structure JSON is nested too deeply") from None
     except ValueError as e:
         raise CheckpointError(path, f"the structure is not valid JSON: {e}") from None
-    dec = _Decoder(path, table, payload, device)
+    dec = _Decoder(path, table, payload, device, weights_only=weights_only is not False)
     try:
         obj = dec.decode(structure, [])
     except RecursionError:
