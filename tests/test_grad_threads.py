@@ -22,12 +22,18 @@ LIBS_XFAIL = [pytest.param(torch, id="torch"), pytest.param(ember, id="ember", m
 
 
 @pytest.fixture(autouse=True)
-def _torch_one_thread():
-    """torch's intra-op pool spins against the barriers on a small machine: one thread, restored after."""
+def _restore_modes():
+    """One thread; and while grad mode is process-global, a test's other thread can leave it off for the
+    whole process: restore both libraries' grad and anomaly modes after every test."""
     n = torch.get_num_threads()
     torch.set_num_threads(1)
+    from ember.autograd.anomaly import set_detect_anomaly
+
     yield
     torch.set_num_threads(n)
+    torch.set_grad_enabled(True)
+    ember.set_grad_enabled(True)
+    set_detect_anomaly(False)
 
 
 class Worker(threading.Thread):
@@ -110,23 +116,30 @@ def test_backward_never_changes_another_threads_mode(L, create_graph):
 
         def hook(g):
             seen.append(L.is_grad_enabled())  # torch: backward runs with grad mode = create_graph
-            bar.wait()  # 1: parked inside backward
-            bar.wait()  # 2: main has looked and recorded
+            bar.wait()  # 3: parked inside backward
+            bar.wait()  # 4: main has looked and recorded
             return g
 
         y.register_hook(hook)
-        (y * y).sum().backward(create_graph=create_graph)
+        loss = (y * y).sum()
+        bar.wait()  # 1: graph recorded
+        bar.wait()  # 2: main has set its own mode
+        loss.backward(create_graph=create_graph)
         return seen, x.grad.detach().numpy().tolist(), L.is_grad_enabled()
 
+    # The main thread holds the opposite mode of the one the other thread's backward runs under.
+    mine = not create_graph
     w = Worker(other, barrier=bar)
     w.start()
-    bar.wait()
-    x = L.ones(2, requires_grad=True)
-    seen_main = (L.is_grad_enabled(), (x * 2).requires_grad)
-    with L.no_grad():  # the main thread changes its own mode while the other one is in backward
-        bar.wait()
+    bar.wait()  # 1
+    with L.set_grad_enabled(mine):
+        bar.wait()  # 2
+        bar.wait()  # 3: the other thread is inside backward now
+        x = L.ones(2, requires_grad=True)
+        seen_main = (L.is_grad_enabled(), (x * 2).requires_grad)
+        bar.wait()  # 4
     seen_other, grad, after = w.result()
-    assert seen_main == (True, True)
+    assert seen_main == (mine, mine)
     assert seen_other == [create_graph]
     assert grad == [8.0, 8.0, 8.0]
     assert after is True  # backward restores the caller's mode
