@@ -68,7 +68,8 @@ _tensor_mod._o = _ops
 
 from .serialization import CheckpointError, load, save  # noqa: E402
 
-_LAZY = {"nn", "optim", "utils", "datasets", "train", "interop", "cuda", "linalg", "accelerator", "backends"}
+_LAZY = {"nn", "optim", "utils", "datasets", "train", "interop", "cuda", "linalg", "accelerator", "backends", "special",
+         "fft"}
 
 
 def __getattr__(name):
@@ -79,6 +80,11 @@ def __getattr__(name):
         mod = importlib.import_module(f"{__name__}.{name}")
         globals()[name] = mod
         return mod
+    from ._compat import error
+
+    err = error("torch", name)  # a torch name ember lists as unsupported: say so clearly
+    if err is not None:
+        raise err
     raise AttributeError(f"module 'ember' has no attribute {name!r}")
 
 

@@ -15,7 +15,18 @@ class CLOCK:
     now = 0
 
 
-class Tensor:
+class _TensorType(type):
+    def __getattr__(cls, name):  # ``ember.Tensor.<torch name ember lists as unsupported>``: a clear error
+        if not name.startswith("_"):
+            from ._compat import error
+
+            err = error("torch.Tensor", name)
+            if err is not None:
+                raise err
+        raise AttributeError(f"type object {cls.__name__!r} has no attribute {name!r}")
+
+
+class Tensor(metaclass=_TensorType):
     """An n-dimensional array with autograd. Create one with ``ember.tensor(data)``.
 
     >>> x = ember.tensor([[1.0, 2.0]], requires_grad=True)
@@ -42,6 +53,16 @@ class Tensor:
         self._data = t._data
         if requires_grad:
             self.requires_grad = True
+
+    def __getattr__(self, name):
+        # Only reached when normal lookup fails: torch names ember lists as unsupported say so clearly.
+        if not name.startswith("_"):
+            from ._compat import error
+
+            err = error("torch.Tensor", name)
+            if err is not None:
+                raise err
+        raise AttributeError(f"'Tensor' object has no attribute {name!r}")
 
     @staticmethod
     def _wrap(array):

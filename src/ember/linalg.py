@@ -100,3 +100,8 @@ def solve(A, B, *, left=True):
     if B.ndim == A.ndim - 1:
         return _o.matmul(Ai, B.unsqueeze(-1)).squeeze(-1)
     return _o.matmul(Ai, B)
+
+
+from ._compat import module_getattr as _module_getattr  # noqa: E402
+
+__getattr__ = _module_getattr("torch.linalg", "ember.linalg")  # listed torch names raise a clear error

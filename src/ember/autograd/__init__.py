@@ -18,3 +18,8 @@ def Variable(data, requires_grad=False, volatile=False):  # noqa: N802  (torch's
 
     t = data.detach() if isinstance(data, _ops.Tensor) else _ops.tensor(data)
     return t.requires_grad_() if requires_grad else t
+
+
+from .._compat import module_getattr as _module_getattr  # noqa: E402
+
+__getattr__ = _module_getattr("torch.autograd", "ember.autograd")  # listed torch names raise a clear error

@@ -1071,3 +1071,8 @@ from ._functional_rnn import *  # noqa: E402,F401,F403
 
 __all__ += [*_functional_attention.__all__, *_functional_conv.__all__, *_functional_rnn.__all__,
             *_functional_extra.__all__]
+
+
+from .._compat import module_getattr as _module_getattr  # noqa: E402
+
+__getattr__ = _module_getattr("torch.nn.functional", "ember.nn.functional")  # listed torch names raise a clear error

@@ -17,3 +17,8 @@ __all__ = [
     "Optimizer", "SGD", "Adam", "AdamW", "Adamax", "NAdam", "RAdam", "RMSprop", "Adagrad", "Adadelta",
     "LBFGS", "Rprop", "ASGD", "SparseAdam", "lr_scheduler",
 ]
+
+
+from .._compat import module_getattr as _module_getattr  # noqa: E402
+
+__getattr__ = _module_getattr("torch.optim", "ember.optim")  # listed torch names raise a clear error

@@ -4,3 +4,8 @@ from .convert_parameters import parameters_to_vector, vector_to_parameters
 
 __all__ = ["clip_grad_norm_", "clip_grad_norm", "clip_grad_value_", "get_total_norm", "parameters_to_vector",
            "vector_to_parameters"]
+
+
+from ..._compat import module_getattr as _module_getattr  # noqa: E402
+
+__getattr__ = _module_getattr("torch.nn.utils", "ember.nn.utils")  # listed torch names raise a clear error

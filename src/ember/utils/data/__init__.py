@@ -26,3 +26,8 @@ __all__ = [
     "WeightedRandomSampler", "WorkerInfo", "default_collate", "default_convert", "get_worker_info",
     "random_split",
 ]
+
+
+from ..._compat import module_getattr as _module_getattr  # noqa: E402
+
+__getattr__ = _module_getattr("torch.utils.data", "ember.utils.data")  # listed torch names raise a clear error
