@@ -29,6 +29,25 @@ NOISE = {"TYPE_CHECKING", "annotations", "BroadcastingList1", "BroadcastingList2
          "torch", "DType"}
 
 
+# The submodules counted as names of each namespace: those a fresh ``import torch`` makes attributes
+# (plus torch.onnx, loaded lazily by torch). Fixed here because dir() grows as other code imports more.
+SUBMODULES = {
+    "torch": """accelerator amp ao autograd backends classes compiler cpp cpu cuda distributed distributions export
+        fft func functional futures fx hub jit library linalg masked monitor mps mtia multiprocessing nested nn
+        onnx ops optim overrides package profiler quantization quasirandom random return_types serialization
+        signal sparse special storage testing torch_version types utils version windows xpu""",
+    "torch.nn": """attention common_types functional grad init intrinsic modules parallel parameter qat quantizable
+        quantized utils""",
+    "torch.nn.functional": "grad",
+    "torch.nn.utils": """clip_grad convert_parameters fusion init memory_format parametrizations parametrize rnn
+        stateless""",
+    "torch.optim": "lr_scheduler swa_utils",
+    "torch.utils.data": "dataloader datapipes dataset distributed graph graph_settings sampler",
+    "torch.autograd": """anomaly_mode forward_ad function functional grad_mode graph profiler profiler_legacy
+        profiler_util""",
+}
+
+
 def _resolve(path):
     head, *rest = path.split(".")
     if path in ("torch.Tensor", "ember.Tensor"):
@@ -40,17 +59,17 @@ def torch_names(namespace):
     """Sorted public names of a torch namespace: no private names, no foreign modules/typing helpers,
     no documentation strings."""
     obj = _resolve(namespace)
-    names = []
+    subs = set(SUBMODULES.get(namespace, "").split())
+    names = sorted(subs)
     for n in dir(obj):
-        if n.startswith("_") or n in NOISE:
+        if n.startswith("_") or n in NOISE or n in subs:
             continue
         try:
             o = getattr(obj, n)
         except Exception:  # noqa: BLE001  (a few torch attributes raise on access)
             continue
         if isinstance(o, types.ModuleType):
-            if not o.__name__.startswith("torch"):
-                continue
+            continue  # submodules: only those in SUBMODULES
         elif isinstance(o, (str, dict)):  # documentation fragments
             continue
         elif namespace != "torch" and (o is sys.modules["torch"].Tensor or isinstance(o, float)):
