@@ -22,4 +22,15 @@ def Variable(data, requires_grad=False, volatile=False):  # noqa: N802  (torch's
 
 from .._compat import module_getattr as _module_getattr  # noqa: E402
 
-__getattr__ = _module_getattr("torch.autograd", "ember.autograd")  # listed torch names raise a clear error
+_compat_getattr = _module_getattr("torch.autograd", "ember.autograd")  # listed torch names raise a clear error
+
+
+def __getattr__(name):
+    # torch.autograd.functional loads on first use
+    if name == "functional":
+        import importlib
+
+        mod = importlib.import_module(f"{__name__}.functional")
+        globals()[name] = mod
+        return mod
+    return _compat_getattr(name)
