@@ -1,4 +1,5 @@
-"""The ``ember`` command line: ``ember demo [--epochs N] [--out DIR]`` (also ``python -m ember``)."""
+"""The ``ember`` command line (also ``python -m ember``): ``ember demo [--epochs N] [--out DIR]`` and
+``ember run -n N script.py [args ...]`` (see ember.distributed.launch)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ _USAGE = """usage: ember <command> [options]
 commands:
   demo    train a small CNN on the 8x8 digits with the full trainer stack
           (ember demo --help for its options)
+  run     run a script on N processes under MPI: ember run -n 4 train.py [args ...]
+          (ember run --help for its options; needs `pip install ember[mpi]`)
 """
 
 
@@ -22,6 +25,10 @@ def main(argv=None) -> int:
         from ember.demo import main as demo_main
 
         return demo_main(rest)
+    if cmd == "run":
+        from ember.distributed.launch import main as run_main
+
+        return run_main(rest)
     print(f"ember: unknown command {cmd!r}\n\n{_USAGE}", end="", file=sys.stderr)
     return 2
 

@@ -37,7 +37,7 @@ CATEGORIES = {
     "quantization": ("Quantization", "ember has no quantized dtypes or quantized kernels"),
     "sparse": ("Sparse tensors", "ember has no sparse layouts; use dense tensors"),
     "complex": ("Complex numbers", "ember has no complex dtype"),
-    "distributed": ("Distributed internals", "ember has no torch.distributed process groups"),
+    "distributed": ("Distributed internals", "ember's multi-process training is ember.distributed (MPI, see docs/distributed.md); this torch internal has no counterpart"),
     "internal": ("Compiler / JIT / dispatcher internals", "it belongs to torch's compiler, TorchScript, "
                  "dispatcher or C++ internals, which ember does not have"),
     "deprecated": ("Deprecated in torch", "it is deprecated in torch"),

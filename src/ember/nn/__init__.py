@@ -9,6 +9,8 @@ from .modules import *  # noqa: F401,F403
 from .modules import Module  # noqa: F401
 from .parameter import Buffer, Parameter  # noqa: F401
 from . import functional, init, utils  # noqa: E402,F401
+from . import parallel  # noqa: E402,F401
+from .parallel import SyncBatchNorm  # noqa: E402,F401
 
 
 from .._compat import module_getattr as _module_getattr  # noqa: E402

@@ -1,0 +1,232 @@
+"""Distributed data parallel: all-reduce bandwidth and weak scaling, ember (MPI) next to torch (gloo).
+
+    python bench/bench_distributed.py [--quick] [--json OUT.json]
+
+It starts the MPI jobs itself (``mpiexec`` of this environment, every rank at 1 BLAS thread):
+
+1. ``all_reduce`` of float32 buffers from 1 KB to 64 MB on 2 ranks: median time, algorithm bandwidth
+   (bytes / time) and bus bandwidth (x 2(p-1)/p, what a ring moves per rank), next to a plain NumPy copy
+   of the same buffer and torch.distributed's gloo all_reduce on the same two processes.
+2. Weak scaling, 2 ranks x 1 thread vs 1 process x 1 thread at the same per-rank batch, for the MLP (W2)
+   and CNN (W3) of bench_nn.py: step time, efficiency t1/t2, and how much of the all-reduce time backward
+   hides (overlap = 1 - exposed wait / stand-alone all-reduce time), with one bucket ("off") and with
+   small buckets ("on"); torch DDP (gloo) beside it.
+
+The numbers feed the cost model in docs/distributed.md. The reference machine has 2 cores shared with
+other jobs: 2 ranks compete with whatever else runs, so expect noise.
+"""
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+if "--worker" in sys.argv:
+    for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[_var] = "1"
+
+import numpy as np  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SIZES = [2**k for k in range(10, 27, 2)]  # 1 KB ... 64 MB
+
+
+def _median_time(fn, reps, warmup=2, comm=None):
+    for _ in range(warmup):
+        fn()
+    ts = []
+    for _ in range(reps):
+        if comm is not None:
+            comm.Barrier()
+        t0 = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t0)
+    if comm is not None:  # the slowest rank's median is what a collective costs
+        from mpi4py import MPI
+
+        return comm.allreduce(statistics.median(ts), op=MPI.MAX)
+    return statistics.median(ts)
+
+
+def _torch_init(rank, world):
+    import torch
+    import torch.distributed as tdist
+
+    torch.set_num_threads(1)
+    os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
+    tdist.init_process_group("gloo", rank=rank, world_size=world)
+    return torch, tdist
+
+
+# ----------------------------------------------------------------------------- workers (under mpiexec)
+def worker_allreduce(quick):
+    import ember
+    import ember.distributed as dist
+
+    dist.init_process_group("mpi")
+    comm = dist.GroupMember.WORLD.comm
+    r, n = dist.get_rank(), dist.get_world_size()
+    torch, tdist = _torch_init(r, n)
+    rows = []
+    for size in SIZES:
+        count = size // 4
+        reps = max(3, min(200, int(2e7 // size))) // (4 if quick else 1) + 1
+        t = ember.ones(count)
+        tt = torch.ones(count)
+        src, dst = np.ones(count, np.float32), np.empty(count, np.float32)
+        ours = _median_time(lambda: dist.all_reduce(t), reps, comm=comm)
+        gloo = _median_time(lambda: tdist.all_reduce(tt), reps, comm=comm)
+        copy = _median_time(lambda: np.copyto(dst, src), reps)
+        rows.append({"bytes": size, "ember_s": ours, "torch_gloo_s": gloo, "numpy_copy_s": copy})
+    tdist.destroy_process_group()
+    if r == 0:
+        print("RESULT " + json.dumps({"world": n, "rows": rows}), flush=True)
+
+
+def _models(name):
+    sys.path.insert(0, HERE)
+    import bench_nn
+
+    if name == "mlp":
+        def make(nn):
+            return nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 256), nn.ReLU(), nn.Linear(256, 10))
+        return make, (128, 784)
+    return bench_nn._cnn, (64, 1, 28, 28)
+
+
+def worker_step(model, quick, buckets_mb):
+    """Per-rank step time of ember (plain when 1 rank, DDP with each bucket size otherwise) and torch."""
+    import ember
+    import ember.distributed as dist
+    import ember.nn as enn
+    from ember.nn.parallel import DistributedDataParallel as DDP
+
+    dist.init_process_group("mpi")
+    comm = dist.GroupMember.WORLD.comm
+    r, n = dist.get_rank(), dist.get_world_size()
+    make, shape = _models(model)
+    rng = np.random.default_rng(r)
+    x = rng.standard_normal(shape).astype(np.float32)
+    y = rng.integers(0, 10, shape[0])
+    reps = 8 if quick else 25
+    out = {"model": model, "world": n, "ember": {}, "torch": {}}
+
+    ember.manual_seed(0)
+    em = make(enn)
+    ex, ey = ember.tensor(x), ember.tensor(y)
+    nparams = sum(p.numel() for p in em.parameters())
+    out["grad_bytes"] = 4 * nparams
+    variants = {"plain": None} if n == 1 else {f"bucket_{mb}MB": mb for mb in buckets_mb}
+    for label, mb in variants.items():
+        net = em if mb is None else DDP(em, bucket_cap_mb=mb)
+        opt = ember.optim.SGD(em.parameters(), lr=0.01)
+
+        def step():
+            opt.zero_grad()
+            enn.functional.cross_entropy(net(ex), ey).backward()
+            opt.step()
+
+        t = _median_time(step, reps, comm=comm)
+        row = {"step_s": t}
+        if mb is not None:
+            net.comm_seconds = 0.0
+            for _ in range(reps):
+                step()
+            row["exposed_comm_s"] = comm.allreduce(net.comm_seconds / reps, op=__import__("mpi4py.MPI").MPI.MAX)
+            row["buckets"] = len(net._buckets)
+            flat = ember.zeros(nparams)
+            row["allreduce_alone_s"] = _median_time(lambda: dist.all_reduce(flat), reps, comm=comm)
+            for h in net._handles:
+                h.remove()
+        out["ember"][label] = row
+
+    torch, tdist = _torch_init(r, n)
+    torch.manual_seed(0)
+    tm = make(torch.nn)
+    tnet = tm if n == 1 else torch.nn.parallel.DistributedDataParallel(tm)
+    topt = torch.optim.SGD(tm.parameters(), lr=0.01)
+    tx, ty = torch.tensor(x), torch.tensor(y)
+
+    def tstep():
+        topt.zero_grad()
+        torch.nn.functional.cross_entropy(tnet(tx), ty).backward()
+        topt.step()
+
+    out["torch"]["step_s"] = _median_time(tstep, reps, comm=comm)
+    tdist.destroy_process_group()
+    if r == 0:
+        print("RESULT " + json.dumps(out), flush=True)
+
+
+# ----------------------------------------------------------------------------- driver
+def _launch(n, args, port):
+    env = dict(os.environ)
+    src = os.path.join(os.path.dirname(HERE), "src")
+    env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "")
+    env["MASTER_PORT"] = str(port)
+    env["OMP_NUM_THREADS"] = "1"
+    mpiexec = os.path.join(os.path.dirname(sys.executable), "mpiexec")
+    cmd = [mpiexec, "-n", str(n), sys.executable, os.path.abspath(__file__), "--worker", *args]
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900, start_new_session=True)
+    except subprocess.TimeoutExpired as e:
+        raise SystemExit(f"bench job timed out: {cmd}") from e
+    for line in p.stdout.splitlines():
+        if line.startswith("RESULT "):
+            return json.loads(line[7:])
+    raise SystemExit(f"bench job failed ({p.returncode}): {cmd}\n{p.stdout}\n{p.stderr}")
+
+
+def main(argv):
+    quick = "--quick" in argv
+    q = ["--quick"] if quick else []
+    port = 29500 + os.getpid() % 1000
+    res = {"allreduce": _launch(2, ["allreduce", *q], port), "scaling": {}}
+    print("all_reduce on 2 ranks (float32, median; bus bw = 2(p-1)/p x bytes / time)")
+    print(f"{'size':>8} {'ember':>10} {'alg GB/s':>9} {'bus GB/s':>9} {'gloo':>10} {'gloo GB/s':>9} {'np copy GB/s':>12}")
+    for row in res["allreduce"]["rows"]:
+        b = row["bytes"]
+        bw = b / row["ember_s"] / 1e9
+        print(f"{_fmt_size(b):>8} {row['ember_s'] * 1e6:8.1f}us {bw:9.2f} {bw:9.2f} {row['torch_gloo_s'] * 1e6:8.1f}us "
+              f"{b / row['torch_gloo_s'] / 1e9:9.2f} {b / row['numpy_copy_s'] / 1e9:12.2f}")
+    buckets = ["1000", "0.25"]
+    for model in ("mlp", "cnn"):
+        one = _launch(1, ["step", model, *q, *buckets], port + 1)
+        two = _launch(2, ["step", model, *q, *buckets], port + 2)
+        res["scaling"][model] = {"1": one, "2": two}
+        t1 = one["ember"]["plain"]["step_s"]
+        print(f"\nweak scaling {model.upper()} (per-rank batch fixed, {one['grad_bytes'] / 1e6:.2f} MB of gradients)")
+        print(f"  ember 1 process: {t1 * 1e3:8.2f} ms/step")
+        for label, row in two["ember"].items():
+            ov = max(0.0, 1.0 - row["exposed_comm_s"] / row["allreduce_alone_s"]) if row["allreduce_alone_s"] else 0.0
+            row["overlap"] = ov
+            print(f"  ember 2 ranks {label:<14} ({row['buckets']} buckets): {row['step_s'] * 1e3:8.2f} ms/step  "
+                  f"efficiency {t1 / row['step_s']:6.1%}  all-reduce alone {row['allreduce_alone_s'] * 1e3:6.2f} ms, "
+                  f"exposed {row['exposed_comm_s'] * 1e3:6.2f} ms, overlap {ov:5.1%}")
+        tt1, tt2 = one["torch"]["step_s"], two["torch"]["step_s"]
+        print(f"  torch 1 process: {tt1 * 1e3:8.2f} ms/step   torch DDP 2 ranks (gloo): {tt2 * 1e3:8.2f} ms/step  "
+              f"efficiency {tt1 / tt2:6.1%}")
+    if "--json" in argv:
+        with open(argv[argv.index("--json") + 1], "w") as f:
+            json.dump(res, f, indent=1)
+    return res
+
+
+def _fmt_size(b):
+    return f"{b // 2**20} MB" if b >= 2**20 else f"{b // 2**10} KB"
+
+
+if __name__ == "__main__":
+    if "--worker" in sys.argv:
+        a = sys.argv[sys.argv.index("--worker") + 1:]
+        quick = "--quick" in a
+        a = [x for x in a if x != "--quick"]
+        if a[0] == "allreduce":
+            worker_allreduce(quick)
+        else:
+            worker_step(a[1], quick, [float(x) for x in a[2:]])
+    else:
+        main(sys.argv[1:])

@@ -1,0 +1,343 @@
+"""``DistributedDataParallel``: the same model on every rank, gradients averaged in buckets.
+
+How the gradient averaging is wired (torch's design, on ember's hooks):
+
+* At construction the parameters that require grad are split into buckets of at most
+  ``bucket_cap_mb`` MiB (one dtype each), in *reverse* registration order, the order backward
+  usually produces their gradients. Rank 0's parameters and buffers are broadcast to all ranks.
+* Each parameter gets a tensor hook (``Tensor.register_hook``). A forward pass with grad enabled and
+  outside ``no_sync()`` *arms* the next backward. When a parameter's hook fires in an armed backward,
+  its full gradient (what ``.grad`` will hold: any gradient accumulated under ``no_sync()`` plus this
+  backward's) is copied into its bucket's flat buffer; the hook returns a fresh array that the engine
+  stores as ``.grad``. When a bucket's last parameter arrives, a non-blocking ``MPI_Iallreduce`` on the
+  flat buffer starts, so communication overlaps the rest of backward.
+* **End of backward**: the hook that completes the last parameter (all parameters counted; with
+  ``find_unused_parameters=True`` the ones the forward graph does not reach are counted at forward
+  time) waits for every bucket and writes the averaged values into the arrays the engine stores as
+  ``.grad`` (in place), so when ``loss.backward()`` returns, every ``.grad`` is averaged. This relies
+  only on "a parameter's hook runs once per backward, before its gradient is accumulated", which both
+  ember's engine and torch's keep; no engine callback is needed.
+* If a backward ends with parameters that received no gradient and ``find_unused_parameters=False``,
+  the next forward raises an error naming them (as torch does), instead of silently training on
+  unaveraged gradients or hanging.
+
+``state_dict()`` of the wrapper has keys prefixed ``module.`` (torch's behaviour); save
+``ddp.module.state_dict()`` to get the plain model's keys, loadable with or without DDP.
+"""
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+
+from ..._tensor import Tensor
+from ...autograd.grad_mode import STATE, no_grad
+from ..modules.module import Module
+
+__all__ = ["DistributedDataParallel"]
+
+
+class _Bucket:
+    __slots__ = ("index", "params", "offsets", "flat", "pending", "request", "dtype")
+
+    def __init__(self, index, params, dtype):
+        self.index = index
+        self.params = params  # list of param indices
+        self.dtype = dtype
+        self.offsets = {}
+        self.flat = None
+        self.pending = 0
+        self.request = None
+
+
+def _walk_outputs(obj, out, depth=0):
+    if depth > 50:
+        return
+    if isinstance(obj, Tensor):
+        out.append(obj)
+    elif isinstance(obj, (list, tuple)):
+        for x in obj:
+            _walk_outputs(x, out, depth + 1)
+    elif isinstance(obj, dict):
+        for x in obj.values():
+            _walk_outputs(x, out, depth + 1)
+
+
+def _reachable_leaves(outputs):
+    """ids of the leaf tensors the autograd graph of ``outputs`` reaches."""
+    seen, leaves, stack = set(), set(), []
+    for t in outputs:
+        if t.grad_fn is not None:
+            stack.append(t.grad_fn)
+        elif t.requires_grad:
+            leaves.add(id(t))
+    while stack:
+        fn = stack.pop()
+        if id(fn) in seen:
+            continue
+        seen.add(id(fn))
+        for edge in getattr(fn, "edges", ()) or ():
+            nxt, leaf = edge[1], edge[2]
+            if leaf:
+                leaves.add(id(nxt))
+            elif id(nxt) not in seen:
+                stack.append(nxt)
+    return leaves
+
+
+class DistributedDataParallel(Module):
+    """Data parallelism across the ranks of a process group (torch's ``DistributedDataParallel``).
+
+    Every rank runs the same model on its own part of the batch; ``loss.backward()`` leaves the
+    gradients averaged over ranks, so an optimizer step keeps the replicas identical.
+
+    Example (run with ``ember run -n 2 train.py``)::
+
+        >>> dist.init_process_group("mpi")
+        >>> model = DistributedDataParallel(nn.Linear(4, 2))
+        >>> model(x).pow(2).mean().backward()     # grads are averaged over the ranks here
+        >>> ember.save(model.module.state_dict(), "model.ember")   # plain keys, no 'module.'
+
+    ``device_ids``/``output_device``/``dim``/``gradient_as_bucket_view``/``static_graph`` are
+    accepted for torch compatibility (CPU processes only; no effect).
+    """
+
+    def __init__(self, module, device_ids=None, output_device=None, dim=0, broadcast_buffers=True,
+                 init_sync=True, process_group=None, bucket_cap_mb=None, find_unused_parameters=False,
+                 check_reduction=False, gradient_as_bucket_view=False, static_graph=False, **kwargs):
+        super().__init__()
+        import ember.distributed as dist
+
+        if not isinstance(module, Module):
+            raise TypeError(f"DistributedDataParallel: module must be an ember nn.Module, got {type(module).__name__}")
+        if not dist.is_initialized():
+            raise RuntimeError(
+                "DistributedDataParallel: the default process group has not been initialized; call "
+                "ember.distributed.init_process_group() first (and start with `ember run -n N script.py`)"
+            )
+        if bucket_cap_mb is None:
+            bucket_cap_mb = 25
+        if not bucket_cap_mb > 0:
+            raise ValueError(f"DistributedDataParallel: bucket_cap_mb must be > 0, got {bucket_cap_mb}")
+        self.module = module
+        self.broadcast_buffers = bool(broadcast_buffers)
+        self.find_unused_parameters = bool(find_unused_parameters)
+        self.bucket_cap_mb = bucket_cap_mb
+        self.require_backward_grad_sync = True
+        self.device_ids, self.output_device, self.dim = device_ids, output_device, dim
+        self.gradient_as_bucket_view, self.static_graph = gradient_as_bucket_view, static_graph
+        pg = process_group if process_group is not None else dist.GroupMember.WORLD
+        object.__setattr__(self, "process_group", pg)
+        object.__setattr__(self, "_dist", dist)
+        named = [(n, p) for n, p in module.named_parameters() if p.requires_grad]
+        object.__setattr__(self, "_params", [p for _, p in named])
+        object.__setattr__(self, "_names", [n for n, _ in named])
+        self._world = pg.size()
+        self._check_same_model()
+        if init_sync and self._world > 1:
+            self._broadcast_state()
+        self._build_buckets(bucket_cap_mb)
+        self._handles = [p.register_hook(self._make_hook(i)) for i, p in enumerate(self._params)]
+        self._reset_iteration(armed=False)
+        self.comm_seconds = 0.0  # time spent waiting for all-reduces at the end of backward (bench)
+
+    # ------------------------------------------------------------------ construction
+    def _check_same_model(self):
+        sig = [(n, list(p.shape), p.dtype.__str__()) for n, p in zip(self._names, self._params)]
+        sig += [(n, list(b.shape), b.dtype.__str__()) for n, b in self.module.named_buffers()]
+        sigs = [None] * self._world
+        self._dist.all_gather_object(sigs, sig, group=self.process_group)
+        bad = [self.process_group.ranks[i] for i, s in enumerate(sigs) if s != sigs[0]]
+        if bad:
+            mine = sigs[bad[0] if bad[0] < len(sigs) else 0]
+            diff = next(((a, b) for a, b in zip(sigs[0], mine) if a != b), (len(sigs[0]), len(mine)))
+            raise RuntimeError(
+                f"DistributedDataParallel: the model differs between ranks: ranks {bad} have parameters or "
+                f"buffers that do not match rank {self.process_group.ranks[0]}'s (first difference: {diff[0]} vs "
+                f"{diff[1]}). Every rank must build the same model."
+            )
+
+    def _broadcast_state(self):
+        src = self.process_group.ranks[0]
+        with no_grad():
+            for t in list(self.module.parameters()) + [b for b in self.module.buffers() if b is not None]:
+                self._dist.broadcast(t, src=src, group=self.process_group)
+
+    def _build_buckets(self, cap_mb):
+        cap = int(cap_mb * 1024 * 1024)
+        buckets, cur, size, dtype = [], [], 0, None
+        for i in reversed(range(len(self._params))):
+            p = self._params[i]
+            nb = p._data.nbytes
+            if cur and (p._data.dtype != dtype or size + nb > cap):
+                buckets.append((cur, dtype))
+                cur, size = [], 0
+            cur.append(i)
+            size += nb
+            dtype = p._data.dtype
+        if cur:
+            buckets.append((cur, dtype))
+        self._buckets = []
+        self._bucket_of = {}
+        for k, (idx, dt) in enumerate(buckets):
+            b = _Bucket(k, idx, dt)
+            off = 0
+            for i in idx:
+                b.offsets[i] = off
+                off += self._params[i]._data.size
+                self._bucket_of[i] = b
+            b.flat = np.zeros(off, dt)
+            self._buckets.append(b)
+
+    def _bucket_sizes(self):
+        return [len(b.params) for b in self._buckets]
+
+    # ------------------------------------------------------------------ per-iteration state
+    def _reset_iteration(self, armed):
+        self._armed = armed
+        self._after_final = False
+        self._ready = [False] * len(self._params)
+        self._n_ready = 0
+        self._outs = [None] * len(self._params)
+        self._used = None
+        for b in self._buckets:
+            b.pending = len(b.params)
+            b.request = None
+
+    def _check_finished(self):
+        if self._armed and 0 < self._n_ready < len(self._params):
+            missing = [n for n, r in zip(self._names, self._ready) if not r]
+            self._reset_iteration(armed=False)
+            raise RuntimeError(
+                "DistributedDataParallel: expected to have finished reduction in the prior iteration before "
+                f"starting a new one: these parameters received no gradient in the last backward: {missing}. "
+                "Pass find_unused_parameters=True if some parameters do not take part in the loss, and make sure "
+                "every forward output that depends on them is used in the loss."
+            )
+
+    def _prepare(self, output):
+        self._check_finished()
+        self._reset_iteration(armed=True)
+        if self.find_unused_parameters:
+            outs = []
+            _walk_outputs(output, outs)
+            reach = _reachable_leaves(outs)
+            self._used = np.array([id(p) in reach for p in self._params], np.uint8)
+            for i, used in enumerate(self._used):
+                if not used:
+                    self._mark_ready(i, None)
+
+    # ------------------------------------------------------------------ hooks
+    def _make_hook(self, i):
+        def hook(grad):
+            return self._on_grad(i, grad)
+        hook._ember_ddp = True
+        return hook
+
+    def _on_grad(self, i, grad):
+        if not self._armed:
+            if self._after_final:
+                raise RuntimeError(
+                    "DistributedDataParallel: a second backward through the same forward pass (retain_graph=True) "
+                    "is not supported: the gradients were already averaged. Run a new forward first."
+                )
+            return None  # under no_sync(): accumulate locally
+        if STATE.enabled:
+            raise RuntimeError("DistributedDataParallel: backward with create_graph=True is not supported")
+        if self._ready[i]:
+            raise RuntimeError(
+                f"DistributedDataParallel: parameter {self._names[i]!r} received a gradient twice in one backward "
+                "(a module reused in a way DDP cannot see, or a backward under a hook); this is not supported"
+            )
+        p = self._params[i]
+        g = grad._data
+        total = g if p.grad is None else p.grad._data + g
+        out = np.array(total, dtype=p._data.dtype, copy=True)
+        p.grad = None  # the engine stores `out` as the new .grad; the averaged values land in it in place
+        self._outs[i] = out
+        self._mark_ready(i, total)
+        return Tensor._wrap(out)
+
+    def _mark_ready(self, i, total):
+        b = self._bucket_of[i]
+        off = b.offsets[i]
+        n = self._params[i]._data.size
+        if total is None:
+            b.flat[off:off + n] = 0
+        else:
+            b.flat[off:off + n] = np.asarray(total).reshape(-1)
+        self._ready[i] = True
+        self._n_ready += 1
+        b.pending -= 1
+        if b.pending == 0:
+            MPI = self._dist._core._S.mpi
+            b.request = self.process_group.comm.Iallreduce(MPI.IN_PLACE, b.flat, op=MPI.SUM)
+        if self._n_ready == len(self._params):
+            self._finalize()
+
+    def _finalize(self):
+        import time
+
+        t0 = time.perf_counter()
+        MPI = self._dist._core._S.mpi
+        MPI.Request.Waitall([b.request for b in self._buckets if b.request is not None])
+        used = None
+        if self._used is not None:
+            used = self._used.copy()
+            self.process_group.comm.Allreduce(MPI.IN_PLACE, used, op=MPI.MAX)
+        self.comm_seconds += time.perf_counter() - t0
+        inv = 1.0 / self._world
+        for b in self._buckets:
+            b.flat *= b.flat.dtype.type(inv) if b.flat.dtype.kind == "f" else 1
+            for i in b.params:
+                p = self._params[i]
+                if used is not None and not used[i]:
+                    continue  # unused on every rank: .grad stays as it was (None), as in torch
+                off = b.offsets[i]
+                val = b.flat[off:off + p._data.size].reshape(p._data.shape)
+                out = self._outs[i]
+                if out is None:  # unused here, used elsewhere: the averaged gradient becomes .grad
+                    if p.grad is None:
+                        p.grad = Tensor._wrap(val.copy())
+                    else:
+                        p.grad._data[...] = val
+                    continue
+                out[...] = val
+                if p.grad is not None and p.grad._data is not out:
+                    p.grad._data[...] = val
+        self._armed = False
+        self._after_final = True
+
+    # ------------------------------------------------------------------ forward
+    def _sync_buffers(self):
+        bufs = [b for b in self.module.buffers() if b is not None]
+        if bufs:
+            src = self.process_group.ranks[0]
+            for t in bufs:
+                self._dist.broadcast(t, src=src, group=self.process_group)
+
+    def forward(self, *inputs, **kwargs):
+        sync = STATE.enabled and self.require_backward_grad_sync
+        if sync and self.broadcast_buffers and self._world > 1:
+            self._sync_buffers()
+        out = self.module(*inputs, **kwargs)
+        if sync:
+            self._prepare(out)
+        else:
+            self._check_finished()
+            self._reset_iteration(armed=False)
+        return out
+
+    @contextlib.contextmanager
+    def no_sync(self):
+        """Skip the gradient averaging for forward/backward passes run inside: gradients accumulate
+        locally and are averaged (together) by the first backward of a forward outside the block."""
+        old = self.require_backward_grad_sync
+        self.require_backward_grad_sync = False
+        try:
+            yield
+        finally:
+            self.require_backward_grad_sync = old
+
+    def extra_repr(self):
+        return f"world_size={self._world}, buckets={self._bucket_sizes()}"

@@ -1,0 +1,131 @@
+"""Run under ``mpiexec -n 3`` (after collectives.py in suite.py): DistributedDataParallel's contract."""
+import numpy as np
+
+import ember
+import ember.distributed as dist
+import ember.nn as nn
+from ember.nn.parallel import DistributedDataParallel as DDP
+from ember.utils.data import DistributedSampler
+
+
+def expect_error(exc, text, fn, *a, **k):
+    try:
+        fn(*a, **k)
+    except exc as e:
+        assert text in str(e), (text, str(e))
+        return
+    raise AssertionError(f"{getattr(fn, '__name__', fn)} did not raise {exc.__name__} ({text})")
+
+
+expect_error(RuntimeError, "init_process_group() first", DDP, nn.Linear(2, 2))
+if not dist.is_initialized():
+    dist.init_process_group("gloo")  # accepted as an alias of mpi
+r, n = dist.get_rank(), dist.get_world_size()
+
+# construction: rank 0's parameters and buffers everywhere
+ember.manual_seed(r)
+net = nn.Sequential(nn.Linear(4, 5), nn.BatchNorm1d(5), nn.Linear(5, 2))
+net[1].running_mean._data[...] = r
+ddp = DDP(net, bucket_cap_mb=40 / 2**20)  # 40-byte buckets: one per parameter or so
+assert ddp.module is net
+assert sorted(ddp.state_dict()) == sorted("module." + k for k in net.state_dict())
+state = {k: v.clone() for k, v in net.state_dict().items()}
+for k, v in state.items():
+    ref = v.clone()
+    dist.broadcast(ref, src=0)
+    assert np.array_equal(ref.numpy(), v.numpy()), k
+assert float(net[1].running_mean.sum()) == 0.0
+
+# gradients are the average of each rank's
+x = ember.tensor(np.random.default_rng(r).standard_normal((6, 4)).astype(np.float32))
+ref_model = nn.Sequential(nn.Linear(4, 5), nn.BatchNorm1d(5), nn.Linear(5, 2))
+ref_model.load_state_dict(state)
+ref_model(x).pow(2).sum().backward()
+local = {k: p.grad.clone() for k, p in ref_model.named_parameters()}
+ddp(x).pow(2).sum().backward()
+for k, p in net.named_parameters():
+    avg = local[k].clone()
+    dist.all_reduce(avg, dist.ReduceOp.AVG)
+    np.testing.assert_allclose(p.grad.numpy(), avg.numpy(), rtol=1e-5, atol=1e-6, err_msg=k)
+
+# no_sync: two local backwards, then one synced one, average the total
+net.zero_grad()
+ref_model.zero_grad()
+with ddp.no_sync():
+    ddp(x).sum().backward()
+    ddp(x * 2).sum().backward()
+ddp(x * 3).sum().backward()
+ref_model.load_state_dict(net.state_dict())
+for m in (1, 2, 3):
+    ref_model(x * m).sum().backward()
+for k, p in net.named_parameters():
+    avg = dict(ref_model.named_parameters())[k].grad.clone()
+    dist.all_reduce(avg, dist.ReduceOp.AVG)
+    np.testing.assert_allclose(p.grad.numpy(), avg.numpy(), rtol=1e-5, atol=1e-5, err_msg=k)
+# a second backward through a synced graph is refused
+y = ddp(x).sum()
+y.backward(retain_graph=True)
+expect_error(RuntimeError, "second backward", y.backward)
+# (the failed hook leaves this iteration over; a new forward starts cleanly)
+
+
+# unused parameters
+class Branchy(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Linear(3, 2)
+        self.b = nn.Linear(3, 2)
+        self.never = nn.Linear(3, 2)
+
+    def forward(self, x, use_b):
+        return self.a(x) + (self.b(x) if use_b else 0)
+
+
+ember.manual_seed(0)
+m = Branchy()
+d = DDP(m, find_unused_parameters=True)
+xb = ember.ones(2, 3)
+d(xb, use_b=(r == 1)).sum().backward()
+assert m.never.weight.grad is None  # unused on every rank: stays None, as in torch
+np.testing.assert_allclose(m.b.weight.grad.numpy(), np.full((2, 3), 2.0 / n), rtol=1e-6)
+np.testing.assert_allclose(m.a.weight.grad.numpy(), np.full((2, 3), 2.0), rtol=1e-6)
+d2 = DDP(Branchy())
+d2(xb, use_b=True).sum().backward()
+expect_error(RuntimeError, "find_unused_parameters=True", d2, xb, use_b=True)
+try:
+    d2(xb, use_b=True).sum().backward()
+    d2(xb, use_b=True)
+except RuntimeError as e:
+    assert "'never.weight'" in str(e) and "'b.weight'" not in str(e), str(e)
+else:
+    raise AssertionError("expected the unfinished-reduction error")
+
+# every rank must build the same model
+expect_error(RuntimeError, "the model differs between ranks: ranks [", DDP, nn.Linear(3, 2 + (r == n - 1)))
+
+# DistributedSampler takes world size and rank from the group; the ranks partition the data
+s = DistributedSampler(range(10), shuffle=True, seed=3)
+assert (s.num_replicas, s.rank) == (n, r) and len(s) == 4
+allidx = [None] * n
+dist.all_gather_object(allidx, list(s))
+flat = [i for lst in allidx for i in lst]
+assert sorted(set(flat)) == list(range(10)) and len(flat) == 12
+
+# SyncBatchNorm: the statistics of the global batch
+ember.manual_seed(0)
+bn = nn.SyncBatchNorm(3)
+xs = ember.tensor(np.random.default_rng(7).standard_normal((4 * n, 3, 2)).astype(np.float64))
+part = xs[4 * r:4 * r + 4].detach().requires_grad_()
+bn.double()
+out = bn(part)
+(out * ember.arange(out.numel(), dtype=ember.float64).reshape(out.shape)).sum().backward()
+ref_bn = nn.BatchNorm1d(3).double()
+xr = xs.detach().requires_grad_()
+full = ref_bn(xr)
+(full * ember.arange(out.numel() * n, dtype=ember.float64).reshape(full.shape)[...]).sum()
+wts = np.concatenate([np.arange(out.numel()).reshape(out.shape)] * n)
+(full * ember.tensor(wts.astype(np.float64))).sum().backward()
+np.testing.assert_allclose(out.detach().numpy(), full.detach().numpy()[4 * r:4 * r + 4], rtol=1e-10, atol=1e-12)
+np.testing.assert_allclose(part.grad.numpy(), xr.grad.numpy()[4 * r:4 * r + 4], rtol=1e-8, atol=1e-10)
+np.testing.assert_allclose(bn.running_var.numpy(), ref_bn.running_var.numpy(), rtol=1e-10)
+print(f"DDP OK {r}", flush=True)

@@ -1,0 +1,235 @@
+"""ember.distributed, DistributedDataParallel, DistributedSampler and ``ember run``.
+
+The multi-process tests start MPI jobs (``mpiexec`` of the MPICH wheel, ``pip install ember[mpi]``);
+they skip only when mpi4py is missing. Every job runs under a timeout and its whole process group is
+killed when the timeout hits, so nothing here can hang CI.
+"""
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+
+import ember
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SCRIPTS = os.path.join(HERE, "dist_scripts")
+SRC = os.path.join(os.path.dirname(HERE), "src")
+
+try:
+    import mpi4py  # noqa: F401
+
+    HAVE_MPI = True
+except ImportError:
+    HAVE_MPI = False
+needs_mpi = pytest.mark.skipif(not HAVE_MPI, reason="mpi4py is not installed (pip install ember[mpi])")
+
+
+def _env(**extra):
+    env = dict(os.environ)
+    env["PYTHONPATH"] = SRC + os.pathsep + env.get("PYTHONPATH", "")
+    env["OMP_NUM_THREADS"] = "1"
+    env.pop("EMBER_DISTRIBUTED_DEBUG", None)
+    env.update(extra)
+    return env
+
+
+def launch(args, timeout=60, **env):
+    """Start ``ember run args`` in its own process group; returns the Popen."""
+    return subprocess.Popen([sys.executable, "-m", "ember", "run", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env=_env(**env), start_new_session=True)
+
+
+def finish(proc, timeout=60):
+    """(returncode, output, seconds waited); kills the whole process group on timeout and fails."""
+    t0 = time.monotonic()
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, _ = proc.communicate()
+        pytest.fail(f"MPI job did not finish within {timeout} s; output:\n{out}")
+    return proc.returncode, out, time.monotonic() - t0
+
+
+def run(args, timeout=60, **env):
+    t0 = time.monotonic()
+    rc, out, _ = finish(launch(args, **env), timeout)
+    return rc, out, time.monotonic() - t0
+
+
+# ----------------------------------------------------------------------------- no MPI needed
+def test_import_ember_does_not_import_mpi():
+    code = "import sys, ember, ember.nn; print('mpi4py' in sys.modules, 'ember.distributed' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=_env(), timeout=60)
+    assert out.stdout.split() == ["False", "False"], out.stderr
+
+
+def test_not_initialized_errors():
+    import ember.distributed as dist
+    from ember.nn.parallel import DistributedDataParallel
+
+    assert dist.is_available() and not dist.is_initialized()
+    for fn in (dist.get_rank, dist.get_world_size, dist.barrier, lambda: dist.all_reduce(ember.ones(2))):
+        with pytest.raises(RuntimeError, match=r"init_process_group\(\) first"):
+            fn()
+    with pytest.raises(RuntimeError, match="init_process_group"):
+        DistributedDataParallel(ember.nn.Linear(2, 2))
+    with pytest.raises(ValueError, match="backend 'nccl' is not available"):
+        dist.init_process_group("nccl")
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 7, 10, 13, 101])
+def test_distributed_sampler_matches_torch(n):
+    from torch.utils.data import DistributedSampler as TorchDS
+
+    from ember.utils.data import DistributedSampler
+
+    for world in (1, 2, 3, 4):
+        for drop_last in (False, True):
+            for shuffle in (False, True):
+                for epoch in (0, 5):
+                    for rank in range(world):
+                        ours = DistributedSampler(range(n), world, rank, shuffle=shuffle, seed=11, drop_last=drop_last)
+                        ref = TorchDS(range(n), world, rank, shuffle=shuffle, seed=11, drop_last=drop_last)
+                        ours.set_epoch(epoch)
+                        ref.set_epoch(epoch)
+                        assert list(ours) == list(ref) and len(ours) == len(ref), (world, rank, drop_last, shuffle)
+
+
+def test_torch_randperm_matches_torch():
+    from ember.utils.data.distributed import torch_randperm
+
+    for n, seed in [(1, 0), (2, 1), (1000, 123), (70000, 2**40 + 5), (5, -3)]:
+        g = torch.Generator()
+        g.manual_seed(seed)
+        assert torch_randperm(n, seed) == torch.randperm(n, generator=g).tolist(), (n, seed)
+
+
+def test_distributed_sampler_in_a_dataloader_and_errors():
+    from ember.utils.data import DataLoader, DistributedSampler, TensorDataset
+
+    ds = TensorDataset(ember.arange(10))
+    s = DistributedSampler(ds, num_replicas=2, rank=1, shuffle=False)
+    assert [b[0].tolist() for b in DataLoader(ds, batch_size=2, sampler=s)] == [[1, 3], [5, 7], [9]]
+    with pytest.raises(ValueError, match=r"Invalid rank 2, rank should be in the interval \[0, 1\]"):
+        DistributedSampler(ds, num_replicas=2, rank=2)
+    with pytest.raises(RuntimeError, match="init_process_group"):
+        DistributedSampler(ds)
+
+
+def test_launcher_command_line():
+    from ember.distributed.launch import build_command
+
+    cmd, env = build_command(["-n", "4", "train.py", "--lr", "0.1", "-n", "3"], python="py")
+    assert cmd[1:] == ["-n", "4", "py", "train.py", "--lr", "0.1", "-n", "3"] and cmd[0].endswith("mpiexec")
+    hosts = os.path.join(SCRIPTS, "suite.py")  # any existing file stands in for a host file
+    cmd, _ = build_command(["-n", "8", "--hostfile", hosts, "--ppn", "4", "--mpi-arg=-v", "-m", "pkg.train", "--x"],
+                           python="py")
+    assert cmd[1:] == ["-n", "8", "-f", hosts, "-ppn", "4", "-v", "py", "-m", "pkg.train", "--x"]
+    with pytest.raises(SystemExit):
+        build_command(["-n", "2", "--hostfile", "/no/such/hosts", "a.py"])
+    out = subprocess.run([sys.executable, "-m", "ember", "run", "-n", "2", "--mpiexec", "/no/such/mpiexec", "a.py"],
+                         capture_output=True, text=True, env=_env(), timeout=60)
+    assert out.returncode != 0
+    out = subprocess.run([sys.executable, "-m", "ember", "--help"], capture_output=True, text=True, env=_env(),
+                         timeout=60)
+    assert "demo" in out.stdout and "run -n 4 train.py" in out.stdout
+
+
+# ----------------------------------------------------------------------------- MPI jobs
+@needs_mpi
+def test_collectives_and_ddp_contract_on_3_ranks():
+    rc, out, _ = run(["-n", "3", os.path.join(SCRIPTS, "suite.py")])
+    assert rc == 0, out
+    assert sorted(re.findall(r"COLLECTIVES OK (\d)", out)) == ["0", "1", "2"], out
+    assert sorted(re.findall(r"DDP OK (\d)", out)) == ["0", "1", "2"], out
+
+
+@pytest.fixture(scope="module")
+def one_process_reference():
+    sys.path.insert(0, SCRIPTS)
+    try:
+        import train_cases
+    finally:
+        sys.path.remove(SCRIPTS)
+    return {name: train_cases.run_case(name, 1, 0, ddp=False) for name in train_cases.CASES}
+
+
+@needs_mpi
+@pytest.mark.parametrize("ranks", [1, 2, 4])
+def test_n_ranks_train_like_one(ranks, one_process_reference, tmp_path):
+    """MLP, CNN (+SyncBatchNorm), LSTM, transformer; also accumulation (no_sync) + clipping + a scheduler:
+    20 steps with the same global batch on N ranks give one process's weights within 1e-5 relative."""
+    out = tmp_path / "w.ember"
+    rc, text, _ = run(["-n", str(ranks), os.path.join(SCRIPTS, "train_cases.py"), str(out)], timeout=120)
+    assert rc == 0, text
+    got = ember.load(str(out))
+    assert set(got) == set(one_process_reference)
+    for case, ref in one_process_reference.items():
+        assert set(got[case]) == set(ref)
+        for k, v in ref.items():
+            a, b = got[case][k].numpy(), v.numpy()
+            assert a.dtype == b.dtype == (np.int64 if k.endswith("num_batches_tracked") else np.float32)
+            scale = max(float(np.abs(b).max()), 1e-30)
+            assert float(np.abs(a.astype(np.float64) - b).max()) / scale <= 1e-5, (ranks, case, k)
+
+
+def _since_fault(out):
+    """Seconds from the fault (the script prints FAULT_AT <time>) to now, the job having ended."""
+    m = re.search(r"FAULT_AT ([0-9.]+)", out)
+    assert m, out
+    return time.time() - float(m.group(1))
+
+
+@needs_mpi
+def test_exception_on_one_rank_ends_the_job_with_its_traceback():
+    rc, out, _ = run(["-n", "2", os.path.join(SCRIPTS, "faults.py"), "raise"])
+    assert rc != 0
+    assert "[ember.distributed] rank 1 of 2 failed" in out and "[rank 1] ValueError: boom on purpose" in out, out
+    assert _since_fault(out) < 5
+
+
+@needs_mpi
+def test_rank_killed_by_a_signal_ends_the_job():
+    rc, out, _ = run(["-n", "2", os.path.join(SCRIPTS, "faults.py"), "kill"])
+    assert rc != 0 and "signal 9" in out, out
+    assert _since_fault(out) < 10
+
+
+@needs_mpi
+def test_debug_mode_names_the_rank_with_another_shape():
+    rc, out, secs = run(["-n", "2", os.path.join(SCRIPTS, "faults.py"), "debug"], EMBER_DISTRIBUTED_DEBUG="1")
+    assert rc != 0
+    assert "all_reduce: ranks [1] called a different collective or different shapes" in out, out
+    assert "rank 1: all_reduce(float32[3], op=SUM)" in out and "rank 0: all_reduce(float32[2], op=SUM)" in out
+
+
+@needs_mpi
+def test_sigterm_to_the_launcher_stops_every_rank_at_the_same_step():
+    proc = launch(["-n", "2", os.path.join(SCRIPTS, "faults.py"), "sigterm"])
+    seen, lines, t0 = set(), [], time.monotonic()
+    try:
+        for line in proc.stdout:  # wait until both ranks are stepping
+            lines.append(line)
+            m = re.match(r"STEPPING (\d)", line)
+            if m:
+                seen.add(m.group(1))
+            if len(seen) == 2 or time.monotonic() - t0 > 60:
+                break
+        proc.send_signal(signal.SIGTERM)
+        rc, rest, secs = finish(proc)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    out = "".join(lines) + rest
+    assert rc == 0, out
+    stops = re.findall(r"STOPPED (\d) at step (\d+), received=True", out)
+    assert sorted(r for r, _ in stops) == ["0", "1"] and len({s for _, s in stops}) == 1, out
+    assert sorted(re.findall(r"EXIT (\d)", out)) == ["0", "1"], out
+    assert secs < 10, secs
