@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import struct
 import sys
 import threading
 
@@ -915,7 +916,12 @@ def _encode(obj, who):
         save(obj, f)
     except TypeError as e:
         return None, f"{who}: cannot send {type(obj).__name__}: {e}. {_OBJ_HELP}."
-    return np.frombuffer(f.getvalue(), np.uint8), None
+    raw = f.getvalue()
+    (hlen,) = struct.unpack("<Q", raw[:8])
+    if b'"ember.pickle"' in raw[8:8 + hlen]:  # ember.save pickles what its safe format cannot hold: refuse
+        return None, (f"{who}: cannot send {type(obj).__name__}: it holds objects that would need pickle. "
+                      f"{_OBJ_HELP}; send e.g. a state_dict() instead.")
+    return np.frombuffer(raw, np.uint8), None
 
 
 def _decode(raw):
