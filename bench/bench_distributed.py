@@ -77,9 +77,9 @@ def worker_allreduce(quick):
         t = ember.ones(count)
         tt = torch.ones(count)
         src, dst = np.ones(count, np.float32), np.empty(count, np.float32)
-        ours = _median_time(lambda: dist.all_reduce(t), reps, comm=comm)
-        gloo = _median_time(lambda: tdist.all_reduce(tt), reps, comm=comm)
-        copy = _median_time(lambda: np.copyto(dst, src), reps)
+        ours = _median_time(lambda t=t: dist.all_reduce(t), reps, comm=comm)
+        gloo = _median_time(lambda tt=tt: tdist.all_reduce(tt), reps, comm=comm)
+        copy = _median_time(lambda d=dst, s=src: np.copyto(d, s), reps)
         rows.append({"bytes": size, "ember_s": ours, "torch_gloo_s": gloo, "numpy_copy_s": copy})
     tdist.destroy_process_group()
     if r == 0:
@@ -124,7 +124,7 @@ def worker_step(model, quick, buckets_mb):
         net = em if mb is None else DDP(em, bucket_cap_mb=mb)
         opt = ember.optim.SGD(em.parameters(), lr=0.01)
 
-        def step():
+        def step(net=net, opt=opt):
             opt.zero_grad()
             enn.functional.cross_entropy(net(ex), ey).backward()
             opt.step()
@@ -138,7 +138,7 @@ def worker_step(model, quick, buckets_mb):
             row["exposed_comm_s"] = comm.allreduce(net.comm_seconds / reps, op=__import__("mpi4py.MPI").MPI.MAX)
             row["buckets"] = len(net._buckets)
             flat = ember.zeros(nparams)
-            row["allreduce_alone_s"] = _median_time(lambda: dist.all_reduce(flat), reps, comm=comm)
+            row["allreduce_alone_s"] = _median_time(lambda f=flat: dist.all_reduce(f), reps, comm=comm)
             for h in net._handles:
                 h.remove()
         out["ember"][label] = row
@@ -192,7 +192,7 @@ def main(argv):
         bw = b / row["ember_s"] / 1e9
         print(f"{_fmt_size(b):>8} {row['ember_s'] * 1e6:8.1f}us {bw:9.2f} {bw:9.2f} {row['torch_gloo_s'] * 1e6:8.1f}us "
               f"{b / row['torch_gloo_s'] / 1e9:9.2f} {b / row['numpy_copy_s'] / 1e9:12.2f}")
-    buckets = ["1000", "0.25"]
+    buckets = ["1000", "0.1"]
     for model in ("mlp", "cnn"):
         one = _launch(1, ["step", model, *q, *buckets], port + 1)
         two = _launch(2, ["step", model, *q, *buckets], port + 2)
