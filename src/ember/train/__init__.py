@@ -16,10 +16,11 @@ _LAZY = {
     "loggers": "ember.train.loggers",
     "CheckpointMismatchError": "ember.train._checkpoint",
     "NonFiniteLossError": "ember.train.trainer",
+    "seed_everything": "ember.train._seed",
 }
 
 __all__ = ["Trainer", "TrainModule", "DataModule", "Callback", "callbacks", "loggers", "CheckpointMismatchError",
-           "NonFiniteLossError"]
+           "NonFiniteLossError", "seed_everything"]
 
 
 def __getattr__(name):
