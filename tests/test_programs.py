@@ -24,7 +24,13 @@ PROGRAMS_DIR = os.path.join(HERE, "programs")
 SRC = os.path.abspath(os.path.join(HERE, os.pardir, "src"))
 PROGRAMS = sorted(f for f in os.listdir(PROGRAMS_DIR) if f.endswith(".py") and not f.startswith("_"))
 # programs stopped by something ember lacks (strict: they must start failing when it lands)
-XFAIL = {}
+XFAIL = {
+    "tensors_basics.py": "torch.matmul(..., out=...): ember's functions take no out= argument yet",
+    "bow_classifier.py": "torch.LongTensor (the legacy typed constructors are not in ember yet)",
+    "mnist_rnn.py": "nn.Dropout2d on a 2-d (N, C) input: torch warns and runs, ember raises",
+    "seq2seq_attention.py": "unbind/split into a single piece: wrong gradient (an RNN over one time step)",
+    "custom_dataset.py": "Tensor.scatter_ with a 0-d index into a 1-d tensor (the one-hot transform)",
+}
 NEEDS = {"lightning_autoencoder.py": "lightning"}
 TIMEOUT = 600
 
@@ -48,7 +54,7 @@ def _results():
     runner = os.path.join(PROGRAMS_DIR, "_run.py")
     procs = {}
     for lib in ("torch", "ember"):
-        progs = [p for p in PROGRAMS if _have(NEEDS[p]) or lib == "ember"] if lib == "torch" else PROGRAMS
+        progs = [p for p in PROGRAMS if lib == "ember" or p not in NEEDS or _have(NEEDS[p])]
         procs[lib] = subprocess.Popen([sys.executable, runner, lib, *progs], stdout=subprocess.PIPE,
                                       stderr=subprocess.PIPE, text=True, env=env)
     out = {}

@@ -55,6 +55,7 @@ def _lightning_module(name):
     if tail == "loggers":
         return loggers
     mod = types.ModuleType(name)
+    mod.__path__ = []  # a package, so "lightning.pytorch.callbacks" imports through it
     mod.LightningModule = et.TrainModule
     mod.LightningDataModule = et.DataModule
     mod.Trainer = et.Trainer
