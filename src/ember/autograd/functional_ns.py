@@ -24,26 +24,64 @@ def _sum_to_array(g, shape):
     return out
 
 
+# erf(x) ~= x P(x^2) / Q(x^2) on [-4, 4] (+-1 beyond, in float32): the rational fit Eigen and XLA use for
+# float32 (max abs error 4e-7 against the exact erf, relative accuracy kept near 0).
+_P32 = tuple(np.float32(c) for c in (
+    -2.72614225801306e-10, 2.77068142495902e-08, -2.10102402082508e-06, -5.69250639462346e-05,
+    -7.34990630326855e-04, -2.95459980854025e-03, -1.60960333262415e-02))
+_Q32 = tuple(np.float32(c) for c in (
+    -1.45660718464996e-05, -2.13374055278905e-04, -1.68282697438203e-03, -7.37332916720468e-03,
+    -1.42647390514189e-02))
+
+BLOCK = 16384  # elements per block of the blocked elementwise kernels (fits L2 with a few temporaries)
+
+
+def _blocks(kernel, out, *arrays):
+    """Run ``kernel(*blocks, out_block)`` over flat contiguous arrays in cache-sized blocks: a multi-pass
+    formula then reads and writes its temporaries in cache instead of main memory."""
+    n = out.size
+    fo = out.reshape(-1)
+    flats = [a.reshape(-1) for a in arrays]
+    if n <= BLOCK:
+        kernel(*flats, fo)
+        return out
+    for i in range(0, n, BLOCK):
+        j = i + BLOCK
+        kernel(*[f[i:j] for f in flats], fo[i:j])
+    return out
+
+
+def _erf32(x, out):
+    """Rational float32 erf of a flat block ``x`` into ``out``."""
+    z = np.clip(x, -4.0, 4.0, dtype=np.float32)
+    x2 = z * z
+    np.multiply(x2, _P32[0], out=out)
+    out += _P32[1]
+    for c in _P32[2:]:
+        out *= x2
+        out += c
+    out *= z
+    q = x2 * _Q32[0]
+    q += _Q32[1]
+    for c in _Q32[2:]:
+        q *= x2
+        q += c
+    out /= q
+    return out
+
+
+_math_erf = np.vectorize(math.erf, otypes=[np.float64])
+
+
 def erf_array(x):
-    """erf for NumPy arrays: exact (math.erf) in float64, a 1e-7-accurate fit for other floats."""
-    if x.dtype == np.float64 or x.size < 64:
-        return np.vectorize(math.erf, otypes=[np.float64])(x).astype(x.dtype, copy=False)
-    z = x.astype(np.float64)
-    a = np.abs(z)
-    t = 1.0 / (1.0 + 0.5 * a)
-    poly = -1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (
-        -0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277))))))))
-    erfc = t * np.exp(-a * a + poly)
-    big = np.sign(z) * (1.0 - erfc)
-    # Taylor series near zero, where 1 - erfc loses relative precision
-    z2 = z * z
-    term = z.copy()
-    small = z.copy()
-    for n in range(1, 12):
-        term = term * (-z2) / n
-        small = small + term / (2 * n + 1)
-    small *= 2.0 / math.sqrt(math.pi)
-    return np.where(a < 0.5, small, big).astype(x.dtype, copy=False)
+    """erf for NumPy arrays: exact (math.erf) in float64; float32 (and float16 through float32) by a
+    blocked rational kernel accurate to 4e-7."""
+    if x.dtype == np.float64 or x.dtype.kind != "f":
+        return _math_erf(x).astype(x.dtype, copy=False) if x.size else np.zeros(x.shape, x.dtype)
+    dt = x.dtype
+    x32 = np.ascontiguousarray(x, dtype=np.float32)
+    out = _blocks(_erf32, np.empty(x32.shape, np.float32), x32)
+    return out if dt == np.float32 else out.astype(dt)
 
 
 def add_at(z, idx, g):

@@ -9,6 +9,7 @@ import numpy as np
 from .. import _ops as E
 from .._dtype import from_numpy
 from .._tensor import Tensor
+from . import _fused
 
 __all__ = ["scaled_dot_product_attention", "multi_head_attention_forward"]
 
@@ -74,6 +75,17 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     L, S = q.shape[-2], k.shape[-2]
     dt = q._data.dtype
     sc = 1.0 / math.sqrt(q.shape[-1]) if scale is None else float(scale)
+    fusable = (dropout_p == 0 and dt.kind == "f" and k._data.dtype == dt and v._data.dtype == dt
+               and not (isinstance(attn_mask, Tensor) and attn_mask.requires_grad))
+    if fusable and not is_causal and attn_mask is not None:
+        m = _additive(attn_mask, dt, "attn_mask", op)._data
+        try:
+            fusable = np.broadcast_shapes(m.shape, _shape(q)[:-2] + (L, S)) == np.broadcast_shapes(
+                _shape(q)[:-2], _shape(k)[:-2], _shape(v)[:-2]) + (L, S)
+        except ValueError:
+            fusable = False
+    if fusable:  # one node with a hand-written backward
+        return _fused.sdpa(q, k, v, sc, None if (is_causal or attn_mask is None) else m, is_causal)
     scores = E.matmul(q * sc, E.transpose(k, -2, -1))
     if is_causal:
         causal = np.triu(np.full((L, S), -np.inf, dtype=dt), 1)
@@ -236,6 +248,11 @@ def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_head
     if not training:
         dropout_p = 0.0
 
+    if not need_weights and dropout_p == 0.0 and not (isinstance(attn_mask, Tensor) and attn_mask.requires_grad):
+        out = _fused.sdpa(q, k, v, 1.0 / math.sqrt(head_dim), None if attn_mask is None else attn_mask._data, False)
+        out = E.reshape(E.transpose(out, 0, 1), (tgt_len * bsz, embed_dim))
+        out = E.reshape(_linear(out, out_proj_weight, out_proj_bias), (tgt_len, bsz, embed_dim))
+        return (E.squeeze(out, 1) if unbatched else out), None
     scores = E.matmul(q * (1.0 / math.sqrt(head_dim)), E.transpose(k, 1, 2))
     if attn_mask is not None:
         scores = scores + attn_mask

@@ -23,6 +23,16 @@ def rms_norm(input, normalized_shape, weight=None, eps=None):  # noqa: A002
         )
     if eps is None:
         eps = float(np.finfo(input._data.dtype).eps)
+    if weight is not None and tuple(weight.shape) != normalized_shape:
+        raise RuntimeError(
+            f"rms_norm: weight must have the normalized shape {list(normalized_shape)}, got {list(weight.shape)}"
+        )
+    if input._data.dtype.kind == "f" and k > 0:
+        from ._fused import rms_norm as _fused_rms
+
+        out = _fused_rms(input, k, weight, eps)
+        if out is not None:
+            return out
     dims = tuple(range(input.ndim - k, input.ndim))
     out = input * O.rsqrt(O.mean(input * input, dims, keepdim=True) + eps)
     return out * weight if weight is not None else out

@@ -21,6 +21,7 @@ from .. import _ops as O
 from .._random import _gen
 from .._tensor import Tensor
 from ..autograd.engine import Node
+from . import _fused
 from ..autograd.grad_mode import no_grad
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -223,14 +224,11 @@ def celu(input, alpha=1.0, inplace=False):
 
 
 def gelu(input, approximate="none"):
-    """x * Phi(x); ``approximate='tanh'`` uses 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."""
+    """x * Phi(x); ``approximate='tanh'`` uses 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). One fused node."""
     _float_input(input, "gelu")
-    if approximate == "none":
-        return input * (O.erf(input * (1.0 / math.sqrt(2.0))) + 1.0) * 0.5
-    if approximate == "tanh":
-        inner = (input + input * input * input * 0.044715) * math.sqrt(2.0 / math.pi)
-        return input * (O.tanh(inner) + 1.0) * 0.5
-    raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    return _fused.gelu(input, approximate)
 
 
 def sigmoid(input):
@@ -242,25 +240,21 @@ def tanh(input):
 
 
 def silu(input, inplace=False):
-    """x * sigmoid(x)."""
-    return input * O.sigmoid(input)
+    """x * sigmoid(x) (one fused node)."""
+    _float_input(input, "silu")
+    return _fused.silu(input)
 
 
 def softplus(input, beta=1.0, threshold=20.0):
-    """log(1 + exp(beta x)) / beta, and x where beta x > threshold (stable for large |x|)."""
+    """log(1 + exp(beta x)) / beta, and x where beta x > threshold (stable for large |x|; one fused node)."""
     _float_input(input, "softplus")
-    bx = input * beta if beta != 1 else input
-    big = bx._data > threshold
-    safe = O.where(big, O.zeros_like(bx), bx)  # exp never overflows, and its gradient is 0 where unused
-    soft = O.log1p(O.exp(safe))
-    if beta != 1:
-        soft = soft / beta
-    return O.where(big, input, soft)
+    return _fused.softplus(input, beta, threshold)
 
 
 def mish(input, inplace=False):
-    """x * tanh(softplus(x))."""
-    return input * O.tanh(softplus(input))
+    """x * tanh(softplus(x)) (one fused node)."""
+    _float_input(input, "mish")
+    return _fused.mish(input)
 
 
 def logsigmoid(input):
@@ -297,11 +291,20 @@ def _softmax_dim(ndim, name):
     return 0 if ndim in (0, 1, 3) else 1
 
 
+def _softmax(input, dim, dtype, fused, composed):
+    """The fused node for a float input of at least 1 dim and an int dim; ember's op otherwise (casts,
+    0-d inputs and the error messages)."""
+    if (dtype is None and isinstance(input, Tensor) and input.ndim > 0 and input._data.dtype.kind == "f"
+            and isinstance(dim, numbers.Integral) and -input.ndim <= dim < input.ndim):
+        return fused(input, int(dim) % input.ndim)
+    return composed(input, dim, dtype=dtype)
+
+
 def softmax(input, dim=None, _stacklevel=3, dtype=None):
     """exp(x) / sum(exp(x)) along ``dim`` (stable for large logits)."""
     if dim is None:
         dim = _softmax_dim(input.ndim, "softmax")
-    return O.softmax(input, dim, dtype=dtype)
+    return _softmax(input, dim, dtype, _fused.softmax, O.softmax)
 
 
 def softmin(input, dim=None, _stacklevel=3, dtype=None):
@@ -314,7 +317,7 @@ def log_softmax(input, dim=None, _stacklevel=3, dtype=None):
     """log(softmax(x)) along ``dim``, computed stably (finite and exact at logits of +-1e4)."""
     if dim is None:
         dim = _softmax_dim(input.ndim, "log_softmax")
-    return O.log_softmax(input, dim, dtype=dtype)
+    return _softmax(input, dim, dtype, _fused.log_softmax, O.log_softmax)
 
 
 def logsumexp(input, dim, keepdim=False):
@@ -590,7 +593,15 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
             f"layer_norm: expected an input with shape [*, {', '.join(map(str, ns_))}] (normalized_shape={list(ns_)}), "
             f"got shape {_shape(input)}"
         )
-    axes = tuple(range(input.ndim - k, input.ndim))
+    for name, t in (("weight", weight), ("bias", bias)):
+        if t is not None and _shape(t) != ns_:
+            raise RuntimeError(
+                f"layer_norm: {name} must have the normalized shape {list(ns_)}, got {list(_shape(t))}"
+            )
+    out = _fused.layer_norm(input, k, weight, bias, eps)
+    if out is not None:
+        return out
+    axes = tuple(range(input.ndim - k, input.ndim))  # empty input: composed ops
     mean = input.mean(axes, keepdim=True)
     xc = input - mean
     var = (xc * xc).mean(axes, keepdim=True)

@@ -1,0 +1,589 @@
+"""Fused kernels for ``ember.nn.functional``: one node per activation, normalisation, softmax and attention,
+each with a hand-written backward that reads the minimum (usually the input, or the output, plus a few
+per-row statistics).
+
+Elementwise float32 kernels run over the flattened array in blocks of ``BLOCK`` elements, so that the
+temporaries of a multi-pass formula stay in the CPU cache; every pass writes into a preallocated block
+(``out=``) instead of allocating. float64 inputs use the same formulas with exact transcendental
+functions. Under ``create_graph=True`` each backward switches to a composed form built from ember's
+recorded ops, so second derivatives work (and are checked by the tests).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import _ops as O
+from ..autograd.engine import Node, UnaryNode
+from ..autograd.functional_ns import ARRAY_NS, _blocks, _erf32, _math_erf
+
+_SQRT1_2 = 1.0 / math.sqrt(2.0)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+_SQRT_2_PI = math.sqrt(2.0 / math.pi)
+_GELU_C = 0.044715
+
+
+
+def _flat_inputs(*arrays):
+    return [np.ascontiguousarray(a) for a in arrays]
+
+
+# ---------------------------------------------------------------------------- activation kernels
+# fwd(x, out) and bwd(x, g, out) on flat blocks of one dtype (float32 or float64)
+
+
+def _gelu_fwd(x, out):
+    t = x * x.dtype.type(_SQRT1_2)
+    if x.dtype == np.float64:
+        out[...] = _math_erf(t)
+    else:
+        _erf32(t, out)
+    out += 1
+    out *= x
+    out *= 0.5
+    return out
+
+
+def _gelu_bwd(x, g, out):
+    t = x * x.dtype.type(_SQRT1_2)
+    if x.dtype == np.float64:
+        out[...] = _math_erf(t)
+    else:
+        _erf32(t, out)
+    out += 1
+    out *= 0.5  # Phi(x)
+    np.multiply(t, t, out=t)
+    np.negative(t, out=t)
+    np.exp(t, out=t)
+    t *= x
+    t *= x.dtype.type(_INV_SQRT_2PI)  # x phi(x)
+    out += t
+    out *= g
+    return out
+
+
+def _gelu_tanh_fwd(x, out):
+    dt = x.dtype.type
+    np.multiply(x, x, out=out)
+    out *= dt(_GELU_C)
+    out += 1
+    out *= x
+    out *= dt(_SQRT_2_PI)
+    np.tanh(out, out=out)
+    out += 1
+    out *= x
+    out *= 0.5
+    return out
+
+
+def _gelu_tanh_bwd(x, g, out):
+    # d/dx 0.5 x (1 + tanh(u)) = 0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) (1 + 3c x^2)
+    dt = x.dtype.type
+    x2 = x * x
+    np.multiply(x2, dt(_GELU_C), out=out)
+    out += 1
+    out *= x
+    out *= dt(_SQRT_2_PI)
+    np.tanh(out, out=out)  # t
+    x2 *= dt(3 * _GELU_C)
+    x2 += 1
+    x2 *= x
+    x2 *= dt(0.5 * _SQRT_2_PI)  # 0.5 x sqrt(2/pi) (1 + 3c x^2)
+    s = out * out
+    np.subtract(1, s, out=s)
+    s *= x2
+    out += 1
+    out *= 0.5
+    out += s
+    out *= g
+    return out
+
+
+def _sigmoid_into(x, out):
+    with np.errstate(over="ignore"):
+        np.negative(x, out=out)
+        np.exp(out, out=out)
+    out += 1
+    np.reciprocal(out, out=out)
+    return out
+
+
+def _silu_fwd(x, out):
+    _sigmoid_into(x, out)
+    out *= x
+    return out
+
+
+def _silu_bwd(x, g, out):
+    # s (1 + x (1 - s))
+    _sigmoid_into(x, out)
+    t = 1 - out
+    t *= x
+    t += 1
+    out *= t
+    out *= g
+    return out
+
+
+def _mish_parts(x, out):
+    """out = tanh(softplus(x)) = n / (n + 2) with n = e (e + 2), e = exp(min(x, 20)); returns e."""
+    e = np.minimum(x, 20.0, dtype=x.dtype)
+    np.exp(e, out=e)
+    np.add(e, 2, out=out)
+    out *= e
+    d = out + 2
+    out /= d
+    return e
+
+
+def _mish_fwd(x, out):
+    _mish_parts(x, out)
+    out *= x
+    return out
+
+
+def _mish_bwd(x, g, out):
+    # tsp + x (1 - tsp^2) sigmoid(x), sigmoid(x) = e / (1 + e)
+    e = _mish_parts(x, out)
+    s = e + 1
+    np.divide(e, s, out=e)
+    np.multiply(out, out, out=s)
+    np.subtract(1, s, out=s)
+    s *= e
+    s *= x
+    out += s
+    out *= g
+    return out
+
+
+def _log1p_into(e, out):
+    """log1p for e in [0, 1] with fast log: log(u) * e / (u - 1), u = 1 + e (exact where u == 1)."""
+    u = e + 1
+    np.log(u, out=out)
+    u -= 1
+    with np.errstate(invalid="ignore", divide="ignore"):
+        np.divide(e, u, out=u)
+        np.multiply(out, u, out=out)
+    small = e < np.finfo(e.dtype).eps
+    if small.any():
+        np.copyto(out, e, where=small)
+    return out
+
+
+def _softplus_kernels(beta, threshold):
+    def fwd(x, out):
+        bx = x * x.dtype.type(beta) if beta != 1 else x.copy()
+        big = bx > threshold
+        e = np.abs(bx)
+        np.negative(e, out=e)
+        np.exp(e, out=e)
+        _log1p_into(e, out)
+        np.maximum(bx, 0, out=bx)
+        out += bx
+        if beta != 1:
+            out /= x.dtype.type(beta)
+        np.copyto(out, x, where=big)
+        return out
+
+    def bwd(x, g, out):
+        bx = x * x.dtype.type(beta) if beta != 1 else x
+        _sigmoid_into(bx, out)
+        np.copyto(out, 1, where=bx > threshold)
+        out *= g
+        return out
+
+    return fwd, bwd
+
+
+# composed (recorded) derivatives, for create_graph=True
+
+
+def _gelu_grad_t(x, approximate):
+    if approximate == "tanh":
+        inner = (x + x * x * x * _GELU_C) * _SQRT_2_PI
+        t = O.tanh(inner)
+        return (t + 1.0) * 0.5 + x * (1.0 - t * t) * (x * x * (3 * _GELU_C) + 1.0) * (0.5 * _SQRT_2_PI)
+    return (O.erf(x * _SQRT1_2) + 1.0) * 0.5 + x * O.exp(x * x * -0.5) * _INV_SQRT_2PI
+
+
+def _silu_grad_t(x):
+    s = O.sigmoid(x)
+    return s * (x * (1.0 - s) + 1.0)
+
+
+def _softplus_grad_t(x, beta, threshold):
+    bx = x * beta if beta != 1 else x
+    return O.where(bx._data > threshold, O.ones_like(x), O.sigmoid(bx))
+
+
+def _mish_grad_t(x):
+    from .functional import softplus as _sp
+
+    tsp = O.tanh(_sp(x))
+    return tsp + x * (1.0 - tsp * tsp) * O.sigmoid(x)
+
+
+class _Activation(UnaryNode):
+    """y = f(x) elementwise; backward recomputes f' from the saved input in one blocked pass.
+    Subclasses set ``fwd(x, out)``, ``bwd(x, g, out)`` (array kernels) and ``grad_t(x)`` (recorded f')."""
+
+    needs_inputs = True
+    needs_out = False
+    saves = {0: (0,)}
+    save_out = False
+    grad_name = "ActivationBackward0"
+
+    def name(self):
+        return self.grad_name
+
+    def forward(self, x):
+        dt = x.dtype
+        if dt == np.float16:
+            return self.forward(x.astype(np.float32)).astype(dt)
+        xc = np.ascontiguousarray(x)
+        return _blocks(self.fwd, np.empty(xc.shape, dt), xc)
+
+    def backward(self, ns, g, ins, out):
+        x = ins[0]
+        if ns is not ARRAY_NS:
+            return (g * self.grad_t(x),)
+        dt = x.dtype
+        if dt == np.float16:
+            return (self.bwd_array(x.astype(np.float32), g.astype(np.float32)).astype(dt),)
+        return (self.bwd_array(x, g),)
+
+    def bwd_array(self, x, g):
+        xc, gc = _flat_inputs(x, np.broadcast_to(g, x.shape).astype(x.dtype, copy=False))
+        return _blocks(self.bwd, np.empty(xc.shape, x.dtype), xc, gc)
+
+
+class _Gelu(_Activation):
+    grad_name = "GeluBackward0"
+    fwd = staticmethod(_gelu_fwd)
+    bwd = staticmethod(_gelu_bwd)
+
+    @staticmethod
+    def grad_t(x):
+        return _gelu_grad_t(x, "none")
+
+
+class _GeluTanh(_Gelu):
+    fwd = staticmethod(_gelu_tanh_fwd)
+    bwd = staticmethod(_gelu_tanh_bwd)
+
+    @staticmethod
+    def grad_t(x):
+        return _gelu_grad_t(x, "tanh")
+
+
+class _Silu(_Activation):
+    grad_name = "SiluBackward0"
+    fwd = staticmethod(_silu_fwd)
+    bwd = staticmethod(_silu_bwd)
+    grad_t = staticmethod(_silu_grad_t)
+
+
+class _Mish(_Activation):
+    grad_name = "MishBackward0"
+    fwd = staticmethod(_mish_fwd)
+    bwd = staticmethod(_mish_bwd)
+    grad_t = staticmethod(_mish_grad_t)
+
+
+class _Softplus(_Activation):
+    grad_name = "SoftplusBackward0"
+
+    def __init__(self, beta, threshold):
+        self.fwd, self.bwd = _softplus_kernels(beta, threshold)
+        self.beta, self.threshold = beta, threshold
+
+    def grad_t(self, x):
+        return _softplus_grad_t(x, self.beta, self.threshold)
+
+
+def gelu(x, approximate="none"):
+    return (_GeluTanh if approximate == "tanh" else _Gelu)()(x)
+
+
+def silu(x):
+    return _Silu()(x)
+
+
+def mish(x):
+    return _Mish()(x)
+
+
+def softplus(x, beta=1.0, threshold=20.0):
+    return _Softplus(float(beta), float(threshold))(x)
+
+
+# ---------------------------------------------------------------------------- normalisation
+
+
+class _LayerNorm(Node):
+    """(x - mean) / sqrt(var + eps) * w + b over the last dims, flattened to (M, N). Saves x, w and the
+    per-row mean and 1/std; backward recomputes x-hat."""
+
+    needs_inputs = True
+    needs_out = False
+    saves = {0: (0, 1), 1: (0,), 2: ()}
+    save_out = False
+
+    def __init__(self, n, eps, req, rms=False, pshape=None):
+        self.n, self.eps, self.req, self.rms, self.pshape = n, eps, req, rms, pshape
+
+    def name(self):
+        return "NativeLayerNormBackward0" if not self.rms else "RmsNormBackward0"
+
+    def forward(self, x, w, b):
+        n = self.n
+        x2 = x.reshape(-1, n)
+        if self.rms:
+            self.mean = None
+            sq = x2 * x2
+            ms = sq.mean(axis=1, keepdims=True)
+            ms += self.eps
+            rstd = np.sqrt(ms, out=ms)
+            np.divide(1, rstd, out=rstd)
+            out = np.multiply(x2, rstd, out=sq)
+        else:
+            mean = x2.mean(axis=1, keepdims=True)
+            out = x2 - mean
+            sq = out * out
+            var = sq.mean(axis=1, keepdims=True)
+            var += self.eps
+            rstd = np.sqrt(var, out=var)
+            np.divide(1, rstd, out=rstd)
+            out *= rstd
+            self.mean = mean
+        self.rstd = rstd
+        if w is not None:
+            out *= w.reshape(n)
+        if b is not None:
+            out += b.reshape(n)
+        return out.reshape(x.shape)
+
+    def _stats_t(self, x2):
+        if self.rms:
+            return None, O.rsqrt((x2 * x2).mean(1, keepdim=True) + self.eps)
+        mean = x2.mean(1, keepdim=True)
+        xc = x2 - mean
+        return mean, O.rsqrt((xc * xc).mean(1, keepdim=True) + self.eps)
+
+    def backward(self, ns, g, ins, out):
+        x, w, _ = ins
+        n = self.n
+        shape = tuple(x.shape)
+        tensor_mode = ns is not ARRAY_NS
+        x2 = ns.reshape(x, (-1, n))
+        g2 = ns.reshape(g, (-1, n))
+        if tensor_mode:
+            mean, rstd = self._stats_t(x2)
+            xhat = (x2 - mean) * rstd if mean is not None else x2 * rstd
+        else:
+            mean, rstd = self.mean, self.rstd
+            xhat = x2 - mean if mean is not None else x2.copy()
+            xhat *= rstd
+        gx = gw = gb = None
+        if self.req[1]:
+            gw = ns.reshape(ns.sum(g2 * xhat, 0), self.pshape)
+        if self.req[2]:
+            gb = ns.reshape(ns.sum(g2, 0), self.pshape)
+        if self.req[0]:
+            gxh = g2 * ns.reshape(w, (n,)) if w is not None else g2
+            inv_n = 1.0 / n
+            c2 = ns.sum(gxh * xhat, 1, keepdims=True) * inv_n
+            if tensor_mode:
+                gx = gxh - xhat * c2
+                if mean is not None:
+                    gx = gx - ns.sum(gxh, 1, keepdims=True) * inv_n
+                gx = gx * rstd
+            else:
+                xhat *= c2
+                gx = gxh - xhat
+                if mean is not None:
+                    gx -= gxh.sum(axis=1, keepdims=True) * inv_n
+                gx *= rstd
+            gx = ns.reshape(gx, shape)
+        return gx, gw, gb
+
+
+def _norm(x, k, weight, bias, eps, rms):
+    n = 1
+    for s in tuple(x.shape)[x.ndim - k:]:
+        n *= int(s)
+    req = (x.requires_grad, weight is not None and weight.requires_grad, bias is not None and bias.requires_grad)
+    if n == 0 or x._data.size == 0:
+        return None
+    return _LayerNorm(n, float(eps), req, rms, tuple(x.shape)[x.ndim - k:])(x, weight, bias)
+
+
+def layer_norm(x, k, weight, bias, eps):
+    """Fused layer norm over the last ``k`` dims (shapes already checked by the caller)."""
+    return _norm(x, k, weight, bias, eps, False)
+
+
+def rms_norm(x, k, weight, eps):
+    return _norm(x, k, weight, None, eps, True)
+
+
+# ---------------------------------------------------------------------------- softmax
+
+
+class _Softmax(UnaryNode):
+    """softmax along ``axis``; saves only the output."""
+
+    needs_inputs = False
+    needs_out = True
+    saves = {}
+    save_out = True
+
+    def __init__(self, axis):
+        self.axis = axis
+
+    def name(self):
+        return "SoftmaxBackward0"
+
+    def forward(self, x):
+        ax = self.axis
+        m = np.max(x, axis=ax, keepdims=True)
+        if not np.isfinite(m).all():
+            m = np.where(np.isfinite(m), m, 0)
+        e = np.subtract(x, m)
+        np.exp(e, out=e)
+        s = e.sum(axis=ax, keepdims=True)
+        with np.errstate(invalid="ignore", divide="ignore"):  # a row of -inf gives NaN, as torch's
+            e /= s
+        return e
+
+    def backward(self, ns, g, ins, out):
+        ax = self.axis
+        if ns is not ARRAY_NS:
+            go = g * out
+            return (go - out * ns.sum(go, ax, True),)
+        go = g * out
+        t = out * go.sum(axis=ax, keepdims=True)
+        go -= t
+        return (go,)
+
+
+class _LogSoftmax(UnaryNode):
+    needs_inputs = False
+    needs_out = True
+    saves = {}
+    save_out = True
+
+    def __init__(self, axis):
+        self.axis = axis
+
+    def name(self):
+        return "LogSoftmaxBackward0"
+
+    def forward(self, x):
+        ax = self.axis
+        m = np.max(x, axis=ax, keepdims=True)
+        if not np.isfinite(m).all():
+            m = np.where(np.isfinite(m), m, 0)
+        s = np.subtract(x, m)
+        e = np.exp(s)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            lse = np.log(e.sum(axis=ax, keepdims=True))
+            s -= lse
+        return s
+
+    def backward(self, ns, g, ins, out):
+        ax = self.axis
+        if ns is not ARRAY_NS:
+            return (g - ns.exp(out) * ns.sum(g, ax, True),)
+        p = np.exp(out)
+        p *= g.sum(axis=ax, keepdims=True)
+        return (np.subtract(g, p, out=p),)
+
+
+def softmax(x, axis):
+    return _Softmax(axis)(x)
+
+
+def log_softmax(x, axis):
+    return _LogSoftmax(axis)(x)
+
+
+# ---------------------------------------------------------------------------- attention
+
+
+class _SDPA(Node):
+    """softmax(q k^T * scale + mask) v over (..., L, E) x (..., S, E) x (..., S, Ev) in one node.
+
+    The mask (an additive float array, or the causal flag) is a constant. Saves q, k, v and the attention
+    probabilities P (..., L, S); backward is dV = P^T dO, dP = dO V^T, dS = P (dP - rowsum(dP P)) * scale,
+    dQ = dS K, dK = dS^T Q."""
+
+    needs_inputs = True
+    needs_out = False
+    saves = {0: (1, 2), 1: (0, 2), 2: ()}
+    save_out = False
+
+    def __init__(self, scale, mask, causal, req):
+        self.scale, self.mask, self.causal, self.req = scale, mask, causal, req
+
+    def name(self):
+        return "ScaledDotProductAttentionBackward0"
+
+    def forward(self, q, k, v):
+        s = np.matmul(q, np.swapaxes(k, -1, -2))
+        s *= s.dtype.type(self.scale)
+        if self.causal:
+            L, S = s.shape[-2], s.shape[-1]
+            s[..., np.triu(np.ones((L, S), dtype=bool), 1)] = -np.inf
+        elif self.mask is not None:
+            s = s + self.mask if s.shape != np.broadcast_shapes(s.shape, self.mask.shape) else \
+                np.add(s, self.mask, out=s)
+        m = s.max(axis=-1, keepdims=True)
+        if not np.isfinite(m).all():
+            m = np.where(np.isfinite(m), m, 0)
+        s -= m
+        np.exp(s, out=s)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            s /= s.sum(axis=-1, keepdims=True)
+        self.p = s
+        return np.matmul(s, v)
+
+    def backward(self, ns, g, ins, out):
+        q, k, v = ins
+        req = self.req
+        sc = self.scale
+        if ns is not ARRAY_NS:
+            kt = O.transpose(k, -2, -1)
+            s = O.matmul(q, kt) * sc
+            if self.causal:
+                L, S = s.shape[-2], s.shape[-1]
+                s = s + O.tensor(np.triu(np.full((L, S), -np.inf, dtype=s._data.dtype), 1))
+            elif self.mask is not None:
+                s = s + O.tensor(self.mask)
+            p = O.softmax(s, -1)
+            gv = O.matmul(O.transpose(p, -2, -1), g) if req[2] else None
+            dp = O.matmul(g, O.transpose(v, -2, -1))
+            ds = p * (dp - (dp * p).sum(-1, keepdim=True)) * sc
+            gq = O.matmul(ds, k) if req[0] else None
+            gk = O.matmul(O.transpose(ds, -2, -1), q) if req[1] else None
+            return gq, gk, gv
+        p = self.p
+        gv = np.matmul(np.swapaxes(p, -1, -2), g) if req[2] else None
+        if not (req[0] or req[1]):
+            return None, None, gv
+        dp = np.matmul(g, np.swapaxes(v, -1, -2))
+        t = dp * p
+        r = t.sum(axis=-1, keepdims=True)
+        dp -= r
+        dp *= p
+        dp *= dp.dtype.type(sc)
+        gq = np.matmul(dp, k) if req[0] else None
+        gk = np.matmul(np.swapaxes(dp, -1, -2), q) if req[1] else None
+        return gq, gk, gv
+
+
+def sdpa(q, k, v, scale, mask=None, causal=False):
+    """Fused attention; ``mask`` a NumPy additive float mask broadcastable to the scores, or None."""
+    req = (q.requires_grad, k.requires_grad, v.requires_grad)
+    return _SDPA(float(scale), mask, bool(causal), req)(q, k, v)
