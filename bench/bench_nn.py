@@ -1,29 +1,29 @@
-"""Training steps of four small models, ember and torch side by side (interleaved, medians).
+"""Training steps of small models, ember and torch side by side (blocks of steps, alternating, medians).
 
-    python bench/bench_nn.py [--quick] [--threads N] [--only mlp,cnn,lstm,transformer] [--profile NAME]
+    python bench/bench_nn.py [--quick] [--threads 1,2] [--only mlp,cnn,...] [--rounds N] [--profile NAME]
+                             [--memory] [--peak NAME FRAMEWORK]
 
 Each step is forward + loss + backward + optimizer step with identical weights and data in both
-frameworks. Budgets (issue 3), ember/torch: MLP <= 1.2x, LSTM <= 1.3x, CNN <= 2.5x, transformer <= 2.5x.
-``--threads N`` (default 2, the cores of the reference machine) sets both torch's and NumPy's BLAS thread
-count (the latter through OPENBLAS/OMP/MKL_NUM_THREADS, before NumPy is imported). On a machine loaded
-by other work, multi-threaded BLAS on tiny matrices can stall for milliseconds in both frameworks;
-``--threads 1`` then gives steadier ratios. ``--profile NAME`` runs cProfile over the ember step of one workload and prints the top functions.
+frameworks. The headline is one thread for both (``torch.set_num_threads(1)`` and threadpoolctl's limit on
+NumPy's BLAS); ``--threads 1,2`` (the default) adds a two-thread column. ``--memory`` also measures the
+peak memory of one training step (after a warm-up step, so optimizer state exists) in a fresh subprocess
+per framework: ember with tracemalloc (NumPy reports its buffers to it), torch with torch.profiler's
+per-op memory accounting (running sum of every op's net allocation). ``--profile NAME`` runs cProfile over
+the ember step of one workload and prints the top functions.
 """
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 
-if __name__ == "__main__" and "--threads" in sys.argv:  # must happen before NumPy loads its BLAS
-    for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[_var] = sys.argv[sys.argv.index("--threads") + 1]
-
-import numpy as np  # noqa: E402
+import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import measure, report, torch_threads  # noqa: E402
+from harness import Threads, environment, fmt_ratio, measure, summary  # noqa: E402
 
-BUDGET = {"mlp": 1.2, "cnn": 2.5, "lstm": 1.3, "transformer": 2.5}
+BUDGET = {"mlp": 1.0, "cnn": 1.3, "lstm": 1.0, "nn_lstm": 1.2, "transformer": 1.2, "transformer_gelu": 1.2}
+MEM_BUDGET = {"transformer_gelu": 1.3}
 
 
 def _copy_weights(tmodel, emodel):
@@ -145,7 +145,8 @@ def lstm(ember, torch, rng, vocab=65, hidden=128, steps=32, batch=32):
     return estep, tstep
 
 
-def transformer(ember, torch, rng, d=128, heads=4, seq=64, batch=16, vocab=100):
+def transformer(ember, torch, rng, d=128, heads=4, seq=64, batch=16, vocab=100, act="relu", causal=False,
+                norm_first=False):
     import ember.nn as enn
     import ember.nn.functional as EF
     from ember.nn import modules as enn_mod
@@ -153,7 +154,8 @@ def transformer(ember, torch, rng, d=128, heads=4, seq=64, batch=16, vocab=100):
     def build(nn, Layer, Enc):
         m = nn.Module()
         m.emb = nn.Embedding(vocab, d)
-        kw = {"dim_feedforward": 4 * d, "batch_first": True, "dropout": 0.0}
+        kw = {"dim_feedforward": 4 * d, "batch_first": True, "dropout": 0.0, "activation": act,
+              "norm_first": norm_first}
         m.enc = Enc(Layer(d, heads, **kw), 2, **({"enable_nested_tensor": False} if Enc is torch.nn.TransformerEncoder else {}))
         m.head = nn.Linear(d, vocab)
         return m
@@ -166,62 +168,183 @@ def transformer(ember, torch, rng, d=128, heads=4, seq=64, batch=16, vocab=100):
     e_ids, e_y, t_ids, t_y = ember.tensor(ids), ember.tensor(y), torch.tensor(ids), torch.tensor(y)
     eopt = ember.optim.AdamW(em.parameters(), lr=1e-3)
     topt = torch.optim.AdamW(tm.parameters(), lr=1e-3)
+    mask_np = np.triu(np.ones((seq, seq), bool), 1)  # True = may not attend (nn.Transformer's convention)
+    e_mask = ember.tensor(mask_np) if causal else None
+    t_mask = torch.tensor(mask_np) if causal else None
+    ekw = {"mask": e_mask, "is_causal": True} if causal else {}
+    tkw = {"mask": t_mask, "is_causal": True} if causal else {}
 
     def estep():
         eopt.zero_grad()
-        out = em.head(em.enc(em.emb(e_ids)))
+        out = em.head(em.enc(em.emb(e_ids), **ekw))
         EF.cross_entropy(out.reshape(-1, vocab), e_y).backward()
         eopt.step()
 
     def tstep():
         topt.zero_grad()
-        out = tm.head(tm.enc(tm.emb(t_ids)))
+        out = tm.head(tm.enc(tm.emb(t_ids), **tkw))
         torch.nn.functional.cross_entropy(out.reshape(-1, vocab), t_y).backward()
         topt.step()
 
     return estep, tstep
 
 
-WORKLOADS = {"mlp": mlp, "cnn": cnn, "lstm": lstm, "transformer": transformer}
+def transformer_gelu(ember, torch, rng):
+    """Pre-norm, GELU, causal mask: the shape of a small GPT block stack."""
+    return transformer(ember, torch, rng, act="gelu", causal=True, norm_first=True)
+
+
+def nn_lstm(ember, torch, rng, vocab=65, hidden=128, steps=32, batch=32):
+    """Character model with the nn.LSTM module (the time loop inside the layer)."""
+    import ember.nn as enn
+    import ember.nn.functional as EF
+
+    def build(nn):
+        m = nn.Module()
+        m.emb = nn.Embedding(vocab, hidden)
+        m.rnn = nn.LSTM(hidden, hidden, batch_first=True)
+        m.head = nn.Linear(hidden, vocab)
+        return m
+
+    tm, em = build(torch.nn), build(enn)
+    _copy_weights(tm, em)
+    seq = rng.integers(0, vocab, (batch, steps + 1))
+    inp, tgt = seq[:, :-1], seq[:, 1:].reshape(-1)
+    e_in, e_tgt, t_in, t_tgt = ember.tensor(inp), ember.tensor(tgt), torch.tensor(inp), torch.tensor(tgt)
+    eopt = ember.optim.Adam(em.parameters(), lr=1e-3)
+    topt = torch.optim.Adam(tm.parameters(), lr=1e-3)
+
+    def estep():
+        eopt.zero_grad()
+        out, _ = em.rnn(em.emb(e_in))
+        EF.cross_entropy(em.head(out).reshape(-1, vocab), e_tgt).backward()
+        eopt.step()
+
+    def tstep():
+        topt.zero_grad()
+        out, _ = tm.rnn(tm.emb(t_in))
+        torch.nn.functional.cross_entropy(tm.head(out).reshape(-1, vocab), t_tgt).backward()
+        topt.step()
+
+    return estep, tstep
+
+
+WORKLOADS = {"mlp": mlp, "cnn": cnn, "lstm": lstm, "nn_lstm": nn_lstm, "transformer": transformer,
+             "transformer_gelu": transformer_gelu}
 TITLES = {
-    "mlp": "MLP step 784-512-256-10, b128, SGD mom.",
-    "cnn": "CNN step 2x conv5+pool, 64x1x28x28, SGD",
-    "lstm": "LSTM char step h128, 32 steps, b32, Adam",
-    "transformer": "Transformer 2L d128 h4 seq64 b16, AdamW",
+    "mlp": "MLP 784-512-256-10, b128, SGD mom.",
+    "cnn": "CNN 2x conv5+pool, 64x1x28x28, SGD",
+    "lstm": "char-LSTM loop of LSTMCell h128 T32 b32",
+    "nn_lstm": "nn.LSTM h128 T32 b32, Adam",
+    "transformer": "Transformer 2L d128 h4 s64 b16 (ReLU)",
+    "transformer_gelu": "Transformer pre-norm GELU causal",
 }
 
 
-def main(argv):
+def _setup(name):
     import ember
+    import torch
 
+    rng = np.random.default_rng(0)
+    ember.manual_seed(0)
+    torch.manual_seed(0)
+    return WORKLOADS[name](ember, torch, rng)
+
+
+def peak_child(name, framework):
+    """(In a fresh process.) Bytes allocated at the peak of one training step above the state before it."""
+    import torch
+
+    torch.set_num_threads(1)
+    estep, tstep = _setup(name)
+    step = estep if framework == "ember" else tstep
+    step()  # warm-up: optimizer state, caches
+    if framework == "ember":
+        import gc
+        import tracemalloc
+
+        gc.collect()
+        tracemalloc.start()
+        base = tracemalloc.get_traced_memory()[0]
+        step()
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        return peak - base
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        step()
+    cur = peak = 0
+    for e in sorted(prof.events(), key=lambda e: e.time_range.start):
+        cur += e.self_cpu_memory_usage
+        peak = max(peak, cur)
+    return peak
+
+
+def peak_memory(name):
+    res = {}
+    for fw in ("ember", "torch"):
+        out = subprocess.run([sys.executable, os.path.abspath(__file__), "--peak", name, fw], capture_output=True,
+                             text=True, timeout=600, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+        line = [x for x in out.stdout.splitlines() if x.startswith("PEAK ")]
+        if not line:
+            raise RuntimeError(f"peak memory child for {name}/{fw} failed:\n{out.stderr[-2000:]}")
+        res[fw] = int(line[-1].split()[1])
+    return res
+
+
+def main(argv):
+    if "--peak" in argv:
+        i = argv.index("--peak")
+        print("PEAK", peak_child(argv[i + 1], argv[i + 2]))
+        return None
     quick = "--quick" in argv
     only = list(WORKLOADS)
     if "--only" in argv:
         only = argv[argv.index("--only") + 1].split(",")
     profile = argv[argv.index("--profile") + 1] if "--profile" in argv else None
-    threads = int(argv[argv.index("--threads") + 1]) if "--threads" in argv else None
-    torch = torch_threads(threads)
-    ratios = {}
+    threads = [int(t) for t in argv[argv.index("--threads") + 1].split(",")] if "--threads" in argv else [1, 2]
+    rounds = int(argv[argv.index("--rounds") + 1]) if "--rounds" in argv else (3 if quick else 7)
+    for line in environment():
+        print(line)
+    print(f"blocks of ~0.25 s of consecutive steps per framework, alternating, {rounds} rounds; "
+          "ratio = median of per-round ember/torch [min-max]")
+    results = {}
     for name in only:
-        rng = np.random.default_rng(0)
-        ember.manual_seed(0)
-        torch.manual_seed(0)
-        estep, tstep = WORKLOADS[name](ember, torch, rng)
+        estep, tstep = _setup(name)
         if profile == name:
             import cProfile
             import pstats
 
-            estep()
-            cProfile.runctx("for _ in range(10): estep()", globals(), {"estep": estep}, "/tmp/bench_nn.prof")
-            pstats.Stats("/tmp/bench_nn.prof").sort_stats("tottime").print_stats(20)
-        reps = 5 if quick else 20
-        med = measure({"ember": estep, "torch": tstep}, repeats=reps, warmup=2)
-        ratios[name] = report(TITLES[name], med)
+            with Threads(1):
+                estep()
+                cProfile.runctx("for _ in range(10): estep()", globals(), {"estep": estep}, "/tmp/bench_nn.prof")
+            pstats.Stats("/tmp/bench_nn.prof").sort_stats("tottime").print_stats(25)
+        cols = []
+        for n in threads:
+            with Threads(n):
+                s = summary(measure({"ember": estep, "torch": tstep}, rounds=rounds, target_s=0.15 if quick else 0.3))
+            results[(name, n)] = s
+            cols.append(f"{n}T: ember {s['ember'] * 1e3:7.2f} ms torch {s['torch'] * 1e3:7.2f} ms {fmt_ratio(s)}")
+        print(f"{TITLES[name]:<42} " + " | ".join(cols), flush=True)
+    mem = {}
+    if "--memory" in argv:
+        for name in only:
+            mem[name] = peak_memory(name)
+            m = mem[name]
+            print(f"peak memory of one step, {name:<17} ember {m['ember'] / 2**20:7.2f} MiB  torch "
+                  f"{m['torch'] / 2**20:7.2f} MiB  ratio {m['ember'] / m['torch']:.2f}x")
     print()
-    for name, r in ratios.items():
-        flag = "ok" if r <= BUDGET[name] else "OVER BUDGET"
-        print(f"  {name:<12} {r:5.2f}x  (budget {BUDGET[name]}x)  {flag}")
-    return ratios
+    for name in only:
+        s = results.get((name, threads[0]))
+        flag = "ok" if s["ratio"] <= BUDGET[name] else "OVER BUDGET"
+        print(f"  {name:<17} {threads[0]}T {s['ratio']:5.2f}x  (budget {BUDGET[name]}x)  {flag}")
+    for name, m in mem.items():
+        if name in MEM_BUDGET:
+            r = m["ember"] / m["torch"]
+            print(f"  {name:<17} peak memory {r:.2f}x (budget {MEM_BUDGET[name]}x)  "
+                  f"{'ok' if r <= MEM_BUDGET[name] else 'OVER BUDGET'}")
+    return results, mem
 
 
 if __name__ == "__main__":
