@@ -56,12 +56,10 @@ XFAIL = {
     "std-unbiased-false-random": "std accumulates in float16 (overflow or lost precision)",
     "norm-tens": "norm accumulates in float16 (overflow or lost precision)",
     "norm-random": "norm accumulates in float16 (overflow or lost precision)",
-    "layer_norm-tens": "layer_norm accumulates in float16 (overflow or lost precision)",
-    "layer_norm-random": "layer_norm accumulates in float16 (overflow or lost precision)",
     "mse_loss-tens": "mse_loss accumulates in float16 (overflow or lost precision)",
     "mse_loss-random": "mse_loss accumulates in float16 (overflow or lost precision)",
 }
-XFAIL_EXACT = {"mean", "var", "std", "layer_norm", "mse_loss"}
+XFAIL_EXACT = {"mean", "var", "std", "mse_loss"}
 
 
 def _run(L, name, values):

@@ -337,6 +337,10 @@ class _LayerNorm(Node):
         return "NativeLayerNormBackward0" if not self.rms else "RmsNormBackward0"
 
     def forward(self, x, w, b):
+        if x.dtype == np.float16:  # accumulate in float32, as torch does
+            f = np.float32
+            return self.forward(x.astype(f), None if w is None else w.astype(f),
+                                None if b is None else b.astype(f)).astype(np.float16)
         n = self.n
         x2 = x.reshape(-1, n)
         if self.rms:
@@ -373,6 +377,10 @@ class _LayerNorm(Node):
 
     def backward(self, ns, g, ins, out):
         x, w, _ = ins
+        if ns is ARRAY_NS and x.dtype == np.float16:
+            f = np.float32
+            grads = self.backward(ns, g.astype(f), (x.astype(f), None if w is None else w.astype(f), None), out)
+            return tuple(None if a is None else a.astype(np.float16) for a in grads)
         n = self.n
         shape = tuple(x.shape)
         tensor_mode = ns is not ARRAY_NS
