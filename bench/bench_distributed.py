@@ -1,6 +1,7 @@
 """Distributed data parallel: all-reduce bandwidth and weak scaling, ember (MPI) next to torch (gloo).
 
     python bench/bench_distributed.py [--quick] [--json OUT.json]
+    python bench/bench_distributed.py --project OUT.json     # the cost model again from saved numbers
 
 It starts the MPI jobs itself (``mpiexec`` of this environment, every rank at 1 BLAS thread):
 
@@ -34,7 +35,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SIZES = [2**k for k in range(10, 27, 2)]  # 1 KB ... 64 MB
 
 
-def _median_time(fn, reps, warmup=2, comm=None):
+def _median_time(fn, reps, warmup=2, comm=None, out_min=None):
+    """Median seconds per call (the slowest rank's when ``comm``); the fastest call goes to out_min[0]."""
     for _ in range(warmup):
         fn()
     ts = []
@@ -47,7 +49,11 @@ def _median_time(fn, reps, warmup=2, comm=None):
     if comm is not None:  # the slowest rank's median is what a collective costs
         from mpi4py import MPI
 
+        if out_min is not None:
+            out_min.append(comm.allreduce(min(ts), op=MPI.MAX))
         return comm.allreduce(statistics.median(ts), op=MPI.MAX)
+    if out_min is not None:
+        out_min.append(min(ts))
     return statistics.median(ts)
 
 
@@ -77,10 +83,11 @@ def worker_allreduce(quick):
         t = ember.ones(count)
         tt = torch.ones(count)
         src, dst = np.ones(count, np.float32), np.empty(count, np.float32)
-        ours = _median_time(lambda t=t: dist.all_reduce(t), reps, comm=comm)
+        best = []
+        ours = _median_time(lambda t=t: dist.all_reduce(t), reps, comm=comm, out_min=best)
         gloo = _median_time(lambda tt=tt: tdist.all_reduce(tt), reps, comm=comm)
         copy = _median_time(lambda d=dst, s=src: np.copyto(d, s), reps)
-        rows.append({"bytes": size, "ember_s": ours, "torch_gloo_s": gloo, "numpy_copy_s": copy})
+        rows.append({"bytes": size, "ember_s": ours, "ember_min_s": best[0], "torch_gloo_s": gloo, "numpy_copy_s": copy})
     tdist.destroy_process_group()
     if r == 0:
         print("RESULT " + json.dumps({"world": n, "rows": rows}), flush=True)
@@ -186,11 +193,13 @@ def main(argv):
     port = 29500 + os.getpid() % 1000
     res = {"allreduce": _launch(2, ["allreduce", *q], port), "scaling": {}}
     print("all_reduce on 2 ranks (float32, median; bus bw = 2(p-1)/p x bytes / time)")
-    print(f"{'size':>8} {'ember':>10} {'alg GB/s':>9} {'bus GB/s':>9} {'gloo':>10} {'gloo GB/s':>9} {'np copy GB/s':>12}")
+    print(f"{'size':>8} {'ember':>10} {'alg GB/s':>9} {'bus GB/s':>9} {'fastest':>10} {'gloo':>10} {'gloo GB/s':>9} "
+          f"{'np copy GB/s':>12}")
     for row in res["allreduce"]["rows"]:
         b = row["bytes"]
         bw = b / row["ember_s"] / 1e9
-        print(f"{_fmt_size(b):>8} {row['ember_s'] * 1e6:8.1f}us {bw:9.2f} {bw:9.2f} {row['torch_gloo_s'] * 1e6:8.1f}us "
+        print(f"{_fmt_size(b):>8} {row['ember_s'] * 1e6:8.1f}us {bw:9.2f} {bw:9.2f} {row['ember_min_s'] * 1e6:8.1f}us "
+              f"{row['torch_gloo_s'] * 1e6:8.1f}us "
               f"{b / row['torch_gloo_s'] / 1e9:9.2f} {b / row['numpy_copy_s'] / 1e9:12.2f}")
     buckets = ["1000", "0.1"]
     for model in ("mlp", "cnn"):
@@ -212,7 +221,54 @@ def main(argv):
     if "--json" in argv:
         with open(argv[argv.index("--json") + 1], "w") as f:
             json.dump(res, f, indent=1)
+    print("\nring all-reduce cost model, projected step time and efficiency (see docs/distributed.md)")
+    print(project(res))
     return res
+
+
+# ----------------------------------------------------------------------------- cost model
+NETWORKS = {  # name -> (per-message latency alpha in s, bandwidth beta in bytes/s); alphas are assumptions
+    "10 Gb/s TCP": (25e-6, 10e9 / 8),
+    "25 Gb/s TCP": (15e-6, 25e9 / 8),
+    "100 Gb/s RDMA": (3e-6, 100e9 / 8),
+}
+
+
+def ring_allreduce_s(nbytes, p, alpha, beta):
+    """Ring all-reduce: 2(p-1) steps, each one message of nbytes/p: 2(p-1) alpha + 2(p-1)/p nbytes/beta."""
+    return 2 * (p - 1) * alpha + 2 * (p - 1) / p * nbytes / beta if p > 1 else 0.0
+
+
+def fit(rows, key="ember_min_s"):
+    """Least-squares alpha, beta of T = 2 alpha + S / beta (p = 2) on the measured all-reduce times
+    (relative errors: each size weighs the same)."""
+    S = np.array([r["bytes"] for r in rows], float)
+    T = np.array([r[key] for r in rows], float)
+    A = np.stack([2 * np.ones_like(S), S], 1) / T[:, None]
+    (alpha, inv_beta), *_ = np.linalg.lstsq(A, np.ones_like(T), rcond=None)
+    return max(alpha, 0.0), 1.0 / inv_beta
+
+
+def project(res, overlap=0.0):
+    alpha, beta = fit(res["allreduce"]["rows"])
+    lines = [f"fitted on this machine (2 ranks, shared memory, fastest of the repeats): alpha = {alpha * 1e6:.1f} us, "
+             f"beta = {beta / 1e9:.2f} GB/s", ""]
+    nets = {"this machine (fit)": (alpha, beta), **NETWORKS}
+    for model, sc in res["scaling"].items():
+        t1 = sc["1"]["ember"]["plain"]["step_s"]
+        g = sc["1"]["grad_bytes"]
+        lines.append(f"{model.upper()}: compute {t1 * 1e3:.1f} ms/step per rank, {g / 1e6:.2f} MB of gradients, "
+                     f"overlap assumed {overlap:.0%}")
+        lines.append("| network | " + " | ".join(f"p={p}" for p in (8, 32, 64, 256)) + " |")
+        lines.append("|---|" + "---:|" * 4)
+        for name, (a, b) in nets.items():
+            cells = []
+            for p in (8, 32, 64, 256):
+                comm = ring_allreduce_s(g, p, a, b) * (1 - overlap)
+                cells.append(f"{(t1 + comm) * 1e3:.1f} ms, {t1 / (t1 + comm):.0%}")
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
 
 
 def _fmt_size(b):
@@ -228,5 +284,8 @@ if __name__ == "__main__":
             worker_allreduce(quick)
         else:
             worker_step(a[1], quick, [float(x) for x in a[2:]])
+    elif "--project" in sys.argv:  # the cost model again from a saved --json file
+        with open(sys.argv[sys.argv.index("--project") + 1]) as f:
+            print(project(json.load(f)))
     else:
         main(sys.argv[1:])

@@ -200,6 +200,7 @@ class DistributedDataParallel(Module):
         self._n_ready = 0
         self._outs = [None] * len(self._params)
         self._used = None
+        self._inflight = []
         for b in self._buckets:
             b.pending = len(b.params)
             b.request = None
@@ -269,9 +270,12 @@ class DistributedDataParallel(Module):
         self._ready[i] = True
         self._n_ready += 1
         b.pending -= 1
+        MPI = self._dist._core._S.mpi
         if b.pending == 0:
-            MPI = self._dist._core._S.mpi
             b.request = self.process_group.comm.Iallreduce(MPI.IN_PLACE, b.flat, op=MPI.SUM)
+            self._inflight.append(b.request)
+        elif self._inflight:
+            MPI.Request.Testall(self._inflight)  # MPI progresses non-blocking collectives inside MPI calls
         if self._n_ready == len(self._params):
             self._finalize()
 
@@ -317,16 +321,25 @@ class DistributedDataParallel(Module):
                 self._dist.broadcast(t, src=src, group=self.process_group)
 
     def forward(self, *inputs, **kwargs):
+        sync = self._pre_forward()
+        out = self.module(*inputs, **kwargs)
+        self._post_forward(out, sync)
+        return out
+
+    # the two halves of forward, for wrappers that call another method than forward (the Trainer's
+    # ddp strategy runs training_step between them)
+    def _pre_forward(self) -> bool:
         sync = STATE.enabled and self.require_backward_grad_sync
         if sync and self.broadcast_buffers and self._world > 1:
             self._sync_buffers()
-        out = self.module(*inputs, **kwargs)
+        return sync
+
+    def _post_forward(self, out, sync) -> None:
         if sync:
             self._prepare(out)
         else:
             self._check_finished()
             self._reset_iteration(armed=False)
-        return out
 
     @contextlib.contextmanager
     def no_sync(self):
