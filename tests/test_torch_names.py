@@ -94,9 +94,9 @@ def test_grad_fn_name_as_torch(case):
     y = _build(ember, case)
     want = type(ref).__name__
     assert want == ref.name()
-    assert type(y.grad_fn).__name__ == want
     assert y.grad_fn.name() == want
     assert f"grad_fn=<{want}>" in repr(y)
+    assert repr(y.grad_fn).startswith(f"<{want} object at ")  # print(y.grad_fn), as tutorials do
 
 
 # ------------------------------------------------------------------ next_functions
@@ -104,8 +104,10 @@ def _shape(fn, depth=2):
     """``next_functions`` as nested ``(type name, index, children)`` tuples, leaves as 'AccumulateGrad'."""
     if fn is None:
         return None
-    name = type(fn).__name__
-    if name == "AccumulateGrad" or depth == 0:
+    if type(fn).__name__ == "AccumulateGrad":
+        return "AccumulateGrad"
+    name = fn.name()
+    if depth == 0:
         return name
     return (name, tuple((_shape(f, depth - 1), i) for f, i in fn.next_functions))
 
