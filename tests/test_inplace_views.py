@@ -247,6 +247,116 @@ def _(L, x, w):
     return x, u
 
 
+# ---------------------------------------------------------------- index / mask / target tensors modified after use
+# Each is run as written (torch raises: the node saved the integer or bool tensor) and, in ``as_ran``
+# form, without the modification: ember may raise like torch or give exactly that gradient.
+def _captured(use, modify):
+    def run(L, x, w, change):
+        k = {"i": L.tensor([2, 0, 2]), "m": L.tensor([[True, False, True, False]] * 3),
+             "t": L.tensor([3, 0, 1])}
+        out = use(L, x, w, k)
+        if change:
+            modify(k)
+        (out * out).sum().backward()
+        return out
+
+    return (lambda L, x, w: run(L, x, w, True)), (lambda L, x, w: run(L, x, w, False))
+
+
+def _set(key, where, value):
+    def modify(k):
+        k[key][where] = value
+
+    return modify
+
+
+CAPTURED = {
+    "index_select-index": (lambda L, x, w, k: x.index_select(0, k["i"]), _set("i", 0, 1)),
+    "gather-index": (lambda L, x, w, k: x.gather(1, k["i"].view(3, 1)), _set("i", 1, 3)),
+    "bool-mask-index": (lambda L, x, w, k: x[k["m"]], _set("m", (0, 1), True)),
+    "embedding-ids": (lambda L, x, w, k: L.nn.functional.embedding(k["i"], x), _set("i", 2, 1)),
+    "cross_entropy-target": (lambda L, x, w, k: L.nn.functional.cross_entropy(x, k["t"]), _set("t", 0, 2)),
+    "index-then-iadd-index": (lambda L, x, w, k: x[k["i"], 1:], _set("i", slice(None), 0)),
+    "masked_fill-times-leaf-mask": (lambda L, x, w, k: x.masked_fill(k["m"], 0.0) * w, _set("m", (slice(None), 1), True)),
+    "where-cond-from-compare": (lambda L, x, w, k: L.where(k["m"], x * w, x),
+                                lambda k: k["m"].fill_(False)),
+}
+for _name, (_use, _modify) in CAPTURED.items():
+    _f, _g = _captured(_use, _modify)
+    case(f"captured-{_name}", as_ran=_g)(_f)
+
+
+@case("index-modified-before-use-ok")
+def _(L, x, w):
+    i = L.tensor([0, 0])
+    i[1] = 2
+    z = x[i]
+    sq(z).backward()
+    return z
+
+
+@case("autograd-function-saved-tensor-modified-raises")
+def _(L, x, w):
+    class Square(L.autograd.Function):
+        @staticmethod
+        def forward(ctx, a):
+            ctx.save_for_backward(a)
+            return a * a
+
+        @staticmethod
+        def backward(ctx, g):
+            (a,) = ctx.saved_tensors
+            return 2 * a * g
+
+    y = x * 1
+    z = Square.apply(y)
+    y.add_(1)
+    z.sum().backward()
+
+
+@case("autograd-function-unsaved-input-modified-ok")
+def _(L, x, w):
+    class Triple(L.autograd.Function):
+        @staticmethod
+        def forward(ctx, a):
+            return a * 3
+
+        @staticmethod
+        def backward(ctx, g):
+            return 3 * g
+
+    y = x * 1
+    z = Triple.apply(y)
+    y.add_(1)
+    sq(z).backward()
+    return z
+
+
+@case("nonleaf-view-inplace-under-no_grad")
+def _(L, x, w):
+    y = x * 2
+    with L.no_grad():
+        y[0].mul_(2)
+    sq(y).backward()
+    return y, y.requires_grad, y._version
+
+
+@case("saved-output-modified-under-no_grad-raises")
+def _(L, x, w):
+    z = (x * 2).sigmoid()
+    with L.no_grad():
+        z.mul_(2)
+    z.sum().backward()
+
+
+@case("grad-zero_-then-accumulate")
+def _(L, x, w):
+    sq(x * w).backward()
+    x.grad.zero_()
+    (x * w).sum().backward()
+    return x.grad
+
+
 # ---------------------------------------------------------------- writes through views reach the base
 VIEWS = {
     "narrow": lambda x: x.narrow(1, 1, 2),
@@ -1002,6 +1112,12 @@ XFAIL = {
     "issue-masked-fill-mask-modified": R_CAPTURE,
     "issue-index-tensor-modified": R_CAPTURE,
     "issue-where-condition-modified": R_CAPTURE,
+    "captured-index_select-index": R_CAPTURE,
+    "captured-bool-mask-index": R_CAPTURE,
+    "captured-embedding-ids": R_CAPTURE,
+    "captured-index-then-iadd-index": R_CAPTURE,
+    "captured-masked_fill-times-leaf-mask": R_CAPTURE,
+    "captured-where-cond-from-compare": R_CAPTURE,
     "issue-diagonal-fill_-reaches-base": R_VIEW_WRITE,
     "issue-unfold-setitem-reaches-base": R_VIEW_WRITE,
     "write-through-diagonal": R_VIEW_WRITE,
