@@ -141,7 +141,7 @@ class ResultCollection:
         self.metrics = {k: m for k, m in self.metrics.items() if m.stage != stage}
 
     def log(self, fx, name, value, prog_bar, logger, on_step, on_epoch, reduce_fx, batch_size,
-            add_dataloader_idx=True):
+            add_dataloader_idx=True, sync_dist=False):
         if fx in _FORBIDDEN:
             raise RuntimeError(f"self.log({name!r}) is not supported in {fx}(); log from the step "
                                "methods or the *_epoch_*/ *_batch_* hooks")
@@ -163,6 +163,8 @@ class ResultCollection:
                                  f"got {reduce_fx!r}")
             m = self.metrics[key] = _Metric(name, stage, fx, on_step, on_epoch, red, prog_bar, logger)
             self.seen.setdefault(name, set()).add(f"{stage}:{fx}")
+        if sync_dist and getattr(self.trainer, "world_size", 1) > 1:  # the value over all processes
+            v = self.trainer.strategy.reduce(v, reduce_op=m.reduce)
         if m.on_step:
             m.step_value = v
             self.step_dirty = True

@@ -262,7 +262,7 @@ class TrainModule(_HookDefaults, Module):
         if t is None or t._results is None:
             return  # Lightning also ignores self.log outside a trainer
         t._results.log(self._current_fx, name, value, prog_bar, True if logger is None else logger,
-                       on_step, on_epoch, reduce_fx, batch_size, add_dataloader_idx)
+                       on_step, on_epoch, reduce_fx, batch_size, add_dataloader_idx, sync_dist=sync_dist)
 
     def log_dict(self, dictionary: dict, prog_bar: bool = False, logger: bool | None = None,
                  on_step: bool | None = None, on_epoch: bool | None = None, reduce_fx="mean",
@@ -271,7 +271,8 @@ class TrainModule(_HookDefaults, Module):
         """``self.log`` for every item of ``dictionary``."""
         for k, v in dictionary.items():
             self.log(k, v, prog_bar=prog_bar, logger=logger, on_step=on_step, on_epoch=on_epoch,
-                     reduce_fx=reduce_fx, batch_size=batch_size, add_dataloader_idx=add_dataloader_idx)
+                     reduce_fx=reduce_fx, batch_size=batch_size, add_dataloader_idx=add_dataloader_idx,
+                     sync_dist=sync_dist)
 
     # -- hyperparameters -----------------------------------------------------------------------
     def save_hyperparameters(self, *args, ignore=None, frame=None, logger: bool = True) -> None:
@@ -349,7 +350,17 @@ class TrainModule(_HookDefaults, Module):
         import ember
         return ember.float32
 
-    global_rank = local_rank = 0
+    @property
+    def global_rank(self) -> int:
+        """This process's rank among all (0 without a trainer or with one process)."""
+        t = self.__dict__.get("_trainer")
+        return t.global_rank if t is not None else 0
+
+    @property
+    def local_rank(self) -> int:
+        t = self.__dict__.get("_trainer")
+        return t.local_rank if t is not None else 0
+
     on_gpu = False
 
     @property
@@ -368,8 +379,9 @@ class TrainModule(_HookDefaults, Module):
         return AttributeDict(self.__dict__.get("_hparams_initial", {}))
 
     def print(self, *args, **kwargs) -> None:
-        """``print`` (Lightning prints from process 0 only; ember runs one process)."""
-        print(*args, **kwargs)
+        """``print`` on process 0 only (as Lightning)."""
+        if self.global_rank == 0:
+            print(*args, **kwargs)
 
     def freeze(self) -> None:
         """No parameter requires grad, and eval mode (for fine-tuning a frozen backbone)."""
@@ -384,9 +396,12 @@ class TrainModule(_HookDefaults, Module):
         self.train()
 
     def all_gather(self, data, group=None, sync_grads: bool = False):
-        """``data`` unchanged: with one process there is nothing to gather (Lightning would stack
-        one copy per process)."""
-        return data
+        """Every process's ``data`` (a tensor, number, or dict/list/tuple of them), stacked along a new
+        first dim of size world_size; with one process ``data`` unchanged (as Lightning)."""
+        t = self.__dict__.get("_trainer")
+        if t is None or t.world_size == 1:
+            return data
+        return t.strategy.all_gather(data, group, sync_grads)
 
     @property
     def loggers(self):

@@ -25,6 +25,14 @@ from typing import Any
 from ember.train._monitor import check_mode_matches_name, is_fitting, log_info, missing_key_message, to_float
 from ember.train.callbacks.callback import Callback
 
+
+def _on_rank_zero() -> bool:
+    """False on the other ranks of a multi-process job (they make the same decisions, rank 0 writes)."""
+    import sys
+
+    dist = sys.modules.get("ember.distributed")
+    return dist is None or not dist.is_initialized() or dist.get_rank() == 0
+
 __all__ = ["ModelCheckpoint"]
 
 
@@ -380,6 +388,8 @@ class ModelCheckpoint(Callback):
     @staticmethod
     def _link_checkpoint(target: str, linkpath: str) -> None:
         """Point ``linkpath`` at ``target`` atomically (a relative symlink; a copy where links fail)."""
+        if not _on_rank_zero():
+            return  # several processes (strategy="ddp"): files are rank 0's business
         tmp = f"{linkpath}.tmp-{os.getpid()}"
         if os.path.lexists(tmp):
             os.remove(tmp)
@@ -404,7 +414,7 @@ class ModelCheckpoint(Callback):
 
     @staticmethod
     def _remove_checkpoint(filepath: str) -> None:
-        if os.path.lexists(filepath):
+        if _on_rank_zero() and os.path.lexists(filepath):
             os.remove(filepath)
 
     # -- names ---------------------------------------------------------------------------------
