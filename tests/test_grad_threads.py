@@ -61,12 +61,20 @@ class Worker(threading.Thread):
 
 
 # ------------------------------------------------------------------ grad mode seen by another thread
+MODES = {
+    "no_grad": lambda L: L.no_grad(),
+    "inference_mode": lambda L: L.inference_mode(),
+    "set_grad_enabled(False)": lambda L: L.set_grad_enabled(False),
+}
+
+
+@pytest.mark.parametrize("mode", list(MODES))
 @pytest.mark.parametrize("L", LIBS_XFAIL)
-def test_no_grad_in_another_thread_does_not_leak(L):
+def test_no_grad_in_another_thread_does_not_leak(L, mode):
     bar = threading.Barrier(2, timeout=TIMEOUT)
 
     def other():
-        with L.no_grad():
+        with MODES[mode](L):
             bar.wait()  # 1: inside no_grad
             inside = L.is_grad_enabled()
             bar.wait()  # 2: main has looked
@@ -80,6 +88,27 @@ def test_no_grad_in_another_thread_does_not_leak(L):
     bar.wait()
     assert w.result() is False
     assert seen == (True, True)
+
+
+@pytest.mark.parametrize("L", LIBS_XFAIL)
+def test_enable_grad_in_another_thread_does_not_leak(L):
+    bar = threading.Barrier(2, timeout=TIMEOUT)
+
+    def other():
+        with L.enable_grad():
+            bar.wait()  # 1: main is under no_grad, this thread under enable_grad
+            inside = (L.ones(2, requires_grad=True) * 2).requires_grad
+            bar.wait()  # 2
+        return inside
+
+    with L.no_grad():
+        w = Worker(other, barrier=bar)
+        w.start()
+        bar.wait()
+        seen = (L.is_grad_enabled(), (L.ones(2, requires_grad=True) * 2).requires_grad)
+        bar.wait()
+    assert w.result() is True
+    assert seen == (False, False)
 
 
 @pytest.mark.parametrize("L", LIBS_XFAIL)
