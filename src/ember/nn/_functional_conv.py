@@ -102,195 +102,269 @@ def _crop(xp, pads, h, w):
 
 
 # ============================================================================ raw convolution kernels
+# Channels-last: the input is copied once into a padded (N, *S, C) buffer, whose sliding windows
+# (N, *O, *K, C) are a strided view; the columns (M = N*prod(O), prod(K)*C) of a batch chunk are one
+# contiguous copy of that view whose inner runs are kw*C elements long (not ow as with NCHW columns),
+# and one GEMM per chunk (per group) gives the output directly in channels-last order. The output is
+# returned as an (N, O, *S) view of that channels-last array (torch's channels_last memory format): the
+# next conv reads it without a copy. Nothing but the inputs is kept for backward: the weight gradient
+# rebuilds the columns chunk by chunk (cheaper than holding them; see docs/performance.md).
+
+_CHUNK = 1 << 20  # elements of one chunk of columns (4 MiB in float32): stays in cache, bounds memory
 
 
-def _im2col_conv(x, p, oh, ow):
-    """Columns (C*kh*kw, N*oh*ow) of the padded input, contiguous."""
-    xp = _pad4(x, p.pads)
-    v = _windows(xp, p, oh, ow).transpose(1, 2, 3, 0, 4, 5)
-    n, c = x.shape[:2]
-    return np.ascontiguousarray(v).reshape(c * p.k[0] * p.k[1], n * oh * ow)
+class _G:
+    """Geometry of an N-d convolution: kernel, stride, (lo, hi) padding per dim, dilation, groups."""
+
+    __slots__ = ("k", "s", "pads", "d", "groups")
+
+    def __init__(self, k, s, pads, d, groups=1):
+        self.k, self.s, self.pads, self.d, self.groups = tuple(k), tuple(s), tuple(pads), tuple(d), groups
+
+    def out_size(self, sizes):
+        return tuple((n + lo + hi - d * (k - 1) - 1) // s + 1
+                     for n, (lo, hi), k, s, d in zip(sizes, self.pads, self.k, self.s, self.d))
+
+    def padded(self, sizes):
+        return tuple(n + lo + hi for n, (lo, hi) in zip(sizes, self.pads))
+
+    def interior(self, sizes):
+        return tuple(slice(lo, lo + n) for n, (lo, _) in zip(sizes, self.pads))
 
 
-def _conv_raw(x, w, b, p, cols=None):
-    n, c, h, wd = x.shape
-    o = w.shape[0]
-    oh, ow = p.out_hw(h, wd)
-    if cols is None:
-        cols = _im2col_conv(x, p, oh, ow)
-    g = p.groups
+def _prod(t):
+    r = 1
+    for v in t:
+        r *= int(v)
+    return r
+
+
+def _cl_padded(x, G):
+    """(N, C, *S) -> contiguous padded channels-last (N, *Sp, C) (no copy if x is a channels-last view
+    and there is no padding)."""
+    xl = np.moveaxis(x, 1, -1)
+    if not any(lo or hi for lo, hi in G.pads):
+        return np.ascontiguousarray(xl)
+    buf = np.zeros((x.shape[0],) + G.padded(x.shape[2:]) + (x.shape[1],), x.dtype)
+    buf[(slice(None),) + G.interior(x.shape[2:])] = xl
+    return buf
+
+
+def _cl_windows(xp, G, osz):
+    """Strided view (N, *O, *K, C) of a padded channels-last buffer: no copy."""
+    st = xp.strides
+    nd = len(G.k)
+    shape = (xp.shape[0],) + tuple(osz) + G.k + (xp.shape[-1],)
+    strides = ((st[0],) + tuple(st[1 + i] * G.s[i] for i in range(nd))
+               + tuple(st[1 + i] * G.d[i] for i in range(nd)) + (st[-1],))
+    return as_strided(xp, shape=shape, strides=strides, writeable=False)
+
+
+def _cols(v, g):
+    """Columns (g, m, prod(K)*C/g) of a window view chunk (n, *O, *K, C)."""
+    c = v.shape[-1]
+    m = _prod(v.shape[:1 + (v.ndim - 2) // 2])
     if g == 1:
-        y = w.reshape(o, -1) @ cols
-    else:
-        y = np.matmul(w.reshape(g, o // g, -1), cols.reshape(g, -1, cols.shape[1])).reshape(o, -1)
-    y = y.reshape(o, n, oh, ow).transpose(1, 0, 2, 3)
-    out = np.empty((n, o, oh, ow), dtype=y.dtype)
+        return np.ascontiguousarray(v).reshape(1, m, -1)
+    v = v.reshape(v.shape[:-1] + (g, c // g))
+    perm = (v.ndim - 2,) + tuple(range(v.ndim - 2)) + (v.ndim - 1,)
+    return np.ascontiguousarray(v.transpose(perm)).reshape(g, m, -1)
+
+
+def _wmat(w, g):
+    """Weight (O, C/g, *K) -> (g, prod(K)*C/g, O/g), the right operand of the column GEMM."""
+    o, cg = w.shape[:2]
+    nd = w.ndim - 2
+    wr = w.reshape((g, o // g, cg) + tuple(w.shape[2:]))
+    return np.ascontiguousarray(wr.transpose((0,) + tuple(range(3, 3 + nd)) + (2, 1))).reshape(g, -1, o // g)
+
+
+def _chunks(n, per_sample):
+    step = max(1, _CHUNK // max(1, per_sample))
+    return [(i, min(n, i + step)) for i in range(0, n, step)]
+
+
+def _cl_grad(gy, g):
+    """Output gradient (N, O, *O) -> channels-last (N, prod(O), O) and its group split (g, N*prod(O), O/g)."""
+    gl = np.ascontiguousarray(np.moveaxis(gy, 1, -1))
+    o = gl.shape[-1]
+    flat = gl.reshape(-1, o)
+    if g == 1:
+        return flat[None]
+    return flat.reshape(-1, g, o // g).transpose(1, 0, 2)
+
+
+def _conv_raw(x, w, b, G):
+    """y (N, O, *O) = conv(x (N, C, *S), w (O, C/g, *K)) + b, as a view of a channels-last array."""
+    n = x.shape[0]
+    g = G.groups
+    o = w.shape[0]
+    osz = G.out_size(x.shape[2:])
+    mo = _prod(osz)
+    v = _cl_windows(_cl_padded(x, G), G, osz)
+    wm = _wmat(w, g)
+    yl = np.empty((n, mo, o), dtype=np.result_type(x.dtype, w.dtype))
+    for a, z in _chunks(n, mo * _prod(G.k) * x.shape[1]):
+        cols = _cols(v[a:z], g)
+        if g == 1:
+            np.matmul(cols[0], wm[0], out=yl[a:z].reshape(-1, o))
+        else:
+            yl[a:z].reshape(-1, g, o // g)[...] = np.matmul(cols, wm).transpose(1, 0, 2)
     if b is not None:
-        np.add(y, b.reshape(1, o, 1, 1), out=out)
-    else:
-        np.copyto(out, y)
-    return out, cols
+        yl += b
+    return np.moveaxis(yl.reshape((n,) + osz + (o,)), -1, 1)
 
 
-def _convT_raw(y, w, b, p, hw):
-    """Adjoint of the convolution in its input: y (N, O, oh, ow) -> x (N, C, h, w).
-
-    The columns come out of the matrix product in (kh, kw, C, N, oh, ow) order, so each kernel offset
-    is one contiguous block added into a (C, N, Hp, Wp) buffer; one transposing copy at the end."""
-    n, o, oh, ow = y.shape
-    g = p.groups
+def _convT_raw(gy, w, b, G, xsz):
+    """Adjoint of the convolution in its input: gy (N, O, *O) -> x (N, C, *xsz) (also the transposed
+    convolution). One GEMM per chunk gives the columns (m, *K, C), added into a padded channels-last
+    buffer one kernel offset at a time (strided adds whose inner runs are C long)."""
+    n = gy.shape[0]
+    osz = tuple(gy.shape[2:])
+    g = G.groups
     cg = w.shape[1]
     c = cg * g
-    kh, kw = p.k
-    kk = kh * kw
-    y2 = np.ascontiguousarray(y.transpose(1, 0, 2, 3)).reshape(o, n * oh * ow)
-    if g == 1:
-        wt = np.ascontiguousarray(w.reshape(o, c, kk).transpose(0, 2, 1)).reshape(o, kk * c)
-        cols = (wt.T @ y2).reshape(kh, kw, c, n, oh, ow)
-    else:
-        og = o // g
-        wt = np.ascontiguousarray(w.reshape(g, og, cg, kk).transpose(0, 1, 3, 2)).reshape(g, og, kk * cg)
-        cols = np.matmul(wt.transpose(0, 2, 1), y2.reshape(g, og, -1))  # (g, kk*cg, NL)
-        cols = cols.reshape(g, kh, kw, cg, n, oh, ow).transpose(1, 2, 0, 3, 4, 5, 6).reshape(kh, kw, c, n, oh, ow)
-    h, wd = hw
-    pt, pb, pl, pr = p.pads
-    (sh, sw), (dh, dw) = p.s, p.d
-    buf = np.zeros((c, n, h + pt + pb, wd + pl + pr), dtype=cols.dtype)
-    for i in range(kh):
-        for j in range(kw):
-            hs, ws = i * dh, j * dw
-            buf[:, :, hs:hs + sh * (oh - 1) + 1:sh, ws:ws + sw * (ow - 1) + 1:sw] += cols[i, j]
-    x = np.ascontiguousarray(buf[:, :, pt:pt + h, pl:pl + wd].transpose(1, 0, 2, 3))
+    nd = len(osz)
+    wmT = _wmat(w, g).transpose(0, 2, 1)  # (g, O/g, K*Cg)
+    gm = _cl_grad(gy, g)  # (g, N*mo, O/g)
+    mo = _prod(osz)
+    sp = G.padded(xsz)
+    dt = np.result_type(gy.dtype, w.dtype)
+    buf = np.zeros((n,) + sp + (g, cg), dtype=dt)
+    offsets = list(np.ndindex(*G.k))
+    for a, z in _chunks(n, mo * _prod(G.k) * c):
+        cols = np.matmul(gm[:, a * mo:z * mo], wmT)  # (g, m, K*Cg)
+        cols = cols.reshape((g, z - a) + osz + G.k + (cg,))
+        for off in offsets:
+            sl = (slice(a, z),) + tuple(slice(i * d, i * d + s * (o - 1) + 1, s)
+                                        for i, d, s, o in zip(off, G.d, G.s, osz))
+            src = cols[(slice(None),) * (2 + nd) + off]  # (g, m', *O, Cg)
+            buf[sl] += np.moveaxis(src, 0, -2)
+    xl = buf[(slice(None),) + G.interior(xsz)].reshape((n,) + tuple(xsz) + (c,))
     if b is not None:
-        x += b.reshape(1, -1, 1, 1)
-    return x
+        xl += b
+    return np.moveaxis(xl, -1, 1)
 
 
-def _convW_raw(x, gy, p, kshape, cols=None):
-    """Gradient of the convolution in its weight: x (N, C, h, w), gy (N, O, oh, ow) -> (O, C/g, kh, kw)."""
-    n, o, oh, ow = gy.shape
-    if cols is None:
-        cols = _im2col_conv(x, p, oh, ow)
-    g2 = np.ascontiguousarray(gy.transpose(1, 0, 2, 3)).reshape(o, n * oh * ow)
-    g = p.groups
-    if g == 1:
-        gw = g2 @ cols.T
-    else:
-        gw = np.matmul(g2.reshape(g, o // g, -1), cols.reshape(g, -1, cols.shape[1]).transpose(0, 2, 1))
-    return gw.reshape(kshape)
+def _convW_raw(x, gy, G, wshape):
+    """Gradient of the convolution in its weight: x (N, C, *S), gy (N, O, *O) -> (O, C/g, *K)."""
+    n = x.shape[0]
+    g = G.groups
+    osz = tuple(gy.shape[2:])
+    mo = _prod(osz)
+    o, cg = wshape[:2]
+    nd = len(osz)
+    v = _cl_windows(_cl_padded(x, G), G, osz)
+    gm = _cl_grad(gy, g)
+    acc = None
+    for a, z in _chunks(n, mo * _prod(G.k) * x.shape[1]):
+        cols = _cols(v[a:z], g)  # (g, m, K*Cg)
+        part = np.matmul(cols.transpose(0, 2, 1), gm[:, a * mo:z * mo])  # (g, K*Cg, O/g)
+        acc = part if acc is None else acc + part
+    gw = acc.reshape((g,) + tuple(wshape[2:]) + (cg, o // g))
+    perm = (0, nd + 2, nd + 1) + tuple(range(1, nd + 1))
+    return np.ascontiguousarray(gw.transpose(perm)).reshape(wshape)
 
 
 # ============================================================================ convolution nodes
 
 
 def _needs(node, i):
-    x = node.inputs[i] if i < len(node.inputs) else None
-    return isinstance(x, Tensor) and x.requires_grad
-
-
-def _as4(a, one_d):
-    return a.reshape(a.shape[0], a.shape[1], 1, a.shape[2]) if one_d else a
-
-
-def _from4(a, one_d):
-    return a.reshape(a.shape[0], a.shape[1], a.shape[3]) if one_d else a
+    return node.req[i] if i < len(node.req) else False
 
 
 def _tensor_mode(g):
     return isinstance(g, Tensor)
 
 
-class _Conv(Node):
-    """y = conv(x, w) (+ b)."""
+def _bias_axes(nd):
+    return (0,) + tuple(range(2, 2 + nd))
 
-    def __init__(self, p, one_d):
-        self.p, self.one_d = p, one_d
+
+class _Conv(Node):
+    """y = conv(x, w) (+ b). Keeps only its inputs."""
+
+    saves = {0: (1,), 1: (0,), 2: ()}
+
+    def __init__(self, G, req):
+        self.G, self.req = G, req
 
     def name(self):
-        return "ConvolutionBackward"
+        return "ConvolutionBackward0"
 
     def forward(self, x, w, b=None):
-        od = self.one_d
-        y, cols = _conv_raw(_as4(x, od), _as4(w, od), b, self.p)
-        self.cols = cols
-        return _from4(y, od)
+        self.xsz, self.wshape = tuple(x.shape[2:]), tuple(w.shape)
+        return _conv_raw(x, w, b, self.G)
 
     def backward(self, ns, g, ins, out):
         x, w = ins[0], ins[1]
-        gb = ns.sum(g, (0, 2) if self.one_d else (0, 2, 3)) if len(ins) > 2 and _needs(self, 2) else None
-        hw = tuple(x.shape[2:]) if not self.one_d else (1, x.shape[2])
+        nd = len(self.G.k)
+        gb = ns.sum(g, _bias_axes(nd)) if _needs(self, 2) else None
         if _tensor_mode(g):
-            gx = _ConvT(self.p, self.one_d, hw)(g, w) if _needs(self, 0) else None
-            gw = _ConvW(self.p, self.one_d, tuple(w.shape))(x, g) if _needs(self, 1) else None
+            gx = _ConvT(self.G, self.xsz, _req(g, w))(g, w) if _needs(self, 0) else None
+            gw = _ConvW(self.G, self.wshape, _req(x, g))(x, g) if _needs(self, 1) else None
             return gx, gw, gb
-        od = self.one_d
-        g4 = _as4(g, od)
-        gx = _from4(_convT_raw(g4, _as4(w, od), None, self.p, hw), od) if _needs(self, 0) else None
-        gw = None
-        if _needs(self, 1):
-            gw = _convW_raw(_as4(x, od), g4, self.p, w.shape if not od else (w.shape[0], w.shape[1], 1, w.shape[2]),
-                            getattr(self, "cols", None)).reshape(w.shape)
+        gx = _convT_raw(g, w, None, self.G, self.xsz) if _needs(self, 0) else None
+        gw = _convW_raw(x, g, self.G, self.wshape) if _needs(self, 1) else None
         return gx, gw, gb
 
 
 class _ConvT(Node):
     """x = conv^T(y, w) (+ b): the adjoint of ``_Conv`` in its input (the transposed convolution)."""
 
-    def __init__(self, p, one_d, hw):
-        self.p, self.one_d, self.hw = p, one_d, hw
+    saves = {0: (1,), 1: (0,), 2: ()}
+
+    def __init__(self, G, xsz, req):
+        self.G, self.xsz, self.req = G, tuple(xsz), req
 
     def name(self):
-        return "ConvolutionBackward"
+        return "ConvolutionBackward0"
 
     def forward(self, y, w, b=None):
-        od = self.one_d
-        return _from4(_convT_raw(_as4(y, od), _as4(w, od), b, self.p, self.hw), od)
+        self.wshape = tuple(w.shape)
+        return _convT_raw(y, w, b, self.G, self.xsz)
 
     def backward(self, ns, g, ins, out):
         y, w = ins[0], ins[1]
-        gb = ns.sum(g, (0, 2) if self.one_d else (0, 2, 3)) if len(ins) > 2 and _needs(self, 2) else None
+        nd = len(self.G.k)
+        gb = ns.sum(g, _bias_axes(nd)) if _needs(self, 2) else None
         if _tensor_mode(g):
-            gy = _Conv(self.p, self.one_d)(g, w) if _needs(self, 0) else None
-            gw = _ConvW(self.p, self.one_d, tuple(w.shape))(g, y) if _needs(self, 1) else None
+            gy = _Conv(self.G, _req(g, w))(g, w) if _needs(self, 0) else None
+            gw = _ConvW(self.G, self.wshape, _req(g, y))(g, y) if _needs(self, 1) else None
             return gy, gw, gb
-        od = self.one_d
-        g4, w4 = _as4(g, od), _as4(w, od)
-        gy = gw = None
-        cols = None
-        if _needs(self, 0):
-            gy4, cols = _conv_raw(g4, w4, None, self.p)
-            gy = _from4(gy4, od)
-        if _needs(self, 1):
-            gw = _convW_raw(g4, _as4(y, od), self.p, w4.shape, cols).reshape(w.shape)
+        gy = _conv_raw(g, w, None, self.G) if _needs(self, 0) else None
+        gw = _convW_raw(g, y, self.G, self.wshape) if _needs(self, 1) else None
         return gy, gw, gb
 
 
 class _ConvW(Node):
     """dw = gradient of conv(x, w) in w against the output gradient gy."""
 
-    def __init__(self, p, one_d, wshape):
-        self.p, self.one_d, self.wshape = p, one_d, wshape
+    saves = {0: (1,), 1: (0,)}
+
+    def __init__(self, G, wshape, req):
+        self.G, self.wshape, self.req = G, tuple(wshape), req
 
     def name(self):
-        return "ConvolutionBackwardBackward"
+        return "ConvolutionBackwardBackward0"
 
     def forward(self, x, gy):
-        od = self.one_d
-        ws = self.wshape if not od else (self.wshape[0], self.wshape[1], 1, self.wshape[2])
-        return _convW_raw(_as4(x, od), _as4(gy, od), self.p, ws).reshape(self.wshape)
+        self.xsz = tuple(x.shape[2:])
+        return _convW_raw(x, gy, self.G, self.wshape)
 
     def backward(self, ns, g, ins, out):
         x, gy = ins
-        hw = tuple(x.shape[2:]) if not self.one_d else (1, x.shape[2])
         if _tensor_mode(g):
-            gx = _ConvT(self.p, self.one_d, hw)(gy, g) if _needs(self, 0) else None
-            ggy = _Conv(self.p, self.one_d)(x, g) if _needs(self, 1) else None
+            gx = _ConvT(self.G, self.xsz, _req(gy, g))(gy, g) if _needs(self, 0) else None
+            ggy = _Conv(self.G, _req(x, g))(x, g) if _needs(self, 1) else None
             return gx, ggy
-        od = self.one_d
-        g4 = _as4(g, od)
-        gx = _from4(_convT_raw(_as4(gy, od), g4, None, self.p, hw), od) if _needs(self, 0) else None
-        ggy = _from4(_conv_raw(_as4(x, od), g4, None, self.p)[0], od) if _needs(self, 1) else None
+        gx = _convT_raw(gy, g, None, self.G, self.xsz) if _needs(self, 0) else None
+        ggy = _conv_raw(x, g, None, self.G) if _needs(self, 1) else None
         return gx, ggy
+
+
+def _req(*ts):
+    return tuple(isinstance(t, Tensor) and t.requires_grad for t in ts)
 
 
 # ============================================================================ conv functionals
@@ -311,12 +385,12 @@ def _batchify(x, nd, op, what="input"):
     )
 
 
-def _same_pads(k, d, nd):
+def _same_pads(k, d):
     pads = []
     for kk, dd in zip(k, d):
         total = dd * (kk - 1)
-        pads += [total // 2, total - total // 2]
-    return ([0, 0] + pads) if nd == 1 else pads
+        pads.append((total // 2, total - total // 2))
+    return tuple(pads)
 
 
 def _conv_geometry(nd, weight_shape, stride, padding, dilation, op):
@@ -327,21 +401,19 @@ def _conv_geometry(nd, weight_shape, stride, padding, dilation, op):
     _check_positive(d, "dilation", op)
     if isinstance(padding, str):
         if padding == "valid":
-            pads = [0] * 4
+            pads = ((0, 0),) * nd
         elif padding == "same":
             if any(v != 1 for v in s):
                 raise ValueError(f"{op}: padding='same' is not supported for strided convolutions (stride={s})")
-            pads = _same_pads(k, d, nd)
+            pads = _same_pads(k, d)
         else:
             raise ValueError(f"{op}: invalid padding string {padding!r}, expected 'same' or 'valid'")
     else:
         pv = _tuple(padding, nd, "padding", op)
         if any(v < 0 for v in pv):
             raise ValueError(f"{op}: negative padding is not supported, got {pv}")
-        pads = [0, 0, pv[0], pv[0]] if nd == 1 else [pv[0], pv[0], pv[1], pv[1]]
-    if nd == 1:
-        return _P((1, k[0]), (1, s[0]), tuple(pads), (1, d[0])), k, s, d
-    return _P(k, s, tuple(pads), d), k, s, d
+        pads = tuple((v, v) for v in pv)
+    return _G(k, s, pads, d), k, s, d
 
 
 def _check_float(x, w, op):
@@ -374,20 +446,18 @@ def _convnd(nd, x, weight, bias, stride, padding, dilation, groups, op):
         raise RuntimeError(f"{op}: out_channels ({o}) must be divisible by groups ({groups})")
     if bias is not None and tuple(bias.shape) != (o,):
         raise RuntimeError(f"{op}: expected bias of shape ({o},), got {tuple(bias.shape)}")
-    p, k, s, d = _conv_geometry(nd, tuple(weight.shape), stride, padding, dilation, op)
-    p.groups = groups
-    hw = (1, x.shape[2]) if nd == 1 else tuple(x.shape[2:])
-    pt, pb, pl, pr = p.pads
-    eff = ((p.k[0] - 1) * p.d[0] + 1, (p.k[1] - 1) * p.d[1] + 1)
-    if hw[0] + pt + pb < eff[0] or hw[1] + pl + pr < eff[1]:
-        padded = tuple(x.shape[2:]) if nd == 2 else (x.shape[2],)
-        padded = tuple(a + b for a, b in zip(padded, (pt + pb, pl + pr) if nd == 2 else (pl + pr,)))
+    G, k, s, d = _conv_geometry(nd, tuple(weight.shape), stride, padding, dilation, op)
+    G.groups = groups
+    sizes = tuple(x.shape[2:])
+    eff = tuple((kk - 1) * dd + 1 for kk, dd in zip(k, d))
+    padded = G.padded(sizes)
+    if any(pz < e for pz, e in zip(padded, eff)):
         raise RuntimeError(
-            f"{op}: the (dilated) kernel size {eff if nd == 2 else (eff[1],)} is larger than the padded input "
+            f"{op}: the (dilated) kernel size {eff} is larger than the padded input "
             f"size {padded} (input shape {tuple(x.shape)}); use a smaller kernel or more padding"
         )
     args = (x, weight) if bias is None else (x, weight, bias)
-    y = _Conv(p, nd == 1)(*args)
+    y = _Conv(G, _req(*args))(*args)
     return E.squeeze(y, 0) if unbatched else y
 
 
@@ -420,8 +490,8 @@ def _conv_transposend(nd, x, weight, bias, stride, padding, output_padding, grou
         raise RuntimeError(f"{op}: expected bias of shape ({cout},), got {tuple(bias.shape)}")
     if isinstance(padding, str):
         raise ValueError(f"{op}: string padding is not supported for transposed convolutions")
-    p, k, s, d = _conv_geometry(nd, tuple(weight.shape), stride, padding, dilation, op)
-    p.groups = groups
+    G, k, s, d = _conv_geometry(nd, tuple(weight.shape), stride, padding, dilation, op)
+    G.groups = groups
     op_ = _tuple(output_padding, nd, "output_padding", op)
     for a, ss, dd in zip(op_, s, d):
         if a < 0 or (a >= ss and a >= dd):
@@ -434,9 +504,8 @@ def _conv_transposend(nd, x, weight, bias, stride, padding, output_padding, grou
     out_sz = tuple((i - 1) * ss - 2 * pp + dd * (kk - 1) + a + 1 for i, ss, pp, dd, kk, a in zip(ins, s, pv, d, k, op_))
     if any(v <= 0 for v in out_sz):
         raise RuntimeError(f"{op}: the computed output size {out_sz} is too small for input of shape {tuple(x.shape)}")
-    hw = (1, out_sz[0]) if nd == 1 else out_sz
     args = (x, weight) if bias is None else (x, weight, bias)
-    y = _ConvT(p, nd == 1, hw)(*args)
+    y = _ConvT(G, out_sz, _req(*args))(*args)
     return E.squeeze(y, 0) if unbatched else y
 
 
