@@ -20,7 +20,7 @@ from .._tensor import Tensor
 from ..autograd.engine import Node
 
 __all__ = [
-    "conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d",
+    "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d",
     "max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d",
     "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_max_pool1d", "adaptive_max_pool2d",
     "interpolate", "upsample", "unfold", "fold",
@@ -378,7 +378,7 @@ def _batchify(x, nd, op, what="input"):
         return x, False
     if x.ndim == nd + 1:
         return E.unsqueeze(x, 0), True
-    dims = "(N, C, L) or (C, L)" if nd == 1 else "(N, C, H, W) or (C, H, W)"
+    dims = {1: "(N, C, L) or (C, L)", 2: "(N, C, H, W) or (C, H, W)"}.get(nd, "(N, C, D, H, W) or (C, D, H, W)")
     raise RuntimeError(
         f"{op}: expected a {nd + 1}-D (unbatched) or {nd + 2}-D (batched) {what} of shape {dims}, "
         f"got {x.ndim}-D {what} of shape {tuple(x.shape)}"
@@ -471,6 +471,11 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     return _convnd(2, input, weight, bias, stride, padding, dilation, groups, "conv2d")
 
 
+def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """3-D convolution over (N, C, D, H, W) or (C, D, H, W) input (cross-correlation, as torch)."""
+    return _convnd(3, input, weight, bias, stride, padding, dilation, groups, "conv3d")
+
+
 def _conv_transposend(nd, x, weight, bias, stride, padding, output_padding, groups, dilation, op):
     x, unbatched = _batchify(x, nd, op)
     if weight.ndim != nd + 2:
@@ -519,6 +524,12 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     """2-D transposed convolution (the gradient of conv2d in its input); weight (C_in, C_out/groups, kh, kw)."""
     return _conv_transposend(2, input, weight, bias, stride, padding, output_padding, groups, dilation,
                              "conv_transpose2d")
+
+
+def conv_transpose3d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """3-D transposed convolution (the gradient of conv3d in its input); weight (C_in, C_out/groups, kd, kh, kw)."""
+    return _conv_transposend(3, input, weight, bias, stride, padding, output_padding, groups, dilation,
+                             "conv_transpose3d")
 
 
 # ============================================================================ unfold / fold

@@ -1,16 +1,16 @@
-"""Convolution layers: ``Conv1d``, ``Conv2d``, ``ConvTranspose1d``, ``ConvTranspose2d`` (torch's
-parameters, names and default initialisation)."""
+"""Convolution layers: ``Conv1d``/``2d``/``3d`` and ``ConvTranspose1d``/``2d``/``3d`` (torch's parameters,
+names and default initialisation; ``padding_mode`` 'zeros', 'reflect', 'replicate' or 'circular')."""
 from __future__ import annotations
 
 import math
 import numbers
 
 from ... import _ops as E
-from .._functional_conv import conv1d, conv2d, conv_transpose1d, conv_transpose2d
+from .._functional_conv import conv1d, conv2d, conv3d, conv_transpose1d, conv_transpose2d, conv_transpose3d
 from ..parameter import Parameter
 from .module import Module
 
-__all__ = ["Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d"]
+__all__ = ["Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d"]
 
 
 def _ntuple(v, n, name, layer):
@@ -59,8 +59,8 @@ class _ConvNd(Module):
             raise ValueError(
                 f"{name}: padding_mode must be one of 'zeros', 'reflect', 'replicate', 'circular', got {padding_mode!r}"
             )
-        if padding_mode != "zeros" and (self._transposed or padding_mode != "circular"):
-            raise NotImplementedError(f"{name}: only padding_mode='zeros' (and 'circular' for Conv) is supported")
+        if padding_mode != "zeros" and self._transposed:
+            raise ValueError(f'{name}: only "zeros" padding_mode is supported for {name}')
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size = _ntuple(kernel_size, nd, "kernel_size", name)
         self.stride = _ntuple(stride, nd, "stride", name)
@@ -113,7 +113,7 @@ class _ConvNd(Module):
     def _check_input(self, x):
         nd = self._nd
         c = self.in_channels if not self._transposed else self.in_channels
-        sp = "L" if nd == 1 else "H, W"
+        sp = {1: "L", 2: "H, W"}.get(nd, "D, H, W")
         expect = f"(N, {c}, {sp}) or ({c}, {sp})"
         shape = tuple(getattr(x, "shape", ()))
         if x.ndim not in (nd + 1, nd + 2):
@@ -149,7 +149,7 @@ def _circular_pad(x, pads_last_first):
 class _Conv(_ConvNd):
     def _conv(self, x, fn):
         self._check_input(x)
-        if self.padding_mode == "circular":
+        if self.padding_mode != "zeros":
             if isinstance(self.padding, str):
                 if self.padding == "valid":
                     pads = [(0, 0)] * self._nd
@@ -160,7 +160,12 @@ class _Conv(_ConvNd):
                         pads.append((t // 2, t - t // 2))
             else:
                 pads = [(p, p) for p in reversed(self.padding)]
-            x = _circular_pad(x, pads)
+            if self.padding_mode == "circular":
+                x = _circular_pad(x, pads)
+            else:
+                from ..functional import pad as _pad
+
+                x = _pad(x, tuple(v for lohi in pads for v in lohi), mode=self.padding_mode)
             return fn(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
         return fn(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
 
@@ -196,6 +201,20 @@ class Conv2d(_Conv):
 
     def forward(self, input):
         return self._conv(input, conv2d)
+
+
+class Conv3d(_Conv):
+    """3-D convolution over (N, C_in, D, H, W) or (C_in, D, H, W): weight (C_out, C_in/groups, kd, kh, kw)."""
+
+    _nd = 3
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
+                 bias=True, padding_mode="zeros", device=None, dtype=None):
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
+                         padding_mode, device, dtype)
+
+    def forward(self, input):
+        return self._conv(input, conv3d)
 
 
 class _ConvTransposeNd(_ConvNd):
@@ -248,4 +267,16 @@ class ConvTranspose2d(_ConvTransposeNd):
         self._check_input(input)
         op = self._output_padding(input, output_size)
         return conv_transpose2d(input, self.weight, self.bias, self.stride, self.padding, op, self.groups,
+                                self.dilation)
+
+
+class ConvTranspose3d(_ConvTransposeNd):
+    """3-D transposed convolution: weight (C_in, C_out/groups, kd, kh, kw)."""
+
+    _nd = 3
+
+    def forward(self, input, output_size=None):
+        self._check_input(input)
+        op = self._output_padding(input, output_size)
+        return conv_transpose3d(input, self.weight, self.bias, self.stride, self.padding, op, self.groups,
                                 self.dilation)
