@@ -260,6 +260,24 @@ def test_tensorboard_logger_in_a_fit(tmp_path):
     tags = {v["tag"] for e in events for v in e.get("summary", [])}
     assert {"train_loss", "val_loss", "epoch", "hp_metric", "_hparams_/experiment"} <= tags
     assert trainer.log_dir == os.path.join(tmp_path, "tb", "version_0")
+    # log_graph=True: the Trainer logged the graph at fit start, and weight histograms at 0 and each epoch
+    hist = [(e["step"], v["tag"]) for e in events for v in e.get("summary", []) if "histo" in v]
+    assert sorted({t for _, t in hist}) == ["weights/hidden.bias", "weights/hidden.weight", "weights/out.bias",
+                                            "weights/out.weight"]
+    assert len(hist) == 3 * 4  # at the graph call, then at epochs 0 and 1
+    ea_mod = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
+    ea = ea_mod.EventAccumulator(os.path.dirname(lg.event_file))
+    ea.Reload()
+    graph = ea.Graph()  # TensorBoard's own reader parses the GraphDef
+    nodes = {n.name: n for n in graph.node}
+    assert {"Reg/hidden.weight", "Reg/hidden.bias", "Reg/out.weight", "Reg/out.bias", "input/input.0",
+            "output/output.0"} <= set(nodes)
+    assert nodes["input/input.0"].op == "IO Node" and nodes["Reg/out.weight"].op == "Parameter"
+    ops = [n for n in graph.node if n.op not in ("IO Node", "Parameter")]
+    assert any(n.name.startswith("Reg/Lin[hidden]/") for n in ops) and any(n.name.startswith("Reg/Lin[out]/") for n in ops)
+    for n in graph.node:
+        assert all(i in nodes for i in n.input), (n.name, list(n.input))
+    assert [d.size for d in nodes["output/output.0"].attr["_output_shapes"].list.shape[0].dim] == [2, 1]
 
 
 def test_write_learning_curves_from_rows(tmp_path):

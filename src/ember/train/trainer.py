@@ -1153,6 +1153,9 @@ class Trainer:
         if self.loggers and getattr(m, "_log_hyperparams", True):
             for lg in self.loggers:
                 lg.log_hyperparams(hp)
+        if self.state.fn == "fit":
+            for lg in self.loggers:  # Lightning logs the graph at fit start (a no-op unless log_graph=True)
+                lg.log_graph(m)
 
     def _finalize_loggers(self, status):
         for lg in self.loggers:

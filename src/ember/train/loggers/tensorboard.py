@@ -7,8 +7,9 @@
     # then: tensorboard --logdir logs
 
 Scalars go in as ``simple_value`` summaries, hyperparameters through TensorBoard's hparams plugin
-(plus ``hparams.yaml`` as Lightning writes), and with ``log_graph=True`` histograms of the model's
-weights: once when the trainer calls :meth:`log_graph`, then every time a new ``epoch`` value is logged.
+(plus ``hparams.yaml`` as Lightning writes), and with ``log_graph=True`` the model graph (from one
+forward pass on the module's ``example_input_array``, when the Trainer starts fitting) and histograms of
+the model's weights: at :meth:`log_graph`, then every time a new ``epoch`` value is logged.
 :func:`read_events` reads a file back without TensorBoard.
 """
 
@@ -62,7 +63,8 @@ class TensorBoardLogger(_VersionedDirLogger):
         save_dir: the root directory.
         name: experiment name (``""``/``None``: versions go straight into ``save_dir``).
         version: an int, a str (directory name) or ``None`` (next free ``version_<N>``).
-        log_graph: write histograms of the model's weights (at :meth:`log_graph` and each new epoch).
+        log_graph: write the model graph (needs ``example_input_array``) and histograms of the weights
+            (at :meth:`log_graph`, which the Trainer calls when fit starts, and at each new epoch).
         default_hp_metric: log ``hp_metric = -1`` with the hyperparameters so the HPARAMS tab shows them.
         prefix: put before every metric key.
         sub_dir: an extra sub-directory inside the version directory.
@@ -147,10 +149,31 @@ class TensorBoardLogger(_VersionedDirLogger):
         w.flush()
 
     def log_graph(self, model: Any, input_array: Any = None) -> None:
-        """With ``log_graph=True``: histograms of every parameter now, and again at each new logged epoch."""
+        """With ``log_graph=True``: the model graph (GRAPHS tab) from one forward pass on ``input_array``
+        (default: the module's ``example_input_array``; without one, a warning and no graph, as Lightning),
+        and histograms of every parameter now and again at each new logged epoch."""
         if not self._log_graph:
             return
         self._model = model
+        if input_array is None:
+            input_array = getattr(model, "example_input_array", None)
+        if input_array is None:
+            import warnings
+
+            warnings.warn("Could not log computational graph to TensorBoard: The `model.example_input_array` "
+                          "attribute is not set or `input_array` was not given.", UserWarning, stacklevel=2)
+        elif callable(model):
+            from ember.train.loggers._graph import build_graph_def, graph_event
+
+            was_training = getattr(model, "training", False)
+            try:
+                if hasattr(model, "eval"):
+                    model.eval()  # one pass that must not move BatchNorm statistics or draw dropout masks
+                gd = build_graph_def(model, input_array)
+            finally:
+                if hasattr(model, "train"):
+                    model.train(was_training)
+            self.experiment.write(graph_event(gd, time.time()))
         self.log_histograms(model, 0)
         self.experiment.flush()
 
