@@ -69,7 +69,7 @@ _tensor_mod._o = _ops
 from .serialization import CheckpointError, load, save  # noqa: E402
 
 _LAZY = {"nn", "optim", "utils", "datasets", "train", "interop", "cuda", "linalg", "accelerator", "backends", "special",
-         "fft", "func", "distributed", "viz"}
+         "fft", "func", "distributed", "viz", "onnx"}
 
 
 def __getattr__(name):

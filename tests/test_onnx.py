@@ -1,0 +1,142 @@
+"""ember.onnx.export: the exported file passes onnx.checker and onnxruntime reproduces ember's outputs
+(float32, <= 1e-5 relative) at a batch size other than the traced one (dynamic batch axis)."""
+from __future__ import annotations
+
+import io
+import sys
+
+import numpy as np
+import pytest
+
+import ember
+import ember.nn as nn
+
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+
+
+def _roundtrip(model, example, others, int_input=False):
+    model.eval()
+    buf = io.BytesIO()
+    ember.onnx.export(model, example, buf, input_names=["x"], output_names=["y"],
+                      dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}})
+    m = onnx.load_from_string(buf.getvalue())
+    onnx.checker.check_model(m)
+    assert m.graph.input[0].type.tensor_type.shape.dim[0].dim_param == "batch"
+    sess = ort.InferenceSession(buf.getvalue(), providers=["CPUExecutionProvider"])
+    for x in [example] + others:
+        want = model(x).detach().numpy()
+        got = sess.run(None, {"x": x.numpy()})[0]
+        assert got.shape == want.shape
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * max(1.0, float(np.abs(want).max())))
+    return m
+
+
+def test_mlp():
+    ember.manual_seed(0)
+    m = nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Dropout(0.3), nn.Linear(16, 8), nn.Tanh(), nn.Linear(8, 3),
+                      nn.LogSoftmax(dim=1))
+    _roundtrip(m, ember.randn(4, 6), [ember.randn(9, 6), ember.randn(1, 6)])
+
+
+class CNN(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(8, 8, 3, stride=1, padding=1, groups=2), nn.BatchNorm2d(8), nn.LeakyReLU(0.1),
+            nn.AvgPool2d(2), nn.Dropout(0.5),
+        )
+        self.head = nn.Linear(8 * 2 * 2, 5)
+        self.bn = nn.BatchNorm1d(5)
+
+    def forward(self, x):
+        h = self.features(x)
+        h = h.view(h.size(0), -1)  # the batch size as a Python int: exported as a dynamic dimension
+        return self.bn(self.head(h)) * 2.0 + 1.0
+
+
+def test_cnn_with_batchnorm_pooling_dropout():
+    ember.manual_seed(0)
+    m = CNN()
+    m.train()
+    for _ in range(2):  # move the running statistics away from their initial values
+        m(ember.randn(6, 3, 8, 8))
+    m.eval()
+    _roundtrip(m, ember.randn(2, 3, 8, 8), [ember.randn(5, 3, 8, 8)])
+
+
+@pytest.mark.parametrize("layer,shape", [
+    (lambda: nn.Conv1d(3, 4, 3, padding=2, dilation=2), (2, 3, 10)),
+    (lambda: nn.Sequential(nn.Conv2d(2, 4, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten()), (2, 2, 7, 7)),
+    (lambda: nn.LayerNorm(5), (3, 4, 5)),
+    (lambda: nn.GELU(), (3, 5)),
+    (lambda: nn.GELU(approximate="tanh"), (3, 5)),
+    (lambda: nn.ELU(alpha=0.7), (3, 5)),
+    (lambda: nn.Sigmoid(), (3, 5)),
+    (lambda: nn.Softmax(dim=-1), (3, 5)),
+    (lambda: nn.Flatten(), (3, 2, 5)),
+    (lambda: nn.MaxPool2d(3, stride=2, padding=1, ceil_mode=True), (2, 2, 7, 7)),
+    (lambda: nn.AvgPool2d(3, stride=2, padding=1, count_include_pad=False), (2, 2, 7, 7)),
+])
+def test_common_layers(layer, shape):
+    ember.manual_seed(1)
+    m = layer()
+    other = (shape[0] + 3,) + shape[1:]
+    _roundtrip(m, ember.randn(*shape), [ember.randn(*other)])
+
+
+def test_embedding_with_integer_input():
+    ember.manual_seed(0)
+    m = nn.Sequential(nn.Embedding(10, 4), nn.Flatten(), nn.Linear(12, 2))
+    m.eval()
+    buf = io.BytesIO()
+    idx = ember.tensor(np.array([[1, 2, 3], [4, 5, 9]], dtype=np.int64))
+    ember.onnx.export(m, idx, buf, input_names=["tokens"], dynamic_axes={"tokens": [0]})
+    sess = ort.InferenceSession(buf.getvalue(), providers=["CPUExecutionProvider"])
+    other = np.array([[0, 0, 1], [2, 3, 4], [9, 8, 7]], dtype=np.int64)
+    np.testing.assert_allclose(sess.run(None, {"tokens": other})[0], m(ember.tensor(other)).detach().numpy(),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_torch_style_call_and_file_path(tmp_path):
+    import ember as torch
+
+    m = nn.Linear(3, 2)
+    p = tmp_path / "m.onnx"
+    with pytest.warns(UserWarning, match="training mode.*eval mode"):
+        torch.onnx.export(m, (ember.randn(1, 3),), str(p))
+    assert m.training  # the mode is restored after the export
+    model = onnx.load(str(p))
+    assert [i.name for i in model.graph.input] == ["input_0"] and [o.name for o in model.graph.output] == ["output_0"]
+
+
+def test_errors():
+    m = nn.Linear(3, 2).eval()
+    x = ember.randn(2, 3)
+    with pytest.raises(ValueError, match="dynamic_axes names 'inp'.*inputs are \\['x'\\]"):
+        ember.onnx.export(m, x, io.BytesIO(), input_names=["x"], dynamic_axes={"inp": {0: "b"}})
+
+    class Odd(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.block = nn.Sequential(nn.Linear(3, 3))
+            self.inner = Exp()
+
+        def forward(self, x):
+            return self.inner(self.block(x)) + 1.0
+
+    class Exp(nn.Module):
+        def forward(self, x):
+            return x.exp()
+
+    with pytest.raises(ember.onnx.UnsupportedOperatorError, match=r"ExpBackward\d* \(in module Odd/inner\)"):
+        ember.onnx.export(Odd().eval(), x, io.BytesIO())
+    with pytest.raises(ValueError, match="opset_version=11"):
+        ember.onnx.export(m, x, io.BytesIO(), opset_version=11)
+
+
+def test_without_the_extra_the_error_names_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnx", None)
+    with pytest.raises(ImportError, match=r"ember\[onnx\]"):
+        ember.onnx.export(nn.Linear(2, 2), ember.randn(1, 2), io.BytesIO())
