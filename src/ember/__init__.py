@@ -62,6 +62,11 @@ from . import autograd
 from .autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
 
 _bind_methods(_ops)
+from . import _ops_extra  # noqa: E402
+from ._ops_extra import *  # noqa: F401,F403,E402  (more of torch's functions)
+from ._ops_extra import torch_range as range  # noqa: A001,E402  (torch.range, deprecated there)
+
+_ops_extra.bind()
 from . import _tensor as _tensor_mod  # noqa: E402
 
 _tensor_mod._o = _ops

@@ -102,6 +102,17 @@ def solve(A, B, *, left=True):
     return _o.matmul(Ai, B)
 
 
+
+def vander(x, *, N=None):  # noqa: N803  (torch's name)
+    """``x ** 0, x ** 1, ..., x ** (N-1)`` along a new last dim (batched; differentiable)."""
+    n = x.shape[-1] if N is None else N
+    if n < 1:
+        raise RuntimeError(f"linalg.vander: N must be greater than 1, got {n}")
+    cols = [_o.ones_like(x)]
+    for _ in range(1, n):
+        cols.append(cols[-1] * x)
+    return _o.stack(cols, -1)
+
 from ._compat import module_getattr as _module_getattr  # noqa: E402
 
 __getattr__ = _module_getattr("torch.linalg", "ember.linalg")  # listed torch names raise a clear error

@@ -1,19 +1,127 @@
-"""``ember.special``: torch.special's functions on real tensors."""
+"""``ember.special``: torch.special's functions on real tensors.
+
+The differentiable ones (expit, erf/erfc/erfinv/erfcx, gammaln, digamma/psi, polygamma, multigammaln,
+i0/i0e/i1/i1e, ndtr/ndtri/log_ndtr, xlogy/xlog1py, sinc, entr, logit, softmax, ...) have torch's
+gradients. Those torch does not differentiate either (zeta, gammainc/gammaincc, the orthogonal
+polynomials, modified_bessel_i0/i1, spherical_bessel_j0) return tensors without a graph.
+"""
 from __future__ import annotations
 
+import numpy as np
+
 from . import _ops as _o
+from . import _ops_extra as _x
+from . import _special_math as _S
+from ._tensor import Tensor
 
 expit = _o.sigmoid
 erf = _o.erf
+erfc = _x.erfc
+erfcx = _x.erfcx
+erfinv = _x.erfinv
+exp2 = _x.exp2
 expm1 = _o.expm1
 log1p = _o.log1p
 logit = _o.logit
 xlogy = _o.xlogy
+xlog1py = _x.xlog1py
 logsumexp = _o.logsumexp
-softmax = _o.softmax
-log_softmax = _o.log_softmax
+gammaln = _x.lgamma
+digamma = psi = _x.digamma
+polygamma = _x.polygamma
+multigammaln = _x.mvlgamma
+i0 = _x.i0
+i0e = _x.i0e
+i1 = _x.i1
+i1e = _x.i1e
+ndtr = _x.ndtr
+ndtri = _x.ndtri
+log_ndtr = _x.log_ndtr
+sinc = _x.sinc
+entr = _x.entr
 round = _o.round  # noqa: A001  (torch's name)
+gammainc = _x.igamma
+gammaincc = _x.igammac
 
+
+def softmax(input, dim, *, dtype=None):  # noqa: A002
+    """Softmax over ``dim`` (optionally cast to ``dtype`` first)."""
+    return _o.softmax(input if dtype is None else input.to(dtype), dim)
+
+
+def log_softmax(input, dim, *, dtype=None):  # noqa: A002
+    """Log-softmax over ``dim`` (optionally cast to ``dtype`` first)."""
+    return _o.log_softmax(input if dtype is None else input.to(dtype), dim)
+
+
+def _values(fn, *args):
+    arrays = [a._data if isinstance(a, Tensor) else np.asarray(a) for a in args]
+    like = next((a for a in args if isinstance(a, Tensor) and a._data.dtype.kind == "f"), None)
+    dt = like._data.dtype if like is not None else np.dtype(np.float32)
+    with np.errstate(all="ignore"):
+        return Tensor._wrap(np.asarray(fn(*[np.asarray(a, np.float64) for a in arrays])).astype(dt))
+
+
+def zeta(input, other):  # noqa: A002
+    """The Hurwitz zeta function sum_k (other + k) ** -input (not differentiable)."""
+    return _values(_S.zeta, input, other)
+
+
+def modified_bessel_i0(input):  # noqa: A002
+    """I0(x) (values as ``i0``; not differentiable, as torch)."""
+    return _values(_S.i0, input)
+
+
+def modified_bessel_i1(input):  # noqa: A002
+    """I1(x) (values as ``i1``; not differentiable, as torch)."""
+    return _values(_S.i1, input)
+
+
+def spherical_bessel_j0(input):  # noqa: A002
+    """sin(x) / x, 1 at 0 (not differentiable, as torch)."""
+    return _values(lambda x: np.where(x == 0, 1.0, np.sin(x) / np.where(x == 0, 1.0, x)), input)
+
+
+def _poly(name, p0, p1, step, shift=False):
+    def f(input, n):  # noqa: A002
+        def run(x, nn):
+            if shift:
+                x = 2 * x - 1
+            nn = np.broadcast_to(nn, np.broadcast_shapes(x.shape, np.shape(nn))).astype(np.int64)
+            x = np.broadcast_to(x, nn.shape)
+            out = np.where(nn == 0, 1.0, 0.0) * np.ones_like(x)
+            if nn.size == 0 or nn.max() < 1:
+                return np.where(nn < 0, 0.0, out)
+            prev, cur = np.ones_like(x), p1(x)
+            out = np.where(nn == 1, cur, out)
+            for k in range(1, int(nn.max())):
+                prev, cur = cur, step(x, k, cur, prev)
+                out = np.where(nn == k + 1, cur, out)
+            return np.where(nn < 0, 0.0, out)
+
+        return _values(run, input, n)
+
+    f.__name__ = name
+    f.__doc__ = f"The {name.replace('_', ' ')} of degree ``n`` at ``input`` (not differentiable, as torch)."
+    return f
+
+
+_cheb = lambda x, k, cur, prev: 2 * x * cur - prev  # noqa: E731
+chebyshev_polynomial_t = _poly("chebyshev_polynomial_t", 1, lambda x: x, _cheb)
+chebyshev_polynomial_u = _poly("chebyshev_polynomial_u", 1, lambda x: 2 * x, _cheb)
+chebyshev_polynomial_v = _poly("chebyshev_polynomial_v", 1, lambda x: 2 * x - 1, _cheb)
+chebyshev_polynomial_w = _poly("chebyshev_polynomial_w", 1, lambda x: 2 * x + 1, _cheb)
+shifted_chebyshev_polynomial_t = _poly("shifted_chebyshev_polynomial_t", 1, lambda x: x, _cheb, shift=True)
+shifted_chebyshev_polynomial_u = _poly("shifted_chebyshev_polynomial_u", 1, lambda x: 2 * x, _cheb, shift=True)
+shifted_chebyshev_polynomial_v = _poly("shifted_chebyshev_polynomial_v", 1, lambda x: 2 * x - 1, _cheb, shift=True)
+shifted_chebyshev_polynomial_w = _poly("shifted_chebyshev_polynomial_w", 1, lambda x: 2 * x + 1, _cheb, shift=True)
+hermite_polynomial_h = _poly("hermite_polynomial_h", 1, lambda x: 2 * x,
+                             lambda x, k, cur, prev: 2 * x * cur - 2 * k * prev)
+hermite_polynomial_he = _poly("hermite_polynomial_he", 1, lambda x: x, lambda x, k, cur, prev: x * cur - k * prev)
+laguerre_polynomial_l = _poly("laguerre_polynomial_l", 1, lambda x: 1 - x,
+                              lambda x, k, cur, prev: ((2 * k + 1 - x) * cur - k * prev) / (k + 1))
+legendre_polynomial_p = _poly("legendre_polynomial_p", 1, lambda x: x,
+                              lambda x, k, cur, prev: ((2 * k + 1) * x * cur - k * prev) / (k + 1))
 
 from ._compat import module_getattr as _module_getattr  # noqa: E402
 
