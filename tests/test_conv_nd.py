@@ -82,3 +82,43 @@ def test_conv_output_is_channels_last_view_and_reshapes():
     assert tuple(y.shape) == tuple(t.shape)
     flat = y.view(2, -1)  # torch-style flatten of a conv output works whatever the memory layout
     np.testing.assert_array_equal(flat.numpy(), y.numpy().reshape(2, -1))
+
+
+POOL3 = [
+    case(lambda L, x: F(L).max_pool3d(x, 2), (2, 3, 4, 6, 4), id="max_pool3d"),
+    case(lambda L, x: F(L).max_pool3d(x, (2, 3, 2), stride=(1, 2, 2), padding=1, dilation=(1, 1, 2),
+                                      ceil_mode=True), (1, 2, 5, 7, 6), id="max_pool3d-all"),
+    case(lambda L, x: F(L).avg_pool3d(x, 2), (2, 3, 4, 6, 4), id="avg_pool3d"),
+    case(lambda L, x: F(L).avg_pool3d(x, 3, stride=2, padding=1, ceil_mode=True, count_include_pad=False),
+         (1, 2, 5, 6, 7), id="avg_pool3d-no-pad-count"),
+    case(lambda L, x: F(L).avg_pool3d(x, (2, 2, 3), stride=2, padding=1, ceil_mode=True, divisor_override=5),
+         (1, 2, 5, 4, 7), id="avg_pool3d-divisor"),
+    case(lambda L, x: F(L).adaptive_avg_pool3d(x, (2, 3, None)), (2, 2, 5, 7, 3), id="adaptive_avg_pool3d"),
+    case(lambda L, x: F(L).adaptive_max_pool3d(x, (3, 2, 4)), (1, 2, 5, 5, 7), id="adaptive_max_pool3d"),
+    case(lambda L, x: F(L).max_pool3d(x, 2), (3, 4, 4, 4), id="max_pool3d-unbatched"),
+]
+
+
+@pytest.mark.parametrize("fn,inputs,kw", POOL3)
+def test_pool3d_vs_torch(fn, inputs, kw):
+    check(fn, *inputs, gradgrad=False, **kw)
+
+
+@pytest.mark.parametrize("fn,args", [("max_pool3d", ((2, 3, 2), (1, 2, 1), 1)), ("adaptive_max_pool3d", ((3, 2, 4),))])
+def test_pool3d_indices_and_ties_match_torch(fn, args):
+    x = np.random.default_rng(0).integers(0, 3, (2, 2, 5, 6, 7)).astype(np.float64)  # many ties
+    ey, ei = getattr(F(ember), fn)(ember.tensor(x, requires_grad=True), *args, return_indices=True)
+    ty, ti = getattr(torch.nn.functional, fn)(torch.tensor(x, requires_grad=True), *args, return_indices=True)
+    np.testing.assert_array_equal(ey.detach().numpy(), ty.detach().numpy())
+    np.testing.assert_array_equal(ei.numpy(), ti.numpy())
+
+
+def test_pool3d_modules():
+    x = np.random.default_rng(0).standard_normal((2, 3, 4, 6, 4)).astype(np.float32)
+    for name, args in [("MaxPool3d", (2,)), ("AvgPool3d", (3, 1, 1)), ("AdaptiveAvgPool3d", ((1, 2, 3),)),
+                       ("AdaptiveMaxPool3d", (2,))]:
+        e = getattr(ember.nn, name)(*args)(ember.tensor(x)).numpy()
+        t = getattr(torch.nn, name)(*args)(torch.tensor(x)).numpy()
+        np.testing.assert_allclose(e, t, rtol=1e-6, atol=1e-6, err_msg=name)
+    with pytest.raises(RuntimeError, match=r"MaxPool3d: expected a 4-D \(C, D, H, W\) or 5-D"):
+        ember.nn.MaxPool3d(2)(ember.randn(2, 3, 4))

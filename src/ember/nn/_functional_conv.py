@@ -1066,3 +1066,97 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
 
 def upsample(input, size=None, scale_factor=None, mode="nearest", align_corners=None):
     return interpolate(input, size, scale_factor, mode, align_corners)
+
+
+# ============================================================================ 3-D pooling
+# Max and average over a box are separable: pool (H, W) as a 2-D pool of (N, C*D, H, W), then D as a 1-D
+# pool. Window order, padding, ceil_mode, count_include_pad and torch's first-maximum tie rule (smallest
+# d, then smallest (h, w)) all carry over, so values, gradients and indices match torch's 3-D pools.
+
+
+def _pool3_args(x, kernel_size, stride, padding, dilation, op):
+    x, unbatched = _batchify(x, 3, op)
+    k = _tuple(kernel_size, 3, "kernel_size", op)
+    s = _tuple(stride if stride is not None and stride != [] and stride != () else k, 3, "stride", op)
+    p = _tuple(padding, 3, "padding", op)
+    d = _tuple(dilation, 3, "dilation", op)
+    return x, unbatched, k, s, p, d
+
+
+def _sep3(x, f2, f1, with_idx=False):
+    n, c, dd, h, w = (int(v) for v in x.shape)
+    r2 = f2(E.reshape(x, (n, c * dd, h, w)))
+    y2, i2 = r2 if with_idx else (r2, None)
+    oh, ow = int(y2.shape[2]), int(y2.shape[3])
+    t = E.reshape(E.permute(E.reshape(y2, (n, c, dd, oh, ow)), (0, 1, 3, 4, 2)), (n, c * oh * ow, dd))
+    r1 = f1(t)
+    y1, i1 = r1 if with_idx else (r1, None)
+    od = int(y1.shape[2])
+    y = E.permute(E.reshape(y1, (n, c, oh, ow, od)), (0, 1, 4, 2, 3))
+    if not with_idx:
+        return y
+    d_idx = i1._data.reshape(n, c, oh, ow, od)
+    hw = np.take_along_axis(i2._data.reshape(n, c, dd, oh, ow).transpose(0, 1, 3, 4, 2), d_idx, axis=-1)
+    idx = (d_idx * (h * w) + hw).transpose(0, 1, 4, 2, 3)
+    return y, Tensor._wrap(np.ascontiguousarray(idx).astype(np.int64))
+
+
+def _unbatch(res, unbatched, with_idx):
+    if not unbatched:
+        return res
+    if with_idx:
+        return E.squeeze(res[0], 0), Tensor._wrap(res[1]._data[0])
+    return E.squeeze(res, 0)
+
+
+def max_pool3d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    """3-D max pooling over (N, C, D, H, W) or (C, D, H, W)."""
+    op = "max_pool3d"
+    x, unbatched, k, s, p, d = _pool3_args(input, kernel_size, stride, padding, dilation, op)
+    res = _sep3(x, lambda t: max_pool2d(t, k[1:], s[1:], p[1:], d[1:], ceil_mode, return_indices),
+                lambda t: max_pool1d(t, k[0], s[0], p[0], d[0], ceil_mode, return_indices), return_indices)
+    return _unbatch(res, unbatched, return_indices)
+
+
+def avg_pool3d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               divisor_override=None):
+    """3-D average pooling over (N, C, D, H, W) or (C, D, H, W)."""
+    op = "avg_pool3d"
+    x, unbatched, k, s, p, _ = _pool3_args(input, kernel_size, stride, padding, 1, op)
+    if x._data.dtype.kind != "f":
+        raise RuntimeError(f"{op}: expected a floating-point input, got {x.dtype}")
+    cip = True if divisor_override is not None else count_include_pad
+    y = _sep3(x, lambda t: avg_pool2d(t, k[1:], s[1:], p[1:], ceil_mode, cip),
+              lambda t: avg_pool1d(t, k[0], s[0], p[0], ceil_mode, cip))
+    if divisor_override is not None:
+        if divisor_override == 0:
+            raise ValueError(f"{op}: divisor_override must be non-zero")
+        full = []  # the count_include_pad divisor of each window, per dim (windows clipped by ceil_mode)
+        for size, kk, ss, pp, o in zip(x.shape[2:], k, s, p, y.shape[2:]):
+            start = np.arange(int(o)) * ss - pp
+            full.append(np.minimum(start + kk, int(size) + pp) - start)
+        scale = np.einsum("i,j,k->ijk", *full) / float(divisor_override)
+        y = y * Tensor._wrap(scale.astype(x._data.dtype))
+    return _unbatch(y, unbatched, False)
+
+
+def adaptive_avg_pool3d(input, output_size):
+    """Average pooling to a fixed (D, H, W) output (``None`` keeps a size)."""
+    op = "adaptive_avg_pool3d"
+    x, unbatched = _batchify(input, 3, op)
+    outs = _out_sizes(output_size, tuple(x.shape[2:]), 3, op)
+    y = _sep3(x, lambda t: adaptive_avg_pool2d(t, outs[1:]), lambda t: adaptive_avg_pool1d(t, outs[0]))
+    return _unbatch(y, unbatched, False)
+
+
+def adaptive_max_pool3d(input, output_size, return_indices=False):
+    """Max pooling to a fixed (D, H, W) output (``None`` keeps a size)."""
+    op = "adaptive_max_pool3d"
+    x, unbatched = _batchify(input, 3, op)
+    outs = _out_sizes(output_size, tuple(x.shape[2:]), 3, op)
+    res = _sep3(x, lambda t: adaptive_max_pool2d(t, outs[1:], return_indices),
+                lambda t: adaptive_max_pool1d(t, outs[0], return_indices), return_indices)
+    return _unbatch(res, unbatched, return_indices)
+
+
+__all__ += ["max_pool3d", "avg_pool3d", "adaptive_avg_pool3d", "adaptive_max_pool3d"]

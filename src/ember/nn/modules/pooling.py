@@ -1,4 +1,4 @@
-"""Pooling layers: ``MaxPool1d/2d``, ``AvgPool1d/2d``, ``AdaptiveAvgPool1d/2d``, ``AdaptiveMaxPool1d/2d``."""
+"""Pooling layers: ``MaxPool1d/2d/3d``, ``AvgPool1d/2d/3d``, ``AdaptiveAvgPool1d/2d/3d``, ``AdaptiveMaxPool1d/2d/3d``."""
 from __future__ import annotations
 
 from .. import _functional_conv as FC
@@ -7,12 +7,13 @@ from .module import Module
 __all__ = [
     "MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d",
     "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d",
+    "MaxPool3d", "AvgPool3d", "AdaptiveAvgPool3d", "AdaptiveMaxPool3d",
 ]
 
 
 def _check(module, x, nd):
     if x.ndim not in (nd + 1, nd + 2):
-        sp = "L" if nd == 1 else "H, W"
+        sp = {1: "L", 2: "H, W"}.get(nd, "D, H, W")
         raise RuntimeError(
             f"{type(module).__name__}: expected a {nd + 1}-D (C, {sp}) or {nd + 2}-D (N, C, {sp}) input, "
             f"got shape {tuple(x.shape)}"
@@ -37,7 +38,7 @@ class _MaxPoolNd(Module):
 
     def forward(self, input):
         _check(self, input, self._nd)
-        fn = FC.max_pool1d if self._nd == 1 else FC.max_pool2d
+        fn = {1: FC.max_pool1d, 2: FC.max_pool2d, 3: FC.max_pool3d}[self._nd]
         return fn(input, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode,
                   self.return_indices)
 
@@ -151,3 +152,38 @@ class AdaptiveMaxPool2d(_AdaptiveMax):
     def forward(self, input):
         _check(self, input, 2)
         return FC.adaptive_max_pool2d(input, self.output_size, self.return_indices)
+
+
+class MaxPool3d(_MaxPoolNd):
+    """3-D max pooling over (N, C, D, H, W) or (C, D, H, W)."""
+
+    _nd = 3
+
+
+class AvgPool3d(AvgPool2d):
+    """3-D average pooling over (N, C, D, H, W) or (C, D, H, W)."""
+
+    def forward(self, input):
+        _check(self, input, 3)
+        return FC.avg_pool3d(input, self.kernel_size, self.stride, self.padding, self.ceil_mode,
+                             self.count_include_pad, self.divisor_override)
+
+
+class AdaptiveAvgPool3d(_AdaptiveNd):
+    """Average pooling to a fixed (D, H, W)."""
+
+    _nd = 3
+
+    def forward(self, input):
+        _check(self, input, 3)
+        return FC.adaptive_avg_pool3d(input, self.output_size)
+
+
+class AdaptiveMaxPool3d(_AdaptiveMax):
+    """Max pooling to a fixed (D, H, W)."""
+
+    _nd = 3
+
+    def forward(self, input):
+        _check(self, input, 3)
+        return FC.adaptive_max_pool3d(input, self.output_size, self.return_indices)
