@@ -205,13 +205,19 @@ def collect():
     return report
 
 
+def _applicable(r):
+    """present / (present + not-yet): coverage of the names a CPU, real-valued framework can have."""
+    p, ny = len(r["present"]), len(r["excluded"].get("not-yet", []))
+    return f"{100 * p / max(p + ny, 1):.0f}%"
+
+
 def table(report):
-    rows = ["| torch namespace | public names | present in ember | excluded | of which not yet |",
-            "|---|---:|---:|---:|---:|"]
+    rows = ["| torch namespace | public names | present in ember | excluded | of which not yet | present of applicable |",
+            "|---|---:|---:|---:|---:|---:|"]
     for ns, r in report.items():
         exc = sum(len(v) for v in r["excluded"].values())
         rows.append(f"| `{ns}` | {r['total']} | {len(r['present'])} ({100 * len(r['present']) / max(r['total'], 1):.0f}%)"
-                    f" | {exc} | {len(r['excluded'].get('not-yet', []))} |")
+                    f" | {exc} | {len(r['excluded'].get('not-yet', []))} | {_applicable(r)} |")
     return "\n".join(rows)
 
 
@@ -224,7 +230,9 @@ def render(report):
            "every other name is listed in `src/ember/_compat_exclusions.txt` with a reason, and reaching for it",
            "(`ember.X`, `tensor.X`, `ember.nn.functional.X`, ...) raises `NotImplementedError` (also an",
            "`AttributeError`, so `hasattr` answers `False`) naming the torch feature and what to use instead.", "",
-           table(report), ""]
+           table(report), "",
+           "*Present of applicable* leaves out the names excluded for a reason other than 'not-yet' (GPU,",
+           "quantization, sparse, complex, distributed, compiler internals, deprecated).", ""]
     excl = _compat.exclusions()
     for cat, (heading, why) in _compat.CATEGORIES.items():
         blocks = []

@@ -1364,12 +1364,98 @@ def _late_methods():
         "is_shared": lambda self: False,
         "angle": angle, "isneginf": isneginf, "isposinf": isposinf, "isreal": isreal, "vdot": vdot,
         "nonzero_static": nonzero_static,
+        "det": det, "inverse": inverse, "logdet": logdet, "slogdet": slogdet, "pinverse": pinverse,
+        "matrix_power": matrix_power, "matrix_exp": matrix_exp, "svd": svd, "qr": qr, "cholesky": cholesky,
+        "cholesky_solve": cholesky_solve, "cholesky_inverse": cholesky_inverse,
+        "triangular_solve": triangular_solve,
     }
+
+
+# ------------------------------------------------------------------ torch.* / Tensor forms of linalg
+
+
+def _la():
+    from . import linalg
+
+    return linalg
+
+
+def det(input):  # noqa: A002
+    return _la().det(input)
+
+
+def inverse(input):  # noqa: A002
+    return _la().inv(input)
+
+
+def logdet(input):  # noqa: A002
+    """log(det(A)): nan for a negative determinant, -inf for zero (differentiable)."""
+    s, l = _la().slogdet(input)
+    return l + Tensor._wrap(np.where(s._data < 0, np.nan, np.where(s._data == 0, -np.inf, 0.0)).astype(l._data.dtype))
+
+
+def slogdet(input):  # noqa: A002
+    return _la().slogdet(input)
+
+
+def pinverse(input, rcond=1e-15):  # noqa: A002
+    return _la().pinv(input, rtol=rcond)
+
+
+def matrix_power(input, n):  # noqa: A002
+    return _la().matrix_power(input, n)
+
+
+def matrix_exp(input):  # noqa: A002
+    return _la().matrix_exp(input)
+
+
+def svd(input, some=True, compute_uv=True):  # noqa: A002
+    """torch.svd: (U, S, V) with V not transposed (``some=False`` gives full U and V)."""
+    from collections import namedtuple
+
+    rt = namedtuple("torch_return_types_svd", ["U", "S", "V"])
+    if not compute_uv:
+        S = _la().svdvals(input)
+        return rt(_o.zeros(0, dtype=input.dtype), S, _o.zeros(0, dtype=input.dtype))
+    U, S, Vh = _la().svd(input, full_matrices=not some)
+    return rt(U, S, Vh.transpose(-2, -1))
+
+
+def qr(input, some=True):  # noqa: A002
+    return _la().qr(input, "reduced" if some else "complete")
+
+
+def cholesky(input, upper=False):  # noqa: A002
+    return _la().cholesky(input, upper=upper)
+
+
+def cholesky_solve(input, input2, upper=False):  # noqa: A002
+    """Solve A X = B given A's Cholesky factor ``input2`` (differentiable)."""
+    L = input2.transpose(-2, -1) if upper else input2
+    y = _la().solve_triangular(L, input, upper=False)
+    return _la().solve_triangular(L.transpose(-2, -1), y, upper=True)
+
+
+def cholesky_inverse(input, upper=False):  # noqa: A002
+    """The inverse of A from its Cholesky factor (differentiable)."""
+    L = input.transpose(-2, -1) if upper else input
+    Li = _la().inv(L)
+    return _o.matmul(Li.transpose(-2, -1), Li)
+
+
+def triangular_solve(b, A, upper=True, transpose=False, unitriangular=False):  # noqa: N803
+    """Deprecated torch.triangular_solve: (solution, A clone)."""
+    from collections import namedtuple
+
+    M = A.transpose(-2, -1) if transpose else A
+    X = _la().solve_triangular(M, b, upper=upper != transpose, unitriangular=unitriangular)
+    return namedtuple("torch_return_types_triangular_solve", ["solution", "cloned_coefficient"])(X, A.clone())
 
 
 _PRIVATE = {"bind", "polygamma_m", "swapaxes_", "t_", "transpose_", "squeeze_", "unsqueeze_", "resize_",
             "cauchy_", "log_normal_", "geometric_", "Node", "UnaryNode", "Tensor", "ARRAY_NS", "S",
-            "D", "builtins", "math", "np", "torch_range"}
+            "D", "builtins", "math", "np", "torch_range", "MultiNode"}
 __all__ = [n for n, v in list(globals().items())
            if not n.startswith("_") and n not in _PRIVATE and callable(v) and not isinstance(v, type)
            and n.upper() != n]

@@ -23,10 +23,11 @@ def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None):  # noqa: A002
     return _o.norm(x, ord, dim=dim, keepdim=keepdim)
 
 
-def matrix_norm(x, ord="fro", dim=(-2, -1), keepdim=False):  # noqa: A002
-    if ord != "fro":
-        raise NotImplementedError(f"linalg.matrix_norm: ord={ord!r} is not supported; only 'fro'")
-    return _o.norm(x, 2, dim=tuple(dim), keepdim=keepdim)
+def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim=False, *, dtype=None):  # noqa: A002,N803
+    """Matrix norms: 'fro', 'nuc', 2, -2, 1, -1, inf, -inf over ``dim`` (differentiable)."""
+    if dtype is not None:
+        A = A.to(dtype)
+    return _matrix_norm(A, ord, tuple(dim), keepdim)
 
 
 def norm(x, ord=None, dim=None, keepdim=False, *, dtype=None):  # noqa: A002
@@ -112,6 +113,205 @@ def vander(x, *, N=None):  # noqa: N803  (torch's name)
     for _ in range(1, n):
         cols.append(cols[-1] * x)
     return _o.stack(cols, -1)
+
+
+from ._linalg_extra import cholesky, eigh, qr, slogdet, svd, svdvals  # noqa: E402,F401
+
+
+class LinAlgError(RuntimeError):
+    """torch.linalg.LinAlgError (ember's linalg functions raise RuntimeError with the reason)."""
+
+
+def _rt(name, fields):
+    from collections import namedtuple
+
+    return namedtuple(name, fields)
+
+
+def eigvalsh(A, UPLO="L"):  # noqa: N803
+    """Eigenvalues (ascending) of a symmetric matrix (differentiable)."""
+    return eigh(A, UPLO)[0]
+
+
+def diagonal(A, *, offset=0, dim1=-2, dim2=-1):  # noqa: N803
+    return _o.diagonal(A, offset, dim1, dim2)
+
+
+def matmul(input, other):  # noqa: A002
+    return _o.matmul(input, other)
+
+
+def vecdot(x, y, *, dim=-1):
+    """Dot products along ``dim`` (no conjugation: ember is real-only)."""
+    return _o.sum(x * y, dim)
+
+
+def multi_dot(tensors):
+    """The product of a chain of matrices (the first/last may be 1-d), differentiable."""
+    ts = list(tensors)
+    if len(ts) < 2:
+        raise RuntimeError(f"multi_dot(): expected at least 2 tensors but got {len(ts)}")
+    first_1d, last_1d = ts[0].ndim == 1, ts[-1].ndim == 1
+    if first_1d:
+        ts[0] = ts[0].unsqueeze(0)
+    if last_1d:
+        ts[-1] = ts[-1].unsqueeze(-1)
+    out = ts[0]
+    for t in ts[1:]:
+        out = _o.matmul(out, t)
+    if first_1d:
+        out = out.squeeze(0)
+    if last_1d:
+        out = out.squeeze(-1)
+    return out
+
+
+def matrix_power(A, n):  # noqa: N803
+    """A ** n for an integer n (negative: powers of the inverse), differentiable."""
+    _check_square(A, "matrix_power")
+    if not isinstance(n, int):
+        raise TypeError(f"linalg.matrix_power: n must be an int, got {type(n).__name__}")
+    if n == 0:
+        return _o.zeros_like(A) + Tensor._wrap(np.eye(A.shape[-1], dtype=A._data.dtype))
+    base = inv(A) if n < 0 else A
+    result, p = None, abs(n)
+    while p:
+        if p & 1:
+            result = base if result is None else _o.matmul(result, base)
+        p >>= 1
+        if p:
+            base = _o.matmul(base, base)
+    return result
+
+
+def matrix_exp(A):  # noqa: N803
+    """exp(A) by scaling and squaring with a Taylor series (differentiable)."""
+    _check_square(A, "matrix_exp")
+    nrm = float(np.max(np.abs(A._data).sum(-1))) if A.numel() else 0.0
+    s = max(0, int(np.ceil(np.log2(nrm))) + 1) if nrm > 0.5 else 0
+    X = A / (2 ** s)
+    eye = Tensor._wrap(np.broadcast_to(np.eye(A.shape[-1], dtype=A._data.dtype), tuple(A.shape)).copy())
+    term, out = eye, eye
+    for k in range(1, 20):
+        term = _o.matmul(term, X) / k
+        out = out + term
+    for _ in range(s):
+        out = _o.matmul(out, out)
+    return out
+
+
+def solve_triangular(A, B, *, upper, left=True, unitriangular=False):  # noqa: N803
+    """X with A X = B (``left=False``: X A = B) for a triangular A (differentiable; only A's triangle is read)."""
+    T = _o.triu(A) if upper else _o.tril(A)
+    if unitriangular:
+        n = A.shape[-1]
+        eye = Tensor._wrap(np.eye(n, dtype=A._data.dtype))
+        T = T * Tensor._wrap(1 - np.eye(n, dtype=A._data.dtype)) + eye
+    return solve(T, B, left=left)
+
+
+def lstsq(A, B, rcond=None, *, driver=None):  # noqa: N803
+    """Least-squares solution of A X = B for full-rank A (through the pseudo-inverse, differentiable).
+    As torch's default CPU driver ('gelsy'), residuals and singular_values are empty."""
+    X = _o.matmul(pinv(A), B)
+    rank = matrix_rank(A)
+    empty = _o.zeros(0, dtype=A.dtype)
+    return _rt("torch_return_types_linalg_lstsq", ["solution", "residuals", "rank", "singular_values"])(
+        X, empty, rank, empty)
+
+
+def pinv(A, *, atol=None, rtol=None, hermitian=False):  # noqa: N803
+    """The Moore-Penrose pseudo-inverse through the SVD (differentiable where the rank is constant)."""
+    U, S, Vh = svd(A, full_matrices=False)
+    smax = S.detach().numpy().max(-1, keepdims=True) if S.numel() else np.zeros(S.shape[:-1] + (1,))
+    if rtol is None:
+        rtol = (max(A.shape[-2:]) * np.finfo(A._data.dtype).eps) if atol is None or atol == 0 else 0.0
+    at = 0.0 if atol is None else (atol.numpy()[..., None] if isinstance(atol, Tensor) else atol)
+    rt = rtol.numpy()[..., None] if isinstance(rtol, Tensor) else rtol
+    tol = np.maximum(at, rt * smax)
+    keep = Tensor._wrap(S.detach().numpy() > tol)
+    Sinv = _o.where(keep, 1.0 / _o.where(keep, S, _o.ones_like(S)), _o.zeros_like(S))
+    return _o.matmul(Vh.transpose(-1, -2) * Sinv.unsqueeze(-2), U.transpose(-1, -2))
+
+
+def matrix_rank(A, *, atol=None, rtol=None, hermitian=False):  # noqa: N803
+    """The number of singular values above the tolerance (int64, not differentiable)."""
+    S = np.linalg.svd(A._data, compute_uv=False)
+    smax = S.max(-1, keepdims=True) if S.size else np.zeros(S.shape[:-1] + (1,))
+    if rtol is None:
+        rtol = (max(A.shape[-2:]) * np.finfo(A._data.dtype).eps) if atol is None or atol == 0 else 0.0
+    tol = np.maximum(0.0 if atol is None else atol, rtol * smax)
+    return Tensor._wrap((S > tol).sum(-1).astype(np.int64))
+
+
+def _matrix_norm(x, ord, dim, keepdim):  # noqa: A002
+    d0, d1 = dim
+    if ord == "fro":
+        return _o.norm(x, 2, dim=tuple(dim), keepdim=keepdim)
+    if ord in ("nuc", 2, -2):
+        xm = _o.movedim(x, (d0, d1), (-2, -1))
+        s = svdvals(xm)
+        r = _o.sum(s, -1) if ord == "nuc" else (_o.amax(s, -1) if ord == 2 else _o.amin(s, -1))
+        if keepdim:
+            r = r.unsqueeze(-1).unsqueeze(-1)
+            r = _o.movedim(r, (-2, -1), (d0 % x.ndim, d1 % x.ndim))
+        return r
+    if ord in (1, -1, float("inf"), float("-inf")):
+        sum_dim, red_dim = (d0, d1) if ord in (1, -1) else (d1, d0)
+        sums = _o.sum(_o.abs(x), sum_dim, keepdim=True)
+        r = _o.amax(sums, red_dim, keepdim=True) if ord in (1, float("inf")) else _o.amin(sums, red_dim, keepdim=True)
+        if not keepdim:
+            r = _o.squeeze(r, tuple(sorted((d0 % x.ndim, d1 % x.ndim))))
+        return r
+    raise RuntimeError(f"linalg.matrix_norm: Order {ord} not supported.")
+
+
+def cond(A, p=None):  # noqa: N803
+    """The condition number in the p-norm (2 by default: largest / smallest singular value)."""
+    if p in (None, 2, -2):
+        s = svdvals(A)
+        r = _o.amax(s, -1) / _o.amin(s, -1)
+        return r if p != -2 else 1 / r
+    return matrix_norm(A, p) * matrix_norm(inv(A), p)
+
+
+def tensorinv(A, ind=2):  # noqa: N803
+    """The inverse of A for ``tensordot`` with ``ind`` leading dims (differentiable)."""
+    out_shape = tuple(A.shape[ind:]) + tuple(A.shape[:ind])
+    n = int(np.prod(A.shape[:ind]))
+    return inv(A.reshape(n, -1)).reshape(out_shape)
+
+
+def tensorsolve(A, B, dims=None):  # noqa: N803
+    """X with tensordot(A, X, X.ndim) = B (differentiable)."""
+    if dims is not None:
+        A = _o.movedim(A, tuple(dims), tuple(range(A.ndim - len(dims), A.ndim)))
+    x_shape = tuple(A.shape[B.ndim:])
+    n = int(np.prod(B.shape))
+    return solve(A.reshape(n, -1), B.reshape(n)).reshape(x_shape)
+
+
+def inv_ex(A, *, check_errors=False):  # noqa: N803
+    return _rt("torch_return_types_linalg_inv_ex", ["inverse", "info"])(inv(A), _info(A))
+
+
+def cholesky_ex(A, *, upper=False, check_errors=False):  # noqa: N803
+    try:
+        L = cholesky(A, upper=upper)
+        info = _info(A)
+    except RuntimeError:
+        if check_errors:
+            raise
+        L, info = _o.zeros_like(A), Tensor._wrap(np.ones(tuple(A.shape[:-2]), np.int32))
+    return _rt("torch_return_types_linalg_cholesky_ex", ["L", "info"])(L, info)
+
+
+def solve_ex(A, B, *, left=True, check_errors=False):  # noqa: N803
+    return _rt("torch_return_types_linalg_solve_ex", ["result", "info"])(solve(A, B, left=left), _info(A))
+
+
+def _info(A):  # noqa: N803
+    return Tensor._wrap(np.zeros(tuple(A.shape[:-2]), np.int32))
 
 from ._compat import module_getattr as _module_getattr  # noqa: E402
 
