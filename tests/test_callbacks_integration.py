@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import io
+import json
 import math
 import os
+import re
 
 import numpy as np
 import pytest
@@ -280,6 +282,29 @@ def test_tensorboard_logger_in_a_fit(tmp_path):
     assert [d.size for d in nodes["output/output.0"].attr["_output_shapes"].list.shape[0].dim] == [2, 1]
 
 
+def test_tensorboard_only_report_and_test_metrics(tmp_path):
+    lg = TensorBoardLogger(tmp_path, name="tb")  # the only logger: the report is built from its event file
+    trainer = Trainer(max_epochs=3, logger=lg, log_every_n_steps=1, **_quiet(tmp_path, enable_checkpointing=False))
+
+    class Tested(Reg):
+        def test_step(self, batch, batch_idx):
+            x, y = batch
+            self.log("test_loss", ((self(x) - y) ** 2).mean())
+
+    model = Tested()
+    trainer.fit(model, _data(), _data())
+    trainer.test(model, _data())
+    with open(os.path.join(trainer.log_dir, "learning_curves.html"), encoding="utf-8") as f:
+        text = f.read()
+    charts = json.loads(re.search(r"renderCharts\(document.getElementById\('charts'\), (.*)\);", text).group(1))
+    names = {s["name"]: (c["xlabel"], s["kind"]) for c in charts for s in c["series"]}
+    assert "hp_metric" not in names  # the HPARAMS placeholder is not a curve
+    assert names["val_loss"][1] == "epoch" and names["train_loss"][1] == "step"
+    assert "test_loss" in names and names["test_loss"][1] == "test"  # added by trainer.test()
+    val = [s for c in charts for s in c["series"] if s["name"] == "val_loss"][0]
+    assert val["epoch"] == [0, 1, 2]  # epoch metrics carry their epoch, not a step-indexed guess
+
+
 def test_write_learning_curves_from_rows(tmp_path):
     rows = [{"train_loss": 1.0 / (s + 1), "epoch": s // 5, "step": s} for s in range(10)]
     rows += [{"val_loss": 0.5, "epoch": 0, "step": 4}, {"val_acc": 0.9, "val_loss": 0.4, "epoch": 1, "step": 9}]
@@ -289,7 +314,13 @@ def test_write_learning_curves_from_rows(tmp_path):
     paths = write_learning_curves(rows, tmp_path)
     with open(paths["html"], encoding="utf-8") as f:
         text = f.read()
-    assert text.count("<svg") == 2 and "train_loss" in text and "polyline" in text
+    charts = json.loads(re.search(r"renderCharts\(document.getElementById\('charts'\), (.*)\);", text).group(1))
+    assert [c["title"] for c in charts] == ["acc", "loss"]
+    loss = {s["name"]: s for s in charts[1]["series"]}
+    assert loss["train_loss"]["kind"] == "step" and loss["val_loss"]["kind"] == "epoch"
+    assert loss["train_loss"]["step"][:3] == [0, 1, 2] and loss["train_loss"]["epoch"][:6] == [0, 0, 0, 0, 0, 1]
+    assert charts[0]["xlabel"] == "epoch" and charts[1]["ylabel"] == "loss"
+    assert "<script src" not in text and "EmberView" in text
     pytest.importorskip("matplotlib")
     assert paths["png"] and os.path.getsize(paths["png"]) > 1000 and "data:image/png;base64," in text
     empty = write_learning_curves([], tmp_path / "empty")

@@ -43,3 +43,19 @@ def test_graph_page_renders_in_chromium(tmp_path):
     p = ember.viz.to_html({"a": a, "b": b}, tmp_path / "graph.html", params=dict(m.named_parameters()))
     dom = _open(p, tmp_path)
     assert dom.count('class="node ') >= 10 and "AccumulateGrad" in dom
+
+
+def test_learning_curve_page_renders_in_chromium(tmp_path):
+    import math
+
+    from ember.train._plots import write_learning_curves
+
+    rows = [{"train_loss_step": 3 * math.exp(-s / 5) + 0.01, "epoch": s // 5, "step": s} for s in range(25)]
+    rows += [{"val_loss": 2 * math.exp(-e) + 0.02, "train_loss_epoch": 2.5 * math.exp(-e), "val_acc": 0.5 + 0.1 * e,
+              "epoch": e, "step": 5 * e + 4} for e in range(5)]
+    rows += [{"test_loss": 0.1, "test_acc": 0.9, "epoch": 4, "step": 25}]
+    p = write_learning_curves(rows, tmp_path)["html"]
+    from pathlib import Path
+
+    dom = _open(Path(p), tmp_path)
+    assert dom.count('class="panel chart"') == 2 and "loss (log)" in dom  # losses spanning decades: log axis

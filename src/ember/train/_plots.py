@@ -225,81 +225,72 @@ def _fmt(v: float) -> str:
     return f"{v:.4g}"
 
 
-def _svg(name: str, curves: dict, width: int = 420, height: int = 260) -> str:
-    """One panel as inline SVG: axes, min/max ticks, a polyline per metric, a legend."""
-    left, right, top, bottom = 56, 12, 24, 36
-    xs = [x for c in curves.values() for x in c["x"]]
-    ys = [y for c in curves.values() for y in c["y"]]
-    x0, x1 = min(xs), max(xs)
-    y0, y1 = min(ys), max(ys)
-    if x1 == x0:
-        x0, x1 = x0 - 0.5, x1 + 0.5
-    if y1 == y0:
-        pad = abs(y0) * 0.05 or 0.5
-        y0, y1 = y0 - pad, y1 + pad
-    pw, ph = width - left - right, height - top - bottom
+def _tint(color: str) -> str:
+    """A lighter shade of ``#rrggbb`` (per-step curves: same hue as their epoch curve, lighter)."""
+    r, g, b = (int(color[i:i + 2], 16) for i in (1, 3, 5))
+    return "#%02x%02x%02x" % tuple(int(c + (255 - c) * 0.45) for c in (r, g, b))
 
-    def px(x):
-        return left + (x - x0) / (x1 - x0) * pw
 
-    def py(y):
-        return top + (1 - (y - y0) / (y1 - y0)) * ph
+def _chart_data(panels: dict) -> list[dict[str, Any]]:
+    """What the page's renderer draws: one chart per panel, one series per logged key."""
+    charts = []
+    for name, curves in panels.items():
+        colors = _colors(curves)
+        axis = next(iter(curves.values()))["axis"]
+        series = []
+        for key in _ordered(curves):
+            c = curves[key]
+            per_step = key.endswith("_step") or (axis == "step" and not c["per_epoch"])
+            kind = "test" if _stage(key) == "test" else ("step" if per_step else "epoch")
+            color = _tint(colors[key]) if kind == "step" and len(curves) > 1 else colors[key]
+            n = len(c["y"])
+            series.append({"name": key, "kind": kind, "color": color, "dash": kind == "epoch",
+                           "x": c["x"], "y": c["y"],
+                           "step": [_int_or_none(v) for v in c["x_step"]][:n],
+                           "epoch": [_int_or_none(v) for v in c["x_epoch"]][:n]})
+        charts.append({"title": name, "xlabel": axis, "ylabel": name, "log": _log_scale(name, curves),
+                       "integerX": axis == "epoch", "series": series})
+    return charts
 
-    axis = next(iter(curves.values()))["axis"]
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-           f'viewBox="0 0 {width} {height}" role="img" aria-label="{html.escape(name)}">',
-           f'<text x="{width / 2}" y="16" text-anchor="middle" font-size="13" font-weight="bold">'
-           f'{html.escape(name)}</text>',
-           f'<rect x="{left}" y="{top}" width="{pw}" height="{ph}" fill="none" stroke="#999"/>']
-    for frac in (0.0, 0.5, 1.0):
-        yv = y0 + frac * (y1 - y0)
-        xv = x0 + frac * (x1 - x0)
-        out.append(f'<text x="{left - 4}" y="{py(yv) + 4:.1f}" text-anchor="end" font-size="10">{_fmt(yv)}</text>')
-        out.append(f'<text x="{px(xv):.1f}" y="{top + ph + 14}" text-anchor="middle" font-size="10">{_fmt(xv)}</text>')
-        out.append(f'<line x1="{left}" x2="{left + pw}" y1="{py(yv):.1f}" y2="{py(yv):.1f}" stroke="#eee"/>')
-    out.append(f'<text x="{left + pw / 2}" y="{height - 6}" text-anchor="middle" font-size="11">{axis}</text>')
-    colors = _colors(curves)
-    for j, key in enumerate(_ordered(curves)):
-        c, color = curves[key], colors[key]
-        pts = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in zip(c["x"], c["y"]))
-        out.append(f'<polyline fill="none" stroke="{color}" stroke-width="1.6" points="{pts}">'
-                   f'<title>{html.escape(key)}</title></polyline>')
-        if len(c["x"]) < 30:
-            out += [f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="2.2" fill="{color}"/>' for x, y in zip(c["x"], c["y"])]
-        ly = top + 12 + 13 * j
-        out.append(f'<rect x="{left + pw - 120}" y="{ly - 8}" width="10" height="3" fill="{color}"/>'
-                   f'<text x="{left + pw - 106}" y="{ly - 4}" font-size="10">{html.escape(key)} '
-                   f'({_fmt(c["y"][-1])})</text>')
-    out.append("</svg>")
-    return "\n".join(out)
+
+def _int_or_none(v):
+    if v is None:
+        return "-"
+    return int(v) if float(v).is_integer() else round(float(v), 4)
 
 
 def _html(panels: dict, png_path: str | None, title: str) -> str:
-    parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-             f"<title>{html.escape(title)}</title>",
-             "<style>body{font-family:sans-serif;margin:20px;color:#222}"
-             ".grid{display:flex;flex-wrap:wrap;gap:12px}table{border-collapse:collapse;font-size:13px}"
-             "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#f4f4f4}</style>",
-             "</head><body>", f"<h1>{html.escape(title)}</h1>"]
+    """One self-contained interactive page (no server, no network): the charts are drawn by the small
+    renderer shared with ``ember.viz.to_html`` (hover readout of step, epoch and value of every series,
+    wheel zoom and drag pan, log/linear toggle, series on/off), then a table of final values and, when
+    matplotlib made one, the PNG."""
+    import json
+
+    from ember._html import page
+
+    parts = []
     if not panels:
         parts.append("<p>No metrics were logged.</p>")
     else:
-        parts.append("<h2>Final values</h2><table><tr><th>metric</th><th>last</th><th>min</th><th>max</th>"
-                     "<th>points</th></tr>")
+        parts.append('<div id="charts" class="panels"></div>')
+        parts.append('<p class="hint">hover for step, epoch and value; wheel to zoom, drag to pan, double-click '
+                     'or "reset zoom" to reset; click a legend entry to hide a series. Thin light lines: per-step '
+                     'values; dashed: per-epoch values; squares: test metrics.</p>')
+        parts.append('<h2>Final values</h2><table class="metrics"><tr><th>metric</th><th>last</th><th>min</th>'
+                     "<th>max</th><th>points</th></tr>")
         for curves in panels.values():
             for key, c in curves.items():
                 parts.append(f"<tr><th>{html.escape(key)}</th><td>{_fmt(c['y'][-1])}</td><td>{_fmt(min(c['y']))}"
                              f"</td><td>{_fmt(max(c['y']))}</td><td>{len(c['y'])}</td></tr>")
-        parts.append("</table><h2>Curves</h2><div class=\"grid\">")
-        parts += [_svg(name, curves) for name, curves in panels.items()]
-        parts.append("</div>")
+        parts.append("</table>")
         if png_path and os.path.exists(png_path):
             with open(png_path, "rb") as f:
                 b64 = base64.b64encode(f.read()).decode("ascii")
             parts.append(f'<h2>Matplotlib rendering</h2><img alt="learning curves" '
                          f'src="data:image/png;base64,{b64}" style="max-width:100%">')
-    parts.append("</body></html>\n")
-    return "\n".join(parts)
+    script = ("EmberView.renderCharts(document.getElementById('charts'), " + json.dumps(_chart_data(panels)) + ");"
+              if panels else "document.body.dataset.rendered = 'ok';")
+    return page(html.escape(title), "\n".join(parts), script)
 
 
 def _rows_from_trainer(trainer: Any) -> tuple[list[dict[str, Any]], str]:
@@ -312,12 +303,24 @@ def _rows_from_trainer(trainer: Any) -> tuple[list[dict[str, Any]], str]:
         for lg in getattr(trainer, "loggers", None) or []:
             path = getattr(lg, "_writer", None) and lg._writer.path
             if path and os.path.exists(path):
+                import glob
+
                 from ember.train.loggers.tensorboard import read_events
 
-                for ev in read_events(path):
-                    vals = {v["tag"]: v["simple_value"] for v in ev.get("summary", []) if "simple_value" in v}
-                    if vals:
-                        rows.append({**vals, "step": ev["step"]})
+                # every event file of the run (trainer.test() after fit opens a new one), oldest first;
+                # one row per step (TensorBoard stores one scalar per event): a metric then sits beside the
+                # "epoch" logged with it, so per-epoch metrics are drawn against epochs; the placeholder
+                # hp_metric (-1, written for the HPARAMS tab) is not a curve
+                files = sorted(glob.glob(os.path.join(os.path.dirname(path), "events.out.tfevents.*")),
+                               key=os.path.getmtime)
+                by_step: dict[int, dict[str, Any]] = {}
+                for f in files:
+                    for ev in read_events(f):
+                        vals = {v["tag"]: v["simple_value"] for v in ev.get("summary", [])
+                                if "simple_value" in v and v["tag"] != "hp_metric"}
+                        if vals:
+                            by_step.setdefault(int(ev.get("step", 0)), {}).update(vals)
+                rows = [{**vals, "step": st} for st, vals in sorted(by_step.items())]
                 break
     return rows, trainer.log_dir
 

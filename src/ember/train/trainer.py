@@ -294,8 +294,11 @@ class Trainer:
         return self._evaluate("validate", model, dataloaders, ckpt_path, verbose, datamodule)
 
     def test(self, model=None, dataloaders=None, ckpt_path=None, verbose=True, datamodule=None):
-        """Run one test epoch; returns ``[{metric: value}, ...]`` (one dict per loader)."""
-        return self._evaluate("test", model, dataloaders, ckpt_path, verbose, datamodule)
+        """Run one test epoch; returns ``[{metric: value}, ...]`` (one dict per loader). The learning-curve
+        report in ``log_dir`` is rewritten with the test metrics."""
+        out = self._evaluate("test", model, dataloaders, ckpt_path, verbose, datamodule)
+        self._write_learning_curves()
+        return out
 
     def predict(self, model=None, dataloaders=None, datamodule=None, return_predictions=True, ckpt_path=None):
         """Run ``predict_step`` over the loader(s); returns the outputs (a list per loader)."""
