@@ -294,7 +294,7 @@ def test_tensorboard_only_report_and_test_metrics(tmp_path):
     model = Tested()
     trainer.fit(model, _data(), _data())
     trainer.test(model, _data())
-    lg.finalize("success")  # test() leaves the event file of its metrics open, as Lightning's loggers do
+    lg.finalize("success")  # ember's test() leaves the event file it opened for the test metrics open
     with open(os.path.join(trainer.log_dir, "learning_curves.html"), encoding="utf-8") as f:
         text = f.read()
     charts = json.loads(re.search(r"renderCharts\(document.getElementById\('charts'\), (.*)\);", text).group(1))
