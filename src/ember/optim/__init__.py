@@ -5,7 +5,7 @@ Example:
     >>> sched = ember.optim.lr_scheduler.StepLR(opt, step_size=10, gamma=0.5)
 """
 
-from . import lr_scheduler
+from . import lr_scheduler, swa_utils
 from .adam import Adam, Adamax, AdamW, NAdam, RAdam
 from .adaptive import Adadelta, Adagrad, RMSprop
 from .lbfgs import LBFGS
@@ -15,7 +15,7 @@ from .sgd import SGD
 
 __all__ = [
     "Optimizer", "SGD", "Adam", "AdamW", "Adamax", "NAdam", "RAdam", "RMSprop", "Adagrad", "Adadelta",
-    "LBFGS", "Rprop", "ASGD", "SparseAdam", "lr_scheduler",
+    "LBFGS", "Rprop", "ASGD", "SparseAdam", "lr_scheduler", "swa_utils",
 ]
 
 
