@@ -140,3 +140,41 @@ def test_without_the_extra_the_error_names_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "onnx", None)
     with pytest.raises(ImportError, match=r"ember\[onnx\]"):
         ember.onnx.export(nn.Linear(2, 2), ember.randn(1, 2), io.BytesIO())
+
+
+class LM(nn.Module):
+    """Embedding + recurrent layer + linear head over the vocabulary."""
+
+    def __init__(self, rnn):
+        super().__init__()
+        self.emb = nn.Embedding(20, 6)
+        self.rnn = rnn
+        h = rnn.hidden_size * (2 if rnn.bidirectional else 1)
+        self.head = nn.Linear(h, 20)
+
+    def forward(self, tokens):
+        out, _ = self.rnn(self.emb(tokens))
+        return self.head(out)
+
+
+@pytest.mark.parametrize("rnn", [
+    lambda: nn.LSTM(6, 8, batch_first=True),
+    lambda: nn.LSTM(6, 5, num_layers=2, batch_first=True, bidirectional=True),
+    lambda: nn.GRU(6, 8, batch_first=True),
+    lambda: nn.GRU(6, 4, num_layers=2, batch_first=True, bidirectional=True),
+])
+def test_embedding_rnn_language_model(rnn):
+    ember.manual_seed(0)
+    m = LM(rnn()).eval()
+    rng = np.random.default_rng(0)
+    tok = ember.tensor(rng.integers(0, 20, size=(2, 5)).astype(np.int64))
+    buf = io.BytesIO()
+    ember.onnx.export(m, tok, buf, input_names=["tokens"], output_names=["logits"],
+                      dynamic_axes={"tokens": {0: "batch"}, "logits": {0: "batch"}})
+    onnx.checker.check_model(onnx.load_from_string(buf.getvalue()))
+    sess = ort.InferenceSession(buf.getvalue(), providers=["CPUExecutionProvider"])
+    for b in (2, 4):
+        t = rng.integers(0, 20, size=(b, 5)).astype(np.int64)
+        want = m(ember.tensor(t)).detach().numpy()
+        got = sess.run(None, {"tokens": t})[0]
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)

@@ -11,8 +11,8 @@ seen knows that an op without an ONNX mapping produced it, and the export fails 
 
 Needs the ``onnx`` package (``pip install ember[onnx]``). Covered today: MLPs and CNNs (Linear, Conv1d/2d,
 BatchNorm1d/2d, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d(1), Dropout, Flatten, LayerNorm, Embedding,
-ReLU/LeakyReLU/ELU/GELU/Tanh/Sigmoid/Softmax/LogSoftmax/Identity) plus elementwise +,-,*,/, matmul,
-reshape/view/flatten, transpose/permute. Recurrent layers (LSTM, GRU) and MultiheadAttention /
+ReLU/LeakyReLU/ELU/GELU/Tanh/Sigmoid/Softmax/LogSoftmax/Identity, LSTM and GRU called without an initial
+state) plus elementwise +,-,*,/, matmul, reshape/view/flatten, transpose/permute. MultiheadAttention /
 Transformer layers are NOT mapped yet: exporting them raises the error above.
 
 Limitation: integer inputs (token ids) do not carry a ``grad_fn``, so an unmapped op applied to them
@@ -264,6 +264,61 @@ def _identity(t, m, x, y):
     t.node("Identity", [t.value(x)], y)
 
 
+def _rnn(t, m, x, y):
+    """LSTM / GRU (one ONNX op per layer, both directions in one op); ``y`` is ``(output, h_n[, c_n])``."""
+    if m.mode not in ("LSTM", "GRU") or getattr(m, "proj_size", 0):
+        raise UnsupportedOperatorError(f"ember.onnx.export: {m.mode} (proj_size={getattr(m, 'proj_size', 0)}) in "
+                                       f"module {t.where()} is not mapped")
+    H = m.hidden_size
+    ndir = 2 if m.bidirectional else 1
+    dt = x.detach().numpy().dtype
+    # torch's gate order -> ONNX's: LSTM i,f,g,o -> i,o,f,c; GRU r,z,n -> z,r,h
+    order = [0, 3, 1, 2] if m.mode == "LSTM" else [1, 0, 2]
+    ng = len(order)
+
+    def reorder(a):
+        return np.concatenate([a[k * H:(k + 1) * H] for k in order], axis=0)
+
+    h = t.value(x)
+    if m.batch_first:
+        h = t.node("Transpose", [h], perm=[1, 0, 2])
+    hs, cs = [], []
+    for layer in range(m.num_layers):
+        Ws, Rs, Bs = [], [], []
+        for d in range(ndir):
+            sfx = f"_l{layer}" + ("_reverse" if d else "")
+            w = getattr(m, "weight_ih" + sfx).detach().numpy()
+            r = getattr(m, "weight_hh" + sfx).detach().numpy()
+            if m.bias:
+                bi = getattr(m, "bias_ih" + sfx).detach().numpy()
+                bh = getattr(m, "bias_hh" + sfx).detach().numpy()
+            else:
+                bi = bh = np.zeros(ng * H, dt)
+            Ws.append(reorder(w))
+            Rs.append(reorder(r))
+            Bs.append(np.concatenate([reorder(bi), reorder(bh)]))
+        attrs = dict(hidden_size=H, direction="bidirectional" if ndir == 2 else "forward")
+        if m.mode == "GRU":
+            attrs["linear_before_reset"] = 1
+        outs = [t.fresh("Y"), t.fresh("Y_h")] + ([t.fresh("Y_c")] if m.mode == "LSTM" else [])
+        t.nodes.append(t.helper.make_node(m.mode, [h, t.const(np.stack(Ws)), t.const(np.stack(Rs)), t.const(np.stack(Bs))],
+                                          outs, name=t.fresh(f"{t.where()}/{m.mode}"), **attrs))
+        hs.append(outs[1])
+        if m.mode == "LSTM":
+            cs.append(outs[2])
+        # Y: (seq, dirs, batch, H) -> (seq, batch, dirs * H)
+        yt = t.node("Transpose", [outs[0]], perm=[0, 2, 1, 3])
+        h = t.node("Reshape", [yt, t.const(np.array([0, 0, -1], np.int64))])
+    out, rest = y[0], y[1]
+    if m.batch_first:
+        h = t.node("Transpose", [h], perm=[1, 0, 2])
+    t.node("Identity", [h], out)
+    hn = rest[0] if m.mode == "LSTM" else rest
+    t.node("Concat", hs, hn, axis=0) if len(hs) > 1 else t.node("Identity", hs, hn)
+    if m.mode == "LSTM":
+        t.node("Concat", cs, rest[1], axis=0) if len(cs) > 1 else t.node("Identity", cs, rest[1])
+
+
 def _module_handlers():
     from ember import nn
 
@@ -274,7 +329,7 @@ def _module_handlers():
         nn.ReLU: _unary("Relu"), nn.Tanh: _unary("Tanh"), nn.Sigmoid: _unary("Sigmoid"),
         nn.Dropout: _identity, nn.Identity: _identity, nn.Flatten: _flatten_mod,
         nn.Softmax: _softmax("Softmax"), nn.LogSoftmax: _softmax("LogSoftmax"), nn.GELU: _gelu,
-        nn.LayerNorm: _layernorm, nn.Embedding: _embedding,
+        nn.LayerNorm: _layernorm, nn.Embedding: _embedding, nn.LSTM: _rnn, nn.GRU: _rnn,
     }
     h[nn.LeakyReLU] = lambda t, m, x, y: t.node("LeakyRelu", [t.value(x)], y, alpha=float(m.negative_slope))
     h[nn.ELU] = lambda t, m, x, y: t.node("Elu", [t.value(x)], y, alpha=float(m.alpha))
@@ -397,7 +452,7 @@ def _patched(model, tracer):
                 y = orig_call(self, *args, **kwargs)
             finally:
                 t.suspended -= 1
-            if kwargs or len(args) != 1 or not isinstance(y, Tensor):
+            if kwargs or len(args) != 1 or not (isinstance(y, Tensor) or h is _rnn):
                 raise UnsupportedOperatorError(
                     f"ember.onnx.export: {type(self).__name__} (in module {t.where()}) called with "
                     f"{len(args)} positional and {len(kwargs)} keyword arguments is not mapped")
