@@ -35,6 +35,7 @@ def _env(**extra):
     env["PYTHONPATH"] = SRC + os.pathsep + env.get("PYTHONPATH", "")
     env["OMP_NUM_THREADS"] = "1"
     env.pop("EMBER_DISTRIBUTED_DEBUG", None)
+    env.pop("PYTEST_CURRENT_TEST", None)  # the scripts relaunch themselves; they are not tests
     env.update(extra)
     return env
 
@@ -233,3 +234,89 @@ def test_sigterm_to_the_launcher_stops_every_rank_at_the_same_step():
     assert sorted(r for r, _ in stops) == ["0", "1"] and len({s for _, s in stops}) == 1, out
     assert sorted(re.findall(r"EXIT (\d)", out)) == ["0", "1"], out
     assert secs < 10, secs
+
+
+# ----------------------------------------------------------------------------- the Trainer under ddp
+def test_trainer_device_flags_need_ddp():
+    from ember.train import Trainer
+
+    with pytest.raises(ValueError, match="strategy='ddp'"):
+        Trainer(devices=2)
+    with pytest.raises(ValueError, match="'ddp' \\(data parallel over MPI\\)"):
+        Trainer(strategy="fsdp")
+    with pytest.raises(ValueError, match="accelerator='gpu'"):
+        Trainer(strategy="ddp", accelerator="gpu", devices=2)
+    with pytest.raises(RuntimeError, match="cannot relaunch this program under mpiexec.*ember run -n 2"):
+        Trainer(strategy="ddp", accelerator="cpu", devices=2)  # inside pytest: no relaunch
+    t = Trainer(logger=False, enable_checkpointing=False)
+    assert (t.world_size, t.global_rank, t.local_rank, t.is_global_zero) == (1, 0, 0, True)
+    assert t.strategy.reduce_boolean_decision(True) and t.strategy.broadcast(3) == 3
+
+
+TRAINER = os.path.join(SCRIPTS, "trainer_ddp.py")
+
+
+def _plain(args, timeout=120):
+    """``python script args`` (not under MPI) in its own process group, with a timeout."""
+    p = subprocess.Popen([sys.executable, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                         env=_env(), start_new_session=True)
+    rc, out, _ = finish(p, timeout)
+    return rc, out
+
+
+def _weights(d):
+    return {k: v.numpy() for k, v in ember.load(os.path.join(d, "weights.ember")).items()}
+
+
+@pytest.fixture(scope="module")
+def trainer_runs(tmp_path_factory):
+    """Uninterrupted fits: 1 process, and 2 ranks started by the Trainer itself (relaunch under mpiexec)."""
+    if not HAVE_MPI:
+        pytest.skip("mpi4py is not installed (pip install ember[mpi])")
+    one, two = tmp_path_factory.mktemp("one"), tmp_path_factory.mktemp("two")
+    rc, out = _plain([TRAINER, str(one), "full", "--devices", "1"])
+    assert rc == 0, out
+    rc, out = _plain([TRAINER, str(two), "full", "--devices", "2"])
+    assert rc == 0 and sorted(re.findall(r"TRAINER DONE (\d)", out)) == ["0", "1"], out
+    return one, two
+
+
+@needs_mpi
+def test_trainer_ddp_matches_one_process(trainer_runs):
+    """EarlyStopping + ModelCheckpoint: same stopping epoch, same checkpoint files, same weights."""
+    import json
+
+    one, two = trainer_runs
+    r1, r2 = (json.loads((d / "result.json").read_text()) for d in (one, two))
+    assert r2["world"] == 2 and r1["world"] == 1
+    assert r1["stop_reason"] == r2["stop_reason"] == "should_stop"  # EarlyStopping fired
+    for k in ("epoch", "global_step", "files", "best"):
+        assert r1[k] == r2[k], (k, r1, r2)
+    w1, w2 = _weights(one), _weights(two)
+    for k in w1:
+        assert np.abs(w1[k] - w2[k]).max() <= 1e-5 * max(np.abs(w1[k]).max(), 1e-30), k
+
+
+@needs_mpi
+def test_trainer_ddp_sigterm_and_exact_resume_with_2_and_1_ranks(trainer_runs, tmp_path):
+    import shutil
+
+    one, two = trainer_runs
+    stop = tmp_path / "stop"
+    rc, out, _ = run(["-n", "2", TRAINER, str(stop), "stop"], timeout=120)
+    assert "SIGTERM received: saved" in out, out
+    (ckpt,) = stop.glob("ember_logs/*/checkpoints/last.ckpt")
+    assert ember.load(str(ckpt))["global_step"] == 7  # rank 0 got the signal; every rank stopped there
+    again = tmp_path / "again"
+    shutil.copytree(stop, again)
+    rc, out, _ = run(["-n", "2", TRAINER, str(stop), "resume", "--ckpt", str(ckpt)], timeout=120)
+    assert rc == 0, out
+    w2, r2 = _weights(two), _weights(stop)
+    for k in w2:
+        assert np.array_equal(w2[k], r2[k]), k  # same number of processes: bit-identical
+    (ckpt1,) = again.glob("ember_logs/*/checkpoints/last.ckpt")
+    rc, out = _plain([TRAINER, str(again), "resume", "--ckpt", str(ckpt1), "--devices", "1"])
+    assert rc == 0, out
+    r1 = _weights(again)
+    for k in w2:  # one process continuing a 2-rank run: the same weights up to float rounding
+        assert np.abs(w2[k] - r1[k]).max() <= 1e-5 * max(np.abs(w2[k]).max(), 1e-30), k

@@ -244,7 +244,7 @@ class DDPStrategy(Strategy):
     def process_dataloader(self, loader, shuffle_default: bool):
         from ember.utils.data import DataLoader, DistributedSampler, RandomSampler
 
-        if not self.use_distributed_sampler or not isinstance(loader, DataLoader) or self.world_size == 1:
+        if not self.use_distributed_sampler or not isinstance(loader, DataLoader):
             return loader
         if isinstance(loader.sampler, DistributedSampler) or isinstance(
                 getattr(loader.batch_sampler, "sampler", None), DistributedSampler):

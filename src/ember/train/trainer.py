@@ -173,9 +173,14 @@ class Trainer:
                  barebones=False, plugins=None, sync_batchnorm=False,
                  reload_dataloaders_every_n_epochs=0, default_root_dir=None,
                  on_nonfinite_loss="raise"):
-        if accelerator not in ("auto", "cpu") or devices not in ("auto", 1, "1", [0], None) or num_nodes != 1:
-            raise ValueError(f"Trainer(accelerator={accelerator!r}, devices={devices!r}, num_nodes={num_nodes}): "
-                             "ember trains on one CPU device; leave these at their defaults")
+        from ember.train.strategies import make_strategy
+
+        # one process, or strategy="ddp": data parallel over MPI (launches or joins the MPI job here)
+        self.strategy = make_strategy(strategy, accelerator, devices, num_nodes, use_distributed_sampler,
+                                      sync_batchnorm)
+        if self.strategy.strategy_name == "ddp":
+            self.strategy.launch_or_join()
+            strategy, sync_batchnorm = "auto", False  # both take effect: no "inert flag" warning
         if on_nonfinite_loss not in ("raise", "skip", "ignore"):
             raise ValueError(f"Trainer(on_nonfinite_loss={on_nonfinite_loss!r}): use 'raise', 'skip' or 'ignore'")
         if not isinstance(accumulate_grad_batches, int) or accumulate_grad_batches < 1:
@@ -228,8 +233,9 @@ class Trainer:
             if not isinstance(cb, Callback):
                 raise TypeError(f"Trainer(callbacks=...): {cb!r} is not an ember.train.Callback")
         self._enable_checkpointing = enable_checkpointing is not False and not fast_dev_run
-        self._enable_progress_bar = enable_progress_bar is not False
-        self._enable_model_summary = enable_model_summary is not False
+        rank0 = self.strategy.is_global_zero  # progress bar and summary print on rank 0 only
+        self._enable_progress_bar = enable_progress_bar is not False and rank0
+        self._enable_model_summary = enable_model_summary is not False and rank0
         self.callbacks = self._default_callbacks(self._user_callbacks)
 
         # state
@@ -313,11 +319,12 @@ class Trainer:
             d = os.path.dirname(filepath)
             if d:
                 os.makedirs(d, exist_ok=True)
-        else:
+        elif self.is_global_zero:
             save_file(self._dump_checkpoint(weights_only), filepath)
 
     def print(self, *args, **kwargs) -> None:
-        print(*args, **kwargs)
+        if self.is_global_zero:
+            print(*args, **kwargs)
 
     # -- read-only state ------------------------------------------------------------------------
     @property
@@ -381,10 +388,19 @@ class Trainer:
 
     @property
     def world_size(self) -> int:
-        return 1
+        return self.strategy.world_size
 
-    num_devices = num_nodes = 1
-    device_ids = [0]
+    @property
+    def num_devices(self) -> int:
+        return getattr(self.strategy, "devices", 1)
+
+    @property
+    def num_nodes(self) -> int:
+        return self.strategy.num_nodes
+
+    @property
+    def device_ids(self) -> list:
+        return list(range(self.num_devices))
 
     @property
     def enable_validation(self) -> bool:
@@ -399,8 +415,21 @@ class Trainer:
         import contextlib
         return contextlib.nullcontext()
 
-    global_rank = local_rank = node_rank = 0
-    is_global_zero = True
+    @property
+    def global_rank(self) -> int:
+        return self.strategy.global_rank
+
+    @property
+    def local_rank(self) -> int:
+        return self.strategy.local_rank
+
+    @property
+    def node_rank(self) -> int:
+        return self.strategy.node_rank
+
+    @property
+    def is_global_zero(self) -> bool:
+        return self.strategy.is_global_zero
 
     @property
     def estimated_stepping_batches(self) -> int | float:
@@ -450,6 +479,7 @@ class Trainer:
             self._train_loader_arg is None and self._connect_train_loaders()
         skip, resume = self._batches_seen, self._resume  # skip > 0 only when resuming mid-epoch
         dl = self.train_dataloader
+        self.strategy.on_epoch_start(dl, self.current_epoch)  # DistributedSampler.set_epoch
         # a loader with state_dict() resumes its own position; any other iterable is replayed from
         # the RNG state at the start of the epoch and the batches already trained are skipped
         stateful = resume is not None and resume.get("dataloader") is not None and hasattr(dl, "load_state_dict")
@@ -513,10 +543,12 @@ class Trainer:
 
     def _optimization_step(self, batch, batch_idx):
         m, opt, acc = self.lightning_module, self.optimizers[0] if self.optimizers else None, self.accumulate_grad_batches
-        out = self._run_step("training_step", batch, batch_idx)
-        loss = self._check_loss(out, batch_idx)
         first = batch_idx % acc == 0
         last = (batch_idx + 1) % acc == 0 or self.is_last_batch
+        token = self.strategy.pre_training_step(accumulating=not last)  # ddp: arm the gradient all-reduce
+        out = self._run_step("training_step", batch, batch_idx)
+        self.strategy.post_training_step(out, token)
+        loss = self._check_loss(out, batch_idx)
         if first and opt is not None:
             self._call("on_before_zero_grad", opt)
             m.optimizer_zero_grad(self.current_epoch, batch_idx, opt)
@@ -547,6 +579,11 @@ class Trainer:
         if not self._accumulating(batch_idx):
             self._batches_that_stepped += 1
         self._flush_checkpoints()
+        if self.world_size > 1:  # a stop (EarlyStopping, SIGTERM) on one rank is a stop on all, at this step
+            sig = self._sigterm is not None and self._sigterm.received
+            self.should_stop, sig = self.strategy.agree_to_stop(self.should_stop, sig)
+            if sig and self._sigterm is not None:
+                self._sigterm.received = True
         if self._sigterm is not None and self._sigterm.received:
             self._save_on_sigterm()
 
@@ -560,6 +597,8 @@ class Trainer:
         self._call_module("on_train_epoch_end")
         if not self._monitors_checked:
             self._check_monitors_logged()
+        if self.world_size > 1:
+            self.strategy.sync_metrics(self)  # monitoring callbacks decide on rank 0's values everywhere
         for cb in monitoring:
             cb.on_train_epoch_end(self, self.lightning_module)
         self._results.epoch_end_reached = False
@@ -660,6 +699,8 @@ class Trainer:
                 if log and metrics:  # epoch-end rows carry the epoch, as in Lightning
                     self._log_to_loggers(dict(metrics), self._batches_that_stepped)
                 results = [{k: v for k, v in metrics.items() if _of_loader(k, i)} for i in range(len(loaders))]
+                if self.world_size > 1:
+                    self.strategy.sync_metrics(self)
             self._call(f"on_{noun}_end")
         if was_training:
             getattr(m, f"on_{noun}_model_train", m.train)()
@@ -763,11 +804,16 @@ class Trainer:
         if dm is not None:
             dm.setup(stage)
         self._build_hook_cache()
+        self.strategy.setup(self)  # ddp: rank 0 picks the loggers' version; other ranks' loggers go quiet
         self._call_callbacks("setup", stage)
         m.setup(stage)
+        if stage == "fit":
+            self.strategy.setup_module(m)  # ddp: rank 0's weights everywhere, gradient hooks
 
     def _teardown(self, stage):
         self._defer_saves = False
+        if stage == "fit":
+            self.strategy.teardown()
         if self.datamodule is not None:
             self.datamodule.teardown(stage)
         self._call_callbacks("teardown", stage)
@@ -928,6 +974,7 @@ class Trainer:
         if train is None:
             raise ValueError("Trainer.fit(): no training data; pass train_dataloaders=..., a datamodule, or "
                              "define train_dataloader() on the module")
+        train = self.strategy.process_dataloader(train, shuffle_default=True)  # ddp: DistributedSampler
         n = _sized(train)
         if n == 0:
             raise ValueError("Trainer.fit(): the training dataloader is empty (len 0): check the dataset "
@@ -945,6 +992,7 @@ class Trainer:
             val = self.train_dataloader
         else:
             val = self._val_loader_arg if self._val_loader_arg is not None else self._loader_from_hooks("val")
+            val = [self.strategy.process_dataloader(d, shuffle_default=False) for d in _as_list(val)]
         self.val_dataloaders = _as_list(val)
         for dl in self.val_dataloaders:
             if _sized(dl) == 0:
@@ -1172,7 +1220,7 @@ class Trainer:
     def _write_learning_curves(self, epoch_end=False):
         """learning_curves.png/.html in log_dir: at fit end, and at each epoch end that is not the
         last (throttled so that drawing takes at most ~10% of the training time)."""
-        if not self.loggers or self.fast_dev_run:
+        if not self.loggers or self.fast_dev_run or not self.is_global_zero:
             return
         from ember.train._plots import LearningCurves
 
@@ -1282,14 +1330,21 @@ class Trainer:
         if not self._pending_ckpts:
             return
         pending, self._pending_ckpts = self._pending_ckpts, {}
-        for path, wo in pending.items():  # one dump per file: on_save_checkpoint fires per file (Lightning)
-            save_file(self._dump_checkpoint(wo, epoch_done), path)
-        self._save_loggers()  # metrics.csv is as complete as the checkpoint
+        if self.is_global_zero:  # ddp: every rank decided the same saves; rank 0 writes them
+            for path, wo in pending.items():  # one dump per file: on_save_checkpoint fires per file (Lightning)
+                save_file(self._dump_checkpoint(wo, epoch_done), path)
+            self._save_loggers()  # metrics.csv is as complete as the checkpoint
+        if self.world_size > 1:
+            self.strategy.barrier()  # the files exist for every rank before anyone decides the next name
 
     def _save_on_sigterm(self):
         self.received_sigterm = True
         path = os.path.join(self.log_dir, "checkpoints", "last.ckpt")
         at_epoch_end = self._batches_seen == 0
+        if not self.is_global_zero:  # ddp: rank 0 writes last.ckpt, the others stop with it
+            self.strategy.barrier()
+            self.state.stop_reason = "sigterm"
+            raise _Stop
         if at_epoch_end:
             # already advanced to the next epoch: describe the checkpoint as "epoch done"
             self.current_epoch -= 1
@@ -1301,6 +1356,8 @@ class Trainer:
         self.state.stop_reason = "sigterm"
         print(f"SIGTERM received: saved {path}; resume with trainer.fit(..., ckpt_path='last')",
               file=sys.stderr, flush=True)
+        if self.world_size > 1:
+            self.strategy.barrier()
         raise _Stop
 
     def _resolve_ckpt_path(self, ckpt_path):
