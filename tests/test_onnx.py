@@ -178,3 +178,57 @@ def test_embedding_rnn_language_model(rnn):
         want = m(ember.tensor(t)).detach().numpy()
         got = sess.run(None, {"tokens": t})[0]
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+class Encoder(nn.Module):
+    """Token embedding + learned positions + a causal transformer encoder + a head."""
+
+    def __init__(self, seq=6, d=16, batch_first=True, activation="relu"):
+        super().__init__()
+        self.emb = nn.Embedding(30, d)
+        self.pos = nn.Parameter(ember.randn(seq, d) * 0.1)
+        layer = nn.TransformerEncoderLayer(d, 4, 32, dropout=0.1, batch_first=batch_first, activation=activation)
+        self.enc = nn.TransformerEncoder(layer, num_layers=2)
+        self.batch_first = batch_first
+        self.head = nn.Linear(d, 30)
+        self.register_buffer("mask", nn.Transformer.generate_square_subsequent_mask(seq))
+
+    def forward(self, tokens):
+        h = self.emb(tokens) + self.pos
+        if not self.batch_first:
+            h = h.transpose(0, 1)
+        h = self.enc(h, mask=self.mask)
+        if not self.batch_first:
+            h = h.transpose(0, 1)
+        return self.head(h)
+
+
+@pytest.mark.parametrize("batch_first,activation", [(True, "relu"), (False, "gelu")])
+def test_transformer_encoder_with_causal_mask(batch_first, activation):
+    ember.manual_seed(0)
+    m = Encoder(batch_first=batch_first, activation=activation).eval()
+    rng = np.random.default_rng(0)
+    tok = ember.tensor(rng.integers(0, 30, size=(2, 6)).astype(np.int64))
+    buf = io.BytesIO()
+    ember.onnx.export(m, tok, buf, input_names=["tokens"], output_names=["logits"],
+                      dynamic_axes={"tokens": {0: "batch"}, "logits": {0: "batch"}})
+    sess = ort.InferenceSession(buf.getvalue(), providers=["CPUExecutionProvider"])
+    for b in (2, 3):
+        t = rng.integers(0, 30, size=(b, 6)).astype(np.int64)
+        want = m(ember.tensor(t)).detach().numpy()
+        np.testing.assert_allclose(sess.run(None, {"tokens": t})[0], want, rtol=1e-5, atol=1e-5)
+
+
+def test_multihead_attention_returns_weights():
+    ember.manual_seed(0)
+
+    class SelfAttn(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.att = nn.MultiheadAttention(8, 2, batch_first=True)
+
+        def forward(self, x):
+            out, w = self.att(x, x, x, attn_mask=nn.Transformer.generate_square_subsequent_mask(4))
+            return out + w @ x  # the averaged attention weights are exported too
+
+    _roundtrip(SelfAttn(), ember.randn(1, 4, 8), [ember.randn(3, 4, 8)])

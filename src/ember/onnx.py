@@ -12,8 +12,9 @@ seen knows that an op without an ONNX mapping produced it, and the export fails 
 Needs the ``onnx`` package (``pip install ember[onnx]``). Covered today: MLPs and CNNs (Linear, Conv1d/2d,
 BatchNorm1d/2d, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d(1), Dropout, Flatten, LayerNorm, Embedding,
 ReLU/LeakyReLU/ELU/GELU/Tanh/Sigmoid/Softmax/LogSoftmax/Identity, LSTM and GRU called without an initial
-state) plus elementwise +,-,*,/, matmul, reshape/view/flatten, transpose/permute. MultiheadAttention /
-Transformer layers are NOT mapped yet: exporting them raises the error above.
+state, MultiheadAttention with a constant mask, hence TransformerEncoderLayer/TransformerEncoder) plus
+elementwise +,-,*,/, matmul, reshape/view/flatten, transpose/permute, relu/tanh/sigmoid/gelu. A layer
+that stored ``F.relu``/``F.gelu`` as its ``activation`` gets the traced version during the export.
 
 Limitation: integer inputs (token ids) do not carry a ``grad_fn``, so an unmapped op applied to them
 directly (e.g. slicing the ids) is not detected and would be frozen into a constant; pass ids straight
@@ -319,6 +320,68 @@ def _rnn(t, m, x, y):
         t.node("Concat", cs, rest[1], axis=0) if len(cs) > 1 else t.node("Identity", cs, rest[1])
 
 
+def _mha_call(t, m, args, kwargs, y):
+    """MultiheadAttention(query, key, value, key_padding_mask=None, need_weights=True, attn_mask=None,
+    average_attn_weights=True, is_causal=False) on 3-d inputs, with a constant (L, S) mask."""
+    names = ["query", "key", "value", "key_padding_mask", "need_weights", "attn_mask", "average_attn_weights",
+             "is_causal"]
+    a = dict(zip(names, args))
+    a.update(kwargs)
+    q, k, v = a["query"], a["key"], a["value"]
+    if a.get("key_padding_mask") is not None or q.dim() != 3:
+        raise UnsupportedOperatorError(f"ember.onnx.export: MultiheadAttention with key_padding_mask or unbatched "
+                                       f"input (in module {t.where()}) is not mapped")
+    if m.bias_k is not None or m.add_zero_attn or m.kdim != m.embed_dim or m.vdim != m.embed_dim:
+        raise UnsupportedOperatorError(f"ember.onnx.export: MultiheadAttention with add_bias_kv, add_zero_attn or "
+                                       f"kdim/vdim (in module {t.where()}) is not mapped")
+    E, nh = m.embed_dim, m.num_heads
+    d = E // nh
+    dt = q.detach().numpy().dtype
+    W = m.in_proj_weight.detach().numpy()
+    b = m.in_proj_bias.detach().numpy() if m.in_proj_bias is not None else np.zeros(3 * E, dt)
+
+    def proj(x, i, perm):
+        xi = t.value(x)
+        if not m.batch_first:
+            xi = t.node("Transpose", [xi], perm=[1, 0, 2])
+        h = t.node("Add", [t.node("MatMul", [xi, t.const(W[i * E:(i + 1) * E].T.copy())]), t.const(b[i * E:(i + 1) * E])])
+        h = t.node("Reshape", [h, t.const(np.array([0, 0, nh, d], np.int64))])
+        return t.node("Transpose", [h], perm=perm)
+
+    qh = proj(q, 0, [0, 2, 1, 3])
+    kh = proj(k, 1, [0, 2, 3, 1])
+    vh = proj(v, 2, [0, 2, 1, 3])
+    scores = t.node("Mul", [t.node("MatMul", [qh, kh]), t.const(np.array(1.0 / np.sqrt(d), dt))])
+    mask = a.get("attn_mask")
+    L, S = q.shape[0 if not m.batch_first else 1], k.shape[0 if not m.batch_first else 1]
+    if mask is None and a.get("is_causal"):
+        mask = np.triu(np.ones((L, S), bool), 1)
+    if mask is not None:
+        mk = mask.detach().numpy() if hasattr(mask, "detach") else np.asarray(mask)
+        if mk.dtype == bool:
+            mk = np.where(mk, -np.inf, 0.0).astype(dt)
+        if mk.ndim != 2:
+            raise UnsupportedOperatorError(f"ember.onnx.export: a {mk.ndim}-d attn_mask (in module {t.where()}) is "
+                                           "not mapped; give an (L, S) mask")
+        scores = t.node("Add", [scores, t.const(mk.astype(dt))])
+    attn = t.node("Softmax", [scores], axis=-1)
+    o = t.node("MatMul", [attn, vh])
+    o = t.node("Reshape", [t.node("Transpose", [o], perm=[0, 2, 1, 3]), t.const(np.array([0, 0, E], np.int64))])
+    out_t, w_t = y
+    ow = m.out_proj.weight.detach().numpy().T.copy()
+    o = t.node("MatMul", [o, t.const(ow)])
+    if m.out_proj.bias is not None:
+        o = t.node("Add", [o, t.value(m.out_proj.bias)])
+    if not m.batch_first:
+        o = t.node("Transpose", [o], perm=[1, 0, 2])
+    t.node("Identity", [o], out_t)
+    if w_t is not None:
+        if a.get("average_attn_weights", True):
+            t.node("ReduceMean", [attn], w_t, axes=[1], keepdims=0)
+        else:
+            t.node("Identity", [attn], w_t)
+
+
 def _module_handlers():
     from ember import nn
 
@@ -391,6 +454,7 @@ _METHODS = {
     "mul": lambda t, a, b, y: _binary("Mul")(t, a, b, y),
     "matmul": lambda t, a, b, y: t.node("MatMul", [t.value(a), t.value(b)], y),
     "relu": lambda t, x, y: t.node("Relu", [t.value(x)], y),
+    "gelu": lambda t, x, y, approximate="none": _gelu(t, type("G", (), {"approximate": approximate})(), x, y),
     "tanh": lambda t, x, y: t.node("Tanh", [t.value(x)], y),
     "sigmoid": lambda t, x, y: t.node("Sigmoid", [t.value(x)], y),
     "view": lambda t, x, *s, y: _reshape_emit(t, x, s, y),
@@ -440,9 +504,25 @@ def _patched(model, tracer):
         t = _T
         t.path.append(t.mod_names.get(id(self), type(self).__name__))
         try:
+            if isinstance(self, nn.MultiheadAttention):
+                t.suspended += 1
+                try:
+                    y = orig_call(self, *args, **kwargs)
+                finally:
+                    t.suspended -= 1
+                _mha_call(t, self, args, kwargs, y)
+                return y
             h = handlers.get(type(self))
             if h is None:
-                y = orig_call(self, *args, **kwargs)
+                act = self.__dict__.get("activation")
+                wrapped = act_wrappers.get(act) if act is not None and not isinstance(act, nn.Module) else None
+                if wrapped is not None:  # a layer that stored F.relu / F.gelu at construction
+                    self.__dict__["activation"] = wrapped
+                try:
+                    y = orig_call(self, *args, **kwargs)
+                finally:
+                    if wrapped is not None:
+                        self.__dict__["activation"] = act
                 for o in (y if isinstance(y, (tuple, list)) else (y,)):
                     if isinstance(o, Tensor) and o.grad_fn is not None and id(o) not in t.names:
                         t.value(o)  # raises, naming the op and this module's path
@@ -478,11 +558,14 @@ def _patched(model, tracer):
             setattr(mod, name, _wrap_method(name, orig, emit))
     import ember.nn.functional as F
 
-    for name in ("relu", "tanh", "sigmoid"):
+    act_wrappers = {}
+    for name in ("relu", "tanh", "sigmoid", "gelu"):
         orig = getattr(F, name, None)
         if orig is not None:
             saved.append((F, name, orig))
-            setattr(F, name, _wrap_method(name, orig, _METHODS[name]))
+            w = _wrap_method(name, orig, _METHODS[name])
+            setattr(F, name, w)
+            act_wrappers[orig] = w
     _T = tracer
     try:
         yield
