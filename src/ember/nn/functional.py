@@ -366,17 +366,55 @@ def _feature_dropout(input, p, training, op, min_dim, generator=None):
 
 
 def dropout1d(input, p=0.5, training=True, inplace=False):
-    """Zero whole channels (dim 1) of an (N, C, L) input with probability ``p``."""
-    return _feature_dropout(input, p, training, "dropout1d", 3)
+    """Zero whole channels (dim 1) of an (N, C, L) or unbatched (C, L) input with probability ``p``."""
+    _check_p(p, "dropout1d")
+    _check_tensor(input, "input", "dropout1d")
+    if input.ndim not in (2, 3):
+        raise RuntimeError(
+            f"dropout1d: Expected 2D or 3D input (N, C, L) or (C, L), but received a {input.ndim}D input of shape "
+            f"{_shape(input)}"
+        )
+    if input.ndim == 2:
+        return _feature_dropout(input.unsqueeze(0), p, training, "dropout1d", 2).squeeze(0)
+    return _feature_dropout(input, p, training, "dropout1d", 2)
 
 
 def dropout2d(input, p=0.5, training=True, inplace=False):
-    """Zero whole channels (dim 1) of an (N, C, H, W) input with probability ``p``."""
-    return _feature_dropout(input, p, training, "dropout2d", 3)
+    """Zero whole channels (dim 1) of an (N, C, H, W) input with probability ``p`` (other ranks warn like torch
+    and drop along dims 0 and 1)."""
+    _check_p(p, "dropout2d")
+    _check_tensor(input, "input", "dropout2d")
+    if input.ndim not in (3, 4):
+        warnings.warn(
+            f"dropout2d: Received a {input.ndim}-D input to dropout2d, which is deprecated and will result in an "
+            "error in a future release. To retain the behavior and silence this warning, please use dropout instead. "
+            "Note that dropout2d exists to provide channel-wise dropout on inputs with 2 spatial dimensions, a "
+            "channel dimension, and an optional batch dimension (i.e. 3D or 4D inputs).", stacklevel=2,
+        )
+    if input.ndim == 3:
+        warnings.warn(
+            "dropout2d: Received a 3D input to dropout2d and assuming that channel-wise 1D dropout behavior is "
+            "desired - input is interpreted as shape (N, C, L), where C is the channel dim. This behavior will change "
+            "in a future release to interpret the input as one without a batch dimension, i.e. shape (C, H, W). To "
+            "maintain the 1D channel-wise dropout behavior, please switch to using dropout1d instead.", stacklevel=2,
+        )
+    return _feature_dropout(input, p, training, "dropout2d", 2)
 
 
 def dropout3d(input, p=0.5, training=True, inplace=False):
-    return _feature_dropout(input, p, training, "dropout3d", 3)
+    """Zero whole channels (dim 1) of an (N, C, D, H, W) or unbatched (C, D, H, W) input with probability ``p``."""
+    _check_p(p, "dropout3d")
+    _check_tensor(input, "input", "dropout3d")
+    if input.ndim not in (4, 5):
+        warnings.warn(
+            f"dropout3d: Received a {input.ndim}-D input to dropout3d, which is deprecated and will result in an "
+            "error in a future release. To retain the behavior and silence this warning, please use dropout instead. "
+            "Note that dropout3d exists to provide channel-wise dropout on inputs with 3 spatial dimensions, a "
+            "channel dimension, and an optional batch dimension (i.e. 4D or 5D inputs).", stacklevel=2,
+        )
+    if input.ndim != 5:
+        return _feature_dropout(input.unsqueeze(0), p, training, "dropout3d", 2).squeeze(0)
+    return _feature_dropout(input, p, training, "dropout3d", 2)
 
 
 def alpha_dropout(input, p=0.5, training=False, inplace=False):
@@ -1074,14 +1112,15 @@ __all__ = [n for n, v in list(globals().items()) if callable(v) and not n.starts
            and getattr(v, "__module__", None) == __name__]
 
 # Convolution, pooling, interpolation, recurrent and attention functionals live in their own files.
-from . import _functional_attention, _functional_conv, _functional_extra, _functional_rnn  # noqa: E402
+from . import _functional_attention, _functional_conv, _functional_extra, _functional_more, _functional_rnn  # noqa: E402
 from ._functional_attention import *  # noqa: E402,F401,F403
 from ._functional_conv import *  # noqa: E402,F401,F403
 from ._functional_extra import *  # noqa: E402,F401,F403
+from ._functional_more import *  # noqa: E402,F401,F403
 from ._functional_rnn import *  # noqa: E402,F401,F403
 
 __all__ += [*_functional_attention.__all__, *_functional_conv.__all__, *_functional_rnn.__all__,
-            *_functional_extra.__all__]
+            *_functional_extra.__all__, *_functional_more.__all__]
 
 
 from .._compat import module_getattr as _module_getattr  # noqa: E402

@@ -41,3 +41,8 @@ __all__ += [
     "LSTMCell", "GRUCell", "MultiheadAttention", "TransformerEncoderLayer", "TransformerEncoder",
     "TransformerDecoderLayer", "TransformerDecoder", "Transformer", "generate_square_subsequent_mask", *_extra,
 ]
+from .more import *  # noqa: E402,F401,F403
+from .more import __all__ as _more
+from .rnn import RNNBase, RNNCellBase  # noqa: E402
+
+__all__ += [*_more, "RNNBase", "RNNCellBase"]
