@@ -137,12 +137,19 @@ class RNNBase(Module):
     # ------------------------------------------------------------------ forward
 
     def forward(self, input, hx=None):
+        from ..utils.rnn import PackedSequence, _repack, pad_packed_sequence
+
+        packed = input if isinstance(input, PackedSequence) else None
+        if packed is not None:
+            # run the padded (T, B, *) batch in the caller's order; each sequence's state stops at its length
+            input, lengths = pad_packed_sequence(packed)
+            steps_valid = np.arange(input.shape[0])[:, None] < lengths._data[None, :]
         self._check_input(input)
         x = input
-        unbatched = x.ndim == 2
+        unbatched = x.ndim == 2 and packed is None
         if unbatched:
             x = E.unsqueeze(x, 1)
-        elif self.batch_first:
+        elif self.batch_first and packed is None:
             x = E.transpose(x, 0, 1)
         t_len, batch = x.shape[0], x.shape[1]
         dirs = 2 if self.bidirectional else 1
@@ -196,6 +203,7 @@ class RNNBase(Module):
                 outs = [None] * t_len
                 order = range(t_len - 1, -1, -1) if d else range(t_len)
                 for t in order:
+                    h_prev, c_prev = h, c
                     res = R._Cell(kind)(steps[t], h, c, None, w_hh, None, b_hh)
                     if is_lstm:
                         h, c = res
@@ -203,6 +211,11 @@ class RNNBase(Module):
                             h = E.matmul(h, E.t(w_hr))
                     else:
                         h = res[0]
+                    if packed is not None and not steps_valid[t].all():
+                        keep = Tensor._wrap(steps_valid[t][:, None])
+                        h = E.where(keep, h, h_prev)
+                        if is_lstm:
+                            c = E.where(keep, c, c_prev)
                     outs[t] = h
                 h_n.append(h)
                 if is_lstm:
@@ -215,7 +228,9 @@ class RNNBase(Module):
         out = layer_in
         hn = E.stack(h_n, 0)
         cn = E.stack(c_n, 0) if is_lstm else None
-        if unbatched:
+        if packed is not None:
+            out = _repack(out, packed)
+        elif unbatched:
             out = E.squeeze(out, 1)
             hn = E.squeeze(hn, 1)
             cn = E.squeeze(cn, 1) if is_lstm else None

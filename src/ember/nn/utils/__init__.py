@@ -1,9 +1,15 @@
-"""``ember.nn.utils``: gradient clipping and parameter/vector conversion."""
-from .clip_grad import clip_grad_norm, clip_grad_norm_, clip_grad_value_, get_total_norm
+"""``ember.nn.utils``: gradient clipping, parameter/vector conversion, weight and spectral normalization,
+parametrizations, packed sequences (``rnn``) and ``stateless.functional_call``."""
+from . import parametrizations, parametrize, rnn, stateless  # noqa: F401
+from .clip_grad import clip_grad_norm, clip_grad_norm_, clip_grad_value_, clip_grads_with_norm_, get_total_norm
 from .convert_parameters import parameters_to_vector, vector_to_parameters
+from .init import skip_init
+from .spectral_norm import remove_spectral_norm, spectral_norm
+from .weight_norm import remove_weight_norm, weight_norm
 
-__all__ = ["clip_grad_norm_", "clip_grad_norm", "clip_grad_value_", "get_total_norm", "parameters_to_vector",
-           "vector_to_parameters"]
+__all__ = ["clip_grad_norm_", "clip_grad_norm", "clip_grad_value_", "clip_grads_with_norm_", "get_total_norm",
+           "parameters_to_vector", "vector_to_parameters", "weight_norm", "remove_weight_norm", "spectral_norm",
+           "remove_spectral_norm", "skip_init", "parametrizations", "parametrize", "rnn", "stateless"]
 
 
 from ..._compat import module_getattr as _module_getattr  # noqa: E402

@@ -7,7 +7,7 @@ import numpy as np
 
 from ..._tensor import Tensor
 
-__all__ = ["clip_grad_norm_", "clip_grad_norm", "clip_grad_value_", "get_total_norm"]
+__all__ = ["clip_grad_norm_", "clip_grad_norm", "clip_grad_value_", "clip_grads_with_norm_", "get_total_norm"]
 
 
 def _params(parameters):
@@ -79,3 +79,15 @@ def clip_grad_value_(parameters, clip_value, foreach=None):
         if p.grad is not None:
             np.clip(p.grad._data, -clip_value, clip_value, out=p.grad._data)
             p.grad._bump()
+
+
+def clip_grads_with_norm_(parameters, max_norm, total_norm, foreach=None):
+    """Scale the gradients by ``max_norm / (total_norm + 1e-6)`` clamped at 1, given a precomputed ``total_norm``
+    (``get_total_norm``): the second half of ``clip_grad_norm_``."""
+    grads = [p.grad for p in _params(parameters) if p.grad is not None]
+    t = float(total_norm._data if isinstance(total_norm, Tensor) else total_norm)
+    coef = min(float(max_norm) / (t + 1e-6), 1.0)
+    with np.errstate(invalid="ignore"):
+        for g in grads:
+            g._data *= np.asarray(coef, dtype=g._data.dtype)
+            g._bump()
