@@ -223,7 +223,7 @@ def test_pack_pad_roundtrip_matches_torch():
         _close(a.grad, b.grad, "float64")
     back = R.unpack_sequence(pe)
     for a, b in zip(back, es):
-        np.testing.assert_array_equal(a.numpy(), b.detach().numpy())
+        np.testing.assert_array_equal(a.detach().numpy(), b.detach().numpy())
     with pytest.raises(RuntimeError, match="`lengths` array must be sorted in decreasing order"):
         R.pack_sequence(es)
     with pytest.raises(RuntimeError, match="Length of all samples has to be greater than 0"):

@@ -676,7 +676,37 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
 
 def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=None, use_input_stats=True,
                   momentum=0.1, eps=1e-5):
-    return group_norm(input, input.shape[1], weight, bias, eps)
+    """Normalize each (sample, channel) over its spatial dims; with ``use_input_stats=False`` use the running
+    statistics instead. Given running stats and ``use_input_stats``, they are updated in place with the batch
+    average of the per-instance mean and unbiased variance (torch's rule)."""
+    _float_input(input, "instance_norm")
+    if input.ndim < 3:
+        raise ValueError(f"instance_norm: expected an input of shape (N, C, *) with spatial dims, got {_shape(input)}")
+    if use_input_stats:
+        if running_mean is not None or running_var is not None:
+            a = input._data.reshape(input.shape[0], input.shape[1], -1).astype(np.float64)
+            k = a.shape[2]
+            if k < 2:
+                raise ValueError(f"instance_norm: expected more than 1 spatial element when training, got input {_shape(input)}")
+            with no_grad():
+                if running_mean is not None:
+                    rm = running_mean._data
+                    rm[...] = ((1 - momentum) * rm + momentum * a.mean(2).mean(0)).astype(rm.dtype)
+                    running_mean._bump()
+                if running_var is not None:
+                    rv = running_var._data
+                    rv[...] = ((1 - momentum) * rv + momentum * a.var(2, ddof=1).mean(0)).astype(rv.dtype)
+                    running_var._bump()
+        return group_norm(input, input.shape[1], weight, bias, eps)
+    if running_mean is None or running_var is None:
+        raise ValueError("instance_norm: use_input_stats=False needs running_mean and running_var")
+    shp = _channel_shape(input)
+    out = (input - running_mean.reshape(shp)) * O.rsqrt(running_var.reshape(shp) + eps)
+    if weight is not None:
+        out = out * weight.reshape(shp)
+    if bias is not None:
+        out = out + bias.reshape(shp)
+    return out
 
 
 def normalize(input, p=2.0, dim=1, eps=1e-12, out=None):
@@ -1113,17 +1143,18 @@ __all__ = [n for n, v in list(globals().items()) if callable(v) and not n.starts
 
 # Convolution, pooling, interpolation, recurrent and attention functionals live in their own files.
 from . import _functional_attention, _functional_conv, _functional_ctc, _functional_extra, _functional_more  # noqa: E402
-from . import _functional_rnn  # noqa: E402
+from . import _functional_interp, _functional_rnn  # noqa: E402
 from ._functional_attention import *  # noqa: E402,F401,F403
 from ._functional_conv import *  # noqa: E402,F401,F403
 from ._functional_extra import *  # noqa: E402,F401,F403
 from ._functional_more import *  # noqa: E402,F401,F403
 from ._functional_ctc import *  # noqa: E402,F401,F403
+from ._functional_interp import *  # noqa: E402,F401,F403
 from ._functional_rnn import *  # noqa: E402,F401,F403
 
 __all__ += [*_functional_attention.__all__, *_functional_conv.__all__, *_functional_rnn.__all__,
             *_functional_extra.__all__, *_functional_more.__all__,
-            *_functional_ctc.__all__]
+            *_functional_ctc.__all__, *_functional_interp.__all__]
 
 
 from .._compat import module_getattr as _module_getattr  # noqa: E402

@@ -46,3 +46,7 @@ from .more import __all__ as _more
 from .rnn import RNNBase, RNNCellBase  # noqa: E402
 
 __all__ += [*_more, "RNNBase", "RNNCellBase"]
+from .lazy import *  # noqa: E402,F401,F403
+from .lazy import __all__ as _lazy
+
+__all__ += [*_lazy]

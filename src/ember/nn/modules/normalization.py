@@ -170,16 +170,34 @@ class _InstanceNorm(Module):
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=False, track_running_stats=False, device=None,
                  dtype=None):
         super().__init__()
-        if track_running_stats:
-            raise NotImplementedError("InstanceNorm: track_running_stats=True is not supported in ember")
         self.num_features, self.eps, self.momentum, self.affine = num_features, eps, momentum, affine
-        self.track_running_stats = False
+        self.track_running_stats = track_running_stats
         _make_affine(self, affine, num_features, True, dtype)
+        if track_running_stats:
+            self.register_buffer("running_mean", O.zeros(num_features, dtype=dtype))
+            self.register_buffer("running_var", O.ones(num_features, dtype=dtype))
+            self.register_buffer("num_batches_tracked", Tensor._wrap(np.array(0, dtype=np.int64)))
+        else:
+            self.register_buffer("running_mean", None)
+            self.register_buffer("running_var", None)
+            self.register_buffer("num_batches_tracked", None)
+
+    def reset_running_stats(self):
+        if self.track_running_stats:
+            self.running_mean._data[...] = 0
+            self.running_var._data[...] = 1
+            self.num_batches_tracked._data[...] = 0
+
+    def reset_parameters(self):
+        self.reset_running_stats()
+        _reset_affine(self)
 
     def forward(self, input):
         unbatched = input.ndim == self._unbatched
         x = input.unsqueeze(0) if unbatched else input
-        out = F.group_norm(x, x.shape[1], self.weight, self.bias, self.eps)
+        out = F.instance_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
+                              self.training or not self.track_running_stats,
+                              self.momentum if self.momentum is not None else 0.0, self.eps)
         return out.squeeze(0) if unbatched else out
 
     def extra_repr(self):

@@ -1,7 +1,7 @@
 """``Upsample``: resize by a scale factor or to a size (nearest, linear, bilinear)."""
 from __future__ import annotations
 
-from .._functional_conv import interpolate
+from .._functional_interp import interpolate
 from .module import Module
 
 __all__ = ["Upsample"]
