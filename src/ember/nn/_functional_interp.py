@@ -136,7 +136,7 @@ def _apply_axis(y, axis, m):
 def _output_size(x, nd, size, scale_factor, recompute_scale_factor, op):
     ins = tuple(x.shape[2:])
     if size is not None and scale_factor is not None:
-        raise ValueError(f"{op}: only one of size or scale_factor should be defined")
+        raise ValueError(f"{op}: exactly one of size or scale_factor must be given: only one of size or scale_factor should be defined")
     if size is not None:
         if recompute_scale_factor:
             raise ValueError(f"{op}: recompute_scale_factor is not meaningful with an explicit size.")
@@ -152,7 +152,7 @@ def _output_size(x, nd, size, scale_factor, recompute_scale_factor, op):
                 )
         return outs, (None,) * nd
     if scale_factor is None:
-        raise ValueError(f"{op}: either size or scale_factor should be defined")
+        raise ValueError(f"{op}: exactly one of size or scale_factor must be given: either size or scale_factor should be defined")
     if isinstance(scale_factor, numbers.Real):
         sf = (float(scale_factor),) * nd
     else:
