@@ -111,3 +111,31 @@ def test_data_parallel_runs_module_on_cpu():
     assert sorted(dp.state_dict()) == ["module.bias", "module.weight"]
     with pytest.raises(ValueError, match="DataParallel: device_ids"):
         ember.nn.DataParallel(lin, device_ids=[0, 1])
+
+
+def test_adaptive_log_softmax_matches_torch():
+    e = ember.nn.AdaptiveLogSoftmaxWithLoss(8, 10, [3, 6], div_value=2.0, head_bias=True).double()
+    t = torch.nn.AdaptiveLogSoftmaxWithLoss(8, 10, [3, 6], div_value=2.0, head_bias=True).double()
+    assert sorted(e.state_dict()) == sorted(t.state_dict())
+    for k, v in t.state_dict().items():
+        assert tuple(e.state_dict()[k].shape) == tuple(v.shape), k
+    e.load_state_dict({k: ember.from_numpy(v.numpy().copy()) for k, v in t.state_dict().items()})
+    x = np.random.default_rng(0).standard_normal((6, 8))
+    tg = np.array([0, 4, 9, 2, 7, 5])
+    oe, le = e(ember.from_numpy(x), ember.from_numpy(tg))
+    ot, lt = t(torch.from_numpy(x), torch.from_numpy(tg))
+    np.testing.assert_allclose(oe.detach().numpy(), ot.detach().numpy(), rtol=1e-10)
+    np.testing.assert_allclose(le.item(), lt.item(), rtol=1e-10)
+    le.backward()
+    lt.backward()
+    for (n, p), (_, tp) in zip(e.named_parameters(), t.named_parameters()):
+        np.testing.assert_allclose(p.grad.numpy(), tp.grad.numpy(), rtol=1e-9, atol=1e-12, err_msg=n)
+    np.testing.assert_allclose(e.log_prob(ember.from_numpy(x)).detach().numpy(),
+                               t.log_prob(torch.from_numpy(x)).detach().numpy(), rtol=1e-10)
+    np.testing.assert_array_equal(e.predict(ember.from_numpy(x)).numpy(), t.predict(torch.from_numpy(x)).numpy())
+    o1, _ = e(ember.from_numpy(x[0]), ember.tensor(4))
+    assert o1.shape == ()
+    with pytest.raises(RuntimeError, match=r"Target values should be in \[0, 9\]"):
+        e(ember.from_numpy(x), ember.tensor([0, 1, 2, 3, 4, 10]))
+    with pytest.raises(ValueError, match="cutoffs should be a sequence of unique, positive integers"):
+        ember.nn.AdaptiveLogSoftmaxWithLoss(8, 10, [6, 3])

@@ -215,6 +215,9 @@ xavier_normal = xavier_normal_
 kaiming_uniform = kaiming_uniform_
 kaiming_normal = kaiming_normal_
 orthogonal = orthogonal_
+dirac = dirac_
+eye = eye_
+sparse = sparse_
 
 
 from .._compat import module_getattr as _module_getattr  # noqa: E402

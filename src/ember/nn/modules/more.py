@@ -5,14 +5,20 @@ layers, ``UpsamplingNearest2d``/``UpsamplingBilinear2d``, ``DataParallel`` (CPU:
 from __future__ import annotations
 
 import warnings
+from collections import namedtuple
+
+import numpy as np
 
 from ... import _ops as O
+from ..._tensor import Tensor
 from .. import functional as F
 from .. import init
 from ..parameter import Parameter
 from .dropout import _DropoutNd
 from .extra import _pad_class
 from .loss import _Loss, _WeightedLoss
+from .container import ModuleList, Sequential
+from .linear import Linear
 from .module import Module
 from .upsampling import Upsample
 
@@ -21,6 +27,7 @@ __all__ = [
     "MaxUnpool3d", "FeatureAlphaDropout", "MultiMarginLoss", "MultiLabelMarginLoss", "MultiLabelSoftMarginLoss",
     "TripletMarginWithDistanceLoss", "NLLLoss2d", "CTCLoss", "ZeroPad3d", "ConstantPad3d", "ReflectionPad3d",
     "ReplicationPad3d", "CircularPad3d", "UpsamplingNearest2d", "UpsamplingBilinear2d", "DataParallel", "Container",
+    "AdaptiveLogSoftmaxWithLoss",
 ]
 
 
@@ -296,3 +303,108 @@ class Container(Module):
                       "Subclass that instead.", stacklevel=2)
         for key, value in kwargs.items():
             self.add_module(key, value)
+
+
+_ASMoutput = namedtuple("_ASMoutput", ["output", "loss"])
+
+
+class AdaptiveLogSoftmaxWithLoss(Module):
+    """Efficient softmax approximation for large vocabularies (Grave et al.): frequent classes (below
+    ``cutoffs[0]``) in the head, the rest in clusters reached through one head logit each and a low-rank
+    projection of size ``in_features // div_value ** (i + 1)``. ``forward(input, target)`` returns
+    ``(output, loss)``: the target log-probabilities and their negative mean."""
+
+    def __init__(self, in_features, n_classes, cutoffs, div_value=4.0, head_bias=False, device=None, dtype=None):
+        super().__init__()
+        cutoffs = list(cutoffs)
+        if len(cutoffs) == 0:
+            raise ValueError("AdaptiveLogSoftmaxWithLoss: cutoffs should be a sequence of length larger than 0")
+        if (cutoffs != sorted(cutoffs) or min(cutoffs) <= 0 or max(cutoffs) > n_classes - 1
+                or len(set(cutoffs)) != len(cutoffs) or any(int(c) != c for c in cutoffs)):
+            raise ValueError(
+                "AdaptiveLogSoftmaxWithLoss: cutoffs should be a sequence of unique, positive integers sorted in an "
+                f"increasing order, where each value is between 1 and n_classes-1 ({n_classes - 1}); got {cutoffs}"
+            )
+        self.in_features, self.n_classes = in_features, n_classes
+        self.cutoffs = cutoffs + [n_classes]
+        self.div_value, self.head_bias = div_value, head_bias
+        self.shortlist_size = self.cutoffs[0]
+        self.n_clusters = len(self.cutoffs) - 1
+        self.head_size = self.shortlist_size + self.n_clusters
+        self.head = Linear(in_features, self.head_size, bias=head_bias, dtype=dtype)
+        self.tail = ModuleList()
+        for i in range(self.n_clusters):
+            hsz = int(in_features // (div_value ** (i + 1)))
+            osz = self.cutoffs[i + 1] - self.cutoffs[i]
+            self.tail.append(Sequential(Linear(in_features, hsz, bias=False, dtype=dtype),
+                                        Linear(hsz, osz, bias=False, dtype=dtype)))
+
+    def reset_parameters(self):
+        self.head.reset_parameters()
+        for i2h, h2o in self.tail:
+            i2h.reset_parameters()
+            h2o.reset_parameters()
+
+    def forward(self, input_, target_):
+        name = "AdaptiveLogSoftmaxWithLoss"
+        t = target_._data if isinstance(target_, Tensor) else np.asarray(target_)
+        if t.ndim == 1:
+            if input_.ndim != 2:
+                raise RuntimeError(f"{name}: 1D target tensor expects 2D input tensors, but found inputs with size "
+                                   f"{tuple(input_.shape)}")
+            if input_.shape[0] != t.shape[0]:
+                raise RuntimeError(f"{name}: Input and target should have the same size in the batch dimension "
+                                   f"(input {tuple(input_.shape)}, target {tuple(t.shape)})")
+        elif t.ndim == 0:
+            if input_.ndim != 1:
+                raise RuntimeError(f"{name}: 0D target tensor expects 1D input tensors, but found inputs with size "
+                                   f"{tuple(input_.shape)}")
+        else:
+            raise RuntimeError(f"{name}: 0D or 1D target tensor expected, multi-target not supported")
+        batched = t.ndim > 0
+        x = input_ if batched else input_.unsqueeze(0)
+        t = t.reshape(-1).astype(np.int64)
+        b = t.shape[0]
+        if b and (t.min() < 0 or t.max() >= self.n_classes):
+            raise RuntimeError(
+                f"{name}: Target values should be in [0, {self.n_classes - 1}], but values in range "
+                f"[{int(t.min())}, {int(t.max())}] were found. "
+            )
+        gather_inds = t.copy()
+        output = None
+        for i in range(self.n_clusters):
+            lo, hi = self.cutoffs[i], self.cutoffs[i + 1]
+            rows = np.flatnonzero((t >= lo) & (t < hi))
+            if rows.size == 0:
+                continue
+            gather_inds[rows] = self.shortlist_size + i
+            sub = O.index_select(x, 0, Tensor._wrap(rows))
+            logp = F.log_softmax(self.tail[i](sub), dim=1)
+            local = O.gather(logp, 1, Tensor._wrap((t[rows] - lo).reshape(-1, 1))).reshape(-1)
+            place = np.zeros((b, rows.size), dtype=x._data.dtype)
+            place[rows, np.arange(rows.size)] = 1.0
+            part = O.matmul(Tensor._wrap(place), local)
+            output = part if output is None else output + part
+        head_logprob = F.log_softmax(self.head(x), dim=1)
+        head_part = O.gather(head_logprob, 1, Tensor._wrap(gather_inds.reshape(-1, 1))).reshape(-1)
+        output = head_part if output is None else output + head_part
+        loss = (-output).mean()
+        if not batched:
+            output = output.squeeze(0)
+        return _ASMoutput(output, loss)
+
+    def _get_full_log_prob(self, input, head_output):  # noqa: A002
+        head_logprob = F.log_softmax(head_output, dim=1)
+        parts = [head_logprob[:, :self.shortlist_size]]
+        for i in range(self.n_clusters):
+            cluster_logprob = F.log_softmax(self.tail[i](input), dim=1)
+            parts.append(cluster_logprob + head_logprob[:, self.shortlist_size + i].unsqueeze(1))
+        return O.cat(parts, 1)
+
+    def log_prob(self, input):  # noqa: A002
+        """Log-probabilities of all ``n_classes`` classes, (N, n_classes)."""
+        return self._get_full_log_prob(input, self.head(input))
+
+    def predict(self, input):  # noqa: A002
+        """The most likely class of each row (``log_prob(input).argmax(1)``)."""
+        return O.argmax(self.log_prob(input), 1)
