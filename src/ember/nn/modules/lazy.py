@@ -143,8 +143,14 @@ def _lazy_conv(name, base):
 
 
 def _lazy_norm(name, base, nd):
-    def __init__(self, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True, device=None, dtype=None):
-        base.__init__(self, 0, eps, momentum, affine, track_running_stats, device=device, dtype=dtype)
+    def __init__(self, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True, device=None, dtype=None, *,
+                 bias=True):
+        if "Batch" in name:
+            base.__init__(self, 0, eps, momentum, affine, track_running_stats, device=device, dtype=dtype, bias=bias)
+        else:
+            base.__init__(self, 0, eps, momentum, affine, track_running_stats, device=device, dtype=dtype)
+            if not bias and self._parameters.get("bias") is not None:
+                self.register_parameter("bias", None)
         self._lazy_dtype = dtype
         self._lazy_placeholders(("weight", "bias"), ("running_mean", "running_var"))
 
