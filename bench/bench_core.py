@@ -2,7 +2,7 @@
 
     python bench/bench_core.py [--quick]
 
-Budget (issue 2): ember at or below 1.0x torch.
+Budget (issue 10): ember at or below 0.7x torch, one thread each (blocks of runs per framework, medians).
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, __import__("os").path.dirname(__file__))
-from harness import measure, report, torch_threads  # noqa: E402
+from harness import Threads, environment, measure, report  # noqa: E402
 
 N_OPS = 200
 
@@ -33,7 +33,10 @@ def chain(x, y):
 def main(quick=False):
     import ember
 
-    torch = torch_threads()
+    import torch
+
+    for line in environment():
+        print(line)
     rng = np.random.default_rng(0)
     xa = rng.standard_normal((32, 32)).astype(np.float32)
     ya = rng.standard_normal((32, 32)).astype(np.float32)
@@ -79,9 +82,16 @@ def main(quick=False):
             g = g * np.float32(1.01)
         return g
 
-    med = measure({"ember": run_ember, "torch": run_torch, "numpy": run_numpy}, repeats=10 if quick else 40)
-    r = report(f"{N_OPS}-op elementwise chain fwd+bwd (per op)", med, unit_div=N_OPS, unit="us", scale=1e6)
-    print(f"{'':<44} numpy-only arithmetic {med['numpy'] * 1e6 / N_OPS:6.3f} us/op")
+    import statistics
+
+    r = None
+    for n in (1, 2):
+        with Threads(n):
+            med = measure({"ember": run_ember, "torch": run_torch, "numpy": run_numpy}, rounds=3 if quick else 9,
+                          target_s=0.1 if quick else 0.25)
+        rr = report(f"{N_OPS}-op chain fwd+bwd (per op), {n} thread(s)", med, unit_div=N_OPS, unit="us", scale=1e6)
+        print(f"{'':<44} numpy-only arithmetic {statistics.median(med['numpy']) * 1e6 / N_OPS:6.3f} us/op")
+        r = rr if r is None else r
     return r
 
 
