@@ -139,3 +139,19 @@ def test_adaptive_log_softmax_matches_torch():
         e(ember.from_numpy(x), ember.tensor([0, 1, 2, 3, 4, 10]))
     with pytest.raises(ValueError, match="cutoffs should be a sequence of unique, positive integers"):
         ember.nn.AdaptiveLogSoftmaxWithLoss(8, 10, [6, 3])
+
+
+def test_linear_cross_entropy_and_instance_norm3d():
+    t = _idx([0, 2, 1, 2])
+    check(lambda L, x, w, t: L.nn.functional.linear_cross_entropy(x, w, t, label_smoothing=0.1), (4, 5), (3, 5), t,
+          gradgrad=False)
+    check(lambda L, x, w, b, t: L.nn.functional.linear_cross_entropy(x, w, t, linear_bias=b, reduction="none"),
+          (4, 5), (3, 5), (3,), t, gradgrad=False)
+    e = ember.nn.LinearCrossEntropyLoss(5, 3)
+    assert [n for n, _ in e.named_parameters()] == ["linear.weight"]
+    with pytest.raises(NotImplementedError, match="linear_cross_entropy: only a 2-D linear_weight"):
+        ember.nn.functional.linear_cross_entropy(ember.randn(2, 5), ember.randn(3, 2, 5), ember.tensor([0, 1]))
+    check(lambda L, x: L.nn.InstanceNorm3d(2, affine=False)(x), (2, 2, 3, 2, 2), gradgrad=False)
+    m = ember.nn.LazyInstanceNorm3d()
+    m(ember.randn(1, 3, 2, 2, 2))
+    assert type(m) is ember.nn.InstanceNorm3d and m.num_features == 3

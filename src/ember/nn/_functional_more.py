@@ -20,7 +20,7 @@ __all__ = [
     "local_response_norm", "channel_shuffle", "native_channel_shuffle", "gumbel_softmax", "pdist",
     "multi_margin_loss", "multilabel_margin_loss", "multilabel_soft_margin_loss", "triplet_margin_with_distance_loss",
     "max_unpool1d", "max_unpool2d", "max_unpool3d", "feature_alpha_dropout", "embedding_bag",
-    "upsample_nearest", "upsample_bilinear",
+    "upsample_nearest", "upsample_bilinear", "linear_cross_entropy",
 ]
 
 
@@ -545,3 +545,32 @@ def upsample_bilinear(input, size=None, scale_factor=None):
     warnings.warn("`nn.functional.upsample_bilinear` is deprecated. Use `nn.functional.interpolate` instead.",
                   stacklevel=2)
     return _F().interpolate(input, size, scale_factor, mode="bilinear", align_corners=True)
+
+
+# ============================================================================ linear_cross_entropy
+
+
+def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weight=None, reduction="mean",  # noqa: A002
+                         ignore_index=None, label_smoothing=0.0, options=None):
+    """``cross_entropy(linear(input, linear_weight, linear_bias), target, ...)`` (ember computes the logits in
+    one piece; ``options`` only tunes torch's chunking and is accepted and ignored)."""
+    op = "linear_cross_entropy"
+    F = _F()
+    _need_float(input, "input", op)
+    _need_float(linear_weight, "linear_weight", op)
+    if linear_weight.ndim != 2:
+        raise NotImplementedError(
+            f"{op}: only a 2-D linear_weight (num_classes, in_features) is supported in ember, got shape "
+            f"{_shape(linear_weight)}; compute linear() then cross_entropy() for K-dimensional outputs"
+        )
+    if input.shape[-1] != linear_weight.shape[1]:
+        raise RuntimeError(
+            f"{op}: input of shape {_shape(input)} does not match linear_weight of shape {_shape(linear_weight)}: "
+            f"the last input dim must equal in_features ({linear_weight.shape[1]})"
+        )
+    if input.ndim not in (1, 2):
+        raise RuntimeError(f"{op}: expected input with dimensionality 1 or 2, got {input.ndim} (shape {_shape(input)})")
+    logits = F.linear(input, linear_weight, linear_bias)
+    return F.cross_entropy(logits, target, weight=weight, reduction=reduction,
+                           ignore_index=-100 if ignore_index is None else ignore_index,
+                           label_smoothing=label_smoothing)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import warnings
 from collections import namedtuple
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -27,7 +28,7 @@ __all__ = [
     "MaxUnpool3d", "FeatureAlphaDropout", "MultiMarginLoss", "MultiLabelMarginLoss", "MultiLabelSoftMarginLoss",
     "TripletMarginWithDistanceLoss", "NLLLoss2d", "CTCLoss", "ZeroPad3d", "ConstantPad3d", "ReflectionPad3d",
     "ReplicationPad3d", "CircularPad3d", "UpsamplingNearest2d", "UpsamplingBilinear2d", "DataParallel", "Container",
-    "AdaptiveLogSoftmaxWithLoss",
+    "AdaptiveLogSoftmaxWithLoss", "LinearCrossEntropyLoss", "LinearCrossEntropyOptions",
 ]
 
 
@@ -408,3 +409,45 @@ class AdaptiveLogSoftmaxWithLoss(Module):
     def predict(self, input):  # noqa: A002
         """The most likely class of each row (``log_prob(input).argmax(1)``)."""
         return O.argmax(self.log_prob(input), 1)
+
+
+@dataclass
+class LinearCrossEntropyOptions:
+    """torch's tuning knobs for its chunked ``linear_cross_entropy`` (accepted for compatibility; ember computes
+    the logits in one piece and ignores them)."""
+
+    allow_retain_graph: bool = False
+    batch_chunk_size: int | None = None
+    chunking_method: str | None = "auto"
+    acc_policy: str = "auto"
+    acc_dtype: object = None
+
+
+class LinearCrossEntropyLoss(Module):
+    """A bias-free (by default) ``Linear(in_features, num_classes)`` followed by cross entropy, in one module."""
+
+    def __init__(self, in_features, num_classes, *, out_features=(), bias=False, device=None, dtype=None,
+                 reduction="mean", weight=None, ignore_index=None, label_smoothing=0.0, options=None):
+        super().__init__()
+        if tuple(out_features) != ():
+            raise NotImplementedError(
+                f"LinearCrossEntropyLoss: out_features={tuple(out_features)} (K-dimensional loss) is not supported in "
+                "ember; use nn.Linear then nn.CrossEntropyLoss"
+            )
+        if reduction not in ("mean", "sum", "none"):
+            raise ValueError(f"LinearCrossEntropyLoss: {reduction!r} is not a valid value for reduction")
+        self.in_features, self.num_classes, self.out_features = in_features, num_classes, tuple(out_features)
+        self.reduction, self.ignore_index, self.label_smoothing, self.options = (reduction, ignore_index,
+                                                                                 label_smoothing, options)
+        self.linear = Linear(in_features, num_classes, bias=bias, dtype=dtype)
+        self.register_buffer("weight", weight)
+
+    def forward(self, input, target):  # noqa: A002
+        return F.linear_cross_entropy(input, self.linear.weight, target, linear_bias=self.linear.bias,
+                                      weight=self.weight, reduction=self.reduction, ignore_index=self.ignore_index,
+                                      label_smoothing=self.label_smoothing, options=self.options)
+
+    def extra_repr(self):
+        return (f"in_features={self.in_features}, num_classes={self.num_classes}, out_features={self.out_features}, "
+                f"bias={self.linear.bias is not None}, reduction={self.reduction}, ignore_index={self.ignore_index}, "
+                f"label_smoothing={self.label_smoothing}, options={self.options}")
