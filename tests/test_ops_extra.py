@@ -250,3 +250,13 @@ def test_integer_inputs_promote_like_torch():
         t = getattr(torch, name)(torch.tensor([1, 2, 3]))
         assert str(e.dtype).split(".")[-1] == str(t.dtype).split(".")[-1]
         np.testing.assert_allclose(e.numpy(), t.numpy(), rtol=1e-6, atol=1e-6)
+
+
+def test_torch_level_functional_forms():
+    check(lambda L, x, w: L.conv1d(x, w, padding=1), (2, 3, 5), (4, 3, 3), gradgrad=False)
+    check(lambda L, x: L.max_pool2d(x, 2), (1, 2, 4, 4), gradcheck=False, gradgrad=False)
+    check(lambda L, x: L.threshold(x, 0.1, 20.0), (3, 4), gradgrad=False)
+    check(lambda L, x: x.hardshrink(0.3), (3, 4), gradgrad=False)
+    x = ember.ones(4, 5)
+    assert ember.dropout(x, 0.5, False) is x or np.array_equal(ember.dropout(x, 0.5, False).numpy(), x.numpy())
+    assert (ember.dropout(x, 1.0, True).numpy() == 0).all()

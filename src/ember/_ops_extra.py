@@ -1261,7 +1261,7 @@ def bind():
     for name in INPLACE:
         if not _has(name + "_"):
             setattr(Tensor, name + "_", _inplace_of(g[name], name))
-    for name, fn in {**_method_aliases(), **_late_methods()}.items():
+    for name, fn in {**_method_aliases(), **_late_methods(), **_late_tensor_functional()}.items():
         if not _has(name):
             setattr(Tensor, name, fn)
 
@@ -1451,6 +1451,46 @@ def triangular_solve(b, A, upper=True, transpose=False, unitriangular=False):  #
     M = A.transpose(-2, -1) if transpose else A
     X = _la().solve_triangular(M, b, upper=upper != transpose, unitriangular=unitriangular)
     return namedtuple("torch_return_types_triangular_solve", ["solution", "cloned_coefficient"])(X, A.clone())
+
+
+# ------------------------------------------------------------------ torch.* forms of nn.functional ops
+
+
+def _functional(name):
+    def f(*args, **kwargs):
+        from .nn import functional as F
+
+        return getattr(F, name)(*args, **kwargs)
+
+    f.__name__ = name
+    f.__doc__ = f"``torch.{name}``: the same as ``torch.nn.functional.{name}``."
+    return f
+
+
+for _n in ("adaptive_avg_pool1d avg_pool1d max_pool1d max_pool2d max_pool3d conv1d conv2d conv3d conv_transpose1d "
+           "conv_transpose2d conv_transpose3d bilinear celu selu hardshrink threshold pixel_shuffle pixel_unshuffle "
+           "pairwise_distance").split():
+    globals()[_n] = _functional(_n)
+del _n
+
+
+def _dropout_form(name, fname):
+    def f(input, p, train):  # noqa: A002
+        from .nn import functional as F
+
+        return getattr(F, fname)(input, p, train)
+
+    f.__name__ = name
+    f.__doc__ = f"``torch.{name}(input, p, train)``: ``torch.nn.functional.{fname}(input, p, training=train)``."
+    return f
+
+
+dropout = _dropout_form("dropout", "dropout")
+alpha_dropout = _dropout_form("alpha_dropout", "alpha_dropout")
+
+
+def _late_tensor_functional():
+    return {"hardshrink": lambda self, lambd=0.5: _functional("hardshrink")(self, lambd)}
 
 
 _PRIVATE = {"bind", "polygamma_m", "swapaxes_", "t_", "transpose_", "squeeze_", "unsqueeze_", "resize_",
