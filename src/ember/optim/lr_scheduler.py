@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import math
+import numbers
 import types
 import warnings
 import weakref
@@ -235,6 +236,16 @@ class _LambdaBase(LRScheduler):
 
     _no_state = ("optimizer", "lr_lambdas")
 
+    def _factor(self, i, fn):
+        """``fn(last_epoch)``, which must be a real number (a str would make the lr a str, or a
+        confusing error deep in the multiplication)."""
+        v = fn(self.last_epoch)
+        if not isinstance(v, numbers.Real) and not hasattr(v, "item"):  # (tensors and NumPy scalars pass)
+            raise TypeError(f"{type(self).__name__}: lr_lambda (param group {i}) returned {v!r} of type "
+                            f"{type(v).__name__} for epoch {self.last_epoch}; it must return a number (the "
+                            "factor applied to the learning rate)")
+        return v
+
     def state_dict(self):
         sd = super().state_dict()
         sd["lr_lambdas"] = _lambda_states(self.lr_lambdas)
@@ -264,7 +275,7 @@ class LambdaLR(_LambdaBase):
 
     def get_lr(self):
         self._warn_if_outside_step()
-        return [base * fn(self.last_epoch) for fn, base in zip(self.lr_lambdas, self.base_lrs)]
+        return [base * self._factor(i, fn) for i, (fn, base) in enumerate(zip(self.lr_lambdas, self.base_lrs))]
 
 
 class MultiplicativeLR(_LambdaBase):
@@ -283,7 +294,8 @@ class MultiplicativeLR(_LambdaBase):
         self._warn_if_outside_step()
         if self._is_initial:
             return _group_lrs(self.optimizer)
-        return [g["lr"] * fn(self.last_epoch) for fn, g in zip(self.lr_lambdas, self.optimizer.param_groups)]
+        return [g["lr"] * self._factor(i, fn)
+                for i, (fn, g) in enumerate(zip(self.lr_lambdas, self.optimizer.param_groups))]
 
 
 class StepLR(LRScheduler):

@@ -57,6 +57,8 @@ def _scalar(value, dtype=None):
 def _check_param(cls_name, value, name, low=0.0, high=None, high_inclusive=False, label=None):
     """Raise a torch-style ``ValueError`` ('Invalid <label>: <value>') unless low <= value (< or <=) high."""
     label = label or f"{name} value"
+    if isinstance(value, (str, bytes)):  # float("0.1") would accept it; torch refuses
+        raise TypeError(f"{cls_name}: {name} must be a number (or a 0-d tensor), got str {value!r}")
     try:
         v = float(value)
     except (TypeError, ValueError):

@@ -22,7 +22,7 @@ import random
 
 import numpy as np
 
-__all__ = ["save_file", "load_checkpoint", "restore_model", "capture_rng", "restore_rng",
+__all__ = ["save_file", "load_checkpoint", "restore_model", "capture_rng", "storable_rng", "restore_rng",
            "find_last", "CheckpointMismatchError"]
 
 
@@ -94,22 +94,35 @@ def restore_model(model, ckpt, path="checkpoint", strict=True) -> None:
 
 
 # -- random number generators ------------------------------------------------------------------
-def capture_rng() -> dict:
+def capture_rng(raw: bool = False):
+    """The state of Python's ``random``, NumPy's global and ember's default generator.
+
+    ``raw=True`` returns the states as the libraries give them (cheap: the fit loop takes one per
+    batch); :func:`storable_rng` turns either form into the plain data a checkpoint stores.
+    """
     import ember
 
-    version, state, gauss = random.getstate()
-    npst = np.random.get_state()
+    st = ("raw", random.getstate(), np.random.get_state(), ember.get_rng_state())
+    return st if raw else storable_rng(st)
+
+
+def storable_rng(st):
+    """``capture_rng(raw=True)``'s tuple as plain data (a dict passes through unchanged)."""
+    if st is None or isinstance(st, dict):
+        return st
+    _, (version, state, gauss), npst, em = st
     return {
         "python": {"version": int(version), "state": [int(x) for x in state], "gauss": gauss},
-        "numpy": {"key": [int(x) for x in npst[1]], "pos": int(npst[2]), "has_gauss": int(npst[3]),
+        "numpy": {"key": npst[1].tolist(), "pos": int(npst[2]), "has_gauss": int(npst[3]),
                   "gauss": float(npst[4])},
-        "ember": ember.get_rng_state(),
+        "ember": em,
     }
 
 
-def restore_rng(st: dict) -> None:
+def restore_rng(st) -> None:
     import ember
 
+    st = storable_rng(st)
     p = st["python"]
     random.setstate((int(p["version"]), tuple(int(x) for x in p["state"]), p["gauss"]))
     n = st["numpy"]

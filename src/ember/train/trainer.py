@@ -50,8 +50,9 @@ import sys
 import warnings
 from dataclasses import dataclass
 
-from ember.train._checkpoint import (CheckpointMismatchError, capture_rng, find_last, load_checkpoint,
-                                     restore_model, restore_rng, save_file)
+from ember.train._args import check_trainer_args, warn_inert
+from ember.train._checkpoint import capture_rng, restore_rng
+from ember.train._ckpt_connector import CheckpointConnector, SigtermStop
 from ember.train._logging import ResultCollection
 from ember.train._optim_config import LRSchedulerConfig, parse_optimizers
 from ember.train._signals import SigtermGuard
@@ -102,22 +103,6 @@ class _ManualOptimizer:
 
     def __getattr__(self, name):
         return getattr(self._opt, name)
-
-
-_INERT_DEFAULTS = {"precision": (None, 32, "32", "32-true"), "benchmark": (None, False), "profiler": (None,),
-                   "sync_batchnorm": (False,), "plugins": (None,), "strategy": ("auto", "single_device")}
-
-
-def _warn_inert_flags(**flags):
-    """Lightning flags ember accepts for porting but cannot act on: say so instead of silently ignoring."""
-    for name, value in flags.items():
-        if value not in _INERT_DEFAULTS[name]:
-            warnings.warn(f"Trainer({name}={value!r}) has no effect in ember (single CPU process, float32 "
-                          "unless the model is converted); the run proceeds without it", UserWarning, stacklevel=3)
-
-
-class _Stop(Exception):
-    """Internal: SIGTERM checkpoint written; leave fit."""
 
 
 def _sized(loader):
@@ -175,52 +160,48 @@ class Trainer:
                  on_nonfinite_loss="raise"):
         from ember.train.strategies import make_strategy
 
+        a = check_trainer_args({k: v for k, v in locals().items() if k != "self"})  # see _args.py
         # one process, or strategy="ddp": data parallel over MPI (launches or joins the MPI job here)
         self.strategy = make_strategy(strategy, accelerator, devices, num_nodes, use_distributed_sampler,
                                       sync_batchnorm)
         if self.strategy.strategy_name == "ddp":
             self.strategy.launch_or_join()
-            strategy, sync_batchnorm = "auto", False  # both take effect: no "inert flag" warning
-        if on_nonfinite_loss not in ("raise", "skip", "ignore"):
-            raise ValueError(f"Trainer(on_nonfinite_loss={on_nonfinite_loss!r}): use 'raise', 'skip' or 'ignore'")
-        if not isinstance(accumulate_grad_batches, int) or accumulate_grad_batches < 1:
-            raise ValueError(f"Trainer(accumulate_grad_batches={accumulate_grad_batches!r}): must be an int >= 1")
-        if gradient_clip_algorithm not in (None, "norm", "value"):
-            raise ValueError(f"Trainer(gradient_clip_algorithm={gradient_clip_algorithm!r}): use 'norm' or 'value'")
-        if fast_dev_run is True:
-            fast_dev_run = 1
-        if fast_dev_run:
-            n = int(fast_dev_run)
-            limit_train_batches = limit_val_batches = limit_test_batches = limit_predict_batches = n
-            max_epochs, max_steps, num_sanity_val_steps, val_check_interval = 1, n, 0, 1.0
-            logger, enable_checkpointing = None, False
-        self.fast_dev_run = fast_dev_run
+            a.update(strategy="auto", sync_batchnorm=False)  # both take effect: no "inert flag" warning
+        warn_inert(a)
+        self.barebones, self.use_distributed_sampler = a["barebones"], a["use_distributed_sampler"]
+        if a["fast_dev_run"] is True:
+            a["fast_dev_run"] = 1
+        if a["fast_dev_run"]:
+            n = int(a["fast_dev_run"])
+            a.update(limit_train_batches=n, limit_val_batches=n, limit_test_batches=n, limit_predict_batches=n,
+                     max_epochs=1, max_steps=n, num_sanity_val_steps=0, val_check_interval=1.0, logger=None,
+                     enable_checkpointing=False)
+        self.fast_dev_run = a["fast_dev_run"]
         self.default_root_dir = os.fspath(default_root_dir) if default_root_dir is not None else os.getcwd()
-        if max_epochs is None and (max_steps is None or max_steps == -1) and max_time is None:
-            max_epochs = 1000  # Lightning's default when nothing bounds the run
-        self.max_epochs, self.min_epochs = max_epochs, min_epochs
-        self.max_steps = -1 if max_steps is None else max_steps
-        self.min_steps = min_steps
+        if a["max_epochs"] is None and a["max_steps"] in (None, -1) and max_time is None:
+            a["max_epochs"] = 1000  # Lightning's default when nothing bounds the run
+        self.max_epochs, self.min_epochs = a["max_epochs"], a["min_epochs"]
+        self.max_steps = -1 if a["max_steps"] is None else a["max_steps"]
+        self.min_steps = a["min_steps"]
         self.max_time = max_time
-        self.limit_train_batches, self.limit_val_batches = limit_train_batches, limit_val_batches
-        self.limit_test_batches, self.limit_predict_batches = limit_test_batches, limit_predict_batches
-        self.overfit_batches = overfit_batches
-        if overfit_batches:
-            self.limit_train_batches = self.limit_val_batches = overfit_batches
-        self.val_check_interval = 1.0 if val_check_interval is None else val_check_interval
+        self.limit_train_batches, self.limit_val_batches = a["limit_train_batches"], a["limit_val_batches"]
+        self.limit_test_batches, self.limit_predict_batches = a["limit_test_batches"], a["limit_predict_batches"]
+        self.overfit_batches = a["overfit_batches"]
+        if self.overfit_batches:
+            self.limit_train_batches = self.limit_val_batches = self.overfit_batches
+        self.val_check_interval = 1.0 if a["val_check_interval"] is None else a["val_check_interval"]
         self.check_val_every_n_epoch = check_val_every_n_epoch
-        self.num_sanity_val_steps = 2 if num_sanity_val_steps is None else num_sanity_val_steps
-        self.log_every_n_steps = 50 if log_every_n_steps is None else log_every_n_steps
+        self.num_sanity_val_steps = 2 if a["num_sanity_val_steps"] is None else a["num_sanity_val_steps"]
+        self.log_every_n_steps = 50 if a["log_every_n_steps"] is None else a["log_every_n_steps"]
         self.accumulate_grad_batches = accumulate_grad_batches
         self.gradient_clip_val, self.gradient_clip_algorithm = gradient_clip_val, gradient_clip_algorithm
-        self.deterministic, self.detect_anomaly = deterministic, detect_anomaly
-        _warn_inert_flags(precision=precision, benchmark=benchmark, profiler=profiler, sync_batchnorm=sync_batchnorm,
-                          plugins=plugins, strategy=strategy)
+        self.deterministic, self.detect_anomaly = deterministic, detect_anomaly  # (ember's CPU ops are deterministic)
         self.reload_dataloaders_every_n_epochs = reload_dataloaders_every_n_epochs
         self.on_nonfinite_loss = on_nonfinite_loss
         self.inference_mode = inference_mode
 
         # loggers
+        logger = a["logger"]
         if logger is True:
             from ember.train.loggers import CSVLogger
 
@@ -228,14 +209,14 @@ class Trainer:
         self.loggers = _as_list(logger) if logger not in (None, False) else []
 
         # callbacks (user order kept; checkpoint callbacks moved last, as Lightning does)
-        self._user_callbacks = list(callbacks or [])
+        self._user_callbacks = list(a["callbacks"] or [])
         for cb in self._user_callbacks:
             if not isinstance(cb, Callback):
                 raise TypeError(f"Trainer(callbacks=...): {cb!r} is not an ember.train.Callback")
-        self._enable_checkpointing = enable_checkpointing is not False and not fast_dev_run
+        self._enable_checkpointing = a["enable_checkpointing"] is not False and not self.fast_dev_run
         rank0 = self.strategy.is_global_zero  # progress bar and summary print on rank 0 only
-        self._enable_progress_bar = enable_progress_bar is not False and rank0
-        self._enable_model_summary = enable_model_summary is not False and rank0
+        self._enable_progress_bar = a["enable_progress_bar"] is not False and rank0
+        self._enable_model_summary = a["enable_model_summary"] is not False and rank0
         self.callbacks = self._default_callbacks(self._user_callbacks)
 
         # state
@@ -266,13 +247,13 @@ class Trainer:
         self._manual_optimizers: list = []
         self._hooks: dict = {}
         self._batch_hooks: list = []
-        self._pending_ckpts: dict = {}
-        self._defer_saves = False
+        self._user_code_after_step = True
+        self._ckpt = CheckpointConnector(self)
         self._batches_seen = 0           # batches of the current epoch already trained
         self._batches_that_stepped = 0   # logger step counter (Lightning's)
         self._total_batch_idx = 0
         self._epoch_rng = None
-        self._resume = None
+        self._redo_after_batch = False   # resumed from a checkpoint taken after a batch's step
         self._monitors_checked = False
         self._sigterm = None
         self._curves = None
@@ -313,14 +294,7 @@ class Trainer:
     def save_checkpoint(self, filepath, weights_only: bool = False, storage_options=None) -> None:
         """Write a checkpoint. During ``fit`` it is written at the end of the current batch (or
         epoch), once every hook has run, so that resuming from it is exact."""
-        filepath = os.fspath(filepath)
-        if self._defer_saves:
-            self._pending_ckpts[filepath] = weights_only or self._pending_ckpts.get(filepath, False)
-            d = os.path.dirname(filepath)
-            if d:
-                os.makedirs(d, exist_ok=True)
-        elif self.is_global_zero:
-            save_file(self._dump_checkpoint(weights_only), filepath)
+        self._ckpt.save(filepath, weights_only)
 
     def print(self, *args, **kwargs) -> None:
         if self.is_global_zero:
@@ -450,10 +424,11 @@ class Trainer:
         m = self.lightning_module
         self._reset_metrics()
         self._setup("fit")
-        self._restore(ckpt_path, model_and_callbacks=True)
+        self._ckpt.restore(ckpt_path)
         self._configure_optimizers()
-        self._restore_training_state()
-        self._defer_saves = True  # checkpoints are written between batches: see save_checkpoint
+        self._ckpt.restore_training_state()
+        self._ckpt.mark_resumed()
+        self._ckpt.defer = True  # checkpoints are written at consistent points: see _ckpt_connector
         self._call("on_fit_start")
         self._log_hparams()
         if self._sanity_wanted() and not self._batches_seen:  # Lightning: none when resuming mid-epoch
@@ -464,8 +439,8 @@ class Trainer:
         self._call("on_train_start")
         while not self._fit_done():
             self._train_epoch()
-        self._flush_checkpoints()
-        self._defer_saves = False
+        self._ckpt.flush()
+        self._ckpt.end_fit()
         self._call("on_train_end")
         self.state.status = "finished"
         self._call("on_fit_end")
@@ -477,20 +452,24 @@ class Trainer:
         if self.reload_dataloaders_every_n_epochs and self.current_epoch % self.reload_dataloaders_every_n_epochs == 0 \
                 and self.current_epoch > 0:
             self._train_loader_arg is None and self._connect_train_loaders()
-        skip, resume = self._batches_seen, self._resume  # skip > 0 only when resuming mid-epoch
+        skip, resume = self._batches_seen, self._ckpt.resume  # skip > 0 only when resuming mid-epoch
         dl = self.train_dataloader
         self.strategy.on_epoch_start(dl, self.current_epoch)  # DistributedSampler.set_epoch
         # a loader with state_dict() resumes its own position; any other iterable is replayed from
         # the RNG state at the start of the epoch and the batches already trained are skipped
         stateful = resume is not None and resume.get("dataloader") is not None and hasattr(dl, "load_state_dict")
-        if resume is not None:
+        if resume is not None and skip:
             if stateful:
                 dl.load_state_dict(resume["dataloader"])
-            if not skip:
+            self._epoch_rng = resume["rng_epoch_start"]
+            if not stateful:
+                restore_rng(self._epoch_rng)
+        else:
+            if resume is not None:
+                if stateful:
+                    dl.load_state_dict(resume["dataloader"])
                 restore_rng(resume["rng"])
-            elif not stateful:
-                restore_rng(resume["rng_epoch_start"])
-        self._epoch_rng = capture_rng()
+            self._epoch_rng = capture_rng(raw=True)
         if not skip:
             self._results.reset_stage("train")
         self._results.stage = "train"
@@ -501,11 +480,18 @@ class Trainer:
         it = iter(()) if completed else iter(dl)
         for _ in range(0 if stateful or completed else skip):
             next(it)
+        stop = False
         if resume is not None:
             if skip:
                 restore_rng(resume["rng"])
-            self._resume = None
-        for batch_idx in range(skip, n if n is not None else sys.maxsize):
+            self._ckpt.resume = None
+            if self._redo_after_batch:  # the checkpoint was taken after the step of batch skip - 1
+                self._redo_after_batch = False
+                self.is_last_batch = completed
+                self._finish_batch(skip - 1, replay=True)
+                stop = self._stop_mid_epoch()
+        end = skip if stop else (n if n is not None else sys.maxsize)
+        for batch_idx in range(skip, end):
             try:
                 batch = next(it)
             except StopIteration:
@@ -516,7 +502,6 @@ class Trainer:
             self.is_last_batch = n is not None and batch_idx + 1 == n
             if self._train_batch(batch, batch_idx) == -1:
                 break
-            self._after_batch(batch_idx)
             if self.is_last_batch:
                 completed = True
             if self._stop_mid_epoch():
@@ -533,13 +518,17 @@ class Trainer:
         else:
             out = self._run_step("training_step", batch, batch_idx)
             self._check_loss(out, batch_idx, manual=True)
+        self._advance(batch_idx)
         out = {"loss": out} if out is not None and not isinstance(out, dict) else out
-        self._step_schedulers("step", plateau=False, batch_idx=batch_idx)
-        if self.is_last_batch:
-            self._step_schedulers("epoch", plateau=False)
-        self._call("on_train_batch_end", out, batch, batch_idx)
-        self._log_step_metrics(batch_idx)
+        self._finish_batch(batch_idx, out, batch)
         return None
+
+    def _advance(self, batch_idx):
+        """The batch is trained (its step taken, or its gradient accumulated): the one place where the
+        loop's position moves, and a consistent point for checkpoints (see _ckpt_connector)."""
+        self._batches_seen = batch_idx + 1
+        self._total_batch_idx += 1
+        self._ckpt.mark("trained")
 
     def _optimization_step(self, batch, batch_idx):
         m, opt, acc = self.lightning_module, self.optimizers[0] if self.optimizers else None, self.accumulate_grad_batches
@@ -569,23 +558,33 @@ class Trainer:
             self._stepped = True
         return out
 
-    def _after_batch(self, batch_idx):
-        """Work between batches: validation if due, plateau schedulers, checkpoint files, SIGTERM."""
-        self._batches_seen = batch_idx + 1
-        self._total_batch_idx += 1
+    def _finish_batch(self, batch_idx, out=None, batch=None, replay=False):
+        """Work after a batch's step: schedulers, on_train_batch_end, validation if due, plateau
+        schedulers, checkpoint files, SIGTERM. ``replay``: resuming from a checkpoint taken after the
+        step, whose batch and outputs are gone (its on_train_batch_end is not called again)."""
+        if self._user_code_after_step:  # it may draw random numbers (see CheckpointConnector.mark)
+            self._ckpt.fix_rng()
+        self._step_schedulers("step", plateau=False, batch_idx=batch_idx)
+        if self.is_last_batch:
+            self._step_schedulers("epoch", plateau=False)
+        if not replay:
+            self._call("on_train_batch_end", out, batch, batch_idx)
+            self._log_step_metrics(batch_idx)
         if self._val_due(batch_idx):
+            self._ckpt.fix_rng()
             self._run_validation()
         self._step_schedulers("step", plateau=True, batch_idx=batch_idx)
         if not self._accumulating(batch_idx):
             self._batches_that_stepped += 1
-        self._flush_checkpoints()
+        self._ckpt.mark("done")
+        self._ckpt.flush()
         if self.world_size > 1:  # a stop (EarlyStopping, SIGTERM) on one rank is a stop on all, at this step
             sig = self._sigterm is not None and self._sigterm.received
             self.should_stop, sig = self.strategy.agree_to_stop(self.should_stop, sig)
             if sig and self._sigterm is not None:
                 self._sigterm.received = True
         if self._sigterm is not None and self._sigterm.received:
-            self._save_on_sigterm()
+            self._ckpt.save_on_sigterm()
 
     def _train_epoch_end(self, completed):
         self._results.epoch_end("train")
@@ -607,12 +606,13 @@ class Trainer:
         out = self._results.epoch_end("train")
         if out:  # no row holding only "epoch"
             self._log_to_loggers(out, max(self._batches_that_stepped - 1, 0))
-        self._flush_checkpoints(epoch_done=True)
+        self._ckpt.mark("epoch")
+        self._ckpt.flush()
         self._save_loggers()
         self.current_epoch += 1
         self._batches_seen = 0
         if self._sigterm is not None and self._sigterm.received:
-            self._save_on_sigterm()
+            self._ckpt.save_on_sigterm()
         if not self._fit_done():  # (the last epoch's curves are written at fit end)
             self._write_learning_curves(epoch_end=True)
 
@@ -666,7 +666,7 @@ class Trainer:
         getattr(m, f"on_{noun}_model_eval")()
         results, preds = [], []
         multi = len(loaders) > 1
-        with ember.no_grad():
+        with ember.inference_mode() if self.inference_mode else ember.no_grad():
             self._call(f"on_{noun}_start")
             self._call(f"on_{noun}_epoch_start")
             for dl_idx, (dl, n) in enumerate(zip(loaders, nums)):
@@ -726,7 +726,7 @@ class Trainer:
     def _evaluate_impl(self, fn, dataloaders, ckpt_path, verbose, return_predictions):
         self._setup(fn)
         if ckpt_path is not None:
-            self._restore(ckpt_path, model_and_callbacks=True, weights_only=True)
+            self._ckpt.restore(ckpt_path, weights_only=True)
         noun = {"validate": "val", "test": "test", "predict": "predict"}[fn]
         loaders = _as_list(dataloaders) if dataloaders is not None else _as_list(self._loader_from_hooks(noun))
         if not loaders:
@@ -774,7 +774,7 @@ class Trainer:
                 with detect_anomaly():
                     return body(*args)
             return body(*args)
-        except _Stop:
+        except SigtermStop:
             self.state.status = "interrupted"
             self.interrupted = True
             self._finalize_loggers("interrupted")
@@ -785,7 +785,7 @@ class Trainer:
             self.interrupted = True
             # saves requested in a batch that did not finish would hold a half-done step: dropped;
             # saves made in on_exception (OnExceptionCheckpoint) are written at once
-            self._pending_ckpts, self._defer_saves = {}, False
+            self._ckpt.drop_pending()
             self._call_callbacks("on_exception", e)
             self._call_module("on_exception", e)
             self._finalize_loggers("failed")
@@ -811,7 +811,7 @@ class Trainer:
             self.strategy.setup_module(m)  # ddp: rank 0's weights everywhere, gradient hooks
 
     def _teardown(self, stage):
-        self._defer_saves = False
+        self._ckpt.defer = False
         if stage == "fit":
             self.strategy.teardown()
         if self.datamodule is not None:
@@ -885,6 +885,10 @@ class Trainer:
                 self._batch_hooks.append((name, getattr(dm, name)))
             elif getattr(type(m), name, None) is not getattr(_HookDefaults, name):
                 self._batch_hooks.append((name, getattr(m, name)))
+        # user code between a batch's step and its end (ember's own callbacks draw no random numbers)
+        cbs, mod = self._hooks.get("on_train_batch_end", ((), None))
+        self._user_code_after_step = mod is not None or "lr_scheduler_step" in _overridden(m) or any(
+            not type(f.__self__).__module__.startswith("ember.train.callbacks.") for f in cbs)
 
     def _transfer_batch(self, batch, dataloader_idx):
         """on_before_batch_transfer -> transfer_batch_to_device -> on_after_batch_transfer, for the
@@ -955,8 +959,6 @@ class Trainer:
             self._connect_train_loaders()
         vci, nt = self.val_check_interval, self.num_training_batches
         if isinstance(vci, float):
-            if not 0.0 < vci <= 1.0:
-                raise ValueError(f"Trainer(val_check_interval={vci}): a float must be in (0, 1]")
             self._val_check_batch = max(1, int(nt * vci)) if nt else None
         else:
             if nt is not None and vci > nt and self.check_val_every_n_epoch is not None:
@@ -964,8 +966,9 @@ class Trainer:
                                  "of an epoch; use a smaller value or check_val_every_n_epoch=None")
             self._val_check_batch = vci
         self._val_on = self._val_enabled()
-        if self._resume is not None:  # loaders draw their shuffling seed once: give them the saved one
-            for d, st in zip(self.val_dataloaders, self._resume.get("val_dataloaders") or []):
+        resume = self._ckpt.resume
+        if resume is not None:  # loaders draw their shuffling seed once: give them the saved one
+            for d, st in zip(self.val_dataloaders, resume.get("val_dataloaders") or []):
                 if st is not None and hasattr(d, "load_state_dict"):
                     d.load_state_dict(st)
 
@@ -1171,7 +1174,8 @@ class Trainer:
             return
         if self._accumulating(batch_idx) and self.lightning_module.automatic_optimization:
             return  # as Lightning: per-step values reach the loggers only on batches that step
-        if (self._batches_that_stepped + 1) % self.log_every_n_steps == 0 or self.should_stop:
+        n = self.log_every_n_steps  # 0: no step-level logging (Lightning)
+        if n and ((self._batches_that_stepped + 1) % n == 0 or self.should_stop):
             metrics = res.step_metrics_for_logger()
             if metrics:
                 self._log_to_loggers(metrics, self._batches_that_stepped)
@@ -1281,222 +1285,14 @@ class Trainer:
             print(f"  {k:<{w0}}   {v:>{w1}}")
         print(line)
 
-    # ------------------------------------------------------------------------------------------
-    # helpers: checkpoints
-    # ------------------------------------------------------------------------------------------
-    def _dump_checkpoint(self, weights_only=False, epoch_done=None):
-        import ember
 
-        m = self.lightning_module
-        if epoch_done is None:
-            epoch_done = False
-        ck = {
-            "ember_version": str(getattr(ember, "__version__", "0")),
-            "epoch": int(self.current_epoch),
-            "global_step": int(self.global_step),
-            "loops": {"batches_seen": int(self._batches_seen), "epoch_done": bool(epoch_done),
-                      "batches_that_stepped": int(self._batches_that_stepped),
-                      "total_batch_idx": int(self._total_batch_idx),
-                      "window_has_grad": bool(getattr(self, "_window_has_grad", False))},
-            "state_dict": m.state_dict(),
-            "hyper_parameters": _storable(dict(m.hparams)),
-        }
-        if not weights_only:
-            ck["optimizer_states"] = [o.state_dict() for o in self.optimizers]
-            ck["lr_schedulers"] = [c.scheduler.state_dict() for c in self.lr_scheduler_configs]
-            ck["callbacks"] = {cb.state_key: cb.state_dict() for cb in self.callbacks}
-            ck["rng"] = capture_rng()
-            if self._epoch_rng is not None:
-                ck["rng_epoch_start"] = self._epoch_rng
-            if self._results is not None:
-                ck["results"] = _storable(self._results.state_dict())
-            ck["metrics"] = _storable({"callback": self.callback_metrics, "logged": self.logged_metrics,
-                                       "progress_bar": self.progress_bar_metrics})
-            if self.datamodule is not None:
-                ck["datamodule"] = self.datamodule.state_dict()
-            if hasattr(self.train_dataloader, "state_dict"):
-                ck["dataloader"] = _loader_state(self.train_dataloader, finished=epoch_done)
-            ck["val_dataloaders"] = [_loader_state(d, finished=True) if hasattr(d, "state_dict") else None
-                                     for d in (self.val_dataloaders or [])]
-            ck["should_stop"] = bool(self.should_stop)
-            if self._batches_seen and self._accumulating(self._batches_seen - 1):
-                ck["grads"] = {k: p.grad for k, p in m.named_parameters() if p.grad is not None}
-            for cb in self.callbacks:
-                cb.on_save_checkpoint(self, m, ck)
-        m.on_save_checkpoint(ck)
-        return _plain_floats(ck)
-
-    def _flush_checkpoints(self, epoch_done=False):
-        if not self._pending_ckpts:
-            return
-        pending, self._pending_ckpts = self._pending_ckpts, {}
-        if self.is_global_zero:  # ddp: every rank decided the same saves; rank 0 writes them
-            for path, wo in pending.items():  # one dump per file: on_save_checkpoint fires per file (Lightning)
-                save_file(self._dump_checkpoint(wo, epoch_done), path)
-            self._save_loggers()  # metrics.csv is as complete as the checkpoint
-        if self.world_size > 1:
-            self.strategy.barrier()  # the files exist for every rank before anyone decides the next name
-
-    def _save_on_sigterm(self):
-        self.received_sigterm = True
-        path = os.path.join(self.log_dir, "checkpoints", "last.ckpt")
-        at_epoch_end = self._batches_seen == 0
-        if not self.is_global_zero:  # ddp: rank 0 writes last.ckpt, the others stop with it
-            self.strategy.barrier()
-            self.state.stop_reason = "sigterm"
-            raise _Stop
-        if at_epoch_end:
-            # already advanced to the next epoch: describe the checkpoint as "epoch done"
-            self.current_epoch -= 1
-            save_file(self._dump_checkpoint(False, epoch_done=True), path)
-            self.current_epoch += 1
-        else:
-            save_file(self._dump_checkpoint(False), path)
-        self._save_loggers()
-        self.state.stop_reason = "sigterm"
-        print(f"SIGTERM received: saved {path}; resume with trainer.fit(..., ckpt_path='last')",
-              file=sys.stderr, flush=True)
-        if self.world_size > 1:
-            self.strategy.barrier()
-        raise _Stop
-
-    def _resolve_ckpt_path(self, ckpt_path):
-        if ckpt_path == "last":
-            path = None
-            for cb in self.checkpoint_callbacks:
-                p = getattr(cb, "last_model_path", "")
-                if p and os.path.exists(p):
-                    path = p
-            newest = find_last(self.default_root_dir)
-            if newest is not None and (path is None or os.stat(newest).st_mtime_ns > os.stat(path).st_mtime_ns):
-                path = newest
-            if path is None:
-                warnings.warn(f"ckpt_path='last': no checkpoint found under {self.default_root_dir!r}; "
-                              "starting from scratch", UserWarning, stacklevel=3)
-            return path
-        if ckpt_path == "best":
-            cb = self.checkpoint_callback
-            p = getattr(cb, "best_model_path", "") if cb is not None else ""
-            if not p:
-                raise ValueError("ckpt_path='best' but no best checkpoint is known: it needs a ModelCheckpoint "
-                                 "that has saved (pass a path, or 'last')")
-            return p
-        return os.fspath(ckpt_path)
-
-    def _restore(self, ckpt_path, model_and_callbacks=True, weights_only=False):
-        self._resume = None
-        if ckpt_path is None:
-            return
-        path = self._resolve_ckpt_path(ckpt_path)
-        if path is None:
-            return
-        self.ckpt_path = path
-        ck = load_checkpoint(path)
-        m = self.lightning_module
-        m.on_load_checkpoint(ck)
-        cb_states = ck.get("callbacks") or {}
-        for cb in self.callbacks:  # also for validate/test/predict (Lightning restores callbacks there too)
-            cb.on_load_checkpoint(self, m, ck)
-        for cb in self.callbacks:
-            st = cb_states.get(cb.state_key)
-            if st is not None:
-                cb.load_state_dict(st)
-        restore_model(m, ck, path)
-        if self.datamodule is not None and "datamodule" in ck:
-            self.datamodule.load_state_dict(ck["datamodule"])
-        if not weights_only:
-            self._resume = ck
-            self._resume_path = path
-
-    def _restore_training_state(self):
-        ck = self._resume
-        if ck is None:
-            return
-        path = self._resume_path
-        if "optimizer_states" not in ck:
-            raise CheckpointMismatchError(f"{path!r} was saved with weights_only=True: it has no optimizer "
-                                          "state to resume training from; load it with "
-                                          "Module.load_from_checkpoint instead")
-        opt_states, sched_states = ck["optimizer_states"], ck.get("lr_schedulers", [])
-        if len(opt_states) != len(self.optimizers) or len(sched_states) != len(self.lr_scheduler_configs):
-            raise CheckpointMismatchError(
-                f"{path!r} holds {len(opt_states)} optimizer(s) and {len(sched_states)} scheduler(s), but "
-                f"configure_optimizers() returned {len(self.optimizers)} and {len(self.lr_scheduler_configs)}")
-        for o, s in zip(self.optimizers, opt_states):
-            o.load_state_dict(s)
-        for c, s in zip(self.lr_scheduler_configs, sched_states):
-            c.scheduler.load_state_dict(s)
-        loops = ck["loops"]
-        self.global_step = int(ck["global_step"])
-        self._batches_that_stepped = int(loops.get("batches_that_stepped", 0))
-        self._total_batch_idx = int(loops.get("total_batch_idx", 0))
-        self._window_has_grad = bool(loops.get("window_has_grad", False))
-        if loops.get("epoch_done"):
-            self.current_epoch, self._batches_seen = int(ck["epoch"]) + 1, 0
-        else:
-            self.current_epoch, self._batches_seen = int(ck["epoch"]), int(loops["batches_seen"])
-        if "results" in ck:
-            self._results.load_state_dict(ck["results"])
-        met = ck.get("metrics") or {}
-        self.callback_metrics, self.logged_metrics, self.progress_bar_metrics = (
-            _metric_values(met.get(k, {})) for k in ("callback", "logged", "progress_bar"))
-        self.should_stop = bool(ck.get("should_stop", False))
-        self._monitors_checked = True
-        grads = ck.get("grads") or {}
-        if grads:  # mid-accumulation: the gradients gathered so far in this window
-            params = dict(self.lightning_module.named_parameters())
-            for k, g in grads.items():
-                params[k].grad = g
-        if self._batches_seen and "rng_epoch_start" not in ck:
-            raise CheckpointMismatchError(f"{path!r} was saved mid-epoch without the epoch's RNG state; "
-                                          "it cannot be resumed exactly")
+def _overridden(m):
+    """Names of TrainModule methods that ``type(m)`` overrides (of a few the loop cares about)."""
+    from ember.train.module import TrainModule
+    return {n for n in ("lr_scheduler_step",) if getattr(type(m), n, None) is not getattr(TrainModule, n, None)}
 
 
 def _of_loader(key, i):
     """Whether metric ``key`` belongs in the results of eval loader ``i`` (its own suffix, or none)."""
     j = key.rfind("/dataloader_idx_")
     return j < 0 or key[j + 16:] == str(i)
-
-
-def _plain_floats(obj):
-    """``obj`` with float subclasses (MetricValue, taken from callback_metrics into a callback's or
-    module's checkpoint state) turned into floats, which ember.save stores."""
-    if isinstance(obj, dict):
-        return {k: _plain_floats(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(_plain_floats(v) for v in obj) if type(obj) in (list, tuple) else obj
-    if isinstance(obj, float) and type(obj) is not float:
-        return float(obj)
-    return obj
-
-
-def _metric_values(d):
-    from ember.train._logging import MetricValue
-    return {k: MetricValue(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v
-            for k, v in d.items()}
-
-
-def _loader_state(dl, finished):
-    st = dict(dl.state_dict())
-    if finished and "in_epoch" in st:
-        st["in_epoch"] = False  # the next iteration starts a fresh epoch (even after limit_*_batches)
-    return st
-
-
-def _storable(obj):
-    """Plain data for a checkpoint: dicts/lists of numbers and strings (others dropped)."""
-    if isinstance(obj, dict):
-        return {str(k): _storable(v) for k, v in obj.items() if _storable_ok(v)}
-    if isinstance(obj, (list, tuple)):
-        return [_storable(v) for v in obj if _storable_ok(v)]
-    if hasattr(obj, "_data") and getattr(obj._data, "size", 2) == 1:
-        return float(obj._data.reshape(()))
-    if isinstance(obj, float) and type(obj) is not float:
-        return float(obj)  # MetricValue: checkpoints store plain floats
-    return obj
-
-
-def _storable_ok(v):
-    if v is None or isinstance(v, (bool, int, float, str, dict, list, tuple)):
-        return True
-    return hasattr(v, "_data") and getattr(v._data, "size", 2) == 1

@@ -9,6 +9,7 @@ from ... import _ops as E
 from .._functional_conv import conv1d, conv2d, conv3d, conv_transpose1d, conv_transpose2d, conv_transpose3d
 from ..parameter import Parameter
 from .module import Module
+from ._checks import size_arg
 
 __all__ = ["Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d"]
 
@@ -16,6 +17,8 @@ __all__ = ["Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "
 def _ntuple(v, n, name, layer):
     if isinstance(v, numbers.Integral):
         return (int(v),) * n
+    if not isinstance(v, (tuple, list)) or not all(isinstance(a, numbers.Integral) for a in v):
+        raise TypeError(f"{layer}: {name} must be an int or a tuple of {n} ints, got {v!r}")
     t = tuple(int(a) for a in v)
     if len(t) != n:
         raise ValueError(f"{layer}: {name} must be an int or a tuple of {n} ints, got {v!r}")
@@ -61,7 +64,8 @@ class _ConvNd(Module):
             )
         if padding_mode != "zeros" and self._transposed:
             raise ValueError(f'{name}: only "zeros" padding_mode is supported for {name}')
-        self.in_channels, self.out_channels = in_channels, out_channels
+        self.in_channels = size_arg(name, "in_channels", in_channels)
+        self.out_channels = size_arg(name, "out_channels", out_channels)
         self.kernel_size = _ntuple(kernel_size, nd, "kernel_size", name)
         self.stride = _ntuple(stride, nd, "stride", name)
         if isinstance(padding, str):

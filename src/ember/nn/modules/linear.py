@@ -9,6 +9,7 @@ from .. import functional as F
 from .. import init
 from ..parameter import Parameter
 from .module import Module
+from ._checks import size_arg
 
 __all__ = ["Identity", "Linear", "Bilinear", "LazyLinear"]
 
@@ -33,8 +34,8 @@ class Linear(Module):
 
     def __init__(self, in_features, out_features, bias=True, device=None, dtype=None):
         super().__init__()
-        self.in_features = int(in_features)
-        self.out_features = int(out_features)
+        self.in_features = size_arg("Linear", "in_features", in_features)
+        self.out_features = size_arg("Linear", "out_features", out_features)
         self.weight = Parameter(_empty(self.out_features, self.in_features, dtype=dtype))
         if bias:
             self.bias = Parameter(_empty(self.out_features, dtype=dtype))
@@ -68,7 +69,7 @@ class LazyLinear(Linear):
     def __init__(self, out_features, bias=True, device=None, dtype=None):
         Module.__init__(self)
         self.in_features = 0
-        self.out_features = int(out_features)
+        self.out_features = size_arg("LazyLinear", "out_features", out_features)
         self._dtype = dtype
         self._has_bias = bias
         self.register_parameter("weight", None)
@@ -90,7 +91,9 @@ class Bilinear(Module):
 
     def __init__(self, in1_features, in2_features, out_features, bias=True, device=None, dtype=None):
         super().__init__()
-        self.in1_features, self.in2_features, self.out_features = int(in1_features), int(in2_features), int(out_features)
+        self.in1_features, self.in2_features, self.out_features = (
+            size_arg("Bilinear", n, v) for n, v in (("in1_features", in1_features), ("in2_features", in2_features),
+                                                    ("out_features", out_features)))
         self.weight = Parameter(_empty(self.out_features, self.in1_features, self.in2_features, dtype=dtype))
         if bias:
             self.bias = Parameter(_empty(self.out_features, dtype=dtype))

@@ -7,6 +7,7 @@ from .. import functional as F
 from .. import init
 from ..parameter import Parameter
 from .module import Module
+from ._checks import size_arg
 
 __all__ = ["Embedding"]
 
@@ -18,7 +19,8 @@ class Embedding(Module):
     def __init__(self, num_embeddings, embedding_dim, padding_idx=None, max_norm=None, norm_type=2.0,
                  scale_grad_by_freq=False, sparse=False, _weight=None, _freeze=False, device=None, dtype=None):
         super().__init__()
-        self.num_embeddings, self.embedding_dim = int(num_embeddings), int(embedding_dim)
+        self.num_embeddings = size_arg("Embedding", "num_embeddings", num_embeddings)
+        self.embedding_dim = size_arg("Embedding", "embedding_dim", embedding_dim)
         if padding_idx is not None:
             if padding_idx > 0:
                 if padding_idx >= num_embeddings:
