@@ -260,3 +260,27 @@ def test_torch_level_functional_forms():
     x = ember.ones(4, 5)
     assert ember.dropout(x, 0.5, False) is x or np.array_equal(ember.dropout(x, 0.5, False).numpy(), x.numpy())
     assert (ember.dropout(x, 1.0, True).numpy() == 0).all()
+
+
+def test_global_switches():
+    assert not ember.are_deterministic_algorithms_enabled()
+    ember.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        assert ember.are_deterministic_algorithms_enabled() and ember.get_deterministic_debug_mode() == 1
+    finally:
+        ember.use_deterministic_algorithms(False)
+    assert ember.get_deterministic_debug_mode() == 0
+    with pytest.raises(RuntimeError, match="invalid value of debug_mode"):
+        ember.set_deterministic_debug_mode("loud")
+    ember.set_float32_matmul_precision("high")
+    assert ember.get_float32_matmul_precision() == "high"
+    ember.set_float32_matmul_precision("highest")
+    with pytest.raises(RuntimeError, match="Invalid precision"):
+        ember.set_float32_matmul_precision("fast")
+    ember.set_anomaly_enabled(True)
+    try:
+        assert ember.is_anomaly_enabled() and ember.is_anomaly_check_nan_enabled()
+    finally:
+        ember.set_anomaly_enabled(False)
+    assert not ember.is_anomaly_enabled()
+    assert ember.has_lapack is True and ember.has_spectral is False

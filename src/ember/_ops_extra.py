@@ -1493,9 +1493,88 @@ def _late_tensor_functional():
     return {"hardshrink": lambda self, lambd=0.5: _functional("hardshrink")(self, lambd)}
 
 
+# ------------------------------------------------------------------ global switches
+
+
+class _Flags:
+    deterministic = False
+    warn_only = False
+    matmul_precision = "highest"
+    warn_always = False
+
+
+def use_deterministic_algorithms(mode, *, warn_only=False):
+    """Recorded for ``are_deterministic_algorithms_enabled``; ember's CPU ops are deterministic anyway."""
+    _Flags.deterministic, _Flags.warn_only = bool(mode), bool(warn_only)
+
+
+def are_deterministic_algorithms_enabled():
+    return _Flags.deterministic
+
+
+def is_deterministic_algorithms_warn_only_enabled():
+    return _Flags.warn_only
+
+
+def set_deterministic_debug_mode(debug_mode):
+    modes = {"default": 0, "warn": 1, "error": 2}
+    mode = modes.get(debug_mode, debug_mode)
+    if mode not in (0, 1, 2):
+        raise RuntimeError(f"invalid value of debug_mode, expected one of 'default', 'warn', 'error', 0, 1, 2 but "
+                           f"got {debug_mode!r}")
+    use_deterministic_algorithms(mode > 0, warn_only=mode == 1)
+
+
+def get_deterministic_debug_mode():
+    return 0 if not _Flags.deterministic else (1 if _Flags.warn_only else 2)
+
+
+def set_float32_matmul_precision(precision):
+    """Recorded only: ember's float32 matmul is always full precision ('highest')."""
+    if precision not in ("highest", "high", "medium"):
+        raise RuntimeError(f"Invalid precision {precision!r}: expected 'highest', 'high' or 'medium'")
+    _Flags.matmul_precision = precision
+
+
+def get_float32_matmul_precision():
+    return _Flags.matmul_precision
+
+
+def set_warn_always(b):
+    _Flags.warn_always = bool(b)
+
+
+def is_warn_always_enabled():
+    return _Flags.warn_always
+
+
+def is_anomaly_enabled():
+    from .autograd import is_anomaly_enabled as f
+
+    return f()
+
+
+def set_anomaly_enabled(enabled, check_nan=True):
+    from .autograd import set_detect_anomaly
+
+    set_detect_anomaly(enabled, check_nan)
+
+
+def is_anomaly_check_nan_enabled():
+    from .autograd.anomaly import ANOMALY
+
+    return bool(ANOMALY.enabled)  # ember's anomaly mode always checks for nan
+
+
+has_lapack = True  # NumPy's LAPACK
+has_mkl = False
+has_openmp = False
+has_spectral = False  # no complex FFTs (see ember.fft)
+
+
 _PRIVATE = {"bind", "polygamma_m", "swapaxes_", "t_", "transpose_", "squeeze_", "unsqueeze_", "resize_",
             "cauchy_", "log_normal_", "geometric_", "Node", "UnaryNode", "Tensor", "ARRAY_NS", "S",
             "D", "builtins", "math", "np", "torch_range", "MultiNode"}
 __all__ = [n for n, v in list(globals().items())
            if not n.startswith("_") and n not in _PRIVATE and callable(v) and not isinstance(v, type)
-           and n.upper() != n]
+           and n.upper() != n] + ["has_lapack", "has_mkl", "has_openmp", "has_spectral"]
