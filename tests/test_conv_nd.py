@@ -122,3 +122,21 @@ def test_pool3d_modules():
         np.testing.assert_allclose(e, t, rtol=1e-6, atol=1e-6, err_msg=name)
     with pytest.raises(RuntimeError, match=r"MaxPool3d: expected a 4-D \(C, D, H, W\) or 5-D"):
         ember.nn.MaxPool3d(2)(ember.randn(2, 3, 4))
+
+
+def test_fold_unfold_modules_vs_torch():
+    x = np.random.default_rng(0).standard_normal((2, 3, 6, 7))
+    eu = ember.nn.Unfold((2, 3), dilation=(1, 2), padding=1, stride=2)
+    tu = torch.nn.Unfold((2, 3), dilation=(1, 2), padding=1, stride=2)
+    ex, tx = ember.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    ec, tc = eu(ex), tu(tx)
+    np.testing.assert_allclose(ec.detach().numpy(), tc.detach().numpy())
+    ef = ember.nn.Fold((6, 7), (2, 3), dilation=(1, 2), padding=1, stride=2)
+    tf = torch.nn.Fold((6, 7), (2, 3), dilation=(1, 2), padding=1, stride=2)
+    ey, ty = ef(ec), tf(tc)
+    np.testing.assert_allclose(ey.detach().numpy(), ty.detach().numpy(), rtol=1e-12)
+    g = np.random.default_rng(1).standard_normal(tuple(ty.shape))
+    ey.backward(ember.tensor(g))
+    ty.backward(torch.tensor(g))
+    np.testing.assert_allclose(ex.grad.numpy(), tx.grad.numpy(), rtol=1e-12)
+    assert "kernel_size=(2, 3)" in repr(eu)
