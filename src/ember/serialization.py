@@ -43,8 +43,10 @@ from __future__ import annotations
 import io
 import math
 import os
+import re
 import stat
 import struct
+import sys
 
 import numpy as np
 
@@ -382,6 +384,44 @@ def _umask():
     return mask
 
 
+_TEMP_NAME = re.compile(r"^\..+\.(?P<pid>\d+)\.[A-Za-z0-9_]{8}\.tmp$")
+_STALE_AFTER_S = 60.0  # and untouched this long (a writer on another machine sharing the folder keeps it fresh)
+
+
+def _pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # exists (another user's), or cannot tell: keep its file
+    return True
+
+
+def _remove_stale_temps(folder):
+    """Remove temp files that a crashed ``ember.save`` left in ``folder`` (killed between creating its
+    temp file and renaming it). Only files named like ours whose writer process is gone and that
+    nobody touched for a minute are removed; a live save's temp file is never touched."""
+    import time
+
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return
+    now = time.time()
+    for name in names:
+        m = _TEMP_NAME.match(name)
+        if m is None or int(m["pid"]) == os.getpid() or _pid_alive(int(m["pid"])):
+            continue
+        p = os.path.join(folder, name)
+        try:
+            st = os.lstat(p)
+            if stat.S_ISREG(st.st_mode) and now - st.st_mtime > _STALE_AFTER_S:
+                os.unlink(p)
+        except OSError:
+            pass
+
+
 def _atomic_write(path, head, arrays):
     import tempfile
     if os.path.islink(path):  # write through a symlink, as open() would, instead of replacing it
@@ -391,7 +431,9 @@ def _atomic_write(path, head, arrays):
         raise FileNotFoundError(2, "ember.save: the folder does not exist", folder)
     if os.path.isdir(path):
         raise IsADirectoryError(21, "ember.save: the path is a directory, give a file name", path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
+    _remove_stale_temps(folder)
+    # the writer's pid is in the name: a later save removes the file if that process is gone
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.{os.getpid()}.", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(head)
@@ -445,11 +487,22 @@ def _read_all(f, who):
     """Return (bytes, display path) for a path or a binary file object."""
     if isinstance(f, (str, bytes, os.PathLike)):
         path = os.fsdecode(f)
-        try:
-            with open(path, "rb") as fh:
-                return fh.read(), path
+        try:  # O_NONBLOCK: opening a FIFO must not wait for a writer
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
         except FileNotFoundError:
             raise FileNotFoundError(2, f"{who}: no such file", path) from None
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):  # /dev/zero, /dev/urandom, a FIFO or a folder: never read
+            os.close(fd)
+            kind = ("a directory" if stat.S_ISDIR(mode) else "a FIFO (named pipe)" if stat.S_ISFIFO(mode)
+                    else "a character device" if stat.S_ISCHR(mode) else "a block device"
+                    if stat.S_ISBLK(mode) else "a socket" if stat.S_ISSOCK(mode) else "not a regular file")
+            raise CheckpointError(path, f"it is {kind}, not a regular file; ember reads checkpoints from "
+                                        "regular files only")
+        with os.fdopen(fd, "rb") as fh:
+            if hasattr(os, "set_blocking"):
+                os.set_blocking(fd, True)
+            return fh.read(), path
     if not hasattr(f, "read"):
         raise TypeError(f"{who}: f must be a path or a binary file object, got {_type_name(f)!r}")
     data = f.read()
@@ -536,6 +589,10 @@ def _parse_layout(data, path, *, ember_file=True):
                       f"{', '.join(sorted(_ST_TO_NP))}")
         if not isinstance(shape, list) or not all(_is_int(s) and s >= 0 for s in shape):
             raise err(f"tensor {name!r}: shape must be a list of non-negative ints, got {shape!r:.200}")
+        if len(shape) > 64:
+            raise err(f"tensor {name!r}: {len(shape)} dimensions; at most 64 are supported")
+        if math.prod(d for d in shape if d) * _ST_ITEMSIZE[code] > sys.maxsize:  # (even beside a 0-size one)
+            raise err(f"tensor {name!r}: shape {shape!r:.200} is too large for an array on this machine")
         if not (isinstance(offs, list) and len(offs) == 2 and all(_is_int(o) for o in offs)
                 and 0 <= offs[0] <= offs[1]):
             raise err(f"tensor {name!r}: data_offsets must be [begin, end] with 0 <= begin <= end, "
