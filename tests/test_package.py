@@ -49,8 +49,33 @@ def test_cuda_reports_unavailable_without_cupy():
 
     if "cupy" in sys.modules:
         pytest.skip("cupy present")
-    assert ember.cuda.is_available() in (True, False)
-    if not ember.cuda.is_available():
+    saved = sys.modules.get("cupy", "absent")
+    sys.modules["cupy"] = None  # import cupy raises ImportError, whatever is installed
+    try:
+        assert ember.cuda.is_available() is False
         assert ember.cuda.device_count() == 0
         with pytest.raises(RuntimeError, match="CuPy"):
             ember.zeros(2).to("cuda")
+    finally:
+        if saved == "absent":
+            del sys.modules["cupy"]
+        else:
+            sys.modules["cupy"] = saved
+
+
+def test_cuda_is_available_asks_cupy_for_devices(monkeypatch):
+    import types
+
+    import ember
+
+    def fake(count):
+        def get():
+            if isinstance(count, Exception):
+                raise count
+            return count
+        runtime = types.SimpleNamespace(getDeviceCount=get)
+        return types.SimpleNamespace(cuda=types.SimpleNamespace(runtime=runtime))
+
+    for count, want in [(2, True), (0, False), (RuntimeError("no driver"), False)]:
+        monkeypatch.setitem(sys.modules, "cupy", fake(count))
+        assert ember.cuda.is_available() is want

@@ -12,9 +12,15 @@ def _blocks():
 def test_readme_quickstart_blocks_run(capsys):
     blocks = _blocks()
     assert len(blocks) >= 3
+    import ember
+
+    ember.manual_seed(0)
     ns = {}
     exec(blocks[0], ns)
-    assert float(ns["loss"]) < 1.2  # it trained (chance level is ln 3 = 1.10 at start, then it fits)
+    # it trained: 64 random labels memorised (loss ~0.03, all correct over seeds 0-7); without
+    # opt.step() the loss stays at chance, ln 3 = 1.10, and about a third are right
+    assert float(ns["loss"]) < 0.2
+    assert (ns["model"](ns["x"]).argmax(1) == ns["y"]).float().mean().item() > 0.95
     exec(blocks[1], ns)
     assert ns["w"].grad.item() == 127 + 3 * 2 * 0.5  # sum of 2^k for 7 doublings, plus d(3w^2)/dw at 0.5
 
