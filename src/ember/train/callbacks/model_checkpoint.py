@@ -61,6 +61,16 @@ def _plain(value: Any) -> Any:
     return to_float(value)
 
 
+def _safe_component(text: str) -> str:
+    """Text from a metric name or value put into a checkpoint path: a '/' still makes a subfolder, as
+    in Lightning ('val/loss' -> 'val/loss=0.25.ckpt'), but no part may be '..', '.' or empty, so the
+    file stays inside ``dirpath`` (``{../../x}`` -> ``_/_/x=...``); a leading '/' is dropped."""
+    parts = text.replace(os.sep, "/").split("/")
+    if len(parts) == 1:
+        return text
+    return "/".join("_" if p in ("", ".", "..") else p for p in parts).lstrip("/")
+
+
 _FIELD = re.compile(r"\{([^{}:]+)(?::([^{}]*))?\}")
 
 
@@ -432,7 +442,9 @@ class ModelCheckpoint(Callback):
             except ValueError as e:
                 raise ValueError(f"ModelCheckpoint: cannot format {name}={value!r} with ':{spec}' in "
                                  f"filename {filename!r}: {e}") from None
-            return f"{name}{cls.CHECKPOINT_EQUALS_CHAR}{text}" if auto_insert_metric_name else text
+            if auto_insert_metric_name:
+                text = f"{_safe_component(name)}{cls.CHECKPOINT_EQUALS_CHAR}{text}"
+            return _safe_component(text)
 
         return _FIELD.sub(fill, filename)
 
@@ -448,7 +460,14 @@ class ModelCheckpoint(Callback):
         if ver is not None:
             name = self.CHECKPOINT_JOIN_CHAR.join((name, f"v{ver}"))
         name = f"{name}{self.FILE_EXTENSION}"
-        return os.path.join(self.dirpath, name) if self.dirpath else name
+        if not self.dirpath:
+            return name
+        path = os.path.join(self.dirpath, name)
+        inside = os.path.normpath(path)
+        if os.path.isabs(name) or os.path.commonpath([self.dirpath, inside]) != os.path.normpath(self.dirpath):
+            raise ValueError(f"ModelCheckpoint: filename {filename or self.filename!r} gives {name!r}, which is "
+                             f"outside dirpath {self.dirpath!r}; checkpoints are written inside dirpath")
+        return path
 
     def _get_metric_interpolated_filepath_name(self, candidates, trainer, del_filepath: str | None = None) -> str:
         filepath = self.format_checkpoint_name(candidates)
