@@ -49,6 +49,12 @@ def _rebuild_sequence(elem, items):
 
 
 def _collate_numbers(batch, elem):
+    odd = sorted({type(b).__name__ for b in batch if not isinstance(b, (int, float, np.bool_, np.number))})
+    if odd:  # torch.tensor([1, "a"]) refuses too; a NumPy string array would be a broken tensor
+        kinds = sorted({type(b).__name__ for b in batch})
+        raise TypeError(f"default_collate: the samples at this position mix numbers and {', '.join(odd)} "
+                        f"(element types: {', '.join(kinds)}); a batch field must hold one kind of value. "
+                        "Convert the labels to numbers in the dataset, or pass a collate_fn")
     if isinstance(elem, float):
         return _wrap(np.asarray(batch, dtype=np.float64))
     arr = np.asarray(batch)  # bools stay bool, ints become int64
@@ -88,7 +94,12 @@ def default_collate(batch):
             )
         return _wrap(np.stack(batch, 0))
     if isinstance(elem, (np.bool_, np.number, np.object_)):
-        return _wrap(np.asarray(batch))
+        arr = np.asarray(batch)
+        if arr.dtype.kind in "OSU":
+            kinds = sorted({type(b).__name__ for b in batch})
+            raise TypeError(f"default_collate: the samples at this position mix element types {', '.join(kinds)}; "
+                            "a batch field must hold one kind of value (or pass a collate_fn)")
+        return _wrap(arr)
     if isinstance(elem, (float, int)):  # bool is an int
         return _collate_numbers(batch, elem)
     if isinstance(elem, (str, bytes)):
