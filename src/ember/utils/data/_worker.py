@@ -276,6 +276,7 @@ class _WorkerPool:
         self.num_workers = loader.num_workers
         self.timeout = loader.timeout
         self.conns, self.procs = [], []
+        self.inflight = {}  # worker id -> {task number: payload} sent and not answered
         self.closed = False
         from .dataset import IterableDataset
 
@@ -303,7 +304,32 @@ class _WorkerPool:
             ) from e
 
     def send(self, wid, msg):
-        self.conns[wid].send(msg)
+        try:
+            self.conns[wid].send(msg)
+        except (BrokenPipeError, ConnectionResetError, EOFError, OSError):
+            raise self._died(wid) from None
+        if msg[0] == "task":
+            self.inflight.setdefault(wid, {})[msg[2]] = msg[3]
+
+    def _died(self, wid):
+        """The error for worker ``wid`` gone: its exit code and the batch it was loading."""
+        p = self.procs[wid]
+        p.join(0.1)
+        tasks = self.inflight.get(wid) or {}
+        doing = ""
+        if tasks:
+            task = min(tasks)
+            what = tasks[task]
+            doing = (f" while loading batch {task} of this iteration"
+                     + (f" (dataset indices {list(what)[:16]})" if isinstance(what, (list, tuple)) else
+                        f" (dataset index {what})" if isinstance(what, int) else ""))
+        self.shutdown()
+        code = p.exitcode
+        how = (f"was killed by signal {-code}" if code is not None and code < 0
+               else f"exited unexpectedly with exit code {code}")
+        return RuntimeError(
+            f"DataLoader worker {wid} (pid {p.pid}) {how}{doing}; it may have been killed (out of memory?), "
+            "called os._exit, or crashed in native code. Try num_workers=0 to see the error in the main process")
 
     def recv(self):
         """One (worker_id, message) reply; raises on timeout or when a worker died."""
@@ -318,19 +344,15 @@ class _WorkerPool:
             for r in ready:  # replies first: a worker may have answered, then exited
                 if r in by_conn:
                     try:
-                        return by_conn[r], r.recv()
+                        wid, reply = by_conn[r], r.recv()
+                        if isinstance(reply, tuple) and len(reply) > 1:
+                            self.inflight.get(wid, {}).pop(reply[1], None)
+                        return wid, reply
                     except (EOFError, OSError):
                         del by_conn[r]  # the worker is gone: its sentinel says how
             for r in ready:
                 if r in sentinels:
-                    p = self.procs[sentinels[r]]
-                    p.join(0.1)
-                    self.shutdown()
-                    raise RuntimeError(
-                        f"DataLoader worker {sentinels[r]} (pid {p.pid}) exited unexpectedly with exit code "
-                        f"{p.exitcode}; it may have been killed (out of memory?) or crashed in native code. "
-                        "Try num_workers=0 to see the error in the main process"
-                    )
+                    raise self._died(sentinels[r])
             if deadline is not None and time.monotonic() >= deadline:
                 self.shutdown()
                 raise RuntimeError(
