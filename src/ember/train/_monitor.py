@@ -121,7 +121,8 @@ class MetricMonitor:
     def __init__(self, monitor: str | None, mode: str = "min", min_delta: float = 0.0, owner: str = "monitor"):
         self.monitor = monitor
         self.mode = check_mode(owner, mode)
-        self.min_delta = abs(float(min_delta))
+        # signed, as Lightning's EarlyStopping: a negative min_delta lets a slightly worse value count
+        self.min_delta = float(min_delta)
         self.best = math.inf if mode == "min" else -math.inf
 
     @property
@@ -133,7 +134,8 @@ class MetricMonitor:
         return a < b if self.mode == "min" else a > b
 
     def improved(self, value: Any) -> bool:
-        """``value`` beats the best by more than ``min_delta``."""
+        """``value`` beats the best by more than ``min_delta`` (Lightning's test: ``current - min_delta >
+        best`` in max mode, ``current + min_delta < best`` in min mode; ``min_delta`` may be negative)."""
         v = to_float(value)
         if self.mode == "min":
             return v + self.min_delta < self.best

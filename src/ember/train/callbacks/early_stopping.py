@@ -42,7 +42,8 @@ class EarlyStopping(Callback):
 
     Args:
         monitor: the logged key to watch; ``None`` means ``"val_loss"`` (ember's default).
-        min_delta: an improvement smaller than this (in absolute value) does not count.
+        min_delta: an improvement of this much or less does not count (negative: a value up to
+            ``-min_delta`` worse than the best still counts as an improvement, as in Lightning).
         patience: how many checks with no improvement to wait before stopping. A check happens
             after every validation run (or every training epoch, see ``check_on_train_epoch_end``).
         verbose: log each improvement and the reason for stopping.
