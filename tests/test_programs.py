@@ -27,7 +27,6 @@ PROGRAMS = sorted(f for f in os.listdir(PROGRAMS_DIR) if f.endswith(".py") and n
 XFAIL = {
     "tensors_basics.py": "torch.matmul(..., out=...): ember's functions take no out= argument yet",
     "bow_classifier.py": "torch.LongTensor (the legacy typed constructors are not in ember yet)",
-    "mnist_rnn.py": "nn.Dropout2d on a 2-d (N, C) input: torch warns and runs, ember raises",
     "custom_dataset.py": "Tensor.scatter_ with a 0-d index into a 1-d tensor (the one-hot transform)",
 }
 NEEDS = {"lightning_autoencoder.py": "lightning"}
