@@ -36,6 +36,12 @@ Where each hook fires during ``fit`` (callbacks first, in list order, then the m
 
 ``validate``/``test``/``predict`` run the same evaluation loop with their own hooks.
 
+This file is the loop and the public API. Around it: ``_args.py`` (the constructor's arguments),
+``_ckpt_connector.py`` (what a checkpoint holds, when it is written, restoring; the loop's consistent
+points), ``_data_connector.py`` (loaders, batch limits, when validation is due), ``_optimization.py``
+(``configure_optimizers``, the loss check, the scheduler stepper), ``_signals.py`` (SIGTERM),
+``_logging.py`` (``self.log``), ``_plots.py`` (learning curves) and ``strategies.py`` (ddp).
+
 Beyond Lightning: exact resume (a run resumed from any checkpoint, even one saved mid-epoch, ends
 with the same weights bit for bit), SIGTERM saves ``<log_dir>/checkpoints/last.ckpt`` and exits
 (status 143) after the current step, a NaN policy (``on_nonfinite_loss``), and misuse errors at
@@ -47,14 +53,15 @@ from __future__ import annotations
 import math
 import os
 import sys
-import warnings
 from dataclasses import dataclass
 
 from ember.train._args import check_trainer_args, warn_inert
 from ember.train._checkpoint import capture_rng, restore_rng
 from ember.train._ckpt_connector import CheckpointConnector, SigtermStop
+from ember.train._data_connector import DataConnector, _as_list, _sized
+from ember.train._optimization import NonFiniteLossError, OptimizationConnector  # noqa: F401 (public here)
 from ember.train._logging import ResultCollection
-from ember.train._optim_config import LRSchedulerConfig, parse_optimizers
+from ember.train._optim_config import LRSchedulerConfig
 from ember.train._signals import SigtermGuard
 from ember.train.callbacks.callback import Callback
 
@@ -62,10 +69,6 @@ __all__ = ["Trainer", "TrainerState", "NonFiniteLossError", "LRSchedulerConfig"]
 
 _BATCH_HOOKS = ("on_before_batch_transfer", "transfer_batch_to_device", "on_after_batch_transfer")
 SIGTERM_EXIT_CODE = 143  # 128 + SIGTERM: "stopped by a signal" to shells and job schedulers
-
-
-class NonFiniteLossError(FloatingPointError):
-    """The training loss became NaN or infinite (``Trainer(on_nonfinite_loss="raise")``)."""
 
 
 @dataclass
@@ -80,63 +83,7 @@ class TrainerState:
         return self.status == "finished"
 
 
-class _ManualOptimizer:
-    """Wraps an optimizer in manual optimisation: ``step()`` fires ``on_before_optimizer_step``
-    and counts ``global_step`` (as Lightning's ``LightningOptimizer``)."""
-
-    def __init__(self, opt, trainer):
-        self._opt, self._trainer = opt, trainer
-
-    def step(self, closure=None):
-        t = self._trainer
-        t._call("on_before_optimizer_step", self._opt)
-        out = self._opt.step(closure) if closure is not None else self._opt.step()
-        t.global_step += 1
-        return out
-
-    def zero_grad(self, set_to_none: bool = True):
-        self._opt.zero_grad()
-
-    @property
-    def optimizer(self):
-        return self._opt
-
-    def __getattr__(self, name):
-        return getattr(self._opt, name)
-
-
-def _sized(loader):
-    try:
-        return len(loader)
-    except TypeError:
-        return None
-
-
-def _limit(n, limit, what):
-    """Number of batches to use given a limit_* flag (int count or float fraction)."""
-    if limit is None:
-        return n
-    if isinstance(limit, bool) or not isinstance(limit, (int, float)) or limit < 0:
-        raise ValueError(f"Trainer({what}={limit!r}): expected an int >= 0 (batches) or a float in [0, 1]")
-    if isinstance(limit, float):
-        if limit > 1.0:
-            raise ValueError(f"Trainer({what}={limit}): a float is a fraction of the loader and must be <= 1.0;"
-                             " pass an int for a number of batches")
-        if n is None:
-            if limit == 1.0:
-                return None
-            raise ValueError(f"Trainer({what}={limit}): a fraction needs a loader with len()")
-        return int(n * limit)
-    return limit if n is None else min(n, limit)
-
-
-def _as_list(x):
-    if x is None:
-        return []
-    return list(x) if isinstance(x, (list, tuple)) else [x]
-
-
-class Trainer:
+class Trainer(DataConnector, OptimizationConnector):
     """Runs fit/validate/test/predict for a :class:`~ember.train.TrainModule` (Lightning 2.x flags).
 
     >>> trainer = Trainer(max_epochs=5, callbacks=[EarlyStopping(patience=3)])  # doctest: +SKIP
@@ -938,201 +885,6 @@ class Trainer:
             return getattr(m, name)(batch, batch_idx, *extra)
         finally:
             d["_current_fx"] = None
-
-    # ------------------------------------------------------------------------------------------
-    # helpers: data
-    # ------------------------------------------------------------------------------------------
-    def _loader_from_hooks(self, noun):
-        for owner in (self.datamodule, self.lightning_module):
-            fn = getattr(owner, f"{noun}_dataloader", None) if owner is not None else None
-            if fn is not None:
-                try:
-                    return fn()
-                except NotImplementedError:
-                    continue
-        return None
-
-    def _connect_loaders(self):
-        if self.val_dataloaders is None:
-            self._connect_val_loaders()
-        if self.train_dataloader is None:
-            self._connect_train_loaders()
-        vci, nt = self.val_check_interval, self.num_training_batches
-        if isinstance(vci, float):
-            self._val_check_batch = max(1, int(nt * vci)) if nt else None
-        else:
-            if nt is not None and vci > nt and self.check_val_every_n_epoch is not None:
-                raise ValueError(f"Trainer(val_check_interval={vci}) is larger than the {nt} training batches "
-                                 "of an epoch; use a smaller value or check_val_every_n_epoch=None")
-            self._val_check_batch = vci
-        self._val_on = self._val_enabled()
-        resume = self._ckpt.resume
-        if resume is not None:  # loaders draw their shuffling seed once: give them the saved one
-            for d, st in zip(self.val_dataloaders, resume.get("val_dataloaders") or []):
-                if st is not None and hasattr(d, "load_state_dict"):
-                    d.load_state_dict(st)
-
-    def _connect_train_loaders(self):
-        train = self._train_loader_arg if self._train_loader_arg is not None else self._loader_from_hooks("train")
-        if train is None:
-            raise ValueError("Trainer.fit(): no training data; pass train_dataloaders=..., a datamodule, or "
-                             "define train_dataloader() on the module")
-        train = self.strategy.process_dataloader(train, shuffle_default=True)  # ddp: DistributedSampler
-        n = _sized(train)
-        if n == 0:
-            raise ValueError("Trainer.fit(): the training dataloader is empty (len 0): check the dataset "
-                             "size, batch_size and drop_last")
-        self.train_dataloader = train
-        self.num_training_batches = _limit(n, self.limit_train_batches, "limit_train_batches")
-        if self.num_training_batches == 0 and self.limit_train_batches not in (0, 0.0):
-            raise ValueError(f"Trainer.fit(): limit_train_batches={self.limit_train_batches} leaves no "
-                             f"training batch out of {n}")
-
-    def _connect_val_loaders(self):
-        if self.overfit_batches:
-            if self.train_dataloader is None:
-                self._connect_train_loaders()
-            val = self.train_dataloader
-        else:
-            val = self._val_loader_arg if self._val_loader_arg is not None else self._loader_from_hooks("val")
-            val = [self.strategy.process_dataloader(d, shuffle_default=False) for d in _as_list(val)]
-        self.val_dataloaders = _as_list(val)
-        for dl in self.val_dataloaders:
-            if _sized(dl) == 0:
-                raise ValueError("Trainer.fit(): a validation dataloader is empty (len 0): check the dataset "
-                                 "size, batch_size and drop_last")
-        self.num_val_batches = [self._num_eval_batches("validate", dl) for dl in self.val_dataloaders]
-
-    def _has_validation_step(self):
-        from ember.train.module import TrainModule
-
-        m = self.lightning_module
-        return getattr(type(m), "validation_step", None) is not TrainModule.validation_step or \
-            "validation_step" in vars(m)
-
-    def _sanity_wanted(self):
-        return bool(self.num_sanity_val_steps) and self.limit_val_batches not in (0, 0.0) \
-            and self._has_validation_step()
-
-    def _num_eval_batches(self, stage, dl):
-        lim = {"validate": self.limit_val_batches, "test": self.limit_test_batches,
-               "predict": self.limit_predict_batches}[stage]
-        return _limit(_sized(dl), lim, {"validate": "limit_val_batches", "test": "limit_test_batches",
-                                         "predict": "limit_predict_batches"}[stage])
-
-    def _val_enabled(self):
-        return bool(self.val_dataloaders) and self._has_validation_step() \
-            and any(n != 0 for n in self.num_val_batches)
-
-    def _val_due(self, batch_idx):
-        if not self._val_on:
-            return False
-        ce = self.check_val_every_n_epoch
-        if ce is not None and (self.current_epoch + 1) % ce != 0:
-            return False
-        if self.should_stop and self._can_stop():
-            return True
-        vcb = self._val_check_batch
-        if vcb is None:
-            return self.is_last_batch
-        idx = self._total_batch_idx - 1 if ce is None else batch_idx
-        if isinstance(self.val_check_interval, float) and self.val_check_interval == 1.0:
-            return self.is_last_batch
-        return (idx + 1) % vcb == 0
-
-    # ------------------------------------------------------------------------------------------
-    # helpers: optimisation
-    # ------------------------------------------------------------------------------------------
-    def _configure_optimizers(self):
-        m = self.lightning_module
-        prev, m._current_fx = m._current_fx, "configure_optimizers"
-        try:
-            out = m.configure_optimizers()
-        finally:
-            m._current_fx = prev
-        self.optimizers, self.lr_scheduler_configs = parse_optimizers(out)
-        if not self.optimizers:
-            if m.automatic_optimization:
-                raise ValueError(f"{type(m).__name__}.configure_optimizers() returned None: with automatic "
-                                 "optimisation it must return an optimizer, e.g. "
-                                 "ember.optim.Adam(self.parameters(), lr=1e-3)")
-        if m.automatic_optimization and len(self.optimizers) > 1:
-            raise ValueError(f"configure_optimizers() returned {len(self.optimizers)} optimizers; automatic "
-                             "optimisation uses one. Set self.automatic_optimization = False and step them "
-                             "in training_step (self.optimizers(), self.manual_backward(loss))")
-        self._manual_optimizers = [] if m.automatic_optimization else \
-            [_ManualOptimizer(o, self) for o in self.optimizers]
-        for cfg in self.lr_scheduler_configs:
-            if cfg.reduce_on_plateau:
-                try:
-                    from ember.train._monitor import check_mode_matches_name
-                    check_mode_matches_name("ReduceLROnPlateau", cfg.monitor, getattr(cfg.scheduler, "mode", "min"))
-                except ImportError:  # pragma: no cover
-                    pass
-        self._window_has_grad = False
-        self._stepped = False
-
-    def _check_loss(self, out, batch_idx, manual=False):
-        """The loss tensor from what training_step returned (None = skip this batch)."""
-        loss = out.get("loss") if isinstance(out, dict) else out
-        if isinstance(out, dict) and "loss" not in out and not manual:
-            raise ValueError(f"training_step returned a dict without a 'loss' key (keys: {sorted(out)}); "
-                             "return the loss tensor or {'loss': loss, ...}")
-        if loss is None:
-            return None
-        if manual:
-            return loss
-        data = getattr(loss, "_data", None)
-        if data is None or not hasattr(loss, "backward"):
-            raise TypeError(f"training_step must return the loss as an ember Tensor (or a dict with 'loss', or "
-                            f"None to skip the batch); it returned {type(loss).__name__}: {loss!r:.80}")
-        if data.size != 1:
-            raise ValueError(f"training_step returned a tensor of shape {tuple(data.shape)}, not a scalar loss; "
-                             "reduce it (e.g. loss.mean())")
-        if not loss.requires_grad:
-            raise ValueError("training_step returned a loss that does not require grad: it is not connected to "
-                             "the parameters (was it computed under no_grad, detached, or converted with .item()?)")
-        if self.on_nonfinite_loss != "ignore":
-            v = data.item()
-            if not math.isfinite(v):
-                if self.on_nonfinite_loss == "raise":
-                    raise NonFiniteLossError(
-                        f"training loss is {v} at global step {self.global_step} (epoch {self.current_epoch}, "
-                        f"batch {batch_idx}). Lower the learning rate, clip gradients (gradient_clip_val), "
-                        "check the data for NaN/inf, or pass Trainer(on_nonfinite_loss='skip') to drop such "
-                        "batches")
-                return None  # "skip"
-        return loss
-
-    def _accumulating(self, batch_idx):
-        return (batch_idx + 1) % self.accumulate_grad_batches != 0 and not self.is_last_batch
-
-    def _step_schedulers(self, interval, plateau, batch_idx=None):
-        if not self.lr_scheduler_configs or not self.lightning_module.automatic_optimization:
-            return
-        if interval == "step":
-            if batch_idx is not None and self._accumulating(batch_idx):
-                return
-            # Lightning counts "frequency" in batches of the epoch (batch_idx + 1), not optimizer steps
-            idx = batch_idx + 1 if batch_idx is not None else self.global_step
-        else:
-            idx = self.current_epoch + 1
-        for cfg in self.lr_scheduler_configs:
-            if cfg.interval != interval or cfg.reduce_on_plateau != plateau or idx % cfg.frequency:
-                continue
-            metric = None
-            if plateau:
-                metric = self.callback_metrics.get(cfg.monitor)
-                if metric is None:
-                    if cfg.strict:
-                        raise RuntimeError(
-                            f"ReduceLROnPlateau watches {cfg.monitor!r}, which was not logged. "
-                            f"{self._logged_keys_report()} Log it with self.log({cfg.monitor!r}, ...) or "
-                            "change 'monitor' in configure_optimizers (or set 'strict': False to skip)")
-                    warnings.warn(f"ReduceLROnPlateau watches {cfg.monitor!r}, which is not available; "
-                                  "skipping the scheduler step (strict=False)", RuntimeWarning, stacklevel=2)
-                    continue
-            self.lightning_module.lr_scheduler_step(cfg.scheduler, metric)
 
     # ------------------------------------------------------------------------------------------
     # helpers: stopping
