@@ -12,7 +12,7 @@ import numpy as np
 from . import _dtype as D
 from ._backend import device as _device
 from ._backend import module_for, to_device as _to_device_array
-from ._tensor import CLOCK, Size, Tensor
+from ._tensor import CLOCK, Size, Tensor, _View
 from .autograd.engine import BinaryNode, MultiNode, Node, UnaryNode
 from .autograd.functional_ns import add_at, erf_array
 from .autograd.grad_mode import STATE
@@ -92,11 +92,23 @@ def _infer_np(data, dtype):
     if isinstance(data, (list, tuple)) and builtins.any(isinstance(x, Tensor) for x in _flat(data)):
         data = _to_nested(data)
     try:
-        arr = np.array(data)
+        arr = np.array(data, dtype=np.float64) if dtype is not None and dtype.np.kind == "f" else np.array(data)
     except ValueError as e:
         raise ValueError(f"ember.tensor: the data is ragged or malformed ({e}); all rows must have the same length") from None
+    except OverflowError:
+        arr = np.array(data, dtype=object)
+    if arr.dtype == np.uint64 or (arr.dtype == object and _has_big_int(arr)):
+        raise RuntimeError(
+            "ember.tensor: Overflow when unpacking long: a Python int in the data does not fit in int64 "
+            "(range -2**63 .. 2**63-1); pass dtype=ember.float64 to store it as a float"
+        )
     if arr.dtype == object:
         raise TypeError(f"ember.tensor: could not infer dtype of {type(data).__name__} data {data!r:.60}")
+    if dtype is not None and dtype.np.kind in "iu" and arr.dtype.kind in "iu" and arr.size:
+        info = np.iinfo(dtype.np)
+        if arr.max() > info.max or arr.min() < info.min:
+            raise RuntimeError(f"ember.tensor: value cannot be converted to type {dtype} without overflow "
+                               f"(values span {arr.min()} .. {arr.max()}, {dtype} holds {info.min} .. {info.max})")
     if dtype is not None:
         return arr.astype(dtype.np)
     k = arr.dtype.kind
@@ -109,6 +121,57 @@ def _infer_np(data, dtype):
     if k == "c":
         raise TypeError("ember.tensor: complex numbers are not supported")
     raise TypeError(f"ember.tensor: could not infer dtype of {type(data).__name__} data")
+
+
+class _LegacyType(type):
+    """Metaclass of ``FloatTensor`` & co: calling one builds an ember Tensor of its dtype, and
+    ``isinstance(t, ember.FloatTensor)`` tests the dtype, as in torch."""
+
+    def __instancecheck__(cls, obj):
+        return isinstance(obj, Tensor) and obj._data.dtype == cls._legacy_dtype.np
+
+    def __call__(cls, *args, device=None):
+        return Tensor._wrap(_legacy_new(cls, args, None, device))
+
+
+def _legacy_type(name, dt):
+    return _LegacyType(name, (), {"_legacy_dtype": dt, "__doc__": f"torch's legacy ``{name}``: tensors of {dt}.",
+                                  "__module__": __name__})
+
+
+FloatTensor = _legacy_type("FloatTensor", D.float32)
+DoubleTensor = _legacy_type("DoubleTensor", D.float64)
+HalfTensor = _legacy_type("HalfTensor", D.float16)
+LongTensor = _legacy_type("LongTensor", D.int64)
+IntTensor = _legacy_type("IntTensor", D.int32)
+ShortTensor = _legacy_type("ShortTensor", D.int16)
+CharTensor = _legacy_type("CharTensor", D.int8)
+ByteTensor = _legacy_type("ByteTensor", D.uint8)
+BoolTensor = _legacy_type("BoolTensor", D.bool_)
+
+
+def _has_big_int(arr):
+    return builtins.any(isinstance(v, numbers.Integral) and not -2 ** 63 <= v < 2 ** 63 for v in arr.reshape(-1))
+
+
+def _legacy_new(cls, args, dtype, device):
+    """The array for torch's legacy constructors: ``Tensor(data)``, ``Tensor(*sizes)``, ``LongTensor(...)``."""
+    dt = D.as_dtype(dtype) if dtype is not None else getattr(cls, "_legacy_dtype", None) or D.get_default_dtype()
+    if len(args) == 1 and isinstance(args[0], Tensor) and dtype is None and cls is Tensor:
+        return args[0]._data  # Tensor(t) shares t's storage, like torch
+    if len(args) == 1 and not isinstance(args[0], numbers.Integral) and not isinstance(args[0], Size):
+        data = args[0]
+        if isinstance(data, (numbers.Number, np.generic)) and not isinstance(data, builtins.bool):
+            raise TypeError(
+                f"{getattr(cls, '__name__', 'Tensor')}(): new(): data must be a sequence (got {type(data).__name__}); "
+                "use ember.tensor(value) for a 0-d tensor"
+            )
+        return _infer_np(data, dt)
+    shape = _shape_arg(args, getattr(cls, "__name__", "Tensor")) if args else (0,)
+    if builtins.any(s_ < 0 for s_ in shape):
+        raise RuntimeError(f"Tensor(): trying to create tensor with negative dimension in size {shape}")
+    arr = np.zeros(shape, dtype=dt.np)
+    return _to_device_array(arr, _device(device)) if device is not None else arr
 
 
 def _flat(x):
@@ -197,6 +260,9 @@ def full(size, fill_value, dtype=None, device=None, requires_grad=False):
             dtype = D.int64
     if isinstance(size, numbers.Integral):
         size = (size,)
+    if isinstance(fill_value, numbers.Integral) and not isinstance(fill_value, builtins.bool) \
+            and not -2 ** 63 <= fill_value < 2 ** 63:
+        raise RuntimeError(f"full: value {fill_value} cannot be converted to type int64 without overflow")
     return _creation(fill_value, (tuple(size),), dtype, device, requires_grad, "full")
 
 
@@ -267,7 +333,8 @@ def eye(n, m=None, dtype=None, device=None, requires_grad=False):
 
 
 class Cast(Node):
-    needs_inputs = False
+    name = "ToCopyBackward0"
+    saves = {}
 
     def __init__(self, np_dtype):
         self.dt = np_dtype
@@ -295,7 +362,8 @@ def ns_cast(g, np_dtype):
 
 
 class ToDevice(Node):
-    needs_inputs = False
+    name = "ToCopyBackward0"
+    saves = {}
 
     def __init__(self, dev):
         self.dev = dev
@@ -327,7 +395,8 @@ class _Unary(UnaryNode):
 
 
 class Neg(_Unary):
-    needs_inputs = False
+    name = "NegBackward0"
+    saves = {}
 
     def forward(self, x):
         return -x
@@ -337,8 +406,9 @@ class Neg(_Unary):
 
 
 class Exp(_Unary):
-    needs_inputs = False
-    needs_out = True
+    name = "ExpBackward0"
+    saves = {}
+    save_out = True
 
     def forward(self, x):
         return np.exp(x)
@@ -348,8 +418,9 @@ class Exp(_Unary):
 
 
 class Expm1(_Unary):
-    needs_inputs = False
-    needs_out = True
+    name = "Expm1Backward0"
+    saves = {}
+    save_out = True
 
     def forward(self, x):
         return np.expm1(x)
@@ -359,6 +430,8 @@ class Expm1(_Unary):
 
 
 class Log(_Unary):
+    name = "LogBackward0"
+    saves = {0: (0,)}
     def forward(self, x):
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.log(x)
@@ -368,6 +441,8 @@ class Log(_Unary):
 
 
 class Log1p(_Unary):
+    name = "Log1PBackward0"
+    saves = {0: (0,)}
     def forward(self, x):
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.log1p(x)
@@ -377,6 +452,8 @@ class Log1p(_Unary):
 
 
 class Log2(_Unary):
+    name = "Log2Backward0"
+    saves = {0: (0,)}
     def forward(self, x):
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.log2(x)
@@ -386,6 +463,8 @@ class Log2(_Unary):
 
 
 class Log10(_Unary):
+    name = "Log10Backward0"
+    saves = {0: (0,)}
     def forward(self, x):
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.log10(x)
@@ -395,8 +474,9 @@ class Log10(_Unary):
 
 
 class Sqrt(_Unary):
-    needs_inputs = False
-    needs_out = True
+    name = "SqrtBackward0"
+    saves = {}
+    save_out = True
 
     def forward(self, x):
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -407,8 +487,9 @@ class Sqrt(_Unary):
 
 
 class Rsqrt(_Unary):
-    needs_inputs = False
-    needs_out = True
+    name = "RsqrtBackward0"
+    saves = {}
+    save_out = True
 
     def forward(self, x):
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -419,6 +500,8 @@ class Rsqrt(_Unary):
 
 
 class Abs(_Unary):
+    name = "AbsBackward0"
+    saves = {0: (0,)}
     def forward(self, x):
         return np.abs(x)
 
@@ -427,8 +510,9 @@ class Abs(_Unary):
 
 
 class Reciprocal(_Unary):
-    needs_inputs = False
-    needs_out = True
+    name = "ReciprocalBackward0"
+    saves = {}
+    save_out = True
 
     def forward(self, x):
         with np.errstate(divide="ignore"):
@@ -439,6 +523,8 @@ class Reciprocal(_Unary):
 
 
 class Sin(_Unary):
+    name = "SinBackward0"
+    saves = {0: (0,)}
     def forward(self, x):
         return np.sin(x)
 
@@ -447,6 +533,8 @@ class Sin(_Unary):
 
 
 class Cos(_Unary):
+    name = "CosBackward0"
+    saves = {0: (0,)}
     def forward(self, x):
         return np.cos(x)
 
@@ -455,8 +543,9 @@ class Cos(_Unary):
 
 
 class Tan(_Unary):
-    needs_inputs = False
-    needs_out = True
+    name = "TanBackward0"
+    saves = {}
+    save_out = True
 
     def forward(self, x):
         return np.tan(x)
@@ -466,8 +555,9 @@ class Tan(_Unary):
 
 
 class Tanh(_Unary):
-    needs_inputs = False
-    needs_out = True
+    name = "TanhBackward0"
+    saves = {}
+    save_out = True
 
     def forward(self, x):
         return np.tanh(x)
@@ -477,8 +567,9 @@ class Tanh(_Unary):
 
 
 class Sigmoid(_Unary):
-    needs_inputs = False
-    needs_out = True
+    name = "SigmoidBackward0"
+    saves = {}
+    save_out = True
 
     def forward(self, x):
         # 1 / (1 + exp(-x)) keeps full relative precision for very negative x; exp may overflow
@@ -493,8 +584,9 @@ class Sigmoid(_Unary):
 
 
 class Relu(_Unary):
-    needs_inputs = False
-    needs_out = True
+    name = "ReluBackward0"
+    saves = {}
+    save_out = True
 
     def forward(self, x):
         return np.maximum(x, 0)
@@ -519,6 +611,8 @@ def _mask_bits(g, keep):
 
 
 class Erf(_Unary):
+    name = "ErfBackward0"
+    saves = {0: (0,)}
     def forward(self, x):
         return erf_array(x)
 
@@ -528,6 +622,8 @@ class Erf(_Unary):
 
 
 class Asin(_Unary):
+    name = "AsinBackward0"
+    saves = {0: (0,)}
     def forward(self, x):
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.arcsin(x)
@@ -538,6 +634,8 @@ class Asin(_Unary):
 
 
 class Acos(_Unary):
+    name = "AcosBackward0"
+    saves = {0: (0,)}
     def forward(self, x):
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.arccos(x)
@@ -548,6 +646,8 @@ class Acos(_Unary):
 
 
 class Atan(_Unary):
+    name = "AtanBackward0"
+    saves = {0: (0,)}
     def forward(self, x):
         return np.arctan(x)
 
@@ -557,6 +657,8 @@ class Atan(_Unary):
 
 
 class Sinh(_Unary):
+    name = "SinhBackward0"
+    saves = {0: (0,)}
     def forward(self, x):
         return np.sinh(x)
 
@@ -566,6 +668,8 @@ class Sinh(_Unary):
 
 
 class Cosh(_Unary):
+    name = "CoshBackward0"
+    saves = {0: (0,)}
     def forward(self, x):
         return np.cosh(x)
 
@@ -766,7 +870,8 @@ class _Binary(BinaryNode):
 
 
 class Add(_Binary):
-    needs_inputs = False
+    name = "AddBackward0"
+    saves = {}
     op = "add"
 
     def forward(self, a, b):
@@ -777,7 +882,8 @@ class Add(_Binary):
 
 
 class Sub(_Binary):
-    needs_inputs = False
+    name = "SubBackward0"
+    saves = {}
     op = "sub"
 
     def forward(self, a, b):
@@ -789,11 +895,12 @@ class Sub(_Binary):
             ) from None
 
     def backward(self, ns, g, ins, out):
-        b = self.inputs[1]
-        return g, (-g if isinstance(b, Tensor) and b.requires_grad else None)
+        return g, (-g if self.needs[1] else None)
 
 
 class Mul(_Binary):
+    name = "MulBackward0"
+    saves = {0: (1,), 1: (0,)}
     op = "mul"
 
     def forward(self, a, b):
@@ -801,12 +908,13 @@ class Mul(_Binary):
 
     def backward(self, ns, g, ins, out):
         a, b = ins
-        ia, ib = self.inputs
-        return (g * b if isinstance(ia, Tensor) and ia.requires_grad else None,
-                g * a if isinstance(ib, Tensor) and ib.requires_grad else None)
+        need = self.needs
+        return (g * b if need[0] else None, g * a if need[1] else None)
 
 
 class Div(_Binary):
+    name = "DivBackward0"
+    saves = {0: (1,), 1: (0, 1)}
     op = "div"
 
     def forward(self, a, b):
@@ -815,13 +923,14 @@ class Div(_Binary):
 
     def backward(self, ns, g, ins, out):
         a, b = ins
-        gb = None
-        if isinstance(self.inputs[1], Tensor) and self.inputs[1].requires_grad:
-            gb = -g * a / (b * b)
-        return g / b, gb
+        need = self.needs
+        gb = -g * a / (b * b) if need[1] else None
+        return (g / b if need[0] else None), gb
 
 
 class Pow(_Binary):
+    name = "PowBackward0"
+    saves = {0: (0, 1), 1: (0, 1)}
     op = "pow"
 
     def forward(self, a, b):
@@ -831,14 +940,15 @@ class Pow(_Binary):
     def backward(self, ns, g, ins, out):
         a, b = ins
         ga = gb = None
-        ia, ib = self.inputs
-        if isinstance(ia, Tensor) and ia.requires_grad:
-            if isinstance(ib, Tensor):
+        need = self.needs
+        a_t, b_t = not isinstance(a, (int, float)), not isinstance(b, (int, float))
+        if need[0]:
+            if b_t:
                 ga = ns.where(ns.value(b) == 0, 0 * g, g * b * a ** (b - 1))
             else:
                 ga = g * 0 if b == 0 else g * b * a ** (b - 1)
-        if isinstance(ib, Tensor) and ib.requires_grad:
-            if isinstance(ia, Tensor):
+        if need[1]:
+            if a_t:
                 av = ns.value(a)
                 safe = ns.where(av > 0, a, 1 + 0 * a)
                 gb = ns.where((av == 0) & (ns.value(b) >= 0), 0 * g, g * a ** b * ns.log(safe))
@@ -849,6 +959,8 @@ class Pow(_Binary):
 
 
 class Maximum(_Binary):
+    name = "MaximumBackward0"
+    saves = {0: (0, 1), 1: (0, 1)}
     op = "maximum"
 
     def forward(self, a, b):
@@ -862,6 +974,8 @@ class Maximum(_Binary):
 
 
 class Minimum(_Binary):
+    name = "MinimumBackward0"
+    saves = {0: (0, 1), 1: (0, 1)}
     op = "minimum"
 
     def forward(self, a, b):
@@ -975,7 +1089,11 @@ def pow(a, b):
         if a._data.dtype.kind in "iu" and b < 0:
             raise RuntimeError("pow: integers to negative integer powers are not allowed; use a float tensor")
     a, b = _promote(a, b, "pow")
-    return Pow()(a, b)
+    node = Pow()
+    out = node(a, b)
+    if out.grad_fn is not None and isinstance(b, Tensor):
+        node._grad_name = "PowBackward1" if isinstance(a, Tensor) else "PowBackward2"
+    return out
 
 
 def square(x):
@@ -998,15 +1116,21 @@ fmax, fmin = maximum, minimum
 
 
 class Where(Node):
-    def __init__(self, cond):
-        self.cond = cond
+    """``where(cond, a, b)``; the condition is input 0, so it is saved and version-checked like any value."""
 
-    def forward(self, a, b):
-        return np.where(self.cond, a, b)
+    name = "WhereBackward0"
+    saves = {1: (0,), 2: (0,)}
+
+    def forward(self, cond, a, b):
+        return np.where(cond, a, b)
 
     def backward(self, ns, g, ins, out):
+        cond = ins[0]
+        if isinstance(cond, Tensor):
+            cond = cond._data
         z = 0 * g
-        return ns.where(self.cond, g, z), ns.where(self.cond, z, g)
+        need = self.needs
+        return None, (ns.where(cond, g, z) if need[1] else None), (ns.where(cond, z, g) if need[2] else None)
 
 
 def where(condition, input=None, other=None):
@@ -1021,7 +1145,7 @@ def where(condition, input=None, other=None):
     a, b = _promote(input, other, "where")
     a, b = _t(a), _t(b, like=a)
     try:
-        return Where(cond)(a, b)
+        return Where()(condition if isinstance(condition, Tensor) else cond, a, b)
     except ValueError:
         raise RuntimeError(
             f"where: condition {tuple(cond.shape)}, input {tuple(a.shape)} and other {tuple(b.shape)} are not broadcastable"
@@ -1032,10 +1156,12 @@ def ns_where(cond, a, b):
     if isinstance(cond, Tensor):
         cond = cond._data
     a, b = _t(a), _t(b)
-    return Where(cond)(a, b)
+    return Where()(cond, a, b)
 
 
 class Clamp(Node):
+    name = "ClampBackward1"
+    saves = {0: (0,)}
     def __init__(self, lo, hi):
         self.lo, self.hi = lo, hi
 
@@ -1122,20 +1248,33 @@ def isclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
 
 
 class Sum(Node):
-    needs_inputs = False
+    """Sum (or, with ``scale``, mean) over ``axes``. float16 accumulates in float32, as torch does."""
 
-    def __init__(self, axes, keepdim):
-        self.axes, self.keepdim = axes, keepdim
+    name = "SumBackward0"
+    saves = {}
+
+    def __init__(self, axes, keepdim, scale=None):
+        self.axes, self.keepdim, self.scale = axes, keepdim, scale
 
     def forward(self, x):
         self.shape = x.shape
-        return x.sum(axis=self.axes, keepdims=self.keepdim)
+        if x.dtype == np.float16:
+            r = x.sum(axis=self.axes, keepdims=self.keepdim, dtype=np.float32)
+            if self.scale is not None:
+                r = r * np.float32(self.scale)
+            return np.asarray(r.astype(np.float16))
+        r = x.sum(axis=self.axes, keepdims=self.keepdim)
+        if self.scale is not None:
+            r = r * r.dtype.type(self.scale) if r.dtype.kind == "f" else r * self.scale
+        return r
 
     def backward(self, ns, g, ins, out):
         if not self.keepdim and self.axes is not None:
             g = ns.reshape(g, _keep_shape(self.shape, self.axes))
         elif self.axes is None and not self.keepdim:
             g = ns.reshape(g, (1,) * len(self.shape))
+        if self.scale is not None:
+            g = g * self.scale
         return (ns.expand(g, self.shape),)
 
 
@@ -1159,7 +1298,11 @@ def sum(x, dim=None, keepdim=False, *, dtype=None):
     axes = _dims(dim, x.ndim, "sum")
     if axes == () and isinstance(dim, (tuple, list)):
         axes = None
-    return Sum(axes, keepdim)(x)
+    node = Sum(axes, keepdim)
+    out = node(x)
+    if dim is not None and out.grad_fn is not None:
+        node._grad_name = "SumBackward1"
+    return out
 
 
 def ns_sum(x, axis=None, keepdims=False):
@@ -1187,12 +1330,17 @@ def mean(x, dim=None, keepdim=False, *, dtype=None):
         )
     axes = _dims(dim, x.ndim, "mean")
     n = x._data.size if axes is None else int(np.prod([x.shape[a] for a in axes]))
-    s = Sum(axes if axes != () else None, keepdim)(x)
-    return s / n if n else s * math.nan
+    node = Sum(axes if axes != () else None, keepdim, (1.0 / n) if n else math.nan)
+    out = node(x)
+    if out.grad_fn is not None:
+        node._grad_name = "MeanBackward0" if dim is None else "MeanBackward1"
+    return out
 
 
 class Prod(Node):
-    needs_out = True
+    name = "ProdBackward0"
+    saves = {0: (0,)}
+    save_out = True
 
     def __init__(self, axis, keepdim):
         self.axis, self.keepdim = axis, keepdim
@@ -1259,7 +1407,8 @@ class _ValuesIndices(tuple):
 
 
 class TakeAlong(Node):
-    needs_inputs = False
+    name = "GatherBackward0"
+    saves = {}
 
     def __init__(self, idx, axis):
         self.idx, self.axis = idx, axis
@@ -1273,7 +1422,8 @@ class TakeAlong(Node):
 
 
 class PutAlongZeros(Node):
-    needs_inputs = False
+    name = "PutAlongZerosBackward0"
+    saves = {}
 
     def __init__(self, shape, idx, axis):
         self.shape, self.idx, self.axis = shape, idx, axis
@@ -1336,7 +1486,9 @@ def min(x, dim=None, keepdim=False):
 
 
 class AMax(Node):
-    needs_out = True
+    name = "AmaxBackward0"
+    saves = {0: (0,)}
+    save_out = True
 
     def __init__(self, axes, keepdim, is_max):
         self.axes, self.keepdim, self.is_max = axes, keepdim, is_max
@@ -1393,6 +1545,8 @@ def var(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
         correction = 1 if unbiased is None or unbiased else 0
     if x._data.dtype.kind != "f":
         raise RuntimeError(f"var(): input dtype must be floating point, got {x.dtype}")
+    if x._data.dtype == np.float16:  # accumulate in float32 and return float16, as torch does
+        return cast(var(cast(x, D.float32), dim, unbiased, keepdim, correction=correction), D.float16)
     axes = _dims(dim, x.ndim, "var")
     n = x._data.size if axes is None else int(np.prod([x.shape[a] for a in axes]))
     mu = mean(x, axes, keepdim=True)
@@ -1433,6 +1587,8 @@ def norm(x, p="fro", dim=None, keepdim=False, dtype=None):
         x = cast(x, D.as_dtype(dtype))
     if x._data.dtype.kind != "f":
         raise RuntimeError(f"norm(): input dtype must be floating point, got {x.dtype}")
+    if x._data.dtype == np.float16:
+        return cast(norm(cast(x, D.float32), p, dim, keepdim), D.float16)
     if p in ("fro", 2, 2.0):
         s = sum(x * x, dim, keepdim)
         return _safe_sqrt(s)
@@ -1450,8 +1606,9 @@ def norm(x, p="fro", dim=None, keepdim=False, dtype=None):
 class _SafeSqrt(Node):
     """sqrt whose gradient at 0 is 0 (torch's norm subgradient)."""
 
-    needs_inputs = False
-    needs_out = True
+    name = "SqrtBackward0"
+    saves = {}
+    save_out = True
 
     def forward(self, x):
         return np.sqrt(x)
@@ -1467,7 +1624,8 @@ def _safe_sqrt(x):
 
 
 class Cumsum(Node):
-    needs_inputs = False
+    name = "CumsumBackward0"
+    saves = {}
 
     def __init__(self, axis):
         self.axis = axis
@@ -1523,7 +1681,8 @@ def count_nonzero(x, dim=None):
 
 
 class Reshape(Node):
-    needs_inputs = False
+    name = "ViewBackward0"
+    saves = {}
 
     def __init__(self, shape):
         self.shape = shape
@@ -1559,11 +1718,9 @@ def reshape(x, *shape):
     """The same values in a new shape (one dim may be -1)."""
     shape = _shape_arg(shape, "reshape")
     shape = _infer_shape(shape, x._data.size, "reshape", tuple(x.shape))
-    if shape == x._data.shape:
-        return x if not x.requires_grad else Reshape(shape)(x)
     out = Reshape(shape)(x)
-    if out._data.base is not None:
-        out._base = x if x._base is None else x._base
+    if np.may_share_memory(out._data, x._data):
+        return _make_view(out, x, (reshape, (shape,)))
     return out
 
 
@@ -1571,9 +1728,23 @@ def view(x, *shape):
     """Like ``reshape``; ember also accepts non-contiguous inputs (it copies when it must)."""
     shape = _shape_arg(shape, "view")
     shape = _infer_shape(shape, x._data.size, "view", tuple(x.shape))
-    out = Reshape(shape)(x)
-    out._base = x if x._base is None else x._base
-    return out
+    if not _viewable(x._data, shape):
+        raise RuntimeError(
+            f"view size is not compatible with input tensor's size and stride (at least one dimension spans "
+            f"across two contiguous subspaces): view {list(shape)} of a tensor of shape {tuple(x.shape)} and "
+            f"stride {x.stride()}. Use .reshape(...) instead."
+        )
+    return _make_view(Reshape(shape)(x), x, (view, (shape,)))
+
+
+def _viewable(a, shape):
+    """Whether NumPy can reshape ``a`` to ``shape`` without a copy (torch's view rule)."""
+    try:
+        b = a.view()
+        b.shape = shape  # raises instead of copying
+        return True
+    except (AttributeError, ValueError):
+        return False
 
 
 def ns_reshape(x, shape):
@@ -1604,7 +1775,8 @@ def unflatten(x, dim, sizes):
 
 
 class Permute(Node):
-    needs_inputs = False
+    name = "PermuteBackward0"
+    saves = {}
 
     def __init__(self, axes):
         self.axes = axes
@@ -1625,9 +1797,7 @@ def permute(x, *dims):
             f"desired ordering of dimensions i.e. input.dim() = {x.ndim} is not equal to len(dims) = {len(dims)}"
         )
     axes = _dims(dims, x.ndim, "permute")
-    out = Permute(axes)(x)
-    out._base = x if x._base is None else x._base
-    return out
+    return _make_view(Permute(axes)(x), x, (permute, (axes,)))
 
 
 def ns_transpose(x, axes):
@@ -1641,9 +1811,9 @@ def transpose(x, dim0, dim1):
     a, b = _dim(dim0, x.ndim, "transpose"), _dim(dim1, x.ndim, "transpose")
     axes = list(range(x.ndim))
     axes[a], axes[b] = axes[b], axes[a]
-    out = Permute(tuple(axes))(x)
-    out._base = x if x._base is None else x._base
-    return out
+    node = Permute(tuple(axes))
+    node._grad_name = "TransposeBackward0"
+    return _make_view(node(x), x, (transpose, (a, b)))
 
 
 swapaxes = swapdims = transpose
@@ -1657,7 +1827,13 @@ def t(x):
     """Transpose of a tensor of at most 2 dims."""
     if x.ndim > 2:
         raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {x.ndim}D; use transpose or mT")
-    return transpose(x, 0, 1) if x.ndim == 2 else x
+    if x.ndim < 2:
+        return _reshape_view(x, tuple(x.shape), "TBackward0", (t, ()))
+    node = Permute((1, 0))
+    out = node(x)
+    if out.grad_fn is not None:
+        node._grad_name = "TBackward0"
+    return _make_view(out, x, (t, ()))
 
 
 def squeeze(x, dim=None):
@@ -1669,20 +1845,27 @@ def squeeze(x, dim=None):
         if x.ndim == 0:
             return x
         shape = tuple(s for i, s in enumerate(x.shape) if not (i in axes and s == 1))
-    if shape == tuple(x.shape):
-        return x
-    return reshape(x, shape)
+    return _reshape_view(x, shape, "SqueezeBackward0" if dim is None else "SqueezeBackward1", (squeeze, (dim,)))
 
 
 def unsqueeze(x, dim):
     """Insert a dim of size 1 at ``dim``."""
     d = _dim(dim, x.ndim + 1, "unsqueeze")
     shp = tuple(x.shape)
-    return reshape(x, shp[:d] + (1,) + shp[d:])
+    return _reshape_view(x, shp[:d] + (1,) + shp[d:], "UnsqueezeBackward0", (unsqueeze, (d,)))
+
+
+def _reshape_view(x, shape, grad_name, step):
+    node = Reshape(tuple(shape))
+    out = node(x)
+    if out.grad_fn is not None:
+        node._grad_name = grad_name
+    return _make_view(out, x, step)
 
 
 class Expand(Node):
-    needs_inputs = False
+    name = "ExpandBackward0"
+    saves = {}
 
     def __init__(self, shape):
         self.shape = shape
@@ -1714,11 +1897,9 @@ def expand(x, *sizes):
                 f"({x.shape[i]}) at non-singleton dimension {i + lead}. Target sizes: {list(sizes)}. "
                 f"Tensor sizes: {list(x.shape)}"
             )
-    if shape == tuple(x.shape):
+    if shape == tuple(x.shape) and not x.requires_grad:
         return x
-    out = Expand(shape)(x)
-    out._base = x if x._base is None else x._base
-    return out
+    return _make_view(Expand(shape)(x), x, (expand, (shape,)))
 
 
 broadcast_to = expand
@@ -1738,7 +1919,8 @@ def broadcast_shapes(*shapes):
 
 
 class Cat(Node):
-    needs_inputs = False
+    name = "CatBackward0"
+    saves = {}
 
     def __init__(self, axis):
         self.axis = axis
@@ -1820,7 +2002,8 @@ def vstack(tensors):
 class Split(MultiNode):
     """All pieces of a split in one node, so backward joins them once (O(n), not O(n^2))."""
 
-    needs_inputs = False
+    name = "SplitBackward0"
+    saves = {}
 
     def __init__(self, axis, sizes, squeeze):
         self.axis, self.sizes, self.squeeze = axis, sizes, squeeze
@@ -1860,11 +2043,16 @@ class Split(MultiNode):
 
 
 def _split_views(x, ax, sizes, squeeze):
-    outs = Split(ax, tuple(sizes), squeeze)(x)
-    base = x if x._base is None else x._base
-    for t in outs:
-        t._base = base
-    return outs
+    node = Split(ax, tuple(sizes), squeeze)
+    outs = node(x)
+    if squeeze:
+        node._grad_name = "UnbindBackward0"
+    res = []
+    start = 0
+    for t, n in zip(outs, sizes):
+        res.append(_make_view(t, x, (select, (ax, start)) if squeeze else (narrow, (ax, start, n))))
+        start += n
+    return tuple(res)
 
 
 def split(x, split_size_or_sections, dim=0):
@@ -1941,7 +2129,8 @@ def select(x, dim, index):
 
 
 class Flip(Node):
-    needs_inputs = False
+    name = "FlipBackward0"
+    saves = {}
 
     def __init__(self, axes):
         self.axes = axes
@@ -1972,7 +2161,8 @@ def flipud(x):
 
 
 class Roll(Node):
-    needs_inputs = False
+    name = "RollBackward0"
+    saves = {}
 
     def __init__(self, shifts, axes):
         self.shifts, self.axes = shifts, axes
@@ -2002,7 +2192,8 @@ def ns_roll(x, shifts, axes):
 
 
 class Tri(Node):
-    needs_inputs = False
+    name = "TrilBackward0"
+    saves = {}
 
     def __init__(self, k, lower):
         self.k, self.lower = k, lower
@@ -2088,7 +2279,8 @@ def clone(x):
 
 
 class Clone(Node):
-    needs_inputs = False
+    name = "CloneBackward0"
+    saves = {}
 
     def forward(self, x):
         return x.copy()
@@ -2115,6 +2307,7 @@ def _norm_index(x, idx, op="index"):
     )
     if n_consumed > ndim:
         raise IndexError(f"{op}: too many indices for tensor of dimension {ndim} (got {n_consumed})")
+    guards = []
     for i in idx:
         if i is Ellipsis:
             out.append(i)
@@ -2125,6 +2318,7 @@ def _norm_index(x, idx, op="index"):
             continue
         if isinstance(i, Tensor):
             a = i._data
+            guards.append(i)
         elif isinstance(i, (list, tuple)):
             a = np.asarray(i)
             if a.dtype == object or (a.size and a.dtype.kind not in "iub"):
@@ -2132,7 +2326,7 @@ def _norm_index(x, idx, op="index"):
             if a.size == 0:
                 a = a.astype(np.int64)
         elif isinstance(i, np.ndarray):
-            a = i
+            a = i.copy()  # like torch, a NumPy index is taken by value: later changes to it change nothing
         else:
             a = None
         if a is not None:
@@ -2175,7 +2369,7 @@ def _norm_index(x, idx, op="index"):
             raise IndexError(f"{op}: index {k} is out of bounds for dimension {dim} with size {n}")
         out.append(k)
         dim += 1
-    return tuple(out)
+    return tuple(out), guards
 
 
 def _is_basic(idx):
@@ -2183,7 +2377,8 @@ def _is_basic(idx):
 
 
 class Index(Node):
-    needs_inputs = False
+    name = "IndexBackward0"
+    saves = {}
 
     def __init__(self, idx):
         self.idx = idx
@@ -2197,7 +2392,8 @@ class Index(Node):
 
 
 class IndexZeros(Node):
-    needs_inputs = False
+    name = "IndexZerosBackward0"
+    saves = {}
 
     def __init__(self, shape, idx, accumulate):
         self.shape, self.idx, self.accumulate = shape, idx, accumulate
@@ -2231,19 +2427,54 @@ def getitem(x, idx):
     if x.ndim == 0 and not (idx is None or idx is Ellipsis or (isinstance(idx, tuple) and builtins.all(i is None or i is Ellipsis for i in idx))):
         if not (isinstance(idx, Tensor) and idx._data.dtype == np.bool_):
             raise IndexError("invalid index of a 0-dim tensor. Use `tensor.item()` to convert a 0-dim tensor to a number")
-    nidx = _norm_index(x, idx, "index")
-    out = Index(nidx)(x)
+    nidx, guards = _norm_index(x, idx, "index")
+    node = Index(nidx)
+    out = node(x)
     if _is_basic(nidx):
-        out._base = x if x._base is None else x._base
-        if x._base is None:
-            out._view_idx = nidx  # lets an in-place op on this view rewrite its base (see _rebase)
+        if out.grad_fn is not None:
+            node._grad_name = _basic_index_name(nidx)
+        return _make_view(out, x, (getitem, (nidx,)))
+    if guards and out.grad_fn is not None:
+        node.guard(guards)
+    return out
+
+
+def _basic_index_name(nidx):
+    real = [i for i in nidx if i is not None and i is not Ellipsis]
+    if builtins.any(isinstance(i, builtins.int) for i in real):
+        return "SelectBackward0"
+    if builtins.any(isinstance(i, _pyslice) and i != _pyslice(None) for i in real):
+        return "SliceBackward0"
+    return "AliasBackward0" if not builtins.any(i is None for i in nidx) else "UnsqueezeBackward0"
+
+
+def _make_view(out, x, step):
+    """Mark ``out`` (whose array is a NumPy view of ``x``'s) as a view of ``x``'s root, re-derivable by
+    replaying the view ops ``step`` after those of ``x`` (see ``_tensor._View``)."""
+    base = x._base
+    if base is None:
+        root, steps = x, (step,)
+    else:
+        root, steps = base, x._vsteps + (step,)
+    d = out.__dict__
+    gf = d.pop("grad_fn", None)
+    rg = d.pop("requires_grad", False)
+    out.__class__ = _View
+    out._gf, out._rg = gf, rg
+    out._base = root
+    vr = x._vroot
+    out._vroot = x if vr is None else vr
+    out._vsteps = steps
+    out._stamp = root._hist
+    out._vgrad = STATE.enabled
     return out
 
 
 class IndexPut(Node):
     """``x[idx] = v`` as a recorded out-of-place op (the base for ``__setitem__`` in graphs)."""
 
-    needs_inputs = False
+    name = "IndexPutBackward0"
+    saves = {}
 
     def __init__(self, idx):
         self.idx = idx
@@ -2262,13 +2493,14 @@ class IndexPut(Node):
 
 
 def setitem(x, idx, value):
-    nidx = _norm_index(x, idx, "index assignment")
+    nidx, guards = _norm_index(x, idx, "index assignment")
     if isinstance(value, Tensor):
         vdata = value._data
     else:
         vdata = value
     recording = STATE.enabled and (x.requires_grad or (isinstance(value, Tensor) and value.requires_grad))
     if not recording:
+        _check_writable(x, "index assignment")
         try:
             x._data[nidx] = vdata
         except ValueError as e:
@@ -2278,12 +2510,17 @@ def setitem(x, idx, value):
             ) from None
         x._bump()
         return
-    if x.is_leaf and x.requires_grad:
-        raise RuntimeError(_leaf_inplace_msg("index assignment"))
     v = value if isinstance(value, Tensor) else tensor(value, dtype=x.dtype)
     if v._data.dtype != x._data.dtype:
         v = cast(v, x.dtype)
-    _rebase(x, lambda old: IndexPut(nidx)(old, v))
+
+    def make(old):
+        out = IndexPut(nidx)(old, v)
+        if guards and out.grad_fn is not None:
+            out.grad_fn.guard(guards)
+        return out
+
+    _rebase(x, make, "index assignment")
 
 
 def _leaf_inplace_msg(op):
@@ -2293,57 +2530,125 @@ def _leaf_inplace_msg(op):
     )
 
 
-def _rebase(x, make):
-    """Run an in-place op on a recorded tensor: compute ``make(old)`` out of place, then write the result
-    into ``x``'s storage and make ``x`` the op's output (like torch's rebase_history)."""
-    if x._base is not None and x._base.requires_grad:
-        vidx = x.__dict__.get("_view_idx")
-        if vidx is not None and not x._base.is_leaf:
-            # a basic-index view of a graph tensor (``y[:, 0] += 1``): compute the view's new values out of
-            # place and write them into the base as a recorded index assignment, like torch's views
-            old = Tensor._wrap(x._data.copy())  # what the op saves must not change when the base is written
-            old.requires_grad, old.grad_fn, old._out_idx = x.requires_grad, x.grad_fn, x._out_idx
-            res = make(old)
-            if res._data.shape != x._data.shape:
-                raise RuntimeError(
-                    f"in-place operation: the result of shape {tuple(res.shape)} cannot be written into the view "
-                    f"of shape {tuple(x.shape)} (in-place ops can't broadcast the tensor being changed)"
-                )
-            setitem(x._base, vidx, res)
-            x.grad_fn, x.requires_grad, x._out_idx = res.grad_fn, res.requires_grad, 0
-            return x
-        if x._base.is_leaf:
-            raise RuntimeError(_leaf_inplace_msg("an in-place op on a view"))
-        raise RuntimeError(
-            "ember does not support in-place operations on views of tensors that require grad "
-            f"(this view has shape {tuple(x.shape)}). Use an out-of-place op, or clone() the view first."
-        )
+def _check_writable(x, op):
+    if not x._data.flags.writeable:
+        if x._base is not None:
+            raise RuntimeError(
+                f"{op}: unsupported operation: more than one element of the written-to tensor (shape "
+                f"{tuple(x.shape)}, a view made by expand/broadcast) refers to a single memory location. "
+                "Please clone() the tensor before performing the operation."
+            )
+        x._data = x._data.copy()  # a tensor made from a read-only array (torch warns and writes too)
+
+
+def _snapshot(x):
+    """A copy of ``x``'s values with ``x``'s autograd identity: what an in-place op reads as its 'self'."""
     old = Tensor._wrap(x._data.copy())
-    old.requires_grad = x.requires_grad
-    old.grad_fn = x.grad_fn
-    old._out_idx = x._out_idx
-    if x.grad_fn is not None and x.grad_fn.out_ref is not None and x.grad_fn.out_ref() is x:
-        import weakref
+    if x.requires_grad:
+        old.requires_grad = True
+        old.grad_fn = x.grad_fn
+        old._out_idx = x._out_idx
+    return old
 
-        x.grad_fn.out_ref = weakref.ref(old)
-    res = make(old)
-    if res._data.shape != x._data.shape:
+
+def _apply_steps(t, steps):
+    """Re-derive a view from its root by replaying its view ops (tensors: recorded; arrays: plain)."""
+    if isinstance(t, Tensor):
+        for fn, args in steps:
+            t = fn(t, *args)
+        return t
+    with _no_record():
+        r = Tensor._wrap(t)
+        for fn, args in steps:
+            r = fn(r, *args)
+    return r._data
+
+
+class CopySlices(Node):
+    """A root's new history after an in-place op on one of its views (torch's ``CopySlices``): the root
+    with the view's region replaced by ``value``. Recorded with ``record_as`` after the write; it saves
+    nothing: backward routes the view region of the gradient to ``value`` and the rest to the old root."""
+
+    name = "CopySlices"
+    saves = {}
+
+    def __init__(self, steps, shape, np_dtype):
+        self.steps, self.shape, self.dt = steps, shape, np_dtype
+
+    def backward(self, ns, g, ins, out):
+        need = self.needs
+        gv = None
+        if need[1]:
+            gv = _apply_steps(g, self.steps)
+            if not isinstance(gv, Tensor):
+                gv = gv.copy()
+        gb = None
+        if need[0]:
+            m = np.ones(self.shape, dtype=self.dt)
+            _apply_steps(m, self.steps)[...] = 0
+            gb = g * (Tensor._wrap(m) if isinstance(g, Tensor) else m)
+        return gb, gv
+
+
+def _rebase(x, make, op):
+    """Run a recorded in-place op on ``x``: compute ``make(old)`` out of place, write the result into ``x``'s
+    storage, and rewrite the history: ``x``'s own (a root), or its root's through ``CopySlices`` (a view),
+    as torch's rebase_history does. Views of the root regenerate their grad_fn on next use."""
+    root = x._base
+    if root is None and x.requires_grad and x.grad_fn is None:
+        raise RuntimeError(_leaf_inplace_msg(op))
+    if root is not None and root.requires_grad and root.grad_fn is None:
         raise RuntimeError(
-            f"in-place operation: the result of shape {tuple(res.shape)} cannot be written into the tensor of "
-            f"shape {tuple(x.shape)} (in-place ops can't broadcast the tensor being changed)"
+            f"a view of a leaf Variable that requires grad is being used in an in-place operation ({op}; the "
+            f"view has shape {tuple(x.shape)}, its leaf {tuple(root.shape)}). Wrap the update in "
+            "`with ember.no_grad():`, or clone() the leaf first."
         )
-    x._data[...] = res._data
+    old = _snapshot(x)
+    res = make(old)
+    rd = res._data
+    if rd.shape != x._data.shape:
+        raise RuntimeError(
+            f"{op}: the result of shape {tuple(res.shape)} cannot be written into the tensor of shape "
+            f"{tuple(x.shape)} (in-place ops can't broadcast the tensor being changed)"
+        )
+    if rd.dtype != x._data.dtype:
+        if not np.can_cast(rd.dtype, x._data.dtype, "same_kind"):
+            raise RuntimeError(f"{op}: result type {D._by_np[rd.dtype]} can't be cast to the desired output type "
+                               f"{x.dtype}")
+        res = cast(res, x.dtype)
+        rd = res._data
+    _check_writable(x, op)
+    x._data[...] = rd
     x._bump()
-    x.grad_fn = res.grad_fn
-    x.requires_grad = res.requires_grad
-    x._out_idx = 0
-    fn = res.grad_fn
-    if fn is not None and fn.out_ref is not None:
-        import weakref
+    if root is None:
+        fn = res.grad_fn
+        x.grad_fn = fn
+        x.requires_grad = res.requires_grad
+        x._out_idx = res._out_idx
+        if fn is not None and fn.out_saved is not None and not isinstance(fn.out_saved[0], tuple):
+            # the op's saved output is now x's storage: a later change of x must be caught
+            import weakref
 
-        fn.out_ref = weakref.ref(x)
-        fn.rec_clock = CLOCK.now
+            fn.out_saved = (x._data, (weakref.ref(x),), x._version)
+            fn.rec_clock = CLOCK.now
+        x._hist += 1
+        return x
+    node = CopySlices(x._vsteps, root._data.shape, root._data.dtype)
+    node.record_as((root,), (root, res))
+    root._hist += 1  # every view of root (x too) now derives its grad_fn from CopySlices
     return x
+
+
+def _needs_record(x, other):
+    if not STATE.enabled:
+        return False
+    if x.requires_grad:
+        return True
+    if isinstance(other, Tensor):
+        return other.requires_grad
+    if isinstance(other, tuple):
+        return builtins.any(isinstance(o, Tensor) and o.requires_grad for o in other)
+    return False
 
 
 _INPLACE = {
@@ -2372,14 +2677,8 @@ def _copy_src(a, src):
 
 def inplace(x, opname, other):
     """The in-place ops (``add_`` ...): written into ``x``'s storage, recorded when needed."""
-    needs_record = STATE.enabled and (
-        x.requires_grad or (isinstance(other, Tensor) and other.requires_grad)
-        or (isinstance(other, tuple) and builtins.any(isinstance(o, Tensor) and o.requires_grad for o in other))
-    )
-    if needs_record:
-        if x.is_leaf and x.requires_grad:
-            raise RuntimeError(_leaf_inplace_msg(opname + "_"))
-        return _rebase(x, lambda old: _INPLACE[opname](old, other))
+    if _needs_record(x, other):
+        return _rebase(x, lambda old: _INPLACE[opname](old, other), opname + "_")
     with _no_record():
         res = _INPLACE[opname](x, other)
     rd = res._data
@@ -2391,8 +2690,7 @@ def inplace(x, opname, other):
         raise RuntimeError(
             f"{opname}_: result type {D._by_np[rd.dtype]} can't be cast to the desired output type {x.dtype}"
         )
-    if not x._data.flags.writeable:
-        x._data = x._data.copy()
+    _check_writable(x, opname + "_")
     x._data[...] = rd
     x._bump()
     return x
@@ -2408,11 +2706,12 @@ class _no_record:
 
 
 def inplace_fill(x, value):
-    if STATE.enabled and x.requires_grad:
-        if x.is_leaf:
-            raise RuntimeError(_leaf_inplace_msg("fill_"))
+    if _needs_record(x, value):
+        if isinstance(value, Tensor) and value.requires_grad:
+            return _rebase(x, lambda old: old * 0 + expand(cast(value, x.dtype), tuple(x.shape)), "fill_")
         v = value.item() if isinstance(value, Tensor) else value
-        return _rebase(x, lambda old: old * 0 + v)
+        return _rebase(x, lambda old: old * 0 + v, "fill_")
+    _check_writable(x, "fill_")
     x._data[...] = value._data if isinstance(value, Tensor) else value
     x._bump()
     return x
@@ -2433,8 +2732,10 @@ def inplace_random(x, kind, a, b, generator):
             vals = g.np.integers(a, b, size=x._data.shape)
         else:
             vals = g.np.normal(a, b, size=x._data.shape)
-    if STATE.enabled and x.requires_grad and x.is_leaf:
-        raise RuntimeError(_leaf_inplace_msg(kind + "_"))
+    if STATE.enabled and x.requires_grad:
+        vt = Tensor._wrap(np.asarray(vals).astype(x._data.dtype))
+        return _rebase(x, lambda old: old * 0 + vt, kind + "_")
+    _check_writable(x, kind + "_")
     x._data[...] = vals
     x._bump()
     return x
@@ -2500,7 +2801,8 @@ def take_along_dim(x, indices, dim=None):
 
 
 class ScatterAdd(Node):
-    needs_inputs = False
+    name = "ScatterAddBackward0"
+    saves = {}
 
     def __init__(self, idx, axis):
         self.idx, self.axis = idx, axis
@@ -2530,7 +2832,8 @@ def _index_region(ns, g, idx, axis):
 
 
 class Scatter(Node):
-    needs_inputs = False
+    name = "ScatterBackward0"
+    saves = {}
 
     def __init__(self, idx, axis):
         self.idx, self.axis = idx, axis
@@ -2557,7 +2860,8 @@ class Scatter(Node):
 
 
 class PadZeros(Node):
-    needs_inputs = False
+    name = "PadZerosBackward0"
+    saves = {}
 
     def __init__(self, shape, slices):
         self.shape, self.slices = shape, slices
@@ -2636,7 +2940,7 @@ def masked_fill(x, mask, value):
         v = cast(value, x.dtype)
     else:
         v = tensor(value, dtype=x.dtype)
-    out = Where(m)(v, x)
+    out = Where()(mask if isinstance(mask, Tensor) else m, v, x)
     if tuple(out.shape) != tuple(x.shape):
         raise RuntimeError(f"masked_fill: mask {m.shape} can't grow the tensor of shape {tuple(x.shape)}")
     return out
@@ -2667,17 +2971,21 @@ def argwhere(x):
 
 
 class MatMul(Node):
+    name = "MmBackward0"
+    saves = {0: (1,), 1: (0,)}
+
     def forward(self, a, b):
+        self.sa, self.sb = a.shape, b.shape
         return np.matmul(a, b)
 
     def backward(self, ns, g, ins, out):
         a, b = ins
-        ia, ib = self.inputs
+        need = self.needs
         ga = gb = None
-        a1, b1 = a.ndim == 1, b.ndim == 1
+        a1, b1 = len(self.sa) == 1, len(self.sb) == 1
         if a1 and b1:  # dot
-            return g * b, g * a
-        if ia.requires_grad:
+            return (g * b if need[0] else None), (g * a if need[1] else None)
+        if need[0]:
             if b1:
                 ga = ns.matmul(ns.reshape(g, tuple(g.shape) + (1,)), ns.reshape(b, (1, b.shape[0])))
             elif a1:
@@ -2685,7 +2993,7 @@ class MatMul(Node):
                 ga = ns.reshape(ga, tuple(ga.shape[:-2]) + (ga.shape[-1],))
             else:
                 ga = ns.matmul(g, ns.swap_last(b))
-        if ib.requires_grad:
+        if need[1]:
             if a1:
                 gb = ns.matmul(ns.reshape(a, (a.shape[0], 1)), ns.reshape(g, tuple(g.shape[:-1]) + (1, g.shape[-1])))
             elif b1:
@@ -2742,7 +3050,12 @@ def matmul(a, b):
             ) from None
     if a._data.dtype.kind == "b":
         raise RuntimeError("matmul: bool tensors are not supported")
-    return MatMul()(a, b)
+    node = MatMul()
+    out = node(a, b)
+    if out.grad_fn is not None and (a.ndim != 2 or b.ndim != 2):
+        node._grad_name = ("DotBackward0" if a.ndim == 1 and b.ndim == 1 else "MvBackward0" if b.ndim == 1 and a.ndim == 2
+                           else "BmmBackward0" if a.ndim == 3 and b.ndim == 3 else "MatmulBackward0")
+    return out
 
 
 def ns_matmul(a, b):
@@ -2893,17 +3206,55 @@ def _align(x, term, letters):
 def diagonal(x, offset=0, dim1=0, dim2=1):
     """The diagonal over ``dim1`` and ``dim2`` (moved to the last dim)."""
     d1, d2 = _dim(dim1, x.ndim, "diagonal"), _dim(dim2, x.ndim, "diagonal")
-    n1, n2 = x.shape[d1], x.shape[d2]
-    if offset >= 0:
-        L = _pymax(0, _pymin(n1, n2 - offset))
-        i1, i2 = np.arange(L), np.arange(L) + offset
-    else:
-        L = _pymax(0, _pymin(n1 + offset, n2))
-        i1, i2 = np.arange(L) - offset, np.arange(L)
-    rest = [d for d in range(x.ndim) if d not in (d1, d2)]
-    y = permute(x, rest + [d1, d2])
-    idx = (Ellipsis, i1, i2)
-    return getitem(y, idx)
+    if d1 == d2:
+        raise RuntimeError(f"diagonal: dim1 and dim2 cannot be identical, but both are {d1}")
+    return _make_view(Diagonal(offset, d1, d2)(x), x, (diagonal, (offset, d1, d2)))
+
+
+def _diag_view(a, offset, d1, d2):
+    """The (offset) diagonal of dims d1, d2 of array ``a`` as a writable strided view (last dim)."""
+    y = np.moveaxis(a, (d1, d2), (-2, -1))
+    y = y[..., _pymax(0, -offset):, _pymax(0, offset):]
+    n = _pymax(0, _pymin(y.shape[-2], y.shape[-1]))
+    return np.lib.stride_tricks.as_strided(y, y.shape[:-2] + (n,), y.strides[:-2] + (y.strides[-2] + y.strides[-1],),
+                                           writeable=a.flags.writeable)
+
+
+class Diagonal(UnaryNode):
+    name = "DiagonalBackward0"
+    saves = {}
+
+    def __init__(self, offset, d1, d2):
+        self.args = (offset, d1, d2)
+
+    def forward(self, x):
+        self.shape = x.shape
+        return _diag_view(x, *self.args)
+
+    def backward(self, ns, g, ins, out):
+        if isinstance(g, Tensor):
+            return (DiagonalScatter(self.shape, self.args)(g),)
+        z = np.zeros(self.shape, dtype=g.dtype)
+        _diag_view(z, *self.args)[...] = g
+        return (z,)
+
+
+class DiagonalScatter(UnaryNode):
+    """Zeros of ``shape`` with ``g`` on the diagonal (the backward of ``diagonal``, recorded for create_graph)."""
+
+    name = "DiagonalBackwardBackward0"
+    saves = {}
+
+    def __init__(self, shape, args):
+        self.shape, self.args = shape, args
+
+    def forward(self, g):
+        z = np.zeros(self.shape, dtype=g.dtype)
+        _diag_view(z, *self.args)[...] = g
+        return z
+
+    def backward(self, ns, g, ins, out):
+        return (Diagonal(*self.args)(g) if isinstance(g, Tensor) else _diag_view(g, *self.args).copy(),)
 
 
 def trace(x):
@@ -3052,8 +3403,9 @@ def _repr(t):
 
 
 class Softmax(Node):
-    needs_inputs = False
-    needs_out = True
+    name = "SoftmaxBackward0"
+    saves = {}
+    save_out = True
 
     def __init__(self, axis):
         self.axis = axis
@@ -3069,8 +3421,9 @@ class Softmax(Node):
 
 
 class LogSoftmax(Node):
-    needs_inputs = False
-    needs_out = True
+    name = "LogSoftmaxBackward0"
+    saves = {}
+    save_out = True
 
     def __init__(self, axis):
         self.axis = axis
@@ -3087,6 +3440,8 @@ class LogSoftmax(Node):
 def _softmax_prep(x, dim, dtype, name):
     if dtype is not None:
         x = cast(x, D.as_dtype(dtype))
+    elif x._data.dtype == np.float16:
+        x = cast(x, D.float32)
     if x._data.dtype.kind != "f":
         raise RuntimeError(f"{name}: expected a floating-point input, got {x.dtype}; use x.float()")
     if dim is None:
@@ -3098,18 +3453,18 @@ def _softmax_prep(x, dim, dtype, name):
 
 def softmax(x, dim=None, dtype=None):
     """exp(x) / sum(exp(x)) along ``dim``, computed stably."""
+    half = dtype is None and isinstance(x, Tensor) and x._data.dtype == np.float16
     x, ax = _softmax_prep(x, dim, dtype, "softmax")
-    if ax is None:
-        return Softmax(None)(reshape(x, (1,))).reshape(())
-    return Softmax(ax)(x)
+    out = Softmax(None)(reshape(x, (1,))).reshape(()) if ax is None else Softmax(ax)(x)
+    return cast(out, D.float16) if half else out  # float16 computes in float32, like torch
 
 
 def log_softmax(x, dim=None, dtype=None):
     """log(softmax(x)) along ``dim``, computed stably (finite for logits of +-1e4)."""
+    half = dtype is None and isinstance(x, Tensor) and x._data.dtype == np.float16
     x, ax = _softmax_prep(x, dim, dtype, "log_softmax")
-    if ax is None:
-        return LogSoftmax(None)(reshape(x, (1,))).reshape(())
-    return LogSoftmax(ax)(x)
+    out = LogSoftmax(None)(reshape(x, (1,))).reshape(()) if ax is None else LogSoftmax(ax)(x)
+    return cast(out, D.float16) if half else out  # float16 computes in float32, like torch
 
 
 def ns_sum_keep(x, axis):
@@ -3198,6 +3553,8 @@ def rad2deg(x):
 
 
 class Atan2(BinaryNode):
+    name = "Atan2Backward0"
+    saves = {0: (0, 1), 1: (0, 1)}
     def forward(self, y, x):
         return np.arctan2(y, x)
 
@@ -3390,10 +3747,111 @@ def unfold(x, dimension, size, step):
         raise RuntimeError(f"unfold: maximum size for tensor at dimension {ax} is {n} but size is {size}")
     if step <= 0:
         raise RuntimeError(f"unfold: step is {step} but must be > 0")
-    starts = np.arange(0, n - size + 1, step)
-    idx = starts[:, None] + np.arange(size)[None, :]
-    win = getitem(x, (_pyslice(None),) * ax + (Tensor._wrap(idx),))
-    return movedim(win, ax + 1, -1)
+    if x.ndim == 0:
+        return unsqueeze(x, 0)
+    return _make_view(Unfold(ax, size, step)(x), x, (unfold, (ax, size, step)))
+
+
+def _unfold_view(a, ax, size, step):
+    w = np.lib.stride_tricks.sliding_window_view(a, size, axis=ax, writeable=a.flags.writeable)
+    return w[(_pyslice(None),) * ax + (_pyslice(None, None, step),)]
+
+
+class Unfold(UnaryNode):
+    """Windows of ``size`` every ``step`` along ``ax`` as a new last dim: a strided view (Tensor.unfold)."""
+
+    name = "UnfoldBackward0"
+    saves = {}
+
+    def __init__(self, ax, size, step):
+        self.args = (ax, size, step)
+
+    def forward(self, x):
+        self.shape = x.shape
+        return _unfold_view(x, *self.args)
+
+    def backward(self, ns, g, ins, out):
+        return (UnfoldScatter(self.shape, self.args)(g) if isinstance(g, Tensor) else
+                UnfoldScatter(self.shape, self.args).forward(g),)
+
+
+class UnfoldScatter(UnaryNode):
+    """The sum of the windows' gradients back into the unfolded dim (unfold's backward)."""
+
+    name = "UnfoldBackwardBackward0"
+    saves = {}
+
+    def __init__(self, shape, args):
+        self.shape, self.args = shape, args
+
+    def forward(self, g):
+        ax, size, step = self.args
+        z = np.zeros(self.shape, dtype=g.dtype)
+        nwin = g.shape[ax]
+        pre = (_pyslice(None),) * ax
+        for k in range(size):  # window offset k of every window
+            z[pre + (_pyslice(k, k + (nwin - 1) * step + 1, step),)] += g[..., k]
+        return z
+
+    def backward(self, ns, g, ins, out):
+        return (Unfold(*self.args)(g) if isinstance(g, Tensor) else _unfold_view(g, *self.args).copy(),)
+
+
+def as_strided(x, size, stride, storage_offset=None):
+    """A view of ``x``'s storage with the given sizes and strides (in elements), as torch's ``as_strided``."""
+    size, stride = tuple(int(v) for v in size), tuple(int(v) for v in stride)
+    if len(size) != len(stride):
+        raise RuntimeError(f"as_strided: mismatch in length of strides and shape ({len(size)} sizes, {len(stride)} strides)")
+    root = x._data
+    while isinstance(root.base, np.ndarray):
+        root = root.base
+    if not root.flags.c_contiguous:
+        root = None
+    off = x.storage_offset() if storage_offset is None else int(storage_offset)
+    need = off + builtins.sum((n - 1) * s for n, s in zip(size, stride) if n > 0) + 1 if builtins.all(size) else 0
+    total = root.size if root is not None else x.numel()
+    if root is None or need > total or builtins.any(s < 0 for s in stride):
+        raise RuntimeError(
+            f"as_strided: size {list(size)} and stride {list(stride)} with storage offset {off} need {need} elements, "
+            f"but the storage of the tensor of shape {tuple(x.shape)} has {total}"
+        )
+    return _make_view(AsStrided(size, stride, off, root.size, x)(x), x, (as_strided, (size, stride, off)))
+
+
+class AsStrided(UnaryNode):
+    name = "AsStridedBackward0"
+    saves = {}
+
+    def __init__(self, size, stride, off, storage_size, x):
+        self.geom = (size, stride, off)
+        self.xgeom = (tuple(x.shape), x.stride(), x.storage_offset())
+        self.n = storage_size
+
+    def forward(self, x):
+        root = x
+        while isinstance(root.base, np.ndarray):
+            root = root.base
+        flat = root.reshape(-1)
+        size, stride, off = self.geom
+        it = flat.itemsize
+        return np.lib.stride_tricks.as_strided(flat[off:], size, tuple(s * it for s in stride),
+                                               writeable=root.flags.writeable)
+
+    @staticmethod
+    def _flat_index(size, stride, off):
+        idx = np.full(size, off, dtype=np.int64)
+        for d, (n, s) in enumerate(zip(size, stride)):
+            sh = [1] * len(size)
+            sh[d] = n
+            idx = idx + (np.arange(n) * s).reshape(sh)
+        return idx
+
+    def backward(self, ns, g, ins, out):
+        oi = self._flat_index(*self.geom).reshape(-1)
+        xi = self._flat_index(*self.xgeom)
+        gf = ns.reshape(g, (-1,))
+        store = ns.index_zeros((self.n,), (oi,), gf, True)
+        return (ns.index(store, (xi,)),)
 
 
 def isin(elements, test_elements, *, invert=False):
@@ -3568,7 +4026,8 @@ def quantile(x, q, dim=None, keepdim=False, *, interpolation="linear"):
 class IndexPutAccumulate(Node):
     """``out = x; out[idx] += v`` with repeated indices adding up (index_put_ with accumulate=True)."""
 
-    needs_inputs = False
+    name = "IndexPutBackward0"
+    saves = {}
 
     def __init__(self, idx):
         self.idx = idx
@@ -3586,11 +4045,14 @@ def index_put(x, indices, values, accumulate=False):
     """``x`` with ``x[indices] = values`` (or ``+=`` with repeats adding up when ``accumulate``)."""
     if not isinstance(indices, tuple):
         indices = tuple(indices)
-    nidx = _norm_index(x, indices, "index_put")
+    nidx, guards = _norm_index(x, indices, "index_put")
     v = values if isinstance(values, Tensor) else tensor(values, dtype=x.dtype)
     if v._data.dtype != x._data.dtype:
         v = cast(v, x.dtype)
-    return (IndexPutAccumulate if accumulate else IndexPut)(nidx)(x, v)
+    out = (IndexPutAccumulate if accumulate else IndexPut)(nidx)(x, v)
+    if guards and out.grad_fn is not None:
+        out.grad_fn.guard(guards)
+    return out
 
 
 def index_fill(x, dim, index, value):
@@ -3639,6 +4101,7 @@ _PRIVATE = {"inplace", "inplace_fill", "inplace_random", "getitem", "setitem", "
             "tensor_split_sizes"}
 __all__ = [
     n for n, v in list(globals().items())
-    if not n.startswith(("_", "ns_")) and n not in _PRIVATE and callable(v) and not isinstance(v, type)
+    if not n.startswith(("_", "ns_")) and n not in _PRIVATE and callable(v)
+    and (not isinstance(v, type) or isinstance(v, _LegacyType))
     and getattr(v, "__module__", None) == __name__
 ]

@@ -39,20 +39,20 @@ class Tensor(metaclass=_TensorType):
     requires_grad = False
     grad = None
     grad_fn = None
-    _base = None  # the tensor whose storage a view shares
-    _version = 0  # in-place modification counter, kept on the base tensor
-    _vclock = 0  # CLOCK.now at the base's last in-place modification
+    _base = None  # a view's root: the tensor whose storage (and history) it shares
+    _vroot = None  # the tensor holding the version counter (views, .data and .detach() results)
+    _ver = 0  # in-place modification counter, kept on the version root
+    _hist = 0  # bumped when a recorded in-place op rewrites the history of this root's storage
     _out_idx = 0
     _retains_grad = False
     __array_priority__ = 1000  # make ndarray (op) Tensor defer to Tensor
 
-    def __init__(self, data=None, *, dtype=None, requires_grad=False):
-        if data is None:
-            data = np.zeros(0, dtype=np.float32)
-        t = _o.tensor(data, dtype=dtype, requires_grad=requires_grad)
-        self._data = t._data
+    def __init__(self, *args, dtype=None, device=None, requires_grad=False):
+        # torch's legacy constructor: Tensor(data) copies data as the default float dtype (or ``dtype``);
+        # Tensor(*sizes) is an uninitialised tensor of that shape; Tensor() is empty
+        self._data = _o._legacy_new(type(self), args, dtype, device)
         if requires_grad:
-            self.requires_grad = True
+            self.requires_grad_(True)
 
     def __getattr__(self, name):
         # Only reached when normal lookup fails: torch names ember lists as unsupported say so clearly.
@@ -154,10 +154,8 @@ class Tensor(metaclass=_TensorType):
 
     @property
     def data(self):
-        """A tensor sharing this one's storage, detached from the graph."""
-        t = Tensor._wrap(self._data)
-        t._base = self if self._base is None else self._base
-        return t
+        """A tensor sharing this one's storage (and version counter), detached from the graph."""
+        return self.detach()
 
     @data.setter
     def data(self, value):
@@ -165,15 +163,39 @@ class Tensor(metaclass=_TensorType):
             raise TypeError(f"Tensor.data must be set to a Tensor, got {type(value).__name__}")
         self._data = value._data
 
+    @property
+    def _version(self):
+        """How many times the storage was changed in place (shared by views, ``.data`` and ``.detach()``)."""
+        r = self._vroot
+        return (self if r is None else r)._ver
+
     def _bump(self):
-        """Record an in-place change of the values (views share their base's counter)."""
-        b = self if self._base is None else self._base
-        b._version += 1
+        """Record an in-place change of the values (views share their root's counter)."""
+        r = self._vroot
+        r = self if r is None else r
+        r._ver += 1
         CLOCK.now += 1
-        b._vclock = CLOCK.now
 
     def _current_version(self):
-        return (self if self._base is None else self._base)._version
+        return self._version
+
+    def _is_view(self):
+        return self._base is not None
+
+    def storage_offset(self):
+        """Offset in elements of this tensor's first element from the start of its storage."""
+        a = self._data
+        root = a
+        while isinstance(root.base, np.ndarray):
+            root = root.base
+        if xp_of(a) is not np or root is a:
+            return 0
+        off = a.__array_interface__["data"][0] - root.__array_interface__["data"][0]
+        return int(off // a.itemsize)
+
+    def untyped_storage(self):
+        raise NotImplementedError("untyped_storage(): ember tensors have no separate storage objects; use "
+                                  "data_ptr() / storage_offset() to compare memory")
 
     # ------------------------------------------------------------------ conversion
     def numpy(self, *, force=False):
@@ -254,8 +276,13 @@ class Tensor(metaclass=_TensorType):
             raise RuntimeError(
                 "Only tensors created explicitly by the user (graph leaves) support deepcopy; use .detach().clone()"
             )
-        t = type(self).__new__(type(self))
-        t.__dict__.update({k: v for k, v in self.__dict__.items() if k not in ("_data", "grad", "_base")})
+        cls = Tensor if isinstance(self, _View) else type(self)
+        t = cls.__new__(cls)
+        skip = ("_data", "grad", "_base", "_vroot", "_ver", "_hist", "_acc_node", "_vsteps", "_stamp", "_vgrad",
+                "_gf", "_rg")
+        t.__dict__.update({k: v for k, v in self.__dict__.items() if k not in skip})
+        if isinstance(self, _View):
+            t.requires_grad = self.requires_grad
         t._data = self._data.copy()
         if self.grad is not None:
             t.grad = Tensor._wrap(self.grad._data.copy())
@@ -335,14 +362,18 @@ class Tensor(metaclass=_TensorType):
         return self
 
     def detach(self):
-        """A new tensor sharing storage, cut from the graph (requires_grad=False)."""
+        """A new tensor sharing storage and the version counter, cut from the graph (requires_grad=False)."""
         t = Tensor._wrap(self._data)
-        t._base = self if self._base is None else self._base
+        r = self._vroot
+        t._vroot = self if r is None else r
         return t
 
     def detach_(self):
-        if self._base is not None and self._base.requires_grad:
-            raise RuntimeError("detach_() is not allowed on a view of a tensor that requires grad; use detach()")
+        if self._base is not None:
+            raise RuntimeError(
+                f"detach_(): can't detach views in-place (this tensor of shape {tuple(self.shape)} is a view). "
+                "Use detach() instead."
+            )
         self.grad_fn = None
         self.requires_grad = False
         return self
@@ -622,6 +653,54 @@ class Tensor(metaclass=_TensorType):
 
     def new_tensor(self, data, dtype=None, requires_grad=False):
         return _o.tensor(data, dtype=dtype or self.dtype, requires_grad=requires_grad, device=self.device)
+
+
+class _View(Tensor):
+    """A tensor that shares its root's storage through a chain of view ops (``_vsteps``).
+
+    Its autograd identity (``grad_fn``, ``requires_grad``) is derived from the root: when a recorded in-place
+    op rewrites the root's history (``_hist``), the view's ``grad_fn`` is regenerated from the root on next
+    use, as torch regenerates a stale view's ``grad_fn``."""
+
+    _gf = None
+    _rg = False
+
+    def _refresh(self):
+        from .autograd.grad_mode import STATE
+
+        root = self._base
+        self._stamp = root._hist
+        prev = STATE.enabled
+        STATE.enabled = self._vgrad
+        try:
+            t = root
+            for fn, args in self._vsteps:
+                t = fn(t, *args)
+        finally:
+            STATE.enabled = prev
+        self._gf = t.grad_fn
+        self._rg = t.requires_grad
+        self._out_idx = t._out_idx
+
+    @property
+    def grad_fn(self):
+        if self._stamp != self._base._hist:
+            self._refresh()
+        return self._gf
+
+    @grad_fn.setter
+    def grad_fn(self, v):
+        self._gf = v
+
+    @property
+    def requires_grad(self):
+        if self._stamp != self._base._hist:
+            self._refresh()
+        return self._rg
+
+    @requires_grad.setter
+    def requires_grad(self, v):
+        self._rg = v
 
 
 class Size(tuple):

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import functools
+import threading
 import traceback
 
 
-class _Anomaly:
-    enabled = False
+class _Anomaly(threading.local):
+    enabled = False  # thread-local, like grad mode
 
 
 ANOMALY = _Anomaly()

@@ -5,6 +5,21 @@ Every recorded op is a ``Node`` subclass holding its forward and its backward si
 the engine passes raw arrays and ``ARRAY_NS`` for a plain first-order backward (fast: no tensors are
 built), or tensors and ``TENSOR_NS`` under ``create_graph=True`` so the backward is itself recorded
 and can be differentiated again.
+
+**Saved values per operand** (torch's saved variables, Chainer's ``retain_inputs``). A node class
+declares what its backward reads::
+
+    class Mul(BinaryNode):
+        name = "MulBackward0"        # torch's grad_fn name
+        saves = {0: (1,), 1: (0,)}   # the gradient of input i reads the values of these inputs
+        save_out = False             # True: backward reads the output
+
+When the node is recorded, ``_record`` (the one record path) keeps exactly the inputs that the
+gradients of the inputs that need one will read, with their version counters; nothing else is held
+(edges point at the producing nodes, not at tensors). Only saved tensors are version-checked at
+backward time. Index, mask and condition tensors that backward reads are node *inputs*, so the same
+rule saves and checks them. A class that declares no ``saves`` is a legacy node: it keeps every input
+(``self.inputs``) and the old ``needs_inputs``/``needs_out`` flags decide what is checked.
 """
 from __future__ import annotations
 
@@ -16,7 +31,6 @@ from .._tensor import CLOCK, Tensor
 from .anomaly import ANOMALY, creation_stack
 from .grad_mode import STATE
 
-
 _new = object.__new__
 
 
@@ -24,15 +38,32 @@ class Node:
     """A recorded operation. Subclasses define ``forward(*arrays)`` and ``backward(ns, g, ins, out)``."""
 
     n_out = 1
-    needs_out = False  # backward reads the output value (kept through a weak reference)
-    needs_inputs = True  # backward reads input values (checked against in-place changes)
-    inputs = ()
+    saves = None  # {grad index: (input indices read)}; None: legacy node (keeps all inputs)
+    save_out = False  # backward reads the output value(s)
+    needs_inputs = True  # legacy flag: backward reads input values
+    needs_out = False  # legacy flag: backward reads the output
+    needs = ()  # per input: does it need a gradient
     edges = ()
-    out_ref = None
+    saved = None  # per input: None or (value, version at record time)
+    out_saved = None  # (array(s), weakref to the output tensor(s), version)
     rec_clock = None  # CLOCK.now when recorded, for nodes whose backward reads saved values
     stack = None
     freed = False
     pre_hooks = None  # tensor hooks registered on this node's output(s)
+    _grad_name = None
+    _plans = None
+    _legacy = True
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        nm = cls.__dict__.get("name")
+        if isinstance(nm, str):  # ``name = "MulBackward0"`` in the class body; name() stays a method
+            cls._grad_name = nm
+            delattr(cls, "name")
+        cls._plans = {}
+        cls._legacy = cls.saves is None
+        if cls._legacy:  # old flags: all inputs kept when needs_inputs, the output when needs_out
+            cls.save_out = cls.needs_out
 
     def __call__(self, *inputs):
         datas = []
@@ -53,7 +84,7 @@ class Node:
         t = _new(Tensor)
         t._data = out
         if record and STATE.enabled:
-            self._record(t, inputs)
+            self._record((t,), inputs)
         return t
 
     def forward_error(self, e, inputs):
@@ -67,40 +98,127 @@ class Node:
         return RuntimeError(f"{self.opname()}: invalid input of shapes {shapes}: {e}")
 
     def opname(self):
-        return getattr(self, "op", None) or type(self).__name__.lower()
+        return getattr(self, "op", None) or self.name().removesuffix("Backward0").removesuffix("Backward").lower()
 
-    def _record(self, t, inputs):
-        t.requires_grad = True
-        t.grad_fn = self
-        self.inputs = inputs
-        # Edges are captured now (like torch's next_functions): a later in-place op that rebinds an
-        # input's grad_fn must not reroute gradients that belong to this op.
+    # ------------------------------------------------------------------ the one record path
+    def _record(self, outs, inputs):
+        """Make ``outs`` the outputs of this node and keep what its backward reads (see module doc)."""
+        needs = []
         edges = []
         i = 0
         for x in inputs:
             if isinstance(x, Tensor) and x.requires_grad:
                 fn = x.grad_fn
                 d = x._data
+                # edges are captured now (like torch's next_functions): a later in-place op that rebinds
+                # an input's grad_fn must not reroute gradients that belong to this op
                 edges.append((i, x if fn is None else fn, fn is None, x._out_idx, d.shape, d.dtype))
+                needs.append(True)
+            else:
+                needs.append(False)
             i += 1
         self.edges = edges
-        if self.needs_inputs:
+        needs = tuple(needs)
+        self.needs = needs
+        for k, t in enumerate(outs):
+            t.requires_grad = True
+            t.grad_fn = self
+            if k:
+                t._out_idx = k
+        if self._legacy:
+            self.inputs = inputs
+        plans = self._plans
+        plan = plans.get(needs)
+        if plan is None:
+            plan = plans[needs] = self._plan(needs)
+        if plan:
+            saved = [None] * len(inputs)
+            for j in plan:
+                x = inputs[j]
+                saved[j] = (x, x._version) if isinstance(x, Tensor) else (x, None)
+            self.saved = saved
             self.rec_clock = CLOCK.now
-        if self.needs_out:
+        if self.save_out:
             self.rec_clock = CLOCK.now
-            self.out_ref = weakref.ref(t)
+            if len(outs) == 1:
+                t = outs[0]
+                self.out_saved = (t._data, (weakref.ref(t),), t._version)
+            else:
+                self.out_saved = (tuple(t._data for t in outs), tuple(weakref.ref(t) for t in outs), 0)
         if ANOMALY.enabled:
             self.stack = creation_stack()
 
+    def _plan(self, needs):
+        """The input indices to keep, given which inputs need a gradient (cached per class)."""
+        if self._legacy:
+            return tuple(range(len(needs))) if self.needs_inputs else ()
+        keep = set()
+        for gi, reads in self.saves.items():
+            if gi < len(needs) and needs[gi]:
+                keep.update(reads)
+        return tuple(sorted(j for j in keep if j < len(needs)))
+
+    def guard(self, tensors):
+        """Version-check ``tensors`` (index/mask arrays a backward reads but that are not inputs) at backward."""
+        self.guards = [(t, t._version) for t in tensors]
+        self.rec_clock = CLOCK.now
+
+    def record_as(self, outs, inputs):
+        """Record this node for outputs computed elsewhere (in-place writes) without running forward."""
+        self._record(outs, inputs)
+
+    # ------------------------------------------------------------------ introspection (torch's API)
     def name(self):
-        return type(self).__name__ + "Backward"
+        n = self._grad_name
+        return n if n is not None else type(self).__name__ + "Backward0"
 
     def __repr__(self):
-        return f"<{self.name()}>"
+        return f"<{self.name()} object at {hex(id(self))}>"
 
     @property
     def next_functions(self):
-        return tuple((None if leaf else nxt, idx) for _, nxt, leaf, idx, _, _ in self.edges)
+        """One ``(node, output index)`` per input, ``AccumulateGrad`` for leaves, ``(None, 0)`` for inputs
+        that need no gradient (torch's layout)."""
+        res = [(None, 0)] * len(self.needs)
+        for i, nxt, leaf, idx, _, _ in self.edges:
+            res[i] = (AccumulateGrad.of(nxt), 0) if leaf else (nxt, idx)
+        return tuple(res)
+
+    @property
+    def metadata(self):
+        d = self.__dict__.get("_metadata")
+        if d is None:
+            d = self._metadata = {}
+        return d
+
+    def register_hook(self, hook):
+        """``hook(grad_inputs, grad_outputs)`` after this node ran (observing only; ember ignores returns)."""
+        lst = self.__dict__.setdefault("_post_hooks", [])
+        lst.append(hook)
+        return _Hook(lst, hook)
+
+    def register_prehook(self, hook):
+        if self.pre_hooks is None:
+            self.pre_hooks = []
+        self.pre_hooks.append(hook)
+        return _Hook(self.pre_hooks, hook)
+
+    def saved_info(self):
+        """What this node keeps for backward: a list of (label, shape, dtype name, nbytes)."""
+        info = []
+        for j, s in enumerate(self.saved or ()):
+            if s is None:
+                continue
+            v = s[0]
+            a = v._data if isinstance(v, Tensor) else v
+            if isinstance(a, np.ndarray):
+                info.append((f"input {j}", tuple(a.shape), str(a.dtype), int(a.nbytes)))
+        if self.out_saved is not None and self.out_saved[0] is not None:
+            arrs = self.out_saved[0] if isinstance(self.out_saved[0], tuple) else (self.out_saved[0],)
+            for k, a in enumerate(arrs):
+                info.append(("result" if len(arrs) == 1 else f"result {k}", tuple(a.shape), str(a.dtype),
+                             int(a.nbytes)))
+        return info
 
     def forward(self, *arrays):  # pragma: no cover - abstract
         raise NotImplementedError
@@ -109,8 +227,31 @@ class Node:
         raise NotImplementedError
 
 
+class AccumulateGrad:
+    """The node that accumulates into a leaf's ``.grad`` (what ``next_functions`` shows for leaves)."""
+
+    def __init__(self, variable):
+        self.variable = variable
+
+    @staticmethod
+    def of(leaf):
+        acc = leaf.__dict__.get("_acc_node")
+        if acc is None:
+            acc = AccumulateGrad(leaf)
+            leaf.__dict__["_acc_node"] = acc
+        return acc
+
+    def name(self):
+        return "AccumulateGrad"
+
+    next_functions = ()
+
+    def __repr__(self):
+        return f"<AccumulateGrad object at {hex(id(self))}>"
+
+
 class UnaryNode(Node):
-    """A node with one tensor input: the same as ``Node.__call__`` without the generic loops."""
+    """A node with one tensor input: ``Node.__call__`` without the generic loops."""
 
     def __call__(self, x):
         xd = x._data
@@ -123,18 +264,7 @@ class UnaryNode(Node):
         t = _new(Tensor)
         t._data = out
         if x.requires_grad and STATE.enabled:
-            t.requires_grad = True
-            t.grad_fn = self
-            self.inputs = (x,)
-            fn = x.grad_fn
-            self.edges = ((0, x if fn is None else fn, fn is None, x._out_idx, xd.shape, xd.dtype),)
-            if self.needs_inputs:
-                self.rec_clock = CLOCK.now
-            if self.needs_out:
-                self.rec_clock = CLOCK.now
-                self.out_ref = weakref.ref(t)
-            if ANOMALY.enabled:
-                self.stack = creation_stack()
+            self._record((t,), (x,))
         return t
 
 
@@ -152,28 +282,8 @@ class BinaryNode(Node):
             out = np.asarray(out)
         t = _new(Tensor)
         t._data = out
-        ra = ta and a.requires_grad
-        rb = tb and b.requires_grad
-        if (ra or rb) and STATE.enabled:
-            t.requires_grad = True
-            t.grad_fn = self
-            self.inputs = (a, b)
-            if ra:
-                fn = a.grad_fn
-                d = a._data
-                ea = (0, a if fn is None else fn, fn is None, a._out_idx, d.shape, d.dtype)
-            if rb:
-                fn = b.grad_fn
-                d = b._data
-                eb = (1, b if fn is None else fn, fn is None, b._out_idx, d.shape, d.dtype)
-            self.edges = (ea, eb) if ra and rb else ((ea,) if ra else (eb,))
-            if self.needs_inputs:
-                self.rec_clock = CLOCK.now
-            if self.needs_out:
-                self.rec_clock = CLOCK.now
-                self.out_ref = weakref.ref(t)
-            if ANOMALY.enabled:
-                self.stack = creation_stack()
+        if ((ta and a.requires_grad) or (tb and b.requires_grad)) and STATE.enabled:
+            self._record((t,), (a, b))
         return t
 
 
@@ -200,12 +310,7 @@ class MultiNode(Node):
             t._data = a
             ts.append(t)
         if record and STATE.enabled:
-            self._record(ts[0], inputs)
-            for i in range(1, len(ts)):
-                t = ts[i]
-                t.requires_grad = True
-                t.grad_fn = self
-                t._out_idx = i
+            self._record(ts, inputs)
         return tuple(ts)
 
 
@@ -223,13 +328,22 @@ class _Hook:
 def register_tensor_hook(t: Tensor, hook):
     if not t.requires_grad:
         raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
-    if t.grad_fn is None:
+    fn = t.grad_fn
+    if fn is None:
         hooks = t.__dict__.setdefault("_hooks", [])
     else:
-        fn = t.grad_fn
         if fn.pre_hooks is None:
             fn.pre_hooks = []
         hooks = fn.pre_hooks
+        if fn.n_out > 1:  # a hook sees only the gradient of its own output
+            idx = t._out_idx
+            inner = hook
+
+            def hook(g, _inner=inner, _idx=idx):
+                return _inner(g)
+
+            hook._ember_out_idx = idx
+            hook._ember_inner = inner
     hooks.append(hook)
     return _Hook(hooks, hook)
 
@@ -264,29 +378,67 @@ def _freed_error(fn):
     )
 
 
+def _version_error(fn, what, shape, now, then):
+    return RuntimeError(
+        f"one of the variables needed for gradient computation has been modified by an inplace operation: "
+        f"{what} of shape {list(shape)} saved by {fn.name()} is at version {now}; expected version {then} "
+        f"instead. Use an out-of-place op (e.g. x = x + 1 instead of x += 1) or .clone() the tensor before "
+        "changing it."
+    )
+
+
 def _check_versions(fn):
     """Raise if a value this node saved was changed in place after it was recorded."""
-    c = fn.rec_clock
-    if fn.needs_inputs:
-        for x in fn.inputs:
-            if isinstance(x, Tensor):
-                root = x if x._base is None else x._base
-                if root._vclock > c:
-                    raise RuntimeError(
-                        f"one of the variables needed for gradient computation has been modified by an "
-                        f"inplace operation: a tensor of shape {tuple(x.shape)} used by {fn.name()} is at "
-                        f"version {root._version}, newer than the version {fn.name()} saved. Use an "
-                        "out-of-place op (e.g. x = x + 1 instead of x += 1) or .clone() the tensor before "
-                        "changing it."
-                    )
-    if fn.needs_out:
-        t = fn.out_ref()
-        if t is not None and (t if t._base is None else t._base)._vclock > c:
-            raise RuntimeError(
-                f"one of the variables needed for gradient computation has been modified by an inplace "
-                f"operation: the output of {fn.name()} (shape {tuple(t.shape)}) is at version {t._version}, "
-                "newer than the version saved for backward. Use an out-of-place op or .clone() it first."
-            )
+    saved = fn.saved
+    if saved is not None:
+        for j, s in enumerate(saved):
+            if s is not None and s[1] is not None:
+                x = s[0]
+                v = x._version
+                if v != s[1]:
+                    raise _version_error(fn, f"input {j} (a tensor)", x.shape, v, s[1])
+    for t, v in fn.__dict__.get("guards", ()):
+        if t._version != v:
+            raise _version_error(fn, "an index/mask tensor", t.shape, t._version, v)
+    os_ = fn.out_saved
+    if os_ is not None:
+        for k, r in enumerate(os_[1]):
+            t = r()
+            if t is not None and t._version != os_[2]:
+                raise _version_error(fn, f"output {k}", t.shape, t._version, os_[2])
+
+
+def _out_tensor(fn, a, k):
+    t = _new(Tensor)
+    t._data = a
+    t.requires_grad = True
+    t.grad_fn = fn
+    if k:
+        t._out_idx = k
+    return t
+
+
+def _unpack(fn, create_graph):
+    """The values a node's backward reads: saved inputs (None where not saved) and its output(s)."""
+    saved = fn.saved
+    if saved is None:
+        vals = [None] * len(fn.needs)
+    elif create_graph:
+        vals = [None if s is None else s[0] for s in saved]
+    else:
+        vals = [None if s is None else (s[0]._data if isinstance(s[0], Tensor) else s[0]) for s in saved]
+    out = None
+    os_ = fn.out_saved
+    if os_ is not None:
+        arr = os_[0]
+        if arr is None:
+            raise RuntimeError(f"{fn.name()}: the output saved for backward no longer exists")
+        if create_graph:
+            out = tuple(_out_tensor(fn, a, k) for k, a in enumerate(arr)) if isinstance(arr, tuple) \
+                else _out_tensor(fn, arr, 0)
+        else:
+            out = arr
+    return vals, out
 
 
 def _run_hooks(hooks, g, create_graph):
@@ -299,7 +451,26 @@ def _run_hooks(hooks, g, create_graph):
         if r is not None:
             if not isinstance(r, Tensor):
                 raise TypeError(f"a tensor hook must return a Tensor or None, got {type(r).__name__}")
+            if tuple(r.shape) != tuple(gt.shape):
+                raise RuntimeError(
+                    f"hook returned a gradient of shape {tuple(r.shape)} for a tensor of shape {tuple(gt.shape)}; "
+                    "a hook must return a tensor of the gradient's shape (or None)"
+                )
             g = r if create_graph else r._data
+    return g
+
+
+def _run_node_prehooks(fn, g, create_graph):
+    if fn.n_out == 1:
+        return _run_hooks(fn.pre_hooks, g, create_graph)
+    g = list(g)
+    for h in list(fn.pre_hooks):
+        idx = getattr(h, "_ember_out_idx", None)
+        if idx is None:
+            continue
+        if g[idx] is None:
+            continue
+        g[idx] = _run_hooks([h], g[idx], create_graph)
     return g
 
 
@@ -338,7 +509,7 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, capture=None
     if not create_graph:
         grad_outputs = [g._data for g in grad_outputs]
     prev_mode = STATE.enabled
-    STATE.enabled = bool(create_graph)
+    STATE.enabled = bool(create_graph)  # thread-local: other threads keep their own mode
     try:
         buf = {}  # node -> gradient of its output (or list, for multi-output nodes)
         leaf_buf = {}  # id(leaf) -> [leaf, grad]
@@ -354,6 +525,7 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, capture=None
         anomaly = ANOMALY.enabled
         ready = [fn for fn in dict.fromkeys(roots) if deps.get(fn, 0) == 0]
         processed = []
+        cap_nodes = capture.get("__nodes__", ()) if capture is not None else ()
         while ready:
             fn = ready.pop()
             g = buf.pop(fn)
@@ -361,29 +533,22 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, capture=None
             if fn.rec_clock is not None and fn.rec_clock != CLOCK.now:
                 _check_versions(fn)
             if fn.pre_hooks:
-                g = _run_hooks(fn.pre_hooks, g, create_graph)
-            if capture is not None and fn in capture_nodes(capture):
+                g = _run_node_prehooks(fn, g, create_graph)
+            if fn in cap_nodes:
                 _capture_node(capture, fn, g)
-            out = None
-            if fn.needs_out:
-                out = fn.out_ref()
-                if out is None:
-                    raise RuntimeError(f"{fn.name()}: the output saved for backward no longer exists")
-            if create_graph:
-                vals = fn.inputs
-            else:
-                # nodes that declare needs_inputs = False get None: they must not read input values
-                vals = [x._data if isinstance(x, Tensor) else x for x in fn.inputs] if fn.needs_inputs else None
-                if out is not None:
-                    out = out._data
+            vals, out = _unpack(fn, create_graph)
             grads = fn.backward(ns, g, vals, out)
-            if len(grads) < len(fn.inputs):
+            if len(grads) < len(fn.needs):
                 raise RuntimeError(
-                    f"{fn.name()} returned {len(grads)} gradients for {len(fn.inputs)} inputs (an ember bug, or a "
+                    f"{fn.name()} returned {len(grads)} gradients for {len(fn.needs)} inputs (an ember bug, or a "
                     "custom node whose backward must return one gradient or None per input)"
                 )
             if anomaly:
                 _check_nan(fn, grads)
+            post = fn.__dict__.get("_post_hooks")
+            if post:
+                for h in list(post):
+                    h(tuple(_as_t(x) for x in grads), tuple(_as_t(x) for x in (g if fn.n_out > 1 else [g])))
             for i, nxt, leaf, oidx, shape, dt in fn.edges:
                 gx = grads[i]
                 if gx is None:
@@ -392,6 +557,11 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, capture=None
                 if gd.shape != shape:
                     gx = ns.sum_to(gx, shape)
                     gd = gx._data if create_graph else gx
+                    if gd.shape != shape:
+                        raise RuntimeError(
+                            f"{fn.name()} returned a gradient of shape {tuple(gd.shape)} for input {i} of shape "
+                            f"{tuple(shape)} (an ember bug, or a custom node with a wrong backward)"
+                        )
                 if gd.dtype != dt:
                     gx = ns.cast(gx, dt)
                 if leaf:
@@ -410,7 +580,7 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, capture=None
                     if d == 0:
                         ready.append(nxt)
         if not retain_graph:
-            # freed only now: a node's output is kept alive by its consumers' inputs until here
+            # freed only now: a node's saved values may be shared with nodes processed later
             for fn in processed:
                 _free(fn)
         handed = {id(g) for g in grad_outputs} if not create_graph else set()
@@ -428,17 +598,24 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, capture=None
             if not accumulate:
                 continue
             _accumulate_grad(leaf, g, create_graph)
+            post = leaf.__dict__.get("_post_acc_hooks")
+            if post:
+                for h in list(post):
+                    h(leaf)
     finally:
         STATE.enabled = prev_mode
 
 
-def capture_nodes(capture):
-    return capture.get("__nodes__", ())
+def _as_t(x):
+    return None if x is None else (x if isinstance(x, Tensor) else Tensor._wrap(x))
 
 
 def _capture_node(capture, fn, g):
-    for tid in capture["__nodes__"][fn]:
-        capture[tid] = g if isinstance(g, Tensor) else Tensor._wrap(g)
+    for tid, idx in capture["__nodes__"][fn]:
+        gi = g if fn.n_out == 1 else g[idx]
+        if gi is None:
+            continue
+        capture[tid] = gi if isinstance(gi, Tensor) else Tensor._wrap(gi)
 
 
 def _add_buf(buf, fn, idx, g):
@@ -481,15 +658,15 @@ def _may_alias(g):
     return g.base is not None or not g.flags.owndata or not g.flags.writeable
 
 
+_KEEP_AFTER_FREE = ("pre_hooks", "stack", "edges", "needs", "_post_hooks", "_metadata")
+
+
 def _free(fn):
-    # drop everything the node holds (inputs, saved arrays) but keep what error messages need
+    # drop the saved values (and whatever forward stored) but keep the graph's structure, like torch
     d = fn.__dict__
-    if "pre_hooks" in d or "stack" in d:
-        keep = {k: d[k] for k in ("pre_hooks", "stack") if k in d}
-        d.clear()
-        d.update(keep)
-    else:
-        d.clear()
+    keep = {k: d[k] for k in _KEEP_AFTER_FREE if k in d}
+    d.clear()
+    d.update(keep)
     fn.freed = True
 
 
@@ -536,6 +713,17 @@ def _make_grads(outputs, grad_outputs, create_graph, who):
     return grads
 
 
+def _capture_for(inputs):
+    capture = {id(t): None for t in inputs}
+    nodes = {}
+    for t in inputs:
+        fn = t.grad_fn
+        if fn is not None:
+            nodes.setdefault(fn, []).append((id(t), t._out_idx))
+    capture["__nodes__"] = nodes
+    return capture
+
+
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):
     """Compute gradients of ``tensors`` w.r.t. graph leaves and accumulate them into ``.grad``."""
     if isinstance(tensors, Tensor):
@@ -557,12 +745,7 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
     for i, t in enumerate(inputs):
         if not isinstance(t, Tensor) or not t.requires_grad:
             raise RuntimeError(f"backward: inputs[{i}] does not require grad; set requires_grad=True on it")
-    capture = {id(t): None for t in inputs}
-    nodes = {}
-    for t in inputs:
-        if t.grad_fn is not None:
-            nodes.setdefault(t.grad_fn, []).append(id(t))
-    capture["__nodes__"] = nodes
+    capture = _capture_for(inputs)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         run_backward(tensors, grads, retain_graph, create_graph, capture=capture, accumulate=False)
     for t in dict.fromkeys(inputs):
@@ -571,9 +754,14 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
             _accumulate_grad(t, g if create_graph else g._data.copy(), create_graph)
 
 
-def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, allow_unused=False,
-         materialize_grads=False):
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, allow_unused=None,
+         is_grads_batched=False, materialize_grads=False):
     """Return the gradients of ``outputs`` w.r.t. ``inputs`` (a tuple), without touching ``.grad``."""
+    if is_grads_batched:
+        raise NotImplementedError("autograd.grad: is_grads_batched=True (vmap over grad_outputs) is not "
+                                  "supported; loop over the batch of grad_outputs instead")
+    if allow_unused is None:
+        allow_unused = materialize_grads
     single_out = isinstance(outputs, Tensor)
     outputs = [outputs] if single_out else list(outputs)
     inputs_t = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
@@ -587,12 +775,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
         if not isinstance(t, Tensor) or not t.requires_grad:
             raise RuntimeError(f"autograd.grad: input {i} does not require grad; set requires_grad=True on it")
     grads = _make_grads(outputs, list(grad_outputs), create_graph, "autograd.grad")
-    capture = {id(t): None for t in inputs_t}
-    nodes = {}
-    for t in inputs_t:
-        if t.grad_fn is not None:
-            nodes.setdefault(t.grad_fn, []).append(id(t))
-    capture["__nodes__"] = nodes
+    capture = _capture_for(inputs_t)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         run_backward(outputs, grads, retain_graph, create_graph, capture=capture, accumulate=False)
     result = []

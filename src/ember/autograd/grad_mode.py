@@ -1,14 +1,16 @@
 """Gradient-recording modes: ``no_grad``, ``enable_grad``, ``set_grad_enabled``, ``inference_mode``.
 
-Grad mode is process-global (one flag read by every op), like a single-threaded torch program.
+Grad mode is thread-local, like torch's: every thread starts with recording on, and ``no_grad`` in one
+thread (or a ``backward()`` running there) never changes what another thread records.
 """
 from __future__ import annotations
 
 import functools
+import threading
 
 
-class _State:
-    enabled = True
+class _State(threading.local):
+    enabled = True  # the class default is what each new thread sees
 
 
 STATE = _State()

@@ -176,7 +176,7 @@ class _Cell(_MultiNode):
     def forward(self, x, h, c, wih, whh, bih, bhh):
         gx = x if wih is None else _proj(_NP, x, wih, bih)
         gh = _proj(_NP, h, whh, bhh)
-        outs, self.saved = _cell_fwd(_NP, self.kind, gx, gh, h, c)
+        outs, self._cell_saved = _cell_fwd(_NP, self.kind, gx, gh, h, c)
         return outs
 
     def backward(self, ns, g, ins, out):
@@ -188,7 +188,7 @@ class _Cell(_MultiNode):
             gh = _proj(M, h, whh, bhh)
             _, saved = _cell_fwd(M, self.kind, gx, gh, h, c)
         else:
-            M, saved = _NP, self.saved
+            M, saved = _NP, self._cell_saved
         dgx, dgh, dh_direct, dc = _cell_bwd(M, self.kind, gouts, saved, h, c)
         need = [isinstance(t, Tensor) and t.requires_grad for t in self.inputs]
         dx = dwih = dbih = None
