@@ -2385,7 +2385,10 @@ class Index(Node):
 
     def forward(self, x):
         self.shape = x.shape
-        return x[self.idx]
+        r = x[self.idx]
+        if r.__class__ is not np.ndarray and _is_basic(self.idx):
+            r = x[self.idx + (Ellipsis,)]  # all-integer index: a 0-d view, not a scalar copy
+        return r
 
     def backward(self, ns, g, ins, out):
         return (ns.index_zeros(self.shape, self.idx, g, not _is_basic(self.idx)),)
