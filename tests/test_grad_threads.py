@@ -17,8 +17,7 @@ import torch
 import ember
 
 TIMEOUT = 30.0
-XFAIL_GLOBAL = pytest.mark.xfail(strict=True, reason="issue 7: grad mode is process-global, not thread-local")
-LIBS_XFAIL = [pytest.param(torch, id="torch"), pytest.param(ember, id="ember", marks=XFAIL_GLOBAL)]
+LIBS_XFAIL = [pytest.param(torch, id="torch"), pytest.param(ember, id="ember")]
 
 
 @pytest.fixture(autouse=True)
@@ -175,7 +174,6 @@ def test_backward_never_changes_another_threads_mode(L, create_graph):
     assert L.is_grad_enabled()
 
 
-@pytest.mark.xfail(strict=True, reason="issue 7: anomaly mode is process-global")
 def test_anomaly_mode_is_thread_local():
     """Issue 7 asks for thread-local anomaly mode (torch 2.13's flag is process-global, so ember only)."""
     from ember.autograd.anomaly import is_anomaly_enabled

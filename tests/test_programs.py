@@ -26,7 +26,6 @@ PROGRAMS = sorted(f for f in os.listdir(PROGRAMS_DIR) if f.endswith(".py") and n
 # programs stopped by something ember lacks (strict: they must start failing when it lands)
 XFAIL = {
     "tensors_basics.py": "torch.matmul(..., out=...): ember's functions take no out= argument yet",
-    "bow_classifier.py": "torch.LongTensor (the legacy typed constructors are not in ember yet)",
     "custom_dataset.py": "Tensor.scatter_ with a 0-d index into a 1-d tensor (the one-hot transform)",
 }
 NEEDS = {"lightning_autoencoder.py": "lightning"}

@@ -261,7 +261,7 @@ def full(size, fill_value, dtype=None, device=None, requires_grad=False):
     if isinstance(size, numbers.Integral):
         size = (size,)
     if isinstance(fill_value, numbers.Integral) and not isinstance(fill_value, builtins.bool) \
-            and not -2 ** 63 <= fill_value < 2 ** 63:
+            and (dtype is None or not D.as_dtype(dtype).is_floating_point) and not -2 ** 63 <= fill_value < 2 ** 63:
         raise RuntimeError(f"full: value {fill_value} cannot be converted to type int64 without overflow")
     return _creation(fill_value, (tuple(size),), dtype, device, requires_grad, "full")
 
@@ -2050,7 +2050,9 @@ def _split_views(x, ax, sizes, squeeze):
     res = []
     start = 0
     for t, n in zip(outs, sizes):
-        res.append(_make_view(t, x, (select, (ax, start)) if squeeze else (narrow, (ax, start, n))))
+        v = _make_view(t, x, (select, (ax, start)) if squeeze else (narrow, (ax, start, n)))
+        v._multi = ("Unbind" if squeeze else "Split", len(res))
+        res.append(v)
         start += n
     return tuple(res)
 
@@ -2605,6 +2607,13 @@ def _rebase(x, make, op):
             f"a view of a leaf Variable that requires grad is being used in an in-place operation ({op}; the "
             f"view has shape {tuple(x.shape)}, its leaf {tuple(root.shape)}). Wrap the update in "
             "`with ember.no_grad():`, or clone() the leaf first."
+        )
+    multi = x.__dict__.get("_multi")
+    if multi is not None and root is not None and root.requires_grad:
+        raise RuntimeError(
+            f"Output {multi[1]} of {multi[0]} is a view and is being modified inplace ({op}, shape {tuple(x.shape)}). "
+            "This view is one of several outputs of split/chunk/unbind, and in-place changes to such views are "
+            "forbidden as in torch. Replace the in-place op with an out-of-place one, or clone() the piece first."
         )
     old = _snapshot(x)
     res = make(old)
