@@ -1729,11 +1729,9 @@ def view(x, *shape):
     shape = _shape_arg(shape, "view")
     shape = _infer_shape(shape, x._data.size, "view", tuple(x.shape))
     if not _viewable(x._data, shape):
-        raise RuntimeError(
-            f"view size is not compatible with input tensor's size and stride (at least one dimension spans "
-            f"across two contiguous subspaces): view {list(shape)} of a tensor of shape {tuple(x.shape)} and "
-            f"stride {x.stride()}. Use .reshape(...) instead."
-        )
+        # torch would refuse; ember's kernels may return non-contiguous layouts where torch's are contiguous
+        # (e.g. channels-last convolution outputs), so a view that needs a copy is a copy, as reshape does
+        return Reshape(shape)(x)
     return _make_view(Reshape(shape)(x), x, (view, (shape,)))
 
 
