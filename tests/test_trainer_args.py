@@ -65,7 +65,12 @@ GOOD = [("max_epochs", -1), ("max_epochs", 0), ("max_epochs", 3.0), ("max_steps"
 
 @pytest.mark.parametrize("name,value", GOOD)
 def test_what_lightning_accepts_is_accepted(name, value):
-    _lightning_accepts(**{name: value})
+    torch = pytest.importorskip("torch")
+    det, warn = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
+    try:
+        _lightning_accepts(**{name: value})  # Lightning's deterministic= flips torch's process-wide flag
+    finally:
+        torch.use_deterministic_algorithms(det, warn_only=warn)
     Trainer(**{name: value}, **QUIET)
 
 
