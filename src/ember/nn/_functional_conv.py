@@ -9,7 +9,6 @@ also the transposed convolution) and ``_ConvW`` (x, g -> dw). 1-D ops run as 2-D
 """
 from __future__ import annotations
 
-import math
 import numbers
 
 import numpy as np
@@ -23,7 +22,7 @@ __all__ = [
     "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d",
     "max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d",
     "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_max_pool1d", "adaptive_max_pool2d",
-    "interpolate", "upsample", "unfold", "fold",
+    "unfold", "fold",
 ]
 
 
@@ -979,99 +978,6 @@ def adaptive_max_pool2d(input, output_size, return_indices=False):
 
 
 # ============================================================================ interpolation
-
-
-def _src_scale(in_size, out_size, scale, align_corners):
-    if align_corners:
-        return (in_size - 1) / (out_size - 1) if out_size > 1 else 0.0
-    if scale is not None and scale > 0:
-        return 1.0 / scale
-    return in_size / out_size
-
-
-def _linear_matrix(in_size, out_size, scale, align_corners, dtype):
-    r = _src_scale(in_size, out_size, scale, align_corners)
-    i = np.arange(out_size, dtype=np.float64)
-    if align_corners:
-        src = i * r
-    else:
-        src = np.maximum((i + 0.5) * r - 0.5, 0.0)
-    i0 = np.minimum(np.floor(src).astype(np.int64), in_size - 1)
-    i1 = np.minimum(i0 + 1, in_size - 1)
-    lam = src - i0
-    m = np.zeros((out_size, in_size), dtype=np.float64)
-    rows = np.arange(out_size)
-    np.add.at(m, (rows, i0), 1.0 - lam)
-    np.add.at(m, (rows, i1), lam)
-    return m.astype(dtype)
-
-
-def _nearest_index(in_size, out_size, scale, exact):
-    r = _src_scale(in_size, out_size, scale, False)
-    i = np.arange(out_size, dtype=np.float64)
-    src = np.floor((i + 0.5) * r) if exact else np.floor(i * r)
-    return np.minimum(src.astype(np.int64), in_size - 1)
-
-
-def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None,
-                recompute_scale_factor=None, antialias=False):
-    """Resize (N, C, L) or (N, C, H, W) input: modes 'nearest', 'nearest-exact', 'linear', 'bilinear'."""
-    op = "interpolate"
-    x = input
-    if not isinstance(x, Tensor):
-        raise TypeError(f"{op}: input must be a Tensor, got {type(x).__name__}")
-    nd = x.ndim - 2
-    if nd not in (1, 2):
-        raise NotImplementedError(
-            f"{op}: expected a 3-D (N, C, L) or 4-D (N, C, H, W) input, got shape {tuple(x.shape)}"
-        )
-    modes = {"nearest", "nearest-exact", "linear", "bilinear"}
-    if mode not in modes:
-        raise NotImplementedError(f"{op}: mode {mode!r} is not supported; use one of {sorted(modes)}")
-    if mode == "linear" and nd != 1 or mode == "bilinear" and nd != 2:
-        raise NotImplementedError(
-            f"{op}: mode {mode!r} expects a {3 if mode == 'linear' else 4}-D input, got shape {tuple(x.shape)}"
-        )
-    if align_corners is not None and mode.startswith("nearest"):
-        raise ValueError(f"{op}: align_corners option can only be set with the interpolating modes: linear | bilinear")
-    if antialias:
-        raise NotImplementedError(f"{op}: antialias=True is not supported")
-    if (size is None) == (scale_factor is None):
-        raise ValueError(f"{op}: exactly one of size or scale_factor must be given")
-    ins = tuple(x.shape[2:])
-    if size is not None:
-        outs = _tuple(size, nd, "size", op)
-        scales = (None,) * nd
-    else:
-        sf = (float(scale_factor),) * nd if isinstance(scale_factor, numbers.Real) else tuple(float(v) for v in scale_factor)
-        if len(sf) != nd:
-            raise ValueError(f"{op}: scale_factor must have {nd} elements, got {scale_factor!r}")
-        outs = tuple(int(math.floor(i * s)) for i, s in zip(ins, sf))
-        scales = (None,) * nd if recompute_scale_factor else sf
-    if any(o <= 0 for o in outs):
-        raise ValueError(f"{op}: output size {outs} must be positive (input shape {tuple(x.shape)})")
-    y = x
-    if mode.startswith("nearest"):
-        for ax, (i, o, s) in enumerate(zip(ins, outs, scales)):
-            if i != o:
-                y = E.index_select(y, 2 + ax, Tensor._wrap(_nearest_index(i, o, s, mode == "nearest-exact")))
-        return y
-    ac = bool(align_corners)
-    dt = x._data.dtype
-    y = E.matmul(y, Tensor._wrap(_linear_matrix(ins[-1], outs[-1], scales[-1], ac, dt).T.copy()))
-    if nd == 2:
-        y = E.matmul(Tensor._wrap(_linear_matrix(ins[0], outs[0], scales[0], ac, dt)), y)
-    return y
-
-
-def upsample(input, size=None, scale_factor=None, mode="nearest", align_corners=None):
-    return interpolate(input, size, scale_factor, mode, align_corners)
-
-
-# ============================================================================ 3-D pooling
-# Max and average over a box are separable: pool (H, W) as a 2-D pool of (N, C*D, H, W), then D as a 1-D
-# pool. Window order, padding, ceil_mode, count_include_pad and torch's first-maximum tie rule (smallest
-# d, then smallest (h, w)) all carry over, so values, gradients and indices match torch's 3-D pools.
 
 
 def _pool3_args(x, kernel_size, stride, padding, dilation, op):
