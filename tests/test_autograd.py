@@ -610,3 +610,33 @@ def test_backward_inputs_reach_only_those_tensors_leaf_or_not():
     x = ember.tensor([1.0], requires_grad=True)
     with pytest.raises(RuntimeError, match="cannot be empty"):
         (x * 2).sum().backward(inputs=[])
+
+
+@pytest.mark.parametrize("how", ["unbind", "split", "chunk", "tensor_split", "split_list"])
+@pytest.mark.parametrize("create_graph", [False, True])
+def test_single_piece_split_gradient_matches_torch(how, create_graph):
+    # a split into ONE piece is still a multi-output node: its backward must get a list of gradients
+    # (it used to get the bare gradient and index it, giving a wrong gradient silently)
+    import numpy as np
+    import torch
+
+    import ember
+
+    xv = np.random.default_rng(0).normal(size=(1, 4))
+    w = np.arange(4.0)
+    res = []
+    for L in (torch, ember):
+        x = L.tensor(xv, requires_grad=True)
+        args = {"unbind": (0,), "split": (1,), "chunk": (1,), "tensor_split": (1,), "split_list": ([1],)}[how]
+        (p,) = getattr(x, how.replace("_list", ""))(*args)
+        seen = []
+        p.register_hook(seen.append)
+        y = (p * p * L.tensor(w)).sum()
+        (g,) = L.autograd.grad(y, x, create_graph=create_graph)
+        out = [g.detach().numpy().copy(), seen[0].detach().numpy()]
+        if create_graph:
+            (gg,) = L.autograd.grad(g.sum(), x)
+            out.append(gg.numpy())
+        res.append(out)
+    for a, b in zip(*res):
+        np.testing.assert_allclose(a, b, rtol=1e-12)

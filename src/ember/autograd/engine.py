@@ -38,6 +38,7 @@ class Node:
     """A recorded operation. Subclasses define ``forward(*arrays)`` and ``backward(ns, g, ins, out)``."""
 
     n_out = 1
+    multi = False  # True: outputs come as a tuple and backward gets a list of gradients (even of one)
     saves = None  # {grad index: (input indices read)}; None: legacy node (keeps all inputs)
     save_out = False  # backward reads the output value(s)
     needs_inputs = True  # legacy flag: backward reads input values
@@ -292,6 +293,7 @@ class MultiNode(Node):
     arrays; ``backward`` receives a list of output gradients with ``None`` for outputs that got none."""
 
     n_out = 2
+    multi = True
 
     def __call__(self, *inputs):
         datas = []
@@ -335,7 +337,7 @@ def register_tensor_hook(t: Tensor, hook):
         if fn.pre_hooks is None:
             fn.pre_hooks = []
         hooks = fn.pre_hooks
-        if fn.n_out > 1:  # a hook sees only the gradient of its own output
+        if fn.multi:  # a hook sees only the gradient of its own output
             idx = t._out_idx
             inner = hook
 
@@ -461,7 +463,7 @@ def _run_hooks(hooks, g, create_graph):
 
 
 def _run_node_prehooks(fn, g, create_graph):
-    if fn.n_out == 1:
+    if not fn.multi:
         return _run_hooks(fn.pre_hooks, g, create_graph)
     g = list(g)
     for h in list(fn.pre_hooks):
@@ -548,7 +550,7 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, capture=None
             post = fn.__dict__.get("_post_hooks")
             if post:
                 for h in list(post):
-                    h(tuple(_as_t(x) for x in grads), tuple(_as_t(x) for x in (g if fn.n_out > 1 else [g])))
+                    h(tuple(_as_t(x) for x in grads), tuple(_as_t(x) for x in (g if fn.multi else [g])))
             for i, nxt, leaf, oidx, shape, dt in fn.edges:
                 gx = grads[i]
                 if gx is None:
@@ -566,7 +568,7 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, capture=None
                     gx = ns.cast(gx, dt)
                 if leaf:
                     _add_leaf(leaf_buf, nxt, gx)
-                elif nxt.n_out == 1:
+                elif not nxt.multi:
                     old = buf.get(nxt)
                     buf[nxt] = gx if old is None else old + gx
                     d = deps[nxt] - 1
@@ -612,14 +614,14 @@ def _as_t(x):
 
 def _capture_node(capture, fn, g):
     for tid, idx in capture["__nodes__"][fn]:
-        gi = g if fn.n_out == 1 else g[idx]
+        gi = g if not fn.multi else g[idx]
         if gi is None:
             continue
         capture[tid] = gi if isinstance(gi, Tensor) else Tensor._wrap(gi)
 
 
 def _add_buf(buf, fn, idx, g):
-    if fn.n_out == 1:
+    if not fn.multi:
         old = buf.get(fn)
         buf[fn] = g if old is None else old + g
     else:

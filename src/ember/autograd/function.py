@@ -60,13 +60,14 @@ class _CustomNode(Node):
     def __init__(self, fcls, ctx, out_meta):
         self.fcls, self.ctx, self.out_meta = fcls, ctx, out_meta
         self.n_out = len(out_meta)
+        self.multi = self.n_out > 1
 
     def name(self):
         return self.fcls.__name__ + "Backward"
 
     def backward(self, ns, g, ins, out):
         create = STATE.enabled
-        gs = g if self.n_out > 1 else [g]
+        gs = g if self.multi else [g]
         grads_in = []
         for gi, (shape, dt) in zip(gs, self.out_meta):
             if gi is None:

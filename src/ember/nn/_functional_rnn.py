@@ -181,7 +181,7 @@ class _Cell(_MultiNode):
 
     def backward(self, ns, g, ins, out):
         x, h, c, wih, whh, bih, bhh = ins
-        gouts = g if self.n_out > 1 else [g]
+        gouts = g  # a MultiNode gets a list of gradients, even for one output
         if isinstance(gouts[0] if gouts[0] is not None else gouts[-1], Tensor):
             M = _EM
             gx = x if wih is None else _proj(M, x, wih, bih)
@@ -260,6 +260,4 @@ def cell_step(kind, gx, h, c, w_hh, b_hh):
 
 def unbind_steps(x):
     """``x.unbind(0)`` (one node in ember's core)."""
-    if x.shape[0] == 1:  # one step: the core's one-piece split receives a bare gradient (see engine n_out)
-        return (E.squeeze(x, 0),)
     return E.unbind(x, 0)
