@@ -71,7 +71,25 @@ def test_what_lightning_accepts_is_accepted(name, value):
         _lightning_accepts(**{name: value})  # Lightning's deterministic= flips torch's process-wide flag
     finally:
         torch.use_deterministic_algorithms(det, warn_only=warn)
-    Trainer(**{name: value}, **QUIET)
+    det, warn = ember.are_deterministic_algorithms_enabled(), ember.is_deterministic_algorithms_warn_only_enabled()
+    try:
+        Trainer(**{name: value}, **QUIET)
+    finally:
+        ember.use_deterministic_algorithms(det, warn_only=warn)
+
+
+@pytest.mark.parametrize("flag,want", [(True, (True, False)), ("warn", (True, True)), (False, (False, False))])
+def test_deterministic_sets_the_process_wide_flag_as_lightning_does(flag, want):
+    ember.use_deterministic_algorithms(not want[0])  # the opposite: the Trainer must flip it
+    try:
+        Trainer(deterministic=flag, **QUIET)
+        assert (ember.are_deterministic_algorithms_enabled(), ember.is_deterministic_algorithms_warn_only_enabled()) \
+            == want
+        ember.use_deterministic_algorithms(True)
+        Trainer(deterministic=None, **QUIET)  # None: left as it is
+        assert ember.are_deterministic_algorithms_enabled() is True
+    finally:
+        ember.use_deterministic_algorithms(False)
 
 
 def test_bad_values_are_refused_by_lightning_or_fail_in_it_later():

@@ -131,7 +131,29 @@ def check_trainer_args(a: dict) -> dict:
 
     if a["barebones"]:
         _barebones(a)
+    _resolve_defaults(a)
     return a
+
+
+def _resolve_defaults(a):
+    """What ``fast_dev_run``, ``overfit_batches`` and the ``None`` defaults stand for (Lightning's values)."""
+    if a["fast_dev_run"] is True:
+        a["fast_dev_run"] = 1
+    if a["fast_dev_run"]:
+        n = int(a["fast_dev_run"])
+        a.update(limit_train_batches=n, limit_val_batches=n, limit_test_batches=n, limit_predict_batches=n,
+                 max_epochs=1, max_steps=n, num_sanity_val_steps=0, val_check_interval=1.0, logger=None,
+                 enable_checkpointing=False)
+    if a["max_epochs"] is None and a["max_steps"] in (None, -1) and a["max_time"] is None:
+        a["max_epochs"] = 1000  # Lightning's default when nothing bounds the run
+    if a["max_steps"] is None:
+        a["max_steps"] = -1
+    if a["overfit_batches"]:
+        a["limit_train_batches"] = a["limit_val_batches"] = a["overfit_batches"]
+    defaults = {"val_check_interval": 1.0, "num_sanity_val_steps": 2, "log_every_n_steps": 50}
+    for name, value in defaults.items():
+        if a[name] is None:
+            a[name] = value
 
 
 def _barebones(a):
