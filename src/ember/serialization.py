@@ -26,7 +26,8 @@ still stored as raw tensors (referenced from the pickle by name), and ``__metada
 ``weights_only=False`` (as torch >= 2.6), because unpickling can execute arbitrary code.
 
 Loading with the default ``weights_only=True`` never executes code: no pickle, only JSON and raw
-numbers. Every
+numbers. The reader takes regular files only and checks the header (its length against the file's
+size, every entry, the data size it declares against the bytes left) before it reads the data. Every
 malformed, truncated, corrupted or foreign file raises :class:`CheckpointError`. The checksum
 is what makes that promise hold for corrupted data bytes too: flipping a bit in a tensor's
 payload yields a perfectly well-formed file, and only the checksum can tell it changed. So a
@@ -483,36 +484,6 @@ _CONVERT_HINT = ("ember refuses to load pickle data, because unpickling can exec
                  "ember.save(ember.interop.from_torch(torch.load(path, weights_only=True)), 'model.ember')")
 
 
-def _read_all(f, who):
-    """Return (bytes, display path) for a path or a binary file object."""
-    if isinstance(f, (str, bytes, os.PathLike)):
-        path = os.fsdecode(f)
-        try:  # O_NONBLOCK: opening a FIFO must not wait for a writer
-            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
-        except FileNotFoundError:
-            raise FileNotFoundError(2, f"{who}: no such file", path) from None
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):  # /dev/zero, /dev/urandom, a FIFO or a folder: never read
-            os.close(fd)
-            kind = ("a directory" if stat.S_ISDIR(mode) else "a FIFO (named pipe)" if stat.S_ISFIFO(mode)
-                    else "a character device" if stat.S_ISCHR(mode) else "a block device"
-                    if stat.S_ISBLK(mode) else "a socket" if stat.S_ISSOCK(mode) else "not a regular file")
-            raise CheckpointError(path, f"it is {kind}, not a regular file; ember reads checkpoints from "
-                                        "regular files only")
-        with os.fdopen(fd, "rb") as fh:
-            if hasattr(os, "set_blocking"):
-                os.set_blocking(fd, True)
-            return fh.read(), path
-    if not hasattr(f, "read"):
-        raise TypeError(f"{who}: f must be a path or a binary file object, got {_type_name(f)!r}")
-    data = f.read()
-    if not isinstance(data, (bytes, bytearray, memoryview)):
-        raise TypeError(f"{who}: the file object returned {_type_name(data)!r}; open it in binary mode ('rb')")
-    name = getattr(f, "name", None)
-    return bytes(data), (os.fsdecode(name) if isinstance(name, (str, bytes, os.PathLike))
-                         else f"<{type(f).__name__}>")
-
-
 def _no_duplicates(pairs):
     d = {}
     for k, v in pairs:
@@ -535,46 +506,148 @@ def _is_int(x):
     return type(x) is int
 
 
-def _parse_layout(data, path, *, ember_file=True):
-    """Validate the safetensors layout. Returns (header dict, tensor table, payload memoryview)."""
-    err = lambda reason: CheckpointError(path, reason)  # noqa: E731
-    size = len(data)
-    if size == 0:
-        raise err("the file is empty (0 bytes)")
-    n = struct.unpack_from("<Q", data, 0)[0] if size >= 8 else None
-    if n is None or n > size - 8 or data[8:9] != b"{":
-        # not the safetensors layout: name the formats people mistake for checkpoints
-        for magic, what in _FOREIGN_MAGIC:
-            if data.startswith(magic):
-                raise err(f"this is {what}, not an ember checkpoint. " + _CONVERT_HINT)
-        if data[:1] == b"\x80" and data[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
-            raise err("this is a pickle file (e.g. written by the legacy torch.save format or by pickle), "
-                      "not an ember checkpoint. " + _CONVERT_HINT)
-    if n is None:
-        raise err(f"the file is truncated: {size} bytes is too short for the 8-byte header length")
-    if n > size - 8:
-        raise err(f"the header length field says {n} bytes but only {size - 8} bytes follow; "
-                  f"the file is truncated or not an ember checkpoint")
-    if n > MAX_HEADER_BYTES:
-        raise err(f"the header is {n} bytes, more than the {MAX_HEADER_BYTES}-byte limit")
-    if n < 2 or data[8:9] != b"{":
-        raise err("the header is not a JSON object (it must start with '{'); not an ember checkpoint")
+_READ_CHUNK = 1 << 24  # bytes per read() call: memory grows with the bytes a file holds, never with what it claims
+
+
+class _Source:
+    """A checkpoint being read piece by piece: header first, body only once the header is valid.
+
+    ``size`` is the number of bytes from the start of the checkpoint to the end of the file (from
+    ``fstat`` for a path, ``seek``/``tell`` for a seekable file object), or None for a stream.
+    """
+
+    def __init__(self, fh, path, size, who, own):
+        self.fh, self.path, self.size, self.who, self._own = fh, path, size, who, own
+
+    def read(self, n):
+        """Up to ``n`` bytes (fewer only at the end of the file), read in bounded chunks."""
+        parts, left = [], n
+        while left > 0:
+            b = self.fh.read(min(left, _READ_CHUNK))
+            if not isinstance(b, (bytes, bytearray, memoryview)):
+                raise TypeError(f"{self.who}: the file object returned {_type_name(b)!r}; open it in binary "
+                                "mode ('rb')")
+            if not b:
+                break
+            parts.append(bytes(b))
+            left -= len(b)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    def close(self):
+        if self._own:
+            self.fh.close()
+
+
+def _open_source(f, who):
+    """A :class:`_Source` for a path (regular files only) or a binary file object."""
+    if isinstance(f, (str, bytes, os.PathLike)):
+        path = os.fsdecode(f)
+        try:  # O_NONBLOCK: opening a FIFO must not wait for a writer
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+        except FileNotFoundError:
+            raise FileNotFoundError(2, f"{who}: no such file", path) from None
+        st = os.fstat(fd)
+        mode = st.st_mode
+        if not stat.S_ISREG(mode):  # /dev/zero, /dev/urandom, a FIFO or a folder: never read
+            os.close(fd)
+            kind = ("a directory" if stat.S_ISDIR(mode) else "a FIFO (named pipe)" if stat.S_ISFIFO(mode)
+                    else "a character device" if stat.S_ISCHR(mode) else "a block device"
+                    if stat.S_ISBLK(mode) else "a socket" if stat.S_ISSOCK(mode) else "not a regular file")
+            raise CheckpointError(path, f"it is {kind}, not a regular file; ember reads checkpoints from "
+                                        "regular files only")
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        return _Source(os.fdopen(fd, "rb"), path, st.st_size, who, own=True)
+    if not hasattr(f, "read"):
+        raise TypeError(f"{who}: f must be a path or a binary file object, got {_type_name(f)!r}")
+    name = getattr(f, "name", None)
+    path = os.fsdecode(name) if isinstance(name, (str, bytes, os.PathLike)) else f"<{type(f).__name__}>"
+    size = None
     try:
-        header = _strict_json(data[8:8 + n].decode("utf-8"))
+        if f.seekable():
+            pos = f.tell()
+            size = max(f.seek(0, os.SEEK_END) - pos, 0)
+            f.seek(pos)
+    except (AttributeError, OSError, ValueError, TypeError):
+        size = None
+    if size is not None and hasattr(f, "fileno"):
+        try:  # a file object over /dev/zero or a pipe: its size says nothing; read it as a stream
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                size = None
+        except (OSError, ValueError, io.UnsupportedOperation, AttributeError, TypeError):
+            pass
+    return _Source(f, path, size, who, own=False)
+
+
+def _foreign_format_error(prefix, path):
+    """A CheckpointError naming a format people mistake for checkpoints, or None."""
+    for magic, what in _FOREIGN_MAGIC:
+        if prefix.startswith(magic):
+            return CheckpointError(path, f"this is {what}, not an ember checkpoint. " + _CONVERT_HINT)
+    if prefix[:1] == b"\x80" and prefix[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
+        return CheckpointError(path, "this is a pickle file (e.g. written by the legacy torch.save format or by "
+                                     "pickle), not an ember checkpoint. " + _CONVERT_HINT)
+    return None
+
+
+def _read_checkpoint(f, who, *, ember_file=True):
+    """Read and validate a checkpoint: the 8-byte length, then the header (its length checked against
+    the file size first), then -- only once every header entry is valid and the tensors it declares
+    add up to exactly the bytes left in the file -- the body. Returns (display path, header, meta,
+    table, payload)."""
+    src = _open_source(f, who)
+    try:
+        return (src.path,) + _read_layout(src, ember_file)
+    finally:
+        src.close()
+
+
+def _read_layout(src, ember_file):
+    path, size = src.path, src.size
+    err = lambda reason: CheckpointError(path, reason)  # noqa: E731
+    prefix = src.read(8)
+    if not prefix:
+        raise err("the file is empty (0 bytes)")
+    if len(prefix) < 8:
+        raise _foreign_format_error(prefix, path) or err(
+            f"the file is truncated: {len(prefix)} bytes is too short for the 8-byte header length")
+    if size is not None and size < len(prefix):  # (a /proc file: its size says 0) read it as a stream
+        size = None
+    n = struct.unpack_from("<Q", prefix, 0)[0]
+    left = None if size is None else size - 8  # bytes after the length field
+    if (left is not None and n > left) or n > MAX_HEADER_BYTES:
+        foreign = _foreign_format_error(prefix, path)
+        if foreign is not None:
+            raise foreign
+        if left is not None and n > left:
+            raise err(f"the header length field says {n} bytes but only {left} bytes follow; "
+                      f"the file is truncated or not an ember checkpoint")
+        raise err(f"the header is {n} bytes, more than the {MAX_HEADER_BYTES}-byte limit")
+    raw = src.read(n)
+    if len(raw) < n:  # a stream (or a file that shrank while being read)
+        raise _foreign_format_error(prefix, path) or err(
+            f"the header length field says {n} bytes but only {len(raw)} bytes follow; "
+            f"the file is truncated or not an ember checkpoint")
+    if n < 2 or raw[:1] != b"{":
+        raise _foreign_format_error(prefix, path) or err(
+            "the header is not a JSON object (it must start with '{'); not an ember checkpoint")
+    try:
+        header = _strict_json(raw.decode("utf-8"))
     except UnicodeDecodeError as e:
         raise err(f"the header is not valid UTF-8 ({e.reason} at byte {8 + e.start})") from None
     except RecursionError:
         raise err("the header JSON is nested too deeply") from None
     except ValueError as e:
         raise err(f"the header is not valid JSON: {e}") from None
+    del raw
     if not isinstance(header, dict):
         raise err("the header is not a JSON object")
-    payload = memoryview(data)[8 + n:]
     meta = header.get("__metadata__", {})
     if not isinstance(meta, dict) or not all(isinstance(v, str) for v in meta.values()):
         raise err("'__metadata__' must map strings to strings")
     if ember_file:
         _check_ember_meta(meta, path)
+    body = None if left is None else left - n  # the data's size, known before any of it is read
     table = []
     for name, info in header.items():
         if name == "__metadata__":
@@ -597,9 +670,9 @@ def _parse_layout(data, path, *, ember_file=True):
                 and 0 <= offs[0] <= offs[1]):
             raise err(f"tensor {name!r}: data_offsets must be [begin, end] with 0 <= begin <= end, "
                       f"got {offs!r:.200}")
-        if offs[1] > len(payload):
+        if body is not None and offs[1] > body:
             raise err(f"tensor {name!r}: data_offsets {offs} run past the end of the data "
-                      f"({len(payload)} bytes); the file is truncated")
+                      f"({body} bytes); the file is truncated")
         numel = math.prod(shape)
         if numel * _ST_ITEMSIZE[code] != offs[1] - offs[0]:
             raise err(f"tensor {name!r}: dtype {code} and shape {shape} need "
@@ -614,10 +687,17 @@ def _parse_layout(data, path, *, ember_file=True):
             raise err(f"tensor {name!r}: data_offsets [{begin}, {end}] {what}; tensors must cover "
                       f"the data back to back")
         pos = end
-    if pos != len(payload):
-        raise err(f"{len(payload) - pos} trailing bytes after the last tensor (the data is "
-                  f"{len(payload)} bytes, the tensors cover {pos})")
-    return header, meta, table, payload
+    if body is not None and pos != body:
+        raise err(f"{body - pos} trailing bytes after the last tensor (the data is "
+                  f"{body} bytes, the tensors cover {pos})")
+    # the header is valid and accounts for every byte left: now (and only now) read the data
+    data = src.read(pos if body is not None else pos + 1)
+    if len(data) < pos:
+        raise err(f"the data ends after {len(data)} bytes but the tensors declare {pos}; the file is truncated "
+                  "(or changed while it was read)")
+    if len(data) > pos:  # a stream with bytes after the last tensor
+        raise err(f"trailing bytes after the last tensor (the tensors cover {pos} bytes)")
+    return header, meta, table, memoryview(data)
 
 
 def _make_array(payload, begin, end, code, shape, path, name):
@@ -838,8 +918,7 @@ def load(f, map_location=None, pickle_module=None, *, weights_only=None, mmap=No
         except (TypeError, ValueError):
             raise ValueError(f"ember.load: map_location must be None, a device or a device string such "
                              f"as 'cpu' or 'cuda:0', got {map_location!r:.100}") from None
-    data, path = _read_all(f, "ember.load")
-    header, meta, table, payload = _parse_layout(data, path)
+    path, header, meta, table, payload = _read_checkpoint(f, "ember.load")
     _verify_checksum(header, meta, payload, path)
     try:
         structure = _strict_json(meta[_KEY_STRUCTURE])
@@ -864,8 +943,7 @@ def load_safetensors(f):
     ``{name: ember.Tensor}``. BF16 tensors are widened exactly to float32. When the file is
     an ember checkpoint its checksum is verified; the structure is ignored.
     """
-    data, path = _read_all(f, "load_safetensors")
-    header, meta, table, payload = _parse_layout(data, path, ember_file=False)
+    path, header, meta, table, payload = _read_checkpoint(f, "load_safetensors", ember_file=False)
     if _KEY_CHECKSUM in meta:
         _verify_checksum(header, meta, payload, path)
     Tensor = _tensor_cls()
