@@ -194,3 +194,80 @@ def test_errors_name_layer_and_shapes():
         RNNBase("GRU", 5, 7, proj_size=2)
     with pytest.raises(ValueError, match="unknown nonlinearity 'sigmoid'"):
         RNN(5, 7, nonlinearity="sigmoid")
+
+
+# ---------------------------------------------------------------- whole-sequence node (nn.RNN/LSTM/GRU)
+
+
+@pytest.mark.parametrize("ecls,tcls,kw", [
+    (GRU, torch.nn.GRU, dict(num_layers=2, bidirectional=True)),
+    (RNN, torch.nn.RNN, dict(nonlinearity="relu", bidirectional=True)),
+    (LSTM, torch.nn.LSTM, dict(bidirectional=True, batch_first=True)),
+])
+def test_sequence_node_float32_matches_torch(ecls, tcls, kw):
+    xshape = (3, 9, 5) if kw.get("batch_first") else (9, 3, 5)
+    run_pair(ecls, tcls, (5, 7), kw, xshape, dtype=np.float32, atol=2e-5)
+
+
+def test_sequence_node_is_one_node_per_layer_and_direction():
+    m = LSTM(3, 4, num_layers=2, bidirectional=True)
+    out, (h, c) = m(ember.randn(6, 2, 3))
+    fn = out.grad_fn  # cat of the two directions of the last layer
+    assert fn.name() == "CatBackward0"
+    seq = [nxt for nxt, _ in fn.next_functions]
+    assert all(s.name() == "LSTMBackward" for s in seq)
+    # the reverse direction's node reaches the first layer's nodes through one cat: no per-step nodes
+    assert {nxt.name() for nxt, _ in seq[1].next_functions if nxt is not None} >= {"CatBackward0"}
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru", "rnn_tanh", "rnn_relu"])
+def test_sequence_node_gradcheck_both_directions_with_mask(kind):
+    from ember.nn._functional_rnn import rnn_sequence
+
+    rng = np.random.default_rng(1)
+    g = {"lstm": 4, "gru": 3}.get(kind, 1)
+
+    def t(*s):
+        return ember.tensor(rng.standard_normal(s) * 0.5, requires_grad=True)
+
+    x, h0, c0 = t(4, 3, 2), t(3, 3), t(3, 3)
+    w = (t(g * 3, 2), t(g * 3, 3), t(g * 3), t(g * 3))
+    mask = np.array([[1, 1, 1], [1, 1, 1], [1, 1, 0], [1, 0, 0]], dtype=bool)  # packed lengths 4, 3, 2
+    for reverse in (False, True):
+        for m in (None, mask):
+            def f(x, h0, c0, *w, reverse=reverse, m=m):
+                return rnn_sequence(kind, x, h0, c0 if kind == "lstm" else None, *w, reverse=reverse, mask=m)
+            assert gradcheck(f, (x, h0, c0, *w))
+    # create_graph=True takes the step-by-step path, which is differentiable again
+    assert gradgradcheck(lambda *a: rnn_sequence(kind, a[0], a[1], a[2] if kind == "lstm" else None, *a[3:],
+                                                 reverse=True, mask=mask), (x, h0, c0, *w))
+
+
+def test_sequence_node_double_backward_matches_torch():
+    torch.manual_seed(0)
+    tm = torch.nn.GRU(3, 4, bidirectional=True).double()
+    em = GRU(3, 4, bidirectional=True)
+    em.to(ember.float64)
+    _load(em, tm)
+    x = np.random.default_rng(2).standard_normal((5, 2, 3))
+    ex, tx = ember.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    (eg,) = ember.autograd.grad((em(ex)[0] ** 2).sum(), ex, create_graph=True)
+    (tg,) = torch.autograd.grad((tm(tx)[0] ** 2).sum(), tx, create_graph=True)
+    np.testing.assert_allclose(eg.detach().numpy(), tg.detach().numpy(), atol=1e-10)
+    (eg * eg).sum().backward()
+    (tg * tg).sum().backward()
+    np.testing.assert_allclose(ex.grad.numpy(), tx.grad.numpy(), atol=1e-9)
+    tp = dict(tm.named_parameters())
+    for n, p in em.named_parameters():
+        np.testing.assert_allclose(p.grad.numpy(), tp[n].grad.numpy(), atol=1e-9, err_msg=n)
+
+
+def test_sequence_node_output_changed_in_place_is_caught():
+    m = LSTM(3, 4)
+    out, (h, c) = m(ember.randn(5, 2, 3))
+    loss = out.sum() + h.sum()
+    h.mul_(2)  # h_n is its own tensor: changing it leaves out alone
+    assert not np.allclose(out[-1].detach().numpy(), h.detach().numpy())
+    out.add_(1)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        loss.backward()

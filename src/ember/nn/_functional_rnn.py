@@ -255,6 +255,361 @@ def cell_step(kind, gx, h, c, w_hh, b_hh):
     return _Cell(kind)(gx, h, c, None, w_hh, None, b_hh)
 
 
+# ---------------------------------------------------------------------------- whole-sequence layer
+
+
+def _sigmoid_(a):
+    """In-place logistic sigmoid of ``a`` (a view is fine)."""
+    np.negative(a, out=a)
+    with np.errstate(over="ignore"):
+        np.exp(a, out=a)
+    a += 1
+    np.reciprocal(a, out=a)
+
+
+def _perm(kind, n):
+    """Row order of the gates inside ``_Seq`` (from torch's): LSTM i,f,g,o -> g,i,f,o (the three
+    sigmoid gates contiguous in forward, the three gates driven by dc contiguous in backward); GRU's
+    input-side gradient r,z,n -> n,r,z (so that it and the hidden-side one are contiguous slices)."""
+    r = np.arange
+    if kind == "lstm":
+        return np.concatenate([r(2 * n, 3 * n), r(0, n), r(n, 2 * n), r(3 * n, 4 * n)])
+    return np.concatenate([r(2 * n, 3 * n), r(0, 2 * n)])
+
+
+def _unperm(a, perm):
+    out = np.empty_like(a)
+    out[perm] = a
+    return out
+
+
+class _Seq(_MultiNode):
+    """One layer in one direction over a whole (T, B, I) sequence, as one node.
+
+    Inputs ``(x, h0, c0, w_ih, w_hh, b_ih, b_hh, mask)``; ``c0`` is None except for LSTM and ``mask`` is
+    None or a (T, B) bool array (packed sequences: where it is False the state is carried over unchanged).
+    Outputs ``(out, h_n)`` (``(out, h_n, c_n)`` for LSTM). Forward projects every time step's input with
+    one GEMM and runs the recurrence over preallocated buffers (one small GEMM and a few in-place ufuncs
+    per step); backward runs back through time over the saved gate activations and forms each weight's
+    gradient with one GEMM over all steps. Under ``create_graph=True`` the backward is instead recomputed
+    step by step with ember ops (the same formulas as ``_Cell``), so it can be differentiated again.
+    """
+
+    saves = {i: tuple(range(8)) for i in range(7)}  # every input (the create_graph path recomputes)
+    save_out = True  # ``out`` shares memory with the saved hidden states: in-place changes must be caught
+
+    def __init__(self, kind, reverse=False):
+        self.kind = kind
+        self.reverse = reverse
+        self.n_out = 3 if kind == "lstm" else 2
+
+    def name(self):
+        return {"lstm": "LSTM", "gru": "GRU"}.get(self.kind, "RNN") + "Backward"
+
+    # ------------------------------------------------------------------ forward
+
+    def forward(self, x, h0, c0, wih, whh, bih, bhh, mask):
+        kind, rev = self.kind, self.reverse
+        T, B, In = x.shape
+        H = whh.shape[1]
+        gw = whh.shape[0]
+        if kind in ("lstm", "gru"):
+            perm = _perm(kind, H) if kind == "lstm" else None
+            wih_f = wih[perm] if perm is not None else wih
+            whh_f = whh[perm] if perm is not None else whh
+        else:
+            perm, wih_f, whh_f = None, wih, whh
+        G = np.matmul(x.reshape(T * B, In), wih_f.T)
+        dt = G.dtype
+        bhn = None
+        if kind == "gru":
+            if bih is not None:
+                G += bih
+            if bhh is not None:
+                G[:, :2 * H] += bhh[:2 * H]
+                bhn = bhh[2 * H:]
+        else:
+            b = bih if bhh is None else (bhh if bih is None else bih + bhh)
+            if b is not None:
+                G += b[perm] if perm is not None else b
+        G = G.reshape(T, B, gw)
+        whhT = np.ascontiguousarray(whh_f.T, dtype=dt)
+        Hb = np.empty((T + 1, B, H), dt)
+        first = T if rev else 0
+        Hb[first] = h0
+        Cb = None
+        if kind == "lstm":
+            Cb = np.empty((T + 1, B, H), dt)
+            Cb[first] = c0
+        ghn_all = np.empty((T, B, H), dt) if kind == "gru" else None
+        tmp = np.empty((B, gw), dt)
+        tmpn = np.empty((B, H), dt)
+        order = range(T - 1, -1, -1) if rev else range(T)
+        n = H
+        for t in order:
+            p, c = (t + 1, t) if rev else (t, t + 1)
+            hp = Hb[p]
+            h = Hb[c]
+            a = G[t]
+            np.matmul(hp, whhT, out=tmp)
+            if kind == "lstm":  # a = [g, i, f, o]
+                a += tmp
+                _sigmoid_(a[:, n:])
+                np.tanh(a[:, :n], out=a[:, :n])
+                cc = Cb[c]
+                np.multiply(a[:, 2 * n:3 * n], Cb[p], out=cc)
+                np.multiply(a[:, n:2 * n], a[:, :n], out=tmpn)
+                cc += tmpn
+                np.tanh(cc, out=h)
+                h *= a[:, 3 * n:]
+            elif kind == "gru":  # a = [r, z, n] (input side, with b_ih and b_hr, b_hz)
+                rz = a[:, :2 * n]
+                rz += tmp[:, :2 * n]
+                _sigmoid_(rz)
+                ghn = ghn_all[t]
+                if bhn is not None:
+                    np.add(tmp[:, 2 * n:], bhn, out=ghn)
+                else:
+                    ghn[...] = tmp[:, 2 * n:]
+                nn_ = a[:, 2 * n:]
+                np.multiply(a[:, :n], ghn, out=tmpn)
+                nn_ += tmpn
+                np.tanh(nn_, out=nn_)
+                np.subtract(hp, nn_, out=h)
+                h *= a[:, n:2 * n]
+                h += nn_
+            else:
+                np.add(a, tmp, out=h)
+                if kind == "rnn_tanh":
+                    np.tanh(h, out=h)
+                else:
+                    np.maximum(h, 0, out=h)
+            if mask is not None and not mask[t].all():
+                inv = ~mask[t]
+                h[inv] = hp[inv]
+                if Cb is not None:
+                    Cb[c][inv] = Cb[p][inv]
+        self._G = G if kind != "rnn_tanh" and kind != "rnn_relu" else None
+        self._H, self._C, self._ghn = Hb, Cb, ghn_all
+        self._perm_ = perm
+        last = 0 if rev else T
+        out = Hb[:T] if rev else Hb[1:]
+        if kind == "lstm":
+            return out, Hb[last].copy(), Cb[last].copy()
+        return out, Hb[last].copy()
+
+    # ------------------------------------------------------------------ backward
+
+    def backward(self, ns, g, ins, out):
+        if any(isinstance(v, Tensor) for v in g if v is not None):
+            return self._backward_graph(g, ins)
+        x, h0, c0, wih, whh, bih, bhh, mask = ins
+        kind, rev = self.kind, self.reverse
+        need = self.needs
+        T, B, In = x.shape
+        H = n = whh.shape[1]
+        Hb, Cb, G = self._H, self._C, self._G
+        dt = Hb.dtype
+        Hprev = Hb[1:] if rev else Hb[:T]
+        gout = g[0]
+        dh = np.zeros((B, H), dt) if g[1] is None else np.array(g[1], dtype=dt)
+        dc = None
+        perm = self._perm_
+        if kind == "lstm":
+            dc = np.zeros((B, H), dt) if g[2] is None else np.array(g[2], dtype=dt)
+            Ccur, Cprev = (Cb[:T], Cb[1:]) if rev else (Cb[1:], Cb[:T])
+            tc = np.tanh(Ccur)
+            R = np.multiply(tc, tc)
+            np.subtract(1, R, out=R)
+            R *= G[..., 3 * n:]
+            D = np.empty((T, B, 4 * H), dt)  # d(pre-activation) per gate, built in place from the derivatives
+            S, Ds = G[..., n:], D[..., n:]
+            np.multiply(S, S, out=Ds)
+            np.subtract(S, Ds, out=Ds)  # s (1 - s) for i, f, o
+            D[..., n:2 * n] *= G[..., :n]  # * g
+            D[..., 2 * n:3 * n] *= Cprev  # * c_{t-1}
+            D[..., 3 * n:] *= tc  # * tanh(c_t)
+            Dg, gg = D[..., :n], G[..., :n]
+            np.multiply(gg, gg, out=Dg)
+            np.subtract(1, Dg, out=Dg)
+            Dg *= G[..., n:2 * n]  # (1 - g^2) i
+            del tc
+            Dv = D.reshape(T, B, 4, H)
+            whh_b = whh[perm]
+            F = G[..., 2 * n:3 * n]
+        elif kind == "gru":
+            r, z, nn_ = G[..., :n], G[..., n:2 * n], G[..., 2 * n:]
+            D = np.empty((T, B, 4, H), dt)  # [Kn, Kr, Kz, Kh]; times dh_t gives [dn, dr, dz, dgh_n]
+            Kn, Kr, Kz, Kh = D[:, :, 0], D[:, :, 1], D[:, :, 2], D[:, :, 3]
+            np.multiply(nn_, nn_, out=Kn)
+            np.subtract(1, Kn, out=Kn)
+            np.subtract(1, z, out=Kz)
+            Kn *= Kz  # (1 - z)(1 - n^2)
+            np.subtract(Hprev, nn_, out=Kz)
+            np.multiply(z, z, out=Kh)
+            np.subtract(z, Kh, out=Kh)
+            Kz *= Kh  # (h - n) z (1 - z)
+            np.multiply(r, r, out=Kr)
+            np.subtract(r, Kr, out=Kr)
+            Kr *= self._ghn
+            Kr *= Kn  # Kn ghn r (1 - r)
+            np.multiply(Kn, r, out=Kh)
+            Dv = D
+            Z = z
+        else:
+            D = np.empty((T, B, H), dt)
+            Hcur = Hb[:T] if rev else Hb[1:]
+            if kind == "rnn_tanh":
+                np.multiply(Hcur, Hcur, out=D)
+                np.subtract(1, D, out=D)
+            else:
+                np.greater(Hcur, 0, out=D, casting="unsafe")
+            Dv = D
+        dhb = np.empty((B, H), dt)
+        tmpn = np.empty((B, H), dt)
+        order = range(T) if rev else range(T - 1, -1, -1)
+        for t in order:
+            dht = dh if gout is None else dh + gout[t]
+            inv = None
+            if mask is not None and not mask[t].all():
+                inv = ~mask[t]
+            Dt = Dv[t]
+            if kind == "lstm":
+                dct = np.multiply(dht, R[t])
+                dct += dc
+                Dt[:, :3] *= dct[:, None, :]
+                Dt[:, 3] *= dht
+                if inv is not None:
+                    Dt[inv] = 0
+                    dct[inv] = dc[inv]
+                    np.multiply(dct, F[t], out=dc)
+                    dc[inv] = dct[inv]
+                else:
+                    np.multiply(dct, F[t], out=dc)
+                np.matmul(Dt.reshape(B, 4 * H), whh_b, out=dhb)
+            elif kind == "gru":
+                Dt *= dht[:, None, :]
+                if inv is not None:
+                    Dt[inv] = 0
+                np.matmul(Dt[:, 1:].reshape(B, 3 * H), whh, out=dhb)
+                np.multiply(dht, Z[t], out=tmpn)
+                dhb += tmpn
+            else:
+                Dt *= dht
+                if inv is not None:
+                    Dt[inv] = 0
+                np.matmul(Dt, whh, out=dhb)
+            if inv is not None:
+                dhb[inv] = dht[inv]
+            dh, dhb = dhb, dh
+        # weight gradients: one GEMM per weight over all steps
+        dx = dwih = dwhh = dbih = dbhh = None
+        if kind == "lstm":
+            D2 = D.reshape(T * B, 4 * H)
+            if need[0]:
+                dx = np.matmul(D2, wih[perm]).reshape(T, B, In)
+            if need[3]:
+                dwih = _unperm(np.matmul(D2.T, x.reshape(T * B, In)), perm)
+            if need[4]:
+                dwhh = _unperm(np.matmul(D2.T, Hprev.reshape(T * B, H)), perm)
+            if (bih is not None and need[5]) or (bhh is not None and need[6]):
+                db = _unperm(D2.sum(0), perm)
+                dbih = db if bih is not None and need[5] else None
+                dbhh = (db.copy() if dbih is not None else db) if bhh is not None and need[6] else None
+        elif kind == "gru":
+            D2 = D.reshape(T * B, 4 * H)
+            DX, DH = D2[:, :3 * H], D2[:, H:]  # input side [n, r, z]; hidden side [r, z, n]
+            p = _perm("gru", H)
+            if need[0]:
+                dx = np.matmul(DX, wih[p]).reshape(T, B, In)
+            if need[3]:
+                dwih = _unperm(np.matmul(DX.T, x.reshape(T * B, In)), p)
+            if need[4]:
+                dwhh = np.matmul(DH.T, Hprev.reshape(T * B, H))
+            if bih is not None and need[5]:
+                dbih = _unperm(DX.sum(0), p)
+            if bhh is not None and need[6]:
+                dbhh = DH.sum(0)
+        else:
+            D2 = D.reshape(T * B, H)
+            if need[0]:
+                dx = np.matmul(D2, wih).reshape(T, B, In)
+            if need[3]:
+                dwih = np.matmul(D2.T, x.reshape(T * B, In))
+            if need[4]:
+                dwhh = np.matmul(D2.T, Hprev.reshape(T * B, H))
+            if (bih is not None and need[5]) or (bhh is not None and need[6]):
+                db = D2.sum(0)
+                dbih = db if bih is not None and need[5] else None
+                dbhh = (db.copy() if dbih is not None else db) if bhh is not None and need[6] else None
+        return dx, (dh if need[1] else None), (dc if need[2] else None), dwih, dwhh, dbih, dbhh, None
+
+    def _backward_graph(self, g, ins):
+        """create_graph=True: recompute the sequence with ember ops step by step and go back through it
+        with the per-step formulas, so that the gradient is itself differentiable."""
+        x, h0, c0, wih, whh, bih, bhh, mask = ins
+        kind, rev = self.kind, self.reverse
+        M = _EM
+        T, B, In = x.shape
+        need = self.needs
+        x2 = E.reshape(x, (T * B, In))
+        gx = E.unbind(E.reshape(_proj(M, x2, wih, bih), (T, B, whh.shape[0])), 0)
+        order = list(range(T - 1, -1, -1) if rev else range(T))
+        h, c = h0, c0
+        rec = {}
+        for t in order:
+            gh = _proj(M, h, whh, bhh)
+            outs, saved = _cell_fwd(M, kind, gx[t], gh, h, c)
+            rec[t] = (h, c, saved)
+            h2, c2 = (outs if kind == "lstm" else (outs[0], None))
+            if mask is not None and not mask[t].all():
+                m = Tensor._wrap(mask[t][:, None].astype(x._data.dtype))
+                h2 = m * h2 + (1 - m) * h
+                if c2 is not None:
+                    c2 = m * c2 + (1 - m) * c
+            h, c = h2, c2
+        gout = g[0]
+        gout_t = E.unbind(gout, 0) if gout is not None else None
+        dh, dc = g[1], (g[2] if kind == "lstm" else None)
+        dgxs, dghs = [None] * T, [None] * T
+        for t in reversed(order):
+            hp, cp, saved = rec[t]
+            dht = dh if gout_t is None else (gout_t[t] if dh is None else dh + gout_t[t])
+            if dht is None:
+                dht = E.zeros_like(hp)
+            gouts = [dht, dc] if kind == "lstm" else [dht]
+            dgx, dgh, direct, dcp = _cell_bwd(M, kind, gouts, saved, hp, cp)
+            dhp = M.mm(dgh, whh)
+            if direct is not None:
+                dhp = dhp + direct
+            if mask is not None and not mask[t].all():
+                m = Tensor._wrap(mask[t][:, None].astype(x._data.dtype))
+                dgx, dgh = dgx * m, dgh * m
+                dhp = m * dhp + (1 - m) * dht
+                if kind == "lstm":
+                    dcp = m * dcp + (1 - m) * (dc if dc is not None else E.zeros_like(cp))
+            dgxs[t], dghs[t] = dgx, dgh
+            dh, dc = dhp, dcp
+        DX = E.reshape(E.stack(dgxs, 0), (T * B, whh.shape[0]))
+        DH = E.reshape(E.stack(dghs, 0), (T * B, whh.shape[0]))
+        hprev = [rec[t][0] for t in range(T)]
+        HP = E.reshape(E.stack(hprev, 0), (T * B, whh.shape[1]))
+        dx = E.reshape(M.mm(DX, wih), (T, B, In)) if need[0] else None
+        dwih = M.Tmm(DX, x2) if need[3] else None
+        dwhh = M.Tmm(DH, HP) if need[4] else None
+        dbih = M.sum0(DX) if bih is not None and need[5] else None
+        dbhh = M.sum0(DH) if bhh is not None and need[6] else None
+        return (dx, dh if need[1] else None, dc if (kind == "lstm" and need[2]) else None, dwih, dwhh, dbih,
+                dbhh, None)
+
+
+def rnn_sequence(kind, x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False, mask=None):
+    """Run one recurrent layer over a whole (T, B, I) sequence as one graph node (see ``_Seq``).
+
+    ``kind`` is "lstm", "gru", "rnn_tanh" or "rnn_relu"; returns ``(out, h_n)`` or ``(out, h_n, c_n)``."""
+    return _Seq(kind, reverse)(x, h0, c0, w_ih, w_hh, b_ih, b_hh, mask)
+
+
 # ---------------------------------------------------------------------------- sequence split
 
 

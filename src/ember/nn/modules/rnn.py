@@ -2,9 +2,10 @@
 
 Parameter names, shapes, gate order and default initialisation follow torch, so state dicts map one to
 one (``weight_ih_l0``, ``weight_hh_l0``, ``bias_ih_l0``, ``bias_hh_l0``, ``weight_hr_l0`` with
-``proj_size``, and ``*_reverse`` for the backward direction). The time loop runs in Python; each step
-is one fused node (``ember.nn._functional_rnn``) and the input projection of every time step is one
-matrix product per layer and direction.
+``proj_size``, and ``*_reverse`` for the backward direction). ``RNN``/``LSTM``/``GRU`` run each layer and direction over the whole sequence as one graph node
+(``ember.nn._functional_rnn.rnn_sequence``: one GEMM projects every time step's input, the recurrence and
+its backward through time loop over NumPy buffers, each weight's gradient is one GEMM over all steps);
+with ``proj_size`` (and in the cells) each step is one fused node.
 """
 from __future__ import annotations
 
@@ -181,6 +182,9 @@ class RNNBase(Module):
         h0s = R.unbind_steps(h0) if nl > 1 else (E.reshape(h0, h_shape[1:]),)
         c0s = (R.unbind_steps(c0) if nl > 1 else (E.reshape(c0, c_shape[1:]),)) if is_lstm else None
         kind = _KIND[self.mode]
+        mask = None
+        if packed is not None and not steps_valid.all():
+            mask = steps_valid
         h_n, c_n = [], []
         layer_in = x
         for layer in range(self.num_layers):
@@ -192,12 +196,21 @@ class RNNBase(Module):
                 b_ih = getattr(self, "bias_ih" + sfx) if self.bias else None
                 b_hh = getattr(self, "bias_hh" + sfx) if self.bias else None
                 w_hr = getattr(self, "weight_hr" + sfx) if self.proj_size else None
+                idx = layer * dirs + d
+                if w_hr is None:  # the whole sequence of this layer and direction is one node
+                    res = R.rnn_sequence(kind, layer_in, h0s[idx], c0s[idx] if is_lstm else None, w_ih, w_hh,
+                                         b_ih, b_hh, reverse=bool(d), mask=mask)
+                    outs_dir.append(res[0])
+                    h_n.append(res[1])
+                    if is_lstm:
+                        c_n.append(res[2])
+                    continue
+                # proj_size: one fused cell node per step and a projection
                 flat = E.reshape(layer_in, (t_len * batch, layer_in.shape[2]))
                 gx = E.matmul(flat, E.t(w_ih))
                 if b_ih is not None:
                     gx = gx + b_ih
                 steps = R.unbind_steps(E.reshape(gx, (t_len, batch, gx.shape[1])))
-                idx = layer * dirs + d
                 h = h0s[idx]
                 c = c0s[idx] if is_lstm else None
                 outs = [None] * t_len
