@@ -12,9 +12,11 @@ Needs torch (the oracle) installed.
 """
 from __future__ import annotations
 
+import ast
 import importlib
 import inspect
 import os
+import re
 import sys
 import types
 
@@ -99,6 +101,109 @@ def _norm(v):
     return tuple(v) if isinstance(v, list) else v
 
 
+class _Expr:
+    """A default value in a stub or docstring that is not a literal (``torch.strided``, ``math.inf``)."""
+
+    def __init__(self, src):
+        self.src = src
+
+    def __repr__(self):
+        return self.src
+
+
+def _literal(node):
+    try:
+        return ast.literal_eval(node)
+    except (ValueError, SyntaxError, TypeError):
+        return _Expr(ast.unparse(node))
+
+
+def _ast_params(args):
+    P = inspect.Parameter
+    pos = args.posonlyargs + args.args
+    defaults = [None] * (len(pos) - len(args.defaults)) + list(args.defaults)
+    out = [P(a.arg, P.POSITIONAL_ONLY if a in args.posonlyargs else P.POSITIONAL_OR_KEYWORD,
+             default=P.empty if d is None else _literal(d)) for a, d in zip(pos, defaults)]
+    if args.vararg:
+        out.append(P(args.vararg.arg, P.VAR_POSITIONAL))
+    out += [P(a.arg, P.KEYWORD_ONLY, default=P.empty if d is None else _literal(d))
+            for a, d in zip(args.kwonlyargs, args.kw_defaults)]
+    if args.kwarg:
+        out.append(P(args.kwarg.arg, P.VAR_KEYWORD))
+    return out
+
+
+_STUBS: dict = {}
+
+
+def _stubs():
+    """torch's type stubs of its C functions, the exact Python signatures of its builtins (with every
+    overload): ``{"torch": {name: [params, ...]}, "_nn": ..., "Tensor": ...}`` (Tensor without self)."""
+    if not _STUBS:
+        import torch
+
+        cdir = os.path.join(os.path.dirname(torch.__file__), "_C")
+        for fname, key in (("_VariableFunctions.pyi", "torch"), ("_nn.pyi", "_nn"), ("__init__.pyi", "Tensor")):
+            table = _STUBS.setdefault(key, {})
+            path = os.path.join(cdir, fname)
+            if not os.path.exists(path):
+                continue
+            with open(path, encoding="utf-8") as f:
+                tree = ast.parse(f.read())
+            body = tree.body
+            if key == "Tensor":
+                body = next((n.body for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "TensorBase"), [])
+            for n in body:
+                if isinstance(n, ast.FunctionDef) and not _legacy_overload(n.args, key == "Tensor"):
+                    ps = _ast_params(n.args)
+                    table.setdefault(n.name, []).append(ps[1:] if key == "Tensor" else ps)
+    return _STUBS
+
+
+def _legacy_overload(args, method):
+    """Overloads torch keeps for old code or for named tensors, which ember need not take: the
+    deprecated scalar-first forms (``addmv(beta, self, alpha, mat, vec)``, ``sub(input, alpha, other)``,
+    ``addcmul(input, value, tensor1, tensor2)``) and the named-tensor ones (``names=``, ``Dimname`` dims)."""
+    pos = args.posonlyargs + args.args
+    pos = pos[1:] if method else pos
+    required = pos[:len(pos) - len(args.defaults)]
+    names = [a.arg for a in required]
+    if not method and "self" in names:
+        return True
+    if {"alpha", "beta"} & set(names) or (names[:1] == ["value"] or names[1:2] == ["value"]) and "tensor1" in names:
+        return True
+    for a in pos + args.kwonlyargs:
+        ann = ast.unparse(a.annotation) if a.annotation is not None else ""
+        if a.arg == "names" or "EllipsisType" in ann or "_dimname" in ann.lower():
+            return True
+    return False
+
+
+# Builtins whose docstring signature is not what torch's argument parser takes (checked by calling torch).
+DOC_FIXES = {"linalg_vander": "vander(x, *, N=None) -> Tensor"}
+
+
+def _doc_overloads(obj, name):
+    """Signatures from the first lines of a builtin's docstring (``linalg.inv(A, *, out=None) -> Tensor``)."""
+    outs = []
+    if getattr(obj, "__name__", None) in DOC_FIXES:
+        obj = types.SimpleNamespace(__doc__=DOC_FIXES[obj.__name__])
+    pattern = r"^\s*(?:\.\. function:: )?(?:[\w.]*\.)?" + re.escape(name) + r"\((.*)\)\s*->"
+    for m in re.finditer(pattern, obj.__doc__ or "", re.M):
+        parts, seen_var = [], False
+        for part in (x.strip() for x in m.group(1).replace("\\*", "*").split(",")):
+            if part == "*" and seen_var:
+                continue  # "zeros(*size, *, out=None)" is not Python
+            seen_var = seen_var or part.startswith("*")
+            parts.append(part)
+        try:
+            tree = ast.parse(f"def f({', '.join(parts)}): pass")
+        except SyntaxError:
+            continue
+        outs.append(_ast_params(tree.body[0].args))
+    return outs
+
+
 def _params(obj):
     target = obj
     if isinstance(obj, type):
@@ -115,53 +220,103 @@ def _params(obj):
     return ps
 
 
-def signature_diff(tobj, eobj, method=False):
-    """None when compatible or not comparable; otherwise a short description of the differences.
-    ``method``: a Tensor method (its first parameter, the tensor, is not compared). torch's private
-    parameters (leading underscore) and ``out=`` (ember has no ``out`` parameters) are not compared."""
-    if isinstance(tobj, types.ModuleType) or not callable(tobj) or not callable(eobj):
+def torch_overloads(namespace, name, obj):
+    """torch's signatures of ``namespace.name``: a list of overloads (lists of ``inspect.Parameter``;
+    a Tensor method's without its tensor), or [] when none can be read. Python functions by
+    ``inspect.signature``; builtins from torch's type stubs, else from their docstrings."""
+    if isinstance(obj, types.ModuleType) or not callable(obj):
+        return []
+    if namespace == "torch.Tensor":
+        if isinstance(obj, type):
+            return []
+        stub = _stubs()["Tensor"].get(name)
+        if stub:
+            return stub
+    ps = _params(obj)
+    if ps is not None:
+        if namespace == "torch.Tensor":
+            ps = ps[1:]
+        return [ps]
+    if isinstance(obj, type):
+        return []
+    if namespace != "torch.Tensor":
+        key = "_nn" if getattr(obj, "__module__", None) == "torch._C._nn" else "torch"
+        stub = _stubs()[key].get(getattr(obj, "__name__", name))
+        if stub:
+            return stub
+    return _doc_overloads(obj, name)
+
+
+def ember_params(namespace, obj):
+    ps = _params(obj) if callable(obj) else None
+    if ps is not None and namespace == "torch.Tensor" and not isinstance(obj, type):
+        ps = ps[1:]  # the tensor (self / input)
+    return ps
+
+
+def takes_out(overloads):
+    return any(p.name == "out" for ov in overloads for p in ov)
+
+
+def signature_diff(overloads, ep):
+    """None when ember's parameters ``ep`` accept every call torch's ``overloads`` accept, by position
+    and by keyword, with the same defaults and keyword-only markers; else a short description.
+    torch's private parameters (leading underscore) and ``out=`` (counted apart) are not compared."""
+    if not overloads or ep is None:
         return None
-    tp, ep = _params(tobj), _params(eobj)
-    if tp is None or ep is None:
-        return None
-    if method:
-        if not tp or not ep or isinstance(tobj, type):
-            return None
-        tp, ep = tp[1:], ep[1:]
-    tp = [p for p in tp if not p.name.startswith("_") and p.name != "out"]
-    ep = [p for p in ep if not p.name.startswith("_")]
-    V = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
-    if all(p.kind in V for p in tp):
+    P = inspect.Parameter
+    V = (P.VAR_POSITIONAL, P.VAR_KEYWORD)
+    ovs = [[p for p in ov if not p.name.startswith("_") and p.name not in ("out", "self")] for ov in overloads]
+    if all(p.kind in V for ov in ovs for p in ov):
         return None  # torch's (*args, **kwargs): nothing to compare
+    ep = [p for p in ep if not p.name.startswith("_")]
     e_by = {p.name: p for p in ep}
-    e_varkw = any(p.kind == inspect.Parameter.VAR_KEYWORD for p in ep)
-    e_varpos = any(p.kind == inspect.Parameter.VAR_POSITIONAL for p in ep)
+    e_varkw = any(p.kind == P.VAR_KEYWORD for p in ep)
+    e_varpos = next((p.name for p in ep if p.kind == P.VAR_POSITIONAL), None)
+    e_pos = [p.name for p in ep if p.kind in (P.POSITIONAL_ONLY, P.POSITIONAL_OR_KEYWORD)]
     probs = []
-    t_pos = [p.name for p in tp if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    e_pos = [p.name for p in ep if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    if not e_varpos:
-        for i, n in enumerate(t_pos):
-            if i >= len(e_pos) or e_pos[i] != n:
-                probs.append(f"positional order: torch ({', '.join(t_pos)}) vs ember ({', '.join(e_pos)})")
-                break
-    for p in tp:
-        if p.kind in V:
-            continue
-        q = e_by.get(p.name)
-        if q is None:
+    # by position: ember's i-th positional parameter is torch's i-th in some overload
+    t_pos = [[p.name for p in ov if p.kind in (P.POSITIONAL_ONLY, P.POSITIONAL_OR_KEYWORD)] for ov in ovs]
+    t_var = [next((p.name for p in ov if p.kind == P.VAR_POSITIONAL), None) for ov in ovs]
+    for i, e in enumerate(e_pos):
+        at_i = {pos[i] for pos in t_pos if i < len(pos)} | {v for pos, v in zip(t_pos, t_var) if v and i >= len(pos)}
+        if at_i and e not in at_i:
+            shown = " | ".join(dict.fromkeys("(" + ", ".join(pos + ([f"*{v}"] if v else [])) + ")"
+                                             for pos, v in zip(t_pos, t_var)))
+            probs.append(f"positional: torch {shown} vs ember ({', '.join(e_pos + ([f'*{e_varpos}'] if e_varpos else []))})")
+            break
+    else:
+        if not e_varpos:
+            if any(t_var):
+                probs.append(f"torch also takes *{next(v for v in t_var if v)}")
+            elif max(map(len, t_pos)) > len(e_pos):
+                probs.append(f"torch takes {max(map(len, t_pos))} positional arguments, ember {len(e_pos)}")
+    # by keyword, defaults, keyword-only markers
+    names = dict.fromkeys(p.name for ov in ovs for p in ov if p.kind not in V and p.kind != P.POSITIONAL_ONLY)
+    for n in names:
+        where = [next((p for p in ov if p.name == n), None) for ov in ovs]
+        q = e_by.get(n)
+        if q is None or q.kind == P.POSITIONAL_ONLY:
             if not e_varkw:
-                probs.append(f"no parameter '{p.name}'")
+                probs.append(f"no parameter '{n}'")
             continue
-        if p.default is not p.empty:
-            if q.default is q.empty:
-                probs.append(f"'{p.name}' has no default (torch: {p.default!r})")
-            elif _simple(p.default) and _simple(q.default) and _norm(p.default) != _norm(q.default):
-                probs.append(f"'{p.name}' defaults to {q.default!r} (torch: {p.default!r})")
-            elif _simple(p.default) != _simple(q.default) and p.default is None:
-                probs.append(f"'{p.name}' defaults to {q.default!r} (torch: None)")
-    t_names = {p.name for p in tp}
+        if q.kind in V:
+            continue
+        optional = any(p is None or p.default is not p.empty for p in where)
+        if optional and q.default is q.empty:
+            probs.append(f"'{n}' has no default")
+        tdefs = {repr(_norm(p.default)): p.default for p in where if p is not None and p.default is not p.empty}
+        if len(tdefs) == 1 and q.default is not q.empty:
+            td = next(iter(tdefs.values()))
+            if td == () and q.default is None:
+                pass  # torch's stubs write "not given" as () for dims/strides (docs: None)
+            elif _simple(td) and (not _simple(q.default) or _norm(td) != _norm(q.default)):
+                probs.append(f"'{n}' defaults to {q.default!r} (torch: {td!r})")
+        if q.kind == P.POSITIONAL_OR_KEYWORD and all(p is None or p.kind == P.KEYWORD_ONLY for p in where):
+            probs.append(f"'{n}' is keyword-only in torch")
+    t_all = {p.name for ov in overloads for p in ov}
     for q in ep:
-        if q.kind not in V and q.default is q.empty and q.name not in t_names:
+        if q.kind not in V and q.default is q.empty and q.name not in t_all:
             probs.append(f"extra required parameter '{q.name}'")
     return "; ".join(probs) or None
 
@@ -177,12 +332,19 @@ def collect():
         tobj, eobj = _resolve(ns), _resolve(ens)
         names = torch_names(ns)
         listed = excl.get(ns, {})
-        r = dict(total=len(names), present=[], excluded={}, sig={}, missing=[], stale=[], unknown=[])
+        r = dict(total=len(names), present=[], excluded={}, sig={}, out=[0, 0], missing=[], stale=[], unknown=[],
+                 outdated=[])
         for n in names:
             cat = listed.get(n, (None, ""))[0]
             if present(eobj, n):
                 r["present"].append(n)
-                d = signature_diff(getattr(tobj, n, None), getattr(eobj, n), method=ns == "torch.Tensor")
+                eo = getattr(eobj, n)
+                ovs = torch_overloads(ns, n, getattr(tobj, n, None))
+                d = signature_diff(ovs, ember_params(ns, eo))
+                if ns != "torch.Tensor" and takes_out(ovs):
+                    r["out"][0] += 1
+                    ep = ember_params(ns, eo) or []
+                    r["out"][1] += any(p.name == "out" for p in ep)
                 if d:
                     r["sig"][n] = d
                 if cat is not None and cat != "signature":
@@ -190,6 +352,9 @@ def collect():
                 elif cat == "signature" and not d:
                     r["stale"].append(f"{ns}.{n} is listed as 'signature' but its parameters match torch now: "
                                       "remove the line")
+                elif cat == "signature" and listed[n][1].split(" -- ")[0] != d:
+                    r["outdated"].append(f"{ns}.{n}: the 'signature' line says {listed[n][1]!r}; now: {d} (--sync "
+                                         "rewrites it)")
                 elif d and cat != "signature":
                     r["missing"].append(f"{ns}.{n}: parameters differ from torch ({d}); fix them or list the "
                                         "name as 'signature'")
@@ -212,12 +377,15 @@ def _applicable(r):
 
 
 def table(report):
-    rows = ["| torch namespace | public names | present in ember | excluded | of which not yet | present of applicable |",
-            "|---|---:|---:|---:|---:|---:|"]
+    rows = ["| torch namespace | public names | present in ember | excluded | of which not yet | present of applicable"
+            " | parameters differ from torch | take torch's `out=` |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for ns, r in report.items():
         exc = sum(len(v) for v in r["excluded"].values())
+        o_t, o_e = r["out"]
         rows.append(f"| `{ns}` | {r['total']} | {len(r['present'])} ({100 * len(r['present']) / max(r['total'], 1):.0f}%)"
-                    f" | {exc} | {len(r['excluded'].get('not-yet', []))} | {_applicable(r)} |")
+                    f" | {exc} | {len(r['excluded'].get('not-yet', []))} | {_applicable(r)} | {len(r['sig'])}"
+                    f" | {f'{o_e} of {o_t}' if o_t else '-'} |")
     return "\n".join(rows)
 
 
@@ -267,7 +435,8 @@ def doc_with(section):
 
 def sync(report):
     """Maintenance: append every missing, unlisted name as 'not-yet' (parameter differences as
-    'signature'); drop lines for names ember has now or torch does not have."""
+    'signature'); drop lines for names ember has now or torch does not have; rewrite the differences
+    a 'signature' line states (a reason after ' -- ' is kept)."""
     from ember import _compat
 
     with open(EXCLUSIONS, encoding="utf-8") as f:
@@ -280,6 +449,9 @@ def sync(report):
             section = s[1:-1]
         elif s and not s.startswith("#") and f"{section}.{s.split()[0]}" in drop:
             continue
+        elif s and not s.startswith("#") and s.split()[1] == "signature" and s.split()[0] in report[section]["sig"]:
+            name, why = s.split()[0], s.split(" -- ", 1)[1] if " -- " in s else ""
+            line = f"{name}  signature  {report[section]['sig'][name]}" + (f" -- {why}" if why else "")
         kept.append(line)
     lines = kept
     for ns, r in report.items():
@@ -313,7 +485,7 @@ def main(argv):
         sync(report)
         report = collect()
     print(table(report))
-    problems = [p for r in report.values() for p in r["missing"] + r["stale"] + r["unknown"]]
+    problems = [p for r in report.values() for p in r["missing"] + r["stale"] + r["unknown"] + r["outdated"]]
     for p in problems:
         print("PROBLEM:", p)
     if "--write" in argv:

@@ -36,6 +36,7 @@ from ._dtype import bool_ as bool  # noqa: A001  (torch's name)
 from ._dtype import float as float  # noqa: A001,PLW0127
 from ._dtype import int as int  # noqa: A001,PLW0127
 from ._tensor import Size, Tensor, _bind_methods
+from ._layout import channels_last, channels_last_3d, contiguous_format, layout, memory_format, preserve_format, strided
 from . import _ops
 from ._ops import *  # noqa: F401,F403  (the public op functions)
 from ._ops import abs, all, any, max, min, pow, round, sum  # noqa: A004  (torch's names shadow builtins here)
@@ -112,12 +113,12 @@ def is_tensor(obj) -> bool:
     return isinstance(obj, Tensor)
 
 
-def numel(x) -> int:
-    return x.numel()
+def numel(input) -> int:
+    return input.numel()
 
 
-def is_floating_point(x) -> bool:
-    return x.is_floating_point()
+def is_floating_point(input) -> bool:
+    return input.is_floating_point()
 
 
 _default_device = device("cpu")

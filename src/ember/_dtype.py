@@ -97,11 +97,11 @@ def as_dtype(d) -> dtype:
         raise TypeError(f"cannot interpret {d!r} as an ember dtype") from None
 
 
-def promote_types(a: dtype, b: dtype) -> dtype:
-    """The smallest dtype both ``a`` and ``b`` convert to without loss (torch.promote_types)."""
-    if a is b:
-        return a
-    return _by_np[promote_np(a.np, b.np)]
+def promote_types(type1: dtype, type2: dtype) -> dtype:
+    """The smallest dtype both ``type1`` and ``type2`` convert to without loss (torch.promote_types)."""
+    if type1 is type2:
+        return type1
+    return _by_np[promote_np(type1.np, type2.np)]
 
 
 def result_type_np(a_dt: np.dtype, a_0d: bool, b_dt: np.dtype, b_0d: bool) -> np.dtype:

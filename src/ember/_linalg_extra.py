@@ -151,8 +151,8 @@ def svd(A, full_matrices=True, *, driver=None):  # noqa: N803
     return rt(*Svd()(A))
 
 
-def svdvals(A):  # noqa: N803
-    """The singular values, descending (differentiable)."""
+def svdvals(A, *, driver=None):  # noqa: N803
+    """The singular values, descending (differentiable). ``driver`` (a cuSOLVER choice) is ignored."""
     return Svd()(A)[1]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _dtype as D
+from . import _layout
 from ._tensor import Tensor
 
 
@@ -89,8 +90,8 @@ def get_rng_state() -> Tensor:
     return default_generator.get_state()
 
 
-def set_rng_state(state):
-    default_generator.set_state(state)
+def set_rng_state(new_state):
+    default_generator.set_state(new_state)
 
 
 def _size(size):
@@ -116,20 +117,27 @@ def _finish(arr, requires_grad, device=None):
     return t.requires_grad_(True) if requires_grad else t
 
 
-def rand(*size, generator=None, dtype=None, device=None, requires_grad=False):
+def rand(*size, generator=None, out=None, dtype=None, layout=None, device=None, pin_memory=False,
+         requires_grad=False):
     """Uniform samples in [0, 1)."""
+    _layout.check("rand", layout, pin_memory)
     dt = _float_dt(dtype)
-    return _finish(_gen(generator).np.random(_size(size)).astype(dt.np), requires_grad, device)
+    return _out(_finish(_gen(generator).np.random(_size(size)).astype(dt.np), requires_grad, device), out, "rand")
 
 
-def randn(*size, generator=None, dtype=None, device=None, requires_grad=False):
+def randn(*size, generator=None, out=None, dtype=None, layout=None, device=None, pin_memory=False,
+          requires_grad=False):
     """Standard normal samples."""
+    _layout.check("randn", layout, pin_memory)
     dt = _float_dt(dtype)
-    return _finish(_gen(generator).np.standard_normal(_size(size)).astype(dt.np), requires_grad, device)
+    return _out(_finish(_gen(generator).np.standard_normal(_size(size)).astype(dt.np), requires_grad, device), out,
+                "randn")
 
 
-def randint(low, high=None, size=None, *, generator=None, dtype=None, device=None, requires_grad=False):
-    """Integers uniformly from [low, high): ``ember.randint(0, 10, (3,))``."""
+def randint(low=0, high=None, size=None, *, generator=None, out=None, dtype=None, layout=None, device=None,
+            pin_memory=False, requires_grad=False):
+    """Integers uniformly from [low, high): ``ember.randint(0, 10, (3,))``, ``ember.randint(10, (3,))``."""
+    _layout.check("randint", layout, pin_memory)
     if size is None and isinstance(high, (tuple, list)):  # randint(high, size), like torch
         low, high, size = 0, low, high
     if high is None:
@@ -139,57 +147,88 @@ def randint(low, high=None, size=None, *, generator=None, dtype=None, device=Non
     if high <= low:
         raise RuntimeError(f"randint: random_ expects 'from' to be less than 'to', but got from={low} >= to={high}")
     dt = D.as_dtype(dtype) if dtype is not None else D.int64
-    return _finish(_gen(generator).np.integers(low, high, size=_size((size,))).astype(dt.np), requires_grad, device)
+    return _out(_finish(_gen(generator).np.integers(low, high, size=_size((size,))).astype(dt.np), requires_grad,
+                        device), out, "randint")
 
 
-def randperm(n, *, generator=None, dtype=None, device=None, requires_grad=False):
+def randperm(n, *, generator=None, out=None, dtype=None, layout=None, device=None, pin_memory=False,
+             requires_grad=False):
     """A random permutation of 0..n-1."""
+    _layout.check("randperm", layout, pin_memory)
     dt = D.as_dtype(dtype) if dtype is not None else D.int64
-    return _finish(_gen(generator).np.permutation(int(n)).astype(dt.np), requires_grad, device)
+    return _out(_finish(_gen(generator).np.permutation(int(n)).astype(dt.np), requires_grad, device), out, "randperm")
 
 
-def rand_like(x, dtype=None, generator=None):
-    return rand(tuple(x.shape), dtype=dtype or x.dtype, generator=generator)
+def rand_like(input, *, generator=None, dtype=None, layout=None, device=None, requires_grad=False,
+              memory_format=None, pin_memory=False):
+    _layout.check("rand_like", layout, pin_memory, memory_format)
+    return rand(tuple(input.shape), dtype=dtype or input.dtype, generator=generator,
+                device=input.device if device is None else device, requires_grad=requires_grad)
 
 
-def randn_like(x, dtype=None, generator=None):
-    return randn(tuple(x.shape), dtype=dtype or x.dtype, generator=generator)
+def randn_like(input, *, generator=None, dtype=None, layout=None, device=None, requires_grad=False,
+               memory_format=None, pin_memory=False):
+    _layout.check("randn_like", layout, pin_memory, memory_format)
+    return randn(tuple(input.shape), dtype=dtype or input.dtype, generator=generator,
+                 device=input.device if device is None else device, requires_grad=requires_grad)
 
 
-def randint_like(x, low, high=None, dtype=None, generator=None):
-    return randint(low, high, tuple(x.shape), dtype=dtype or x.dtype, generator=generator)
+def randint_like(input, low=0, high=None, *, generator=None, dtype=None, layout=None, device=None,
+                 requires_grad=False, memory_format=None, pin_memory=False):
+    _layout.check("randint_like", layout, pin_memory, memory_format)
+    return randint(low, high, tuple(input.shape), dtype=dtype or input.dtype, generator=generator,
+                   device=input.device if device is None else device, requires_grad=requires_grad)
 
 
-def normal(mean, std, size=None, *, generator=None):
+def normal(mean, std=1.0, size=None, *, generator=None, out=None, dtype=None, layout=None, device=None,
+           pin_memory=False, requires_grad=False):
+    """Normal samples: tensor ``mean``/``std`` (broadcast), or float ones with a ``size``."""
+    _layout.check("normal", layout, pin_memory)
     if isinstance(mean, Tensor) or isinstance(std, Tensor):
         m = mean._data if isinstance(mean, Tensor) else mean
         s = std._data if isinstance(std, Tensor) else std
         shape = np.broadcast_shapes(np.shape(m), np.shape(s))
         dt = (mean if isinstance(mean, Tensor) else std)._data.dtype
-        return Tensor._wrap((m + s * _gen(generator).np.standard_normal(shape)).astype(dt))
-    return Tensor._wrap((mean + std * _gen(generator).np.standard_normal(_size((size,)))).astype(D.get_default_dtype().np))
+        res = Tensor._wrap((m + s * _gen(generator).np.standard_normal(shape)).astype(dt))
+    else:
+        if size is None:
+            raise TypeError("normal(mean, std) with float mean and std needs a size, e.g. normal(0.0, 1.0, (3,))")
+        dt = D.as_dtype(dtype) if dtype is not None else D.get_default_dtype()
+        res = _finish((mean + std * _gen(generator).np.standard_normal(_size((size,)))).astype(dt.np), requires_grad,
+                      device)
+    return _out(res, out, "normal")
 
 
-def bernoulli(p, *, generator=None):
-    probs = p._data
-    return Tensor._wrap((_gen(generator).np.random(probs.shape) < probs).astype(probs.dtype))
+def bernoulli(input, p=None, *, generator=None, out=None):
+    """0/1 draws with probabilities ``input`` (or the scalar ``p``), in ``input``'s dtype."""
+    probs = input._data if p is None else np.full(input.shape, float(p), dtype=input._data.dtype)
+    return _out(Tensor._wrap((_gen(generator).np.random(probs.shape) < probs).astype(input._data.dtype)), out,
+                "bernoulli")
 
 
-def multinomial(probs, num_samples, replacement=False, *, generator=None):
-    p = np.asarray(probs._data, dtype=np.float64)
+def _out(res, out, op):
+    if out is None:
+        return res
+    from ._out import into
+
+    return into(out, op, lambda: res)
+
+
+def multinomial(input, num_samples, replacement=False, *, generator=None, out=None):
+    p = np.asarray(input._data, dtype=np.float64)
     if p.ndim not in (1, 2):
         raise RuntimeError(f"multinomial: prob_dist must be 1 or 2 dim, got shape {p.shape}")
     if (p < 0).any() or not np.isfinite(p).all():
         raise RuntimeError("multinomial: invalid probability distribution (entries must be finite and >= 0)")
     rows = p.reshape(-1, p.shape[-1])
     g = _gen(generator).np
-    out = []
+    picks = []
     for r in rows:
         s = r.sum()
         if s <= 0:
             raise RuntimeError("multinomial: invalid probability distribution (sum of probabilities <= 0)")
         if not replacement and num_samples > np.count_nonzero(r):
             raise RuntimeError("multinomial: cannot sample n_sample > prob_dist.size(-1) samples without replacement")
-        out.append(g.choice(len(r), size=num_samples, replace=replacement, p=r / s))
-    res = np.stack(out).astype(np.int64)
-    return Tensor._wrap(res if p.ndim == 2 else res[0])
+        picks.append(g.choice(len(r), size=num_samples, replace=replacement, p=r / s))
+    res = np.stack(picks).astype(np.int64)
+    return _out(Tensor._wrap(res if p.ndim == 2 else res[0]), out, "multinomial")

@@ -137,8 +137,14 @@ class Tensor(metaclass=_TensorType):
     def get_device(self):
         return -1 if self.device.type == "cpu" else (self.device.index or 0)
 
-    def pin_memory(self):
+    def pin_memory(self, device=None):
         return self
+
+    @property
+    def layout(self):
+        from ._layout import strided
+
+        return strided
 
     def share_memory_(self):
         return self
@@ -289,8 +295,15 @@ class Tensor(metaclass=_TensorType):
         memo[id(self)] = t
         return t
 
-    def to(self, *args, dtype=None, device=None, copy=False, non_blocking=False):
-        """Convert dtype and/or device: ``t.to(ember.float64)``, ``t.to("cpu")``, ``t.to(other)``."""
+    def to(self, *args, device=None, dtype=None, non_blocking=False, copy=False, memory_format=None, other=None):
+        """Convert dtype and/or device: ``t.to(ember.float64)``, ``t.to("cpu")``, ``t.to(other)``;
+        torch's trailing positional ``non_blocking, copy`` too. ``memory_format`` changes no value."""
+        if other is not None:
+            args = (other,) + args
+        flags = [a for a in args if isinstance(a, bool)]
+        if flags:
+            args = tuple(a for a in args if not isinstance(a, bool))
+            non_blocking, copy = (flags + [copy])[:2] if len(flags) == 1 else flags[:2]
         for a in args:
             if isinstance(a, Tensor):
                 dtype, device = a.dtype, a.device
@@ -307,13 +320,13 @@ class Tensor(metaclass=_TensorType):
             out = self.clone()
         return out
 
-    def cpu(self):
+    def cpu(self, memory_format=None):
         return self.to(device="cpu")
 
-    def cuda(self, device=None):
+    def cuda(self, device=None, non_blocking=False, memory_format=None):
         return self.to(device="cuda" if device is None else f"cuda:{int(device) if not isinstance(device, str) else device.split(':')[-1]}")
 
-    def type(self, dtype=None):
+    def type(self, dtype=None, non_blocking=False):
         if dtype is None:
             return "ember." + {"f": "Float", "i": "Long", "u": "Byte", "b": "Bool"}[self._data.dtype.kind] + "Tensor"
         return self.to(dtype)
@@ -346,7 +359,8 @@ class Tensor(metaclass=_TensorType):
         return _o.cast(self, other.dtype)
 
     # ------------------------------------------------------------------ autograd
-    def requires_grad_(self, requires_grad=True):
+    def requires_grad_(self, mode=True):
+        requires_grad = mode
         if requires_grad and not self.is_leaf:
             # torch allows this only on leaves
             raise RuntimeError(
@@ -528,27 +542,29 @@ class Tensor(metaclass=_TensorType):
     def mul_(self, other):
         return _o.inplace(self, "mul", other)
 
-    def div_(self, other):
+    def div_(self, other, *, rounding_mode=None):
+        if rounding_mode is not None:
+            return _o.inplace(self, "call", ("div", {"rounding_mode": rounding_mode}, other))
         return _o.inplace(self, "div", other)
 
-    def pow_(self, other):
-        return _o.inplace(self, "pow", other)
+    def pow_(self, exponent):
+        return _o.inplace(self, "pow", exponent)
 
     def clamp_(self, min=None, max=None):
         return _o.inplace(self, "clamp", (min, max))
 
     clip_ = clamp_
 
-    def copy_(self, src):
-        return _o.inplace(self, "copy", src)
+    def copy_(self, other, non_blocking=False):
+        return _o.inplace(self, "copy", other)
 
     def masked_fill_(self, mask, value):
         return _o.inplace(self, "masked_fill", (mask, value))
 
-    def uniform_(self, a=0.0, b=1.0, generator=None):
-        return _o.inplace_random(self, "uniform", a, b, generator)
+    def uniform_(self, from_=0, to=1, *, generator=None):
+        return _o.inplace_random(self, "uniform", from_, to, generator)
 
-    def normal_(self, mean=0.0, std=1.0, generator=None):
+    def normal_(self, mean=0, std=1, *, generator=None):
         return _o.inplace_random(self, "normal", mean, std, generator)
 
     def exp_(self):
@@ -563,16 +579,16 @@ class Tensor(metaclass=_TensorType):
     def sqrt_(self):
         return _o.inplace(self, "sqrt", None)
 
-    def addcmul_(self, t1, t2, value=1):
-        return _o.inplace(self, "add", t1 * t2 * value)
+    def addcmul_(self, tensor1, tensor2, *, value=1):
+        return _o.inplace(self, "add", tensor1 * tensor2 * value)
 
-    def addcdiv_(self, t1, t2, value=1):
-        return _o.inplace(self, "add", t1 / t2 * value)
+    def addcdiv_(self, tensor1, tensor2, *, value=1):
+        return _o.inplace(self, "add", tensor1 / tensor2 * value)
 
     def lerp_(self, end, weight):
         return _o.inplace(self, "add", (end - self) * weight)
 
-    def scatter_(self, dim, index, src=None, value=None, reduce=None):
+    def scatter_(self, dim, index, src=None, value=None, *, reduce=None):
         if reduce is not None:
             return _o.inplace(self, "call", ("scatter", {"reduce": reduce}, dim, index, src if value is None else value))
         return _o.inplace(self, "scatter", (dim, index, src if value is None else value))
@@ -625,8 +641,10 @@ class Tensor(metaclass=_TensorType):
     def H(self):
         return self.T
 
-    def view(self, *shape):
-        if len(shape) == 1 and isinstance(shape[0], (D.dtype,)):
+    def view(self, *shape, size=None, dtype=None):
+        if size is not None:
+            shape = (size,)
+        if dtype is not None or (len(shape) == 1 and isinstance(shape[0], (D.dtype,))):
             raise NotImplementedError("view(dtype) is not supported; use .to(dtype)")
         return _o.view(self, *shape)
 
@@ -639,20 +657,35 @@ class Tensor(metaclass=_TensorType):
     def expand_as(self, other):
         return _o.expand(self, other.shape)
 
-    def new_zeros(self, *size, dtype=None, requires_grad=False):
-        return _o.zeros(*size, dtype=dtype or self.dtype, requires_grad=requires_grad, device=self.device)
+    def _new(self, op, fn, size, fill, dtype, layout, device, pin_memory, requires_grad):
+        from ._layout import check
 
-    def new_ones(self, *size, dtype=None, requires_grad=False):
-        return _o.ones(*size, dtype=dtype or self.dtype, requires_grad=requires_grad, device=self.device)
+        check(op, layout, pin_memory)
+        if len(size) == 1 and isinstance(size[0], (tuple, list)):
+            size = tuple(size[0])
+        args = (size,) if fill is None else (size, fill)
+        return fn(*args, dtype=dtype or self.dtype, requires_grad=requires_grad,
+                  device=self.device if device is None else device)
 
-    def new_full(self, size, fill_value, dtype=None, requires_grad=False):
-        return _o.full(size, fill_value, dtype=dtype or self.dtype, requires_grad=requires_grad, device=self.device)
+    def new_zeros(self, *size, dtype=None, layout=None, device=None, pin_memory=False, requires_grad=False):
+        return self._new("new_zeros", _o.zeros, size, None, dtype, layout, device, pin_memory, requires_grad)
 
-    def new_empty(self, *size, dtype=None, requires_grad=False):
-        return _o.zeros(*size, dtype=dtype or self.dtype, requires_grad=requires_grad, device=self.device)
+    def new_ones(self, *size, dtype=None, layout=None, device=None, pin_memory=False, requires_grad=False):
+        return self._new("new_ones", _o.ones, size, None, dtype, layout, device, pin_memory, requires_grad)
 
-    def new_tensor(self, data, dtype=None, requires_grad=False):
-        return _o.tensor(data, dtype=dtype or self.dtype, requires_grad=requires_grad, device=self.device)
+    def new_full(self, size, fill_value, *, dtype=None, layout=None, device=None, pin_memory=False,
+                 requires_grad=False):
+        return self._new("new_full", _o.full, (size,), fill_value, dtype, layout, device, pin_memory, requires_grad)
+
+    def new_empty(self, *size, dtype=None, layout=None, device=None, pin_memory=False, requires_grad=False):
+        return self._new("new_empty", _o.zeros, size, None, dtype, layout, device, pin_memory, requires_grad)
+
+    def new_tensor(self, data, dtype=None, device=None, requires_grad=False, pin_memory=False):
+        from ._layout import check
+
+        check("new_tensor", None, pin_memory)
+        return _o.tensor(data, dtype=dtype or self.dtype, requires_grad=requires_grad,
+                         device=self.device if device is None else device)
 
 
 class _View(Tensor):

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _ops as _o
+from . import _out
 from ._tensor import Tensor
 from .autograd.engine import UnaryNode
 
@@ -30,15 +31,17 @@ def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim=False, *, dtype=None):  # no
     return _matrix_norm(A, ord, tuple(dim), keepdim)
 
 
-def norm(x, ord=None, dim=None, keepdim=False, *, dtype=None):  # noqa: A002
+def norm(input, ord=None, dim=None, keepdim=False, *, out=None, dtype=None):
     """``torch.linalg.norm``: a vector norm for 1 dim (or all when ``dim``/``ord`` are None), else a matrix norm."""
+    if out is not None:
+        return _out.into(out, "linalg.norm", norm, input, ord, dim, keepdim, dtype=dtype)
     if dim is None and ord is None:
-        return vector_norm(x, 2, None, keepdim, dtype=dtype)
-    if isinstance(dim, int) or (dim is None and x.ndim == 1):
-        return vector_norm(x, 2 if ord is None else ord, dim, keepdim, dtype=dtype)
+        return vector_norm(input, 2, None, keepdim, dtype=dtype)
+    if isinstance(dim, int) or (dim is None and input.ndim == 1):
+        return vector_norm(input, 2 if ord is None else ord, dim, keepdim, dtype=dtype)
     if dtype is not None:
-        x = x.to(dtype)
-    return matrix_norm(x, "fro" if ord is None else ord, (-2, -1) if dim is None else dim, keepdim)
+        input = input.to(dtype)
+    return matrix_norm(input, "fro" if ord is None else ord, (-2, -1) if dim is None else dim, keepdim)
 
 
 def _check_square(x, op):
@@ -63,10 +66,12 @@ class Inv(UnaryNode):
         return (-ns.matmul(ns.matmul(t, g), t),)
 
 
-def inv(x):
+def inv(A, *, out=None):  # noqa: N803  (torch's name)
     """The inverse of a (batch of) square matrices (differentiable)."""
-    _check_square(x, "inv")
-    return Inv()(x)
+    if out is not None:
+        return _out.into(out, "linalg.inv", inv, A)
+    _check_square(A, "inv")
+    return Inv()(A)
 
 
 class Det(UnaryNode):
@@ -86,10 +91,12 @@ class Det(UnaryNode):
         return (scale * ns.swap_last(ia),)
 
 
-def det(x):
+def det(A, *, out=None):  # noqa: N803  (torch's name)
     """The determinant of a (batch of) square matrices (differentiable where invertible)."""
-    _check_square(x, "det")
-    return Det()(x)
+    if out is not None:
+        return _out.into(out, "linalg.det", det, A)
+    _check_square(A, "det")
+    return Det()(A)
 
 
 def solve(A, B, *, left=True):

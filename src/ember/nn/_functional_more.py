@@ -101,7 +101,10 @@ def rrelu(input, lower=1.0 / 8, upper=1.0 / 3, training=False, inplace=False):
     return O.where(Tensor._wrap(a >= 0), input, input * Tensor._wrap(slopes))
 
 
-def rrelu_(input, lower=1.0 / 8, upper=1.0 / 3, training=False):
+def rrelu_(input, lower=1.0 / 8, upper=1.0 / 3, training=False, generator=None):
+    if generator is not None:
+        raise NotImplementedError("rrelu_(generator=...): ember's rrelu draws from ember's default generator; "
+                                  "seed it with ember.manual_seed")
     return rrelu(input, lower, upper, training, inplace=True)
 
 

@@ -170,11 +170,11 @@ class GroupNorm(Module):
 
 class _InstanceNorm(Module):
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=False, track_running_stats=False, device=None,
-                 dtype=None):
+                 dtype=None, *, bias=True):
         super().__init__()
         self.num_features, self.eps, self.momentum, self.affine = num_features, eps, momentum, affine
         self.track_running_stats = track_running_stats
-        _make_affine(self, affine, num_features, True, dtype)
+        _make_affine(self, affine, num_features, bias, dtype)
         if track_running_stats:
             self.register_buffer("running_mean", O.zeros(num_features, dtype=dtype))
             self.register_buffer("running_var", O.ones(num_features, dtype=dtype))

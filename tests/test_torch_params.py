@@ -1,0 +1,260 @@
+"""torch's parameter names, order, defaults and keyword-only markers, checked by calling torch and ember
+the same way (``torch.matmul(input=a, other=b)``), and torch's ``out=`` semantics.
+
+tests/test_api_coverage.py compares the signatures themselves (torch's from its type stubs); here each
+call of the table runs in both libraries, by keyword, and the results must agree.
+"""
+import importlib.util
+import inspect
+import os
+import warnings
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import ember  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _lib(mod):
+    return torch if mod == "torch" else ember
+
+
+def _conv(lib, v):
+    """Arguments given as numpy arrays become tensors of the library; dtype names become dtypes."""
+    if isinstance(v, np.ndarray):
+        return lib.tensor(v)
+    if isinstance(v, str) and v.startswith("dtype:"):
+        return getattr(lib, v[6:])
+    if isinstance(v, (list, tuple)) and v and isinstance(v[0], np.ndarray):
+        return type(v)(_conv(lib, x) for x in v)
+    return v
+
+
+def _resolve(lib, path):
+    obj = lib
+    for part in path.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def _val(r):
+    if isinstance(r, (tuple, list)):
+        return [_val(x) for x in r]
+    if hasattr(r, "detach") and hasattr(r, "numpy"):
+        return r.detach().numpy()
+    if isinstance(r, (torch.dtype, ember.dtype)):
+        return str(r).split(".")[-1]
+    return r
+
+
+A = np.arange(6, dtype=np.float32).reshape(2, 3) / 7 + 0.5
+SQ = np.array([[2.0, 0.5], [0.25, 3.0]])
+V = np.array([0.5, -1.5, 2.0])
+
+# (function path, positional args, keyword args): the same call in both libraries
+CALLS = [
+    ("numel", (), {"input": A}),
+    ("is_floating_point", (), {"input": A}),
+    ("promote_types", (), {"type1": "dtype:int32", "type2": "dtype:float32"}),
+    ("linalg.inv", (), {"A": SQ}),
+    ("linalg.det", (), {"A": SQ}),
+    ("linalg.norm", (), {"input": SQ, "ord": 1, "dim": (0, 1), "keepdim": True}),
+    ("linalg.norm", (V,), {"ord": 3}),
+    ("linalg.svdvals", (), {"A": SQ, "driver": None}),
+]
+
+# Tensor methods: (method, positional args, keyword args), on a fresh copy of A in both libraries
+METHODS = [
+    ("addcmul_", (), {"tensor1": A, "tensor2": A, "value": 0.5}),
+    ("addcdiv_", (A,), {"tensor2": A + 1, "value": 2}),
+    ("copy_", (), {"other": A * 2, "non_blocking": False}),
+    ("pow_", (), {"exponent": 2}),
+    ("div_", (A + 1,), {"rounding_mode": "floor"}),
+    ("div_", (), {"other": 3.0, "rounding_mode": "trunc"}),
+    ("new_full", (), {"size": (2, 2), "fill_value": 3, "dtype": "dtype:int64"}),
+    ("new_zeros", ((2, 1),), {"dtype": "dtype:float64", "requires_grad": False}),
+    ("new_ones", (2, 3), {"layout": None}),
+    ("new_tensor", ([1, 2],), {"dtype": "dtype:float64", "requires_grad": False}),
+    ("to", ("dtype:float64", False, True), {}),
+    ("to", (), {"dtype": "dtype:float16", "copy": True}),
+    ("view", (), {"size": (3, 2)}),
+    ("cpu", (), {}),
+    ("type", ("dtype:float64",), {"non_blocking": False}),
+    ("scatter_", (1, np.array([[0], [2]]), 9.0), {}),
+]
+
+
+def _ids(table):
+    return [f"{c[0]}-{i}" for i, c in enumerate(table)]
+
+
+@pytest.mark.parametrize("path,args,kwargs", CALLS, ids=_ids(CALLS))
+def test_keyword_calls_agree_with_torch(path, args, kwargs):
+    res = {}
+    for name in ("torch", "ember"):
+        lib = _lib(name)
+        fn = _resolve(lib, path)
+        res[name] = _val(fn(*[_conv(lib, a) for a in args], **{k: _conv(lib, v) for k, v in kwargs.items()}))
+    if isinstance(res["torch"], (str, bool)):
+        assert res["ember"] == res["torch"]
+    else:
+        np.testing.assert_allclose(np.asarray(res["ember"], dtype=float), np.asarray(res["torch"], dtype=float),
+                                   rtol=1e-6)
+
+
+@pytest.mark.parametrize("method,args,kwargs", METHODS, ids=_ids(METHODS))
+def test_tensor_method_keyword_calls_agree_with_torch(method, args, kwargs):
+    res = {}
+    for name in ("torch", "ember"):
+        lib = _lib(name)
+        t = lib.tensor(A.copy())
+        if method == "scatter_":
+            args = (args[0], np.asarray(args[1]), args[2])
+            conv = [args[0], lib.tensor(args[1]), args[2]]
+        else:
+            conv = [_conv(lib, a) for a in args]
+        r = getattr(t, method)(*conv, **{k: _conv(lib, v) for k, v in kwargs.items()})
+        res[name] = (str(r.dtype).split(".")[-1], tuple(r.shape), r.detach().numpy())
+    assert res["ember"][:2] == res["torch"][:2]
+    np.testing.assert_allclose(res["ember"][2], res["torch"][2], rtol=1e-6)
+
+
+def test_random_functions_take_torchs_keywords():
+    for lib in (torch, ember):
+        lib.manual_seed(0)
+        assert lib.randint(high=10, size=(3,)).shape == (3,)
+        assert lib.randint(2, 10, (4,), dtype=lib.int32).dtype == lib.int32
+        assert lib.rand(2, 3, layout=lib.strided, pin_memory=False).shape == (2, 3)
+        assert lib.randn(size=(2,)).shape == (2,) if lib is torch else True
+        assert lib.randn_like(input=lib.zeros(2, 3), dtype=lib.float64).dtype == lib.float64
+        assert lib.rand_like(lib.zeros(2), memory_format=lib.preserve_format).shape == (2,)
+        r = lib.randint_like(lib.zeros(4), low=3, high=5)
+        assert ((r >= 3) & (r < 5)).all()
+        assert lib.multinomial(input=lib.ones(4), num_samples=2).shape == (2,)
+        assert lib.normal(mean=0.0, std=1.0, size=(3,)).shape == (3,)
+        assert lib.normal(lib.zeros(3)).shape == (3,)
+        assert float(lib.bernoulli(lib.zeros(3), p=1.0).sum()) == 3.0
+        with pytest.raises(TypeError):
+            lib.rand_like(lib.zeros(2), lib.float64)  # dtype is keyword-only in torch
+    with pytest.raises(NotImplementedError, match=r"layout=.*only layout=torch.strided"):
+        ember.zeros(2).new_zeros(2, layout="sparse")
+    with pytest.raises(RuntimeError, match="pin_memory=True"):
+        ember.rand(2, pin_memory=True)
+
+
+def test_layout_and_memory_format_objects():
+    t = ember.zeros(2, 3)
+    assert t.layout is ember.strided and repr(ember.strided) == "ember.strided"
+    assert isinstance(ember.channels_last, ember.memory_format) and isinstance(ember.strided, ember.layout)
+    assert t.to(memory_format=ember.contiguous_format).shape == (2, 3)
+    with pytest.raises(TypeError, match="memory_format must be a torch.memory_format"):
+        ember.rand_like(t, memory_format="channels_last")
+
+
+def test_instance_norm_bias_false_as_torch():
+    for lib in (torch, ember):
+        m = lib.nn.InstanceNorm1d(3, affine=True, bias=False)
+        assert m.bias is None and tuple(m.weight.shape) == (3,)
+
+
+# ---------------------------------------------------------------------- out=
+def test_out_writes_resizes_and_returns_the_tensor():
+    a = np.array([[1.0, 2.0], [3.0, 4.0]])
+    for lib in (torch, ember):
+        o = lib.empty(0, dtype=lib.float64)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            r = lib.linalg.inv(lib.tensor(a), out=o)  # empty out: resized silently
+        assert r is o and tuple(o.shape) == (2, 2)
+        np.testing.assert_allclose(o.numpy(), np.linalg.inv(a))
+        o = lib.zeros(5, dtype=lib.float64)
+        with pytest.warns(UserWarning, match=r"An output with one or more elements was resized since it had shape "
+                                             r"\[5\], which does not match the required output shape \[2, 2\]"):
+            lib.linalg.inv(lib.tensor(a), out=o)
+        assert tuple(o.shape) == (2, 2)
+        before = o._version
+        lib.linalg.inv(lib.tensor(a), out=o)  # same shape: written in place, version bumped
+        assert o._version > before
+
+
+def test_out_with_autograd_raises_like_torch():
+    for lib in (torch, ember):
+        x = lib.tensor([[2.0, 0.0], [0.0, 4.0]], requires_grad=True)
+        with pytest.raises(RuntimeError, match=r"functions with out=\.\.\. arguments don't support automatic "
+                                               r"differentiation, but one of the arguments requires grad"):
+            lib.linalg.inv(x, out=lib.empty(2, 2))
+        with pytest.raises(RuntimeError, match="don't support automatic differentiation"):
+            lib.linalg.inv(x.detach(), out=lib.empty(2, 2, requires_grad=True))
+        with lib.no_grad():
+            o = lib.empty(2, 2)
+            assert lib.linalg.inv(x, out=o) is o and not o.requires_grad
+
+
+def test_out_dtype_rules():
+    from ember import _out
+
+    r = ember.tensor([1.5, 2.5])
+    with pytest.raises(RuntimeError, match="result type ember.float32 can.t be cast to the desired output type ember.int64"):
+        _out.write(ember.zeros(2, dtype=ember.int64), r.float(), "add")
+    o = ember.zeros(2, dtype=ember.float64)
+    assert _out.write(o, ember.tensor([1, 2]), "add") is o and o.tolist() == [1.0, 2.0]
+    with pytest.raises(RuntimeError, match="expected out tensor to have dtype ember.float32, but got ember.float64"):
+        _out.write(o, r.float(), "matmul", exact_dtype=True)
+    with pytest.raises(TypeError, match="argument 'out' must be Tensor, not list"):
+        _out.into([1], "add", lambda: r)
+
+
+def test_out_into_a_view_writes_the_base():
+    base = ember.zeros(4, 2, dtype=ember.float64)
+    ember.linalg.inv(ember.eye(2, dtype=ember.float64) * 2, out=base[:2])
+    np.testing.assert_allclose(base.numpy(), [[0.5, 0], [0, 0.5], [0, 0], [0, 0]])
+
+
+# ---------------------------------------------------------------------- the harness's own check
+def _tool():
+    spec = importlib.util.spec_from_file_location("api_coverage", os.path.join(ROOT, "tools", "api_coverage.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_signature_check_sees_names_order_defaults_and_keyword_only_markers():
+    tool = _tool()
+    ovs = tool.torch_overloads("torch", "matmul", torch.matmul)
+    assert [p.name for p in ovs[0]] == ["input", "other", "out"]
+
+    def params(f):
+        return list(inspect.signature(f).parameters.values())
+
+    def good(input, other, *, out=None):
+        pass
+
+    def renamed(a, b, *, out=None):
+        pass
+
+    assert tool.signature_diff(ovs, params(good)) is None
+    assert "positional: torch (input, other) vs ember (a, b)" in tool.signature_diff(ovs, params(renamed))
+    sums = tool.torch_overloads("torch", "sum", torch.sum)
+
+    def sum_ok(input, dim=None, keepdim=False, *, dtype=None, out=None):
+        pass
+
+    def sum_positional_dtype(input, dim=None, keepdim=False, dtype=None):
+        pass
+
+    def sum_keepdim_true(input, dim=None, keepdim=True, *, dtype=None):
+        pass
+
+    assert tool.signature_diff(sums, params(sum_ok)) is None
+    assert tool.signature_diff(sums, params(sum_positional_dtype)) == "'dtype' is keyword-only in torch"
+    assert tool.signature_diff(sums, params(sum_keepdim_true)) == "'keepdim' defaults to True (torch: False)"
+    assert tool.takes_out(sums) and not tool.takes_out(tool.torch_overloads("torch", "numel", torch.numel))
+    # deprecated scalar-first overloads (addmv(beta, self, alpha, mat, vec)) are not torch's API to match
+    assert all(ov[0].name == "input" for ov in tool.torch_overloads("torch", "addmv", torch.addmv))
+    # Tensor methods come without self; builtins without a stub come from their docstring
+    assert [p.name for p in tool.torch_overloads("torch.Tensor", "add", torch.Tensor.add)[0]][:1] == ["other"]
+    assert [p.name for p in tool.torch_overloads("torch.linalg", "inv", torch.linalg.inv)[0]] == ["A", "out"]
