@@ -589,3 +589,28 @@ def test_on_exception_checkpoint(tmp_path):
     cb.setup(t, None, "fit")
     cb.teardown(t, None, "fit")  # a later clean run removes the stale one
     assert not os.path.exists(cb.ckpt_path)
+
+
+def test_model_checkpoint_ranks_with_the_shared_metric_monitor(tmp_path):
+    from ember.train._monitor import MetricMonitor
+
+    ck = ModelCheckpoint(dirpath=tmp_path, monitor="val_acc", mode="max", save_top_k=2)
+    es = EarlyStopping(monitor="val_acc", mode="max")
+    assert type(ck._tracker) is type(es._tracker) is MetricMonitor
+    assert (ck.mode, ck.monitor, ck._tracker.mode, ck._tracker.monitor) == ("max", "val_acc", "max", "val_acc")
+    assert ck.kth_value == -math.inf
+    with pytest.raises(ValueError, match="ModelCheckpoint: mode must be 'min' or 'max', got 'up'"):
+        ModelCheckpoint(monitor="val_acc", mode="up")
+    # a ModelCheckpoint state written before the monitor was shared (the same keys) still loads
+    a, b = str(tmp_path / "a.ckpt"), str(tmp_path / "b.ckpt")
+    old = {"monitor": "val_acc", "best_model_score": 0.9, "best_model_path": a, "current_score": 0.8,
+           "dirpath": ck.dirpath, "best_k_models": {a: 0.9, b: 0.8}, "kth_best_model_path": b, "kth_value": 0.8,
+           "last_model_path": ""}
+    ck.load_state_dict(old)
+    assert ck.state_dict() == old and ck._tracker.best == 0.9 and ck.best_model_score.item() == 0.9
+    assert ck.check_monitor_top_k(None, 0.85) and not ck.check_monitor_top_k(None, 0.8)
+    assert not ck.check_monitor_top_k(None, float("nan"))
+    assert ck._tracker.rank_value(float("nan")) == -math.inf          # a NaN ranks last
+    assert ck._tracker.best_key(ck.best_k_models) == a and ck._tracker.worst_key(ck.best_k_models) == b
+    ck.mode = "min"                                                   # writable, as Lightning's attribute
+    assert ck._tracker.mode == "min" and ck.check_monitor_top_k(None, 0.7) and ck._tracker.best == 0.9

@@ -1,4 +1,4 @@
-"""Shared "watch a metric" logic for EarlyStopping, ModelCheckpoint and ReduceLROnPlateau-like code.
+"""Shared "watch a metric" logic for EarlyStopping and ModelCheckpoint (and ReduceLROnPlateau-like code).
 
 A :class:`MetricMonitor` knows the monitored key, the mode (``"min"`` or ``"max"``), ``min_delta``
 and the best value seen; :meth:`MetricMonitor.improved` says whether a new value beats the best by
@@ -132,6 +132,19 @@ class MetricMonitor:
     def better(self, a: float, b: float) -> bool:
         """Strictly better, ignoring ``min_delta``."""
         return a < b if self.mode == "min" else a > b
+
+    def rank_value(self, value: Any) -> float:
+        """``value`` as a float to rank by; NaN becomes the worst value (it never ranks above a real one)."""
+        v = to_float(value)
+        return self.worst if math.isnan(v) else v
+
+    def best_key(self, scores: dict) -> Any:
+        """The key of ``scores`` (key -> value) whose value is best (the first of equal ones)."""
+        return (min if self.mode == "min" else max)(scores, key=scores.get)
+
+    def worst_key(self, scores: dict) -> Any:
+        """The key of ``scores`` whose value is worst (the first of equal ones)."""
+        return (max if self.mode == "min" else min)(scores, key=scores.get)
 
     def improved(self, value: Any) -> bool:
         """``value`` beats the best by more than ``min_delta`` (Lightning's test: ``current - min_delta >

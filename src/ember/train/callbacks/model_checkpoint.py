@@ -14,7 +14,6 @@ top-k are deleted (only inside ``dirpath``, and never the checkpoint the run res
 
 from __future__ import annotations
 
-import math
 import os
 import re
 import time
@@ -22,7 +21,8 @@ import warnings
 from datetime import timedelta
 from typing import Any
 
-from ember.train._monitor import check_mode_matches_name, is_fitting, log_info, missing_key_message, to_float
+from ember.train._monitor import (MetricMonitor, check_mode_matches_name, is_fitting, log_info,
+                                  missing_key_message, to_float)
 from ember.train.callbacks.callback import Callback
 
 
@@ -120,8 +120,8 @@ class ModelCheckpoint(Callback):
         enable_version_counter: bool = True,
     ):
         super().__init__()
-        if mode not in ("min", "max"):
-            raise ValueError(f"ModelCheckpoint: `mode` can be 'min' or 'max', got {mode!r}")
+        # mode, the monitored key, "better", the worst value and the best so far: shared with EarlyStopping
+        self._tracker = MetricMonitor(monitor, mode, 0.0, owner="ModelCheckpoint")
         if save_last not in (None, True, False, "link"):
             raise ValueError(f"ModelCheckpoint: `save_last` must be True, False, None or 'link', got {save_last!r}")
         if not isinstance(save_top_k, int) or save_top_k < -1:
@@ -132,12 +132,10 @@ class ModelCheckpoint(Callback):
                 "you can keep the top k checkpoints only if `monitor` is set (or use save_top_k=-1 to keep all)."
             )
         check_mode_matches_name("ModelCheckpoint", monitor, mode)
-        self.monitor = monitor
         self.verbose = verbose
         self.save_last = save_last
         self.save_top_k = save_top_k
         self.save_weights_only = save_weights_only
-        self.mode = mode
         self.auto_insert_metric_name = auto_insert_metric_name
         self._save_on_train_epoch_end = save_on_train_epoch_end
         self._enable_version_counter = enable_version_counter
@@ -151,7 +149,7 @@ class ModelCheckpoint(Callback):
         self.best_model_score: _Score | None = None
         self.best_model_path = ""
         self.last_model_path = ""
-        self.kth_value = _Score(math.inf if mode == "min" else -math.inf)
+        self.kth_value = _Score(self._tracker.worst)
         self._init_triggers(every_n_train_steps, every_n_epochs, train_time_interval)
         self.dirpath = os.path.realpath(os.path.expanduser(os.fspath(dirpath))) if dirpath is not None else None
         self.filename = filename
@@ -177,6 +175,24 @@ class ModelCheckpoint(Callback):
         self._every_n_train_steps = every_n_train_steps
         self._every_n_epochs = every_n_epochs
         self._train_time_interval = train_time_interval
+
+    @property
+    def monitor(self) -> str | None:
+        return self._tracker.monitor
+
+    @monitor.setter
+    def monitor(self, value: str | None) -> None:
+        self._tracker.monitor = value
+
+    @property
+    def mode(self) -> str:
+        return self._tracker.mode
+
+    @mode.setter
+    def mode(self, value: str) -> None:
+        self._tracker = MetricMonitor(self._tracker.monitor, value, 0.0, owner="ModelCheckpoint")
+        if self.best_model_score is not None:
+            self._tracker.best = float(self.best_model_score)
 
     # -- identity / state ----------------------------------------------------------------------
     @property
@@ -207,6 +223,9 @@ class ModelCheckpoint(Callback):
         if self.dirpath == dirpath_from_ckpt:
             score = state_dict.get("best_model_score")
             self.best_model_score = None if score is None else _Score(score)
+            self._tracker.reset()
+            if score is not None:
+                self._tracker.best = float(score)
             cur = state_dict.get("current_score")
             self.current_score = None if cur is None else _Score(cur)
             self.kth_best_model_path = state_dict.get("kth_best_model_path", "")
@@ -303,8 +322,7 @@ class ModelCheckpoint(Callback):
             return True
         if len(self.best_k_models) < self.save_top_k:
             return True
-        cur, kth = to_float(current), float(self.best_k_models[self.kth_best_model_path])
-        return cur < kth if self.mode == "min" else cur > kth
+        return self._tracker.better(to_float(current), float(self.best_k_models[self.kth_best_model_path]))
 
     # -- saving --------------------------------------------------------------------------------
     def _save_topk_checkpoint(self, trainer, candidates: dict[str, Any]) -> None:
@@ -342,20 +360,17 @@ class ModelCheckpoint(Callback):
         if len(self.best_k_models) == k and k > 0:
             del_filepath = self.kth_best_model_path
             self.best_k_models.pop(del_filepath)
-        cur = to_float(current)
-        if math.isnan(cur):  # a NaN never ranks above a real value
-            cur = math.inf if self.mode == "min" else -math.inf
+        cur = self._tracker.rank_value(current)  # a NaN never ranks above a real value
         score = _Score(cur)
         filepath = self._get_metric_interpolated_filepath_name(candidates, trainer, del_filepath)
         self.current_score = score
         self.best_k_models[filepath] = score
         if len(self.best_k_models) == k:
-            worst = max if self.mode == "min" else min
-            self.kth_best_model_path = worst(self.best_k_models, key=self.best_k_models.get)
+            self.kth_best_model_path = self._tracker.worst_key(self.best_k_models)
             self.kth_value = self.best_k_models[self.kth_best_model_path]
-        best = min if self.mode == "min" else max
-        self.best_model_path = best(self.best_k_models, key=self.best_k_models.get)
+        self.best_model_path = self._tracker.best_key(self.best_k_models)
         self.best_model_score = self.best_k_models[self.best_model_path]
+        self._tracker.update(cur)  # (the best of the top-k is the best seen: it is never the one dropped)
         if self.verbose:
             log_info(f"Epoch {candidates['epoch']:d}, global step {candidates['step']:d}: {self.monitor!r} reached "
                      f"{cur:0.5f} (best {float(self.best_model_score):0.5f}), saving model to {filepath!r} as top {k}")
