@@ -30,7 +30,7 @@ import sys
 import warnings
 
 from ember.train._checkpoint import (CheckpointMismatchError, capture_rng, find_last, load_checkpoint,
-                                     restore_model, save_file, storable_rng)
+                                     restore_model, restore_rng, save_file, storable_rng)
 
 __all__ = ["CheckpointConnector", "SigtermStop"]
 
@@ -51,6 +51,7 @@ class CheckpointConnector:
         self.snapshot: dict | None = None
         self.resume: dict | None = None  # the checkpoint being resumed, until the loop has used it
         self.resume_path = None
+        self._stateful = False           # this epoch's loader position came from the checkpoint
         self._buffer_slots: list = []    # (state_dict key, owning module, buffer name)
 
     # -- the loop's consistent points -----------------------------------------------------------
@@ -83,6 +84,39 @@ class CheckpointConnector:
         snap["buffers"] = self._buffers()
         snap["optimizer_groups"] = self._optimizer_groups()
         self.snapshot = snap
+
+    def start_epoch(self, dl, skip) -> None:
+        """Before ``on_train_epoch_start``: the RNG state the epoch starts from. Resuming, the loader's
+        own position comes back (a loader with ``load_state_dict``); mid-epoch (``skip`` batches already
+        trained) the epoch's starting RNG state is restored so that any other iterable is replayed."""
+        t, resume = self.trainer, self.resume
+        stateful = resume is not None and resume.get("dataloader") is not None and hasattr(dl, "load_state_dict")
+        if stateful:
+            dl.load_state_dict(resume["dataloader"])
+        self._stateful = stateful
+        if resume is not None and skip:
+            t._epoch_rng = resume["rng_epoch_start"]
+            if not stateful:
+                restore_rng(t._epoch_rng)
+        else:
+            if resume is not None:
+                restore_rng(resume["rng"])
+            t._epoch_rng = capture_rng(raw=True)
+
+    def epoch_iterator(self, dl, skip, n):
+        """After ``on_train_epoch_start``: an iterator over ``dl`` past the ``skip`` batches already
+        trained, and whether the epoch is already complete (resumed after its last batch, before its
+        end). Resuming mid-epoch, the RNG states of the checkpoint come back; the checkpoint is used up."""
+        completed = n is not None and skip >= n
+        it = iter(()) if completed else iter(dl)
+        for _ in range(0 if self._stateful or completed else skip):
+            next(it)
+        if self.resume is not None:
+            if skip:
+                restore_rng(self.resume["rng"])
+            self.resume = None
+        self._stateful = False
+        return it, completed
 
     def end_fit(self) -> None:
         self.snapshot, self.defer = None, False

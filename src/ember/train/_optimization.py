@@ -1,6 +1,11 @@
-"""The Trainer's optimisation helpers: ``configure_optimizers``, the loss check and the scheduler stepper.
+"""The Trainer's optimisation: ``configure_optimizers``, the automatic optimization step, the loss check
+and the scheduler stepper.
 
-Serves ``configure_optimizers`` (parsed and checked), the value ``training_step`` returns (a loss
+Serves ``configure_optimizers`` (parsed and checked); the automatic optimization step, which runs
+``training_step`` and then, in Lightning's order, ``on_before_zero_grad`` / ``optimizer_zero_grad`` [m]
+(first batch of an accumulation window), ``on_before_backward`` / ``backward`` [m] /
+``on_after_backward``, ``on_before_optimizer_step`` / ``configure_gradient_clipping`` [m] /
+``optimizer_step`` [m] (last batch of the window); the value ``training_step`` returns (a loss
 tensor, a dict with ``"loss"``, or None), ``on_nonfinite_loss``, gradient accumulation and
 ``lr_scheduler_step`` (interval ``"step"``/``"epoch"``, ``frequency``, ReduceLROnPlateau's monitor). A
 mixin of :class:`~ember.train.Trainer`: its methods read and set the trainer's own attributes.
@@ -44,6 +49,35 @@ class _ManualOptimizer:
 
 
 class OptimizationConnector:
+    def _optimization_step(self, batch, batch_idx):
+        """``training_step`` and the automatic optimization around it (see the module docstring)."""
+        m, opt, acc = self.lightning_module, self.optimizers[0] if self.optimizers else None, self.accumulate_grad_batches
+        first = batch_idx % acc == 0
+        last = (batch_idx + 1) % acc == 0 or self.is_last_batch
+        token = self.strategy.pre_training_step(accumulating=not last)  # ddp: arm the gradient all-reduce
+        out = self._run_step("training_step", batch, batch_idx)
+        self.strategy.post_training_step(out, token)
+        loss = self._check_loss(out, batch_idx)
+        if first and opt is not None:
+            self._call("on_before_zero_grad", opt)
+            m.optimizer_zero_grad(self.current_epoch, batch_idx, opt)
+            self._window_has_grad = False
+        if loss is not None:
+            if acc > 1:
+                loss = loss / acc
+            self._call("on_before_backward", loss)
+            m.backward(loss)
+            self._call("on_after_backward")
+            self._window_has_grad = True
+        if last and opt is not None and self._window_has_grad:
+            self._call("on_before_optimizer_step", opt)
+            m.configure_gradient_clipping(opt, gradient_clip_val=self.gradient_clip_val,
+                                          gradient_clip_algorithm=self.gradient_clip_algorithm)
+            m.optimizer_step(self.current_epoch, batch_idx, opt)
+            self.global_step += 1
+            self._stepped = True
+        return out
+
     def _configure_optimizers(self):
         m = self.lightning_module
         prev, m._current_fx = m._current_fx, "configure_optimizers"

@@ -37,14 +37,21 @@ Where each hook fires during ``fit`` (callbacks first, in list order, then the m
 ``validate``/``test``/``predict`` run the same evaluation loop with their own hooks.
 
 This file is the training loop and the public API. Around it, each a small mixin or helper whose
-docstring names the hooks it serves: ``_args.py`` (the constructor's arguments), ``_hooks.py`` (who
-answers each hook; calling them in order), ``_callback_connector.py`` (default callbacks, their order,
-monitored keys), ``_ckpt_connector.py`` (what a checkpoint holds, when it is written, restoring; the
-loop's consistent points), ``_data_connector.py`` (loaders, batch limits, when validation is due),
-``_optimization.py`` (``configure_optimizers``, the loss check, the scheduler stepper),
-``_evaluation_loop.py`` (sanity check, validation, ``validate``/``test``/``predict``),
-``_logger_connector.py`` (what reaches the loggers; learning curves), ``_logging.py`` (``self.log``),
-``_signals.py`` (SIGTERM, ``on_exception``), ``_plots.py`` (learning curves) and ``strategies.py`` (ddp).
+docstring names the hooks it serves:
+
+* ``_args.py``               the constructor's arguments, checked and resolved
+* ``_hooks.py``              who answers each hook; calling them in order
+* ``_callback_connector.py`` default callbacks, their order, monitored keys
+* ``_ckpt_connector.py``     what a checkpoint holds, when it is written, restoring, where a resumed
+  epoch starts; the loop's consistent points
+* ``_data_connector.py``     loaders, batch limits, when validation is due
+* ``_optimization.py``       ``configure_optimizers``, the automatic optimization step, the loss check,
+  the scheduler stepper
+* ``_evaluation_loop.py``    sanity check, validation, ``validate``/``test``/``predict``
+* ``_logger_connector.py``   what reaches the loggers, and when; learning curves (``_plots.py``)
+* ``_logging.py``            ``self.log``
+* ``_signals.py``            SIGTERM, ``on_exception``
+* ``strategies.py``          ddp
 
 Beyond Lightning: exact resume (a run resumed from any checkpoint, even one saved mid-epoch, ends
 with the same weights bit for bit), SIGTERM saves ``<log_dir>/checkpoints/last.ckpt`` and exits
@@ -60,7 +67,6 @@ import sys
 from dataclasses import dataclass
 
 from ember.train._args import check_trainer_args, warn_inert
-from ember.train._checkpoint import capture_rng, restore_rng
 from ember.train._callback_connector import CallbackConnector
 from ember.train._ckpt_connector import CheckpointConnector
 from ember.train._data_connector import DataConnector, _as_list
@@ -370,44 +376,23 @@ class Trainer(DataConnector, OptimizationConnector, EvaluationLoop, CallbackConn
         if self.reload_dataloaders_every_n_epochs and self.current_epoch % self.reload_dataloaders_every_n_epochs == 0 \
                 and self.current_epoch > 0:
             self._train_loader_arg is None and self._connect_train_loaders()
-        skip, resume = self._batches_seen, self._ckpt.resume  # skip > 0 only when resuming mid-epoch
+        skip = self._batches_seen  # > 0 only when resuming mid-epoch
         dl = self.train_dataloader
         self.strategy.on_epoch_start(dl, self.current_epoch)  # DistributedSampler.set_epoch
-        # a loader with state_dict() resumes its own position; any other iterable is replayed from
-        # the RNG state at the start of the epoch and the batches already trained are skipped
-        stateful = resume is not None and resume.get("dataloader") is not None and hasattr(dl, "load_state_dict")
-        if resume is not None and skip:
-            if stateful:
-                dl.load_state_dict(resume["dataloader"])
-            self._epoch_rng = resume["rng_epoch_start"]
-            if not stateful:
-                restore_rng(self._epoch_rng)
-        else:
-            if resume is not None:
-                if stateful:
-                    dl.load_state_dict(resume["dataloader"])
-                restore_rng(resume["rng"])
-            self._epoch_rng = capture_rng(raw=True)
+        self._ckpt.start_epoch(dl, skip)  # the epoch's RNG state (a resumed one's: restored)
         if not skip:
             self._results.reset_stage("train")
         self._results.stage = "train"
         self.lightning_module.train()
         self._call("on_train_epoch_start")
         n = self.num_training_batches
-        completed = n is not None and skip >= n  # resumed after the last batch, before epoch end
-        it = iter(()) if completed else iter(dl)
-        for _ in range(0 if stateful or completed else skip):
-            next(it)
+        it, completed = self._ckpt.epoch_iterator(dl, skip, n)  # resumed: past the batches already trained
         stop = False
-        if resume is not None:
-            if skip:
-                restore_rng(resume["rng"])
-            self._ckpt.resume = None
-            if self._redo_after_batch:  # the checkpoint was taken after the step of batch skip - 1
-                self._redo_after_batch = False
-                self.is_last_batch = completed
-                self._finish_batch(skip - 1, replay=True)
-                stop = self._stop_mid_epoch()
+        if self._redo_after_batch:  # resumed from a checkpoint taken after the step of batch skip - 1
+            self._redo_after_batch = False
+            self.is_last_batch = completed
+            self._finish_batch(skip - 1, replay=True)
+            stop = self._stop_mid_epoch()
         end = skip if stop else (n if n is not None else sys.maxsize)
         for batch_idx in range(skip, end):
             try:
@@ -447,34 +432,6 @@ class Trainer(DataConnector, OptimizationConnector, EvaluationLoop, CallbackConn
         self._batches_seen = batch_idx + 1
         self._total_batch_idx += 1
         self._ckpt.mark("trained")
-
-    def _optimization_step(self, batch, batch_idx):
-        m, opt, acc = self.lightning_module, self.optimizers[0] if self.optimizers else None, self.accumulate_grad_batches
-        first = batch_idx % acc == 0
-        last = (batch_idx + 1) % acc == 0 or self.is_last_batch
-        token = self.strategy.pre_training_step(accumulating=not last)  # ddp: arm the gradient all-reduce
-        out = self._run_step("training_step", batch, batch_idx)
-        self.strategy.post_training_step(out, token)
-        loss = self._check_loss(out, batch_idx)
-        if first and opt is not None:
-            self._call("on_before_zero_grad", opt)
-            m.optimizer_zero_grad(self.current_epoch, batch_idx, opt)
-            self._window_has_grad = False
-        if loss is not None:
-            if acc > 1:
-                loss = loss / acc
-            self._call("on_before_backward", loss)
-            m.backward(loss)
-            self._call("on_after_backward")
-            self._window_has_grad = True
-        if last and opt is not None and self._window_has_grad:
-            self._call("on_before_optimizer_step", opt)
-            m.configure_gradient_clipping(opt, gradient_clip_val=self.gradient_clip_val,
-                                          gradient_clip_algorithm=self.gradient_clip_algorithm)
-            m.optimizer_step(self.current_epoch, batch_idx, opt)
-            self.global_step += 1
-            self._stepped = True
-        return out
 
     def _finish_batch(self, batch_idx, out=None, batch=None, replay=False):
         """Work after a batch's step: schedulers, on_train_batch_end, validation if due, plateau
