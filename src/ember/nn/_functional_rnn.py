@@ -258,22 +258,10 @@ def cell_step(kind, gx, h, c, w_hh, b_hh):
 # ---------------------------------------------------------------------------- whole-sequence layer
 
 
-def _sigmoid_(a):
-    """In-place logistic sigmoid of ``a`` (a view is fine)."""
-    np.negative(a, out=a)
-    with np.errstate(over="ignore"):
-        np.exp(a, out=a)
-    a += 1
-    np.reciprocal(a, out=a)
-
-
 def _perm(kind, n):
-    """Row order of the gates inside ``_Seq`` (from torch's): LSTM i,f,g,o -> g,i,f,o (the three
-    sigmoid gates contiguous in forward, the three gates driven by dc contiguous in backward); GRU's
-    input-side gradient r,z,n -> n,r,z (so that it and the hidden-side one are contiguous slices)."""
+    """Row order of GRU's input-side gradient inside ``_Seq`` (from torch's r,z,n -> n,r,z, so that it and
+    the hidden-side one are contiguous slices of one buffer)."""
     r = np.arange
-    if kind == "lstm":
-        return np.concatenate([r(2 * n, 3 * n), r(0, n), r(n, 2 * n), r(3 * n, 4 * n)])
     return np.concatenate([r(2 * n, 3 * n), r(0, 2 * n)])
 
 
@@ -309,38 +297,38 @@ class _Seq(_MultiNode):
     # ------------------------------------------------------------------ forward
 
     def forward(self, x, h0, c0, wih, whh, bih, bhh, mask):
+        if self.kind == "lstm":
+            return self._forward_lstm(x, h0, c0, wih, whh, bih, bhh, mask)
         kind, rev = self.kind, self.reverse
         T, B, In = x.shape
         H = whh.shape[1]
         gw = whh.shape[0]
-        if kind in ("lstm", "gru"):
-            perm = _perm(kind, H) if kind == "lstm" else None
-            wih_f = wih[perm] if perm is not None else wih
-            whh_f = whh[perm] if perm is not None else whh
-        else:
-            perm, wih_f, whh_f = None, wih, whh
+        # sigmoid(x) = (1 + tanh(x / 2)) / 2: the sigmoid gates' rows of the weights and biases are halved
+        # (exact) so that one tanh covers every gate of a step; ``sc`` is that row scale
+        sc = None
+        wih_f, whh_f = wih, whh
+        if kind == "gru":
+            sc = np.full(gw, 0.5, np.result_type(wih, whh))
+            sc[2 * H:] = 1
+            wih_f, whh_f = wih * sc[:, None], whh * sc[:, None]
         G = np.matmul(x.reshape(T * B, In), wih_f.T)
         dt = G.dtype
         bhn = None
         if kind == "gru":
             if bih is not None:
-                G += bih
+                G += bih * sc
             if bhh is not None:
-                G[:, :2 * H] += bhh[:2 * H]
+                G[:, :2 * H] += bhh[:2 * H] * 0.5
                 bhn = bhh[2 * H:]
         else:
             b = bih if bhh is None else (bhh if bih is None else bih + bhh)
             if b is not None:
-                G += b[perm] if perm is not None else b
+                G += b
         G = G.reshape(T, B, gw)
         whhT = np.ascontiguousarray(whh_f.T, dtype=dt)
         Hb = np.empty((T + 1, B, H), dt)
         first = T if rev else 0
         Hb[first] = h0
-        Cb = None
-        if kind == "lstm":
-            Cb = np.empty((T + 1, B, H), dt)
-            Cb[first] = c0
         ghn_all = np.empty((T, B, H), dt) if kind == "gru" else None
         tmp = np.empty((B, gw), dt)
         tmpn = np.empty((B, H), dt)
@@ -352,20 +340,12 @@ class _Seq(_MultiNode):
             h = Hb[c]
             a = G[t]
             np.matmul(hp, whhT, out=tmp)
-            if kind == "lstm":  # a = [g, i, f, o]
-                a += tmp
-                _sigmoid_(a[:, n:])
-                np.tanh(a[:, :n], out=a[:, :n])
-                cc = Cb[c]
-                np.multiply(a[:, 2 * n:3 * n], Cb[p], out=cc)
-                np.multiply(a[:, n:2 * n], a[:, :n], out=tmpn)
-                cc += tmpn
-                np.tanh(cc, out=h)
-                h *= a[:, 3 * n:]
-            elif kind == "gru":  # a = [r, z, n] (input side, with b_ih and b_hr, b_hz)
+            if kind == "gru":  # a = [r, z, n] (input side, with b_ih and b_hr, b_hz)
                 rz = a[:, :2 * n]
                 rz += tmp[:, :2 * n]
-                _sigmoid_(rz)
+                np.tanh(rz, out=rz)
+                rz *= 0.5
+                rz += 0.5
                 ghn = ghn_all[t]
                 if bhn is not None:
                     np.add(tmp[:, 2 * n:], bhn, out=ghn)
@@ -387,15 +367,10 @@ class _Seq(_MultiNode):
             if mask is not None and not mask[t].all():
                 inv = ~mask[t]
                 h[inv] = hp[inv]
-                if Cb is not None:
-                    Cb[c][inv] = Cb[p][inv]
-        self._G = G if kind != "rnn_tanh" and kind != "rnn_relu" else None
-        self._H, self._C, self._ghn = Hb, Cb, ghn_all
-        self._perm_ = perm
+        self._G = G if kind == "gru" else None
+        self._H, self._ghn = Hb, ghn_all
         last = 0 if rev else T
         out = Hb[:T] if rev else Hb[1:]
-        if kind == "lstm":
-            return out, Hb[last].copy(), Cb[last].copy()
         return out, Hb[last].copy()
 
     # ------------------------------------------------------------------ backward
@@ -403,41 +378,19 @@ class _Seq(_MultiNode):
     def backward(self, ns, g, ins, out):
         if any(isinstance(v, Tensor) for v in g if v is not None):
             return self._backward_graph(g, ins)
+        if self.kind == "lstm":
+            return self._backward_lstm(g, ins)
         x, h0, c0, wih, whh, bih, bhh, mask = ins
         kind, rev = self.kind, self.reverse
         need = self.needs
         T, B, In = x.shape
         H = n = whh.shape[1]
-        Hb, Cb, G = self._H, self._C, self._G
+        Hb, G = self._H, self._G
         dt = Hb.dtype
         Hprev = Hb[1:] if rev else Hb[:T]
         gout = g[0]
         dh = np.zeros((B, H), dt) if g[1] is None else np.array(g[1], dtype=dt)
-        dc = None
-        perm = self._perm_
-        if kind == "lstm":
-            dc = np.zeros((B, H), dt) if g[2] is None else np.array(g[2], dtype=dt)
-            Ccur, Cprev = (Cb[:T], Cb[1:]) if rev else (Cb[1:], Cb[:T])
-            tc = np.tanh(Ccur)
-            R = np.multiply(tc, tc)
-            np.subtract(1, R, out=R)
-            R *= G[..., 3 * n:]
-            D = np.empty((T, B, 4 * H), dt)  # d(pre-activation) per gate, built in place from the derivatives
-            S, Ds = G[..., n:], D[..., n:]
-            np.multiply(S, S, out=Ds)
-            np.subtract(S, Ds, out=Ds)  # s (1 - s) for i, f, o
-            D[..., n:2 * n] *= G[..., :n]  # * g
-            D[..., 2 * n:3 * n] *= Cprev  # * c_{t-1}
-            D[..., 3 * n:] *= tc  # * tanh(c_t)
-            Dg, gg = D[..., :n], G[..., :n]
-            np.multiply(gg, gg, out=Dg)
-            np.subtract(1, Dg, out=Dg)
-            Dg *= G[..., n:2 * n]  # (1 - g^2) i
-            del tc
-            Dv = D.reshape(T, B, 4, H)
-            whh_b = whh[perm]
-            F = G[..., 2 * n:3 * n]
-        elif kind == "gru":
+        if kind == "gru":
             r, z, nn_ = G[..., :n], G[..., n:2 * n], G[..., 2 * n:]
             D = np.empty((T, B, 4, H), dt)  # [Kn, Kr, Kz, Kh]; times dh_t gives [dn, dr, dz, dgh_n]
             Kn, Kr, Kz, Kh = D[:, :, 0], D[:, :, 1], D[:, :, 2], D[:, :, 3]
@@ -474,20 +427,7 @@ class _Seq(_MultiNode):
             if mask is not None and not mask[t].all():
                 inv = ~mask[t]
             Dt = Dv[t]
-            if kind == "lstm":
-                dct = np.multiply(dht, R[t])
-                dct += dc
-                Dt[:, :3] *= dct[:, None, :]
-                Dt[:, 3] *= dht
-                if inv is not None:
-                    Dt[inv] = 0
-                    dct[inv] = dc[inv]
-                    np.multiply(dct, F[t], out=dc)
-                    dc[inv] = dct[inv]
-                else:
-                    np.multiply(dct, F[t], out=dc)
-                np.matmul(Dt.reshape(B, 4 * H), whh_b, out=dhb)
-            elif kind == "gru":
+            if kind == "gru":
                 Dt *= dht[:, None, :]
                 if inv is not None:
                     Dt[inv] = 0
@@ -504,19 +444,7 @@ class _Seq(_MultiNode):
             dh, dhb = dhb, dh
         # weight gradients: one GEMM per weight over all steps
         dx = dwih = dwhh = dbih = dbhh = None
-        if kind == "lstm":
-            D2 = D.reshape(T * B, 4 * H)
-            if need[0]:
-                dx = np.matmul(D2, wih[perm]).reshape(T, B, In)
-            if need[3]:
-                dwih = _unperm(np.matmul(D2.T, x.reshape(T * B, In)), perm)
-            if need[4]:
-                dwhh = _unperm(np.matmul(D2.T, Hprev.reshape(T * B, H)), perm)
-            if (bih is not None and need[5]) or (bhh is not None and need[6]):
-                db = _unperm(D2.sum(0), perm)
-                dbih = db if bih is not None and need[5] else None
-                dbhh = (db.copy() if dbih is not None else db) if bhh is not None and need[6] else None
-        elif kind == "gru":
+        if kind == "gru":
             D2 = D.reshape(T * B, 4 * H)
             DX, DH = D2[:, :3 * H], D2[:, H:]  # input side [n, r, z]; hidden side [r, z, n]
             p = _perm("gru", H)
@@ -542,6 +470,146 @@ class _Seq(_MultiNode):
                 db = D2.sum(0)
                 dbih = db if bih is not None and need[5] else None
                 dbhh = (db.copy() if dbih is not None else db) if bhh is not None and need[6] else None
+        return dx, (dh if need[1] else None), None, dwih, dwhh, dbih, dbhh, None
+
+    # ------------------------------------------------------------------ LSTM, gate-major
+    # The gates live in planes (4, T, B, H) in the order g, i, f, o: every gate of every step is a
+    # contiguous (B, H) block and each gate over all steps a contiguous plane, so the ufuncs run over long
+    # contiguous rows (NumPy's per-row cost dominates on the interleaved (T, B, 4H) layout) and the GEMMs
+    # are batched over the four gates.
+
+    _BLOCKS = (2, 0, 1, 3)  # plane k holds torch's row block _BLOCKS[k] (i, f, g, o -> g, i, f, o)
+
+    def _forward_lstm(self, x, h0, c0, wih, whh, bih, bhh, mask):
+        rev = self.reverse
+        T, B, In = x.shape
+        H = whh.shape[1]
+        blk = list(self._BLOCKS)
+        # sigmoid(x) = (1 + tanh(x / 2)) / 2: the rows of i, f, o are halved (exact) so that one tanh covers
+        # every gate of a step
+        sc = np.array([1.0, 0.5, 0.5, 0.5], np.result_type(wih, whh))
+        wt4 = (wih.reshape(4, H, In)[blk] * sc[:, None, None]).transpose(0, 2, 1)
+        G = np.matmul(x.reshape(T * B, In), wt4)  # (4, T*B, H)
+        dt = G.dtype
+        b = bih if bhh is None else (bhh if bih is None else bih + bhh)
+        if b is not None:
+            b4 = (b.reshape(4, H)[blk] * sc[:, None]).astype(dt, copy=False)
+            G.reshape(4, T, B * H)[...] += np.tile(b4, (1, B))[:, None, :]  # rows of B*H, not of H
+        G = G.reshape(4, T, B, H)
+        whhT4 = np.ascontiguousarray((whh.reshape(4, H, H)[blk] * sc[:, None, None]).transpose(0, 2, 1), dtype=dt)
+        Hb = np.empty((T + 1, B, H), dt)
+        Cb = np.empty((T + 1, B, H), dt)
+        TC = np.empty((T, B, H), dt)  # tanh(c_t), for backward
+        first = T if rev else 0
+        Hb[first] = h0
+        Cb[first] = c0
+        tmp4 = np.empty((4, B, H), dt)
+        tmpn = np.empty((B, H), dt)
+        Gs = G[1:]
+        for t in (range(T - 1, -1, -1) if rev else range(T)):
+            p, c = (t + 1, t) if rev else (t, t + 1)
+            a = G[:, t]
+            np.matmul(Hb[p], whhT4, out=tmp4)
+            a += tmp4
+            np.tanh(a, out=a)
+            s = Gs[:, t]
+            s *= 0.5
+            s += 0.5
+            cc = Cb[c]
+            np.multiply(G[2, t], Cb[p], out=cc)
+            np.multiply(G[1, t], G[0, t], out=tmpn)
+            cc += tmpn
+            tc = TC[t]
+            np.tanh(cc, out=tc)
+            h = Hb[c]
+            np.multiply(tc, G[3, t], out=h)
+            if mask is not None and not mask[t].all():
+                inv = ~mask[t]
+                h[inv] = Hb[p][inv]
+                cc[inv] = Cb[p][inv]
+        self._G, self._H, self._C, self._TC = G, Hb, Cb, TC
+        last = 0 if rev else T
+        out = Hb[:T] if rev else Hb[1:]
+        return out, Hb[last].copy(), Cb[last].copy()
+
+    def _backward_lstm(self, g, ins):
+        x, h0, c0, wih, whh, bih, bhh, mask = ins
+        rev = self.reverse
+        need = self.needs
+        T, B, In = x.shape
+        H = whh.shape[1]
+        blk = list(self._BLOCKS)
+        G, Hb, Cb, TC = self._G, self._H, self._C, self._TC
+        dt = Hb.dtype
+        Hprev = Hb[1:] if rev else Hb[:T]
+        Cprev = Cb[1:] if rev else Cb[:T]
+        gout = g[0]
+        dh = np.zeros((B, H), dt) if g[1] is None else np.array(g[1], dtype=dt)
+        dc = np.zeros((B, H), dt) if g[2] is None else np.array(g[2], dtype=dt)
+        # R = o (1 - tanh(c)^2): dc_t = dh_t R_t + dc_{t+1} f_{t+1}
+        R = np.multiply(TC, TC)
+        np.subtract(1, R, out=R)
+        R *= G[3]
+        # D: derivative of each gate's output w.r.t. its pre-activation times its partner in the cell
+        # (g: (1 - g^2) i; i: i (1 - i) g; f: f (1 - f) c_{t-1}; o: o (1 - o) tanh(c_t)), turned into the
+        # pre-activation gradients in place, step by step
+        D = np.empty_like(G)
+        S, Ds = G[1:], D[1:]
+        np.multiply(S, S, out=Ds)
+        np.subtract(S, Ds, out=Ds)
+        D[1] *= G[0]
+        D[2] *= Cprev
+        D[3] *= TC
+        np.multiply(G[0], G[0], out=D[0])
+        np.subtract(1, D[0], out=D[0])
+        D[0] *= G[1]
+        whh4 = np.ascontiguousarray(whh.reshape(4, H, H)[blk], dtype=dt)
+        tmp4 = np.empty((4, B, H), dt)
+        dhb = np.empty((B, H), dt)
+        Dc = D[:3]
+        for t in (range(T) if rev else range(T - 1, -1, -1)):
+            dht = dh if gout is None else dh + gout[t]
+            dct = np.multiply(dht, R[t])
+            dct += dc
+            Dc[:, t] *= dct
+            D[3, t] *= dht
+            if mask is not None and not mask[t].all():
+                inv = ~mask[t]
+                D[:, t, inv] = 0
+                dct[inv] = dc[inv]
+                np.multiply(dct, G[2, t], out=dc)
+                dc[inv] = dct[inv]
+            else:
+                inv = None
+                np.multiply(dct, G[2, t], out=dc)
+            np.matmul(D[:, t], whh4, out=tmp4)
+            np.add.reduce(tmp4, axis=0, out=dhb)
+            if inv is not None:
+                dhb[inv] = dht[inv]
+            dh, dhb = dhb, dh
+        D3 = D.reshape(4, T * B, H)
+        D3T = D3.transpose(0, 2, 1)
+        dx = dwih = dwhh = dbih = dbhh = None
+        if need[0]:
+            wih4 = wih.reshape(4, H, In)[blk]
+            dx = np.matmul(D3[0], wih4[0])
+            for k in range(1, 4):
+                dx += np.matmul(D3[k], wih4[k])
+            dx = dx.reshape(T, B, In)
+
+        def unblock(a4):  # (4, H, ...) in plane order -> torch's (4H, ...)
+            out = np.empty((4 * H,) + a4.shape[2:], a4.dtype)
+            out.reshape((4,) + a4.shape[1:])[blk] = a4
+            return out
+
+        if need[3]:
+            dwih = unblock(np.matmul(D3T, x.reshape(T * B, In)))
+        if need[4]:
+            dwhh = unblock(np.matmul(D3T, Hprev.reshape(T * B, H)))
+        if (bih is not None and need[5]) or (bhh is not None and need[6]):
+            db = unblock(D3.sum(1))
+            dbih = db if bih is not None and need[5] else None
+            dbhh = (db.copy() if dbih is not None else db) if bhh is not None and need[6] else None
         return dx, (dh if need[1] else None), (dc if need[2] else None), dwih, dwhh, dbih, dbhh, None
 
     def _backward_graph(self, g, ins):
