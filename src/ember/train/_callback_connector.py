@@ -12,6 +12,7 @@ attributes.
 from __future__ import annotations
 
 from ember.train._data_connector import _as_list
+from ember.train.callbacks.callback import Callback
 
 __all__ = ["CallbackConnector"]
 
@@ -41,6 +42,19 @@ class CallbackConnector:
     def progress_bar_callback(self):
         return next((c for c in self.callbacks if hasattr(c, "get_metrics") and "Progress" in type(c).__name__),
                     None)
+
+    def _connect_callbacks(self, a):
+        """The run's callbacks from the checked ``Trainer`` arguments ``a``: the user's, in their order,
+        then the default ones the flags ask for; ``ModelCheckpoint`` last."""
+        self._user_callbacks = list(a["callbacks"] or [])
+        for cb in self._user_callbacks:
+            if not isinstance(cb, Callback):
+                raise TypeError(f"Trainer(callbacks=...): {cb!r} is not an ember.train.Callback")
+        self._enable_checkpointing = a["enable_checkpointing"] is not False and not self.fast_dev_run
+        rank0 = self.strategy.is_global_zero  # progress bar and summary print on rank 0 only
+        self._enable_progress_bar = a["enable_progress_bar"] is not False and rank0
+        self._enable_model_summary = a["enable_model_summary"] is not False and rank0
+        self.callbacks = self._default_callbacks(self._user_callbacks)
 
     def _merge_module_callbacks(self):
         """``configure_callbacks()`` of the module: each replaces the trainer's callback of its type."""

@@ -10,10 +10,21 @@ the learning curves (:mod:`ember.train._plots`) and the table ``validate``/``tes
 
 from __future__ import annotations
 
+from ember.train._data_connector import _as_list
+
 __all__ = ["LoggerConnector"]
 
 
 class LoggerConnector:
+    def _connect_loggers(self, logger):
+        """``Trainer(logger=...)``: ``True`` is a ``CSVLogger`` in ``default_root_dir``; ``None``/``False``
+        none; a logger or a list of loggers as given."""
+        if logger is True:
+            from ember.train.loggers import CSVLogger
+
+            logger = CSVLogger(save_dir=self.default_root_dir)
+        return _as_list(logger) if logger not in (None, False) else []
+
     def _log_step_metrics(self, batch_idx):
         res = self._results
         if not res.step_dirty:

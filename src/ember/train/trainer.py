@@ -69,7 +69,7 @@ from dataclasses import dataclass
 from ember.train._args import check_trainer_args, warn_inert
 from ember.train._callback_connector import CallbackConnector
 from ember.train._ckpt_connector import CheckpointConnector
-from ember.train._data_connector import DataConnector, _as_list
+from ember.train._data_connector import DataConnector
 from ember.train._evaluation_loop import EvaluationLoop
 from ember.train._hooks import HookCaller
 from ember.train._logger_connector import LoggerConnector
@@ -77,7 +77,6 @@ from ember.train._logging import ResultCollection
 from ember.train._optimization import NonFiniteLossError, OptimizationConnector  # noqa: F401 (public here)
 from ember.train._optim_config import LRSchedulerConfig
 from ember.train._signals import SIGTERM_EXIT_CODE, SignalConnector, SigtermGuard  # noqa: F401
-from ember.train.callbacks.callback import Callback
 
 __all__ = ["Trainer", "TrainerState", "NonFiniteLossError", "LRSchedulerConfig"]
 
@@ -149,24 +148,8 @@ class Trainer(DataConnector, OptimizationConnector, EvaluationLoop, CallbackConn
         self.on_nonfinite_loss = on_nonfinite_loss
         self.inference_mode = inference_mode
 
-        # loggers
-        logger = a["logger"]
-        if logger is True:
-            from ember.train.loggers import CSVLogger
-
-            logger = CSVLogger(save_dir=self.default_root_dir)
-        self.loggers = _as_list(logger) if logger not in (None, False) else []
-
-        # callbacks (user order kept; checkpoint callbacks moved last, as Lightning does)
-        self._user_callbacks = list(a["callbacks"] or [])
-        for cb in self._user_callbacks:
-            if not isinstance(cb, Callback):
-                raise TypeError(f"Trainer(callbacks=...): {cb!r} is not an ember.train.Callback")
-        self._enable_checkpointing = a["enable_checkpointing"] is not False and not self.fast_dev_run
-        rank0 = self.strategy.is_global_zero  # progress bar and summary print on rank 0 only
-        self._enable_progress_bar = a["enable_progress_bar"] is not False and rank0
-        self._enable_model_summary = a["enable_model_summary"] is not False and rank0
-        self.callbacks = self._default_callbacks(self._user_callbacks)
+        self.loggers = self._connect_loggers(a["logger"])  # logger=True: a CSVLogger in default_root_dir
+        self._connect_callbacks(a)  # user order kept, defaults added, checkpoint callbacks last (Lightning)
 
         # state
         self.state = TrainerState()
