@@ -79,7 +79,7 @@ def test_lrn_rrelu_modules():
 def test_pad3d(name, args):
     check(lambda L, x: getattr(L.nn, name)(*args)(x), (1, 2, 3, 3, 3), gradgrad=False, gradcheck=False)
     with pytest.raises(ValueError, match=f"{name}: padding must be an int or 6 ints"):
-        getattr(ember.nn, name)((1, 2))
+        getattr(ember.nn, name)((1, 2), *args[1:])
 
 
 @pytest.mark.filterwarnings("ignore:.*is deprecated")

@@ -258,3 +258,53 @@ def test_signature_check_sees_names_order_defaults_and_keyword_only_markers():
     # Tensor methods come without self; builtins without a stub come from their docstring
     assert [p.name for p in tool.torch_overloads("torch.Tensor", "add", torch.Tensor.add)[0]][:1] == ["other"]
     assert [p.name for p in tool.torch_overloads("torch.linalg", "inv", torch.linalg.inv)[0]] == ["A", "out"]
+
+
+# ---------------------------------------------------------------------- nn, data and autograd parameters
+def test_module_parameters_as_torch():
+    for lib in (torch, ember):
+        with pytest.warns(FutureWarning, match="min_value` is deprecated and renamed to `min_val"):
+            m = lib.nn.Hardtanh(min_value=-2.0)
+        assert m.min_val == -2.0
+        assert lib.nn.ConstantPad1d(padding=1, value=3.5)(lib.zeros(1, 2)).tolist() == [[3.5, 0.0, 0.0, 3.5]]
+        with pytest.raises(TypeError):
+            lib.nn.ConstantPad1d(1)  # value is required in torch
+        base = lib.nn.RNNCellBase(3, 4, bias=True, num_chunks=2)
+        assert tuple(base.weight_ih.shape) == (8, 3)
+        assert tuple(lib.nn.LSTMCell(3, 4).weight_ih.shape) == (16, 3)
+        assert tuple(lib.nn.GRUCell(3, 4, bias=False).weight_hh.shape) == (12, 4)
+        loader = lib.utils.data.DataLoader(lib.utils.data.TensorDataset(lib.arange(4)), batch_size=2, in_order=True,
+                                           pin_memory_device="")
+        assert [b[0].tolist() for b in loader] == [[0, 1], [2, 3]]
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_l1_loss_weight_matches_torch(reduction):
+    rng = np.random.default_rng(0)
+    x, y, w = rng.standard_normal((3, 4)), rng.standard_normal((3, 4)), rng.random((3, 4))
+    res = {}
+    for lib in (torch, ember):
+        xt = lib.tensor(x, requires_grad=True)
+        loss = lib.nn.functional.l1_loss(xt, lib.tensor(y), reduction=reduction, weight=lib.tensor(w))
+        loss.sum().backward()
+        res[lib.__name__] = (loss.detach().numpy(), xt.grad.numpy())
+    for a, b in zip(res["ember"], res["torch"]):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+    with pytest.raises(ValueError, match="weight must have the input's shape"):
+        ember.nn.functional.l1_loss(ember.zeros(2), ember.zeros(2), weight=ember.ones(3))
+
+
+def test_autograd_deprecated_parameters_as_torch():
+    for lib in (torch, ember):
+        x = lib.tensor([1.0, 2.0], requires_grad=True)
+        with pytest.warns(FutureWarning, match="`grad_variables` is deprecated. Use `grad_tensors` instead."):
+            lib.autograd.backward(x * 3, grad_variables=lib.ones(2))
+        assert x.grad.tolist() == [3.0, 3.0]
+        with pytest.warns(FutureWarning, match="only_inputs argument is deprecated"):
+            (g,) = lib.autograd.grad((x * x).sum(), x, only_inputs=False)
+        assert g.tolist() == [2.0, 4.0]
+        xd = lib.tensor([0.5], dtype=lib.float64, requires_grad=True)
+        assert lib.autograd.gradcheck(lib.sin, (xd,), check_grad_dtypes=True, masked=None)
+    with pytest.raises(NotImplementedError, match=r"gradcheck\(check_forward_ad=True\): ember has no forward-mode"):
+        ember.autograd.gradcheck(ember.sin, (ember.ones(1, dtype=ember.float64, requires_grad=True),),
+                                 check_forward_ad=True)

@@ -30,8 +30,6 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "src"))
 
-import ember  # noqa: E402
-import torch  # noqa: E402
 
 _spec = importlib.util.spec_from_file_location("api_coverage", os.path.join(ROOT, "tools", "api_coverage.py"))
 cov = importlib.util.module_from_spec(_spec)

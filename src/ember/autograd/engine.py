@@ -23,6 +23,8 @@ rule saves and checks them. A class that declares no ``saves`` is a legacy node:
 """
 from __future__ import annotations
 
+import warnings
+
 import weakref
 
 import numpy as np
@@ -726,8 +728,15 @@ def _capture_for(inputs):
     return capture
 
 
-def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):
-    """Compute gradients of ``tensors`` w.r.t. graph leaves and accumulate them into ``.grad``."""
+def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, grad_variables=None, inputs=None):
+    """Compute gradients of ``tensors`` w.r.t. graph leaves and accumulate them into ``.grad``
+    (``grad_variables``: torch's deprecated name of ``grad_tensors``)."""
+    if grad_variables is not None:
+        warnings.warn("`grad_variables` is deprecated. Use `grad_tensors` instead.", FutureWarning, stacklevel=2)
+        if grad_tensors is not None:
+            raise RuntimeError("'grad_tensors' and 'grad_variables' (deprecated) arguments both passed to "
+                               "backward(). Please only use 'grad_tensors'.")
+        grad_tensors = grad_variables
     if isinstance(tensors, Tensor):
         tensors = [tensors]
     tensors = list(tensors)
@@ -756,9 +765,14 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
             _accumulate_grad(t, g if create_graph else g._data.copy(), create_graph)
 
 
-def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, allow_unused=None,
-         is_grads_batched=False, materialize_grads=False):
-    """Return the gradients of ``outputs`` w.r.t. ``inputs`` (a tuple), without touching ``.grad``."""
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, only_inputs=True,
+         allow_unused=None, is_grads_batched=False, materialize_grads=False):
+    """Return the gradients of ``outputs`` w.r.t. ``inputs`` (a tuple), without touching ``.grad``
+    (``only_inputs`` is deprecated and ignored in torch too)."""
+    if not only_inputs:
+        warnings.warn("only_inputs argument is deprecated and is ignored now (defaults to True). To accumulate "
+                      "gradient for other parts of the graph, please use torch.autograd.backward.", FutureWarning,
+                      stacklevel=2)
     if is_grads_batched:
         raise NotImplementedError("autograd.grad: is_grads_batched=True (vmap over grad_outputs) is not "
                                   "supported; loop over the batch of grad_outputs instead")

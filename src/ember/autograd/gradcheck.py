@@ -43,8 +43,17 @@ def _numerical(func, inputs, wrt, eps, vs):
     return grads
 
 
-def gradcheck(func, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True, seed=0, nondet_tol=0.0,
-              check_undefined_grad=True, fast_mode=False):
+def _unsupported(op, **flags):
+    for name, on in flags.items():
+        if on:
+            raise NotImplementedError(f"{op}({name}=True): ember has no forward-mode AD or vmap; leave {name}=False "
+                                      "(the backward check runs as usual)")
+
+
+def gradcheck(func, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True, nondet_tol=0.0,
+              check_undefined_grad=True, check_grad_dtypes=False, check_batched_grad=False,
+              check_batched_forward_grad=False, check_forward_ad=False, check_backward_ad=True, fast_mode=False,
+              masked=None, seed=0):
     """Check ``func``'s backward against central differences for the float64 ``inputs`` that require grad.
 
     The check contracts every output with a random upstream gradient ``v`` (so the whole vector-Jacobian
@@ -54,6 +63,10 @@ def gradcheck(func, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=T
     >>> ember.autograd.gradcheck(ember.tanh, (x,))
     True
     """
+    _unsupported("gradcheck", check_batched_grad=check_batched_grad,
+                 check_batched_forward_grad=check_batched_forward_grad, check_forward_ad=check_forward_ad)
+    if not check_backward_ad:
+        return True  # torch checks nothing else ember supports then
     from .engine import grad as autograd_grad
 
     inputs = _as_tuple(inputs)
@@ -96,10 +109,15 @@ def gradcheck(func, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=T
     return True
 
 
-def gradgradcheck(func, inputs, grad_outputs=None, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True,
-                  seed=0, gen_non_contig_grad_outputs=False):
+def gradgradcheck(func, inputs, grad_outputs=None, *, eps=1e-6, atol=1e-5, rtol=1e-3,
+                  gen_non_contig_grad_outputs=False, raise_exception=True, nondet_tol=0.0, check_undefined_grad=True,
+                  check_grad_dtypes=False, check_batched_grad=False, check_fwd_over_rev=False,
+                  check_rev_over_rev=True, fast_mode=False, masked=False, seed=0):
     """Check second derivatives: gradcheck of the vector-Jacobian product of ``func`` with respect to the
     inputs and the upstream gradients."""
+    _unsupported("gradgradcheck", check_batched_grad=check_batched_grad, check_fwd_over_rev=check_fwd_over_rev)
+    if not check_rev_over_rev:
+        return True
     from .engine import grad as autograd_grad
 
     inputs = _as_tuple(inputs)

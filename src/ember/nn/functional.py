@@ -979,11 +979,19 @@ def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", we
     return _reduce(loss, reduction, "mse_loss")
 
 
-def l1_loss(input, target, size_average=None, reduce=None, reduction="mean"):
-    """Mean absolute error (shapes must match)."""
+def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
+    """Mean absolute error (shapes must match); with ``weight`` (input's shape), the weighted errors,
+    their sum, or their sum over ``weight.sum()`` (as torch)."""
     reduction = _legacy_reduction(size_average, reduce, reduction)
     target = _same_shape(input, target, "l1_loss")
-    return _reduce(O.abs(input - target), reduction, "l1_loss")
+    if weight is None:
+        return _reduce(O.abs(input - target), reduction, "l1_loss")
+    if tuple(weight.shape) != tuple(input.shape):
+        raise ValueError(f"l1_loss: weight must have the input's shape {tuple(input.shape)}, got {tuple(weight.shape)}")
+    err = O.abs(input - target) * weight
+    if reduction == "mean":
+        return O.sum(err) / O.sum(weight)
+    return _reduce(err, reduction, "l1_loss")
 
 
 def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mean", beta=1.0):

@@ -1,6 +1,8 @@
 """Activation modules (thin wrappers over ``ember.nn.functional``)."""
 from __future__ import annotations
 
+import warnings
+
 from ... import _ops as O
 from .. import functional as F
 from .module import Module
@@ -139,8 +141,14 @@ class LogSigmoid(Module):
 
 
 class Hardtanh(Module):
-    def __init__(self, min_val=-1.0, max_val=1.0, inplace=False):
+    def __init__(self, min_val=-1.0, max_val=1.0, inplace=False, min_value=None, max_value=None):
         super().__init__()
+        if min_value is not None or max_value is not None:
+            warnings.warn("keyword argument `min_value` is deprecated and renamed to `min_val`" if min_value is not None
+                          else "keyword argument `max_value` is deprecated and renamed to `max_val`",
+                          FutureWarning, stacklevel=2)
+            min_val = min_val if min_value is None else min_value
+            max_val = max_val if max_value is None else max_value
         if min_val > max_val:
             raise ValueError(f"Hardtanh: min_val ({min_val}) cannot be greater than max_val ({max_val})")
         self.min_val, self.max_val, self.inplace = min_val, max_val, inplace

@@ -61,8 +61,12 @@ class _Pad(Module):
 
 
 def _pad_class(name, n, mode, zero=False):
-    def __init__(self, padding, *args):
-        _Pad.__init__(self, padding, *(() if zero else args))
+    if mode == "constant" and not zero:
+        def __init__(self, padding, value):  # torch: ConstantPad*d(padding, value), value required
+            _Pad.__init__(self, padding, value)
+    else:
+        def __init__(self, padding):
+            _Pad.__init__(self, padding)
 
     return type(name, (_Pad,), {"_n": n, "_mode": mode, "__init__": __init__,
                                 "__doc__": f"Pad the last {n} dim(s) ({mode})."})

@@ -300,10 +300,10 @@ class GRU(RNNBase):
 class RNNCellBase(Module):
     _gates = 1
 
-    def __init__(self, input_size, hidden_size, bias=True, device=None, dtype=None):
+    def __init__(self, input_size, hidden_size, bias, num_chunks, device=None, dtype=None):
         super().__init__()
         self.input_size, self.hidden_size, self.bias = input_size, hidden_size, bias
-        g = self._gates * hidden_size
+        g = num_chunks * hidden_size
         self.weight_ih = Parameter(E.empty(g, input_size, dtype=dtype, device=device))
         self.weight_hh = Parameter(E.empty(g, hidden_size, dtype=dtype, device=device))
         if bias:
@@ -369,7 +369,7 @@ class RNNCell(RNNCellBase):
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"RNNCell: unknown nonlinearity {nonlinearity!r}; select from 'tanh' or 'relu'")
         self.nonlinearity = nonlinearity
-        super().__init__(input_size, hidden_size, bias, device, dtype)
+        super().__init__(input_size, hidden_size, bias, 1, device, dtype)
 
     def forward(self, input, hx=None):
         x, (h,), unb = self._prep(input, hx, ("hidden state",))
@@ -387,6 +387,9 @@ class LSTMCell(RNNCellBase):
 
     _gates = 4
 
+    def __init__(self, input_size, hidden_size, bias=True, device=None, dtype=None):
+        super().__init__(input_size, hidden_size, bias, 4, device, dtype)
+
     def forward(self, input, hx=None):
         x, (h, c), unb = self._prep(input, hx, ("hidden state h", "cell state c"))
         h2, c2 = R._Cell("lstm")(x, h, c, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
@@ -399,6 +402,9 @@ class GRUCell(RNNCellBase):
     """One GRU step."""
 
     _gates = 3
+
+    def __init__(self, input_size, hidden_size, bias=True, device=None, dtype=None):
+        super().__init__(input_size, hidden_size, bias, 3, device, dtype)
 
     def forward(self, input, hx=None):
         x, (h,), unb = self._prep(input, hx, ("hidden state",))

@@ -67,7 +67,9 @@ class DataLoader:
     def __init__(self, dataset, batch_size=1, shuffle=None, sampler=None, batch_sampler=None,
                  num_workers=0, collate_fn=None, pin_memory=False, drop_last=False, timeout=0,
                  worker_init_fn=None, multiprocessing_context=None, generator=None, *,
-                 prefetch_factor=None, persistent_workers=False):
+                 prefetch_factor=None, persistent_workers=False, pin_memory_device="", in_order=True):
+        # pin_memory_device: a CUDA-transfer detail (ignored, as pin_memory); in_order: ember's workers
+        # always deliver batches in order
         self.__initialized = False
         if batch_size is not None and not _is_pos_int(batch_size):
             raise ValueError(
