@@ -230,3 +230,47 @@ def test_fault_in_a_worker_process(tmp_path, reference):
     # each worker counts its own fetches: the 6th fetch of a worker raises inside that worker
     w, _ = _crash_and_resume(str(tmp_path), {"hook": "__getitem__", "at": 6, "exc": Injected}, num_workers=2)
     assert same(w, reference)
+
+
+_KILL_CHILD = """
+import os, signal, sys
+sys.path.insert(0, sys.argv[1])
+import test_resume_faults as T
+
+hook, at, root = sys.argv[2], int(sys.argv[3]), sys.argv[4]
+def die(msg):
+    os.kill(os.getpid(), signal.SIGKILL)
+
+T.Probe.on_save_checkpoint = lambda self, trainer, module, ckpt: T.tick("cb.on_save_checkpoint")
+real_replace = os.replace
+def replace(src, dst):  # the rename that publishes a checkpoint: killed between writing and renaming
+    T.tick("os.replace")
+    return real_replace(src, dst)
+os.replace = replace
+T.fit(root, fault={"hook": hook, "at": at, "exc": die}, every_n=1)
+print("finished without being killed")
+"""
+
+
+def test_sigkill_at_hooks_and_inside_a_save_then_resume_from_last(tmp_path, reference):
+    # SIGKILL (no exception, no on_exception, no cleanup) inside a step, a hook, a checkpoint's
+    # on_save_checkpoint, and between writing a checkpoint's temp file and renaming it: last.ckpt is
+    # always a whole checkpoint of a consistent point, and resuming from it ends bit-identical
+    import signal
+    import subprocess
+    import sys
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    env = dict(os.environ, PYTHONWARNINGS="ignore",
+               PYTHONPATH=os.pathsep.join([os.path.join(here, "..", "src"), os.environ.get("PYTHONPATH", "")]))
+    for hook, at in [("training_step", 10), ("cb.on_validation_end", 2), ("cb.on_save_checkpoint", 5),
+                     ("os.replace", 7)]:
+        root = str(tmp_path / hook)
+        r = subprocess.run([sys.executable, "-c", _KILL_CHILD, here, hook, str(at), root], capture_output=True,
+                           text=True, timeout=120, env=env)
+        assert r.returncode == -signal.SIGKILL, (hook, r.returncode, r.stdout, r.stderr[-2000:])
+        ck = os.path.join(root, "ck")
+        if hook == "os.replace":  # the killed save left its temp file; last.ckpt is the previous checkpoint
+            assert any(f.endswith(".tmp") for f in os.listdir(ck)), os.listdir(ck)
+        w, t = fit(str(tmp_path / (hook + "_resumed")), ckpt_path=os.path.join(ck, "last.ckpt"))
+        assert t.global_step == EPOCHS * 4 and same(w, reference), f"SIGKILL at {hook} #{at}"
