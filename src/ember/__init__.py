@@ -62,15 +62,9 @@ from ._random import (
 from . import autograd
 from .autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
 
-_bind_methods(_ops)
-from . import _ops_extra  # noqa: E402
-from ._ops_extra import *  # noqa: F401,F403,E402  (more of torch's functions)
-from ._ops_extra import torch_range as range  # noqa: A001,E402  (torch.range, deprecated there)
+from ._ops import torch_range as range  # noqa: A001,E402  (torch.range, deprecated there)
 
-_ops_extra.bind()
-from . import _tensor as _tensor_mod  # noqa: E402
-
-_tensor_mod._o = _ops
+_bind_methods(_ops)  # the Tensor methods each op registers (@tensor_method); binds _tensor._o too
 
 from .serialization import CheckpointError, load, save  # noqa: E402
 

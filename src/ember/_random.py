@@ -5,6 +5,8 @@ import numpy as np
 
 from . import _dtype as D
 from . import _layout
+from ._ops import full_like
+from ._ops._registry import tensor_method
 from ._tensor import Tensor
 
 
@@ -214,6 +216,11 @@ def _out(res, out, op):
     return into(out, op, lambda: res)
 
 
+tensor_method(lambda self, p=None, *, generator=None: bernoulli(self if p is None else full_like(self, p),
+                                                                 generator=generator), "bernoulli")
+
+
+@tensor_method
 def multinomial(input, num_samples, replacement=False, *, generator=None, out=None):
     p = np.asarray(input._data, dtype=np.float64)
     if p.ndim not in (1, 2):

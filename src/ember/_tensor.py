@@ -756,52 +756,33 @@ def _rebuild(array, requires_grad):
     return t
 
 
-# Methods that are the public functions of ember._ops with the tensor as first argument
-# (``x.exp()`` is ``ember.exp(x)``); bound once at import by ``_bind_methods``.
-METHODS = (
-    "exp expm1 log log1p log2 log10 sqrt rsqrt abs neg negative reciprocal sin cos tan tanh sigmoid relu erf "
-    "asin acos atan sinh cosh sign sgn floor ceil trunc round isnan isinf isfinite logical_not logical_and "
-    "logical_or logical_xor pow square clamp clip minimum maximum fmax fmin where add sub mul div multiply divide "
-    "true_divide floor_divide remainder fmod eq ne lt le gt ge equal allclose isclose "
-    "sum mean prod max min amax amin argmax argmin var std logsumexp norm cumsum cumprod all any count_nonzero "
-    "reshape permute transpose swapaxes swapdims t squeeze unsqueeze flatten unflatten expand repeat tile "
-    "repeat_interleave split chunk tensor_split unbind flip fliplr flipud roll narrow select tril triu contiguous "
-    "clone index_select gather scatter scatter_add index_add masked_fill masked_select take_along_dim nonzero "
-    "argwhere matmul mm bmm mv dot inner outer ger diagonal trace diag sort argsort topk kthvalue median unique "
-    "bincount softmax log_softmax "
-    "clamp_min clamp_max addcmul addcdiv lerp frac deg2rad rad2deg atan2 arctan2 hypot xlogy logit logaddexp "
-    "logcumsumexp nan_to_num nansum nanmean cummax cummin aminmax diff movedim moveaxis ravel take rot90 unfold "
-    "isin msort cross quantile index_put index_fill index_copy"
-).split()
-
-# ``x.name_(...)``: the op ``name`` written into x (``x.abs_()``, ``x.clamp_min_(0)``, ``x.scatter_(...)``).
-INPLACE_METHODS = (
-    "abs ceil floor round trunc frac sign log log1p log2 exp2 expm1 sigmoid tanh sin cos reciprocal square "
-    "rsqrt erf clamp_min clamp_max fmod remainder floor_divide nan_to_num tril triu logit xlogy atan2 hypot "
-    "lerp addcmul addcdiv"
-).split()
-
-
-# Hot operators call the op function directly (one Python frame less per op).
-DIRECT_DUNDERS = {"__add__": "add", "__sub__": "sub", "__mul__": "mul", "__truediv__": "div",
-                  "__matmul__": "matmul", "__neg__": "neg", "__pow__": "pow", "__getitem__": "getitem"}
-
-
-def _make_inplace(name):
+def _make_inplace(name, fn):
     def method(self, *args, **kwargs):
-        return _o.inplace(self, "call", (name, kwargs, *args))
+        return _o.inplace(self, name, (kwargs, *args))
 
     method.__name__ = name + "_"
     method.__doc__ = f"In-place ``{name}``: the result is written into this tensor."
+    _o._INPLACE[name] = lambda a, b: fn(a, *b[1:], **b[0])
     return method
 
 
+def _has(name):
+    return any(name in k.__dict__ for k in Tensor.__mro__)
+
+
 def _bind_methods(ops):
-    for name in METHODS:
-        if not hasattr(Tensor, name):
-            setattr(Tensor, name, getattr(ops, name))
-    for name in INPLACE_METHODS:
-        if hasattr(ops, name) and not hasattr(Tensor, name + "_"):
-            setattr(Tensor, name + "_", _make_inplace(name))
-    for dunder, name in DIRECT_DUNDERS.items():
-        setattr(Tensor, dunder, getattr(ops, name))
+    """Attach the ops registered with ``@tensor_method`` (next to each op in ``ember._ops``) to ``Tensor``:
+    ``x.exp()`` is ``ember.exp(x)``; ``x.abs_()`` writes ``abs(x)`` into x. Names the class defines stay."""
+    global _o
+    _o = ops
+    for fn, names, inplace_names, dunder in ops._registry.REGISTERED:
+        for name in names:
+            if not _has(name):
+                setattr(Tensor, name, fn)
+        for name in inplace_names:
+            if not _has(name + "_"):
+                if name in ops._INPLACE:
+                    raise RuntimeError(f"in-place op {name!r} registered twice")
+                setattr(Tensor, name + "_", _make_inplace(name, fn))
+        if dunder is not None:
+            setattr(Tensor, dunder, fn)  # hot operators call the op function directly (one frame less)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _ops as _o
-from . import _ops_extra as _x
+from . import _ops as _x
 from . import _special_math as _S
 from ._tensor import Tensor
 

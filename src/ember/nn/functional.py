@@ -716,19 +716,7 @@ def normalize(input, p=2.0, dim=1, eps=1e-12, out=None):
     return input / O.clamp(n, min=eps)
 
 
-def cosine_similarity(x1, x2, dim=1, eps=1e-8):
-    """Cosine of the angle between x1 and x2 along ``dim`` (each normalized by max(||x||, eps))."""
-    _float_input(x1, "cosine_similarity")
-    _float_input(x2, "cosine_similarity")
-    try:
-        np.broadcast_shapes(_shape(x1), _shape(x2))
-    except ValueError:
-        raise RuntimeError(
-            f"cosine_similarity: the shapes {_shape(x1)} and {_shape(x2)} are not broadcastable"
-        ) from None
-    n1 = O.clamp(O.norm(x1, 2, dim, keepdim=True), min=eps)
-    n2 = O.clamp(O.norm(x2, 2, dim, keepdim=True), min=eps)
-    return ((x1 / n1) * (x2 / n2)).sum(dim)
+cosine_similarity = O.cosine_similarity  # in the core (ember.cosine_similarity); the core never imports nn
 
 
 def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False):

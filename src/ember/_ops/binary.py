@@ -1,0 +1,607 @@
+"""Elementwise binary ops: arithmetic with broadcasting and type promotion, ``where``, ``clamp``, and friends."""
+from __future__ import annotations
+
+import builtins
+import math
+import numbers
+
+import numpy as np
+
+from .. import _dtype as D
+from .._tensor import Tensor
+from ..autograd.engine import BinaryNode, Node
+from ._registry import tensor_method
+from ._helpers import _check_tensor, _floatify, _public, _t
+from .creation import ones_like, tensor, zeros_like
+from .casting import cast
+from .unary import _arr, abs, log, sqrt
+
+
+def _promote(a, b, op, to_float=False):
+    """Apply torch's type promotion to two operands (tensors or Python numbers)."""
+    ta, tb = isinstance(a, Tensor), isinstance(b, Tensor)
+    if not ta and not tb:
+        raise TypeError(f"{op}: expected at least one Tensor")
+    if ta and tb:
+        da, db = a._data.dtype, b._data.dtype
+        if da != db:
+            rt = D.result_type_np(da, a._data.ndim == 0, db, b._data.ndim == 0)
+            if da != rt:
+                a = cast(a, D._by_np[rt])
+            if db != rt:
+                b = cast(b, D._by_np[rt])
+    else:
+        t, s = (a, b) if ta else (b, a)
+        if isinstance(s, (np.ndarray, list, tuple)):
+            s = tensor(s)
+            return _promote(a if ta else s, s if ta else b, op, to_float)
+        if isinstance(s, np.generic):
+            s = s.item()
+        if not isinstance(s, numbers.Number):
+            raise TypeError(f"{op}: unsupported operand type {type(s).__name__} (expected a Tensor or a number)")
+        k = t._data.dtype.kind
+        if isinstance(s, builtins.bool):
+            pass
+        elif isinstance(s, numbers.Integral):
+            if k == "b":
+                t = cast(t, D.int64)
+        elif isinstance(s, numbers.Real):
+            if k != "f":
+                t = cast(t, D.get_default_dtype())
+            s = float(s)
+        else:
+            raise TypeError(f"{op}: complex numbers are not supported")
+        a, b = (t, s) if ta else (s, t)
+    if to_float:
+        for_dt = a._data.dtype if isinstance(a, Tensor) else b._data.dtype
+        if for_dt.kind != "f":
+            dflt = D.get_default_dtype()
+            a = cast(a, dflt) if isinstance(a, Tensor) else float(a)
+            b = cast(b, dflt) if isinstance(b, Tensor) else float(b)
+    return a, b
+
+
+def _broadcast_error(op, a, b):
+    sa = tuple(a.shape) if isinstance(a, Tensor) else ()
+    sb = tuple(b.shape) if isinstance(b, Tensor) else ()
+    return RuntimeError(
+        f"{op}: the shapes {sa} and {sb} are not broadcastable: trailing dimensions must be equal or 1. "
+        "Reshape one operand (e.g. with unsqueeze/view) so the dimensions line up."
+    )
+
+
+class _Binary(BinaryNode):
+    pass
+
+
+class Add(_Binary):
+    name = "AddBackward0"
+    saves = {}
+    op = "add"
+
+    def forward(self, a, b):
+        return a + b
+
+    def backward(self, ns, g, ins, out):
+        return g, g
+
+
+class Sub(_Binary):
+    name = "SubBackward0"
+    saves = {}
+    op = "sub"
+
+    def forward(self, a, b):
+        try:
+            return a - b
+        except TypeError:  # NumPy refuses bool - bool (the dtype fast path skips sub()'s own check)
+            raise TypeError(
+                "sub: subtraction, the `-` operator, with bool tensors is not supported; use ^ or logical_xor()"
+            ) from None
+
+    def backward(self, ns, g, ins, out):
+        return g, (-g if self.needs[1] else None)
+
+
+class Mul(_Binary):
+    name = "MulBackward0"
+    saves = {0: (1,), 1: (0,)}
+    op = "mul"
+
+    def forward(self, a, b):
+        return a * b
+
+    def backward(self, ns, g, ins, out):
+        a, b = ins
+        need = self.needs
+        return (g * b if need[0] else None, g * a if need[1] else None)
+
+
+class Div(_Binary):
+    name = "DivBackward0"
+    saves = {0: (1,), 1: (0, 1)}
+    op = "div"
+
+    def forward(self, a, b):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return a / b
+
+    def backward(self, ns, g, ins, out):
+        a, b = ins
+        need = self.needs
+        gb = -g * a / (b * b) if need[1] else None
+        return (g / b if need[0] else None), gb
+
+
+class Pow(_Binary):
+    name = "PowBackward0"
+    saves = {0: (0, 1), 1: (0, 1)}
+    op = "pow"
+
+    def forward(self, a, b):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.power(a, b)
+
+    def backward(self, ns, g, ins, out):
+        a, b = ins
+        ga = gb = None
+        need = self.needs
+        a_t, b_t = not isinstance(a, (int, float)), not isinstance(b, (int, float))
+        if need[0]:
+            if b_t:
+                ga = ns.where(ns.value(b) == 0, 0 * g, g * b * a ** (b - 1))
+            else:
+                ga = g * 0 if b == 0 else g * b * a ** (b - 1)
+        if need[1]:
+            if a_t:
+                av = ns.value(a)
+                safe = ns.where(av > 0, a, 1 + 0 * a)
+                gb = ns.where((av == 0) & (ns.value(b) >= 0), 0 * g, g * a ** b * ns.log(safe))
+                gb = ns.where(av < 0, math.nan, gb)  # a constant: a nan branch would poison double backward
+            else:
+                gb = g * (a ** b) * math.log(a) if a > 0 else (g * 0 if a == 0 else g * math.nan)
+        return ga, gb
+
+
+class Maximum(_Binary):
+    name = "MaximumBackward0"
+    saves = {0: (0, 1), 1: (0, 1)}
+    op = "maximum"
+
+    def forward(self, a, b):
+        return np.maximum(a, b)
+
+    def backward(self, ns, g, ins, out):
+        a, b = ns.value(ins[0]), ns.value(ins[1])
+        # ties split the gradient evenly, like torch; a NaN passes the whole gradient to both sides
+        tie = (a == b) * 0.5
+        return g * ((~(a < b)) * 1.0 - tie), g * ((~(a > b)) * 1.0 - tie)
+
+
+class Minimum(_Binary):
+    name = "MinimumBackward0"
+    saves = {0: (0, 1), 1: (0, 1)}
+    op = "minimum"
+
+    def forward(self, a, b):
+        return np.minimum(a, b)
+
+    def backward(self, ns, g, ins, out):
+        a, b = ns.value(ins[0]), ns.value(ins[1])
+        tie = (a == b) * 0.5
+        return g * ((~(a > b)) * 1.0 - tie), g * ((~(a < b)) * 1.0 - tie)
+
+
+def _same(a, b):
+    """Fast path: both operands already agree on dtype (no promotion needed)."""
+    if isinstance(a, Tensor):
+        if isinstance(b, Tensor):
+            return a._data.dtype == b._data.dtype
+        return b.__class__ is float and a._data.dtype.kind == "f"
+    return a.__class__ is float and isinstance(b, Tensor) and b._data.dtype.kind == "f"
+
+
+@tensor_method(dunder="__add__")
+def add(a, b, *, alpha=1):
+    """a + alpha * b with broadcasting."""
+    if alpha == 1 and _same(a, b):
+        return Add()(a, b)
+    if alpha != 1:
+        b = b * alpha
+    a, b = _promote(a, b, "add")
+    if a.__class__ is not Tensor and not isinstance(a, Tensor):
+        return Add()(b, a) if isinstance(b, Tensor) else Add()(a, b)
+    return Add()(a, b)
+
+
+@tensor_method("sub", "subtract", dunder="__sub__")
+def sub(a, b, *, alpha=1):
+    """a - alpha * b with broadcasting."""
+    if alpha == 1 and _same(a, b):
+        return Sub()(a, b)
+    if alpha != 1:
+        b = b * alpha
+    for v in (a, b):
+        if isinstance(v, Tensor) and v._data.dtype == np.bool_:
+            raise TypeError("sub: subtraction, the `-` operator, with bool tensors is not supported; use ^ or logical_xor()")
+    a, b = _promote(a, b, "sub")
+    return Sub()(a, b)
+
+
+subtract = sub
+tensor_method(subtract, "subtract", inplace=True, method=False)
+
+
+@tensor_method(dunder="__mul__")
+def mul(a, b):
+    """a * b with broadcasting."""
+    if not _same(a, b):
+        a, b = _promote(a, b, "mul")
+    return Mul()(a, b)
+
+
+multiply = mul
+tensor_method(multiply, "multiply", inplace=True)
+
+
+@tensor_method(dunder="__truediv__")
+def div(a, b, *, rounding_mode=None):
+    """a / b (true division; integer inputs give floats). ``rounding_mode``: None, 'floor' or 'trunc'."""
+    if rounding_mode == "floor":
+        return floor_divide(a, b)
+    if rounding_mode == "trunc":
+        a2, b2 = _promote(a, b, "div")
+        r = Tensor._wrap(np.trunc(np.true_divide(_arr(a2), _arr(b2))).astype(_res_dtype(a2, b2)))
+        return r
+    if rounding_mode is not None:
+        raise ValueError(f"div: rounding_mode must be None, 'floor' or 'trunc', got {rounding_mode!r}")
+    if _same(a, b) and (a if isinstance(a, Tensor) else b)._data.dtype.kind == "f":
+        return Div()(a, b)
+    a, b = _promote(a, b, "div", to_float=True)
+    return Div()(a, b)
+
+
+divide = true_divide = div
+tensor_method(divide, "divide", "true_divide", inplace=True)
+
+
+def _res_dtype(a, b):
+    return (a if isinstance(a, Tensor) else b)._data.dtype
+
+
+@tensor_method(inplace=True)
+def floor_divide(a, b):
+    """Floor division (not differentiable)."""
+    a, b = _promote(a, b, "floor_divide")
+    ad, bd = _arr(a), _arr(b)
+    if ad.dtype.kind in "iu" and np.any(bd == 0):
+        raise ZeroDivisionError("floor_divide: integer division by zero")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return Tensor._wrap(np.floor_divide(ad, bd).astype(_res_dtype(a, b), copy=False))
+
+
+@tensor_method(inplace=True)
+def remainder(a, b):
+    """Python-style remainder (sign of the divisor); gradient 1 w.r.t. a."""
+    a, b = _promote(a, b, "remainder")
+    ad, bd = _arr(a), _arr(b)
+    if ad.dtype.kind in "iu" and np.any(bd == 0):
+        raise ZeroDivisionError("remainder: integer division by zero")
+    if isinstance(a, Tensor) and a.requires_grad:
+        q = Tensor._wrap(np.floor_divide(ad, bd))
+        return a - q * b
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return Tensor._wrap(np.remainder(ad, bd).astype(_res_dtype(a, b), copy=False))
+
+
+fmod = remainder
+tensor_method(fmod, "fmod", inplace=True)
+
+
+@tensor_method(dunder="__pow__")
+def pow(a, b):
+    """a ** b elementwise (also a number ** tensor)."""
+    if isinstance(a, Tensor) and isinstance(b, numbers.Integral) and not isinstance(b, builtins.bool):
+        if a._data.dtype.kind in "iu" and b < 0:
+            raise RuntimeError("pow: integers to negative integer powers are not allowed; use a float tensor")
+    a, b = _promote(a, b, "pow")
+    node = Pow()
+    out = node(a, b)
+    if out.grad_fn is not None and isinstance(b, Tensor):
+        node._grad_name = "PowBackward1" if isinstance(a, Tensor) else "PowBackward2"
+    return out
+
+
+@tensor_method(inplace=True)
+def square(x):
+    return x * x
+
+
+@tensor_method
+def maximum(a, b):
+    """Elementwise maximum (NaN propagates; ties split the gradient)."""
+    a, b = _promote(_t(a), _t(b), "maximum")
+    return Maximum()(a, b)
+
+
+@tensor_method
+def minimum(a, b):
+    """Elementwise minimum."""
+    a, b = _promote(_t(a), _t(b), "minimum")
+    return Minimum()(a, b)
+
+
+fmax, fmin = maximum, minimum
+tensor_method(fmax, "fmax")
+tensor_method(fmin, "fmin")
+
+
+class Where(Node):
+    """``where(cond, a, b)``; the condition is input 0, so it is saved and version-checked like any value."""
+
+    name = "WhereBackward0"
+    saves = {1: (0,), 2: (0,)}
+
+    def forward(self, cond, a, b):
+        return np.where(cond, a, b)
+
+    def backward(self, ns, g, ins, out):
+        cond = ins[0]
+        if isinstance(cond, Tensor):
+            cond = cond._data
+        z = 0 * g
+        need = self.needs
+        return None, (ns.where(cond, g, z) if need[1] else None), (ns.where(cond, z, g) if need[2] else None)
+
+
+@tensor_method
+def where(condition, input=None, other=None):
+    """Pick from ``input`` where ``condition`` holds, else from ``other`` (both differentiable)."""
+    if input is None and other is None:
+        return nonzero(condition, as_tuple=True)
+    cond = _arr(condition)
+    if cond.dtype != np.bool_:
+        raise TypeError(f"where: expected condition to be a bool tensor, got {cond.dtype}")
+    if not isinstance(input, Tensor) and not isinstance(other, Tensor):
+        input = tensor(input)
+    a, b = _promote(input, other, "where")
+    a, b = _t(a), _t(b, like=a)
+    try:
+        return Where()(condition if isinstance(condition, Tensor) else cond, a, b)
+    except ValueError:
+        raise RuntimeError(
+            f"where: condition {tuple(cond.shape)}, input {tuple(a.shape)} and other {tuple(b.shape)} are not broadcastable"
+        ) from None
+
+
+def ns_where(cond, a, b):
+    if isinstance(cond, Tensor):
+        cond = cond._data
+    a, b = _t(a), _t(b)
+    return Where()(cond, a, b)
+
+
+class Clamp(Node):
+    name = "ClampBackward1"
+    saves = {0: (0,)}
+    def __init__(self, lo, hi):
+        self.lo, self.hi = lo, hi
+
+    def forward(self, x):
+        out = x
+        if self.lo is not None:
+            out = np.maximum(out, self.lo)
+        if self.hi is not None:
+            out = np.minimum(out, self.hi)
+        return out.astype(x.dtype, copy=False)
+
+    def backward(self, ns, g, ins, out):
+        x = ns.value(ins[0])
+        m = np.ones(x.shape, dtype=bool) if not isinstance(x, Tensor) else ones_like(x, dtype=D.bool_)
+        if self.lo is not None:
+            m = m & (x >= self.lo)
+        if self.hi is not None:
+            m = m & (x <= self.hi)
+        return (ns.where(m, g, 0 * g),)
+
+
+@tensor_method
+def clamp(x, min=None, max=None):
+    """Limit values to [min, max]; the gradient passes where min <= x <= max."""
+    if min is None and max is None:
+        raise RuntimeError("clamp: at least one of 'min' or 'max' must not be None")
+    if builtins.any(isinstance(b, Tensor) and b.requires_grad for b in (min, max)):
+        # tensor bounds that require grad get their gradient where they are active, like torch
+        out = x if min is None else maximum(x, min)
+        return out if max is None else minimum(out, max)
+    lo = min._data if isinstance(min, Tensor) else min
+    hi = max._data if isinstance(max, Tensor) else max
+    if x._data.dtype.kind != "f" and (isinstance(lo, float) or isinstance(hi, float)):
+        x = cast(x, D.get_default_dtype())
+    return Clamp(lo, hi)(x)
+
+
+clip = clamp
+tensor_method(clip, "clip")
+
+
+@tensor_method(inplace=True)
+def clamp_min(x, min):  # noqa: A002
+    return clamp(x, min=min)
+
+
+@tensor_method(inplace=True)
+def clamp_max(x, max):  # noqa: A002
+    return clamp(x, max=max)
+
+
+@tensor_method
+def addcmul(x, tensor1, tensor2, *, value=1):
+    """x + value * tensor1 * tensor2."""
+    return x + tensor1 * tensor2 * value if value != 1 else x + tensor1 * tensor2
+
+
+@tensor_method
+def addcdiv(x, tensor1, tensor2, *, value=1):
+    """x + value * tensor1 / tensor2."""
+    return x + tensor1 / tensor2 * value if value != 1 else x + tensor1 / tensor2
+
+
+@tensor_method
+def lerp(start, end, weight):
+    """start + weight * (end - start)."""
+    return start + weight * (end - start)
+
+
+class Atan2(BinaryNode):
+    name = "Atan2Backward0"
+    saves = {0: (0, 1), 1: (0, 1)}
+    def forward(self, y, x):
+        return np.arctan2(y, x)
+
+    def backward(self, ns, g, ins, out):
+        y, x = ins
+        r2 = x * x + y * y
+        return g * x / r2, -g * y / r2
+
+
+@tensor_method(inplace=True)
+def atan2(input, other):  # noqa: A002
+    """Elementwise arctan(input / other) in the right quadrant (differentiable)."""
+    y, x = _promote(input, other, "atan2")
+    if y._data.dtype.kind != "f":
+        y, x = cast(y, D.get_default_dtype()), cast(x, D.get_default_dtype())
+    return Atan2()(y, x)
+
+
+arctan2 = atan2
+tensor_method(arctan2, "arctan2", inplace=True)
+
+
+@tensor_method(inplace=True)
+def hypot(a, b):
+    return sqrt(a * a + b * b)
+
+
+@tensor_method(inplace=True)
+def xlogy(x, y):
+    """x * log(y), 0 where x == 0 (like torch.xlogy)."""
+    if not isinstance(x, Tensor):
+        x = tensor(x, dtype=y.dtype if isinstance(y, Tensor) else None)
+    if not isinstance(y, Tensor):
+        y = tensor(y, dtype=x.dtype if x.is_floating_point() else None)
+    zero = x._data == 0
+    safe_y = where(Tensor._wrap(zero), ones_like(y), y) if zero.any() else y
+    return where(Tensor._wrap(zero & ~np.isnan(_arr(y))), zeros_like(x, dtype=D.get_default_dtype())
+                 if not x.is_floating_point() else zeros_like(x), x * log(safe_y))
+
+
+@tensor_method
+def logaddexp(a, b):
+    """log(exp(a) + exp(b)), computed stably."""
+    a, b = broadcast_tensors(*_promote(a, b, "logaddexp"))
+    return logsumexp(stack([a, b]), 0)
+
+
+_LN2 = math.log(2.0)
+
+
+@tensor_method
+def logaddexp2(input, other):  # noqa: A002
+    """log2(2**a + 2**b), computed stably (differentiable)."""
+    a, b = _promote(input, other, "logaddexp2", to_float=True)
+    return logaddexp(a * _LN2, b * _LN2) / _LN2
+
+
+@tensor_method(inplace=True)
+def copysign(input, other):  # noqa: A002
+    """|input| with the sign of ``other`` (gradient flows to ``input``)."""
+    a, b = _promote(input, other, "copysign", to_float=True)
+    bd = b._data if isinstance(b, Tensor) else np.asarray(b)
+    sign = np.where(np.signbit(bd), -1.0, 1.0)
+    a = _t(a, b if isinstance(b, Tensor) else None)
+    dt = a._data.dtype
+    # the gradient, sign(input) * sign(result), is 0 where input == 0 (as torch)
+    return abs(a) * Tensor._wrap(sign.astype(dt))
+
+
+@tensor_method(inplace=True)
+def nextafter(input, other):  # noqa: A002
+    """The next float after ``input`` towards ``other`` (not differentiable)."""
+    a, b = _promote(input, other, "nextafter")
+    return Tensor._wrap(np.nextafter(_arr(a), _arr(b)))
+
+
+@tensor_method(inplace=True)
+def ldexp(input, other):  # noqa: A002
+    """``input * 2 ** other`` (differentiable in ``input``)."""
+    x = _floatify(input, "ldexp") if isinstance(input, Tensor) else input
+    e = other._data if isinstance(other, Tensor) else np.asarray(other)
+    dt = x._data.dtype if isinstance(x, Tensor) else D.get_default_dtype().np
+    return x * Tensor._wrap(np.exp2(e.astype(np.float64)).astype(dt))
+
+
+@tensor_method(inplace=True)
+def float_power(input, exponent):  # noqa: A002
+    """``input ** exponent`` in float64 (differentiable)."""
+    a = cast(input, D.float64) if isinstance(input, Tensor) else float(input)
+    b = cast(exponent, D.float64) if isinstance(exponent, Tensor) else float(exponent)
+    if not isinstance(a, Tensor):
+        a = tensor(a, dtype=D.float64)
+    return pow(a, b)
+
+
+@tensor_method(inplace=True)
+def heaviside(input, values):  # noqa: A002
+    """0 where input < 0, ``values`` where input == 0, 1 where input > 0 (not differentiable)."""
+    _check_tensor(input, "heaviside")
+    v = values._data if isinstance(values, Tensor) else np.asarray(values)
+    if isinstance(values, Tensor) and values.dtype != input.dtype:
+        raise RuntimeError(f"heaviside is not yet implemented for tensors with different dtypes: "
+                           f"{input.dtype} and {values.dtype}")
+    x = input._data
+    return Tensor._wrap(np.where(x == 0, v, x > 0).astype(x.dtype))
+
+
+def _intop(npf, name):
+    def f(input, other):  # noqa: A002
+        a, b = _promote(input, other, name)
+        for t in (a, b):
+            if isinstance(t, Tensor) and t._data.dtype.kind not in "iub":
+                raise RuntimeError(f"{name}: expected integer tensors, got {t.dtype}")
+        return Tensor._wrap(np.asarray(npf(_arr(a), _arr(b))))
+
+    f.__name__ = name
+    f.__doc__ = f"Elementwise {name} of integer tensors (not differentiable)."
+    return f
+
+
+gcd = _intop(np.gcd, "gcd")
+tensor_method(gcd, inplace=True)
+
+
+lcm = _intop(np.lcm, "lcm")
+tensor_method(lcm, inplace=True)
+
+
+bitwise_left_shift = _intop(np.left_shift, "bitwise_left_shift")
+tensor_method(bitwise_left_shift, inplace=True)
+
+
+bitwise_right_shift = _intop(np.right_shift, "bitwise_right_shift")
+tensor_method(bitwise_right_shift, inplace=True)
+
+
+def rsub(input, other, *, alpha=1):  # noqa: A002
+    """``other - alpha * input``."""
+    return sub(other, input, alpha=alpha) if isinstance(other, Tensor) else other - input * alpha
+
+
+__all__ = _public(globals())
+
+# Ops of later families, used at call time only. They are imported here, at the end, and every family in
+# between is imported first, so the family modules always load in the order of ember/_ops/__init__.py.
+from . import compare  # noqa: E402,F401  (keeps the modules loading in order)
+from .reduce import logsumexp  # noqa: E402
+from .shape import broadcast_tensors, stack  # noqa: E402
+from .index import nonzero  # noqa: E402

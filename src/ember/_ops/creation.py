@@ -1,0 +1,423 @@
+"""Tensor creation: ``tensor``, ``zeros``, ``arange``, windows, legacy typed constructors (``FloatTensor``)."""
+from __future__ import annotations
+
+import builtins
+import math
+import numbers
+
+import numpy as np
+
+from .. import _dtype as D
+from .._backend import device as _device, module_for, to_device as _to_device_array
+from .._tensor import Size, Tensor
+from ._registry import tensor_method
+from ._helpers import _public, _shape_arg
+
+
+def _infer_np(data, dtype):
+    if isinstance(data, Tensor):
+        arr = data._data
+        return arr.astype(dtype.np) if dtype is not None and arr.dtype != dtype.np else arr.copy()
+    if isinstance(data, (np.ndarray, np.generic)):
+        arr = np.array(data)
+        if dtype is None:
+            if arr.dtype.kind == "f" or arr.dtype.kind in "iub":
+                D.from_numpy(arr.dtype)
+            else:
+                raise TypeError(f"ember.tensor: can't convert NumPy array of dtype {arr.dtype}")
+        return arr if dtype is None else arr.astype(dtype.np)
+    if isinstance(data, (list, tuple)) and builtins.any(isinstance(x, Tensor) for x in _flat(data)):
+        data = _to_nested(data)
+    try:
+        arr = np.array(data, dtype=np.float64) if dtype is not None and dtype.np.kind == "f" else np.array(data)
+    except ValueError as e:
+        raise ValueError(f"ember.tensor: the data is ragged or malformed ({e}); all rows must have the same length") from None
+    except OverflowError:
+        arr = np.array(data, dtype=object)
+    if arr.dtype == np.uint64 or (arr.dtype == object and _has_big_int(arr)):
+        raise RuntimeError(
+            "ember.tensor: Overflow when unpacking long: a Python int in the data does not fit in int64 "
+            "(range -2**63 .. 2**63-1); pass dtype=ember.float64 to store it as a float"
+        )
+    if arr.dtype == object:
+        raise TypeError(f"ember.tensor: could not infer dtype of {type(data).__name__} data {data!r:.60}")
+    if dtype is not None and dtype.np.kind in "iu" and arr.dtype.kind in "iu" and arr.size:
+        info = np.iinfo(dtype.np)
+        if arr.max() > info.max or arr.min() < info.min:
+            raise RuntimeError(f"ember.tensor: value cannot be converted to type {dtype} without overflow "
+                               f"(values span {arr.min()} .. {arr.max()}, {dtype} holds {info.min} .. {info.max})")
+    if dtype is not None:
+        return arr.astype(dtype.np)
+    k = arr.dtype.kind
+    if k == "f":
+        return arr.astype(D.get_default_dtype().np) if not isinstance(data, np.ndarray) else arr
+    if k in "iu":
+        return arr.astype(np.int64)
+    if k == "b":
+        return arr
+    if k == "c":
+        raise TypeError("ember.tensor: complex numbers are not supported")
+    raise TypeError(f"ember.tensor: could not infer dtype of {type(data).__name__} data")
+
+
+class _LegacyType(type):
+    """Metaclass of ``FloatTensor`` & co: calling one builds an ember Tensor of its dtype, and
+    ``isinstance(t, ember.FloatTensor)`` tests the dtype, as in torch."""
+
+    def __instancecheck__(cls, obj):
+        return isinstance(obj, Tensor) and obj._data.dtype == cls._legacy_dtype.np
+
+    def __call__(cls, *args, device=None):
+        return Tensor._wrap(_legacy_new(cls, args, None, device))
+
+
+def _legacy_type(name, dt):
+    return _LegacyType(name, (), {"_legacy_dtype": dt, "__doc__": f"torch's legacy ``{name}``: tensors of {dt}.",
+                                  "__module__": __name__})
+
+
+FloatTensor = _legacy_type("FloatTensor", D.float32)
+
+
+DoubleTensor = _legacy_type("DoubleTensor", D.float64)
+
+
+HalfTensor = _legacy_type("HalfTensor", D.float16)
+
+
+LongTensor = _legacy_type("LongTensor", D.int64)
+
+
+IntTensor = _legacy_type("IntTensor", D.int32)
+
+
+ShortTensor = _legacy_type("ShortTensor", D.int16)
+
+
+CharTensor = _legacy_type("CharTensor", D.int8)
+
+
+ByteTensor = _legacy_type("ByteTensor", D.uint8)
+
+
+BoolTensor = _legacy_type("BoolTensor", D.bool_)
+
+
+def _has_big_int(arr):
+    return builtins.any(isinstance(v, numbers.Integral) and not -2 ** 63 <= v < 2 ** 63 for v in arr.reshape(-1))
+
+
+def _legacy_new(cls, args, dtype, device):
+    """The array for torch's legacy constructors: ``Tensor(data)``, ``Tensor(*sizes)``, ``LongTensor(...)``."""
+    dt = D.as_dtype(dtype) if dtype is not None else getattr(cls, "_legacy_dtype", None) or D.get_default_dtype()
+    if len(args) == 1 and isinstance(args[0], Tensor) and dtype is None and cls is Tensor:
+        return args[0]._data  # Tensor(t) shares t's storage, like torch
+    if len(args) == 1 and not isinstance(args[0], numbers.Integral) and not isinstance(args[0], Size):
+        data = args[0]
+        if isinstance(data, (numbers.Number, np.generic)) and not isinstance(data, builtins.bool):
+            raise TypeError(
+                f"{getattr(cls, '__name__', 'Tensor')}(): new(): data must be a sequence (got {type(data).__name__}); "
+                "use ember.tensor(value) for a 0-d tensor"
+            )
+        return _infer_np(data, dt)
+    shape = _shape_arg(args, getattr(cls, "__name__", "Tensor")) if args else (0,)
+    if builtins.any(s_ < 0 for s_ in shape):
+        raise RuntimeError(f"Tensor(): trying to create tensor with negative dimension in size {shape}")
+    arr = np.zeros(shape, dtype=dt.np)
+    return _to_device_array(arr, _device(device)) if device is not None else arr
+
+
+def _flat(x):
+    for y in x:
+        if isinstance(y, (list, tuple)):
+            yield from _flat(y)
+        else:
+            yield y
+
+
+def _to_nested(x):
+    if isinstance(x, Tensor):
+        return x.tolist()
+    if isinstance(x, (list, tuple)):
+        return [_to_nested(y) for y in x]
+    return x
+
+
+def tensor(data, dtype=None, device=None, requires_grad=False):
+    """Copy ``data`` (nested lists, numbers, arrays, tensors) into a new leaf tensor.
+
+    >>> ember.tensor([[1, 2], [3, 4]], dtype=ember.float32)
+    """
+    dt = D.as_dtype(dtype) if dtype is not None else None
+    arr = _infer_np(data, dt)
+    if device is not None:
+        arr = _to_device_array(arr, _device(device))
+    t = Tensor._wrap(arr)
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
+def as_tensor(data, dtype=None, device=None):
+    """Like ``tensor`` but shares memory with a NumPy array or tensor when no conversion is needed."""
+    if isinstance(data, Tensor):
+        return data if dtype is None else cast(data, D.as_dtype(dtype))
+    if isinstance(data, np.ndarray) and (dtype is None or D.as_dtype(dtype).np == data.dtype):
+        D.from_numpy(data.dtype)
+        return Tensor._wrap(data)
+    return tensor(data, dtype=dtype, device=device)
+
+
+def from_numpy(a):
+    """A tensor sharing memory with NumPy array ``a``."""
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"from_numpy: expected np.ndarray (got {type(a).__name__})")
+    D.from_numpy(a.dtype)
+    return Tensor._wrap(a)
+
+
+def _creation(fill, size, dtype, device, requires_grad, op, default=None):
+    shape = _shape_arg(size, op)
+    if builtins.any(s < 0 for s in shape):
+        raise RuntimeError(f"{op}: trying to create tensor with negative dimension in size {shape}")
+    dt = D.as_dtype(dtype) if dtype is not None else (default or D.get_default_dtype())
+    xp = module_for(device)
+    arr = xp.full(shape, fill, dtype=dt.np) if fill is not None else xp.empty(shape, dtype=dt.np)
+    t = Tensor._wrap(arr)
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
+def zeros(*size, dtype=None, device=None, requires_grad=False):
+    """A tensor of zeros: ``ember.zeros(2, 3)``."""
+    return _creation(0, size, dtype, device, requires_grad, "zeros")
+
+
+def ones(*size, dtype=None, device=None, requires_grad=False):
+    """A tensor of ones: ``ember.ones(2, 3)``."""
+    return _creation(1, size, dtype, device, requires_grad, "ones")
+
+
+def empty(*size, dtype=None, device=None, requires_grad=False):
+    """An uninitialised tensor (ember fills it with zeros)."""
+    return _creation(0, size, dtype, device, requires_grad, "empty")
+
+
+def full(size, fill_value, dtype=None, device=None, requires_grad=False):
+    """A tensor filled with ``fill_value``; the dtype follows the value's type like torch."""
+    if dtype is None:
+        if isinstance(fill_value, builtins.bool):
+            dtype = D.bool_
+        elif isinstance(fill_value, numbers.Integral):
+            dtype = D.int64
+    if isinstance(size, numbers.Integral):
+        size = (size,)
+    if isinstance(fill_value, numbers.Integral) and not isinstance(fill_value, builtins.bool) \
+            and (dtype is None or not D.as_dtype(dtype).is_floating_point) and not -2 ** 63 <= fill_value < 2 ** 63:
+        raise RuntimeError(f"full: value {fill_value} cannot be converted to type int64 without overflow")
+    return _creation(fill_value, (tuple(size),), dtype, device, requires_grad, "full")
+
+
+def _like(x, dtype):
+    return D.as_dtype(dtype) if dtype is not None else x.dtype
+
+
+def zeros_like(x, dtype=None, device=None, requires_grad=False):
+    return _creation(0, (x.shape,), _like(x, dtype), device or x.device, requires_grad, "zeros_like")
+
+
+def ones_like(x, dtype=None, device=None, requires_grad=False):
+    return _creation(1, (x.shape,), _like(x, dtype), device or x.device, requires_grad, "ones_like")
+
+
+def empty_like(x, dtype=None, device=None, requires_grad=False):
+    return zeros_like(x, dtype, device, requires_grad)
+
+
+def full_like(x, fill_value, dtype=None, device=None, requires_grad=False):
+    return _creation(fill_value, (x.shape,), _like(x, dtype), device or x.device, requires_grad, "full_like")
+
+
+def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False):
+    """Values from ``start`` to ``end`` (exclusive) by ``step``: ``ember.arange(5)``."""
+    if end is None:
+        start, end = 0, start
+    vals = [v.item() if isinstance(v, Tensor) else v for v in (start, end, step)]
+    if vals[2] == 0:
+        raise RuntimeError("arange: step must be nonzero")
+    if (vals[1] - vals[0]) * vals[2] < 0:
+        raise RuntimeError(
+            f"arange: upper bound and larger bound inconsistent with step sign (start={vals[0]}, end={vals[1]}, step={vals[2]})"
+        )
+    if dtype is None:
+        dtype = D.int64 if builtins.all(isinstance(v, numbers.Integral) for v in vals) else D.get_default_dtype()
+    dt = D.as_dtype(dtype)
+    n = int(math.ceil((vals[1] - vals[0]) / vals[2]))
+    arr = (vals[0] + np.arange(n, dtype=np.float64 if dt.is_floating_point else np.int64) * vals[2]).astype(dt.np)
+    t = Tensor._wrap(_to_device_array(arr, _device(device)) if device is not None else arr)
+    return t.requires_grad_(True) if requires_grad else t
+
+
+def linspace(start, end, steps, dtype=None, device=None, requires_grad=False):
+    """``steps`` evenly spaced values from ``start`` to ``end`` inclusive."""
+    if steps < 0:
+        raise RuntimeError(f"linspace: number of steps must be non-negative, got {steps}")
+    dt = D.as_dtype(dtype) if dtype is not None else D.get_default_dtype()
+    arr = np.linspace(start, end, steps, dtype=np.float64).astype(dt.np)
+    t = Tensor._wrap(_to_device_array(arr, _device(device)) if device is not None else arr)
+    return t.requires_grad_(True) if requires_grad else t
+
+
+def logspace(start, end, steps, base=10.0, dtype=None):
+    dt = D.as_dtype(dtype) if dtype is not None else D.get_default_dtype()
+    return Tensor._wrap((base ** np.linspace(start, end, steps, dtype=np.float64)).astype(dt.np))
+
+
+def eye(n, m=None, dtype=None, device=None, requires_grad=False):
+    """The identity matrix (``n`` x ``m``)."""
+    dt = D.as_dtype(dtype) if dtype is not None else D.get_default_dtype()
+    arr = np.eye(n, m, dtype=dt.np)
+    t = Tensor._wrap(_to_device_array(arr, _device(device)) if device is not None else arr)
+    return t.requires_grad_(True) if requires_grad else t
+
+
+def tril_indices(row, col, offset=0, *, dtype=None):
+    r, c = np.tril_indices(row, offset, col)
+    return Tensor._wrap(np.stack([r, c]).astype(np.int64 if dtype is None else D.as_dtype(dtype).np))
+
+
+def triu_indices(row, col, offset=0, *, dtype=None):
+    r, c = np.triu_indices(row, offset, col)
+    return Tensor._wrap(np.stack([r, c]).astype(np.int64 if dtype is None else D.as_dtype(dtype).np))
+
+
+def empty_strided(size, stride, *, dtype=None, layout=None, device=None, requires_grad=False, pin_memory=False):
+    """An uninitialised tensor of ``size`` (ember chooses its own strides; ``stride`` is not kept)."""
+    return empty(*size, dtype=dtype, requires_grad=requires_grad)
+
+
+tensor_method(lambda self, size, stride, *, dtype=None, device=None, requires_grad=False: empty(
+    *size, dtype=dtype or self.dtype, requires_grad=requires_grad), "new_empty_strided")
+
+
+def empty_permuted(size, physical_layout, *, dtype=None, layout=None, device=None, requires_grad=False,
+                   pin_memory=False):
+    """An uninitialised tensor of ``size`` (the physical layout is NumPy's choice)."""
+    return empty(*size, dtype=dtype, requires_grad=requires_grad)
+
+
+def scalar_tensor(s, *, dtype=None, layout=None, device=None, pin_memory=False):
+    """A 0-d tensor holding ``s`` (default dtype when ``dtype`` is None)."""
+    return tensor(float(s) if dtype is None else s, dtype=dtype or D.get_default_dtype())
+
+
+def asarray(obj, *, dtype=None, device=None, copy=None, requires_grad=False):
+    """A tensor from ``obj``, sharing memory when possible (as torch.asarray)."""
+    if isinstance(obj, Tensor):
+        t = obj if dtype is None else obj.to(dtype)
+        if copy:
+            t = t.clone()
+        return t.requires_grad_(requires_grad) if requires_grad else t
+    if copy is None and isinstance(obj, np.ndarray) and (dtype is None or D.as_dtype(dtype).np == obj.dtype):
+        t = from_numpy(obj)
+    else:
+        t = tensor(obj, dtype=dtype)
+    return t.requires_grad_(requires_grad) if requires_grad else t
+
+
+def torch_range(start=0, end=None, step=1, *, dtype=None, layout=None, device=None, requires_grad=False):
+    """Deprecated torch.range: like arange but including ``end`` (float dtype by default)."""
+    if end is None:
+        start, end = 0, start
+    n = int(math.floor((end - start) / step)) + 1
+    dt = dtype or D.get_default_dtype()
+    return tensor([start + i * step for i in builtins.range(builtins.max(n, 0))], dtype=dt,
+                     requires_grad=requires_grad)
+
+
+def _window(name, fn):
+    def f(window_length, periodic=True, *, dtype=None, layout=None, device=None, requires_grad=False):
+        if window_length < 0:
+            raise RuntimeError(f"{name} requires non-negative window_length, got window_length={window_length}")
+        dt = dtype or D.get_default_dtype()
+        if window_length == 0:
+            return zeros(0, dtype=dt)
+        if window_length == 1:
+            return ones(1, dtype=dt)
+        n = window_length + 1 if periodic else window_length
+        w = fn(n)
+        if periodic:
+            w = w[:-1]
+        return tensor(w, dtype=dt, requires_grad=requires_grad)
+
+    f.__name__ = name
+    f.__doc__ = f"The {name.replace('_', ' ')} (periodic by default, as torch)."
+    return f
+
+
+bartlett_window = _window("bartlett_window", np.bartlett)
+
+
+blackman_window = _window("blackman_window", np.blackman)
+
+
+hann_window = _window("hann_window", np.hanning)
+
+
+def hamming_window(window_length, periodic=True, alpha=0.54, beta=0.46, *, dtype=None, layout=None, device=None,
+                   requires_grad=False):
+    dt = dtype or D.get_default_dtype()
+    if window_length == 0:
+        return zeros(0, dtype=dt)
+    if window_length == 1:
+        return ones(1, dtype=dt)
+    n = window_length + 1 if periodic else window_length
+    w = alpha - beta * np.cos(2 * math.pi * np.arange(n) / (n - 1))
+    return tensor(w[:-1] if periodic else w, dtype=dt, requires_grad=requires_grad)
+
+
+def kaiser_window(window_length, periodic=True, beta=12.0, *, dtype=None, layout=None, device=None,
+                  requires_grad=False):
+    dt = dtype or D.get_default_dtype()
+    if window_length == 0:
+        return zeros(0, dtype=dt)
+    if window_length == 1:
+        return ones(1, dtype=dt)
+    n = window_length + 1 if periodic else window_length
+    w = np.kaiser(n, beta)
+    return tensor(w[:-1] if periodic else w, dtype=dt, requires_grad=requires_grad)
+
+
+def fill(input, value):  # noqa: A002
+    """A copy of ``input`` filled with ``value`` (out-of-place ``fill_``)."""
+    v = value.item() if isinstance(value, Tensor) else value
+    return full_like(input, v)
+
+
+def binomial(count, prob, generator=None):
+    """Binomial samples with ``count`` trials and success probability ``prob`` (elementwise)."""
+    from .._random import _gen
+
+    g = _gen(generator)
+    return Tensor._wrap(g.np.binomial(count._data.astype(np.int64), prob._data).astype(count._data.dtype))
+
+
+def poisson(input, generator=None):  # noqa: A002
+    """Poisson samples with rates ``input``."""
+    from .._random import _gen
+
+    g = _gen(generator)
+    return Tensor._wrap(g.np.poisson(input._data).astype(input._data.dtype))
+
+
+def from_dlpack(ext_tensor):
+    """A tensor sharing memory with any DLPack-capable array (NumPy, torch CPU tensors, ...)."""
+    return from_numpy(np.from_dlpack(ext_tensor))
+
+
+__all__ = _public(globals(), private=('torch_range',), types=(_LegacyType,))
+
+# Ops of later families, used at call time only. They are imported here, at the end, and every family in
+# between is imported first, so the family modules always load in the order of ember/_ops/__init__.py.
+from .casting import cast  # noqa: E402

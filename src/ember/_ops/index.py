@@ -1,0 +1,691 @@
+"""Indexing: ``x[idx]`` / ``x[idx] = v``, ``gather``/``scatter``, ``index_*``, ``masked_*``, ``*_scatter``."""
+from __future__ import annotations
+
+import builtins
+
+import numpy as np
+
+from .._tensor import Tensor
+from ..autograd.engine import Node
+from ..autograd.functional_ns import add_at
+from ..autograd.grad_mode import STATE
+from ._registry import tensor_method
+from ._helpers import _dim, _public, _pyslice
+from .creation import ones_like, tensor, zeros_like
+from .casting import cast
+from .unary import _arr
+from .binary import Where, clamp_min, floor_divide
+from .reduce import TakeAlong
+from .shape import _make_view, expand, flatten, permute, reshape
+
+
+def _norm_index(x, idx, op="index"):
+    """Turn a Python/tensor index into a NumPy index, checking bounds with a clear error."""
+    if not isinstance(idx, tuple):
+        idx = (idx,)
+    out = []
+    dim = 0
+    ndim = x.ndim
+    n_consumed = builtins.sum(
+        (i.ndim if isinstance(i, Tensor) and i._data.dtype == np.bool_ else
+         (np.asarray(i).ndim if isinstance(i, np.ndarray) and i.dtype == np.bool_ else
+          (0 if i is None or i is Ellipsis else 1)))
+        for i in idx
+    )
+    if n_consumed > ndim:
+        raise IndexError(f"{op}: too many indices for tensor of dimension {ndim} (got {n_consumed})")
+    guards = []
+    for i in idx:
+        if i is Ellipsis:
+            out.append(i)
+            dim = ndim - (n_consumed - dim)
+            continue
+        if i is None:
+            out.append(None)
+            continue
+        if isinstance(i, Tensor):
+            a = i._data
+            guards.append(i)
+        elif isinstance(i, (list, tuple)):
+            a = np.asarray(i)
+            if a.dtype == object or (a.size and a.dtype.kind not in "iub"):
+                raise IndexError(f"{op}: tensors used as indices must be long, int, bool or byte tensors")
+            if a.size == 0:
+                a = a.astype(np.int64)
+        elif isinstance(i, np.ndarray):
+            a = i.copy()  # like torch, a NumPy index is taken by value: later changes to it change nothing
+        else:
+            a = None
+        if a is not None:
+            if a.dtype == np.bool_:
+                shp = tuple(x.shape[dim:dim + a.ndim])
+                if a.shape != shp:
+                    raise IndexError(
+                        f"{op}: the shape of the mask {a.shape} at index {dim} does not match the shape of the "
+                        f"indexed tensor {tuple(x.shape)}"
+                    )
+                out.append(a)
+                dim += a.ndim
+                continue
+            if a.dtype.kind not in "iu":
+                raise IndexError(
+                    f"{op}: tensors used as indices must be long, int, bool or byte tensors, got {a.dtype}"
+                )
+            n = x.shape[dim]
+            if a.size and (a.max() >= n or a.min() < -n):
+                bad = a.max() if a.max() >= n else a.min()
+                raise IndexError(
+                    f"{op}: index {int(bad)} is out of bounds for dimension {dim} with size {n}"
+                )
+            out.append(a)
+            dim += 1
+            continue
+        if isinstance(i, _pyslice):
+            out.append(i)
+            dim += 1
+            continue
+        try:
+            k = i.__index__()
+        except AttributeError:
+            raise IndexError(
+                f"{op}: only integers, slices (`:`), ellipsis (`...`), None and long or bool tensors are valid "
+                f"indices (got {type(i).__name__})"
+            ) from None
+        n = x.shape[dim]
+        if k >= n or k < -n:
+            raise IndexError(f"{op}: index {k} is out of bounds for dimension {dim} with size {n}")
+        out.append(k)
+        dim += 1
+    return tuple(out), guards
+
+
+def _is_basic(idx):
+    return builtins.all(i is None or i is Ellipsis or isinstance(i, (int, _pyslice)) for i in idx)
+
+
+class Index(Node):
+    name = "IndexBackward0"
+    saves = {}
+
+    def __init__(self, idx):
+        self.idx = idx
+
+    def forward(self, x):
+        self.shape = x.shape
+        r = x[self.idx]
+        if r.__class__ is not np.ndarray and _is_basic(self.idx):
+            r = x[self.idx + (Ellipsis,)]  # all-integer index: a 0-d view, not a scalar copy
+        return r
+
+    def backward(self, ns, g, ins, out):
+        return (ns.index_zeros(self.shape, self.idx, g, not _is_basic(self.idx)),)
+
+
+class IndexZeros(Node):
+    name = "IndexZerosBackward0"
+    saves = {}
+
+    def __init__(self, shape, idx, accumulate):
+        self.shape, self.idx, self.accumulate = shape, idx, accumulate
+
+    def forward(self, g):
+        z = np.zeros(self.shape, dtype=g.dtype)
+        if self.accumulate:
+            add_at(z, self.idx, g)
+        else:
+            z[self.idx] = g
+        return z
+
+    def backward(self, ns, g, ins, out):
+        return (ns.index(g, self.idx),)
+
+
+def ns_index(x, idx):
+    return Index(idx)(x)
+
+
+def ns_index_zeros(shape, idx, g, accumulate=True):
+    return IndexZeros(shape, idx, accumulate)(g)
+
+
+def ns_value(x):
+    return x.detach() if isinstance(x, Tensor) else x
+
+
+@tensor_method(dunder="__getitem__", method=False)
+def getitem(x, idx):
+    """``x[idx]`` with ints, slices, None, ..., integer and boolean tensors/lists."""
+    if x.ndim == 0 and not (idx is None or idx is Ellipsis or (isinstance(idx, tuple) and builtins.all(i is None or i is Ellipsis for i in idx))):
+        if not (isinstance(idx, Tensor) and idx._data.dtype == np.bool_):
+            raise IndexError("invalid index of a 0-dim tensor. Use `tensor.item()` to convert a 0-dim tensor to a number")
+    nidx, guards = _norm_index(x, idx, "index")
+    node = Index(nidx)
+    out = node(x)
+    if _is_basic(nidx):
+        if out.grad_fn is not None:
+            node._grad_name = _basic_index_name(nidx)
+        return _make_view(out, x, (getitem, (nidx,)))
+    if guards and out.grad_fn is not None:
+        node.guard(guards)
+    return out
+
+
+def _basic_index_name(nidx):
+    real = [i for i in nidx if i is not None and i is not Ellipsis]
+    if builtins.any(isinstance(i, builtins.int) for i in real):
+        return "SelectBackward0"
+    if builtins.any(isinstance(i, _pyslice) and i != _pyslice(None) for i in real):
+        return "SliceBackward0"
+    return "AliasBackward0" if not builtins.any(i is None for i in nidx) else "UnsqueezeBackward0"
+
+
+class IndexPut(Node):
+    """``x[idx] = v`` as a recorded out-of-place op (the base for ``__setitem__`` in graphs)."""
+
+    name = "IndexPutBackward0"
+    saves = {}
+
+    def __init__(self, idx):
+        self.idx = idx
+
+    def forward(self, x, v):
+        out = x.copy()
+        out[self.idx] = v
+        self.vshape = np.shape(v)
+        return out
+
+    def backward(self, ns, g, ins, out):
+        gv = ns.index(g, self.idx)
+        # the overwritten positions of x get no gradient; the written value gets what reached them
+        gx = g - ns.index_zeros(g.shape, self.idx, gv, False)
+        return gx, gv
+
+
+def setitem(x, idx, value):
+    nidx, guards = _norm_index(x, idx, "index assignment")
+    if isinstance(value, Tensor):
+        vdata = value._data
+    else:
+        vdata = value
+    recording = STATE.enabled and (x.requires_grad or (isinstance(value, Tensor) and value.requires_grad))
+    if not recording:
+        _check_writable(x, "index assignment")
+        try:
+            x._data[nidx] = vdata
+        except ValueError as e:
+            raise RuntimeError(
+                f"index assignment: cannot assign a value of shape {np.shape(vdata)} to the selection of shape "
+                f"{x._data[nidx].shape} of a tensor of shape {tuple(x.shape)} ({e})"
+            ) from None
+        x._bump()
+        return
+    v = value if isinstance(value, Tensor) else tensor(value, dtype=x.dtype)
+    if v._data.dtype != x._data.dtype:
+        v = cast(v, x.dtype)
+
+    def make(old):
+        out = IndexPut(nidx)(old, v)
+        if guards and out.grad_fn is not None:
+            out.grad_fn.guard(guards)
+        return out
+
+    _rebase(x, make, "index assignment")
+
+
+@tensor_method
+def index_select(x, dim, index):
+    """Rows of ``x`` along ``dim`` picked by a 1-D integer ``index``."""
+    ax = _dim(dim, x.ndim, "index_select")
+    idx = index._data if isinstance(index, Tensor) else np.asarray(index)
+    if idx.ndim > 1:
+        raise IndexError(f"index_select(): Index is supposed to be a vector, got shape {idx.shape}")
+    if idx.dtype.kind not in "iu":
+        raise IndexError(f"index_select(): Expected dtype int32/int64 for index but got {idx.dtype}")
+    n = x.shape[ax] if x.ndim else 1
+    if idx.size and (idx.max() >= n or idx.min() < -n):
+        bad = int(idx.max() if idx.max() >= n else idx.min())
+        raise IndexError(f"index_select(): index {bad} is out of range for dimension {ax} with size {n}")
+    return getitem(x, (_pyslice(None),) * ax + (idx.reshape(-1),))
+
+
+def _check_gather_index(x, ax, idx, op):
+    if idx.dtype.kind not in "iu":
+        raise RuntimeError(f"{op}(): Expected dtype int64 for index, got {idx.dtype}")
+    if idx.ndim != x.ndim:
+        raise RuntimeError(
+            f"{op}(): Index tensor must have the same number of dimensions as input tensor "
+            f"(index {idx.shape}, input {tuple(x.shape)})"
+        )
+    n = x.shape[ax]
+    if idx.size and (idx.max() >= n or idx.min() < -n):
+        bad = int(idx.max() if idx.max() >= n else idx.min())
+        raise IndexError(f"{op}(): index {bad} is out of bounds for dimension {ax} with size {n}")
+
+
+@tensor_method
+def gather(x, dim, index):
+    """out[i][j] = x[i][index[i][j]] along ``dim`` (torch.gather)."""
+    ax = _dim(dim, x.ndim, "gather")
+    idx = index._data
+    _check_gather_index(x, ax, idx, "gather")
+    for d in range(x.ndim):
+        if d != ax and idx.shape[d] > x.shape[d]:
+            raise RuntimeError(
+                f"gather(): Size does not match at dimension {d} expected index {idx.shape} to be smaller than "
+                f"self {tuple(x.shape)} apart from dimension {ax}"
+            )
+    if idx.shape != tuple(x.shape):
+        sl = tuple(_pyslice(0, idx.shape[d]) if d != ax else _pyslice(None) for d in range(x.ndim))
+        x = getitem(x, sl)
+    return TakeAlong(idx.astype(np.int64), ax)(x)
+
+
+@tensor_method
+def take_along_dim(x, indices, dim=None):
+    """``np.take_along_axis`` with broadcasting (flattened when ``dim`` is None)."""
+    if dim is None:
+        return TakeAlong(indices._data.reshape(-1), 0)(flatten(x))
+    ax = _dim(dim, x.ndim, "take_along_dim")
+    idx = indices._data
+    shp = list(np.broadcast_shapes(tuple(x.shape[:ax] + (1,) + x.shape[ax + 1:]), idx.shape[:ax] + (1,) + idx.shape[ax + 1:]))
+    xs = expand(x, tuple(shp[:ax] + [x.shape[ax]] + shp[ax + 1:]))
+    idx = np.broadcast_to(idx, tuple(shp[:ax] + [idx.shape[ax]] + shp[ax + 1:]))
+    _check_gather_index(xs, ax, idx, "take_along_dim")
+    return TakeAlong(idx, ax)(xs)
+
+
+class ScatterAdd(Node):
+    name = "ScatterAddBackward0"
+    saves = {}
+
+    def __init__(self, idx, axis):
+        self.idx, self.axis = idx, axis
+
+    def forward(self, x, src):
+        from ..autograd.functional_ns import _put_along_add
+
+        out = x.copy()
+        s = src[tuple(_pyslice(0, n) for n in self.idx.shape)]
+        _put_along_add(out, self.idx, s, self.axis)
+        self.src_shape = src.shape
+        return out
+
+    def backward(self, ns, g, ins, out):
+        gs = ns.take_along(_index_region(ns, g, self.idx, self.axis), self.idx, self.axis)
+        if tuple(gs.shape) != tuple(self.src_shape):
+            pad = tuple(_pyslice(0, n) for n in self.idx.shape)
+            gs = ns.pad_zeros(gs, self.src_shape, pad)
+        return g, gs
+
+
+def _index_region(ns, g, idx, axis):
+    """``g`` cut to ``idx``'s extent in the dims other than ``axis`` (an index may be smaller than self there)."""
+    if builtins.all(n == m for d, (n, m) in enumerate(zip(idx.shape, g.shape)) if d != axis):
+        return g
+    return ns.index(g, tuple(_pyslice(0, n) if d != axis else _pyslice(None) for d, n in enumerate(idx.shape)))
+
+
+class Scatter(Node):
+    name = "ScatterBackward0"
+    saves = {}
+
+    def __init__(self, idx, axis):
+        self.idx, self.axis = idx, axis
+
+    def forward(self, x, src):
+        out = x.copy()
+        s = src[tuple(_pyslice(0, n) for n in self.idx.shape)] if np.ndim(src) else src
+        region = tuple(_pyslice(0, n) if d != self.axis else _pyslice(None) for d, n in enumerate(self.idx.shape))
+        np.put_along_axis(out[region], self.idx, s, self.axis)  # a view: writes into out
+        self.src_shape = np.shape(src)
+        mask = np.zeros(x.shape, dtype=bool)
+        np.put_along_axis(mask[region], self.idx, True, self.axis)
+        self.mask = mask
+        return out
+
+    def backward(self, ns, g, ins, out):
+        gx = ns.where(self.mask, 0 * g, g)
+        gs = None
+        if len(self.src_shape):
+            gs = ns.take_along(_index_region(ns, g, self.idx, self.axis), self.idx, self.axis)
+            if tuple(gs.shape) != tuple(self.src_shape):
+                gs = ns.pad_zeros(gs, self.src_shape, tuple(_pyslice(0, n) for n in self.idx.shape))
+        return gx, gs
+
+
+class PadZeros(Node):
+    name = "PadZerosBackward0"
+    saves = {}
+
+    def __init__(self, shape, slices):
+        self.shape, self.slices = shape, slices
+
+    def forward(self, g):
+        z = np.zeros(self.shape, dtype=g.dtype)
+        z[self.slices] = g
+        return z
+
+    def backward(self, ns, g, ins, out):
+        return (ns.index(g, self.slices),)
+
+
+def ns_pad_zeros(g, shape, slices):
+    return PadZeros(tuple(shape), slices)(g)
+
+
+@tensor_method
+def scatter_add(x, dim, index, src):
+    """out = x; out[index[i][j]][j] += src[i][j] along ``dim`` (duplicates accumulate)."""
+    ax = _dim(dim, x.ndim, "scatter_add")
+    idx = index._data.astype(np.int64)
+    _check_gather_index(x, ax, idx, "scatter_add")
+    src = src if isinstance(src, Tensor) else tensor(src, dtype=x.dtype)
+    return ScatterAdd(idx, ax)(x, cast(src, x.dtype))
+
+
+@tensor_method
+def scatter(x, dim, index, src=None, value=None, reduce=None):
+    """out = x; out[index[i][j]][j] = src[i][j] (or ``value``) along ``dim``."""
+    if reduce == "add":
+        return scatter_add(x, dim, index, src)
+    if reduce is not None:
+        raise NotImplementedError(f"scatter: reduce={reduce!r} is not supported; use 'add' or scatter_reduce")
+    ax = _dim(dim, x.ndim, "scatter")
+    idx = index._data.astype(np.int64)
+    _check_gather_index(x, ax, idx, "scatter")
+    if src is None:
+        src = value
+    if isinstance(src, Tensor):
+        return Scatter(idx, ax)(x, cast(src, x.dtype))
+    return Scatter(idx, ax)(x, tensor(src, dtype=x.dtype))
+
+
+@tensor_method
+def index_add(x, dim, index, source, *, alpha=1):
+    """out = x; out[..., index[i], ...] += alpha * source[..., i, ...] along ``dim``."""
+    ax = _dim(dim, x.ndim, "index_add")
+    idx = index._data.astype(np.int64)
+    if idx.ndim != 1:
+        raise IndexError(f"index_add(): index must be a vector, got shape {idx.shape}")
+    n = x.shape[ax]
+    if idx.size and (idx.max() >= n or idx.min() < -n):
+        raise IndexError(f"index_add(): index {int(idx.max())} is out of bounds for dimension {ax} with size {n}")
+    if source.shape[ax] != idx.shape[0]:
+        raise RuntimeError(
+            f"index_add(): number of indices ({idx.shape[0]}) should be equal to source.size(dim) ({source.shape[ax]})"
+        )
+    full_idx = idx.reshape((1,) * ax + (-1,) + (1,) * (x.ndim - ax - 1))
+    full_idx = np.broadcast_to(full_idx, tuple(source.shape))
+    src = source * alpha if alpha != 1 else source
+    return ScatterAdd(np.ascontiguousarray(full_idx), ax)(x, cast(src, x.dtype))
+
+
+@tensor_method
+def masked_fill(x, mask, value):
+    """Set elements where ``mask`` is True to ``value`` (the gradient is zero there)."""
+    m = _arr(mask)
+    if m.dtype != np.bool_:
+        raise RuntimeError(f"masked_fill only supports boolean masks, but got mask with dtype {m.dtype}")
+    try:
+        np.broadcast_shapes(m.shape, tuple(x.shape))
+    except ValueError:
+        raise RuntimeError(
+            f"masked_fill: the mask of shape {m.shape} is not broadcastable to the tensor of shape {tuple(x.shape)}"
+        ) from None
+    if isinstance(value, Tensor):
+        if value.ndim != 0:
+            raise RuntimeError(f"masked_fill only supports a 0-dimensional value tensor, but got tensor with {value.ndim} dimension(s)")
+        v = cast(value, x.dtype)
+    else:
+        v = tensor(value, dtype=x.dtype)
+    out = Where()(mask if isinstance(mask, Tensor) else m, v, x)
+    if tuple(out.shape) != tuple(x.shape):
+        raise RuntimeError(f"masked_fill: mask {m.shape} can't grow the tensor of shape {tuple(x.shape)}")
+    return out
+
+
+@tensor_method
+def masked_select(x, mask):
+    """The elements where ``mask`` is True, as a 1-D tensor."""
+    m = _arr(mask)
+    if m.dtype != np.bool_:
+        raise RuntimeError(f"masked_select: expected BoolTensor for mask, got {m.dtype}")
+    shape = np.broadcast_shapes(m.shape, tuple(x.shape))
+    xe = expand(x, shape) if tuple(x.shape) != shape else x
+    return getitem(xe, np.broadcast_to(m, shape))
+
+
+@tensor_method
+def nonzero(x, as_tuple=False):
+    nz = np.nonzero(x._data)
+    if as_tuple:
+        return tuple(Tensor._wrap(a.astype(np.int64)) for a in nz)
+    return Tensor._wrap(np.stack(nz, axis=1).astype(np.int64) if nz else np.zeros((0, 0), np.int64))
+
+
+@tensor_method
+def argwhere(x):
+    return nonzero(x)
+
+
+@tensor_method
+def take(x, index):
+    """Elements of the flattened ``x`` at ``index`` (output has ``index``'s shape)."""
+    return getitem(reshape(x, (-1,)), index)
+
+
+class IndexPutAccumulate(Node):
+    """``out = x; out[idx] += v`` with repeated indices adding up (index_put_ with accumulate=True)."""
+
+    name = "IndexPutBackward0"
+    saves = {}
+
+    def __init__(self, idx):
+        self.idx = idx
+
+    def forward(self, x, v):
+        out = x.copy()
+        np.add.at(out, self.idx, v)
+        return out
+
+    def backward(self, ns, g, ins, out):
+        return g, ns.index(g, self.idx)
+
+
+@tensor_method
+def index_put(x, indices, values, accumulate=False):
+    """``x`` with ``x[indices] = values`` (or ``+=`` with repeats adding up when ``accumulate``)."""
+    if not isinstance(indices, tuple):
+        indices = tuple(indices)
+    nidx, guards = _norm_index(x, indices, "index_put")
+    v = values if isinstance(values, Tensor) else tensor(values, dtype=x.dtype)
+    if v._data.dtype != x._data.dtype:
+        v = cast(v, x.dtype)
+    out = (IndexPutAccumulate if accumulate else IndexPut)(nidx)(x, v)
+    if guards and out.grad_fn is not None:
+        out.grad_fn.guard(guards)
+    return out
+
+
+@tensor_method
+def index_fill(x, dim, index, value):
+    """``x`` with the slices ``index`` along ``dim`` set to ``value``."""
+    ax = _dim(dim, x.ndim, "index_fill")
+    v = value if isinstance(value, Tensor) else tensor(value, dtype=x.dtype)
+    return index_put(x, (_pyslice(None),) * ax + (index,), v)
+
+
+@tensor_method
+def index_copy(x, dim, index, source):
+    """``x`` with the slices ``index`` along ``dim`` replaced by ``source``'s."""
+    ax = _dim(dim, x.ndim, "index_copy")
+    return index_put(x, (_pyslice(None),) * ax + (index,), source)
+
+
+def _fill_diagonal(x, value, wrap=False):
+    if x.ndim < 2 or (x.ndim > 2 and len(set(x.shape)) != 1):
+        raise RuntimeError(f"fill_diagonal_: dimensions must be at least 2 and all of equal length, got shape "
+                           f"{tuple(x.shape)}")
+    n = builtins.min(x.shape)
+    if x.ndim == 2 and wrap and x.shape[0] > x.shape[1] + 1:
+        rows = np.arange(x.shape[0])
+        keep = (rows % (x.shape[1] + 1)) < x.shape[1]
+        rows = rows[keep]
+        cols = rows % (x.shape[1] + 1)
+        idx = (Tensor._wrap(rows), Tensor._wrap(cols))
+    else:
+        idx = (Tensor._wrap(np.arange(n)),) * x.ndim
+    return index_put(x, idx, value)
+
+
+def _scatter_into(input, src, idx):
+    out = input.clone()
+    out[idx] = src
+    return out
+
+
+@tensor_method
+def select_scatter(input, src, dim, index):  # noqa: A002
+    """``input`` with ``input.select(dim, index)`` replaced by ``src`` (differentiable in both)."""
+    ax = _dim(dim, input.ndim, "select_scatter")
+    return _scatter_into(input, src, (slice(None),) * ax + (index,))
+
+
+@tensor_method
+def slice_scatter(input, src, dim=0, start=None, end=None, step=1):  # noqa: A002
+    """``input`` with a slice along ``dim`` replaced by ``src`` (differentiable in both)."""
+    ax = _dim(dim, input.ndim, "slice_scatter")
+    return _scatter_into(input, src, (slice(None),) * ax + (slice(start, end, step),))
+
+
+@tensor_method
+def diagonal_scatter(input, src, offset=0, dim1=0, dim2=1):  # noqa: A002
+    """``input`` with its diagonal (offset, dim1, dim2) replaced by ``src`` (differentiable in both)."""
+    nd = input.ndim
+    d1, d2 = dim1 % nd, dim2 % nd
+    n1, n2 = input.shape[d1], input.shape[d2]
+    if offset >= 0:
+        k = builtins.max(0, builtins.min(n1, n2 - offset))
+        r, c = np.arange(k), np.arange(k) + offset
+    else:
+        k = builtins.max(0, builtins.min(n1 + offset, n2))
+        r, c = np.arange(k) - offset, np.arange(k)
+    perm = [i for i in builtins.range(nd) if i not in (d1, d2)] + [d1, d2]
+    out = permute(input, perm).clone()
+    out[(Ellipsis, r, c)] = src
+    return permute(out, [int(i) for i in np.argsort(perm)])
+
+
+@tensor_method(inplace=True)
+def masked_scatter(input, mask, source):  # noqa: A002
+    """Copies of ``source``'s leading elements into ``input`` where ``mask`` is True (row-major order)."""
+    m = np.broadcast_to(mask._data.astype(bool), tuple(input.shape))
+    n = int(m.sum())
+    if source.numel() < n:
+        raise RuntimeError(f"masked_scatter: expected source to have at least {n} elements, got {source.numel()}")
+    src = source.reshape(-1)[:n]
+    out = input.clone() if tuple(input.shape) == m.shape else expand(input, m.shape).clone()
+    out[Tensor._wrap(m)] = src
+    return out
+
+
+@tensor_method(inplace=True)
+def put(input, index, source, accumulate=False):  # noqa: A002
+    """A copy of ``input`` with ``source`` written (or added) at flat ``index``."""
+    flat = input.reshape(-1).clone()
+    idx = index.reshape(-1)
+    if accumulate:
+        flat = index_add(flat, 0, idx, source.reshape(-1))
+    else:
+        flat[idx] = source.reshape(-1)
+    return flat.reshape(input.shape)
+
+
+@tensor_method(inplace=True)
+def index_reduce(input, dim, index, source, reduce, *, include_self=True):  # noqa: A002
+    """Reduce ``source`` slices into ``input`` at ``index`` along ``dim`` ('prod', 'mean', 'amax', 'amin').
+    Not differentiable."""
+    if reduce not in ("prod", "mean", "amax", "amin"):
+        raise RuntimeError(f"index_reduce(): Expected reduce to be one of prod, mean, amax or amin but got {reduce}.")
+    ax = _dim(dim, input.ndim, "index_reduce")
+    out = np.moveaxis(input._data.copy(), ax, 0)
+    src = np.moveaxis(source._data, ax, 0)
+    idx = index._data.reshape(-1)
+    ufunc = {"prod": np.multiply, "mean": np.add, "amax": np.maximum, "amin": np.minimum}[reduce]
+    touched = np.unique(idx)
+    if not include_self:
+        init = {"prod": 1, "mean": 0, "amax": -np.inf, "amin": np.inf}[reduce]
+        out[touched] = init
+    ufunc.at(out, idx, src)
+    if reduce == "mean":
+        cnt = np.zeros(out.shape[0]) + (1 if include_self else 0)
+        np.add.at(cnt, idx, 1)
+        cnt = np.maximum(cnt, 1).reshape((-1,) + (1,) * (out.ndim - 1))
+        out = out / cnt
+        if out.dtype != input._data.dtype and input._data.dtype.kind in "iu":
+            out = np.floor_divide(out, 1)
+    return Tensor._wrap(np.moveaxis(out, 0, ax).astype(input._data.dtype))
+
+
+@tensor_method(inplace=True)
+def scatter_reduce(input, dim, index, src, reduce, *, include_self=True):  # noqa: A002
+    """torch.scatter_reduce ('sum', 'prod', 'mean', 'amax', 'amin'); differentiable for 'sum' and 'mean'."""
+    if reduce not in ("sum", "prod", "mean", "amax", "amin"):
+        raise RuntimeError(f"reduce argument must be either sum, prod, mean, amax or amin, got {reduce}")
+    ax = _dim(dim, input.ndim, "scatter_reduce")
+    if reduce == "sum":
+        base = input if include_self else scatter(input, ax, index, zeros_like(src))
+        return scatter_add(base, ax, index, src)
+    if reduce == "mean":
+        ones = ones_like(src)
+        base = input if include_self else scatter(input, ax, index, zeros_like(src))
+        total = scatter_add(base, ax, index, src)
+        cnt0 = ones_like(input) if include_self else scatter(ones_like(input), ax, index, zeros_like(src))
+        cnt = scatter_add(cnt0, ax, index, ones)
+        res = total / clamp_min(cnt, 1)
+        return res if input.is_floating_point() else floor_divide(total, clamp_min(cnt, 1)).to(input.dtype)
+    out = input._data.copy()
+    idx = index._data
+    s = src._data[tuple(slice(0, n) for n in idx.shape)]
+    grids = list(np.indices(idx.shape, sparse=True))
+    grids[ax] = idx
+    g = tuple(grids)
+    ufunc = {"prod": np.multiply, "amax": np.maximum, "amin": np.minimum}[reduce]
+    if not include_self:
+        init = {"prod": 1, "amax": -np.inf, "amin": np.inf}[reduce]
+        if out.dtype.kind in "iu" and reduce != "prod":
+            info = np.iinfo(out.dtype)
+            init = info.min if reduce == "amax" else info.max
+        out[g] = init
+    ufunc.at(out, g, s)
+    return Tensor._wrap(out)
+
+
+def unravel_index(indices, shape):
+    """Coordinates (a tuple of int64 tensors) of flat ``indices`` in an array of ``shape``."""
+    idx = indices._data if isinstance(indices, Tensor) else np.asarray(indices)
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"expected 'indices' to be integer dtype, but got {idx.dtype}")
+    shape = (shape,) if isinstance(shape, int) else tuple(shape)
+    total = int(np.prod(shape))
+    if idx.size and (idx.max() >= total or idx.min() < -total):
+        raise RuntimeError(f"unravel_index: index out of bounds for shape {shape}")
+    res = np.unravel_index(np.where(idx < 0, idx + total, idx), shape)
+    return tuple(Tensor._wrap(np.asarray(r, dtype=np.int64)) for r in res)
+
+
+@tensor_method
+def nonzero_static(input, *, size, fill_value=-1):  # noqa: A002
+    """The first ``size`` rows of ``nonzero(input)``, padded with ``fill_value``."""
+    nz = np.argwhere(input._data)
+    out = np.full((size, input.ndim), fill_value, dtype=np.int64)
+    k = builtins.min(size, nz.shape[0])
+    out[:k] = nz[:k]
+    return Tensor._wrap(out)
+
+
+__all__ = _public(globals(), private=('getitem', 'setitem'))
+
+# Ops of later families, used at call time only. They are imported here, at the end, and every family in
+# between is imported first, so the family modules always load in the order of ember/_ops/__init__.py.
+from .inplace_ops import _check_writable, _rebase  # noqa: E402

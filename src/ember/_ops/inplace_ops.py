@@ -1,0 +1,319 @@
+"""In-place ops (``x.add_(y)``, ``x.abs_()``...): written into the tensor's storage and, when autograd
+records them, rebased on the graph as torch does (``CopySlices`` for writes through views)."""
+from __future__ import annotations
+
+import builtins
+import math
+
+import numpy as np
+
+from .. import _dtype as D
+from .._tensor import CLOCK, Tensor
+from ..autograd.engine import Node
+from ..autograd.grad_mode import STATE
+from ._registry import tensor_method
+from ._helpers import _package, _public
+from .creation import tensor
+from .casting import cast
+from .unary import _arr, exp, neg, relu, sqrt
+from .binary import add, clamp, div, mul, pow, sub
+from .shape import expand
+from .index import _fill_diagonal, index_add, index_copy, index_fill, index_put, masked_fill, scatter, scatter_add
+
+
+def _leaf_inplace_msg(op):
+    return (
+        f"a leaf Variable that requires grad is being used in an in-place operation ({op}). "
+        "Wrap the update in `with ember.no_grad():` (e.g. for parameter updates), or clone() the tensor first."
+    )
+
+
+def _check_writable(x, op):
+    if not x._data.flags.writeable:
+        if x._base is not None:
+            raise RuntimeError(
+                f"{op}: unsupported operation: more than one element of the written-to tensor (shape "
+                f"{tuple(x.shape)}, a view made by expand/broadcast) refers to a single memory location. "
+                "Please clone() the tensor before performing the operation."
+            )
+        x._data = x._data.copy()  # a tensor made from a read-only array (torch warns and writes too)
+
+
+def _snapshot(x):
+    """A copy of ``x``'s values with ``x``'s autograd identity: what an in-place op reads as its 'self'."""
+    old = Tensor._wrap(x._data.copy())
+    if x.requires_grad:
+        old.requires_grad = True
+        old.grad_fn = x.grad_fn
+        old._out_idx = x._out_idx
+    return old
+
+
+def _apply_steps(t, steps):
+    """Re-derive a view from its root by replaying its view ops (tensors: recorded; arrays: plain)."""
+    if isinstance(t, Tensor):
+        for fn, args in steps:
+            t = fn(t, *args)
+        return t
+    with _no_record():
+        r = Tensor._wrap(t)
+        for fn, args in steps:
+            r = fn(r, *args)
+    return r._data
+
+
+class CopySlices(Node):
+    """A root's new history after an in-place op on one of its views (torch's ``CopySlices``): the root
+    with the view's region replaced by ``value``. Recorded with ``record_as`` after the write; it saves
+    nothing: backward routes the view region of the gradient to ``value`` and the rest to the old root."""
+
+    name = "CopySlices"
+    saves = {}
+
+    def __init__(self, steps, shape, np_dtype):
+        self.steps, self.shape, self.dt = steps, shape, np_dtype
+
+    def backward(self, ns, g, ins, out):
+        need = self.needs
+        gv = None
+        if need[1]:
+            gv = _apply_steps(g, self.steps)
+            if not isinstance(gv, Tensor):
+                gv = gv.copy()
+        gb = None
+        if need[0]:
+            m = np.ones(self.shape, dtype=self.dt)
+            _apply_steps(m, self.steps)[...] = 0
+            gb = g * (Tensor._wrap(m) if isinstance(g, Tensor) else m)
+        return gb, gv
+
+
+def _rebase(x, make, op):
+    """Run a recorded in-place op on ``x``: compute ``make(old)`` out of place, write the result into ``x``'s
+    storage, and rewrite the history: ``x``'s own (a root), or its root's through ``CopySlices`` (a view),
+    as torch's rebase_history does. Views of the root regenerate their grad_fn on next use."""
+    root = x._base
+    if root is None and x.requires_grad and x.grad_fn is None:
+        raise RuntimeError(_leaf_inplace_msg(op))
+    if root is not None and root.requires_grad and root.grad_fn is None:
+        raise RuntimeError(
+            f"a view of a leaf Variable that requires grad is being used in an in-place operation ({op}; the "
+            f"view has shape {tuple(x.shape)}, its leaf {tuple(root.shape)}). Wrap the update in "
+            "`with ember.no_grad():`, or clone() the leaf first."
+        )
+    multi = x.__dict__.get("_multi")
+    if multi is not None and root is not None and root.requires_grad:
+        raise RuntimeError(
+            f"Output {multi[1]} of {multi[0]} is a view and is being modified inplace ({op}, shape {tuple(x.shape)}). "
+            "This view is one of several outputs of split/chunk/unbind, and in-place changes to such views are "
+            "forbidden as in torch. Replace the in-place op with an out-of-place one, or clone() the piece first."
+        )
+    old = _snapshot(x)
+    res = make(old)
+    rd = res._data
+    if rd.shape != x._data.shape:
+        raise RuntimeError(
+            f"{op}: the result of shape {tuple(res.shape)} cannot be written into the tensor of shape "
+            f"{tuple(x.shape)} (in-place ops can't broadcast the tensor being changed)"
+        )
+    if rd.dtype != x._data.dtype:
+        if not np.can_cast(rd.dtype, x._data.dtype, "same_kind"):
+            raise RuntimeError(f"{op}: result type {D._by_np[rd.dtype]} can't be cast to the desired output type "
+                               f"{x.dtype}")
+        res = cast(res, x.dtype)
+        rd = res._data
+    _check_writable(x, op)
+    x._data[...] = rd
+    x._bump()
+    if root is None:
+        fn = res.grad_fn
+        x.grad_fn = fn
+        x.requires_grad = res.requires_grad
+        x._out_idx = res._out_idx
+        if fn is not None and fn.out_saved is not None and not isinstance(fn.out_saved[0], tuple):
+            # the op's saved output is now x's storage: a later change of x must be caught
+            import weakref
+
+            fn.out_saved = (x._data, (weakref.ref(x),), x._version)
+            fn.rec_clock = CLOCK.now
+        x._hist += 1
+        return x
+    node = CopySlices(x._vsteps, root._data.shape, root._data.dtype)
+    node.record_as((root,), (root, res))
+    root._hist += 1  # every view of root (x too) now derives its grad_fn from CopySlices
+    return x
+
+
+def _needs_record(x, other):
+    if not STATE.enabled:
+        return False
+    if x.requires_grad:
+        return True
+    if isinstance(other, Tensor):
+        return other.requires_grad
+    if isinstance(other, tuple):
+        return builtins.any(isinstance(o, Tensor) and o.requires_grad for o in other)
+    return False
+
+
+_INPLACE = {
+    "add": lambda a, b: add(a, b),
+    "sub": lambda a, b: sub(a, b),
+    "mul": lambda a, b: mul(a, b),
+    "div": lambda a, b: div(a, b),
+    "pow": lambda a, b: pow(a, b),
+    "clamp": lambda a, b: clamp(a, *b),
+    "copy": lambda a, b: _copy_src(a, b),
+    "masked_fill": lambda a, b: masked_fill(a, *b),
+    "exp": lambda a, b: exp(a),
+    "neg": lambda a, b: neg(a),
+    "relu": lambda a, b: relu(a),
+    "sqrt": lambda a, b: sqrt(a),
+}
+
+
+def _copy_src(a, src):
+    src = src if isinstance(src, Tensor) else tensor(src)
+    s = cast(src, a.dtype) if src._data.dtype != a._data.dtype else src
+    if tuple(s.shape) != tuple(a.shape):
+        s = expand(s, tuple(a.shape))
+    return a * 0 + s if a.requires_grad else s * 1
+
+
+def inplace(x, opname, other):
+    """The in-place ops (``add_`` ...): written into ``x``'s storage, recorded when needed."""
+    if _needs_record(x, other):
+        return _rebase(x, lambda old: _INPLACE[opname](old, other), opname + "_")
+    with _no_record():
+        res = _INPLACE[opname](x, other)
+    rd = res._data
+    if rd.shape != x._data.shape:
+        raise RuntimeError(
+            f"{opname}_: output with shape {tuple(x.shape)} doesn't match the broadcast shape {tuple(rd.shape)}"
+        )
+    if rd.dtype != x._data.dtype and not np.can_cast(rd.dtype, x._data.dtype, "same_kind"):
+        raise RuntimeError(
+            f"{opname}_: result type {D._by_np[rd.dtype]} can't be cast to the desired output type {x.dtype}"
+        )
+    _check_writable(x, opname + "_")
+    x._data[...] = rd
+    x._bump()
+    return x
+
+
+class _no_record:
+    def __enter__(self):
+        self.prev = STATE.enabled
+        STATE.enabled = False
+
+    def __exit__(self, *a):
+        STATE.enabled = self.prev
+
+
+def inplace_fill(x, value):
+    if _needs_record(x, value):
+        if isinstance(value, Tensor) and value.requires_grad:
+            return _rebase(x, lambda old: old * 0 + expand(cast(value, x.dtype), tuple(x.shape)), "fill_")
+        v = value.item() if isinstance(value, Tensor) else value
+        return _rebase(x, lambda old: old * 0 + v, "fill_")
+    _check_writable(x, "fill_")
+    x._data[...] = value._data if isinstance(value, Tensor) else value
+    x._bump()
+    return x
+
+
+def inplace_random(x, kind, a, b, generator):
+    from .._random import _gen
+
+    g = _gen(generator)
+    with _no_record():
+        if kind == "uniform":
+            vals = g.np.uniform(a, b, size=x._data.shape)
+        elif kind == "bernoulli":
+            vals = g.np.random(size=x._data.shape) < _arr(a)
+        elif kind == "exponential":
+            vals = g.np.exponential(1.0 / a, size=x._data.shape)
+        elif kind == "random":
+            vals = g.np.integers(a, b, size=x._data.shape)
+        else:
+            vals = g.np.normal(a, b, size=x._data.shape)
+    if STATE.enabled and x.requires_grad:
+        vt = Tensor._wrap(np.asarray(vals).astype(x._data.dtype))
+        return _rebase(x, lambda old: old * 0 + vt, kind + "_")
+    _check_writable(x, kind + "_")
+    x._data[...] = vals
+    x._bump()
+    return x
+
+
+_INPLACE.update({
+    "scatter": lambda a, b: scatter(a, *b),
+    "scatter_add": lambda a, b: scatter_add(a, *b),
+    "index_add": lambda a, b: index_add(a, *b[:3], alpha=b[3]),
+    "index_put": lambda a, b: index_put(a, *b),
+    "index_fill": lambda a, b: index_fill(a, *b),
+    "index_copy": lambda a, b: index_copy(a, *b),
+    "fill_diagonal": lambda a, b: _fill_diagonal(a, *b),
+    # ``x.op_(*args)`` for the elementwise ops: other = (name, *args)
+    "call": lambda a, b: getattr(_package(), b[0])(a, *b[2:], **b[1]),
+})
+
+
+def _random_fill(kind):
+    def method(self, *args, generator=None):
+        from .._random import _gen
+
+        g = _gen(generator)
+        shape = self._data.shape
+        if kind == "cauchy":
+            median, sigma = (list(args) + [0.0, 1.0][len(args):])[:2]
+            vals = median + sigma * np.tan(math.pi * (g.np.random(shape) - 0.5))
+        elif kind == "log_normal":
+            mean, std = (list(args) + [1.0, 2.0][len(args):])[:2]
+            vals = np.exp(g.np.normal(mean, std, size=shape))
+        else:  # geometric
+            p = args[0]
+            vals = g.np.geometric(p, size=shape)
+        if self.requires_grad and self.is_leaf:
+            raise RuntimeError(f"a leaf Variable that requires grad is being used in an in-place operation ({kind}_)")
+        self._data[...] = vals
+        self._bump()
+        return self
+
+    method.__name__ = kind + "_"
+    return method
+
+
+cauchy_ = _random_fill("cauchy")
+tensor_method(cauchy_)
+
+
+log_normal_ = _random_fill("log_normal")
+tensor_method(log_normal_)
+
+
+geometric_ = _random_fill("geometric")
+tensor_method(geometric_)
+
+
+def _torch_inplace_function(name):
+    def f(input, *args, **kwargs):  # noqa: A002
+        return getattr(input, name)(*args, **kwargs)
+
+    f.__name__ = name
+    f.__doc__ = f"``torch.{name}(x, ...)``: the same as ``x.{name}(...)``."
+    return f
+
+
+_TORCH_INPLACE = ("abs_ acos_ acosh_ arccos_ arccosh_ arcsin_ arcsinh_ arctan_ arctanh_ asin_ asinh_ atan_ atanh_ "
+                  "ceil_ clamp_ clamp_max_ clamp_min_ clip_ cos_ cosh_ deg2rad_ detach_ erf_ erfc_ exp2_ exp_ expm1_ "
+                  "fill_ fix_ floor_ frac_ gcd_ i0_ index_put_ lcm_ ldexp_ log10_ log1p_ log2_ log_ logit_ "
+                  "nan_to_num_ neg_ negative_ rad2deg_ reciprocal_ relu_ round_ rsqrt_ sigmoid_ sin_ "
+                  "sinc_ sinh_ sqrt_ square_ tan_ tanh_ trunc_ xlogy_ zero_ addmv_").split()
+
+
+for _n in _TORCH_INPLACE:
+    globals()[_n] = _torch_inplace_function(_n)
+
+
+__all__ = _public(globals(), private=('cauchy_', 'geometric_', 'inplace', 'inplace_fill', 'inplace_random', 'log_normal_'))

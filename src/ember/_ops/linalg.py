@@ -1,0 +1,571 @@
+"""Linear algebra: ``matmul`` and its family, ``einsum``, ``addmm``/``baddbmm``, ``kron``, and the ``torch.*``
+forms of ``ember.linalg`` functions (``det``, ``svd``...)."""
+from __future__ import annotations
+
+import builtins
+
+import numpy as np
+
+from .. import _dtype as D
+from .._tensor import Tensor
+from ..autograd.engine import Node
+from ._registry import tensor_method
+from ._helpers import _dim, _public, _pyabs
+from .creation import ones_like, zeros
+from .binary import _promote, clamp
+from .reduce import norm, sum
+from .shape import broadcast_tensors, cat, diagonal, permute, reshape, stack, transpose, unbind, unsqueeze
+from .index import IndexPut
+
+
+class MatMul(Node):
+    name = "MmBackward0"
+    saves = {0: (1,), 1: (0,)}
+
+    def forward(self, a, b):
+        self.sa, self.sb = a.shape, b.shape
+        return np.matmul(a, b)
+
+    def backward(self, ns, g, ins, out):
+        a, b = ins
+        need = self.needs
+        ga = gb = None
+        a1, b1 = len(self.sa) == 1, len(self.sb) == 1
+        if a1 and b1:  # dot
+            return (g * b if need[0] else None), (g * a if need[1] else None)
+        if need[0]:
+            if b1:
+                ga = ns.matmul(ns.reshape(g, tuple(g.shape) + (1,)), ns.reshape(b, (1, b.shape[0])))
+            elif a1:
+                ga = ns.matmul(ns.reshape(g, tuple(g.shape[:-1]) + (1, g.shape[-1])), ns.swap_last(b))
+                ga = ns.reshape(ga, tuple(ga.shape[:-2]) + (ga.shape[-1],))
+            else:
+                ga = ns.matmul(g, ns.swap_last(b))
+        if need[1]:
+            if a1:
+                gb = ns.matmul(ns.reshape(a, (a.shape[0], 1)), ns.reshape(g, tuple(g.shape[:-1]) + (1, g.shape[-1])))
+            elif b1:
+                gb = ns.matmul(ns.swap_last(a), ns.reshape(g, tuple(g.shape) + (1,)))
+                gb = ns.reshape(gb, tuple(gb.shape[:-1]))
+            else:
+                gb = ns.matmul(ns.swap_last(a), g)
+        return ga, gb
+
+
+def _mm_error(op, a, b, why):
+    return RuntimeError(f"{op}: {why}")
+
+
+@tensor_method(dunder="__matmul__")
+def matmul(a, b):
+    """Matrix product with torch's rules: 1-D vectors, batch broadcasting, ``@``."""
+    if not isinstance(a, Tensor) or not isinstance(b, Tensor):
+        raise TypeError(
+            f"matmul: both arguments must be Tensors, got {type(a).__name__} and {type(b).__name__}"
+        )
+    sa, sb = tuple(a.shape), tuple(b.shape)
+    if a.ndim == 0 or b.ndim == 0:
+        raise RuntimeError(
+            f"matmul: both arguments to matmul need to be at least 1D, but they are {a.ndim}D and {b.ndim}D "
+            f"(shapes {sa} and {sb}); use * for scalar multiplication"
+        )
+    if a._data.dtype != b._data.dtype:
+        raise RuntimeError(
+            f"matmul: expected both tensors to have the same dtype, but got {a.dtype} and {b.dtype} "
+            f"(shapes {sa} and {sb}); convert one, e.g. b.to({a.dtype})"
+        )
+    k_a = sa[-1]
+    k_b = sb[0] if b.ndim == 1 else sb[-2]
+    if k_a != k_b:
+        rows = "x".join(map(str, sa))
+        cols = "x".join(map(str, sb))
+        hint = ""
+        if a.ndim >= 2 and b.ndim >= 2:
+            if sa[-1] == sb[-1]:
+                hint = " Did you mean a @ b.T (or b.mT)? Transposing the second operand gives shape " + str(sb[:-2] + (sb[-1], sb[-2]))
+            elif sa[-2] == sb[-2]:
+                hint = " Did you mean a.T @ b (a.mT @ b)?"
+        raise RuntimeError(
+            f"matmul: shapes {sa} and {sb} cannot be multiplied ({rows} and {cols}): the last dimension of the "
+            f"first ({k_a}) must equal the {'only' if b.ndim == 1 else 'second-to-last'} dimension of the second "
+            f"({k_b}).{hint}"
+        )
+    if a.ndim > 2 or b.ndim > 2:
+        try:
+            np.broadcast_shapes(sa[:-2], sb[:-2])
+        except ValueError:
+            raise RuntimeError(
+                f"matmul: the batch dimensions {sa[:-2]} and {sb[:-2]} of shapes {sa} and {sb} are not broadcastable"
+            ) from None
+    if a._data.dtype.kind == "b":
+        raise RuntimeError("matmul: bool tensors are not supported")
+    node = MatMul()
+    out = node(a, b)
+    if out.grad_fn is not None and (a.ndim != 2 or b.ndim != 2):
+        node._grad_name = ("DotBackward0" if a.ndim == 1 and b.ndim == 1 else "MvBackward0" if b.ndim == 1 and a.ndim == 2
+                           else "BmmBackward0" if a.ndim == 3 and b.ndim == 3 else "MatmulBackward0")
+    return out
+
+
+def ns_matmul(a, b):
+    return MatMul()(a, b)
+
+
+@tensor_method
+def mm(a, b):
+    """2-D matrix product (strict shapes)."""
+    if a.ndim != 2 or b.ndim != 2:
+        raise RuntimeError(f"mm: expected 2-D tensors, got shapes {tuple(a.shape)} and {tuple(b.shape)}")
+    return matmul(a, b)
+
+
+@tensor_method
+def bmm(a, b):
+    """Batched 3-D matrix product (no broadcasting)."""
+    if a.ndim != 3 or b.ndim != 3:
+        raise RuntimeError(f"bmm: expected 3-D tensors, got shapes {tuple(a.shape)} and {tuple(b.shape)}")
+    if a.shape[0] != b.shape[0]:
+        raise RuntimeError(f"bmm: batch sizes differ: {tuple(a.shape)} and {tuple(b.shape)}")
+    return matmul(a, b)
+
+
+@tensor_method
+def mv(a, v):
+    """Matrix-vector product."""
+    if a.ndim != 2 or v.ndim != 1:
+        raise RuntimeError(f"mv: expected a 2-D matrix and a 1-D vector, got shapes {tuple(a.shape)} and {tuple(v.shape)}")
+    return matmul(a, v)
+
+
+@tensor_method
+def dot(a, b):
+    """Dot product of two 1-D tensors."""
+    if a.ndim != 1 or b.ndim != 1:
+        raise RuntimeError(f"dot: 1D tensors expected, but got {a.ndim}D and {b.ndim}D tensors")
+    if a.shape[0] != b.shape[0]:
+        raise RuntimeError(
+            f"dot: inconsistent tensor size, expected tensor [{a.shape[0]}] and src [{b.shape[0]}] to have the same number of elements"
+        )
+    return matmul(a, b)
+
+
+inner = dot
+tensor_method(inner, "inner")
+
+
+@tensor_method
+def outer(a, b):
+    """Outer product of two 1-D tensors."""
+    if a.ndim != 1 or b.ndim != 1:
+        raise RuntimeError(f"outer: 1D tensors expected, got shapes {tuple(a.shape)} and {tuple(b.shape)}")
+    return unsqueeze(a, 1) * unsqueeze(b, 0)
+
+
+ger = outer
+tensor_method(ger, "ger")
+
+
+@tensor_method(inplace=True)
+def addmm(input, a, b, *, beta=1, alpha=1):
+    return input * beta + matmul(a, b) * alpha
+
+
+def einsum(equation, *operands):
+    """Einstein summation, composed from permute/reshape/mul/sum/matmul (so it is differentiable)."""
+    if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
+        operands = tuple(operands[0])
+    eq = equation.replace(" ", "")
+    if "->" in eq:
+        lhs, rhs = eq.split("->")
+    else:
+        lhs, rhs = eq, None
+    terms = lhs.split(",")
+    if len(terms) != len(operands):
+        raise RuntimeError(f"einsum(): {len(terms)} operand subscripts given for {len(operands)} operands in '{equation}'")
+    # expand ellipsis
+    ell_letters = "".join(chr(0x3b1 + i) for i in range(10))
+    new_terms = []
+    for term, op in zip(terms, operands):
+        if "..." in term:
+            n_ell = op.ndim - (len(term) - 3)
+            term = term.replace("...", ell_letters[:n_ell] if n_ell > 0 else "")
+        if len(term) != op.ndim:
+            raise RuntimeError(
+                f"einsum(): the number of subscripts in the equation ({len(term)}) does not match the number of "
+                f"dimensions ({op.ndim}) for operand {len(new_terms)} (shape {tuple(op.shape)})"
+            )
+        new_terms.append(term)
+    if rhs is None:
+        counts = {}
+        for term in new_terms:
+            for c in term:
+                counts[c] = counts.get(c, 0) + 1
+        ells = "".join(c for c in ell_letters if c in counts)
+        rhs = ells + "".join(sorted(c for c, n in counts.items() if n == 1 and c not in ell_letters))
+    elif "..." in rhs:
+        n_ell = builtins.max(op.ndim - (len(t.replace("...", "")) ) for t, op in zip(terms, operands) if "..." in t)
+        rhs = rhs.replace("...", ell_letters[:n_ell])
+    sizes = {}
+    for term, op in zip(new_terms, operands):
+        for c, s in zip(term, op.shape):
+            if c in sizes and sizes[c] != s and s != 1 and sizes[c] != 1:
+                raise RuntimeError(f"einsum(): subscript {c} has size {s} for one operand which does not broadcast with previously seen size {sizes[c]}")
+            sizes[c] = builtins.max(sizes.get(c, 1), s)
+    # handle repeated letters within one operand (diagonal)
+    ops = []
+    for term, op in zip(new_terms, operands):
+        while len(set(term)) != len(term):
+            for c in term:
+                if term.count(c) > 1:
+                    i = term.index(c)
+                    j = term.index(c, i + 1)
+                    op = diagonal(op, 0, i, j)
+                    term = term[:i] + term[i + 1:j] + term[j + 1:] + c
+                    break
+        ops.append((term, op))
+    # contract pairwise, summing each letter out as soon as no later operand or the output needs it
+    term, acc = ops[0]
+    for k in range(1, len(ops)):
+        t2, op2 = ops[k]
+        letters = list(dict.fromkeys(term + t2))
+        acc = _align(acc, term, letters) * _align(op2, t2, letters)
+        term = "".join(letters)
+        later = set(rhs).union(*(set(tt) for tt, _ in ops[k + 1:]))
+        drop = [i for i, c in enumerate(term) if c not in later]
+        if drop:
+            acc = sum(acc, tuple(drop))
+            term = "".join(c for i, c in enumerate(term) if i not in drop)
+    drop = [i for i, c in enumerate(term) if c not in rhs]
+    if drop:
+        acc = sum(acc, tuple(drop))
+        term = "".join(c for i, c in enumerate(term) if i not in drop)
+    perm = [term.index(c) for c in rhs]
+    if perm != list(range(len(perm))):
+        acc = permute(acc, perm)
+    return acc
+
+
+def _align(x, term, letters):
+    perm = [term.index(c) for c in letters if c in term]
+    y = permute(x, perm) if perm != list(range(len(perm))) else x
+    shape = []
+    j = 0
+    order = [c for c in letters if c in term]
+    for c in letters:
+        if c in term:
+            shape.append(y.shape[order.index(c)])
+            j += 1
+        else:
+            shape.append(1)
+    return reshape(y, tuple(shape))
+
+
+@tensor_method
+def trace(x):
+    return sum(diagonal(x))
+
+
+@tensor_method
+def diag(x, diagonal_=0):
+    if x.ndim == 1:
+        n = x.shape[0] + _pyabs(diagonal_)
+        z = zeros(n, n, dtype=x.dtype)
+        i = np.arange(x.shape[0])
+        idx = (i, i + diagonal_) if diagonal_ >= 0 else (i - diagonal_, i)
+        return IndexPut(idx)(z, x)
+    return diagonal(x, diagonal_)
+
+
+@tensor_method
+def cross(input, other, dim=None):  # noqa: A002
+    """Cross product of 3-vectors along ``dim`` (the first dim of size 3 when None)."""
+    a, b = broadcast_tensors(*_promote(input, other, "cross"))
+    if dim is None:
+        dim = next((i for i, s in enumerate(a.shape) if s == 3), None)
+        if dim is None:
+            raise RuntimeError(f"cross: no dimension of size 3 in input of shape {tuple(a.shape)}")
+    ax = _dim(dim, a.ndim, "cross")
+    if a.shape[ax] != 3:
+        raise RuntimeError(f"cross: inputs dimension {ax} must have length 3, got shape {tuple(a.shape)}")
+    a0, a1, a2 = unbind(a, ax)
+    b0, b1, b2 = unbind(b, ax)
+    return stack([a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0], ax)
+
+
+def cdist(x1, x2, p=2.0, compute_mode=None):
+    """Pairwise p-norm distances between the rows of ``x1`` (..., P, M) and ``x2`` (..., R, M)."""
+    if x1.ndim < 2 or x2.ndim < 2 or x1.shape[-1] != x2.shape[-1]:
+        raise RuntimeError(
+            f"cdist: expected x1 (..., P, M) and x2 (..., R, M) with the same M, got {tuple(x1.shape)} and "
+            f"{tuple(x2.shape)}"
+        )
+    d = unsqueeze(x1, -2) - unsqueeze(x2, -3)
+    return norm(d, p, dim=-1)
+
+
+def cosine_similarity(x1, x2, dim=1, eps=1e-8):
+    """Cosine of the angle between x1 and x2 along ``dim`` (each normalized by max(||x||, eps)).
+    ``nn.functional.cosine_similarity`` is this function."""
+    for x in (x1, x2):
+        if not isinstance(x, Tensor):
+            raise TypeError(f"cosine_similarity(): argument 'input' must be an ember Tensor, not {type(x).__name__}")
+        if x._data.dtype.kind != "f":
+            raise RuntimeError(
+                f"cosine_similarity(): expected a floating-point input, got {x.dtype}; convert it with .float()"
+            )
+    try:
+        np.broadcast_shapes(tuple(x1.shape), tuple(x2.shape))
+    except ValueError:
+        raise RuntimeError(
+            f"cosine_similarity: the shapes {tuple(x1.shape)} and {tuple(x2.shape)} are not broadcastable"
+        ) from None
+    n1 = clamp(norm(x1, 2, dim, keepdim=True), min=eps)
+    n2 = clamp(norm(x2, 2, dim, keepdim=True), min=eps)
+    return ((x1 / n1) * (x2 / n2)).sum(dim)
+
+
+def tensordot(a, b, dims=2):
+    """Contract the last ``dims`` dims of ``a`` with the first of ``b`` (or explicit dim lists)."""
+    if isinstance(dims, builtins.int):
+        da, db = list(range(a.ndim - dims, a.ndim)), list(range(dims))
+    else:
+        da, db = ([d] if isinstance(d, builtins.int) else list(d) for d in dims)
+    da = [_dim(d, a.ndim, "tensordot") for d in da]
+    db = [_dim(d, b.ndim, "tensordot") for d in db]
+    letters = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    sa = list(letters[: a.ndim])
+    sb = list(letters[a.ndim: a.ndim + b.ndim])
+    for i, j in zip(da, db):
+        sb[j] = sa[i]
+    out = [c for i, c in enumerate(sa) if i not in da] + [c for j, c in enumerate(sb) if j not in db]
+    return einsum(f"{''.join(sa)},{''.join(sb)}->{''.join(out)}", a, b)
+
+
+@tensor_method(inplace=True)
+def addmv(input, mat, vec, *, beta=1, alpha=1):  # noqa: A002
+    """beta * input + alpha * (mat @ vec)."""
+    return _scaled_sum(input, mv(mat, vec), beta, alpha)
+
+
+@tensor_method(inplace=True)
+def addr(input, vec1, vec2, *, beta=1, alpha=1):  # noqa: A002
+    """beta * input + alpha * outer(vec1, vec2)."""
+    return _scaled_sum(input, outer(vec1, vec2), beta, alpha)
+
+
+@tensor_method(inplace=True)
+def addbmm(input, batch1, batch2, *, beta=1, alpha=1):  # noqa: A002
+    """beta * input + alpha * sum_i batch1[i] @ batch2[i]."""
+    return _scaled_sum(input, sum(bmm(batch1, batch2), 0), beta, alpha)
+
+
+@tensor_method(inplace=True)
+def baddbmm(input, batch1, batch2, *, beta=1, alpha=1):  # noqa: A002
+    """beta * input + alpha * (batch1 @ batch2), per batch."""
+    return _scaled_sum(input, bmm(batch1, batch2), beta, alpha)
+
+
+def _scaled_sum(inp, prod, beta, alpha):
+    p = prod if alpha == 1 else prod * alpha
+    if beta == 0:  # torch ignores input then (nan/inf in it do not propagate)
+        return p
+    return (inp if beta == 1 else inp * beta) + p
+
+
+def chain_matmul(*matrices):
+    from ..linalg import multi_dot
+
+    return multi_dot(list(matrices))
+
+
+@tensor_method
+def adjoint(input):  # noqa: A002
+    """The transpose of the last two dims (ember has no complex numbers, so no conjugation)."""
+    return transpose(input, -2, -1)
+
+
+@tensor_method
+def kron(input, other):  # noqa: A002
+    """Kronecker product (differentiable)."""
+    a, b = _promote(input, other, "kron")
+    nd = builtins.max(a.ndim, b.ndim)
+    a = a.reshape((1,) * (nd - a.ndim) + tuple(a.shape))
+    b = b.reshape((1,) * (nd - b.ndim) + tuple(b.shape))
+    ia, ib = [], []
+    for i in range(nd):
+        ia.extend([a.shape[i], 1])
+        ib.extend([1, b.shape[i]])
+    prod = a.reshape(ia) * b.reshape(ib)
+    return prod.reshape([a.shape[i] * b.shape[i] for i in range(nd)])
+
+
+def block_diag(*tensors):
+    """A block-diagonal matrix from 0-, 1- or 2-d tensors (differentiable)."""
+    mats = []
+    for t in tensors:
+        if t.ndim > 2:
+            raise RuntimeError(f"torch.block_diag: Input tensors must have 2 or fewer dimensions. Input has {t.ndim}")
+        mats.append(t.reshape(1, -1) if t.ndim < 2 else t)
+    if not mats:
+        return zeros(1, 0)
+    dt = mats[0].dtype
+    for m in mats[1:]:
+        dt = D.promote_types(dt, m.dtype)
+    rows = builtins.sum(m.shape[0] for m in mats)
+    cols = builtins.sum(m.shape[1] for m in mats)
+    out = []
+    c0 = 0
+    for m in mats:
+        m = m.to(dt)
+        r, c = m.shape
+        left = zeros(r, c0, dtype=dt)
+        right = zeros(r, cols - c0 - c, dtype=dt)
+        out.append(cat([left, m, right], 1))
+        c0 += c
+    res = cat(out, 0)
+    assert tuple(res.shape) == (rows, cols)
+    return res
+
+
+def vander(x, N=None, increasing=False):  # noqa: N803  (torch's name)
+    """The Vandermonde matrix of a 1-d ``x`` (columns x**(N-1) ... x**0, or increasing), differentiable."""
+    if x.ndim != 1:
+        raise RuntimeError(f"x must be a one-dimensional tensor, got {x.ndim} dims")
+    n = x.shape[0] if N is None else N
+    if n < 0:
+        raise RuntimeError("N must be non-negative.")
+    if n == 0:
+        return zeros(x.shape[0], 0, dtype=x.dtype if x.is_floating_point() else D.int64)
+    cols = [ones_like(x)]
+    for _ in range(1, n):
+        cols.append(cols[-1] * x)
+    if not increasing:
+        cols = cols[::-1]
+    return stack(cols, 1)
+
+
+@tensor_method
+def diag_embed(input, offset=0, dim1=-2, dim2=-1):  # noqa: A002
+    """Tensors whose diagonals (over dim1, dim2 of the result) are the last dim of ``input`` (differentiable)."""
+    m = input.shape[-1]
+    k = offset
+    n = m + builtins.abs(k)
+    if k:
+        z = zeros(*input.shape[:-1], builtins.abs(k), dtype=input.dtype)
+        w = cat([z, input], -1) if k > 0 else cat([input, z], -1)
+    else:
+        w = input
+    res = w.unsqueeze(-2) * Tensor._wrap(np.eye(n, k=k, dtype=input._data.dtype))
+    nd = res.ndim
+    d1, d2 = dim1 % nd, dim2 % nd
+    if d1 == d2:
+        raise RuntimeError(f"diag_embed(): diagonal dimensions cannot be identical {dim1}, {dim2}")
+    rest = iter(builtins.range(nd - 2))
+    axes = [nd - 2 if i == d1 else nd - 1 if i == d2 else next(rest) for i in builtins.range(nd)]
+    return permute(res, axes)
+
+
+@tensor_method
+def diagflat(input, offset=0):  # noqa: A002
+    return diag(input.reshape(-1), offset)
+
+
+@tensor_method
+def vdot(input, other):  # noqa: A002
+    """Dot product of two 1-d tensors (no conjugation: ember is real-only)."""
+    return dot(input, other)
+
+
+def _la():
+    from .. import linalg
+
+    return linalg
+
+
+@tensor_method
+def det(input):  # noqa: A002
+    return _la().det(input)
+
+
+@tensor_method
+def inverse(input):  # noqa: A002
+    return _la().inv(input)
+
+
+@tensor_method
+def logdet(input):  # noqa: A002
+    """log(det(A)): nan for a negative determinant, -inf for zero (differentiable)."""
+    s, l = _la().slogdet(input)
+    return l + Tensor._wrap(np.where(s._data < 0, np.nan, np.where(s._data == 0, -np.inf, 0.0)).astype(l._data.dtype))
+
+
+@tensor_method
+def slogdet(input):  # noqa: A002
+    return _la().slogdet(input)
+
+
+@tensor_method
+def pinverse(input, rcond=1e-15):  # noqa: A002
+    return _la().pinv(input, rtol=rcond)
+
+
+@tensor_method
+def matrix_power(input, n):  # noqa: A002
+    return _la().matrix_power(input, n)
+
+
+@tensor_method
+def matrix_exp(input):  # noqa: A002
+    return _la().matrix_exp(input)
+
+
+@tensor_method
+def svd(input, some=True, compute_uv=True):  # noqa: A002
+    """torch.svd: (U, S, V) with V not transposed (``some=False`` gives full U and V)."""
+    from collections import namedtuple
+
+    rt = namedtuple("torch_return_types_svd", ["U", "S", "V"])
+    if not compute_uv:
+        S = _la().svdvals(input)
+        return rt(zeros(0, dtype=input.dtype), S, zeros(0, dtype=input.dtype))
+    U, S, Vh = _la().svd(input, full_matrices=not some)
+    return rt(U, S, Vh.transpose(-2, -1))
+
+
+@tensor_method
+def qr(input, some=True):  # noqa: A002
+    return _la().qr(input, "reduced" if some else "complete")
+
+
+@tensor_method
+def cholesky(input, upper=False):  # noqa: A002
+    return _la().cholesky(input, upper=upper)
+
+
+@tensor_method
+def cholesky_solve(input, input2, upper=False):  # noqa: A002
+    """Solve A X = B given A's Cholesky factor ``input2`` (differentiable)."""
+    L = input2.transpose(-2, -1) if upper else input2
+    y = _la().solve_triangular(L, input, upper=False)
+    return _la().solve_triangular(L.transpose(-2, -1), y, upper=True)
+
+
+@tensor_method
+def cholesky_inverse(input, upper=False):  # noqa: A002
+    """The inverse of A from its Cholesky factor (differentiable)."""
+    L = input.transpose(-2, -1) if upper else input
+    Li = _la().inv(L)
+    return matmul(Li.transpose(-2, -1), Li)
+
+
+@tensor_method
+def triangular_solve(b, A, upper=True, transpose=False, unitriangular=False):  # noqa: N803
+    """Deprecated torch.triangular_solve: (solution, A clone)."""
+    from collections import namedtuple
+
+    M = A.transpose(-2, -1) if transpose else A
+    X = _la().solve_triangular(M, b, upper=upper != transpose, unitriangular=unitriangular)
+    return namedtuple("torch_return_types_triangular_solve", ["solution", "cloned_coefficient"])(X, A.clone())
+
+
+__all__ = _public(globals())

@@ -1,0 +1,794 @@
+"""Reductions and statistics: ``sum``, ``mean``, ``max``, ``var``, ``norm``, cumulative ops, ``cov``..."""
+from __future__ import annotations
+
+import builtins
+import math
+
+import numpy as np
+
+from .. import _dtype as D
+from .._tensor import Tensor
+from ..autograd.engine import Node
+from ._registry import tensor_method
+from ._helpers import _check_tensor, _dim, _dims, _public, _pyslice
+from .creation import ones_like, tensor, zeros_like
+from .casting import cast
+from .unary import abs, exp, isfinite, log, logical_xor, sqrt
+from .binary import clamp, maximum, minimum, pow, where
+
+
+class Sum(Node):
+    """Sum (or, with ``scale``, mean) over ``axes``. float16 accumulates in float32, as torch does."""
+
+    name = "SumBackward0"
+    saves = {}
+
+    def __init__(self, axes, keepdim, scale=None):
+        self.axes, self.keepdim, self.scale = axes, keepdim, scale
+
+    def forward(self, x):
+        self.shape = x.shape
+        if x.dtype == np.float16:
+            r = x.sum(axis=self.axes, keepdims=self.keepdim, dtype=np.float32)
+            if self.scale is not None:
+                r = r * np.float32(self.scale)
+            return np.asarray(r.astype(np.float16))
+        r = x.sum(axis=self.axes, keepdims=self.keepdim)
+        if self.scale is not None:
+            r = r * r.dtype.type(self.scale) if r.dtype.kind == "f" else r * self.scale
+        return r
+
+    def backward(self, ns, g, ins, out):
+        if not self.keepdim and self.axes is not None:
+            g = ns.reshape(g, _keep_shape(self.shape, self.axes))
+        elif self.axes is None and not self.keepdim:
+            g = ns.reshape(g, (1,) * len(self.shape))
+        if self.scale is not None:
+            g = g * self.scale
+        return (ns.expand(g, self.shape),)
+
+
+def _keep_shape(shape, axes):
+    return tuple(1 if i in axes else s for i, s in enumerate(shape))
+
+
+def _reduce_dtype(x, dtype):
+    if dtype is not None:
+        return cast(x, D.as_dtype(dtype))
+    if x._data.dtype.kind in "bu" or x._data.dtype in (np.int32, np.int16, np.int8):
+        return cast(x, D.int64)
+    return x
+
+
+@tensor_method
+def sum(x, dim=None, keepdim=False, *, dtype=None):
+    """Sum over ``dim`` (an int, a tuple, or all); integer inputs sum in int64 like torch."""
+    if not isinstance(x, Tensor):
+        return builtins.sum(x) if dim is None else builtins.sum(x, dim)
+    x = _reduce_dtype(x, dtype)
+    axes = _dims(dim, x.ndim, "sum")
+    if axes == () and isinstance(dim, (tuple, list)):
+        axes = None
+    node = Sum(axes, keepdim)
+    out = node(x)
+    if dim is not None and out.grad_fn is not None:
+        node._grad_name = "SumBackward1"
+    return out
+
+
+def ns_sum(x, axis=None, keepdims=False):
+    return sum(x, axis, keepdims)
+
+
+def ns_sum_to(g, shape):
+    shape = tuple(shape)
+    if tuple(g.shape) == shape:
+        return g
+    nd = g.ndim - len(shape)
+    axes = tuple(range(nd)) + tuple(i + nd for i, s in enumerate(shape) if s == 1 and g.shape[i + nd] != 1)
+    out = sum(g, axes, keepdim=True) if axes else g
+    return reshape(out, shape) if nd else out
+
+
+@tensor_method
+def mean(x, dim=None, keepdim=False, *, dtype=None):
+    """Mean over ``dim``; needs a floating tensor (or a dtype=)."""
+    if dtype is not None:
+        x = cast(x, D.as_dtype(dtype))
+    if x._data.dtype.kind != "f":
+        raise RuntimeError(
+            f"mean(): could not infer output dtype. Input dtype must be floating point, got {x.dtype}; "
+            "use x.float().mean() or mean(dtype=ember.float32)"
+        )
+    axes = _dims(dim, x.ndim, "mean")
+    n = x._data.size if axes is None else int(np.prod([x.shape[a] for a in axes]))
+    node = Sum(axes if axes != () else None, keepdim, (1.0 / n) if n else math.nan)
+    out = node(x)
+    if out.grad_fn is not None:
+        node._grad_name = "MeanBackward0" if dim is None else "MeanBackward1"
+    return out
+
+
+class Prod(Node):
+    name = "ProdBackward0"
+    saves = {0: (0,)}
+    save_out = True
+
+    def __init__(self, axis, keepdim):
+        self.axis, self.keepdim = axis, keepdim
+
+    def forward(self, x):
+        return np.prod(x, axis=self.axis, keepdims=self.keepdim)
+
+    def backward(self, ns, g, ins, out):
+        x = ins[0]
+        axes = None if self.axis is None else (self.axis,)
+        if not self.keepdim:
+            shp = _keep_shape(x.shape, axes) if axes else (1,) * len(x.shape)
+            g = ns.reshape(g, shp)
+            out = ns.reshape(out, shp)
+        xv = ns.value(x)
+        if not (xv == 0).any():
+            return (g * out / x,)
+        # with zeros: product of the others, computed directly (exclusive products)
+        return (g * _prod_others(ns, x, self.axis),)
+
+
+def _prod_others(ns, x, axis):
+    if axis is None:
+        flat = ns.reshape(x, (-1,))
+        res = _prod_others(ns, flat, 0)
+        return ns.reshape(res, x.shape)
+    n = x.shape[axis]
+    parts = []
+    for i in range(n):
+        idx = [_pyslice(None)] * x.ndim
+        keep = [j for j in range(n) if j != i]
+        idx[axis] = keep
+        sel = ns.index(x, tuple(idx))
+        parts.append(ns.prod(sel, axis=axis, keepdims=True))
+    if isinstance(x, Tensor):
+        return cat(parts, axis)
+    return np.concatenate(parts, axis=axis)
+
+
+def ns_prod(x, axis=None, keepdims=False):
+    return prod(x, axis, keepdims)
+
+
+@tensor_method
+def prod(x, dim=None, keepdim=False, *, dtype=None):
+    """Product over one ``dim`` (or all elements)."""
+    x = _reduce_dtype(x, dtype)
+    axis = None if dim is None else _dim(dim, x.ndim, "prod")
+    return Prod(axis, keepdim)(x)
+
+
+class _ValuesIndices(tuple):
+    """(values, indices) as returned by max/min/sort/topk with a dim."""
+
+    @property
+    def values(self):
+        return self[0]
+
+    @property
+    def indices(self):
+        return self[1]
+
+    def __repr__(self):
+        return f"(values={self[0]!r},\nindices={self[1]!r})"
+
+
+class TakeAlong(Node):
+    name = "GatherBackward0"
+    saves = {}
+
+    def __init__(self, idx, axis):
+        self.idx, self.axis = idx, axis
+
+    def forward(self, x):
+        self.shape = x.shape
+        return np.take_along_axis(x, self.idx, self.axis)
+
+    def backward(self, ns, g, ins, out):
+        return (ns.put_along_zeros(self.shape, self.idx, g, self.axis),)
+
+
+class PutAlongZeros(Node):
+    name = "PutAlongZerosBackward0"
+    saves = {}
+
+    def __init__(self, shape, idx, axis):
+        self.shape, self.idx, self.axis = shape, idx, axis
+
+    def forward(self, g):
+        from ..autograd.functional_ns import _put_along_add
+
+        z = np.zeros(self.shape, dtype=g.dtype)
+        _put_along_add(z, self.idx, g, self.axis)
+        return z
+
+    def backward(self, ns, g, ins, out):
+        return (ns.take_along(g, self.idx, self.axis),)
+
+
+def ns_take_along(x, idx, axis):
+    return TakeAlong(idx, axis)(x)
+
+
+def ns_put_along_zeros(shape, idx, g, axis):
+    return PutAlongZeros(shape, idx, axis)(g)
+
+
+def _minmax_dim(x, dim, keepdim, argf, name):
+    ax = _dim(dim, x.ndim, name)
+    if x.shape[ax] == 0 if x.ndim else False:
+        raise IndexError(f"{name}(): Expected reduction dim {ax} to have non-zero size (shape {tuple(x.shape)})")
+    a = x._data if x.ndim else x._data.reshape(1)
+    idx = argf(a, axis=ax if x.ndim else 0, keepdims=True)
+    if x._data.dtype.kind == "f":
+        # torch propagates NaN: the index of the first NaN wins
+        nanmask = np.isnan(a)
+        if nanmask.any():
+            has = nanmask.any(axis=ax, keepdims=True)
+            idx = np.where(has, np.argmax(nanmask, axis=ax, keepdims=True), idx)
+    xx = x if x.ndim else reshape(x, (1,))
+    vals = TakeAlong(idx, ax if x.ndim else 0)(xx)
+    if not keepdim:
+        vals = squeeze(vals, ax) if x.ndim else reshape(vals, ())
+        idx = np.squeeze(idx, ax) if x.ndim else idx.reshape(())
+    return _ValuesIndices((vals, Tensor._wrap(idx.astype(np.int64))))
+
+
+@tensor_method
+def max(x, dim=None, keepdim=False):
+    """Largest value; with ``dim`` returns ``(values, indices)``. ``max(a, b)`` is ``maximum``."""
+    if isinstance(dim, Tensor):
+        return maximum(x, dim)
+    if dim is None:
+        return amax(x)
+    return _minmax_dim(x, dim, keepdim, np.argmax, "max")
+
+
+@tensor_method
+def min(x, dim=None, keepdim=False):
+    """Smallest value; with ``dim`` returns ``(values, indices)``. ``min(a, b)`` is ``minimum``."""
+    if isinstance(dim, Tensor):
+        return minimum(x, dim)
+    if dim is None:
+        return amin(x)
+    return _minmax_dim(x, dim, keepdim, np.argmin, "min")
+
+
+class AMax(Node):
+    name = "AmaxBackward0"
+    saves = {0: (0,)}
+    save_out = True
+
+    def __init__(self, axes, keepdim, is_max):
+        self.axes, self.keepdim, self.is_max = axes, keepdim, is_max
+
+    def forward(self, x):
+        f = np.max if self.is_max else np.min
+        return f(x, axis=self.axes, keepdims=self.keepdim)
+
+    def backward(self, ns, g, ins, out):
+        x = ins[0]
+        shp = _keep_shape(x.shape, self.axes) if self.axes is not None else (1,) * x.ndim
+        if not self.keepdim:
+            g = ns.reshape(g, shp)
+            out = ns.reshape(out, shp)
+        mask = ns.value(x) == ns.value(out)
+        # evenly distribute among ties, like torch's amax/amin
+        m = mask * 1.0
+        cnt = m.sum(axis=self.axes, keepdims=True) if not isinstance(m, Tensor) else sum(m, self.axes, True)
+        return (ns.where(mask, g / cnt, 0 * g),) if not isinstance(g, Tensor) else (g * (m / cnt),)
+
+
+@tensor_method
+def amax(x, dim=None, keepdim=False):
+    """Maximum over ``dim`` (gradient shared evenly between ties)."""
+    axes = _dims(dim, x.ndim, "amax") if dim not in ((), []) else None
+    if x._data.size == 0 and (axes is None or builtins.any(x.shape[a] == 0 for a in axes)):
+        raise RuntimeError(f"amax(): cannot reduce over an empty dimension (shape {tuple(x.shape)})")
+    return AMax(axes, keepdim, True)(x)
+
+
+@tensor_method
+def amin(x, dim=None, keepdim=False):
+    """Minimum over ``dim``."""
+    axes = _dims(dim, x.ndim, "amin") if dim not in ((), []) else None
+    if x._data.size == 0 and (axes is None or builtins.any(x.shape[a] == 0 for a in axes)):
+        raise RuntimeError(f"amin(): cannot reduce over an empty dimension (shape {tuple(x.shape)})")
+    return AMax(axes, keepdim, False)(x)
+
+
+@tensor_method
+def argmax(x, dim=None, keepdim=False):
+    """Index of the largest value (flattened when ``dim`` is None)."""
+    if dim is None:
+        return Tensor._wrap(np.asarray(np.argmax(x._data.reshape(-1)), dtype=np.int64))
+    return max(x, dim, keepdim)[1]
+
+
+@tensor_method
+def argmin(x, dim=None, keepdim=False):
+    if dim is None:
+        return Tensor._wrap(np.asarray(np.argmin(x._data.reshape(-1)), dtype=np.int64))
+    return min(x, dim, keepdim)[1]
+
+
+@tensor_method
+def var(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    """Variance; ``correction`` (or ``unbiased``) as torch (default: Bessel's correction 1)."""
+    if correction is None:
+        correction = 1 if unbiased is None or unbiased else 0
+    if x._data.dtype.kind != "f":
+        raise RuntimeError(f"var(): input dtype must be floating point, got {x.dtype}")
+    if x._data.dtype == np.float16:  # accumulate in float32 and return float16, as torch does
+        return cast(var(cast(x, D.float32), dim, unbiased, keepdim, correction=correction), D.float16)
+    axes = _dims(dim, x.ndim, "var")
+    n = x._data.size if axes is None else int(np.prod([x.shape[a] for a in axes]))
+    mu = mean(x, axes, keepdim=True)
+    d = x - mu
+    s = sum(d * d, axes, keepdim)
+    denom = n - correction
+    return s / denom if denom > 0 else s * math.nan
+
+
+@tensor_method
+def std(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    """Standard deviation (sqrt of ``var``)."""
+    # like torch, the gradient is 0 (not nan) where the values are constant (std == 0)
+    return _safe_sqrt(var(x, dim, unbiased, keepdim, correction=correction))
+
+
+def var_mean(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    return var(x, dim, unbiased, keepdim, correction=correction), mean(x, dim, keepdim)
+
+
+def std_mean(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    return std(x, dim, unbiased, keepdim, correction=correction), mean(x, dim, keepdim)
+
+
+@tensor_method
+def logsumexp(x, dim, keepdim=False):
+    """log(sum(exp(x))) over ``dim``, computed stably (finite for logits of +-1e4)."""
+    axes = _dims(dim, x.ndim, "logsumexp")
+    if x._data.dtype.kind != "f":
+        x = cast(x, D.get_default_dtype())
+    m = amax(x, axes, keepdim=True).detach()
+    m = where(isfinite(m), m, zeros_like(m))
+    s = log(sum(exp(x - m), axes, keepdim=True)) + m
+    return s if keepdim else squeeze(s, axes)
+
+
+@tensor_method
+def norm(x, p="fro", dim=None, keepdim=False, dtype=None):
+    """Vector p-norm over ``dim`` (all elements by default); 'fro' is the 2-norm."""
+    if dtype is not None:
+        x = cast(x, D.as_dtype(dtype))
+    if x._data.dtype.kind != "f":
+        raise RuntimeError(f"norm(): input dtype must be floating point, got {x.dtype}")
+    if x._data.dtype == np.float16:
+        return cast(norm(cast(x, D.float32), p, dim, keepdim), D.float16)
+    if p in ("fro", 2, 2.0):
+        s = sum(x * x, dim, keepdim)
+        return _safe_sqrt(s)
+    if p in (math.inf, float("inf"), "inf"):
+        return amax(abs(x), dim, keepdim)
+    if p in (-math.inf, float("-inf")):
+        return amin(abs(x), dim, keepdim)
+    if p == 1:
+        return sum(abs(x), dim, keepdim)
+    if p == 0:
+        return sum(cast(x != 0, x.dtype), dim, keepdim)
+    return pow(sum(pow(abs(x), p), dim, keepdim), 1.0 / p)
+
+
+class _SafeSqrt(Node):
+    """sqrt whose gradient at 0 is 0 (torch's norm subgradient)."""
+
+    name = "SqrtBackward0"
+    saves = {}
+    save_out = True
+
+    def forward(self, x):
+        return np.sqrt(x)
+
+    def backward(self, ns, g, ins, out):
+        ov = ns.value(out)
+        safe = ns.where(ov == 0, 1 + 0 * out, out)
+        return (ns.where(ov == 0, 0 * g, g / (2 * safe)),)
+
+
+def _safe_sqrt(x):
+    return _SafeSqrt()(x)
+
+
+class Cumsum(Node):
+    name = "CumsumBackward0"
+    saves = {}
+
+    def __init__(self, axis):
+        self.axis = axis
+
+    def forward(self, x):
+        return np.cumsum(x, axis=self.axis)
+
+    def backward(self, ns, g, ins, out):
+        return (ns.flip(ns.cumsum(ns.flip(g, (self.axis,)), self.axis), (self.axis,)),)
+
+
+@tensor_method(inplace=True)
+def cumsum(x, dim, *, dtype=None):
+    """Cumulative sum along ``dim``."""
+    x = _reduce_dtype(x, dtype)
+    ax = _dim(dim, x.ndim, "cumsum")
+    if x.ndim == 0:
+        return x * 1
+    return Cumsum(ax)(x)
+
+
+def ns_cumsum(x, axis):
+    return Cumsum(axis)(x)
+
+
+@tensor_method(inplace=True)
+def cumprod(x, dim):
+    ax = _dim(dim, x.ndim, "cumprod")
+    parts = []
+    acc = None
+    for xi in unbind(x, ax):
+        acc = xi if acc is None else acc * xi
+        parts.append(acc)
+    return stack(parts, ax)
+
+
+@tensor_method
+def all(x, dim=None, keepdim=False):
+    """True where every element (over ``dim``) is nonzero."""
+    axes = _dims(dim, x.ndim, "all")
+    return Tensor._wrap(np.all(x._data, axis=axes, keepdims=keepdim))
+
+
+@tensor_method
+def any(x, dim=None, keepdim=False):
+    """True where some element (over ``dim``) is nonzero."""
+    axes = _dims(dim, x.ndim, "any")
+    return Tensor._wrap(np.any(x._data, axis=axes, keepdims=keepdim))
+
+
+@tensor_method
+def count_nonzero(x, dim=None):
+    axes = _dims(dim, x.ndim, "count_nonzero")
+    return Tensor._wrap(np.asarray(np.count_nonzero(x._data, axis=axes), dtype=np.int64))
+
+
+@tensor_method
+def logcumsumexp(x, dim):
+    """log(cumsum(exp(x))) along ``dim``, shifted by the maximum for stability."""
+    ax = _dim(dim, x.ndim, "logcumsumexp")
+    m = np.max(x._data, axis=ax, keepdims=True) if x.ndim else x._data
+    m = np.where(np.isfinite(m), m, 0)
+    mt = Tensor._wrap(m.astype(x._data.dtype))
+    return log(cumsum(exp(x - mt), ax)) + mt
+
+
+@tensor_method
+def nansum(x, dim=None, keepdim=False, *, dtype=None):
+    """Sum treating NaN as zero."""
+    nanm = np.isnan(x._data)
+    xx = where(Tensor._wrap(nanm), zeros_like(x), x) if nanm.any() else x
+    return sum(xx, dim, keepdim, dtype=dtype)
+
+
+@tensor_method
+def nanmean(x, dim=None, keepdim=False, *, dtype=None):
+    """Mean over the non-NaN elements."""
+    cnt = (~np.isnan(x._data)).sum(axis=_dims(dim, x.ndim, "nanmean"), keepdims=keepdim)
+    return nansum(x, dim, keepdim, dtype=dtype) / Tensor._wrap(np.asarray(cnt, dtype=x._data.dtype))
+
+
+def _cum_extreme(x, dim, is_max, name):
+    ax = _dim(dim, x.ndim, name)
+    if x.ndim == 0:
+        return _ValuesIndices((x * 1, Tensor._wrap(np.zeros((), np.int64))))
+    a = x._data
+    run = (np.maximum if is_max else np.minimum).accumulate(a, axis=ax)
+    shape = [1] * a.ndim
+    shape[ax] = a.shape[ax]
+    pos = np.arange(a.shape[ax]).reshape(shape)
+    # a new running extreme (ties move the index forward, like torch); NaN stays once seen
+    rec = (a == run) | np.isnan(a)
+    idx = np.maximum.accumulate(np.where(rec, pos, 0), axis=ax)
+    if np.isnan(a).any():
+        first_nan = np.where(np.isnan(a), pos, a.shape[ax])
+        first_nan = np.minimum.accumulate(first_nan, axis=ax)
+        idx = np.where(first_nan < a.shape[ax], np.maximum.accumulate(np.where(np.isnan(a), pos, 0), axis=ax), idx)
+    return _ValuesIndices((TakeAlong(idx, ax)(x), Tensor._wrap(idx.astype(np.int64))))
+
+
+@tensor_method
+def cummax(x, dim):
+    """Running maximum along ``dim``: ``(values, indices)``."""
+    return _cum_extreme(x, dim, True, "cummax")
+
+
+@tensor_method
+def cummin(x, dim):
+    """Running minimum along ``dim``: ``(values, indices)``."""
+    return _cum_extreme(x, dim, False, "cummin")
+
+
+@tensor_method
+def aminmax(x, *, dim=None, keepdim=False):
+    """``(min, max)`` over ``dim`` (all elements by default)."""
+    if dim is None:
+        return _MinMax((amin(x), amax(x)))
+    return _MinMax((amin(x, dim, keepdim), amax(x, dim, keepdim)))
+
+
+class _MinMax(tuple):
+    @property
+    def min(self):
+        return self[0]
+
+    @property
+    def max(self):
+        return self[1]
+
+
+@tensor_method
+def diff(x, n=1, dim=-1, prepend=None, append=None):
+    """n-th forward difference along ``dim``."""
+    ax = _dim(dim, x.ndim, "diff")
+    if prepend is not None or append is not None:
+        parts = [p for p in (prepend, x, append) if p is not None]
+        x = cat([p if isinstance(p, Tensor) else tensor(p, dtype=x.dtype) for p in parts], ax)
+    for _ in range(n):
+        L = x.shape[ax]
+        if L == 0:
+            break
+        nxt, prev = narrow(x, ax, 1, L - 1), narrow(x, ax, 0, L - 1)
+        x = logical_xor(nxt, prev) if x._data.dtype == np.bool_ else nxt - prev
+    return x
+
+
+@tensor_method
+def nanmedian(input, dim=None, keepdim=False):  # noqa: A002
+    """Median ignoring NaNs (the lower of the two middle values, as torch); with ``dim``, (values, indices)."""
+    _check_tensor(input, "nanmedian")
+    x = input
+    if dim is None:
+        flat = x.reshape(-1)
+        keep = ~np.isnan(flat._data)
+        if not keep.any():
+            return tensor(np.nan, dtype=x.dtype)
+        vals = flat[Tensor._wrap(np.flatnonzero(keep))]
+        return median(vals)
+    ax = _dim(dim, x.ndim, "nanmedian")
+    d = np.moveaxis(x._data, ax, -1)
+    n_valid = (~np.isnan(d)).sum(-1)
+    order = np.argsort(np.where(np.isnan(d), np.inf, d), axis=-1, kind="stable")
+    k = np.maximum((n_valid - 1) // 2, 0)
+    idx = np.take_along_axis(order, k[..., None], -1)
+    idx = np.where((n_valid == 0)[..., None], 0, idx)
+    idx_t = Tensor._wrap(np.moveaxis(idx, -1, ax))
+    vals = gather(x, ax, idx_t)
+    allnan = np.moveaxis((n_valid == 0)[..., None], -1, ax)
+    if allnan.any():
+        vals = where(Tensor._wrap(allnan), Tensor._wrap(np.full((), np.nan, x._data.dtype)), vals)
+    if not keepdim:
+        vals, idx_t = squeeze(vals, ax), squeeze(idx_t, ax)
+    return _values_indices_nt(vals, idx_t)
+
+
+def _values_indices_nt(values, indices):
+    from collections import namedtuple
+
+    global _VI
+    if "_VI" not in globals():
+        _VI = namedtuple("torch_return_type", ["values", "indices"])
+    return _VI(values, indices)
+
+
+@tensor_method
+def mode(input, dim=-1, keepdim=False):  # noqa: A002
+    """The most frequent value along ``dim`` (smallest on ties) and an index where it occurs."""
+    _check_tensor(input, "mode")
+    x = input
+    if x.ndim == 0:
+        return _values_indices_nt(x.clone() if x.requires_grad else x, tensor(0))
+    ax = _dim(dim, x.ndim, "mode")
+    d = np.moveaxis(x._data, ax, -1)
+    flat = d.reshape(-1, d.shape[-1])
+    idx = np.empty(flat.shape[0], dtype=np.int64)
+    for r in range(flat.shape[0]):
+        row = flat[r]
+        u, inv, cnt = np.unique(row, return_inverse=True, return_counts=True)
+        best = int(np.argmax(cnt))  # first (smallest) value among the most frequent
+        idx[r] = int(np.flatnonzero(inv.reshape(-1) == best)[-1])  # torch reports the last occurrence
+    idx = idx.reshape(d.shape[:-1])
+    idx_t = Tensor._wrap(np.moveaxis(idx[..., None], -1, ax))
+    vals = gather(x, ax, idx_t)
+    if not keepdim:
+        vals, idx_t = squeeze(vals, ax), squeeze(idx_t, ax)
+    return _values_indices_nt(vals, idx_t)
+
+
+@tensor_method
+def nanquantile(input, q, dim=None, keepdim=False, *, interpolation="linear"):  # noqa: A002
+    """``quantile`` ignoring NaNs (not differentiable)."""
+    _check_tensor(input, "nanquantile")
+    qv = q._data if isinstance(q, Tensor) else np.asarray(q, dtype=np.float64)
+    if np.any((qv < 0) | (qv > 1)):
+        raise RuntimeError("nanquantile() q values must be in the range [0, 1]")
+    method = {"linear": "linear", "lower": "lower", "higher": "higher", "midpoint": "midpoint",
+              "nearest": "nearest"}.get(interpolation)
+    if method is None:
+        raise RuntimeError(f"nanquantile() interpolation must be one of linear, lower, higher, midpoint or "
+                           f"nearest. Got {interpolation!r}")
+    d = input._data
+    with np.errstate(all="ignore"):
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            r = np.nanquantile(d if dim is None else d, qv, axis=None if dim is None else dim, keepdims=keepdim,
+                               method=method)
+    return Tensor._wrap(np.asarray(r).astype(d.dtype))
+
+
+@tensor_method
+def histc(input, bins=100, min=0, max=0):  # noqa: A002
+    """Histogram of ``bins`` equal bins over [min, max] (the data's range when both are 0)."""
+    _check_tensor(input, "histc")
+    d = input._data
+    lo, hi = float(min), float(max)
+    if lo == hi and d.size:
+        lo, hi = float(d.min()), float(d.max())
+    if lo == hi:
+        lo, hi = lo - 1, hi + 1
+    if lo > hi:
+        raise RuntimeError(f"torch.histc: max must be larger than min, got min={min} max={max}")
+    h, _ = np.histogram(d[(d >= lo) & (d <= hi)], bins=bins, range=(lo, hi))
+    return Tensor._wrap(h.astype(d.dtype))
+
+
+@tensor_method
+def histogram(input, bins=100, *, range=None, weight=None, density=False):  # noqa: A002
+    """(hist, bin_edges) as ``numpy.histogram`` (float results, torch's layout)."""
+    _check_tensor(input, "histogram")
+    d = input._data
+    b = bins._data if isinstance(bins, Tensor) else bins
+    w = weight._data if isinstance(weight, Tensor) else weight
+    h, edges = np.histogram(d, bins=b, range=range, weights=w, density=density)
+    from collections import namedtuple
+
+    rt = namedtuple("histogram", ["hist", "bin_edges"])
+    return rt(Tensor._wrap(h.astype(d.dtype)), Tensor._wrap(edges.astype(d.dtype)))
+
+
+@tensor_method
+def dist(input, other, p=2):  # noqa: A002
+    """The p-norm of ``input - other`` (differentiable)."""
+    return norm(input - other, p)
+
+
+@tensor_method
+def cov(input, *, correction=1, fweights=None, aweights=None):  # noqa: A002
+    """Covariance of the rows (variables) over the columns (observations), differentiable."""
+    x = input if input.ndim == 2 else input.reshape(1, -1)
+    if fweights is not None or aweights is not None:
+        w = None
+        if fweights is not None:
+            w = fweights.to(x.dtype)
+        if aweights is not None:
+            w = aweights.to(x.dtype) if w is None else w * aweights.to(x.dtype)
+        wsum = w.sum()
+        avg = (x * w).sum(1, keepdim=True) / wsum
+        if aweights is None:
+            norm = wsum - correction
+        else:
+            norm = wsum - correction * (w * aweights.to(x.dtype)).sum() / wsum
+        xm = x - avg
+        c = matmul(xm * w, xm.t()) / norm
+    else:
+        n = x.shape[1]
+        xm = x - x.mean(1, keepdim=True)
+        c = matmul(xm, xm.t()) / (n - correction)
+    return c.reshape(()) if input.ndim < 2 else c
+
+
+@tensor_method
+def corrcoef(input):  # noqa: A002
+    """Pearson correlation coefficients of the rows (differentiable)."""
+    c = cov(input)
+    if c.ndim == 0:
+        return c / c
+    d = sqrt(diagonal(c))
+    c = c / d.reshape(-1, 1) / d.reshape(1, -1)
+    return clamp(c, -1, 1)
+
+
+def trapezoid(y, x=None, *, dx=None, dim=-1):
+    """Trapezoidal rule along ``dim`` (spacing ``dx`` or sample points ``x``), differentiable."""
+    ax = _dim(dim, y.ndim, "trapezoid")
+    n = y.shape[ax]
+    if n == 0:
+        return sum(y, ax)
+    lo = narrow(y, ax, 0, n - 1)
+    hi = narrow(y, ax, 1, n - 1)
+    if x is not None:
+        xt = x if isinstance(x, Tensor) else tensor(x, dtype=y.dtype)
+        if xt.ndim == 1:
+            shape = [1] * y.ndim
+            shape[ax] = n - 1
+            dxs = diff(xt).reshape(shape)
+        else:
+            dxs = diff(xt, dim=ax)
+        return sum((lo + hi) * dxs, ax) / 2
+    return sum(lo + hi, ax) * ((1.0 if dx is None else dx) / 2)
+
+
+def trapz(y, x=None, *, dx=None, dim=-1):
+    """Alias of ``trapezoid``."""
+    return trapezoid(y, x, dx=dx, dim=dim)
+
+
+def cumulative_trapezoid(y, x=None, *, dx=None, dim=-1):
+    """Cumulative trapezoidal rule along ``dim`` (one element shorter), differentiable."""
+    ax = _dim(dim, y.ndim, "cumulative_trapezoid")
+    n = y.shape[ax]
+    lo = narrow(y, ax, 0, builtins.max(n - 1, 0))
+    hi = narrow(y, ax, 1, builtins.max(n - 1, 0))
+    if x is not None:
+        xt = x if isinstance(x, Tensor) else tensor(x, dtype=y.dtype)
+        if xt.ndim == 1:
+            shape = [1] * y.ndim
+            shape[ax] = n - 1
+            dxs = diff(xt).reshape(shape)
+        else:
+            dxs = diff(xt, dim=ax)
+        return cumsum((lo + hi) * dxs / 2, ax)
+    return cumsum((lo + hi) * ((1.0 if dx is None else dx) / 2), ax)
+
+
+@tensor_method(inplace=True)
+def renorm(input, p, dim, maxnorm):  # noqa: A002
+    """Each slice along ``dim`` rescaled so its p-norm is at most ``maxnorm`` (differentiable)."""
+    ax = _dim(dim, input.ndim, "renorm")
+    others = tuple(i for i in range(input.ndim) if i != ax)
+    norms = norm(input, p, dim=others, keepdim=True)
+    over = Tensor._wrap(norms._data > maxnorm)
+    return input * where(over, maxnorm / (norms + 1e-7), ones_like(norms))
+
+
+@tensor_method
+def sum_to_size(input, *size):  # noqa: A002
+    """Sum ``input`` down to ``size`` (the reverse of broadcasting), differentiable."""
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        size = tuple(size[0])
+    nd = input.ndim - len(size)
+    if nd < 0 or builtins.any(s != 1 and s != input.shape[nd + i] for i, s in enumerate(size)):
+        raise RuntimeError(f"size {{{', '.join(map(str, size))}}} is not expandable to size "
+                           f"{{{', '.join(map(str, input.shape))}}}.")
+    out = input
+    if nd:
+        out = sum(out, tuple(builtins.range(nd)))
+    axes = tuple(i for i, s in enumerate(size) if s == 1 and out.shape[i] != 1)
+    if axes:
+        out = sum(out, axes, keepdim=True)
+    return out
+
+
+__all__ = _public(globals())
+
+# Ops of later families, used at call time only. They are imported here, at the end, and every family in
+# between is imported first, so the family modules always load in the order of ember/_ops/__init__.py.
+from .shape import cat, diagonal, narrow, reshape, squeeze, stack, unbind  # noqa: E402
+from .index import gather  # noqa: E402
+from . import inplace_ops  # noqa: E402,F401  (keeps the modules loading in order)
+from .linalg import matmul  # noqa: E402
+from .sorting import median  # noqa: E402

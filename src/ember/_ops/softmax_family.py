@@ -1,0 +1,88 @@
+"""The softmax family (fused nodes for speed)."""
+from __future__ import annotations
+
+
+import numpy as np
+
+from .. import _dtype as D
+from .._tensor import Tensor
+from ..autograd.engine import Node
+from ._registry import tensor_method
+from ._helpers import _dim, _public
+from .casting import cast
+from .reduce import sum
+from .shape import reshape
+
+
+class Softmax(Node):
+    name = "SoftmaxBackward0"
+    saves = {}
+    save_out = True
+
+    def __init__(self, axis):
+        self.axis = axis
+
+    def forward(self, x):
+        m = np.max(x, axis=self.axis, keepdims=True) if x.size else 0
+        e = np.exp(x - np.where(np.isfinite(m), m, 0))
+        return e / e.sum(axis=self.axis, keepdims=True)
+
+    def backward(self, ns, g, ins, out):
+        go = g * out
+        return (go - out * ns.sum(go, self.axis, True),)
+
+
+class LogSoftmax(Node):
+    name = "LogSoftmaxBackward0"
+    saves = {}
+    save_out = True
+
+    def __init__(self, axis):
+        self.axis = axis
+
+    def forward(self, x):
+        m = np.max(x, axis=self.axis, keepdims=True) if x.size else 0
+        s = x - np.where(np.isfinite(m), m, 0)
+        return s - np.log(np.exp(s).sum(axis=self.axis, keepdims=True))
+
+    def backward(self, ns, g, ins, out):
+        return (g - ns.exp(out) * ns.sum(g, self.axis, True),)
+
+
+def _softmax_prep(x, dim, dtype, name):
+    if dtype is not None:
+        x = cast(x, D.as_dtype(dtype))
+    elif x._data.dtype == np.float16:
+        x = cast(x, D.float32)
+    if x._data.dtype.kind != "f":
+        raise RuntimeError(f"{name}: expected a floating-point input, got {x.dtype}; use x.float()")
+    if dim is None:
+        raise TypeError(f"{name}() missing required argument 'dim' (e.g. dim=-1 for the last dimension)")
+    if x.ndim == 0:
+        return x, None
+    return x, _dim(dim, x.ndim, name)
+
+
+@tensor_method
+def softmax(x, dim=None, dtype=None):
+    """exp(x) / sum(exp(x)) along ``dim``, computed stably."""
+    half = dtype is None and isinstance(x, Tensor) and x._data.dtype == np.float16
+    x, ax = _softmax_prep(x, dim, dtype, "softmax")
+    out = Softmax(None)(reshape(x, (1,))).reshape(()) if ax is None else Softmax(ax)(x)
+    return cast(out, D.float16) if half else out  # float16 computes in float32, like torch
+
+
+@tensor_method
+def log_softmax(x, dim=None, dtype=None):
+    """log(softmax(x)) along ``dim``, computed stably (finite for logits of +-1e4)."""
+    half = dtype is None and isinstance(x, Tensor) and x._data.dtype == np.float16
+    x, ax = _softmax_prep(x, dim, dtype, "log_softmax")
+    out = LogSoftmax(None)(reshape(x, (1,))).reshape(()) if ax is None else LogSoftmax(ax)(x)
+    return cast(out, D.float16) if half else out  # float16 computes in float32, like torch
+
+
+def ns_sum_keep(x, axis):
+    return sum(x, axis, True)
+
+
+__all__ = _public(globals())

@@ -1,0 +1,626 @@
+"""Elementwise unary ops: one node per op (forward + backward side by side) and its function."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import _dtype as D
+from .._tensor import Tensor
+from ..autograd.engine import UnaryNode
+from ..autograd.functional_ns import erf_array
+from ._registry import tensor_method
+from ._helpers import _check_tensor, _floatify, _public
+from .casting import cast
+
+
+class _Unary(UnaryNode):
+    pass
+
+
+class Neg(_Unary):
+    name = "NegBackward0"
+    saves = {}
+
+    def forward(self, x):
+        return -x
+
+    def backward(self, ns, g, ins, out):
+        return (-g,)
+
+
+class Exp(_Unary):
+    name = "ExpBackward0"
+    saves = {}
+    save_out = True
+
+    def forward(self, x):
+        return np.exp(x)
+
+    def backward(self, ns, g, ins, out):
+        return (g * out,)
+
+
+class Expm1(_Unary):
+    name = "Expm1Backward0"
+    saves = {}
+    save_out = True
+
+    def forward(self, x):
+        return np.expm1(x)
+
+    def backward(self, ns, g, ins, out):
+        return (g * (out + 1),)
+
+
+class Log(_Unary):
+    name = "LogBackward0"
+    saves = {0: (0,)}
+    def forward(self, x):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.log(x)
+
+    def backward(self, ns, g, ins, out):
+        return (g / ins[0],)
+
+
+class Log1p(_Unary):
+    name = "Log1PBackward0"
+    saves = {0: (0,)}
+    def forward(self, x):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.log1p(x)
+
+    def backward(self, ns, g, ins, out):
+        return (g / (ins[0] + 1),)
+
+
+class Log2(_Unary):
+    name = "Log2Backward0"
+    saves = {0: (0,)}
+    def forward(self, x):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.log2(x)
+
+    def backward(self, ns, g, ins, out):
+        return (g / (ins[0] * math.log(2.0)),)
+
+
+class Log10(_Unary):
+    name = "Log10Backward0"
+    saves = {0: (0,)}
+    def forward(self, x):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.log10(x)
+
+    def backward(self, ns, g, ins, out):
+        return (g / (ins[0] * math.log(10.0)),)
+
+
+class Sqrt(_Unary):
+    name = "SqrtBackward0"
+    saves = {}
+    save_out = True
+
+    def forward(self, x):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.sqrt(x)
+
+    def backward(self, ns, g, ins, out):
+        return (g / (2 * out),)
+
+
+class Rsqrt(_Unary):
+    name = "RsqrtBackward0"
+    saves = {}
+    save_out = True
+
+    def forward(self, x):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return 1 / np.sqrt(x)
+
+    def backward(self, ns, g, ins, out):
+        return (g * (-0.5) * out * out * out,)
+
+
+class Abs(_Unary):
+    name = "AbsBackward0"
+    saves = {0: (0,)}
+    def forward(self, x):
+        return np.abs(x)
+
+    def backward(self, ns, g, ins, out):
+        return (g * ns.sign(ins[0]),)
+
+
+class Reciprocal(_Unary):
+    name = "ReciprocalBackward0"
+    saves = {}
+    save_out = True
+
+    def forward(self, x):
+        with np.errstate(divide="ignore"):
+            return 1 / x
+
+    def backward(self, ns, g, ins, out):
+        return (-g * out * out,)
+
+
+class Sin(_Unary):
+    name = "SinBackward0"
+    saves = {0: (0,)}
+    def forward(self, x):
+        return np.sin(x)
+
+    def backward(self, ns, g, ins, out):
+        return (g * ns.cos(ins[0]),)
+
+
+class Cos(_Unary):
+    name = "CosBackward0"
+    saves = {0: (0,)}
+    def forward(self, x):
+        return np.cos(x)
+
+    def backward(self, ns, g, ins, out):
+        return (-g * ns.sin(ins[0]),)
+
+
+class Tan(_Unary):
+    name = "TanBackward0"
+    saves = {}
+    save_out = True
+
+    def forward(self, x):
+        return np.tan(x)
+
+    def backward(self, ns, g, ins, out):
+        return (g * (1 + out * out),)
+
+
+class Tanh(_Unary):
+    name = "TanhBackward0"
+    saves = {}
+    save_out = True
+
+    def forward(self, x):
+        return np.tanh(x)
+
+    def backward(self, ns, g, ins, out):
+        return (g * (1 - out * out),)
+
+
+class Sigmoid(_Unary):
+    name = "SigmoidBackward0"
+    saves = {}
+    save_out = True
+
+    def forward(self, x):
+        # 1 / (1 + exp(-x)) keeps full relative precision for very negative x; exp may overflow
+        # to inf there, which gives the correct limit 0
+        with np.errstate(over="ignore"):
+            e = np.exp(-x)
+        e += 1
+        return np.reciprocal(e, out=e)
+
+    def backward(self, ns, g, ins, out):
+        return (g * out * (1 - out),)
+
+
+class Relu(_Unary):
+    name = "ReluBackward0"
+    saves = {}
+    save_out = True
+
+    def forward(self, x):
+        return np.maximum(x, 0)
+
+    def backward(self, ns, g, ins, out):
+        # zero where out <= 0; NaN passes the gradient, like torch's threshold_backward
+        if isinstance(g, Tensor) or g.dtype.kind != "f" or g.size < 4096:  # small: fewer NumPy calls win
+            return (ns.where(ns.value(out) <= 0, 0.0, g),)
+        return (_mask_bits(g, ~(out <= 0)),)
+
+
+_INT_OF_SIZE = {2: np.int16, 4: np.int32, 8: np.int64}
+
+
+def _mask_bits(g, keep):
+    """``where(keep, g, 0)`` for float arrays, exactly (inf/NaN in g included), via an AND of the bits:
+    branch-free, so ~8x faster than np.where on a random mask."""
+    it = _INT_OF_SIZE[g.itemsize]
+    m = keep.astype(it)
+    np.negative(m, out=m)  # True -> all ones
+    return (np.broadcast_to(g, m.shape).view(it) & m).view(g.dtype)
+
+
+class Erf(_Unary):
+    name = "ErfBackward0"
+    saves = {0: (0,)}
+    def forward(self, x):
+        return erf_array(x)
+
+    def backward(self, ns, g, ins, out):
+        x = ins[0]
+        return (g * (2.0 / math.sqrt(math.pi)) * ns.exp(-(x * x)),)
+
+
+class Asin(_Unary):
+    name = "AsinBackward0"
+    saves = {0: (0,)}
+    def forward(self, x):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.arcsin(x)
+
+    def backward(self, ns, g, ins, out):
+        x = ins[0]
+        return (g / ns.sqrt(1 - x * x),)
+
+
+class Acos(_Unary):
+    name = "AcosBackward0"
+    saves = {0: (0,)}
+    def forward(self, x):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.arccos(x)
+
+    def backward(self, ns, g, ins, out):
+        x = ins[0]
+        return (-g / ns.sqrt(1 - x * x),)
+
+
+class Atan(_Unary):
+    name = "AtanBackward0"
+    saves = {0: (0,)}
+    def forward(self, x):
+        return np.arctan(x)
+
+    def backward(self, ns, g, ins, out):
+        x = ins[0]
+        return (g / (1 + x * x),)
+
+
+class Sinh(_Unary):
+    name = "SinhBackward0"
+    saves = {0: (0,)}
+    def forward(self, x):
+        return np.sinh(x)
+
+    def backward(self, ns, g, ins, out):
+        x = ins[0]
+        return (g * (ns.exp(x) + ns.exp(-x)) * 0.5,)
+
+
+class Cosh(_Unary):
+    name = "CoshBackward0"
+    saves = {0: (0,)}
+    def forward(self, x):
+        return np.cosh(x)
+
+    def backward(self, ns, g, ins, out):
+        x = ins[0]
+        return (g * (ns.exp(x) - ns.exp(-x)) * 0.5,)
+
+
+def _unary(cls, name):
+    def f(x):
+        if not isinstance(x, Tensor):
+            raise TypeError(f"{name}(): argument 'input' must be a Tensor, not {type(x).__name__}")
+        if x._data.dtype.kind != "f":
+            x = cast(x, D.get_default_dtype())
+        return cls()(x)
+
+    f.__name__ = name
+    f.__doc__ = f"Elementwise {name} (differentiable)."
+    return f
+
+
+exp = _unary(Exp, "exp")
+tensor_method(exp)
+
+
+expm1 = _unary(Expm1, "expm1")
+tensor_method(expm1, inplace=True)
+
+
+log = _unary(Log, "log")
+tensor_method(log, inplace=True)
+
+
+log1p = _unary(Log1p, "log1p")
+tensor_method(log1p, inplace=True)
+
+
+log2 = _unary(Log2, "log2")
+tensor_method(log2, inplace=True)
+
+
+log10 = _unary(Log10, "log10")
+tensor_method(log10, inplace=True)
+
+
+sqrt = _unary(Sqrt, "sqrt")
+tensor_method(sqrt)
+
+
+rsqrt = _unary(Rsqrt, "rsqrt")
+tensor_method(rsqrt, inplace=True)
+
+
+reciprocal = _unary(Reciprocal, "reciprocal")
+tensor_method(reciprocal, inplace=True)
+
+
+sin = _unary(Sin, "sin")
+tensor_method(sin, inplace=True)
+
+
+cos = _unary(Cos, "cos")
+tensor_method(cos, inplace=True)
+
+
+tan = _unary(Tan, "tan")
+tensor_method(tan, inplace=True)
+
+
+tanh = _unary(Tanh, "tanh")
+tensor_method(tanh, inplace=True)
+
+
+sigmoid = _unary(Sigmoid, "sigmoid")
+tensor_method(sigmoid, inplace=True)
+
+
+erf = _unary(Erf, "erf")
+tensor_method(erf, inplace=True)
+
+
+asin = arcsin = _unary(Asin, "asin")
+tensor_method(asin, "asin", "arcsin", inplace=True)
+
+
+acos = arccos = _unary(Acos, "acos")
+tensor_method(acos, "acos", "arccos", inplace=True)
+
+
+atan = arctan = _unary(Atan, "atan")
+tensor_method(atan, "atan", "arctan", inplace=True)
+
+
+sinh = _unary(Sinh, "sinh")
+tensor_method(sinh, inplace=True)
+
+
+cosh = _unary(Cosh, "cosh")
+tensor_method(cosh, inplace=True)
+
+
+@tensor_method(dunder="__neg__")
+def neg(x):
+    """Elementwise negation."""
+    if x._data.dtype == np.bool_:
+        raise TypeError("neg: negation, the `-` operator, on a bool tensor is not supported; use ~ or logical_not()")
+    return Neg()(x)
+
+
+negative = neg
+tensor_method(negative, "negative", inplace=True)
+
+
+@tensor_method("abs", "absolute", inplace=("abs",))
+def abs(x):
+    """Elementwise absolute value (gradient sign(x), 0 at 0)."""
+    return Abs()(x)
+
+
+absolute = abs
+tensor_method(absolute, "absolute", inplace=True, method=False)
+
+
+@tensor_method
+def relu(x):
+    """max(x, 0) elementwise."""
+    return Relu()(x)
+
+
+@tensor_method(inplace=True)
+def sign(x):
+    """Elementwise sign (no gradient: it is zero almost everywhere)."""
+    return Tensor._wrap(np.sign(x._data))
+
+
+sgn = sign
+tensor_method(sgn, "sgn", inplace=True)
+
+
+def _nograd(fn_np, name):
+    def f(x, *a, **k):
+        return Tensor._wrap(fn_np(x._data, *a, **k))
+
+    f.__name__ = name
+    f.__doc__ = f"Elementwise {name} (not differentiable: returns a tensor without grad)."
+    return f
+
+
+floor = _nograd(np.floor, "floor")
+tensor_method(floor, inplace=True)
+
+
+ceil = _nograd(np.ceil, "ceil")
+tensor_method(ceil, inplace=True)
+
+
+trunc = _nograd(np.trunc, "trunc")
+tensor_method(trunc, inplace=True)
+
+
+isnan = _nograd(np.isnan, "isnan")
+tensor_method(isnan)
+
+
+isinf = _nograd(np.isinf, "isinf")
+tensor_method(isinf)
+
+
+isfinite = _nograd(np.isfinite, "isfinite")
+tensor_method(isfinite)
+
+
+signbit = _nograd(np.signbit, "signbit")
+tensor_method(signbit)
+
+
+@tensor_method(inplace=True)
+def round(x, decimals=0):
+    """Round half to even, like torch (not differentiable)."""
+    return Tensor._wrap(np.round(x._data, decimals))
+
+
+@tensor_method(inplace=True)
+def logical_not(x):
+    return Tensor._wrap(np.logical_not(x._data))
+
+
+@tensor_method(inplace=True)
+def logical_and(a, b):
+    return Tensor._wrap(np.logical_and(_arr(a), _arr(b)))
+
+
+@tensor_method(inplace=True)
+def logical_or(a, b):
+    return Tensor._wrap(np.logical_or(_arr(a), _arr(b)))
+
+
+@tensor_method(inplace=True)
+def logical_xor(a, b):
+    return Tensor._wrap(np.logical_xor(_arr(a), _arr(b)))
+
+
+def _arr(x):
+    return x._data if isinstance(x, Tensor) else np.asarray(x)
+
+
+def _bitwise(npf, name):
+    def f(a, b=None):
+        if b is None:  # bitwise_not
+            if a._data.dtype.kind not in "iub":
+                raise TypeError(f"{name}: only integer and bool tensors are supported, got {a.dtype}")
+            return Tensor._wrap(npf(a._data))
+        ad, bd = _arr(a), _arr(b)
+        for v in (ad, bd):
+            if v.dtype.kind not in "iub":
+                raise TypeError(f"{name}: only integer and bool tensors are supported, got {v.dtype}")
+        return Tensor._wrap(npf(ad, bd))
+
+    f.__name__ = name
+    return f
+
+
+bitwise_not = _bitwise(np.invert, "bitwise_not")
+tensor_method(bitwise_not, inplace=True)
+
+
+bitwise_and = _bitwise(np.bitwise_and, "bitwise_and")
+tensor_method(bitwise_and, inplace=True)
+
+
+bitwise_or = _bitwise(np.bitwise_or, "bitwise_or")
+tensor_method(bitwise_or, inplace=True)
+
+
+bitwise_xor = _bitwise(np.bitwise_xor, "bitwise_xor")
+tensor_method(bitwise_xor, inplace=True)
+
+
+@tensor_method(inplace=True)
+def frac(x):
+    return x - trunc(x)
+
+
+@tensor_method(inplace=True)
+def deg2rad(x):
+    return x * (np.pi / 180.0)
+
+
+@tensor_method(inplace=True)
+def rad2deg(x):
+    return x * (180.0 / np.pi)
+
+
+@tensor_method(inplace=True)
+def logit(x, eps=None):
+    """log(x / (1 - x)), with x clamped to [eps, 1 - eps] when ``eps`` is given."""
+    if eps is not None:
+        x = clamp(x, eps, 1 - eps)
+    return log(x / (1 - x))
+
+
+@tensor_method(inplace=True)
+def nan_to_num(x, nan=0.0, posinf=None, neginf=None):
+    """Replace NaN, +inf and -inf by finite numbers (the gradient passes where x was finite)."""
+    a = x._data
+    if a.dtype.kind != "f":
+        return x.clone()
+    fi = np.finfo(a.dtype)
+    rep = np.where(np.isnan(a), nan, np.where(a > 0, fi.max if posinf is None else posinf,
+                                                     fi.min if neginf is None else neginf)).astype(a.dtype)
+    return where(Tensor._wrap(np.isfinite(a)), x, Tensor._wrap(rep))
+
+
+@tensor_method
+def positive(input):  # noqa: A002
+    """``input`` itself (torch.positive returns the same tensor)."""
+    _check_tensor(input, "positive")
+    if input.dtype == D.bool_:
+        raise RuntimeError("The `+` operator, on a bool tensor is not supported.")
+    return input
+
+
+@tensor_method(inplace=True)
+def fix(input):  # noqa: A002
+    """Alias of ``trunc``."""
+    return trunc(input)
+
+
+@tensor_method
+def frexp(input):  # noqa: A002
+    """(mantissa, exponent) with ``input = mantissa * 2 ** exponent`` (exponent int32)."""
+    _check_tensor(input, "frexp")
+    if input._data.dtype.kind != "f":
+        raise RuntimeError(f"torch.frexp() only supports floating-point dtypes, got {input.dtype}")
+    m, e = np.frexp(input._data)
+    return Tensor._wrap(m), Tensor._wrap(e.astype(np.int32))
+
+
+@tensor_method
+def angle(input):  # noqa: A002
+    """The argument of a real number: 0 for x >= 0, pi for x < 0 (nan stays nan); gradient 0."""
+    x = _floatify(input, "angle")
+    d = x._data
+    return Tensor._wrap(np.where(d < 0, math.pi, np.where(np.isnan(d), np.nan, 0.0)).astype(d.dtype))
+
+
+@tensor_method
+def isneginf(input):  # noqa: A002
+    _check_tensor(input, "isneginf")
+    return Tensor._wrap(np.isneginf(input._data) if input._data.dtype.kind == "f" else np.zeros(input.shape, bool))
+
+
+@tensor_method
+def isposinf(input):  # noqa: A002
+    _check_tensor(input, "isposinf")
+    return Tensor._wrap(np.isposinf(input._data) if input._data.dtype.kind == "f" else np.zeros(input.shape, bool))
+
+
+@tensor_method
+def isreal(input):  # noqa: A002
+    """All True: ember has no complex numbers."""
+    _check_tensor(input, "isreal")
+    return Tensor._wrap(np.ones(input._data.shape, dtype=bool))
+
+
+__all__ = _public(globals())
+
+# Ops of later families, used at call time only. They are imported here, at the end, and every family in
+# between is imported first, so the family modules always load in the order of ember/_ops/__init__.py.
+from .binary import clamp, where  # noqa: E402
