@@ -1,4 +1,4 @@
-"""The ops of ember/_ops_extra.py against torch: values, dtypes, gradients, gradcheck, gradgradcheck."""
+"""More of torch's ops (special functions, shape helpers, extra reductions; in ember/_ops/) against torch: values, dtypes, gradients, gradcheck, gradgradcheck."""
 from __future__ import annotations
 
 import numpy as np
