@@ -308,8 +308,13 @@ def test_scheduler_errors():
     _, adagrad = _opts("Adagrad")
     with pytest.raises(TypeError, match="list is not an Optimizer"):
         E.StepLR([], step_size=2)
-    with pytest.raises(ValueError, match="step_size must be a positive integer"):
+    with pytest.raises(ValueError, match="step_size must be a positive number"):
         E.StepLR(opt, step_size=0)
+    lr0 = [g["lr"] for g in opt.param_groups]
+    sched = E.StepLR(opt, 1.0, gamma=0.5)  # torch takes a float step size (the text-classification tutorial)
+    opt.step()
+    sched.step()
+    assert sched.get_last_lr() == [lr / 2 for lr in lr0]
     with pytest.raises(ValueError, match="Expected 2 lr_lambdas|expected 2 lr_lambdas"):
         E.LambdaLR(opt, [lambda e: 1.0])
     with pytest.raises(TypeError, match="lr_lambda should be a function, but got float"):
