@@ -224,11 +224,16 @@ def _walk(var, params, show_attrs, show_saved, max_attr_chars, who):
                 g.edge(str(id(fn)), sid, dir="none")
         nf = tuple(getattr(fn, "next_functions", ()) or ())
         edges = getattr(fn, "edges", None)
-        edges = list(edges) if isinstance(edges, (tuple, list)) else None
+        # the engine's edges list only the inputs that need grad, each led by its input index
+        by_input = {}
+        if isinstance(edges, (tuple, list)):
+            for e in edges:
+                if isinstance(e, tuple) and e and isinstance(e[0], int):
+                    by_input.setdefault(e[0], e)
         ins = []
         for k, entry in enumerate(nf):
             u = entry[0] if isinstance(entry, tuple) else entry
-            e = edges[k] if edges is not None and k < len(edges) else None
+            e = by_input.get(k)
             if e is not None and len(e) >= 6:
                 ins.append((_size_to_str(e[4]), _dtype_name(e[5])))
                 if u is not None:
