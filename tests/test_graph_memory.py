@@ -158,3 +158,66 @@ def test_node_that_saves_nothing_holds_no_reference_to_its_input(op):
     gone, grad = _dropped(ember, op)
     assert grad == pytest.approx(ref_grad)
     assert gone, f"{op}: the node keeps its input tensor (or its array) alive"
+
+
+# --------------------------------------------------------------------------- the inlined record paths
+_ONE_INPUT = ["exp", "log", "sin", "cos", "tanh", "sigmoid", "relu", "neg", "abs", "sqrt", "erf", "sinh", "atan"]
+_TWO_INPUTS = ["add", "sub", "mul", "div", "pow", "maximum", "minimum", "atan2"]
+
+
+def _engine_state(node, out):
+    d = node.__dict__
+    saved = d.get("saved")
+    os_ = d.get("out_saved")
+    return {
+        "edges": [(i, id(n), leaf, k, shape, dt) for i, n, leaf, k, shape, dt in d.get("edges", ())],
+        "needs": tuple(d.get("needs", ())),
+        "saved": None if saved is None else [None if s is None else (id(s[0]), s[1]) for s in saved],
+        "out_saved": None if os_ is None else (id(os_[0]), [r() is out for r in os_[1]], os_[2]),
+        "rec_clock": d.get("rec_clock"),
+        "inputs": [id(x) for x in d["inputs"]] if "inputs" in d else None,
+        "out": (out.requires_grad, out.grad_fn is node),
+    }
+
+
+def _generic_state(node, inputs, out):
+    """Record a fresh node of ``node``'s class through the generic ``Node._record`` for the same inputs."""
+    from ember.autograd.engine import Node
+
+    twin = object.__new__(type(node))
+    t = object.__new__(ember.Tensor)
+    t._data = out._data
+    Node._record(twin, (t,), inputs)
+    return _engine_state(twin, t)
+
+
+@pytest.mark.parametrize("name", _ONE_INPUT + _TWO_INPUTS)
+def test_unary_and_binary_call_paths_record_as_the_generic_record(name, monkeypatch):
+    # UnaryNode/BinaryNode apply the cached plan inline; what they leave must equal Node._record's result
+    from ember.autograd import engine
+
+    calls = []
+    for cls in (engine.UnaryNode, engine.BinaryNode):
+        orig = cls.__call__
+
+        def spy(self, *args, _orig=orig):
+            out = _orig(self, *args)
+            calls.append((self, args, out))
+            return out
+
+        monkeypatch.setattr(cls, "__call__", spy)
+    rng = np.random.default_rng(0)
+    base = rng.uniform(0.5, 1.5, (3, 4)).astype(np.float32)
+    cases = [("x",)] if name in _ONE_INPUT else [("x", "y"), ("x", "c"), ("c", "y"), ("x", 2.0), (2.0, "y")]
+    if name == "atan2":  # torch's atan2 takes tensors only
+        cases = cases[:3]
+    for case in cases:
+        x = ember.tensor(base, requires_grad=True) * 1.0  # a non-leaf: edges point at its node
+        y = ember.tensor(base[::-1].copy(), requires_grad=True)
+        c = ember.tensor(base + 1)
+        args = [{"x": x, "y": y, "c": c}[a] if isinstance(a, str) else a for a in case]
+        calls.clear()
+        out = getattr(ember, name)(*args)
+        node, inputs, res = calls[-1]
+        assert res is out and out.grad_fn is node, (name, case)
+        assert _engine_state(node, out) == _generic_state(node, inputs, out), (name, case)

@@ -36,6 +36,24 @@ from .grad_mode import STATE
 _new = object.__new__
 
 
+def _saved_value(x):
+    if isinstance(x, Tensor):
+        r = x._vroot
+        return (x, (x if r is None else r)._ver)
+    return (x, None)
+
+
+def _bits(plan):
+    return sum(1 << j for j in plan if j < 2)
+
+
+_T1 = (True,)
+_TF = (True, False)
+_FT = (False, True)
+_TT = (True, True)
+_NEEDS2 = (None, _TF, _FT, _TT)  # indexed by (input 0 needs grad) | (input 1 needs grad) << 1
+
+
 class Node:
     """A recorded operation. Subclasses define ``forward(*arrays)`` and ``backward(ns, g, ins, out)``."""
 
@@ -54,6 +72,7 @@ class Node:
     freed = False
     pre_hooks = None  # tensor hooks registered on this node's output(s)
     _grad_name = None
+    _post_hooks = None  # hooks registered with ``node.register_hook``
     _plans = None
     _legacy = True
 
@@ -67,6 +86,11 @@ class Node:
         cls._legacy = cls.saves is None
         if cls._legacy:  # old flags: all inputs kept when needs_inputs, the output when needs_out
             cls.save_out = cls.needs_out
+        # the plans of the one- and two-input call paths, cached from ``_plan`` (the one rule): bit 0 keep
+        # input 0, bit 1 keep input 1, bit 2 keep the output, bit 3 legacy (keep ``inputs``); 0 = keep nothing
+        extra = (4 if cls.save_out else 0) | (8 if cls._legacy else 0)
+        cls._rec1 = _bits(cls._plan_for((True,))) | extra
+        cls._rec2 = (0,) + tuple(_bits(cls._plan_for(n)) | extra for n in _NEEDS2[1:])
 
     def __call__(self, *inputs):
         datas = []
@@ -151,15 +175,20 @@ class Node:
         if ANOMALY.enabled:
             self.stack = creation_stack()
 
-    def _plan(self, needs):
-        """The input indices to keep, given which inputs need a gradient (cached per class)."""
-        if self._legacy:
-            return tuple(range(len(needs))) if self.needs_inputs else ()
+    @classmethod
+    def _plan_for(cls, needs):
+        """The input indices to keep, given which inputs need a gradient: the one rule of what is saved
+        (cached per class in ``_plans``, ``_rec1`` and ``_rec2``)."""
+        if cls.saves is None:
+            return tuple(range(len(needs))) if cls.needs_inputs else ()
         keep = set()
-        for gi, reads in self.saves.items():
+        for gi, reads in cls.saves.items():
             if gi < len(needs) and needs[gi]:
                 keep.update(reads)
         return tuple(sorted(j for j in keep if j < len(needs)))
+
+    def _plan(self, needs):
+        return self._plan_for(needs)
 
     def guard(self, tensors):
         """Version-check ``tensors`` (index/mask arrays a backward reads but that are not inputs) at backward."""
@@ -196,7 +225,9 @@ class Node:
 
     def register_hook(self, hook):
         """``hook(grad_inputs, grad_outputs)`` after this node ran (observing only; ember ignores returns)."""
-        lst = self.__dict__.setdefault("_post_hooks", [])
+        lst = self._post_hooks
+        if lst is None:
+            lst = self._post_hooks = []
         lst.append(hook)
         return _Hook(lst, hook)
 
@@ -254,7 +285,10 @@ class AccumulateGrad:
 
 
 class UnaryNode(Node):
-    """A node with one tensor input: ``Node.__call__`` without the generic loops."""
+    """A node with one tensor input: ``Node.__call__`` without the generic loops.
+
+    Its record step applies the class's cached plan (``_rec1``, from ``_plan``) inline; it must leave the
+    node exactly as ``Node._record`` would (tests/test_graph_memory.py checks this for every op class)."""
 
     def __call__(self, x):
         xd = x._data
@@ -267,12 +301,32 @@ class UnaryNode(Node):
         t = _new(Tensor)
         t._data = out
         if x.requires_grad and STATE.enabled:
-            self._record((t,), (x,))
+            t.requires_grad = True
+            t.grad_fn = self
+            fn = x.grad_fn
+            self.edges = ((0, x if fn is None else fn, fn is None, x._out_idx, xd.shape, xd.dtype),)
+            self.needs = _T1
+            rec = self._rec1
+            if rec:
+                if rec & 1:
+                    r = x._vroot
+                    self.saved = [(x, (x if r is None else r)._ver)]
+                    self.rec_clock = CLOCK.now
+                if rec & 4:
+                    self.out_saved = (out, (weakref.ref(t),), 0)
+                    self.rec_clock = CLOCK.now
+                if rec & 8:
+                    self.inputs = (x,)
+            if ANOMALY.enabled:
+                self.stack = creation_stack()
         return t
 
 
 class BinaryNode(Node):
-    """A node with two inputs (tensors or Python numbers), with a specialised call."""
+    """A node with two inputs (tensors or Python numbers), with a specialised call.
+
+    Like ``UnaryNode``, its record step applies the cached plan (``_rec2``) inline, leaving the node as
+    ``Node._record`` would."""
 
     def __call__(self, a, b):
         ta = isinstance(a, Tensor)
@@ -285,8 +339,40 @@ class BinaryNode(Node):
             out = np.asarray(out)
         t = _new(Tensor)
         t._data = out
-        if ((ta and a.requires_grad) or (tb and b.requires_grad)) and STATE.enabled:
-            self._record((t,), (a, b))
+        k = (1 if ta and a.requires_grad else 0) | (2 if tb and b.requires_grad else 0)
+        if k and STATE.enabled:
+            t.requires_grad = True
+            t.grad_fn = self
+            if k == 1:
+                fn = a.grad_fn
+                d = a._data
+                self.edges = ((0, a if fn is None else fn, fn is None, a._out_idx, d.shape, d.dtype),)
+                self.needs = _TF
+            elif k == 2:
+                fn = b.grad_fn
+                d = b._data
+                self.edges = ((1, b if fn is None else fn, fn is None, b._out_idx, d.shape, d.dtype),)
+                self.needs = _FT
+            else:
+                fn = a.grad_fn
+                d = a._data
+                fb = b.grad_fn
+                e = b._data
+                self.edges = ((0, a if fn is None else fn, fn is None, a._out_idx, d.shape, d.dtype),
+                              (1, b if fb is None else fb, fb is None, b._out_idx, e.shape, e.dtype))
+                self.needs = _TT
+            rec = self._rec2[k]
+            if rec:
+                if rec & 3:
+                    self.saved = [_saved_value(a) if rec & 1 else None, _saved_value(b) if rec & 2 else None]
+                    self.rec_clock = CLOCK.now
+                if rec & 4:
+                    self.out_saved = (out, (weakref.ref(t),), 0)
+                    self.rec_clock = CLOCK.now
+                if rec & 8:
+                    self.inputs = (a, b)
+            if ANOMALY.enabled:
+                self.stack = creation_stack()
         return t
 
 
@@ -534,22 +620,34 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, capture=None
             fn = ready.pop()
             g = buf.pop(fn)
             processed.append(fn)
-            if fn.rec_clock is not None and fn.rec_clock != CLOCK.now:
+            rc = fn.rec_clock
+            if rc is not None and rc != CLOCK.now:
                 _check_versions(fn)
             if fn.pre_hooks:
                 g = _run_node_prehooks(fn, g, create_graph)
-            if fn in cap_nodes:
+            if cap_nodes and fn in cap_nodes:
                 _capture_node(capture, fn, g)
-            vals, out = _unpack(fn, create_graph)
+            needs = fn.needs
+            if create_graph:
+                vals, out = _unpack(fn, True)
+            else:  # _unpack's first-order case, inlined: saved input arrays (None where not saved), output
+                saved = fn.saved
+                if saved is None:
+                    vals = [None] * len(needs)
+                else:  # s[1] (the version) is None exactly when the saved value is not a tensor
+                    vals = [None if s is None else (s[0] if s[1] is None else s[0]._data) for s in saved]
+                out = fn.out_saved
+                if out is not None:
+                    out = out[0]
             grads = fn.backward(ns, g, vals, out)
-            if len(grads) < len(fn.needs):
+            if len(grads) < len(needs):
                 raise RuntimeError(
-                    f"{fn.name()} returned {len(grads)} gradients for {len(fn.needs)} inputs (an ember bug, or a "
+                    f"{fn.name()} returned {len(grads)} gradients for {len(needs)} inputs (an ember bug, or a "
                     "custom node whose backward must return one gradient or None per input)"
                 )
             if anomaly:
                 _check_nan(fn, grads)
-            post = fn.__dict__.get("_post_hooks")
+            post = fn._post_hooks
             if post:
                 for h in list(post):
                     h(tuple(_as_t(x) for x in grads), tuple(_as_t(x) for x in (g if fn.multi else [g])))
@@ -566,7 +664,8 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, capture=None
                             f"{fn.name()} returned a gradient of shape {tuple(gd.shape)} for input {i} of shape "
                             f"{tuple(shape)} (an ember bug, or a custom node with a wrong backward)"
                         )
-                if gd.dtype != dt:
+                gdt = gd.dtype
+                if gdt is not dt and gdt != dt:
                     gx = ns.cast(gx, dt)
                 if leaf:
                     _add_leaf(leaf_buf, nxt, gx)
@@ -586,7 +685,17 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, capture=None
         if not retain_graph:
             # freed only now: a node's saved values may be shared with nodes processed later
             for fn in processed:
-                _free(fn)
+                d = fn.__dict__
+                if "pre_hooks" in d or "stack" in d or "_post_hooks" in d or "_metadata" in d:
+                    _free(fn)
+                    continue
+                # drop the saved values and whatever forward stored; keep the graph's structure, like torch
+                e = d.get("edges", ())
+                n = d.get("needs", ())
+                d.clear()
+                d["edges"] = e
+                d["needs"] = n
+                d["freed"] = True
         handed = {id(g) for g in grad_outputs} if not create_graph else set()
         for leaf, g in leaf_buf.values():
             if not create_graph:
