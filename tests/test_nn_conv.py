@@ -282,3 +282,23 @@ def test_pool_errors():
         F.interpolate(ember.zeros(1, 1, 4, 4))
     with pytest.raises(NotImplementedError, match="mode 'cubic' is not supported"):
         F.interpolate(ember.zeros(1, 1, 4, 4), scale_factor=2, mode="cubic")
+
+
+@pytest.mark.parametrize("dtype,atol", [(np.float64, 1e-10), (np.float32, 2e-4)])
+@pytest.mark.parametrize("pool", [dict(kernel_size=2), dict(kernel_size=3, stride=2, padding=1)])
+def test_channels_last_chain_conv_relu_pool_conv_matches_torch(dtype, atol, pool):
+    """Conv outputs are channels-last views: ReLU and max-pooling keep that layout (forward and backward), and
+    the next conv's input gradient (per-offset GEMM blocks added into a channels-last buffer) matches torch."""
+    from ember.nn._functional_conv import _is_cl
+
+    seen = {}
+
+    def run(L, x, w1, b1, w2):
+        y = L.nn.functional.max_pool2d(L.relu(L.nn.functional.conv2d(x, w1, b1, padding=1)), **pool)
+        if L is ember:
+            seen["pool_cl"] = _is_cl(y._data)
+        return L.nn.functional.conv2d(y, w2, stride=(1, 2), dilation=(2, 1), groups=2)
+
+    check(lambda *a: run(ember, *a), lambda *a: run(torch, *a), [(2, 3, 12, 10), (6, 3, 3, 3), (6,), (4, 3, 3, 2)],
+          dtype=dtype, atol=atol)
+    assert seen["pool_cl"]

@@ -61,12 +61,35 @@ class _P:
         return ((h + pt + pb - dh * (kh - 1) - 1) // sh + 1, (w + pl + pr - dw * (kw - 1) - 1) // sw + 1)
 
 
+def _is_cl(x):
+    """Is (N, C, *S) ``x`` laid out channels-last (what the conv kernels return)?"""
+    return x.ndim >= 3 and not x.flags.c_contiguous and np.moveaxis(x, 1, -1).flags.c_contiguous
+
+
+def _empty(shape, dtype, cl):
+    """An uninitialised (N, C, *S) array, channels-last in memory when ``cl``: elementwise work between
+    arrays of one layout runs over contiguous memory, mixed layouts make NumPy transpose on the fly."""
+    if not cl:
+        return np.empty(shape, dtype)
+    return np.moveaxis(np.empty((shape[0],) + tuple(shape[2:]) + (shape[1],), dtype), -1, 1)
+
+
+def _as_layout(a, cl):
+    """``a`` in the channels-last layout when ``cl`` (one copy if it is not already), else as it is."""
+    if not cl or _is_cl(a):
+        return a
+    out = _empty(a.shape, a.dtype, True)
+    out[...] = a
+    return out
+
+
 def _pad4(x, pads, value=0.0):
     pt, pb, pl, pr = pads
     if not (pt or pb or pl or pr):
         return x
     n, c, h, w = x.shape
-    out = np.full((n, c, h + pt + pb, w + pl + pr), value, dtype=x.dtype)
+    out = _empty((n, c, h + pt + pb, w + pl + pr), x.dtype, _is_cl(x))
+    out.fill(value)
     out[:, :, pt:pt + h, pl:pl + w] = x
     return out
 
@@ -97,7 +120,7 @@ def _crop(xp, pads, h, w):
     pt, _, pl, _ = pads
     if xp.shape[2] == h and xp.shape[3] == w:
         return xp
-    return np.ascontiguousarray(xp[:, :, pt:pt + h, pl:pl + w])
+    return xp[:, :, pt:pt + h, pl:pl + w].copy(order="K")
 
 
 # ============================================================================ raw convolution kernels
@@ -216,29 +239,34 @@ def _conv_raw(x, w, b, G):
 
 def _convT_raw(gy, w, b, G, xsz):
     """Adjoint of the convolution in its input: gy (N, O, *O) -> x (N, C, *xsz) (also the transposed
-    convolution). One GEMM per chunk gives the columns (m, *K, C), added into a padded channels-last
-    buffer one kernel offset at a time (strided adds whose inner runs are C long)."""
+    convolution). Per batch chunk, one batched GEMM gives every kernel offset's contribution as its own
+    contiguous (m, C) block (offset-major, not (m, *K, C): the adds below then read contiguous memory and
+    write runs of ow*C, where offset-interleaved columns made NumPy step C elements at a time), each added
+    into a padded channels-last buffer at its offset."""
     n = gy.shape[0]
     osz = tuple(gy.shape[2:])
     g = G.groups
-    cg = w.shape[1]
+    o, cg = w.shape[:2]
     c = cg * g
     nd = len(osz)
-    wmT = _wmat(w, g).transpose(0, 2, 1)  # (g, O/g, K*Cg)
+    kp = _prod(G.k)
+    # (O, Cg, *K) -> (prod(K), g, O/g, Cg): for each offset and group, the right operand of the GEMM
+    wr = w.reshape((g, o // g, cg) + tuple(w.shape[2:]))
+    wk = np.ascontiguousarray(wr.transpose(tuple(range(3, 3 + nd)) + (0, 1, 2))).reshape(kp, g, o // g, cg)
     gm = _cl_grad(gy, g)  # (g, N*mo, O/g)
     mo = _prod(osz)
     sp = G.padded(xsz)
     dt = np.result_type(gy.dtype, w.dtype)
     buf = np.zeros((n,) + sp + (g, cg), dtype=dt)
     offsets = list(np.ndindex(*G.k))
-    for a, z in _chunks(n, mo * _prod(G.k) * c):
-        cols = np.matmul(gm[:, a * mo:z * mo], wmT)  # (g, m, K*Cg)
-        cols = cols.reshape((g, z - a) + osz + G.k + (cg,))
-        for off in offsets:
-            sl = (slice(a, z),) + tuple(slice(i * d, i * d + s * (o - 1) + 1, s)
-                                        for i, d, s, o in zip(off, G.d, G.s, osz))
-            src = cols[(slice(None),) * (2 + nd) + off]  # (g, m', *O, Cg)
-            buf[sl] += np.moveaxis(src, 0, -2)
+    to_cl = tuple(range(1, nd + 2)) + (0, nd + 2)  # (g, m', *O, Cg) -> (m', *O, g, Cg)
+    for a, z in _chunks(n, mo * kp * c):
+        cols = np.matmul(gm[None, :, a * mo:z * mo], wk)  # (prod(K), g, m, Cg)
+        for kk, off in enumerate(offsets):
+            sl = (slice(a, z),) + tuple(slice(i * d, i * d + s * (q - 1) + 1, s)
+                                        for i, d, s, q in zip(off, G.d, G.s, osz))
+            src = cols[kk].reshape((g, z - a) + osz + (cg,))
+            buf[sl] += src[0][..., None, :] if g == 1 else src.transpose(to_cl)
     xl = buf[(slice(None),) + G.interior(xsz)].reshape((n,) + tuple(xsz) + (c,))
     if b is not None:
         xl += b
@@ -679,7 +707,7 @@ class _MaxPool(Node):
         self.xp = xp
         v = _windows(xp, p, self.oh, self.ow)
         kh, kw = p.k
-        best = v[:, :, 0, 0].copy()
+        best = v[:, :, 0, 0].copy(order="K")  # keeps a channels-last input's layout
         for o in range(1, kh * kw):
             np.maximum(best, v[:, :, o // kw, o % kw], out=best)
         self.best = best
@@ -692,7 +720,7 @@ class _MaxPool(Node):
         v = _windows(self.xp, p, self.oh, self.ow)
         best = self.best
         nan = best.dtype.kind == "f" and np.isnan(best).any()
-        taken = np.zeros(best.shape, dtype=bool)
+        taken = np.zeros_like(best, dtype=bool)
         for o in range(kh * kw):
             cur = v[:, :, o // kw, o % kw]
             m = cur == best
@@ -734,7 +762,8 @@ class _MaxPool(Node):
         (sh, sw), (dh, dw) = p.s, p.d
         oh, ow = self.oh, self.ow
         overlap = sh < (kh - 1) * dh + 1 or sw < (kw - 1) * dw + 1
-        gx = (np.zeros if overlap else np.empty)(self.xp.shape, dtype=g.dtype)
+        gx = (np.zeros_like if overlap else np.empty_like)(self.xp, dtype=g.dtype)  # the input's layout
+        g = _as_layout(g, _is_cl(self.best))
         if not overlap:
             # every covered element belongs to exactly one window: assign, and zero the uncovered edges
             gx[:, :, (oh - 1) * sh + (kh - 1) * dh + 1:] = 0
