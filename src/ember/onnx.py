@@ -1140,6 +1140,12 @@ def _cumsum_e(t, y, x, dim, dtype=None):
     t.node("CumSum", [t.value(x), t.i64(int(dim) % x.dim())], y)
 
 
+def _view_e(t, y, x, *shape, size=None, dtype=None):
+    if dtype is not None:
+        t.fail(f"view(dtype={dtype}) (a reinterpreting cast)")
+    _reshape_emit(t, x, _shape_arg(shape) if shape else tuple(size), y)
+
+
 def _method_table():
     """Tensor method / ``ember.*`` function name -> emitter (the same emitter serves both)."""
     d = {
@@ -1172,7 +1178,7 @@ def _method_table():
         "min": _max_min("min"), "argmax": _arg("ArgMax"), "argmin": _arg("ArgMin"), "var": _var_std("var"),
         "std": _var_std("std"), "norm": _norm_e,
         "softmax": _softmax_e("Softmax"), "log_softmax": _softmax_e("LogSoftmax"),
-        "view": lambda t, y, x, *s: _reshape_emit(t, x, _shape_arg(s), y),
+        "view": _view_e,
         "reshape": lambda t, y, x, *s: _reshape_emit(t, x, _shape_arg(s), y),
         "flatten": lambda t, y, x, start_dim=0, end_dim=-1: _flatten_emit(t, x, start_dim, end_dim, y),
         "unflatten": _unflatten_e,
