@@ -518,3 +518,10 @@ def test_relu_backward_large_arrays_bit_mask_path_matches_torch(dtype):
     e.relu().backward(ember.tensor(g))
     t.relu().backward(torch.tensor(g))
     np.testing.assert_array_equal(e.grad.numpy(), t.grad.numpy())
+    # finite gradient (the one-multiply path), NaN input passing it through as torch
+    g2 = rng.standard_normal(5000).astype(dtype)
+    e.grad = t.grad = None
+    e.relu().backward(ember.tensor(g2))
+    t.relu().backward(torch.tensor(g2))
+    np.testing.assert_array_equal(e.grad.numpy(), t.grad.numpy())
+    assert e.grad.numpy()[0] == g2[0] and np.all(e.grad.numpy()[a < 0] == 0)

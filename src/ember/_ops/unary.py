@@ -219,7 +219,11 @@ class Relu(_Unary):
         # zero where out <= 0; NaN passes the gradient, like torch's threshold_backward
         if isinstance(g, Tensor) or g.dtype.kind != "f" or g.size < 4096:  # small: fewer NumPy calls win
             return (ns.where(ns.value(out) <= 0, 0.0, g),)
-        return (_mask_bits(g, ~(out <= 0)),)
+        keep = ~(out <= 0)
+        r = np.multiply(g, keep)  # one pass; exact unless g holds inf/NaN where it is zeroed (0 * inf = NaN)
+        if np.isnan(r).any():
+            return (_mask_bits(g, keep),)
+        return (r,)
 
 
 _INT_OF_SIZE = {2: np.int16, 4: np.int32, 8: np.int64}
