@@ -102,6 +102,40 @@ def test_nothing_graph_related_stays_after_backward():
     assert after < 1.25, f"{after:.2f} x.nbytes alive after backward; only x.grad (1.0) should remain"
 
 
+@pytest.mark.parametrize("lib", ["torch", "ember"])
+def test_a_node_frees_its_saved_values_as_soon_as_its_backward_ran(lib):
+    # torch releases a node's saved tensors right after that node's backward, so memory falls during
+    # backward; ember must too (it used to free every node only at the end: the step's peak was all the
+    # saved activations plus all the gradients)
+    lib_ = torch if lib == "torch" else ember
+    x = lib_.ones(1000, requires_grad=True)
+    alive = {}
+
+    class Box:  # torch: what a node saves, seen through saved_tensors_hooks
+        def __init__(self, t):
+            self.t = t
+
+    def pack(t):
+        b = Box(t)
+        alive.setdefault("boxes", []).append(weakref.ref(b))
+        return b
+
+    if lib == "torch":
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda b: b.t):
+            h = x.exp()
+            z = h.exp()  # saves its output
+    else:
+        h = x.exp()
+        z = h.exp()
+        alive["boxes"] = [weakref.ref(z._data)]  # ExpBackward0 keeps exactly this array
+    seen = []
+    h.register_hook(lambda g: seen.append(alive["boxes"][-1]() is None))  # runs after z's node, before h's
+    loss = z.sum()
+    del z
+    loss.backward()
+    assert seen == [True], f"{lib}: the saved output of the last exp was still alive after its backward ran"
+
+
 def test_retain_graph_keeps_then_frees():
     x = _x()
     with Traced(x.nbytes) as t:

@@ -614,12 +614,11 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, capture=None
         deps = _collect(roots)
         anomaly = ANOMALY.enabled
         ready = [fn for fn in dict.fromkeys(roots) if deps.get(fn, 0) == 0]
-        processed = []
+        free = not retain_graph
         cap_nodes = capture.get("__nodes__", ()) if capture is not None else ()
         while ready:
             fn = ready.pop()
             g = buf.pop(fn)
-            processed.append(fn)
             rc = fn.rec_clock
             if rc is not None and rc != CLOCK.now:
                 _check_versions(fn)
@@ -682,20 +681,20 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, capture=None
                     deps[nxt] = d
                     if d == 0:
                         ready.append(nxt)
-        if not retain_graph:
-            # freed only now: a node's saved values may be shared with nodes processed later
-            for fn in processed:
+            if free:
+                # like torch, a node drops what it saved as soon as its backward ran (values it shares with
+                # nodes still to run stay alive through their references), so memory falls during backward
                 d = fn.__dict__
                 if "pre_hooks" in d or "stack" in d or "_post_hooks" in d or "_metadata" in d:
                     _free(fn)
-                    continue
-                # drop the saved values and whatever forward stored; keep the graph's structure, like torch
-                e = d.get("edges", ())
-                n = d.get("needs", ())
-                d.clear()
-                d["edges"] = e
-                d["needs"] = n
-                d["freed"] = True
+                else:  # keep only the graph's structure
+                    e = d.get("edges", ())
+                    n = d.get("needs", ())
+                    d.clear()
+                    d["edges"] = e
+                    d["needs"] = n
+                    d["freed"] = True
+            grads = vals = out = g = None
         handed = {id(g) for g in grad_outputs} if not create_graph else set()
         for leaf, g in leaf_buf.values():
             if not create_graph:
