@@ -51,7 +51,7 @@ MODULE_HOOKS = ("on_fit_start", "on_train_start", "on_train_epoch_start", "on_tr
                 "on_before_zero_grad", "on_before_backward", "on_after_backward", "on_before_optimizer_step",
                 "on_train_batch_end", "on_validation_start", "on_validation_epoch_start",
                 "on_validation_batch_start", "on_validation_batch_end", "on_validation_epoch_end",
-                "on_validation_end", "on_train_epoch_end")
+                "on_validation_end", "on_train_epoch_end", "on_train_end", "on_fit_end")
 
 
 class Net(TrainModule):
@@ -204,6 +204,7 @@ EVERY_HOOK = [
     ("module.on_validation_epoch_end", 2), ("cb.on_validation_end", 2), ("module.on_validation_end", 3),
     ("cb.on_train_epoch_end", 2), ("module.on_train_epoch_end", 1),
     ("__getitem__", 50),  # a DataLoader fetch (in the main process)
+    ("cb.on_train_end", 1), ("module.on_fit_end", 1),  # after the last step: nothing left to train
 ]
 
 
