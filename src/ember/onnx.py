@@ -13,13 +13,14 @@ that op (``grad_fn.name()``) and the module path where it ran. Parameters and bu
 
 Needs the ``onnx`` package (``pip install ember[onnx]``). What is mapped is listed in docs/onnx.md.
 
-Limitation: integer and boolean values (token ids, masks) do not carry a ``grad_fn``, so an unmapped op
-applied to them would be frozen into a constant; the ops usually applied to them (comparisons,
-``masked_fill``, ``where``, casts, indexing, ``Embedding``) are mapped.
+Integer and boolean values (token ids, masks) do not carry a ``grad_fn``; so that an unmapped op applied
+to them is not frozen into a constant, every other public tensor method and ``ember`` / ``F`` function is
+wrapped too and fails when it meets a value computed from the inputs.
 """
 from __future__ import annotations
 
 import contextlib
+import enum
 import inspect
 import io
 import math
@@ -28,7 +29,7 @@ import warnings
 
 import numpy as np
 
-__all__ = ["export", "UnsupportedOperatorError"]
+__all__ = ["export", "UnsupportedOperatorError", "TrainingMode"]
 
 _BIG = np.iinfo(np.int64).max
 
@@ -327,7 +328,7 @@ def _conv_pads(t, m, x, nd):
 def _conv(t, m, x, y):
     nd = x.dim() - 2
     if nd < 1:
-        t.fail(f"{type(m).__name__} on unbatched input of shape {tuple(x.shape)}", "give a batched input")
+        t.fail(f"{_mname(m)} on unbatched input of shape {tuple(x.shape)}", "give a batched input")
     lo, hi = _conv_pads(t, m, x, nd)
     xi = t.value(x)
     mode = getattr(m, "padding_mode", "zeros")
@@ -347,7 +348,7 @@ def _conv_transpose(t, m, args, kwargs, y):
     output_size = args[1] if len(args) > 1 else kwargs.get("output_size")
     nd = x.dim() - 2
     if nd < 1:
-        t.fail(f"{type(m).__name__} on unbatched input of shape {tuple(x.shape)}", "give a batched input")
+        t.fail(f"{_mname(m)} on unbatched input of shape {tuple(x.shape)}", "give a batched input")
     op = _ints(m._output_padding(x, output_size), nd)
     p = _ints(m.padding, nd)
     ins = [t.value(x), t.value(m.weight)] + ([t.value(m.bias)] if m.bias is not None else [])
@@ -357,7 +358,7 @@ def _conv_transpose(t, m, args, kwargs, y):
 
 def _bn(t, m, x, y):
     if m.running_mean is None:
-        t.fail(f"{type(m).__name__}(track_running_stats=False) (it normalizes with batch statistics in eval mode)")
+        t.fail(f"{_mname(m)}(track_running_stats=False) (it normalizes with batch statistics in eval mode)")
     c = m.num_features
     dt = _dt(x)
     w = t.value(m.weight) if m.weight is not None else t.const(np.ones(c, dt))
@@ -434,9 +435,9 @@ def _pool(kind):
     def h(t, m, x, y):
         nd = x.dim() - 2
         if nd < 1:
-            t.fail(f"{type(m).__name__} on unbatched input of shape {tuple(x.shape)}", "give a batched input")
+            t.fail(f"{_mname(m)} on unbatched input of shape {tuple(x.shape)}", "give a batched input")
         if getattr(m, "return_indices", False):
-            t.fail(f"{type(m).__name__}(return_indices=True)")
+            t.fail(f"{_mname(m)}(return_indices=True)")
         stride = m.stride if m.stride is not None and m.stride != [] else m.kernel_size
         pads = _ints(m.padding, nd)
         common = dict(kernel_shape=_ints(m.kernel_size, nd), strides=_ints(stride, nd), pads=pads + pads,
@@ -445,7 +446,7 @@ def _pool(kind):
             t.node("MaxPool", [t.value(x)], y, dilations=_ints(m.dilation, nd), **common)
         else:
             if getattr(m, "divisor_override", None) is not None:
-                t.fail(f"{type(m).__name__}(divisor_override=...)")
+                t.fail(f"{_mname(m)}(divisor_override=...)")
             t.node("AveragePool", [t.value(x)], y, count_include_pad=int(bool(m.count_include_pad)), **common)
     return h
 
@@ -454,9 +455,9 @@ def _adaptive(kind):
     def h(t, m, x, y):
         nd = x.dim() - 2
         if nd < 1:
-            t.fail(f"{type(m).__name__} on unbatched input of shape {tuple(x.shape)}", "give a batched input")
+            t.fail(f"{_mname(m)} on unbatched input of shape {tuple(x.shape)}", "give a batched input")
         if getattr(m, "return_indices", False):
-            t.fail(f"{type(m).__name__}(return_indices=True)")
+            t.fail(f"{_mname(m)}(return_indices=True)")
         size = m.output_size
         size = list(size) if isinstance(size, (tuple, list)) else [size] * nd
         ins = [int(s) for s in x.shape[2:]]
@@ -466,7 +467,7 @@ def _adaptive(kind):
             t.node(f"Global{op}Pool", [t.value(x)], y)
             return
         if any(i % s for i, s in zip(ins, size)):
-            t.fail(f"{type(m).__name__}(output_size={m.output_size}) on spatial size {tuple(ins)}",
+            t.fail(f"{_mname(m)}(output_size={m.output_size}) on spatial size {tuple(ins)}",
                    "it is mapped when the input size is a multiple of the output size")
         k = [i // s for i, s in zip(ins, size)]
         t.node(f"{op}Pool", [t.value(x)], y, kernel_shape=k, strides=k)
@@ -1140,6 +1141,84 @@ def _cumsum_e(t, y, x, dim, dtype=None):
     t.node("CumSum", [t.value(x), t.i64(int(dim) % x.dim())], y)
 
 
+def _narrow_e(t, y, x, dim, start, length):
+    dim = int(dim) % x.dim()
+    st = int(start) if not _is_t(start) else int(start.item())
+    t.node("Slice", [t.value(x), t.i64([st]), t.i64([st + int(length)]), t.i64([dim])], y)
+
+
+def _select_e(t, y, x, dim, index):
+    t.node("Gather", [t.value(x), t.const(np.array(int(index), np.int64))], y, axis=int(dim) % x.dim())
+
+
+def _index_select_e(t, y, x, dim, index):
+    t.node("Gather", [t.value(x), t.value(index)], y, axis=int(dim) % x.dim())
+
+
+def _gather_e(t, y, x, dim, index, sparse_grad=False):
+    t.node("GatherElements", [t.value(x), t.value(index)], y, axis=int(dim) % x.dim())
+
+
+def _flip_e(t, y, x, *dims):
+    dims = [int(d) % x.dim() for d in _shape_arg(dims)]
+    n = len(dims)
+    t.node("Slice", [t.value(x), t.i64([-1] * n), t.i64([-_BIG] * n), t.i64(dims), t.i64([-1] * n)], y)
+
+
+def _logsumexp_e(t, y, x, dim, keepdim=False):
+    t.reduce("ReduceLogSumExp", t.value(x), _dims(dim, x.dim()), keepdim, y)
+
+
+def _topk_e(t, y, x, k, dim=-1, largest=True, sorted=True):
+    vals, idx = t.multi("TopK", [t.value(x), t.i64([int(k)])], 2, axis=int(dim) % x.dim(), largest=int(bool(largest)),
+                        sorted=1)
+    t.out(vals, y[0])
+    t.out(idx, y[1])
+
+
+def _log_base(base):
+    def e(t, y, x):
+        dt = _dt(x)
+        t.node("Div", [t.node("Log", [t.value(x)]), t.scalar(np.log(base), dt)], y)
+    return e
+
+
+def _addmm_e(t, y, input, mat1, mat2, beta=1, alpha=1):
+    dt = _dt(y)
+    prod = t.node("MatMul", [t.value(mat1), t.value(mat2)])
+    if alpha != 1:
+        prod = t.node("Mul", [prod, t.scalar(alpha, dt)])
+    inp = _operand(t, input, dt)
+    if beta != 1:
+        inp = t.node("Mul", [inp, t.scalar(beta, dt)])
+    t.node("Add", [inp, prod], y)
+
+
+def _outer_e(t, y, a, b):
+    t.node("Mul", [t.unsqueeze(t.value(a), [1]), t.unsqueeze(t.value(b), [0])], y)
+
+
+def _movedim_e(t, y, x, source, destination):
+    nd = x.dim()
+    src = [int(v) % nd for v in (source if isinstance(source, (tuple, list)) else [source])]
+    dst = [int(v) % nd for v in (destination if isinstance(destination, (tuple, list)) else [destination])]
+    rest = [d for d in range(nd) if d not in src]
+    perm = [None] * nd
+    for sd, dd in zip(src, dst):
+        perm[dd] = sd
+    it = iter(rest)
+    perm = [p if p is not None else next(it) for p in perm]
+    t.node("Transpose", [t.value(x)], y, perm=perm)
+
+
+def _mT_e(t, y, x):
+    _transpose_e(t, y, x, -2, -1)
+
+
+def _T_e(t, y, x):
+    t.node("Transpose", [t.value(x)], y, perm=list(range(x.dim()))[::-1])
+
+
 def _view_e(t, y, x, *shape, size=None, dtype=None):
     if dtype is not None:
         t.fail(f"view(dtype={dtype}) (a reinterpreting cast)")
@@ -1195,6 +1274,21 @@ def _method_table():
         "clamp_max": lambda t, y, x, max: _clamp_e(t, y, x, None, max), "where": _where_e, "masked_fill": _masked_fill_e,
         "split": _split_e, "chunk": _chunk_e, "unbind": _unbind_e, "__getitem__": _getitem_e,
         "cumsum": _cumsum_e, "triu": _trilu_e(True), "tril": _trilu_e(False),
+        "narrow": _narrow_e, "select": _select_e, "index_select": _index_select_e, "gather": _gather_e,
+        "flip": _flip_e, "logsumexp": _logsumexp_e, "topk": _topk_e, "tile": _repeat_e,
+        "broadcast_to": _expand_e, "ravel": lambda t, y, x: t.node("Reshape", [t.value(x), t.i64([-1])], y),
+        "mm": _binary("MatMul"), "mv": _binary("MatMul"), "addmm": _addmm_e, "outer": _outer_e, "ger": _outer_e,
+        "movedim": _movedim_e, "moveaxis": _movedim_e, "swapdims": _transpose_e,
+        "tan": _unary("Tan"), "asin": _unary("Asin"), "acos": _unary("Acos"), "atan": _unary("Atan"),
+        "sinh": _unary("Sinh"), "cosh": _unary("Cosh"), "asinh": _unary("Asinh"), "acosh": _unary("Acosh"),
+        "atanh": _unary("Atanh"), "arcsin": _unary("Asin"), "arccos": _unary("Acos"), "arctan": _unary("Atan"),
+        "round": _unary("Round"), "isnan": _unary("IsNaN"), "isinf": _unary("IsInf"),
+        "log2": _log_base(2.0), "log10": _log_base(10.0),
+        "exp2": lambda t, y, x: t.node("Pow", [t.scalar(2.0, _dt(y)), t.value(x)], y),
+        "multiply": _binary("Mul"), "subtract": _binary("Sub"), "divide": _div, "true_divide": _div,
+        "negative": _unary("Neg"), "absolute": _unary("Abs"), "greater": _compare("Greater"),
+        "less": _compare("Less"), "greater_equal": _compare("GreaterOrEqual"), "less_equal": _compare("LessOrEqual"),
+        "not_equal": _compare("Equal", True), "logical_xor": _logical("Xor"),
     }
     return d
 
@@ -1204,6 +1298,7 @@ def _function_table():
     return {
         "cat": _cat_e, "concat": _cat_e, "concatenate": _cat_e, "stack": _stack_e, "einsum": _einsum_e,
         "zeros_like": _like_e("zeros"), "ones_like": _like_e("ones"), "full_like": _like_e("full"),
+        "empty_like": _like_e("zeros"),
     }
 
 
@@ -1532,6 +1627,63 @@ def _glu_e(t, y, input, dim=-1):
     t.node("Mul", [a, t.node("Sigmoid", [b])], y)
 
 
+def _as_module(label, **attrs):
+    import types
+
+    return types.SimpleNamespace(_label=label, **attrs)
+
+
+def _mname(m):
+    return getattr(m, "_label", None) or type(m).__name__
+
+
+def _conv_f(t, y, input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    m = _as_module(f"conv{input.dim() - 2}d", weight=weight, bias=bias, stride=stride, padding=padding,
+                   dilation=dilation, groups=groups, kernel_size=tuple(int(k) for k in weight.shape[2:]),
+                   padding_mode="zeros")
+    _conv(t, m, input, y)
+
+
+def _conv_transpose_f(t, y, input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    nd = input.dim() - 2
+    m = _as_module(f"conv_transpose{nd}d", weight=weight, bias=bias, stride=stride, padding=padding,
+                   dilation=dilation, groups=groups, kernel_size=tuple(int(k) for k in weight.shape[2:]),
+                   _output_padding=lambda x, size: _ints(output_padding, nd))
+    _conv_transpose(t, m, (input,), {}, y)
+
+
+def _max_pool_f(t, y, input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    m = _as_module(f"max_pool{input.dim() - 2}d", kernel_size=kernel_size, stride=stride, padding=padding,
+                   dilation=dilation, ceil_mode=ceil_mode,
+                   return_indices=return_indices)
+    _pool("max")(t, m, input, y)
+
+
+def _avg_pool_f(t, y, input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+                divisor_override=None):
+    m = _as_module(f"avg_pool{input.dim() - 2}d", kernel_size=kernel_size, stride=stride, padding=padding,
+                   ceil_mode=ceil_mode,
+                   count_include_pad=count_include_pad, divisor_override=divisor_override)
+    _pool("avg")(t, m, input, y)
+
+
+def _adaptive_f(kind):
+    def e(t, y, input, output_size, return_indices=False):
+        m = _as_module(f"adaptive_{kind}_pool{input.dim() - 2}d", output_size=output_size,
+                       return_indices=return_indices)
+        _adaptive(kind)(t, m, input, y)
+    return e
+
+
+def _batch_norm_f(t, y, input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1,
+                  eps=1e-5):
+    if training or running_mean is None:
+        t.fail("batch_norm with training=True (batch statistics)", "pass training=self.training")
+    m = _as_module("batch_norm", running_mean=running_mean, running_var=running_var, weight=weight, bias=bias, eps=eps,
+                   num_features=int(input.shape[1]))
+    _bn(t, m, input, y)
+
+
 def _functional_table():
     return {
         "relu": _unary("Relu"), "tanh": _unary("Tanh"), "sigmoid": _unary("Sigmoid"),
@@ -1577,6 +1729,14 @@ def _functional_table():
         "embedding": lambda t, y, x, w, *r: t.node("Gather", [t.value(w), t.value(x)], y, axis=0),
         "mse_loss": _pointwise_loss(_mse), "l1_loss": _pointwise_loss(_l1), "smooth_l1_loss": _smooth_l1_e,
         "huber_loss": _huber_e, "binary_cross_entropy": _bce_e, "binary_cross_entropy_with_logits": _bce_logits_e,
+        "conv1d": _conv_f, "conv2d": _conv_f, "conv3d": _conv_f, "conv_transpose1d": _conv_transpose_f,
+        "conv_transpose2d": _conv_transpose_f, "conv_transpose3d": _conv_transpose_f,
+        "max_pool1d": _max_pool_f, "max_pool2d": _max_pool_f, "max_pool3d": _max_pool_f,
+        "avg_pool1d": _avg_pool_f, "avg_pool2d": _avg_pool_f, "avg_pool3d": _avg_pool_f,
+        "adaptive_avg_pool1d": _adaptive_f("avg"), "adaptive_avg_pool2d": _adaptive_f("avg"),
+        "adaptive_avg_pool3d": _adaptive_f("avg"), "adaptive_max_pool1d": _adaptive_f("max"),
+        "adaptive_max_pool2d": _adaptive_f("max"), "adaptive_max_pool3d": _adaptive_f("max"),
+        "batch_norm": _batch_norm_f,
         "cross_entropy": _ce_e, "nll_loss": _nll_e, "kl_div": _kl_e, "margin_ranking_loss": _margin_ranking_e,
         "triplet_margin_loss": _triplet_e, "cosine_embedding_loss": _cosine_embedding_e,
         "hinge_embedding_loss": _hinge_e, "soft_margin_loss": _soft_margin_e, "gaussian_nll_loss": _gaussian_nll_e,
@@ -1645,6 +1805,52 @@ def _wrap(label, orig, emit):
         return y
     wrapper.__wrapped__ = orig
     return wrapper
+
+
+def _wrap_unmapped(label, orig):
+    """A public op with no mapping: when it is applied to a traced value and returns a tensor, the export fails
+    here, naming it (instead of later through its grad_fn, or never for integer and bool values)."""
+    def wrapper(*args, **kwargs):
+        if not _active():
+            return orig(*args, **kwargs)
+        t = _T
+        t.suspended += 1
+        try:
+            y = orig(*args, **kwargs)
+        finally:
+            t.suspended -= 1
+        if any(_dynamic(t, a) for a in args) or any(_dynamic(t, a) for a in kwargs.values()):
+            outs = [o for o in _flat(y if isinstance(y, (tuple, list)) else [y]) if _is_t(o)]
+            if outs:
+                fn = next((o.grad_fn for o in outs if o.grad_fn is not None), None)
+                raise UnsupportedOperatorError(
+                    f"ember.onnx.export: the op {label}{' (' + fn.name() + ')' if fn is not None else ''} (in module "
+                    f"{t.where()}) has no ONNX mapping in ember's exporter. Rewrite that part with mapped ops (see "
+                    "docs/onnx.md) or export a model without it.")
+        return y
+    wrapper.__wrapped__ = orig
+    return wrapper
+
+
+def _dynamic(t, v):
+    """Whether ``v`` holds a value computed from the graph's inputs (not only from parameters and constants)."""
+    if _is_t(v):
+        e = t.names.get(id(v))
+        return (e is not None and e[0] not in t.init_names) or v.grad_fn is not None
+    if isinstance(v, (tuple, list)):
+        return any(_dynamic(t, u) for u in v)
+    return False
+
+
+# Tensor methods that read no values (or only metadata): never an error
+_NOT_VALUES = {"new_empty", "new_empty_strided", "new_full", "new_ones", "new_tensor", "new_zeros",
+               "requires_grad_", "retain_grad", "register_hook", "cpu", "cuda", "pin_memory", "share_memory_",
+               "backward", "detach_", "size", "dim", "numel", "nelement", "ndimension", "stride", "element_size",
+               "data_ptr", "get_device", "storage_offset", "untyped_storage", "type", "numpy", "item", "tolist",
+               "is_complex", "is_conj", "is_contiguous", "is_floating_point", "is_inference", "is_neg",
+               "is_same_size", "is_shared", "is_signed", "is_nonzero", "equal", "allclose", "zero_",
+               "uniform_", "normal_", "fill_", "copy_"}
+_UNMAPPED_DUNDERS = ("__floordiv__", "__rfloordiv__", "__mod__", "__rmod__", "__lshift__", "__rshift__")
 
 
 _INPLACE = {"__iadd__": "add", "__isub__": "sub", "__imul__": "mul", "__itruediv__": "__truediv__",
@@ -1746,15 +1952,35 @@ def _patched(model, tracer):
         if orig is not None:
             saved.append((Tensor, name, orig))
             setattr(Tensor, name, _wrap_inplace(f"Tensor.{name}", orig, methods[base]))
+    for name, emit in (("T", _T_e), ("mT", _mT_e)):
+        prop = Tensor.__dict__.get(name)
+        if isinstance(prop, property):
+            saved.append((Tensor, name, prop))
+            setattr(Tensor, name, property(_wrap(f"Tensor.{name}", prop.fget, emit)))
+    done = set(methods) | set(_INPLACE) | _NOT_VALUES
+    for name, obj in list(Tensor.__dict__.items()):
+        if name in done or not inspect.isfunction(obj) or (name.startswith("_") and name not in _UNMAPPED_DUNDERS):
+            continue
+        saved.append((Tensor, name, obj))
+        setattr(Tensor, name, _wrap_unmapped(f"Tensor.{name}", obj))
+    funcs = _function_table()
+    for name, obj in list(ember.__dict__.items()):
+        if name in methods or name in funcs or name.startswith("_") or not inspect.isfunction(obj):
+            continue
+        saved.append((ember, name, obj))
+        setattr(ember, name, _wrap_unmapped(f"ember.{name}", obj))
     import ember.nn.functional as F
 
-    for name, emit in _functional_table().items():
-        orig = F.__dict__.get(name)
-        if orig is not None:
-            saved.append((F, name, orig))
-            w = _wrap(f"ember.nn.functional.{name}", orig, emit)
-            setattr(F, name, w)
-            act_wrappers[orig] = w
+    ftable = _functional_table()
+    for name, obj in list(F.__dict__.items()):
+        if name.startswith("_") or not inspect.isfunction(obj):
+            continue
+        emit = ftable.get(name)
+        w = _wrap(f"ember.nn.functional.{name}", obj, emit) if emit is not None else \
+            _wrap_unmapped(f"ember.nn.functional.{name}", obj)
+        saved.append((F, name, obj))
+        setattr(F, name, w)
+        act_wrappers[obj] = w
     _T = tracer
     try:
         yield
@@ -1811,25 +2037,63 @@ def _fold_constants(nodes, inits, opset):
     return kept, list(inits) + new
 
 
-def export(model, args, f, input_names=None, output_names=None, dynamic_axes=None, opset_version=None,
-           do_constant_folding=True, export_params=True, verbose=False, training=None, **kwargs):
-    """Trace ``model(*args)`` once in eval mode and write an ONNX model to ``f`` (a path or a binary file).
+class TrainingMode(enum.Enum):
+    """torch.onnx.TrainingMode: ember exports eval-mode behaviour (EVAL, or PRESERVE on a model in eval mode)."""
+
+    EVAL = 0
+    PRESERVE = 1
+    TRAINING = 2
+
+
+# torch.onnx.export options that ember accepts with their default value only (they select torch's exporter
+# internals, reports and file layout); another value is an error naming the option
+_DEFAULT_ONLY = {"external_data": True, "report": False, "optimize": True, "profile": False,
+                 "dump_exported_program": False, "custom_opsets": None, "export_modules_as_functions": False,
+                 "autograd_inlining": True, "custom_translation_table": None, "dynamic_shapes": None}
+
+
+def export(model, args=(), f=None, input_names=None, output_names=None, dynamic_axes=None, opset_version=None,
+           do_constant_folding=True, export_params=True, verbose=False, training=None, *, kwargs=None, dynamo=None,
+           keep_initializers_as_inputs=False, verify=False, artifacts_dir=".", operator_export_type=None,
+           **options):
+    """Trace ``model(*args, **kwargs)`` once in eval mode and write an ONNX model to ``f`` (a path or a binary file).
 
     ``input_names`` / ``output_names`` name the graph's inputs and outputs (default ``input_0``...,
-    ``output_0``...; nested output tuples are flattened); ``dynamic_axes`` maps those names to the axes that
-    may vary (``{"x": {0: "batch"}}`` or ``{"x": [0]}``). ``opset_version`` defaults to 17.
-    ``do_constant_folding=True`` evaluates the subgraphs that depend only on parameters and constants (the
-    transposed weights of ``Linear`` layers, ops your forward applies to parameters) and stores their
-    results; ``False`` keeps those ops in the graph. Returns None."""
+    ``output_0``...; nested input and output tuples are flattened, tensors in ``kwargs`` follow ``args``);
+    ``dynamic_axes`` maps those names to the axes that may vary (``{"x": {0: "batch"}}`` or ``{"x": [0]}``).
+    ``opset_version`` defaults to 17. ``do_constant_folding=True`` evaluates the subgraphs that depend only on
+    parameters and constants (the transposed weights of ``Linear`` layers, ops your forward applies to
+    parameters) and stores their results; ``False`` keeps those ops in the graph. ``verify=True`` runs the
+    file with onnxruntime on the example inputs and raises if it disagrees with ember (1e-5 relative).
+    ``keep_initializers_as_inputs=True`` also lists the parameters as graph inputs. ``dynamo`` is accepted
+    with either value: ember has one exporter, this tracer. Returns None."""
     onnx = _require_onnx()
     from onnx import helper
 
     from ember import Tensor, enable_grad
 
-    if kwargs:
-        raise TypeError(f"ember.onnx.export got unexpected arguments {sorted(kwargs)}")
+    for k, v in options.items():
+        if k not in _DEFAULT_ONLY:
+            raise TypeError(f"ember.onnx.export got an unexpected argument {k!r}")
+        if v != _DEFAULT_ONLY[k]:
+            raise ValueError(f"ember.onnx.export: {k}={v!r} is not supported; ember accepts only the default "
+                             f"{k}={_DEFAULT_ONLY[k]!r} (see docs/onnx.md)")
+    if f is None:
+        raise TypeError("ember.onnx.export: f (a path or a binary file object) is required; ember writes the model "
+                        "there (it has no ONNXProgram object to return)")
     if not export_params:
         raise ValueError("ember.onnx.export: export_params=False is not supported (parameters are always stored)")
+    if operator_export_type is not None and getattr(operator_export_type, "name", operator_export_type) != "ONNX":
+        raise ValueError(f"ember.onnx.export: operator_export_type={operator_export_type!r} is not supported; "
+                         "ember emits standard ONNX operators only")
+    mode = getattr(training, "name", training)
+    if mode not in (None, "EVAL", "PRESERVE"):
+        raise ValueError(f"ember.onnx.export: training={training!r} is not supported; ember exports eval-mode "
+                         "behaviour (TrainingMode.EVAL)")
+    if mode == "PRESERVE" and getattr(model, "training", False):
+        raise ValueError("ember.onnx.export: training=TrainingMode.PRESERVE on a model in training mode would "
+                         "export training behaviour (random dropout, batch statistics), which ember does not; "
+                         "call model.eval() or pass training=TrainingMode.EVAL")
     opset = _DEFAULT_OPSET if opset_version is None else int(opset_version)
     if opset < 17:
         raise ValueError(f"ember.onnx.export: opset_version={opset} is not supported; use 17 or newer "
@@ -1838,12 +2102,18 @@ def export(model, args, f, input_names=None, output_names=None, dynamic_axes=Non
         args = (args,)
     elif isinstance(args, list):
         args = tuple(args)
-    if not isinstance(args, tuple) or not args or not all(isinstance(a, Tensor) for a in _flat(args)):
+    kwargs = dict(kwargs or {})
+    if not isinstance(args, tuple) or not all(isinstance(a, Tensor) for a in _flat(args)):
         raise TypeError("ember.onnx.export: args must be a Tensor or a tuple of Tensors (the example inputs; "
                         "nested tuples such as (x, (h0, c0)) are flattened into graph inputs)")
-    structure, args = args, tuple(_flat(args))
+    kw_tensors = [k for k, v in kwargs.items() if isinstance(v, Tensor)]
+    structure, args = args, tuple(_flat(args)) + tuple(kwargs[k] for k in kw_tensors)
     n_in = len(args)
-    input_names = list(input_names) if input_names is not None else [f"input_{i}" for i in range(n_in)]
+    if not n_in:
+        raise TypeError("ember.onnx.export: give the example inputs in args (or as tensors in kwargs)")
+    n_pos = n_in - len(kw_tensors)
+    input_names = list(input_names) if input_names is not None else \
+        [f"input_{i}" for i in range(n_pos)] + kw_tensors
     if len(input_names) != n_in:
         raise ValueError(f"ember.onnx.export: {len(input_names)} input_names for {n_in} inputs")
     was_training = getattr(model, "training", False)
@@ -1865,10 +2135,13 @@ def export(model, args, f, input_names=None, output_names=None, dynamic_axes=Non
         return type(v)(rebuild(u) for u in v) if isinstance(v, (tuple, list)) else next(it)
 
     call_args = rebuild(structure)
+    call_kwargs = dict(kwargs)
+    for k in kw_tensors:
+        call_kwargs[k] = next(it)
     try:
         model.eval()
         with enable_grad(), _patched(model, tracer):
-            out = model(*call_args)
+            out = model(*call_args, **call_kwargs)
     finally:
         model.train(was_training)
     outs = list(_flat(out))
@@ -1907,6 +2180,8 @@ def export(model, args, f, input_names=None, output_names=None, dynamic_axes=Non
             for a, n in zip(args, input_names)]
     g_out = [helper.make_tensor_value_info(n, _elem_type(o.detach().numpy().dtype), dims(n, o.shape))
              for o, n in zip(outs, output_names)]
+    if keep_initializers_as_inputs:
+        g_in += [helper.make_tensor_value_info(i.name, i.data_type, list(i.dims)) for i in inits]
     graph = helper.make_graph(nodes, type(model).__name__, g_in, g_out, initializer=inits)
     m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="ember")
     m.ir_version = min(m.ir_version, 9)
@@ -1922,3 +2197,22 @@ def export(model, args, f, input_names=None, output_names=None, dynamic_axes=Non
         raise TypeError(f"ember.onnx.export: f must be a path or a binary file object, got {type(f).__name__}")
     if verbose:
         print(helper.printable_graph(graph))
+    if verify:
+        _verify(data, args, input_names, outs, output_names)
+
+
+def _verify(data, args, input_names, outs, output_names):
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise ImportError("ember.onnx.export(verify=True) runs the model with onnxruntime: pip install "
+                          "'ember[onnx]' (or pip install onnxruntime)") from None
+    sess = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    got = sess.run(None, {n: a.detach().numpy() for n, a in zip(input_names, args)})
+    for g, o, name in zip(got, outs, output_names):
+        want = o.detach().numpy()
+        tol = 1e-5 * max(1.0, float(np.abs(want).max())) if want.size and want.dtype.kind == "f" else 0
+        if g.shape != want.shape or not np.allclose(g, want, rtol=1e-5, atol=tol, equal_nan=True):
+            err = float(np.abs(g - want).max()) if g.shape == want.shape else None
+            raise RuntimeError(f"ember.onnx.export(verify=True): onnxruntime's {name} differs from ember's "
+                               f"(shapes {g.shape} and {want.shape}, largest difference {err}); please report it")
