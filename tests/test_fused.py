@@ -3,6 +3,8 @@ values and gradients in float32 and float64, gradcheck and gradgradcheck (throug
 that create_graph uses), plus the float32 accuracy targets (<= 1e-6 against torch) on wide inputs."""
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -64,9 +66,14 @@ def test_activation_float32_accuracy(name, kw):
 def test_erf_float32_accuracy_and_dtypes():
     x = np.linspace(-7, 7, 70001).astype(np.float32)
     ref = torch.erf(torch.tensor(x.astype(np.float64))).numpy()
-    assert np.abs(erf_array(x) - ref).max() <= 1e-6
-    tiny = np.array([1e-30, -1e-12, 3e-8], np.float32)  # relative accuracy near 0 (x P/Q form)
+    assert np.abs(erf_array(x) - ref).max() <= 2e-7
+    tiny = np.array([1e-30, -1e-12, 3e-8], np.float32)  # relative accuracy near 0 (tanh(x P(x^2)) form)
     np.testing.assert_allclose(erf_array(tiny), torch.erf(torch.tensor(tiny.astype(np.float64))).numpy(), rtol=1e-6)
+    ext = np.array([np.inf, -np.inf, 3e38, -1e20, 4.5, -4.2, 50.0, np.nan], np.float32)  # overflow inside: no warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = erf_array(ext)
+    np.testing.assert_array_equal(got, [1, -1, 1, -1, 1, -1, 1, np.nan])
     assert erf_array(x.astype(np.float16)).dtype == np.float16
     assert erf_array(x[:0]).shape == (0,)
 

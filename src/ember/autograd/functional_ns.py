@@ -24,16 +24,15 @@ def _sum_to_array(g, shape):
     return out
 
 
-# erf(x) ~= x P(x^2) / Q(x^2) on [-4, 4] (+-1 beyond, in float32): the rational fit Eigen and XLA use for
-# float32 (max abs error 4e-7 against the exact erf, relative accuracy kept near 0).
-_P32 = tuple(np.float32(c) for c in (
-    -2.72614225801306e-10, 2.77068142495902e-08, -2.10102402082508e-06, -5.69250639462346e-05,
-    -7.34990630326855e-04, -2.95459980854025e-03, -1.60960333262415e-02))
-_Q32 = tuple(np.float32(c) for c in (
-    -1.45660718464996e-05, -2.13374055278905e-04, -1.68282697438203e-03, -7.37332916720468e-03,
-    -1.42647390514189e-02))
+# erf(x) ~= tanh(x P(x^2)) in float32, P of degree 6 fitted (weighted minimax, in float64) to atanh(erf(x)) / x on
+# [0, 4]: max abs error 1.4e-7 against the exact erf over all floats (Eigen's/XLA's rational form: 4e-7), in 15
+# array passes instead of 25. Past |x| ~ 3.9, x P(x^2) > 9.1 so tanh rounds to +-1 exactly as erf does in float32;
+# huge |x| overflow to +-inf on the way, still +-1. Near 0, tanh(1.1284 x) keeps the relative accuracy.
+_C32 = tuple(np.float32(c) for c in (
+    1.1283797054979434, 0.10276548116264576, -0.00018438294984765577, -0.0006257202751127486,
+    8.971287300884508e-05, -5.985740663190356e-06, 1.5896325816144792e-07))
 
-BLOCK = 16384  # elements per block of the blocked elementwise kernels (fits L2 with a few temporaries)
+BLOCK = 32768  # elements per block of the blocked elementwise kernels (128 KiB: fits L2 with a few temporaries)
 
 
 def _blocks(kernel, out, *arrays):
@@ -52,21 +51,17 @@ def _blocks(kernel, out, *arrays):
 
 
 def _erf32(x, out):
-    """Rational float32 erf of a flat block ``x`` into ``out``."""
-    z = np.clip(x, -4.0, 4.0, dtype=np.float32)
-    x2 = z * z
-    np.multiply(x2, _P32[0], out=out)
-    out += _P32[1]
-    for c in _P32[2:]:
-        out *= x2
-        out += c
-    out *= z
-    q = x2 * _Q32[0]
-    q += _Q32[1]
-    for c in _Q32[2:]:
-        q *= x2
-        q += c
-    out /= q
+    """float32 erf of a flat block ``x`` into ``out`` (see ``_C32``)."""
+    c = _C32
+    with np.errstate(over="ignore"):
+        v = x * x
+        np.multiply(v, c[6], out=out)
+        out += c[5]
+        for k in (4, 3, 2, 1, 0):
+            out *= v
+            out += c[k]
+        out *= x
+    np.tanh(out, out=out)
     return out
 
 
@@ -75,7 +70,7 @@ _math_erf = np.vectorize(math.erf, otypes=[np.float64])
 
 def erf_array(x):
     """erf for NumPy arrays: exact (math.erf) in float64; float32 (and float16 through float32) by a
-    blocked rational kernel accurate to 4e-7."""
+    blocked kernel, tanh(x P(x^2)), accurate to 1.4e-7."""
     if x.dtype == np.float64 or x.dtype.kind != "f":
         return _math_erf(x).astype(x.dtype, copy=False) if x.size else np.zeros(x.shape, x.dtype)
     dt = x.dtype

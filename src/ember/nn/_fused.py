@@ -16,7 +16,7 @@ import numpy as np
 
 from .. import _ops as O
 from ..autograd.engine import Node, UnaryNode
-from ..autograd.functional_ns import ARRAY_NS, _blocks, _erf32, _math_erf
+from ..autograd.functional_ns import _C32, ARRAY_NS, _blocks, _math_erf
 
 _SQRT1_2 = 1.0 / math.sqrt(2.0)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
@@ -33,12 +33,32 @@ def _flat_inputs(*arrays):
 # fwd(x, out) and bwd(x, g, out) on flat blocks of one dtype (float32 or float64)
 
 
+# float32 GELU: Phi(x) = (1 + erf(x / sqrt 2)) / 2 with erf(t) = tanh(t P(t^2)) (``functional_ns._C32``); the
+# 1/sqrt(2) is folded into the coefficients, so tanh(x Pg(x^2)) with Pg(v) = P(v / 2) / sqrt(2), and the
+# backward reuses v = x^2 for phi(x) = exp(-v / 2) / sqrt(2 pi): 18 passes forward, 23 backward.
+_CG32 = tuple(np.float32(c / (2.0 ** k * math.sqrt(2.0))) for k, c in enumerate(_C32))
+
+
+def _phi32_into(x, out):
+    """tanh(x Pg(x^2)) (= erf(x / sqrt 2)) into ``out``; returns v = x^2."""
+    c = _CG32
+    v = x * x
+    with np.errstate(over="ignore"):
+        np.multiply(v, c[6], out=out)
+        out += c[5]
+        for k in (4, 3, 2, 1, 0):
+            out *= v
+            out += c[k]
+        out *= x
+    np.tanh(out, out=out)
+    return v
+
+
 def _gelu_fwd(x, out):
-    t = x * x.dtype.type(_SQRT1_2)
     if x.dtype == np.float64:
-        out[...] = _math_erf(t)
+        out[...] = _math_erf(x * _SQRT1_2)
     else:
-        _erf32(t, out)
+        _phi32_into(x, out)
     out += 1
     out *= x
     out *= 0.5
@@ -46,19 +66,19 @@ def _gelu_fwd(x, out):
 
 
 def _gelu_bwd(x, g, out):
-    t = x * x.dtype.type(_SQRT1_2)
+    dt = x.dtype.type
     if x.dtype == np.float64:
-        out[...] = _math_erf(t)
+        out[...] = _math_erf(x * _SQRT1_2)
+        v = x * x
     else:
-        _erf32(t, out)
+        v = _phi32_into(x, out)
     out += 1
     out *= 0.5  # Phi(x)
-    np.multiply(t, t, out=t)
-    np.negative(t, out=t)
-    np.exp(t, out=t)
-    t *= x
-    t *= x.dtype.type(_INV_SQRT_2PI)  # x phi(x)
-    out += t
+    v *= dt(-0.5)
+    np.exp(v, out=v)
+    v *= x
+    v *= dt(_INV_SQRT_2PI)  # x phi(x)
+    out += v
     out *= g
     return out
 
