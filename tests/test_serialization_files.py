@@ -219,3 +219,16 @@ def test_a_checkpoint_in_a_stream_still_loads(tmp_path):
     buf = io.BytesIO(b"prefix" + data)
     buf.seek(6)
     assert ember.load(buf)["b"].tolist() == [1.0, 1.0, 1.0]
+
+
+def test_a_file_that_shrinks_while_it_is_read_is_a_checkpoint_error(tmp_path):
+    p, data, n = _big_checkpoint(tmp_path, n_floats=1000)
+
+    class Shrunk(io.BytesIO):  # reports the whole file's size, holds 100 bytes less (cut by another process)
+        def seek(self, pos, whence=0):
+            return len(data) if whence == os.SEEK_END else super().seek(pos, whence)
+
+    with pytest.raises(CheckpointError, match=rf"the data ends after {len(data) - 8 - n - 100} bytes but the "
+                                              rf"tensors declare {len(data) - 8 - n}; the file is truncated"):
+        ember.load(Shrunk(data[:-100]))
+    assert ember.load(io.BytesIO(data))["w"].shape == (1000,)

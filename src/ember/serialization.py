@@ -533,6 +533,24 @@ class _Source:
             left -= len(b)
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
+    def read_known(self, n):
+        """Exactly ``n`` bytes the file is known to hold (its size was checked), read straight into one
+        buffer; fewer only if the file shrank meanwhile."""
+        readinto = getattr(self.fh, "readinto", None)
+        if self.size is None or readinto is None:
+            return self.read(n)
+        buf = bytearray(n)
+        view, got = memoryview(buf), 0
+        while got < n:
+            k = readinto(view[got:got + _READ_CHUNK])
+            if not k:
+                break
+            got += k
+        view.release()
+        if got < n:
+            del buf[got:]
+        return buf
+
     def close(self):
         if self._own:
             self.fh.close()
@@ -691,7 +709,7 @@ def _read_layout(src, ember_file):
         raise err(f"{body - pos} trailing bytes after the last tensor (the data is "
                   f"{body} bytes, the tensors cover {pos})")
     # the header is valid and accounts for every byte left: now (and only now) read the data
-    data = src.read(pos if body is not None else pos + 1)
+    data = src.read_known(pos) if body is not None else src.read(pos + 1)
     if len(data) < pos:
         raise err(f"the data ends after {len(data)} bytes but the tensors declare {pos}; the file is truncated "
                   "(or changed while it was read)")
