@@ -225,3 +225,20 @@ def test_lambda_lr_returning_a_str_names_the_lambda():
     opt.step()
     with pytest.raises(TypeError, match="MultiplicativeLR: lr_lambda .*returned None"):
         sched.step()
+
+
+def test_use_distributed_sampler_decides_whether_ddp_shards_the_loaders(monkeypatch):
+    # (a world of 2 faked for the sampler: the flag is read where ddp prepares each loader)
+    import ember.distributed as dist
+    from ember.train.strategies import DDPStrategy
+    from ember.utils.data import DistributedSampler
+
+    monkeypatch.setattr(dist, "is_initialized", lambda: True)
+    monkeypatch.setattr(dist, "get_world_size", lambda *a, **k: 2)
+    monkeypatch.setattr(dist, "get_rank", lambda *a, **k: 1)
+    dl = loader(16)  # 16 samples, batches of 4
+    on = DDPStrategy(use_distributed_sampler=True).process_dataloader(dl, shuffle_default=True)
+    assert isinstance(on.sampler, DistributedSampler) and len(on) == 2  # rank 1 of 2: 8 samples
+    assert list(on.sampler) == list(range(1, 16, 2))                  # its share, not shuffled (dl was not)
+    off = DDPStrategy(use_distributed_sampler=False).process_dataloader(dl, shuffle_default=True)
+    assert off is dl and len(off) == 4                                  # every rank sees the whole loader
