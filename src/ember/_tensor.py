@@ -404,6 +404,13 @@ class Tensor(metaclass=_TensorType):
 
         return register_tensor_hook(self, hook)
 
+    def register_post_accumulate_grad_hook(self, hook):
+        """Call ``hook(self)`` (a leaf) as soon as its ``.grad`` has been accumulated in a backward pass,
+        while the rest of backward goes on (what DDP and optimizer-in-backward use); it must return None."""
+        from .autograd.engine import register_post_accumulate_grad_hook
+
+        return register_post_accumulate_grad_hook(self, hook)
+
     def retain_grad(self):
         """Keep ``.grad`` for this non-leaf tensor after backward."""
         from .autograd.engine import retain_grad

@@ -20,6 +20,11 @@ def Variable(data, requires_grad=False, volatile=False):  # noqa: N802  (torch's
     return t.requires_grad_() if requires_grad else t
 
 
+# torch's ``Variable._execution_engine.queue_callback(fn)``: run fn when the current backward has finished
+from .engine import _ExecutionEngine  # noqa: E402
+
+Variable._execution_engine = _ExecutionEngine()
+
 from .._compat import module_getattr as _module_getattr  # noqa: E402
 
 _compat_getattr = _module_getattr("torch.autograd", "ember.autograd")  # listed torch names raise a clear error

@@ -564,8 +564,10 @@ def _run_node_prehooks(fn, g, create_graph):
     return g
 
 
-def _collect(roots):
-    """Count how many times each node is consumed, walking iteratively (no recursion limit)."""
+def _collect(roots, leaves):
+    """Count how many times each node is consumed, walking iteratively (no recursion limit). Leaves are
+    counted too, in ``leaves`` (id(leaf) -> edges still to come), so that a leaf's gradient is final (and
+    its hooks run) as soon as its last edge has been processed."""
     deps = {}
     stack = []
     for fn in roots:
@@ -578,8 +580,12 @@ def _collect(roots):
             raise _freed_error(fn)
         for _, nxt, leaf, _, _, _ in fn.edges:
             if leaf:
-                continue
-            if nxt in deps:
+                k = id(nxt)
+                if k in leaves:
+                    leaves[k] += 1
+                else:
+                    leaves[k] = 1
+            elif nxt in deps:
                 deps[nxt] += 1
             else:
                 deps[nxt] = 1
@@ -599,19 +605,28 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, capture=None
     if not create_graph:
         grad_outputs = [g._data for g in grad_outputs]
     prev_mode = STATE.enabled
+    callbacks = []  # Variable._execution_engine.queue_callback's, run when this backward has finished
+    cb_stack = _callback_stack()
+    cb_stack.append(callbacks)
     STATE.enabled = bool(create_graph)  # thread-local: other threads keep their own mode
     try:
         buf = {}  # node -> gradient of its output (or list, for multi-output nodes)
-        leaf_buf = {}  # id(leaf) -> [leaf, grad]
+        leaf_left = {}  # id(leaf) -> edges still to come
+        leaf_buf = {}  # id(leaf) -> (leaf, gradient so far), while more edges are to come
         roots = []
+        root_leaves = []
         for t, g in zip(outputs, grad_outputs):
             fn = t.grad_fn
             if fn is None:
-                _add_leaf(leaf_buf, t, g)
+                root_leaves.append((t, g))
                 continue
             _add_buf(buf, fn, t._out_idx, g)
             roots.append(fn)
-        deps = _collect(roots)
+        deps = _collect(roots, leaf_left)
+        for t, g in root_leaves:  # backward() called on a leaf itself: its gradient is the one given
+            e = leaf_buf.get(id(t))
+            leaf_buf[id(t)] = (t, g if e is None else e[1] + g)
+        handed = {id(g) for g in grad_outputs} if not create_graph else set()
         anomaly = ANOMALY.enabled
         ready = [fn for fn in dict.fromkeys(roots) if deps.get(fn, 0) == 0]
         free = not retain_graph
@@ -653,6 +668,11 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, capture=None
             for i, nxt, leaf, oidx, shape, dt in fn.edges:
                 gx = grads[i]
                 if gx is None:
+                    if leaf:  # no gradient along this edge: the leaf waits for one edge less
+                        k = id(nxt)
+                        c = leaf_left[k] = leaf_left[k] - 1
+                        if c == 0 and k in leaf_buf:
+                            _finish_leaf(nxt, leaf_buf.pop(k)[1], create_graph, capture, accumulate, handed)
                     continue
                 gd = gx._data if create_graph else gx
                 if gd.shape != shape:
@@ -667,7 +687,20 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, capture=None
                 if gdt is not dt and gdt != dt:
                     gx = ns.cast(gx, dt)
                 if leaf:
-                    _add_leaf(leaf_buf, nxt, gx)
+                    k = id(nxt)
+                    c = leaf_left[k] - 1
+                    if c:
+                        leaf_left[k] = c
+                        old = leaf_buf.get(k)
+                        leaf_buf[k] = (nxt, gx if old is None else old[1] + gx)
+                        continue
+                    # the leaf's gradient is final: hooks, .grad and post-accumulate hooks run now (torch's
+                    # AccumulateGrad runs as soon as it is ready), so DDP can start communicating mid-backward
+                    if leaf_buf and k in leaf_buf:
+                        gx = leaf_buf.pop(k)[1] + gx
+                    elif gx is g and not create_graph:
+                        gx = gx.copy()  # passed through (e.g. by an add): a node still to run holds it too
+                    _finish_leaf(nxt, gx, create_graph, capture, accumulate, handed)
                 elif not nxt.multi:
                     old = buf.get(nxt)
                     buf[nxt] = gx if old is None else old + gx
@@ -687,35 +720,93 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, capture=None
                 d = fn.__dict__
                 if "pre_hooks" in d or "stack" in d or "_post_hooks" in d or "_metadata" in d:
                     _free(fn)
-                else:  # keep only the graph's structure
-                    e = d.get("edges", ())
-                    n = d.get("needs", ())
-                    d.clear()
-                    d["edges"] = e
-                    d["needs"] = n
-                    d["freed"] = True
-            grads = vals = out = g = None
-        handed = {id(g) for g in grad_outputs} if not create_graph else set()
-        for leaf, g in leaf_buf.values():
-            if not create_graph:
-                if id(g) in handed or _may_alias(g):
-                    g = g.copy()
-                handed.add(id(g))
-            hooks = leaf.__dict__.get("_hooks")
-            if hooks:
-                g = _run_hooks(hooks, g, create_graph)
-            if capture is not None and id(leaf) in capture:
-                capture[id(leaf)] = g if create_graph else Tensor._wrap(g)
-                continue
-            if not accumulate:
-                continue
-            _accumulate_grad(leaf, g, create_graph)
-            post = leaf.__dict__.get("_post_acc_hooks")
-            if post:
-                for h in list(post):
-                    h(leaf)
+                    continue
+                # drop the saved values and whatever forward stored; keep the graph's structure, like torch
+                e = d.get("edges", ())
+                n = d.get("needs", ())
+                d.clear()
+                d["edges"] = e
+                d["needs"] = n
+                d["freed"] = True
+        for t, g in list(leaf_buf.values()):  # leaves whose last edge carried no gradient, backward() on a leaf
+            _finish_leaf(t, g, create_graph, capture, accumulate, handed)
+        # callbacks queued during this backward (Variable._execution_engine.queue_callback), in order; a
+        # callback may queue more
+        k = 0
+        while k < len(callbacks):
+            callbacks[k]()
+            k += 1
     finally:
         STATE.enabled = prev_mode
+        cb_stack.pop()
+
+
+def _finish_leaf(leaf, g, create_graph, capture, accumulate, handed):
+    """A leaf's gradient for this backward is complete: run its tensor hooks, then capture it
+    (autograd.grad) or accumulate it into ``.grad`` and run its post-accumulate-grad hooks."""
+    if not create_graph:
+        if id(g) in handed or _may_alias(g):
+            g = g.copy()
+        handed.add(id(g))
+    d = leaf.__dict__
+    hooks = d.get("_hooks")
+    if hooks:
+        g = _run_hooks(hooks, g, create_graph)
+    if capture is not None and id(leaf) in capture:
+        if not capture["__acc__"]:  # autograd.grad: returned, not accumulated
+            capture[id(leaf)] = g if create_graph else Tensor._wrap(g)
+            return
+        capture[id(leaf)] = _DONE  # backward(inputs=[leaf, ...]): accumulated now, like any leaf
+    elif not accumulate:
+        return
+    _accumulate_grad(leaf, g, create_graph)
+    post = d.get("_post_acc_hooks")
+    if post:
+        for h in list(post):
+            if h(leaf) is not None:
+                raise RuntimeError("Tensor post accumulate grad hooks should return None.")
+
+
+# per thread: the callback lists of the backward passes running now (several when nested: a backward
+# inside a hook or a checkpointed forward)
+_TLS = __import__("threading").local()
+
+
+def _callback_stack():
+    st = _TLS.__dict__.get("stack")
+    if st is None:
+        st = _TLS.stack = []
+    return st
+
+
+def queue_callback(callback):
+    """Run ``callback()`` once the backward pass running now has finished (torch's
+    ``Variable._execution_engine.queue_callback``): after every gradient is computed and accumulated and
+    every hook has run. Only callable during backward (from a hook)."""
+    st = _callback_stack()
+    if not st:
+        raise RuntimeError("Final callbacks can only be installed during backward pass.")
+    st[-1].append(callback)
+
+
+class _ExecutionEngine:
+    """torch's ``Variable._execution_engine``: only ``queue_callback`` and ``run_backward``'s callers
+    need it."""
+
+    queue_callback = staticmethod(queue_callback)
+
+
+def register_post_accumulate_grad_hook(t: Tensor, hook):
+    if not t.requires_grad:
+        raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+    if t.grad_fn is not None:
+        raise RuntimeError(
+            "post accumulate grad hooks cannot be registered on non-leaf tensors; register it on a leaf "
+            "(a tensor created by the user with requires_grad=True), or use register_hook for a non-leaf"
+        )
+    hooks = t.__dict__.setdefault("_post_acc_hooks", [])
+    hooks.append(hook)
+    return _Hook(hooks, hook)
 
 
 def _as_t(x):
@@ -739,14 +830,6 @@ def _add_buf(buf, fn, idx, g):
         if lst is None:
             lst = buf[fn] = [None] * fn.n_out
         lst[idx] = g if lst[idx] is None else lst[idx] + g
-
-
-def _add_leaf(leaf_buf, t, g):
-    e = leaf_buf.get(id(t))
-    if e is None:
-        leaf_buf[id(t)] = [t, g]
-    else:
-        e[1] = e[1] + g
 
 
 def _accumulate_grad(leaf, g, create_graph):
@@ -825,8 +908,12 @@ def _make_grads(outputs, grad_outputs, create_graph, who):
     return grads
 
 
-def _capture_for(inputs):
+_DONE = object()  # capture's mark for an input leaf already accumulated by the walk
+
+
+def _capture_for(inputs, accumulate=False):
     capture = {id(t): None for t in inputs}
+    capture["__acc__"] = accumulate
     nodes = {}
     for t in inputs:
         fn = t.grad_fn
@@ -864,12 +951,12 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
     for i, t in enumerate(inputs):
         if not isinstance(t, Tensor) or not t.requires_grad:
             raise RuntimeError(f"backward: inputs[{i}] does not require grad; set requires_grad=True on it")
-    capture = _capture_for(inputs)
+    capture = _capture_for(inputs, accumulate=True)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         run_backward(tensors, grads, retain_graph, create_graph, capture=capture, accumulate=False)
-    for t in dict.fromkeys(inputs):
+    for t in dict.fromkeys(inputs):  # non-leaf inputs (leaves were accumulated during the walk)
         g = capture[id(t)]
-        if g is not None:
+        if g is not None and g is not _DONE:
             _accumulate_grad(t, g if create_graph else g._data.copy(), create_graph)
 
 
