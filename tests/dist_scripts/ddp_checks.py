@@ -43,10 +43,29 @@ ref_model.load_state_dict(state)
 ref_model(x).pow(2).sum().backward()
 local = {k: p.grad.clone() for k, p in ref_model.named_parameters()}
 ddp(x).pow(2).sum().backward()
+avg_of = {}
 for k, p in net.named_parameters():
     avg = local[k].clone()
     dist.all_reduce(avg, dist.ReduceOp.AVG)
     np.testing.assert_allclose(p.grad.numpy(), avg.numpy(), rtol=1e-5, atol=1e-6, err_msg=k)
+    avg_of[k] = avg.numpy()
+
+# overlap: when backward reaches the first layer, the buckets of the last layer's parameters are already
+# being all-reduced (their hooks ran as soon as their gradients were final), the first layer's are not
+seen = []
+
+
+def _watch(m, inp, out):
+    inp[0].register_hook(lambda g: seen.append([b.request is not None for b in ddp._buckets]))
+
+
+fh = net[2].register_forward_hook(_watch)
+ddp(x).pow(2).sum().backward()
+fh.remove()
+assert ddp._buckets[0].params == [5] and ddp._buckets[1].params == [4], ddp._bucket_sizes()  # 2.bias, 2.weight
+assert seen and seen[0][:2] == [True, True] and not any(seen[0][2:]), seen
+for k, p in net.named_parameters():
+    np.testing.assert_allclose(p.grad.numpy(), 2 * avg_of[k], rtol=1e-5, atol=1e-6, err_msg=k)  # accumulated
 
 # no_sync: two local backwards, then one synced one, average the total
 net.zero_grad()

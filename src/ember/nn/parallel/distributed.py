@@ -1,22 +1,22 @@
 """``DistributedDataParallel``: the same model on every rank, gradients averaged in buckets.
 
-How the gradient averaging is wired (torch's design, on ember's hooks):
+How the gradient averaging is wired (torch's design, on ember's autograd hooks):
 
 * At construction the parameters that require grad are split into buckets of at most
   ``bucket_cap_mb`` MiB (one dtype each), in *reverse* registration order, the order backward
   usually produces their gradients. Rank 0's parameters and buffers are broadcast to all ranks.
-* Each parameter gets a tensor hook (``Tensor.register_hook``). A forward pass with grad enabled and
-  outside ``no_sync()`` *arms* the next backward. When a parameter's hook fires in an armed backward,
-  its full gradient (what ``.grad`` will hold: any gradient accumulated under ``no_sync()`` plus this
-  backward's) is copied into its bucket's flat buffer; the hook returns a fresh array that the engine
-  stores as ``.grad``. When a bucket's last parameter arrives, a non-blocking ``MPI_Iallreduce`` on the
-  flat buffer starts, so communication overlaps the rest of backward.
-* **End of backward**: the hook that completes the last parameter (all parameters counted; with
-  ``find_unused_parameters=True`` the ones the forward graph does not reach are counted at forward
-  time) waits for every bucket and writes the averaged values into the arrays the engine stores as
-  ``.grad`` (in place), so when ``loss.backward()`` returns, every ``.grad`` is averaged. This relies
-  only on "a parameter's hook runs once per backward, before its gradient is accumulated", which both
-  ember's engine and torch's keep; no engine callback is needed.
+* Each parameter gets a post-accumulate-grad hook (``Tensor.register_post_accumulate_grad_hook``),
+  which the engine runs as soon as that parameter's ``.grad`` is final for this backward, while the
+  rest of backward goes on. A forward pass with grad enabled and outside ``no_sync()`` *arms* the next
+  backward. In an armed backward the hook copies ``.grad`` (which includes what was accumulated under
+  ``no_sync()``) into its bucket's flat buffer; when a bucket's last parameter arrives, a non-blocking
+  ``MPI_Iallreduce`` on the buffer starts, so communication overlaps the rest of backward.
+* **End of backward**: the first hook queues a callback with the engine
+  (``Variable._execution_engine.queue_callback``, as torch's DDP does); it runs when backward has
+  finished, waits for every bucket and writes the averages into the ``.grad`` arrays, so when
+  ``loss.backward()`` returns every ``.grad`` is averaged. With ``find_unused_parameters=True`` the
+  parameters the forward graph does not reach are marked ready (their ``.grad``, or zeros) by that
+  first hook, as torch does.
 * If a backward ends with parameters that received no gradient and ``find_unused_parameters=False``,
   the next forward raises an error naming them (as torch does), instead of silently training on
   unaveraged gradients or hanging.
@@ -137,7 +137,7 @@ class DistributedDataParallel(Module):
         if init_sync and self._world > 1:
             self._broadcast_state()
         self._build_buckets(bucket_cap_mb)
-        self._handles = [p.register_hook(self._make_hook(i)) for i, p in enumerate(self._params)]
+        self._handles = [p.register_post_accumulate_grad_hook(self._make_hook(i)) for i, p in enumerate(self._params)]
         self._reset_iteration(armed=False)
         self.comm_seconds = 0.0  # time spent waiting for all-reduces at the end of backward (bench)
 
@@ -196,9 +196,10 @@ class DistributedDataParallel(Module):
     def _reset_iteration(self, armed):
         self._armed = armed
         self._after_final = False
+        self._started = False  # the first hook of this backward has run (callback queued)
         self._ready = [False] * len(self._params)
         self._n_ready = 0
-        self._outs = [None] * len(self._params)
+        self._unused = ()
         self._used = None
         self._inflight = []
         for b in self._buckets:
@@ -217,6 +218,8 @@ class DistributedDataParallel(Module):
             )
 
     def _prepare(self, output):
+        """Arm the next backward (torch's ``reducer.prepare_for_backward``); ``output``: the forward's
+        output (or the loss), searched for the parameters it does not reach when find_unused_parameters."""
         self._check_finished()
         self._reset_iteration(armed=True)
         if self.find_unused_parameters:
@@ -224,25 +227,23 @@ class DistributedDataParallel(Module):
             _walk_outputs(output, outs)
             reach = _reachable_leaves(outs)
             self._used = np.array([id(p) in reach for p in self._params], np.uint8)
-            for i, used in enumerate(self._used):
-                if not used:
-                    self._mark_ready(i, None)
+            self._unused = [i for i, used in enumerate(self._used) if not used]
 
     # ------------------------------------------------------------------ hooks
     def _make_hook(self, i):
-        def hook(grad):
-            return self._on_grad(i, grad)
+        def hook(param):
+            self._on_grad(i, param)
         hook._ember_ddp = True
         return hook
 
-    def _on_grad(self, i, grad):
+    def _on_grad(self, i, p):
         if not self._armed:
             if self._after_final:
                 raise RuntimeError(
                     "DistributedDataParallel: a second backward through the same forward pass (retain_graph=True) "
                     "is not supported: the gradients were already averaged. Run a new forward first."
                 )
-            return None  # under no_sync(): accumulate locally
+            return  # under no_sync(): accumulate locally
         if STATE.enabled:
             raise RuntimeError("DistributedDataParallel: backward with create_graph=True is not supported")
         if self._ready[i]:
@@ -250,23 +251,25 @@ class DistributedDataParallel(Module):
                 f"DistributedDataParallel: parameter {self._names[i]!r} received a gradient twice in one backward "
                 "(a module reused in a way DDP cannot see, or a backward under a hook); this is not supported"
             )
-        p = self._params[i]
-        g = grad._data
-        total = g if p.grad is None else p.grad._data + g
-        out = np.array(total, dtype=p._data.dtype, copy=True)
-        p.grad = None  # the engine stores `out` as the new .grad; the averaged values land in it in place
-        self._outs[i] = out
-        self._mark_ready(i, total)
-        return Tensor._wrap(out)
+        if not self._started:
+            self._started = True
+            from ...autograd.engine import queue_callback
 
-    def _mark_ready(self, i, total):
+            queue_callback(self._end_of_backward)
+            for j in self._unused:  # not reached by the forward graph: ready now, as in torch
+                self._mark_ready(j)
+        self._mark_ready(i)
+
+    def _mark_ready(self, i):
         b = self._bucket_of[i]
         off = b.offsets[i]
-        n = self._params[i]._data.size
-        if total is None:
-            b.flat[off:off + n] = 0
+        p = self._params[i]
+        dst = b.flat[off:off + p._data.size].reshape(p._data.shape)
+        g = p.grad
+        if g is None:
+            dst[...] = 0
         else:
-            b.flat[off:off + n] = np.asarray(total).reshape(-1)
+            dst[...] = g._data
         self._ready[i] = True
         self._n_ready += 1
         b.pending -= 1
@@ -276,8 +279,11 @@ class DistributedDataParallel(Module):
             self._inflight.append(b.request)
         elif self._inflight:
             MPI.Request.Testall(self._inflight)  # MPI progresses non-blocking collectives inside MPI calls
-        if self._n_ready == len(self._params):
+
+    def _end_of_backward(self):
+        if self._armed and self._n_ready == len(self._params):
             self._finalize()
+        # otherwise some parameters got no gradient: the next forward raises naming them (as torch)
 
     def _finalize(self):
         import time
@@ -292,23 +298,22 @@ class DistributedDataParallel(Module):
         self.comm_seconds += time.perf_counter() - t0
         inv = 1.0 / self._world
         for b in self._buckets:
-            b.flat *= b.flat.dtype.type(inv) if b.flat.dtype.kind == "f" else 1
+            scale = b.flat.dtype.type(inv) if b.flat.dtype.kind in "fc" else None
             for i in b.params:
                 p = self._params[i]
                 if used is not None and not used[i]:
                     continue  # unused on every rank: .grad stays as it was (None), as in torch
                 off = b.offsets[i]
                 val = b.flat[off:off + p._data.size].reshape(p._data.shape)
-                out = self._outs[i]
-                if out is None:  # unused here, used elsewhere: the averaged gradient becomes .grad
-                    if p.grad is None:
-                        p.grad = Tensor._wrap(val.copy())
-                    else:
-                        p.grad._data[...] = val
-                    continue
-                out[...] = val
-                if p.grad is not None and p.grad._data is not out:
-                    p.grad._data[...] = val
+                g = p.grad
+                if g is None or g.requires_grad or not g._data.flags.writeable or g._data.shape != val.shape:
+                    p.grad = Tensor._wrap(val * scale if scale is not None else val.copy())
+                elif scale is not None:
+                    np.multiply(val, scale, out=g._data)  # the average, written into .grad in one pass
+                    g._bump()
+                else:
+                    g._data[...] = val
+                    g._bump()
         self._armed = False
         self._after_final = True
 
