@@ -318,3 +318,20 @@ def test_trainer_ddp_sigterm_and_exact_resume_with_2_and_1_ranks(trainer_runs, t
     r1 = _weights(again)
     for k in w2:  # one process continuing a 2-rank run: the same weights up to float rounding
         assert np.abs(w2[k] - r1[k]).max() <= 1e-5 * max(np.abs(w2[k]).max(), 1e-30), k
+
+
+@needs_mpi
+def test_trainer_ddp_manual_optimization_averages_gradients(tmp_path):
+    """automatic_optimization=False: each manual_backward averages over the ranks (two backward calls and
+    clipping per step): 2 ranks give one process's weights with the same global batch."""
+    script = os.path.join(SCRIPTS, "trainer_manual.py")
+    one, two = tmp_path / "one", tmp_path / "two"
+    one.mkdir(), two.mkdir()
+    rc, out = _plain([script, str(one), "--devices", "1"])
+    assert rc == 0 and "MANUAL DONE 0 step 8" in out, out
+    rc, out, _ = run(["-n", "2", script, str(two)], timeout=120)
+    assert rc == 0 and sorted(re.findall(r"MANUAL DONE (\d)", out)) == ["0", "1"], out
+    w1, w2 = _weights(one), _weights(two)
+    assert set(w1) == set(w2)
+    for k in w1:
+        assert np.abs(w1[k] - w2[k]).max() <= 1e-5 * max(np.abs(w1[k]).max(), 1e-30), k

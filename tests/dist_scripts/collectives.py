@@ -108,6 +108,29 @@ a = ember.tensor(np.arange(n, dtype=np.float32) + 10 * r)
 b = ember.zeros(n)
 dist.all_to_all_single(b, a)
 assert b.tolist() == [float(r + 10 * k) for k in range(n)]
+# uneven splits: rank r sends r + j + 1 rows (filled with 100 r + j) to rank j, async too
+ins = [r + j + 1 for j in range(n)]
+outs = [i + r + 1 for i in range(n)]
+a = ember.tensor(np.concatenate([np.full((c, 2), 100 * r + j, np.float64) for j, c in enumerate(ins)]))
+want = np.concatenate([np.full((c, 2), 100 * i + r, np.float64) for i, c in enumerate(outs)])
+b = ember.zeros(sum(outs), 2, dtype=ember.float64)
+dist.all_to_all_single(b, a, output_split_sizes=outs, input_split_sizes=ins)
+np.testing.assert_array_equal(b.numpy(), want)
+b2 = ember.zeros(sum(outs), 2, dtype=ember.float64)
+dist.all_to_all_single(b2, a, outs, ins, async_op=True).wait()
+np.testing.assert_array_equal(b2.numpy(), want)
+# split sizes that do not agree between ranks raise on every rank, naming the ranks
+expect_error(RuntimeError, "ranks [0] expect other amounts", dist.all_to_all_single,
+             ember.zeros(sum(outs) + (r == 0), 2, dtype=ember.float64), a,
+             [o + (r == 0 and i == 1) for i, o in enumerate(outs)], ins)
+expect_error(ValueError, "one non-negative size per rank", dist.all_to_all_single, b, a, outs[:-1], ins)
+# all_to_all: a list of tensors of any shapes, one per rank
+sent = [ember.full((j + 1, r + 1), float(10 * r + j)) for j in range(n)]
+got = [ember.zeros(r + 1, i + 1) for i in range(n)]
+dist.all_to_all(got, sent)
+for i in range(n):
+    assert got[i].shape == (r + 1, i + 1) and got[i].tolist() == [[float(10 * i + r)] * (i + 1)] * (r + 1)
+expect_error(ValueError, "one input and one output tensor per rank", dist.all_to_all, got[:1], sent[:1])
 # send / recv / isend / irecv in a ring
 nxt, prv = (r + 1) % n, (r - 1) % n
 w = dist.isend(ember.tensor([float(r)] * 2), nxt)

@@ -21,7 +21,7 @@ __all__ = [
     "get_rank", "get_world_size", "get_backend", "new_group", "get_process_group_ranks",
     "get_global_rank", "get_group_rank", "barrier", "all_reduce", "broadcast", "all_gather",
     "all_gather_into_tensor", "reduce_scatter", "reduce_scatter_tensor", "reduce", "gather", "scatter",
-    "all_to_all_single", "send", "recv", "isend", "irecv", "broadcast_object_list", "all_gather_object",
+    "all_to_all_single", "all_to_all", "send", "recv", "isend", "irecv", "broadcast_object_list", "all_gather_object",
     "gather_object", "scatter_object_list",
 ]
 
@@ -813,21 +813,71 @@ def scatter(tensor, scatter_list=None, src=0, group=None, async_op=False):
     return None
 
 
+def _split_sizes(sizes, total, n, who, name, dim0):
+    if sizes is None or len(sizes) == 0:  # torch: None or [] means equal splits
+        if total % n:
+            raise ValueError(f"{who}: {dim0} {total} is not divisible by the {n} ranks; pass {name} "
+                             f"(one size per rank) for uneven splits")
+        return [total // n] * n
+    sizes = [int(x) for x in sizes]
+    if len(sizes) != n or any(x < 0 for x in sizes) or sum(sizes) != total:
+        raise ValueError(f"{who}: {name}={sizes} must have one non-negative size per rank ({n}) summing to "
+                         f"{dim0} ({total})")
+    return sizes
+
+
+def _agree_counts(g, who, send_counts, recv_counts):
+    """Uneven exchange: each rank tells each other how much it sends; a mismatch with what the receiver
+    expects raises on every rank (MPI would truncate, or leave garbage), before any data moves."""
+    n = g.size()
+    sent_to_me = np.zeros(n, np.int64)
+    g.comm.Alltoall(np.asarray(send_counts, np.int64), sent_to_me)
+    bad = np.array([int(np.any(sent_to_me != np.asarray(recv_counts, np.int64)))], np.int32)
+    flags = np.zeros(n, np.int32)
+    g.comm.Allgather(bad, flags)
+    if flags.any():
+        ranks = [g.ranks[i] for i in np.flatnonzero(flags)]
+        mine = f"this rank expects {list(map(int, recv_counts))} and is sent {sent_to_me.tolist()}"
+        raise RuntimeError(f"{who}: the split sizes do not match between ranks: ranks {ranks} expect other amounts "
+                           f"than the other ranks send them ({mine}, in elements of dim 0's slices); rank i's "
+                           f"input_split_sizes[j] must equal rank j's output_split_sizes[i]")
+
+
+def _alltoallv(g, send, send_bytes, recv, recv_bytes, async_op, finish):
+    MPI = _S.mpi
+    sd = np.concatenate([[0], np.cumsum(send_bytes)[:-1]]).astype(np.int64)
+    rd = np.concatenate([[0], np.cumsum(recv_bytes)[:-1]]).astype(np.int64)
+    sb = [_raw(send), (list(map(int, send_bytes)), list(map(int, sd))), MPI.BYTE]
+    rb = [_raw(recv), (list(map(int, recv_bytes)), list(map(int, rd))), MPI.BYTE]
+    if async_op:
+        return Work([g.comm.Ialltoallv(sb, rb)], finish)
+    g.comm.Alltoallv(sb, rb)
+    finish()
+    return None
+
+
 def all_to_all_single(output, input, output_split_sizes=None, input_split_sizes=None, group=None,
                       async_op=False):
     """Split ``input`` along dim 0 into one chunk per rank, send chunk j to rank j, and concatenate what
-    arrives into ``output`` (equal splits only)."""
+    arrives (rank i's chunk first) into ``output``. Equal splits by default; ``input_split_sizes`` /
+    ``output_split_sizes`` (one dim-0 size per rank) give uneven ones, which must agree between ranks
+    (rank i's ``input_split_sizes[j]`` is rank j's ``output_split_sizes[i]``; checked, raising on every rank)."""
     o = _array(output, "all_to_all_single", "output")
     a = _array(input, "all_to_all_single", "input")
-    g = _pre(group, "all_to_all_single", lambda: f"{_sig_tensor(o)}, {_sig_tensor(a)}")
+    uneven = bool(output_split_sizes) or bool(input_split_sizes)
+    g = _pre(group, "all_to_all_single",
+             lambda: f"{a.dtype.name}[*, {list(a.shape[1:])}] uneven" if uneven else f"{_sig_tensor(o)}, {_sig_tensor(a)}")
     if g is None:
         return None
-    if output_split_sizes is not None or input_split_sizes is not None:
-        raise NotImplementedError("all_to_all_single: uneven split sizes are not supported; split evenly")
     n = g.size()
-    if o.shape != a.shape or o.dtype != a.dtype or (a.shape[0] if a.ndim else 0) % n:
-        raise ValueError(f"all_to_all_single: input {_sig_tensor(a)} and output {_sig_tensor(o)} must have the same "
-                         f"shape and dtype, with dim 0 divisible by the {n} ranks")
+    if not uneven:
+        if o.shape != a.shape or o.dtype != a.dtype or (a.shape[0] if a.ndim else 0) % n:
+            raise ValueError(f"all_to_all_single: input {_sig_tensor(a)} and output {_sig_tensor(o)} must have the "
+                             f"same shape and dtype, with dim 0 divisible by the {n} ranks (or pass "
+                             f"input_split_sizes/output_split_sizes for uneven splits)")
+    elif a.ndim == 0 or o.ndim == 0 or o.dtype != a.dtype or o.shape[1:] != a.shape[1:]:
+        raise ValueError(f"all_to_all_single: input {_sig_tensor(a)} and output {_sig_tensor(o)} must have the "
+                         "same dtype and the same sizes after dim 0")
     buf, back = _work_buf(o)
     send = np.ascontiguousarray(a)
 
@@ -836,11 +886,56 @@ def all_to_all_single(output, input, output_split_sizes=None, input_split_sizes=
             back()
         _bump(output)
 
-    if async_op:
-        return Work([g.comm.Ialltoall(_raw(send), _raw(buf))], finish)
-    g.comm.Alltoall(_raw(send), _raw(buf))
-    finish()
-    return None
+    if not uneven:
+        if async_op:
+            return Work([g.comm.Ialltoall(_raw(send), _raw(buf))], finish)
+        g.comm.Alltoall(_raw(send), _raw(buf))
+        finish()
+        return None
+    ins = _split_sizes(input_split_sizes, a.shape[0], n, "all_to_all_single", "input_split_sizes", "input's dim 0")
+    outs = _split_sizes(output_split_sizes, o.shape[0], n, "all_to_all_single", "output_split_sizes",
+                        "output's dim 0")
+    _agree_counts(g, "all_to_all_single", ins, outs)
+    row = a.dtype.itemsize * int(np.prod(a.shape[1:], dtype=np.int64))
+    return _alltoallv(g, send, np.asarray(ins, np.int64) * row, buf, np.asarray(outs, np.int64) * row,
+                      async_op, finish)
+
+
+def all_to_all(output_tensor_list, input_tensor_list, group=None, async_op=False):
+    """Send ``input_tensor_list[j]`` to rank j; ``output_tensor_list[i]`` receives rank i's tensor. Shapes
+    may differ between the pairs (each received tensor must have the size its sender sends: checked), one
+    dtype throughout."""
+    who = "all_to_all"
+    if not isinstance(input_tensor_list, (list, tuple)) or not isinstance(output_tensor_list, (list, tuple)):
+        raise TypeError(f"{who}: output_tensor_list and input_tensor_list must be lists of tensors")
+    ins = [_array(t, who, f"input_tensor_list[{j}]") for j, t in enumerate(input_tensor_list)]
+    outs = [_array(t, who, f"output_tensor_list[{j}]") for j, t in enumerate(output_tensor_list)]
+    dts = {x.dtype for x in ins + outs}
+    g = _pre(group, who, lambda: f"{len(ins)} inputs, {len(outs)} outputs, {'/'.join(sorted(d.name for d in dts))}")
+    if g is None:
+        return None
+    n = g.size()
+    if len(ins) != n or len(outs) != n:
+        raise ValueError(f"{who}: expected one input and one output tensor per rank ({n}), got {len(ins)} inputs "
+                         f"and {len(outs)} outputs")
+    if len(dts) > 1:
+        raise TypeError(f"{who}: every tensor must have the same dtype, got {sorted(d.name for d in dts)}")
+    send_counts = [x.size for x in ins]
+    recv_counts = [x.size for x in outs]
+    _agree_counts(g, who, send_counts, recv_counts)
+    send = np.concatenate([x.reshape(-1) for x in ins]) if ins else np.empty(0)
+    recv = np.empty(sum(recv_counts), ins[0].dtype if ins else np.float32)
+
+    def finish():
+        off = 0
+        for t, x in zip(output_tensor_list, outs):
+            x[...] = recv[off:off + x.size].reshape(x.shape)
+            off += x.size
+            _bump(t)
+
+    item = send.dtype.itemsize
+    return _alltoallv(g, send, np.asarray(send_counts, np.int64) * item, recv,
+                      np.asarray(recv_counts, np.int64) * item, async_op, finish)
 
 
 # ----------------------------------------------------------------------------- point to point

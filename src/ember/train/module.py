@@ -235,9 +235,11 @@ class TrainModule(_HookDefaults, Module):
         return None if not s else s[0] if len(s) == 1 else s
 
     def manual_backward(self, loss, *args, **kwargs) -> None:
-        """``loss.backward()`` with the ``on_before_backward`` / ``on_after_backward`` hooks."""
+        """``loss.backward()`` with the ``on_before_backward`` / ``on_after_backward`` hooks; under
+        ``strategy="ddp"`` the gradients are averaged over the ranks, as Lightning's DDP does."""
         t = self._require_trainer("manual_backward()")
         t._call("on_before_backward", loss)
+        t.strategy.pre_backward(loss)  # ddp: this backward's gradients are averaged over the ranks
         self.backward(loss, *args, **kwargs)
         t._call("on_after_backward")
 

@@ -8,7 +8,8 @@ is specific to several processes lives here:
   inside one (``ember run``, ``mpiexec``, ``srun``) it joins it and checks its size.
 * **gradients** -- the module's parameters are hooked by ``DistributedDataParallel`` (rank 0's weights
   broadcast at setup); ``training_step`` runs between DDP's two forward halves so its backward
-  averages the gradients; accumulation windows use ``no_sync``.
+  averages the gradients; accumulation windows use ``no_sync``. Under manual optimization every
+  ``manual_backward`` averages the gradients of its backward (outside ``ddp.no_sync()``).
 * **data** -- training and validation loaders get a ``DistributedSampler`` (``use_distributed_sampler``),
   ``set_epoch`` is called every epoch.
 * **agreement** -- ``self.log(..., sync_dist=True)`` reduces over ranks; before monitoring callbacks run
@@ -77,6 +78,15 @@ class Strategy:
     def post_training_step(self, output, token) -> None:
         pass
 
+    def pre_manual_step(self) -> None:
+        """Before ``training_step`` under manual optimization (its backward calls run inside it)."""
+
+    def pre_backward(self, loss) -> None:
+        """``manual_backward(loss)`` is about to run ``loss.backward()``."""
+
+    def post_manual_step(self) -> None:
+        pass
+
     def process_dataloader(self, loader, shuffle_default: bool):
         return loader
 
@@ -108,6 +118,7 @@ class DDPStrategy(Strategy):
         self.use_distributed_sampler = use_distributed_sampler
         self.sync_batchnorm = sync_batchnorm
         self.ddp = None
+        self._manual = False
         self._dist = None
 
     # -- processes ------------------------------------------------------------------------------
@@ -240,6 +251,20 @@ class DDPStrategy(Strategy):
     def post_training_step(self, output, token) -> None:
         self.ddp._post_forward(output, token)
         self.ddp.require_backward_grad_sync = True
+
+    # manual optimization: the backward calls run inside training_step, so each manual_backward arms
+    # the all-reduce with its loss (Lightning's DDPStrategy.pre_backward -> prepare_for_backward)
+    def pre_manual_step(self) -> None:
+        self._manual = True
+        self.ddp._pre_forward()  # rank 0's buffers, as before any synchronized forward
+
+    def pre_backward(self, loss) -> None:
+        if self._manual and self.ddp is not None and self.ddp.require_backward_grad_sync:
+            self.ddp._prepare(loss)  # the gradients of this backward are averaged over the ranks
+
+    def post_manual_step(self) -> None:
+        self._manual = False
+        self.ddp._post_forward(None, False)  # a backward that left parameters without gradient raises here
 
     def process_dataloader(self, loader, shuffle_default: bool):
         from ember.utils.data import DataLoader, DistributedSampler, RandomSampler

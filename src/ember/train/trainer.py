@@ -402,7 +402,11 @@ class Trainer(DataConnector, OptimizationConnector, EvaluationLoop, CallbackConn
         if m.automatic_optimization:
             out = self._optimization_step(batch, batch_idx)
         else:
-            out = self._run_step("training_step", batch, batch_idx)
+            self.strategy.pre_manual_step()  # ddp: each manual_backward averages its gradients
+            try:
+                out = self._run_step("training_step", batch, batch_idx)
+            finally:
+                self.strategy.post_manual_step()
             self._check_loss(out, batch_idx, manual=True)
         self._advance(batch_idx)
         out = {"loss": out} if out is not None and not isinstance(out, dict) else out
