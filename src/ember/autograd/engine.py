@@ -720,14 +720,14 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, capture=None
                 d = fn.__dict__
                 if "pre_hooks" in d or "stack" in d or "_post_hooks" in d or "_metadata" in d:
                     _free(fn)
-                    continue
-                # drop the saved values and whatever forward stored; keep the graph's structure, like torch
-                e = d.get("edges", ())
-                n = d.get("needs", ())
-                d.clear()
-                d["edges"] = e
-                d["needs"] = n
-                d["freed"] = True
+                else:  # keep only the graph's structure
+                    e = d.get("edges", ())
+                    n = d.get("needs", ())
+                    d.clear()
+                    d["edges"] = e
+                    d["needs"] = n
+                    d["freed"] = True
+            grads = vals = out = g = None
         for t, g in list(leaf_buf.values()):  # leaves whose last edge carried no gradient, backward() on a leaf
             _finish_leaf(t, g, create_graph, capture, accumulate, handed)
         # callbacks queued during this backward (Variable._execution_engine.queue_callback), in order; a
