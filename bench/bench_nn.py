@@ -1,7 +1,7 @@
 """Training steps of small models, ember and torch side by side (blocks of steps, alternating, medians).
 
     python bench/bench_nn.py [--quick] [--threads 1,2] [--only mlp,cnn,...] [--rounds N] [--profile NAME]
-                             [--memory] [--peak NAME FRAMEWORK]
+                             [--memory] [--peak NAME FRAMEWORK] [--clock wall|cpu]
 
 Each step is forward + loss + backward + optimizer step with identical weights and data in both
 frameworks. The headline is one thread for both (``torch.set_num_threads(1)`` and threadpoolctl's limit on
@@ -9,7 +9,8 @@ NumPy's BLAS); ``--threads 1,2`` (the default) adds a two-thread column. ``--mem
 peak memory of one training step (after a warm-up step, so optimizer state exists) in a fresh subprocess
 per framework: ember with tracemalloc (NumPy reports its buffers to it), torch with torch.profiler's
 per-op memory accounting (running sum of every op's net allocation). ``--profile NAME`` runs cProfile over
-the ember step of one workload and prints the top functions.
+the ember step of one workload and prints the top functions. ``--clock cpu`` times the blocks by the process's
+CPU time instead of wall time (for a loaded shared machine; use it with ``--threads 1``).
 """
 from __future__ import annotations
 
@@ -305,9 +306,10 @@ def main(argv):
     profile = argv[argv.index("--profile") + 1] if "--profile" in argv else None
     threads = [int(t) for t in argv[argv.index("--threads") + 1].split(",")] if "--threads" in argv else [1, 2]
     rounds = int(argv[argv.index("--rounds") + 1]) if "--rounds" in argv else (3 if quick else 7)
+    clock = argv[argv.index("--clock") + 1] if "--clock" in argv else "wall"
     for line in environment():
         print(line)
-    print(f"blocks of ~0.25 s of consecutive steps per framework, alternating, {rounds} rounds; "
+    print(f"blocks of ~0.25 s of consecutive steps per framework, alternating, {rounds} rounds, {clock} clock; "
           "ratio = median of per-round ember/torch [min-max]")
     results = {}
     for name in only:
@@ -323,7 +325,8 @@ def main(argv):
         cols = []
         for n in threads:
             with Threads(n):
-                s = summary(measure({"ember": estep, "torch": tstep}, rounds=rounds, target_s=0.15 if quick else 0.3))
+                s = summary(measure({"ember": estep, "torch": tstep}, rounds=rounds, target_s=0.15 if quick else 0.3,
+                                    clock=clock))
             results[(name, n)] = s
             cols.append(f"{n}T: ember {s['ember'] * 1e3:7.2f} ms torch {s['torch'] * 1e3:7.2f} ms {fmt_ratio(s)}")
         print(f"{TITLES[name]:<42} " + " | ".join(cols), flush=True)

@@ -44,11 +44,14 @@ class Threads:
         torch.set_num_threads(self._torch_prev)
 
 
-def _block_time(fn, n):
-    t0 = time.perf_counter()
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+
+
+def _block_time(fn, n, clock=time.perf_counter):
+    t0 = clock()
     for _ in range(n):
         fn()
-    return (time.perf_counter() - t0) / n
+    return (clock() - t0) / n
 
 
 def calibrate(fn, target_s=0.25, max_n=200):
@@ -57,9 +60,14 @@ def calibrate(fn, target_s=0.25, max_n=200):
     return max(1, min(max_n, int(target_s / max(t, 1e-6))))
 
 
-def measure(workloads, rounds=7, block=None, warmup=2, target_s=0.25):
+def measure(workloads, rounds=7, block=None, warmup=2, target_s=0.25, clock="wall"):
     """workloads: dict name -> zero-arg step. Returns dict name -> list of per-step seconds, one per round
-    (each from a block of ``block`` consecutive steps; blocks alternate between the workloads)."""
+    (each from a block of ``block`` consecutive steps; blocks alternate between the workloads).
+
+    ``clock="cpu"`` times blocks by the process's CPU time instead of wall time: on a machine shared with
+    other jobs, time spent waiting for a core then counts for neither framework (meaningful at one thread;
+    with more threads it sums the threads' CPU time)."""
+    tick = CLOCKS[clock]
     names = list(workloads)
     for fn in workloads.values():
         for _ in range(warmup):
@@ -70,7 +78,7 @@ def measure(workloads, rounds=7, block=None, warmup=2, target_s=0.25):
     for r in range(rounds):
         order = names if r % 2 == 0 else names[::-1]
         for k in order:
-            times[k].append(_block_time(workloads[k], block))
+            times[k].append(_block_time(workloads[k], block, tick))
     return times
 
 
