@@ -302,3 +302,24 @@ def test_channels_last_chain_conv_relu_pool_conv_matches_torch(dtype, atol, pool
     check(lambda *a: run(ember, *a), lambda *a: run(torch, *a), [(2, 3, 12, 10), (6, 3, 3, 3), (6,), (4, 3, 3, 2)],
           dtype=dtype, atol=atol)
     assert seen["pool_cl"]
+
+
+@pytest.mark.parametrize("nc_run", [0, 10 ** 9], ids=["channels-last-columns", "channel-major-columns"])
+@pytest.mark.parametrize("nd,kw", [
+    (1, dict(stride=2, padding=1)),
+    (2, dict(padding=(1, 2), dilation=(2, 1))),
+    (2, dict(stride=(2, 1))),
+    (3, dict(padding=1, stride=(1, 2, 1))),
+])
+def test_conv_both_column_layouts_match_torch(monkeypatch, nc_run, nd, kw):
+    """Both im2col layouts (channels-last columns; channel-major columns for few-channel contiguous inputs),
+    forced either way, against torch: output, input and weight gradients, float64 and float32."""
+    import ember.nn._functional_conv as C
+
+    monkeypatch.setattr(C, "_NC_RUN", nc_run)
+    xs = {1: (2, 3, 11), 2: (2, 3, 9, 8), 3: (1, 2, 5, 6, 5)}[nd]
+    ws = (4, xs[1]) + (3,) * nd
+    name = f"conv{nd}d"
+    for dtype, atol in ((np.float64, 1e-10), (np.float32, 1e-4)):
+        check(lambda x, w, b: getattr(F, name)(x, w, b, **kw), lambda x, w, b: getattr(TF, name)(x, w, b, **kw),
+              [xs, ws, (4,)], dtype=dtype, atol=atol)

@@ -216,6 +216,32 @@ def _cl_grad(gy, g):
     return flat.reshape(-1, g, o // g).transpose(1, 0, 2)
 
 
+# Few input channels in (N, C, *S) order (an image batch entering the first layer): channels-last columns
+# would have inner runs of only kw*C elements, so the columns are built channel-major instead, (C, *K, N, *O)
+# (runs of ow elements); the GEMMs read them transposed and still write channels-last output.
+_NC_RUN = 32  # use the channel-major columns when C * kw is below this
+
+
+def _nc_path(x, G):
+    return G.groups == 1 and x.flags.c_contiguous and x.shape[1] * G.k[-1] < _NC_RUN
+
+
+def _nc_cols(x, G, osz, a, z):
+    """Columns (C*prod(K), m) of batch rows a:z of a (N, C, *S) contiguous input, channel-major."""
+    nd = len(G.k)
+    xs = x[a:z]
+    if any(lo or hi for lo, hi in G.pads):
+        buf = np.zeros(xs.shape[:2] + G.padded(xs.shape[2:]), xs.dtype)
+        buf[(slice(None), slice(None)) + G.interior(xs.shape[2:])] = xs
+        xs = buf
+    st = xs.strides
+    shape = (xs.shape[1],) + G.k + (xs.shape[0],) + tuple(osz)
+    strides = ((st[1],) + tuple(st[2 + i] * G.d[i] for i in range(nd)) + (st[0],)
+               + tuple(st[2 + i] * G.s[i] for i in range(nd)))
+    v = as_strided(xs, shape=shape, strides=strides, writeable=False)
+    return np.ascontiguousarray(v).reshape(_prod(shape[:1 + nd]), -1)
+
+
 def _conv_raw(x, w, b, G):
     """y (N, O, *O) = conv(x (N, C, *S), w (O, C/g, *K)) + b, as a view of a channels-last array."""
     n = x.shape[0]
@@ -223,6 +249,14 @@ def _conv_raw(x, w, b, G):
     o = w.shape[0]
     osz = G.out_size(x.shape[2:])
     mo = _prod(osz)
+    if _nc_path(x, G):
+        wm = w.reshape(o, -1).T  # (C*K, O)
+        yl = np.empty((n, mo, o), dtype=np.result_type(x.dtype, w.dtype))
+        for a, z in _chunks(n, mo * _prod(G.k) * x.shape[1]):
+            np.matmul(_nc_cols(x, G, osz, a, z).T, wm, out=yl[a:z].reshape(-1, o))
+        if b is not None:
+            yl += b
+        return np.moveaxis(yl.reshape((n,) + osz + (o,)), -1, 1)
     v = _cl_windows(_cl_padded(x, G), G, osz)
     wm = _wmat(w, g)
     yl = np.empty((n, mo, o), dtype=np.result_type(x.dtype, w.dtype))
@@ -281,8 +315,14 @@ def _convW_raw(x, gy, G, wshape):
     mo = _prod(osz)
     o, cg = wshape[:2]
     nd = len(osz)
-    v = _cl_windows(_cl_padded(x, G), G, osz)
     gm = _cl_grad(gy, g)
+    if _nc_path(x, G):
+        acc = None
+        for a, z in _chunks(n, mo * _prod(G.k) * x.shape[1]):
+            part = np.matmul(_nc_cols(x, G, osz, a, z), gm[0, a * mo:z * mo])  # (C*K, O)
+            acc = part if acc is None else acc + part
+        return np.ascontiguousarray(acc.T).reshape(wshape)
+    v = _cl_windows(_cl_padded(x, G), G, osz)
     acc = None
     for a, z in _chunks(n, mo * _prod(G.k) * x.shape[1]):
         cols = _cols(v[a:z], g)  # (g, m, K*Cg)
