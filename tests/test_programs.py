@@ -24,10 +24,7 @@ PROGRAMS_DIR = os.path.join(HERE, "programs")
 SRC = os.path.abspath(os.path.join(HERE, os.pardir, "src"))
 PROGRAMS = sorted(f for f in os.listdir(PROGRAMS_DIR) if f.endswith(".py") and not f.startswith("_"))
 # programs stopped by something ember lacks (strict: they must start failing when it lands)
-XFAIL = {
-    "tensors_basics.py": "torch.matmul(..., out=...): ember's functions take no out= argument yet",
-    "custom_dataset.py": "Tensor.scatter_ with a 0-d index into a 1-d tensor (the one-hot transform)",
-}
+XFAIL: dict = {}
 NEEDS = {"lightning_autoencoder.py": "lightning"}
 TIMEOUT = 600
 

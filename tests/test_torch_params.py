@@ -308,3 +308,46 @@ def test_autograd_deprecated_parameters_as_torch():
     with pytest.raises(NotImplementedError, match=r"gradcheck\(check_forward_ad=True\): ember has no forward-mode"):
         ember.autograd.gradcheck(ember.sin, (ember.ones(1, dtype=ember.float64, requires_grad=True),),
                                  check_forward_ad=True)
+
+
+# ---------------------------------------------------------------------- 0-d index in gather/scatter
+ZERO_D = [
+    lambda L: L.zeros(3).scatter_(0, L.tensor(1), value=1),  # the one-hot transform of the data tutorial
+    lambda L: L.zeros(3).scatter(0, L.tensor(2), L.tensor(5.0)),
+    lambda L: L.zeros(3).scatter(0, L.tensor(0), L.tensor([5.0, 6.0])),
+    lambda L: L.tensor(2.0).scatter(0, L.tensor(0), 7.0),
+    lambda L: L.tensor(2.0).scatter(-1, L.tensor([0]), 7.0),
+    lambda L: L.arange(4.0).gather(0, L.tensor(3)),
+    lambda L: L.tensor(4.0).gather(0, L.tensor([0, 0])),
+    lambda L: L.zeros(3).scatter_add(0, L.tensor(1), L.tensor(2.0)),
+    lambda L: L.zeros(3, dtype=L.int64).scatter_(0, L.tensor(2), 4),
+]
+
+
+@pytest.mark.parametrize("f", ZERO_D)
+def test_zero_dim_index_follows_torch(f):
+    t, e = f(torch), f(ember)
+    assert tuple(e.shape) == tuple(t.shape) and str(e.dtype).split(".")[-1] == str(t.dtype).split(".")[-1]
+    np.testing.assert_array_equal(e.numpy(), t.numpy())
+
+
+def test_zero_dim_index_gradients_match_torch():
+    res = {}
+    for lib in (torch, ember):
+        x = lib.tensor([1.0, 2.0, 3.0], dtype=lib.float64, requires_grad=True)
+        s = lib.tensor(5.0, dtype=lib.float64, requires_grad=True)
+        y = x.scatter(0, lib.tensor(1), s) * lib.tensor([1.0, 2.0, 3.0], dtype=lib.float64)
+        z = x.gather(0, lib.tensor(2)) * 4
+        (y.sum() + z).backward()
+        res[lib.__name__] = (x.grad.numpy(), s.grad.numpy())
+    for a, b in zip(res["ember"], res["torch"]):
+        np.testing.assert_allclose(a, b)
+
+
+def test_zero_dim_index_errors_like_torch():
+    with pytest.raises(RuntimeError, match=r"scatter\(\): Index tensor must have the same number of dimensions"):
+        ember.zeros(2, 3).scatter(0, ember.tensor(1), 1.0)
+    with pytest.raises(IndexError, match=r"scatter\(\): index 5 is out of bounds for dimension 0 with size 3"):
+        ember.zeros(3).scatter(0, ember.tensor(5), 1.0)
+    with pytest.raises(RuntimeError, match=r"gather\(\): Index tensor must have the same number of dimensions"):
+        ember.zeros(2, 2).gather(1, ember.tensor(0))

@@ -202,30 +202,34 @@ def _same(a, b):
 
 
 @tensor_method(dunder="__add__")
-def add(a, b, *, alpha=1):
+def add(input, other, *, alpha=1, out=None):
     """a + alpha * b with broadcasting."""
-    if alpha == 1 and _same(a, b):
-        return Add()(a, b)
+    if out is not None:
+        return _out.into(out, "add", add, input, other, alpha=alpha)
+    if alpha == 1 and _same(input, other):
+        return Add()(input, other)
     if alpha != 1:
-        b = b * alpha
-    a, b = _promote(a, b, "add")
-    if a.__class__ is not Tensor and not isinstance(a, Tensor):
-        return Add()(b, a) if isinstance(b, Tensor) else Add()(a, b)
-    return Add()(a, b)
+        other = other * alpha
+    input, other = _promote(input, other, "add")
+    if input.__class__ is not Tensor and not isinstance(input, Tensor):
+        return Add()(other, input) if isinstance(other, Tensor) else Add()(input, other)
+    return Add()(input, other)
 
 
 @tensor_method("sub", "subtract", dunder="__sub__")
-def sub(a, b, *, alpha=1):
+def sub(input, other, *, alpha=1, out=None):
     """a - alpha * b with broadcasting."""
-    if alpha == 1 and _same(a, b):
-        return Sub()(a, b)
+    if out is not None:
+        return _out.into(out, "sub", sub, input, other, alpha=alpha)
+    if alpha == 1 and _same(input, other):
+        return Sub()(input, other)
     if alpha != 1:
-        b = b * alpha
-    for v in (a, b):
+        other = other * alpha
+    for v in (input, other):
         if isinstance(v, Tensor) and v._data.dtype == np.bool_:
             raise TypeError("sub: subtraction, the `-` operator, with bool tensors is not supported; use ^ or logical_xor()")
-    a, b = _promote(a, b, "sub")
-    return Sub()(a, b)
+    input, other = _promote(input, other, "sub")
+    return Sub()(input, other)
 
 
 subtract = sub
@@ -233,11 +237,13 @@ tensor_method(subtract, "subtract", inplace=True, method=False)
 
 
 @tensor_method(dunder="__mul__")
-def mul(a, b):
+def mul(input, other, *, out=None):
     """a * b with broadcasting."""
-    if not _same(a, b):
-        a, b = _promote(a, b, "mul")
-    return Mul()(a, b)
+    if out is not None:
+        return _out.into(out, "mul", mul, input, other)
+    if not _same(input, other):
+        input, other = _promote(input, other, "mul")
+    return Mul()(input, other)
 
 
 multiply = mul
@@ -245,20 +251,22 @@ tensor_method(multiply, "multiply", inplace=True)
 
 
 @tensor_method(dunder="__truediv__")
-def div(a, b, *, rounding_mode=None):
+def div(input, other, *, rounding_mode=None, out=None):
     """a / b (true division; integer inputs give floats). ``rounding_mode``: None, 'floor' or 'trunc'."""
+    if out is not None:
+        return _out.into(out, "div", div, input, other, rounding_mode=rounding_mode)
     if rounding_mode == "floor":
-        return floor_divide(a, b)
+        return floor_divide(input, other)
     if rounding_mode == "trunc":
-        a2, b2 = _promote(a, b, "div")
+        a2, b2 = _promote(input, other, "div")
         r = Tensor._wrap(np.trunc(np.true_divide(_arr(a2), _arr(b2))).astype(_res_dtype(a2, b2)))
         return r
     if rounding_mode is not None:
         raise ValueError(f"div: rounding_mode must be None, 'floor' or 'trunc', got {rounding_mode!r}")
-    if _same(a, b) and (a if isinstance(a, Tensor) else b)._data.dtype.kind == "f":
-        return Div()(a, b)
-    a, b = _promote(a, b, "div", to_float=True)
-    return Div()(a, b)
+    if _same(input, other) and (input if isinstance(input, Tensor) else other)._data.dtype.kind == "f":
+        return Div()(input, other)
+    input, other = _promote(input, other, "div", to_float=True)
+    return Div()(input, other)
 
 
 divide = true_divide = div
@@ -270,28 +278,32 @@ def _res_dtype(a, b):
 
 
 @tensor_method(inplace=True)
-def floor_divide(a, b):
+def floor_divide(input, other, *, out=None):
     """Floor division (not differentiable)."""
-    a, b = _promote(a, b, "floor_divide")
-    ad, bd = _arr(a), _arr(b)
+    if out is not None:
+        return _out.into(out, "floor_divide", floor_divide, input, other)
+    input, other = _promote(input, other, "floor_divide")
+    ad, bd = _arr(input), _arr(other)
     if ad.dtype.kind in "iu" and np.any(bd == 0):
         raise ZeroDivisionError("floor_divide: integer division by zero")
     with np.errstate(divide="ignore", invalid="ignore"):
-        return Tensor._wrap(np.floor_divide(ad, bd).astype(_res_dtype(a, b), copy=False))
+        return Tensor._wrap(np.floor_divide(ad, bd).astype(_res_dtype(input, other), copy=False))
 
 
 @tensor_method(inplace=True)
-def remainder(a, b):
+def remainder(input, other, *, out=None):
     """Python-style remainder (sign of the divisor); gradient 1 w.r.t. a."""
-    a, b = _promote(a, b, "remainder")
-    ad, bd = _arr(a), _arr(b)
+    if out is not None:
+        return _out.into(out, "remainder", remainder, input, other)
+    input, other = _promote(input, other, "remainder")
+    ad, bd = _arr(input), _arr(other)
     if ad.dtype.kind in "iu" and np.any(bd == 0):
         raise ZeroDivisionError("remainder: integer division by zero")
-    if isinstance(a, Tensor) and a.requires_grad:
+    if isinstance(input, Tensor) and input.requires_grad:
         q = Tensor._wrap(np.floor_divide(ad, bd))
-        return a - q * b
+        return input - q * other
     with np.errstate(divide="ignore", invalid="ignore"):
-        return Tensor._wrap(np.remainder(ad, bd).astype(_res_dtype(a, b), copy=False))
+        return Tensor._wrap(np.remainder(ad, bd).astype(_res_dtype(input, other), copy=False))
 
 
 fmod = remainder
@@ -299,36 +311,44 @@ tensor_method(fmod, "fmod", inplace=True)
 
 
 @tensor_method(dunder="__pow__")
-def pow(a, b):
+def pow(input, exponent, *, out=None):
     """a ** b elementwise (also a number ** tensor)."""
-    if isinstance(a, Tensor) and isinstance(b, numbers.Integral) and not isinstance(b, builtins.bool):
-        if a._data.dtype.kind in "iu" and b < 0:
+    if out is not None:
+        return _out.into(out, "pow", pow, input, exponent)
+    if isinstance(input, Tensor) and isinstance(exponent, numbers.Integral) and not isinstance(exponent, builtins.bool):
+        if input._data.dtype.kind in "iu" and exponent < 0:
             raise RuntimeError("pow: integers to negative integer powers are not allowed; use a float tensor")
-    a, b = _promote(a, b, "pow")
+    input, exponent = _promote(input, exponent, "pow")
     node = Pow()
-    out = node(a, b)
-    if out.grad_fn is not None and isinstance(b, Tensor):
-        node._grad_name = "PowBackward1" if isinstance(a, Tensor) else "PowBackward2"
+    out = node(input, exponent)
+    if out.grad_fn is not None and isinstance(exponent, Tensor):
+        node._grad_name = "PowBackward1" if isinstance(input, Tensor) else "PowBackward2"
     return out
 
 
 @tensor_method(inplace=True)
-def square(x):
-    return x * x
+def square(input, *, out=None):
+    if out is not None:
+        return _out.into(out, "square", square, input)
+    return input * input
 
 
 @tensor_method
-def maximum(a, b):
+def maximum(input, other, *, out=None):
     """Elementwise maximum (NaN propagates; ties split the gradient)."""
-    a, b = _promote(_t(a), _t(b), "maximum")
-    return Maximum()(a, b)
+    if out is not None:
+        return _out.into(out, "maximum", maximum, input, other)
+    input, other = _promote(_t(input), _t(other), "maximum")
+    return Maximum()(input, other)
 
 
 @tensor_method
-def minimum(a, b):
+def minimum(input, other, *, out=None):
     """Elementwise minimum."""
-    a, b = _promote(_t(a), _t(b), "minimum")
-    return Minimum()(a, b)
+    if out is not None:
+        return _out.into(out, "minimum", minimum, input, other)
+    input, other = _promote(_t(input), _t(other), "minimum")
+    return Minimum()(input, other)
 
 
 fmax, fmin = maximum, minimum
@@ -355,8 +375,10 @@ class Where(Node):
 
 
 @tensor_method
-def where(condition, input=None, other=None):
+def where(condition, input=None, other=None, *, out=None):
     """Pick from ``input`` where ``condition`` holds, else from ``other`` (both differentiable)."""
+    if out is not None:
+        return _out.into(out, "where", where, condition, input, other)
     if input is None and other is None:
         return nonzero(condition, as_tuple=True)
     cond = _arr(condition)
@@ -406,19 +428,21 @@ class Clamp(Node):
 
 
 @tensor_method
-def clamp(x, min=None, max=None):
+def clamp(input, min=None, max=None, *, out=None):
     """Limit values to [min, max]; the gradient passes where min <= x <= max."""
+    if out is not None:
+        return _out.into(out, "clamp", clamp, input, min, max, exact_dtype=True)
     if min is None and max is None:
         raise RuntimeError("clamp: at least one of 'min' or 'max' must not be None")
     if builtins.any(isinstance(b, Tensor) and b.requires_grad for b in (min, max)):
         # tensor bounds that require grad get their gradient where they are active, like torch
-        out = x if min is None else maximum(x, min)
+        out = input if min is None else maximum(input, min)
         return out if max is None else minimum(out, max)
     lo = min._data if isinstance(min, Tensor) else min
     hi = max._data if isinstance(max, Tensor) else max
-    if x._data.dtype.kind != "f" and (isinstance(lo, float) or isinstance(hi, float)):
-        x = cast(x, D.get_default_dtype())
-    return Clamp(lo, hi)(x)
+    if input._data.dtype.kind != "f" and (isinstance(lo, float) or isinstance(hi, float)):
+        input = cast(input, D.get_default_dtype())
+    return Clamp(lo, hi)(input)
 
 
 clip = clamp
@@ -426,31 +450,41 @@ tensor_method(clip, "clip")
 
 
 @tensor_method(inplace=True)
-def clamp_min(x, min):  # noqa: A002
-    return clamp(x, min=min)
+def clamp_min(input, min, *, out=None):  # noqa: A002
+    if out is not None:
+        return _out.into(out, "clamp_min", clamp_min, input, min)
+    return clamp(input, min=min)
 
 
 @tensor_method(inplace=True)
-def clamp_max(x, max):  # noqa: A002
-    return clamp(x, max=max)
+def clamp_max(input, max, *, out=None):  # noqa: A002
+    if out is not None:
+        return _out.into(out, "clamp_max", clamp_max, input, max)
+    return clamp(input, max=max)
 
 
 @tensor_method
-def addcmul(x, tensor1, tensor2, *, value=1):
+def addcmul(input, tensor1, tensor2, *, value=1, out=None):
     """x + value * tensor1 * tensor2."""
-    return x + tensor1 * tensor2 * value if value != 1 else x + tensor1 * tensor2
+    if out is not None:
+        return _out.into(out, "addcmul", addcmul, input, tensor1, tensor2, value=value)
+    return input + tensor1 * tensor2 * value if value != 1 else input + tensor1 * tensor2
 
 
 @tensor_method
-def addcdiv(x, tensor1, tensor2, *, value=1):
+def addcdiv(input, tensor1, tensor2, *, value=1, out=None):
     """x + value * tensor1 / tensor2."""
-    return x + tensor1 / tensor2 * value if value != 1 else x + tensor1 / tensor2
+    if out is not None:
+        return _out.into(out, "addcdiv", addcdiv, input, tensor1, tensor2, value=value)
+    return input + tensor1 / tensor2 * value if value != 1 else input + tensor1 / tensor2
 
 
 @tensor_method
-def lerp(start, end, weight):
+def lerp(input, end, weight, *, out=None):
     """start + weight * (end - start)."""
-    return start + weight * (end - start)
+    if out is not None:
+        return _out.into(out, "lerp", lerp, input, end, weight)
+    return input + weight * (end - input)
 
 
 class Atan2(BinaryNode):
@@ -466,8 +500,10 @@ class Atan2(BinaryNode):
 
 
 @tensor_method(inplace=True)
-def atan2(input, other):  # noqa: A002
+def atan2(input, other, *, out=None):  # noqa: A002
     """Elementwise arctan(input / other) in the right quadrant (differentiable)."""
+    if out is not None:
+        return _out.into(out, "atan2", atan2, input, other)
     y, x = _promote(input, other, "atan2")
     if y._data.dtype.kind != "f":
         y, x = cast(y, D.get_default_dtype()), cast(x, D.get_default_dtype())
@@ -479,43 +515,53 @@ tensor_method(arctan2, "arctan2", inplace=True)
 
 
 @tensor_method(inplace=True)
-def hypot(a, b):
-    return sqrt(a * a + b * b)
+def hypot(input, other, *, out=None):
+    if out is not None:
+        return _out.into(out, "hypot", hypot, input, other)
+    return sqrt(input * input + other * other)
 
 
 @tensor_method(inplace=True)
-def xlogy(x, y):
+def xlogy(input, other, *, out=None):
     """x * log(y), 0 where x == 0 (like torch.xlogy)."""
-    if not isinstance(x, Tensor):
-        x = tensor(x, dtype=y.dtype if isinstance(y, Tensor) else None)
-    if not isinstance(y, Tensor):
-        y = tensor(y, dtype=x.dtype if x.is_floating_point() else None)
-    zero = x._data == 0
-    safe_y = where(Tensor._wrap(zero), ones_like(y), y) if zero.any() else y
-    return where(Tensor._wrap(zero & ~np.isnan(_arr(y))), zeros_like(x, dtype=D.get_default_dtype())
-                 if not x.is_floating_point() else zeros_like(x), x * log(safe_y))
+    if out is not None:
+        return _out.into(out, "xlogy", xlogy, input, other)
+    if not isinstance(input, Tensor):
+        input = tensor(input, dtype=other.dtype if isinstance(other, Tensor) else None)
+    if not isinstance(other, Tensor):
+        other = tensor(other, dtype=input.dtype if input.is_floating_point() else None)
+    zero = input._data == 0
+    safe_y = where(Tensor._wrap(zero), ones_like(other), other) if zero.any() else other
+    return where(Tensor._wrap(zero & ~np.isnan(_arr(other))), zeros_like(input, dtype=D.get_default_dtype())
+                 if not input.is_floating_point() else zeros_like(input), input * log(safe_y))
 
 
 @tensor_method
-def logaddexp(a, b):
+def logaddexp(input, other, *, out=None):
     """log(exp(a) + exp(b)), computed stably."""
-    a, b = broadcast_tensors(*_promote(a, b, "logaddexp"))
-    return logsumexp(stack([a, b]), 0)
+    if out is not None:
+        return _out.into(out, "logaddexp", logaddexp, input, other)
+    input, other = broadcast_tensors(*_promote(input, other, "logaddexp"))
+    return logsumexp(stack([input, other]), 0)
 
 
 _LN2 = math.log(2.0)
 
 
 @tensor_method
-def logaddexp2(input, other):  # noqa: A002
+def logaddexp2(input, other, *, out=None):  # noqa: A002
     """log2(2**a + 2**b), computed stably (differentiable)."""
+    if out is not None:
+        return _out.into(out, "logaddexp2", logaddexp2, input, other)
     a, b = _promote(input, other, "logaddexp2", to_float=True)
     return logaddexp(a * _LN2, b * _LN2) / _LN2
 
 
 @tensor_method(inplace=True)
-def copysign(input, other):  # noqa: A002
+def copysign(input, other, *, out=None):  # noqa: A002
     """|input| with the sign of ``other`` (gradient flows to ``input``)."""
+    if out is not None:
+        return _out.into(out, "copysign", copysign, input, other)
     a, b = _promote(input, other, "copysign", to_float=True)
     bd = b._data if isinstance(b, Tensor) else np.asarray(b)
     sign = np.where(np.signbit(bd), -1.0, 1.0)
@@ -526,15 +572,19 @@ def copysign(input, other):  # noqa: A002
 
 
 @tensor_method(inplace=True)
-def nextafter(input, other):  # noqa: A002
+def nextafter(input, other, *, out=None):  # noqa: A002
     """The next float after ``input`` towards ``other`` (not differentiable)."""
+    if out is not None:
+        return _out.into(out, "nextafter", nextafter, input, other)
     a, b = _promote(input, other, "nextafter")
     return Tensor._wrap(np.nextafter(_arr(a), _arr(b)))
 
 
 @tensor_method(inplace=True)
-def ldexp(input, other):  # noqa: A002
+def ldexp(input, other, *, out=None):  # noqa: A002
     """``input * 2 ** other`` (differentiable in ``input``)."""
+    if out is not None:
+        return _out.into(out, "ldexp", ldexp, input, other)
     x = _floatify(input, "ldexp") if isinstance(input, Tensor) else input
     e = other._data if isinstance(other, Tensor) else np.asarray(other)
     dt = x._data.dtype if isinstance(x, Tensor) else D.get_default_dtype().np
@@ -542,8 +592,10 @@ def ldexp(input, other):  # noqa: A002
 
 
 @tensor_method(inplace=True)
-def float_power(input, exponent):  # noqa: A002
+def float_power(input, exponent, *, out=None):  # noqa: A002
     """``input ** exponent`` in float64 (differentiable)."""
+    if out is not None:
+        return _out.into(out, "float_power", float_power, input, exponent)
     a = cast(input, D.float64) if isinstance(input, Tensor) else float(input)
     b = cast(exponent, D.float64) if isinstance(exponent, Tensor) else float(exponent)
     if not isinstance(a, Tensor):
@@ -552,8 +604,10 @@ def float_power(input, exponent):  # noqa: A002
 
 
 @tensor_method(inplace=True)
-def heaviside(input, values):  # noqa: A002
+def heaviside(input, values, *, out=None):  # noqa: A002
     """0 where input < 0, ``values`` where input == 0, 1 where input > 0 (not differentiable)."""
+    if out is not None:
+        return _out.into(out, "heaviside", heaviside, input, values)
     _check_tensor(input, "heaviside")
     v = values._data if isinstance(values, Tensor) else np.asarray(values)
     if isinstance(values, Tensor) and values.dtype != input.dtype:
@@ -605,3 +659,4 @@ from . import compare  # noqa: E402,F401  (keeps the modules loading in order)
 from .reduce import logsumexp  # noqa: E402
 from .shape import broadcast_tensors, stack  # noqa: E402
 from .index import nonzero  # noqa: E402
+from .. import _out  # noqa: E402

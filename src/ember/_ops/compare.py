@@ -9,16 +9,19 @@ from ._registry import tensor_method
 from ._helpers import _public
 from .unary import _arr
 from .binary import _broadcast_error, _promote
+from .. import _out
 
 
 def _cmp(npf, name):
-    def f(a, b):
-        if not isinstance(a, Tensor) and not isinstance(b, Tensor):
+    def f(input, other, *, out=None):
+        if out is not None:
+            return _out.into(out, name, f, input, other)
+        if not isinstance(input, Tensor) and not isinstance(other, Tensor):
             raise TypeError(f"{name}: expected a Tensor")
-        if b is None or a is None:
+        if other is None or input is None:
             return False if name == "eq" else True
         try:
-            a2, b2 = _promote(a, b, name)
+            a2, b2 = _promote(input, other, name)
         except TypeError:
             return NotImplemented
         try:
@@ -55,29 +58,33 @@ tensor_method(ge, "ge", "greater_equal", inplace=True)
 
 
 @tensor_method
-def equal(a, b):
+def equal(input, other):
     """True if both tensors have the same shape and values."""
-    return tuple(a.shape) == tuple(b.shape) and bool(np.array_equal(a._data, b._data))
+    return tuple(input.shape) == tuple(other.shape) and bool(np.array_equal(input._data, other._data))
 
 
 @tensor_method
-def allclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
-    return bool(np.allclose(_arr(a), _arr(b), rtol=rtol, atol=atol, equal_nan=equal_nan))
+def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+    return bool(np.allclose(_arr(input), _arr(other), rtol=rtol, atol=atol, equal_nan=equal_nan))
 
 
 @tensor_method
-def isclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
-    return Tensor._wrap(np.isclose(_arr(a), _arr(b), rtol=rtol, atol=atol, equal_nan=equal_nan))
+def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+    return Tensor._wrap(np.isclose(_arr(input), _arr(other), rtol=rtol, atol=atol, equal_nan=equal_nan))
 
 
 @tensor_method
-def isin(elements, test_elements, *, invert=False):
+def isin(elements, test_elements, *, invert=False, out=None):
     """True where an element of ``elements`` is in ``test_elements``."""
+    if out is not None:
+        return _out.into(out, "isin", isin, elements, test_elements, invert=invert)
     return Tensor._wrap(np.isin(_arr(elements), _arr(test_elements), invert=invert))
 
 
 @tensor_method(inplace=True)
-def not_equal(input, other):  # noqa: A002
+def not_equal(input, other, *, out=None):  # noqa: A002
+    if out is not None:
+        return _out.into(out, "not_equal", not_equal, input, other)
     return ne(input, other)
 
 

@@ -143,11 +143,13 @@ def _to_nested(x):
     return x
 
 
-def tensor(data, dtype=None, device=None, requires_grad=False):
+def tensor(data, dtype=None, device=None, requires_grad=False, pin_memory=False):
     """Copy ``data`` (nested lists, numbers, arrays, tensors) into a new leaf tensor.
 
     >>> ember.tensor([[1, 2], [3, 4]], dtype=ember.float32)
     """
+    if pin_memory:
+        _layout.check("tensor", None, pin_memory)
     dt = D.as_dtype(dtype) if dtype is not None else None
     arr = _infer_np(data, dt)
     if device is not None:
@@ -168,12 +170,12 @@ def as_tensor(data, dtype=None, device=None):
     return tensor(data, dtype=dtype, device=device)
 
 
-def from_numpy(a):
-    """A tensor sharing memory with NumPy array ``a``."""
-    if not isinstance(a, np.ndarray):
-        raise TypeError(f"from_numpy: expected np.ndarray (got {type(a).__name__})")
-    D.from_numpy(a.dtype)
-    return Tensor._wrap(a)
+def from_numpy(ndarray):
+    """A tensor sharing memory with the NumPy array ``ndarray``."""
+    if not isinstance(ndarray, np.ndarray):
+        raise TypeError(f"from_numpy: expected np.ndarray (got {type(ndarray).__name__})")
+    D.from_numpy(ndarray.dtype)
+    return Tensor._wrap(ndarray)
 
 
 def _creation(fill, size, dtype, device, requires_grad, op, default=None):
@@ -189,23 +191,39 @@ def _creation(fill, size, dtype, device, requires_grad, op, default=None):
     return t
 
 
-def zeros(*size, dtype=None, device=None, requires_grad=False):
+def zeros(*size, out=None, dtype=None, layout=None, device=None, requires_grad=False, pin_memory=False):
     """A tensor of zeros: ``ember.zeros(2, 3)``."""
+    if out is not None:
+        return _out.into(out, "zeros", zeros, *size, dtype=out.dtype if dtype is None else dtype)
+    if layout is not None or pin_memory:
+        _layout.check("zeros", layout, pin_memory)
     return _creation(0, size, dtype, device, requires_grad, "zeros")
 
 
-def ones(*size, dtype=None, device=None, requires_grad=False):
+def ones(*size, out=None, dtype=None, layout=None, device=None, requires_grad=False, pin_memory=False):
     """A tensor of ones: ``ember.ones(2, 3)``."""
+    if out is not None:
+        return _out.into(out, "ones", ones, *size, dtype=out.dtype if dtype is None else dtype)
+    if layout is not None or pin_memory:
+        _layout.check("ones", layout, pin_memory)
     return _creation(1, size, dtype, device, requires_grad, "ones")
 
 
-def empty(*size, dtype=None, device=None, requires_grad=False):
+def empty(*size, out=None, dtype=None, layout=None, device=None, requires_grad=False, pin_memory=False, memory_format=None):
     """An uninitialised tensor (ember fills it with zeros)."""
+    if out is not None:
+        return _out.into(out, "empty", empty, *size, dtype=out.dtype if dtype is None else dtype)
+    if layout is not None or pin_memory or memory_format is not None:
+        _layout.check("empty", layout, pin_memory, memory_format)
     return _creation(0, size, dtype, device, requires_grad, "empty")
 
 
-def full(size, fill_value, dtype=None, device=None, requires_grad=False):
+def full(size, fill_value, *, out=None, dtype=None, layout=None, device=None, pin_memory=False, requires_grad=False):
     """A tensor filled with ``fill_value``; the dtype follows the value's type like torch."""
+    if out is not None:
+        return _out.into(out, "full", full, size, fill_value, dtype=out.dtype if dtype is None else dtype)
+    if layout is not None or pin_memory:
+        _layout.check("full", layout, pin_memory)
     if dtype is None:
         if isinstance(fill_value, builtins.bool):
             dtype = D.bool_
@@ -223,24 +241,41 @@ def _like(x, dtype):
     return D.as_dtype(dtype) if dtype is not None else x.dtype
 
 
-def zeros_like(x, dtype=None, device=None, requires_grad=False):
-    return _creation(0, (x.shape,), _like(x, dtype), device or x.device, requires_grad, "zeros_like")
+def zeros_like(input, *, dtype=None, layout=None, device=None, requires_grad=False, memory_format=None,
+               pin_memory=False):
+    if layout is not None or pin_memory or memory_format is not None:
+        _layout.check("zeros_like", layout, pin_memory, memory_format)
+    return _creation(0, (input.shape,), _like(input, dtype), device or input.device, requires_grad, "zeros_like")
 
 
-def ones_like(x, dtype=None, device=None, requires_grad=False):
-    return _creation(1, (x.shape,), _like(x, dtype), device or x.device, requires_grad, "ones_like")
+def ones_like(input, *, dtype=None, layout=None, device=None, requires_grad=False, memory_format=None,
+              pin_memory=False):
+    if layout is not None or pin_memory or memory_format is not None:
+        _layout.check("ones_like", layout, pin_memory, memory_format)
+    return _creation(1, (input.shape,), _like(input, dtype), device or input.device, requires_grad, "ones_like")
 
 
-def empty_like(x, dtype=None, device=None, requires_grad=False):
-    return zeros_like(x, dtype, device, requires_grad)
+def empty_like(input, *, dtype=None, layout=None, device=None, requires_grad=False, memory_format=None,
+               pin_memory=False):
+    if layout is not None or pin_memory or memory_format is not None:
+        _layout.check("empty_like", layout, pin_memory, memory_format)
+    return zeros_like(input, dtype=dtype, device=device, requires_grad=requires_grad)
 
 
-def full_like(x, fill_value, dtype=None, device=None, requires_grad=False):
-    return _creation(fill_value, (x.shape,), _like(x, dtype), device or x.device, requires_grad, "full_like")
+def full_like(input, fill_value, *, dtype=None, layout=None, device=None, requires_grad=False, memory_format=None,
+              pin_memory=False):
+    if layout is not None or pin_memory or memory_format is not None:
+        _layout.check("full_like", layout, pin_memory, memory_format)
+    return _creation(fill_value, (input.shape,), _like(input, dtype), device or input.device, requires_grad, "full_like")
 
 
-def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False):
+def arange(start=0, end=None, step=1, *, out=None, dtype=None, layout=None, device=None, pin_memory=False,
+           requires_grad=False):
     """Values from ``start`` to ``end`` (exclusive) by ``step``: ``ember.arange(5)``."""
+    if out is not None:
+        return _out.into(out, "arange", arange, start, end, step, dtype=out.dtype if dtype is None else dtype)
+    if layout is not None or pin_memory:
+        _layout.check("arange", layout, pin_memory)
     if end is None:
         start, end = 0, start
     vals = [v.item() if isinstance(v, Tensor) else v for v in (start, end, step)]
@@ -259,8 +294,13 @@ def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False
     return t.requires_grad_(True) if requires_grad else t
 
 
-def linspace(start, end, steps, dtype=None, device=None, requires_grad=False):
+def linspace(start, end, steps, *, out=None, dtype=None, layout=None, device=None, pin_memory=False,
+             requires_grad=False):
     """``steps`` evenly spaced values from ``start`` to ``end`` inclusive."""
+    if out is not None:
+        return _out.into(out, "linspace", linspace, start, end, steps, dtype=out.dtype if dtype is None else dtype)
+    if layout is not None or pin_memory:
+        _layout.check("linspace", layout, pin_memory)
     if steps < 0:
         raise RuntimeError(f"linspace: number of steps must be non-negative, got {steps}")
     dt = D.as_dtype(dtype) if dtype is not None else D.get_default_dtype()
@@ -269,27 +309,48 @@ def linspace(start, end, steps, dtype=None, device=None, requires_grad=False):
     return t.requires_grad_(True) if requires_grad else t
 
 
-def logspace(start, end, steps, base=10.0, dtype=None):
+def logspace(start, end, steps, base=10.0, *, out=None, dtype=None, layout=None, device=None, pin_memory=False,
+             requires_grad=False):
+    if out is not None:
+        return _out.into(out, "logspace", logspace, start, end, steps, base, dtype=out.dtype if dtype is None else dtype)
+    if layout is not None or pin_memory:
+        _layout.check("logspace", layout, pin_memory)
     dt = D.as_dtype(dtype) if dtype is not None else D.get_default_dtype()
-    return Tensor._wrap((base ** np.linspace(start, end, steps, dtype=np.float64)).astype(dt.np))
+    arr = (base ** np.linspace(start, end, steps, dtype=np.float64)).astype(dt.np)
+    t = Tensor._wrap(_to_device_array(arr, _device(device)) if device is not None else arr)
+    return t.requires_grad_(True) if requires_grad else t
 
 
-def eye(n, m=None, dtype=None, device=None, requires_grad=False):
+def eye(n, m=None, *, out=None, dtype=None, layout=None, device=None, pin_memory=False, requires_grad=False):
     """The identity matrix (``n`` x ``m``)."""
+    if out is not None:
+        return _out.into(out, "eye", eye, n, m, dtype=out.dtype if dtype is None else dtype)
+    if layout is not None or pin_memory:
+        _layout.check("eye", layout, pin_memory)
     dt = D.as_dtype(dtype) if dtype is not None else D.get_default_dtype()
     arr = np.eye(n, m, dtype=dt.np)
     t = Tensor._wrap(_to_device_array(arr, _device(device)) if device is not None else arr)
     return t.requires_grad_(True) if requires_grad else t
 
 
-def tril_indices(row, col, offset=0, *, dtype=None):
+def tril_indices(row, col, offset=0, *, dtype=None, device=None, layout=None, pin_memory=False,
+             requires_grad=False):
+    if layout is not None or pin_memory:
+        _layout.check("tril_indices", layout, pin_memory)
     r, c = np.tril_indices(row, offset, col)
-    return Tensor._wrap(np.stack([r, c]).astype(np.int64 if dtype is None else D.as_dtype(dtype).np))
+    arr = np.stack([r, c]).astype(np.int64 if dtype is None else D.as_dtype(dtype).np)
+    t = Tensor._wrap(_to_device_array(arr, _device(device)) if device is not None else arr)
+    return t.requires_grad_(True) if requires_grad else t
 
 
-def triu_indices(row, col, offset=0, *, dtype=None):
+def triu_indices(row, col, offset=0, *, dtype=None, device=None, layout=None, pin_memory=False,
+             requires_grad=False):
+    if layout is not None or pin_memory:
+        _layout.check("triu_indices", layout, pin_memory)
     r, c = np.triu_indices(row, offset, col)
-    return Tensor._wrap(np.stack([r, c]).astype(np.int64 if dtype is None else D.as_dtype(dtype).np))
+    arr = np.stack([r, c]).astype(np.int64 if dtype is None else D.as_dtype(dtype).np)
+    t = Tensor._wrap(_to_device_array(arr, _device(device)) if device is not None else arr)
+    return t.requires_grad_(True) if requires_grad else t
 
 
 def empty_strided(size, stride, *, dtype=None, layout=None, device=None, requires_grad=False, pin_memory=False):
@@ -307,9 +368,10 @@ def empty_permuted(size, physical_layout, *, dtype=None, layout=None, device=Non
     return empty(*size, dtype=dtype, requires_grad=requires_grad)
 
 
-def scalar_tensor(s, *, dtype=None, layout=None, device=None, pin_memory=False):
+def scalar_tensor(s, *, dtype=None, layout=None, device=None, requires_grad=False, pin_memory=False):
     """A 0-d tensor holding ``s`` (default dtype when ``dtype`` is None)."""
-    return tensor(float(s) if dtype is None else s, dtype=dtype or D.get_default_dtype())
+    return tensor(float(s) if dtype is None else s, dtype=dtype or D.get_default_dtype(), device=device,
+                  requires_grad=requires_grad)
 
 
 def asarray(obj, *, dtype=None, device=None, copy=None, requires_grad=False):
@@ -326,8 +388,10 @@ def asarray(obj, *, dtype=None, device=None, copy=None, requires_grad=False):
     return t.requires_grad_(requires_grad) if requires_grad else t
 
 
-def torch_range(start=0, end=None, step=1, *, dtype=None, layout=None, device=None, requires_grad=False):
+def torch_range(start=0, end=None, step=1, *, dtype=None, layout=None, device=None, requires_grad=False, out=None):
     """Deprecated torch.range: like arange but including ``end`` (float dtype by default)."""
+    if out is not None:
+        return _out.into(out, "torch_range", torch_range, start, end, step, dtype=dtype, layout=layout, device=device, requires_grad=requires_grad)
     if end is None:
         start, end = 0, start
     n = int(math.floor((end - start) / step)) + 1
@@ -337,7 +401,7 @@ def torch_range(start=0, end=None, step=1, *, dtype=None, layout=None, device=No
 
 
 def _window(name, fn):
-    def f(window_length, periodic=True, *, dtype=None, layout=None, device=None, requires_grad=False):
+    def f(window_length, periodic=True, *, dtype=None, layout=None, device=None, pin_memory=False, requires_grad=False):
         if window_length < 0:
             raise RuntimeError(f"{name} requires non-negative window_length, got window_length={window_length}")
         dt = dtype or D.get_default_dtype()
@@ -366,7 +430,7 @@ hann_window = _window("hann_window", np.hanning)
 
 
 def hamming_window(window_length, periodic=True, alpha=0.54, beta=0.46, *, dtype=None, layout=None, device=None,
-                   requires_grad=False):
+                   pin_memory=False, requires_grad=False):
     dt = dtype or D.get_default_dtype()
     if window_length == 0:
         return zeros(0, dtype=dt)
@@ -378,7 +442,7 @@ def hamming_window(window_length, periodic=True, alpha=0.54, beta=0.46, *, dtype
 
 
 def kaiser_window(window_length, periodic=True, beta=12.0, *, dtype=None, layout=None, device=None,
-                  requires_grad=False):
+                  pin_memory=False, requires_grad=False):
     dt = dtype or D.get_default_dtype()
     if window_length == 0:
         return zeros(0, dtype=dt)
@@ -421,3 +485,4 @@ __all__ = _public(globals(), private=('torch_range',), types=(_LegacyType,))
 # Ops of later families, used at call time only. They are imported here, at the end, and every family in
 # between is imported first, so the family modules always load in the order of ember/_ops/__init__.py.
 from .casting import cast  # noqa: E402
+from .. import _layout, _out  # noqa: E402

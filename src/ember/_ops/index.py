@@ -233,19 +233,30 @@ def setitem(x, idx, value):
 
 
 @tensor_method
-def index_select(x, dim, index):
+def index_select(input, dim, index, *, out=None):
     """Rows of ``x`` along ``dim`` picked by a 1-D integer ``index``."""
-    ax = _dim(dim, x.ndim, "index_select")
+    if out is not None:
+        return _out.into(out, "index_select", index_select, input, dim, index)
+    ax = _dim(dim, input.ndim, "index_select")
     idx = index._data if isinstance(index, Tensor) else np.asarray(index)
     if idx.ndim > 1:
         raise IndexError(f"index_select(): Index is supposed to be a vector, got shape {idx.shape}")
     if idx.dtype.kind not in "iu":
         raise IndexError(f"index_select(): Expected dtype int32/int64 for index but got {idx.dtype}")
-    n = x.shape[ax] if x.ndim else 1
+    n = input.shape[ax] if input.ndim else 1
     if idx.size and (idx.max() >= n or idx.min() < -n):
         bad = int(idx.max() if idx.max() >= n else idx.min())
         raise IndexError(f"index_select(): index {bad} is out of range for dimension {ax} with size {n}")
-    return getitem(x, (_pyslice(None),) * ax + (idx.reshape(-1),))
+    return getitem(input, (_pyslice(None),) * ax + (idx.reshape(-1),))
+
+
+def _nonempty_1d(input, idx):
+    """torch counts a 0-d tensor as 1-d in gather/scatter (``ensure_nonempty_dim``): a 0-d ``input`` or
+    index of a 1-d (or 0-d) op becomes shape (1,); returns (input, idx, input was 0-d, idx was 0-d)."""
+    x0, i0 = input.ndim == 0, idx.ndim == 0
+    if (x0 or i0) and builtins.max(input.ndim, idx.ndim) <= 1:
+        return (reshape(input, (1,)) if x0 else input), (idx.reshape(1) if i0 else idx), x0, i0
+    return input, idx, False, False
 
 
 def _check_gather_index(x, ax, idx, op):
@@ -263,32 +274,38 @@ def _check_gather_index(x, ax, idx, op):
 
 
 @tensor_method
-def gather(x, dim, index):
+def gather(input, dim, index, *, sparse_grad=False, out=None):
     """out[i][j] = x[i][index[i][j]] along ``dim`` (torch.gather)."""
-    ax = _dim(dim, x.ndim, "gather")
-    idx = index._data
-    _check_gather_index(x, ax, idx, "gather")
-    for d in range(x.ndim):
-        if d != ax and idx.shape[d] > x.shape[d]:
+    if out is not None:
+        return _out.into(out, "gather", gather, input, dim, index)
+    input, idx, _, i0 = _nonempty_1d(input, index._data)
+    if i0:
+        return reshape(gather(input, dim, Tensor._wrap(idx)), ())
+    ax = _dim(dim, input.ndim, "gather")
+    _check_gather_index(input, ax, idx, "gather")
+    for d in range(input.ndim):
+        if d != ax and idx.shape[d] > input.shape[d]:
             raise RuntimeError(
                 f"gather(): Size does not match at dimension {d} expected index {idx.shape} to be smaller than "
-                f"self {tuple(x.shape)} apart from dimension {ax}"
+                f"self {tuple(input.shape)} apart from dimension {ax}"
             )
-    if idx.shape != tuple(x.shape):
-        sl = tuple(_pyslice(0, idx.shape[d]) if d != ax else _pyslice(None) for d in range(x.ndim))
-        x = getitem(x, sl)
-    return TakeAlong(idx.astype(np.int64), ax)(x)
+    if idx.shape != tuple(input.shape):
+        sl = tuple(_pyslice(0, idx.shape[d]) if d != ax else _pyslice(None) for d in range(input.ndim))
+        input = getitem(input, sl)
+    return TakeAlong(idx.astype(np.int64), ax)(input)
 
 
 @tensor_method
-def take_along_dim(x, indices, dim=None):
+def take_along_dim(input, indices, dim=None, *, out=None):
     """``np.take_along_axis`` with broadcasting (flattened when ``dim`` is None)."""
+    if out is not None:
+        return _out.into(out, "take_along_dim", take_along_dim, input, indices, dim)
     if dim is None:
-        return TakeAlong(indices._data.reshape(-1), 0)(flatten(x))
-    ax = _dim(dim, x.ndim, "take_along_dim")
+        return TakeAlong(indices._data.reshape(-1), 0)(flatten(input))
+    ax = _dim(dim, input.ndim, "take_along_dim")
     idx = indices._data
-    shp = list(np.broadcast_shapes(tuple(x.shape[:ax] + (1,) + x.shape[ax + 1:]), idx.shape[:ax] + (1,) + idx.shape[ax + 1:]))
-    xs = expand(x, tuple(shp[:ax] + [x.shape[ax]] + shp[ax + 1:]))
+    shp = list(np.broadcast_shapes(tuple(input.shape[:ax] + (1,) + input.shape[ax + 1:]), idx.shape[:ax] + (1,) + idx.shape[ax + 1:]))
+    xs = expand(input, tuple(shp[:ax] + [input.shape[ax]] + shp[ax + 1:]))
     idx = np.broadcast_to(idx, tuple(shp[:ax] + [idx.shape[ax]] + shp[ax + 1:]))
     _check_gather_index(xs, ax, idx, "take_along_dim")
     return TakeAlong(idx, ax)(xs)
@@ -374,104 +391,124 @@ def ns_pad_zeros(g, shape, slices):
 
 
 @tensor_method
-def scatter_add(x, dim, index, src):
+def scatter_add(input, dim, index, src, *, out=None):
     """out = x; out[index[i][j]][j] += src[i][j] along ``dim`` (duplicates accumulate)."""
-    ax = _dim(dim, x.ndim, "scatter_add")
-    idx = index._data.astype(np.int64)
-    _check_gather_index(x, ax, idx, "scatter_add")
-    src = src if isinstance(src, Tensor) else tensor(src, dtype=x.dtype)
-    return ScatterAdd(idx, ax)(x, cast(src, x.dtype))
+    if out is not None:
+        return _out.into(out, "scatter_add", scatter_add, input, dim, index, src)
+    input, idx, x0, _ = _nonempty_1d(input, index._data.astype(np.int64))
+    if x0:
+        return reshape(scatter_add(input, dim, Tensor._wrap(idx), src), ())
+    ax = _dim(dim, input.ndim, "scatter_add")
+    _check_gather_index(input, ax, idx, "scatter_add")
+    src = src if isinstance(src, Tensor) else tensor(src, dtype=input.dtype)
+    if src.ndim == 0 and idx.ndim == 1:
+        src = reshape(src, (1,))
+    return ScatterAdd(idx, ax)(input, cast(src, input.dtype))
 
 
 @tensor_method
-def scatter(x, dim, index, src=None, value=None, reduce=None):
+def scatter(input, dim, index, src=None, value=None, *, reduce=None, out=None):
     """out = x; out[index[i][j]][j] = src[i][j] (or ``value``) along ``dim``."""
+    if out is not None:
+        return _out.into(out, "scatter", scatter, input, dim, index, src, value, reduce=reduce)
     if reduce == "add":
-        return scatter_add(x, dim, index, src)
+        return scatter_add(input, dim, index, src)
     if reduce is not None:
         raise NotImplementedError(f"scatter: reduce={reduce!r} is not supported; use 'add' or scatter_reduce")
-    ax = _dim(dim, x.ndim, "scatter")
-    idx = index._data.astype(np.int64)
-    _check_gather_index(x, ax, idx, "scatter")
+    input, idx, x0, _ = _nonempty_1d(input, index._data.astype(np.int64))
+    if x0:
+        return reshape(scatter(input, dim, Tensor._wrap(idx), src, value), ())
+    ax = _dim(dim, input.ndim, "scatter")
+    _check_gather_index(input, ax, idx, "scatter")
     if src is None:
         src = value
     if isinstance(src, Tensor):
-        return Scatter(idx, ax)(x, cast(src, x.dtype))
-    return Scatter(idx, ax)(x, tensor(src, dtype=x.dtype))
+        if src.ndim == 0 and idx.shape == (1,):
+            src = reshape(src, (1,))  # a 0-d src is one element (its gradient flows), as torch
+        return Scatter(idx, ax)(input, cast(src, input.dtype))
+    return Scatter(idx, ax)(input, tensor(src, dtype=input.dtype))
 
 
 @tensor_method
-def index_add(x, dim, index, source, *, alpha=1):
+def index_add(input, dim, index, source, *, alpha=1, out=None):
     """out = x; out[..., index[i], ...] += alpha * source[..., i, ...] along ``dim``."""
-    ax = _dim(dim, x.ndim, "index_add")
+    if out is not None:
+        return _out.into(out, "index_add", index_add, input, dim, index, source, alpha=alpha)
+    ax = _dim(dim, input.ndim, "index_add")
     idx = index._data.astype(np.int64)
     if idx.ndim != 1:
         raise IndexError(f"index_add(): index must be a vector, got shape {idx.shape}")
-    n = x.shape[ax]
+    n = input.shape[ax]
     if idx.size and (idx.max() >= n or idx.min() < -n):
         raise IndexError(f"index_add(): index {int(idx.max())} is out of bounds for dimension {ax} with size {n}")
     if source.shape[ax] != idx.shape[0]:
         raise RuntimeError(
             f"index_add(): number of indices ({idx.shape[0]}) should be equal to source.size(dim) ({source.shape[ax]})"
         )
-    full_idx = idx.reshape((1,) * ax + (-1,) + (1,) * (x.ndim - ax - 1))
+    full_idx = idx.reshape((1,) * ax + (-1,) + (1,) * (input.ndim - ax - 1))
     full_idx = np.broadcast_to(full_idx, tuple(source.shape))
     src = source * alpha if alpha != 1 else source
-    return ScatterAdd(np.ascontiguousarray(full_idx), ax)(x, cast(src, x.dtype))
+    return ScatterAdd(np.ascontiguousarray(full_idx), ax)(input, cast(src, input.dtype))
 
 
 @tensor_method
-def masked_fill(x, mask, value):
+def masked_fill(input, mask, value):
     """Set elements where ``mask`` is True to ``value`` (the gradient is zero there)."""
     m = _arr(mask)
     if m.dtype != np.bool_:
         raise RuntimeError(f"masked_fill only supports boolean masks, but got mask with dtype {m.dtype}")
     try:
-        np.broadcast_shapes(m.shape, tuple(x.shape))
+        np.broadcast_shapes(m.shape, tuple(input.shape))
     except ValueError:
         raise RuntimeError(
-            f"masked_fill: the mask of shape {m.shape} is not broadcastable to the tensor of shape {tuple(x.shape)}"
+            f"masked_fill: the mask of shape {m.shape} is not broadcastable to the tensor of shape {tuple(input.shape)}"
         ) from None
     if isinstance(value, Tensor):
         if value.ndim != 0:
             raise RuntimeError(f"masked_fill only supports a 0-dimensional value tensor, but got tensor with {value.ndim} dimension(s)")
-        v = cast(value, x.dtype)
+        v = cast(value, input.dtype)
     else:
-        v = tensor(value, dtype=x.dtype)
-    out = Where()(mask if isinstance(mask, Tensor) else m, v, x)
-    if tuple(out.shape) != tuple(x.shape):
-        raise RuntimeError(f"masked_fill: mask {m.shape} can't grow the tensor of shape {tuple(x.shape)}")
+        v = tensor(value, dtype=input.dtype)
+    out = Where()(mask if isinstance(mask, Tensor) else m, v, input)
+    if tuple(out.shape) != tuple(input.shape):
+        raise RuntimeError(f"masked_fill: mask {m.shape} can't grow the tensor of shape {tuple(input.shape)}")
     return out
 
 
 @tensor_method
-def masked_select(x, mask):
+def masked_select(input, mask, *, out=None):
     """The elements where ``mask`` is True, as a 1-D tensor."""
+    if out is not None:
+        return _out.into(out, "masked_select", masked_select, input, mask)
     m = _arr(mask)
     if m.dtype != np.bool_:
         raise RuntimeError(f"masked_select: expected BoolTensor for mask, got {m.dtype}")
-    shape = np.broadcast_shapes(m.shape, tuple(x.shape))
-    xe = expand(x, shape) if tuple(x.shape) != shape else x
+    shape = np.broadcast_shapes(m.shape, tuple(input.shape))
+    xe = expand(input, shape) if tuple(input.shape) != shape else input
     return getitem(xe, np.broadcast_to(m, shape))
 
 
 @tensor_method
-def nonzero(x, as_tuple=False):
-    nz = np.nonzero(x._data)
+def nonzero(input, *, as_tuple=False, out=None):
+    if out is not None:
+        return _out.into(out, "nonzero", nonzero, input, as_tuple=as_tuple)
+    nz = np.nonzero(input._data)
     if as_tuple:
         return tuple(Tensor._wrap(a.astype(np.int64)) for a in nz)
     return Tensor._wrap(np.stack(nz, axis=1).astype(np.int64) if nz else np.zeros((0, 0), np.int64))
 
 
 @tensor_method
-def argwhere(x):
-    return nonzero(x)
+def argwhere(input):
+    return nonzero(input)
 
 
 @tensor_method
-def take(x, index):
+def take(input, index, *, out=None):
     """Elements of the flattened ``x`` at ``index`` (output has ``index``'s shape)."""
-    return getitem(reshape(x, (-1,)), index)
+    if out is not None:
+        return _out.into(out, "take", take, input, index)
+    return getitem(reshape(input, (-1,)), index)
 
 
 class IndexPutAccumulate(Node):
@@ -493,33 +530,35 @@ class IndexPutAccumulate(Node):
 
 
 @tensor_method
-def index_put(x, indices, values, accumulate=False):
+def index_put(input, indices, values, accumulate=False):
     """``x`` with ``x[indices] = values`` (or ``+=`` with repeats adding up when ``accumulate``)."""
     if not isinstance(indices, tuple):
         indices = tuple(indices)
-    nidx, guards = _norm_index(x, indices, "index_put")
-    v = values if isinstance(values, Tensor) else tensor(values, dtype=x.dtype)
-    if v._data.dtype != x._data.dtype:
-        v = cast(v, x.dtype)
-    out = (IndexPutAccumulate if accumulate else IndexPut)(nidx)(x, v)
+    nidx, guards = _norm_index(input, indices, "index_put")
+    v = values if isinstance(values, Tensor) else tensor(values, dtype=input.dtype)
+    if v._data.dtype != input._data.dtype:
+        v = cast(v, input.dtype)
+    out = (IndexPutAccumulate if accumulate else IndexPut)(nidx)(input, v)
     if guards and out.grad_fn is not None:
         out.grad_fn.guard(guards)
     return out
 
 
 @tensor_method
-def index_fill(x, dim, index, value):
+def index_fill(input, dim, index, value):
     """``x`` with the slices ``index`` along ``dim`` set to ``value``."""
-    ax = _dim(dim, x.ndim, "index_fill")
-    v = value if isinstance(value, Tensor) else tensor(value, dtype=x.dtype)
-    return index_put(x, (_pyslice(None),) * ax + (index,), v)
+    ax = _dim(dim, input.ndim, "index_fill")
+    v = value if isinstance(value, Tensor) else tensor(value, dtype=input.dtype)
+    return index_put(input, (_pyslice(None),) * ax + (index,), v)
 
 
 @tensor_method
-def index_copy(x, dim, index, source):
+def index_copy(input, dim, index, source, *, out=None):
     """``x`` with the slices ``index`` along ``dim`` replaced by ``source``'s."""
-    ax = _dim(dim, x.ndim, "index_copy")
-    return index_put(x, (_pyslice(None),) * ax + (index,), source)
+    if out is not None:
+        return _out.into(out, "index_copy", index_copy, input, dim, index, source)
+    ax = _dim(dim, input.ndim, "index_copy")
+    return index_put(input, (_pyslice(None),) * ax + (index,), source)
 
 
 def _fill_diagonal(x, value, wrap=False):
@@ -552,8 +591,10 @@ def select_scatter(input, src, dim, index):  # noqa: A002
 
 
 @tensor_method
-def slice_scatter(input, src, dim=0, start=None, end=None, step=1):  # noqa: A002
+def slice_scatter(input, src, dim=0, start=None, end=None, step=1, *, out=None):  # noqa: A002
     """``input`` with a slice along ``dim`` replaced by ``src`` (differentiable in both)."""
+    if out is not None:
+        return _out.into(out, "slice_scatter", slice_scatter, input, src, dim, start, end, step)
     ax = _dim(dim, input.ndim, "slice_scatter")
     return _scatter_into(input, src, (slice(None),) * ax + (slice(start, end, step),))
 
@@ -602,9 +643,11 @@ def put(input, index, source, accumulate=False):  # noqa: A002
 
 
 @tensor_method(inplace=True)
-def index_reduce(input, dim, index, source, reduce, *, include_self=True):  # noqa: A002
+def index_reduce(input, dim, index, source, reduce, *, include_self=True, out=None):  # noqa: A002
     """Reduce ``source`` slices into ``input`` at ``index`` along ``dim`` ('prod', 'mean', 'amax', 'amin').
     Not differentiable."""
+    if out is not None:
+        return _out.into(out, "index_reduce", index_reduce, input, dim, index, source, reduce, include_self=include_self)
     if reduce not in ("prod", "mean", "amax", "amin"):
         raise RuntimeError(f"index_reduce(): Expected reduce to be one of prod, mean, amax or amin but got {reduce}.")
     ax = _dim(dim, input.ndim, "index_reduce")
@@ -628,8 +671,10 @@ def index_reduce(input, dim, index, source, reduce, *, include_self=True):  # no
 
 
 @tensor_method(inplace=True)
-def scatter_reduce(input, dim, index, src, reduce, *, include_self=True):  # noqa: A002
+def scatter_reduce(input, dim, index, src, reduce, *, include_self=True, out=None):  # noqa: A002
     """torch.scatter_reduce ('sum', 'prod', 'mean', 'amax', 'amin'); differentiable for 'sum' and 'mean'."""
+    if out is not None:
+        return _out.into(out, "scatter_reduce", scatter_reduce, input, dim, index, src, reduce, include_self=include_self)
     if reduce not in ("sum", "prod", "mean", "amax", "amin"):
         raise RuntimeError(f"reduce argument must be either sum, prod, mean, amax or amin, got {reduce}")
     ax = _dim(dim, input.ndim, "scatter_reduce")
@@ -675,8 +720,10 @@ def unravel_index(indices, shape):
 
 
 @tensor_method
-def nonzero_static(input, *, size, fill_value=-1):  # noqa: A002
+def nonzero_static(input, *, size, fill_value=-1, out=None):  # noqa: A002
     """The first ``size`` rows of ``nonzero(input)``, padded with ``fill_value``."""
+    if out is not None:
+        return _out.into(out, "nonzero_static", nonzero_static, input, size=size, fill_value=fill_value)
     nz = np.argwhere(input._data)
     out = np.full((size, input.ndim), fill_value, dtype=np.int64)
     k = builtins.min(size, nz.shape[0])
@@ -689,3 +736,4 @@ __all__ = _public(globals(), private=('getitem', 'setitem'))
 # Ops of later families, used at call time only. They are imported here, at the end, and every family in
 # between is imported first, so the family modules always load in the order of ember/_ops/__init__.py.
 from .inplace_ops import _check_writable, _rebase  # noqa: E402
+from .. import _out  # noqa: E402

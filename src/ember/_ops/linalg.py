@@ -16,6 +16,7 @@ from .binary import _promote, clamp
 from .reduce import norm, sum
 from .shape import broadcast_tensors, cat, diagonal, permute, reshape, stack, transpose, unbind, unsqueeze
 from .index import IndexPut
+from .. import _out
 
 
 class MatMul(Node):
@@ -57,53 +58,55 @@ def _mm_error(op, a, b, why):
 
 
 @tensor_method(dunder="__matmul__")
-def matmul(a, b):
+def matmul(input, other, *, out=None):
     """Matrix product with torch's rules: 1-D vectors, batch broadcasting, ``@``."""
-    if not isinstance(a, Tensor) or not isinstance(b, Tensor):
+    if out is not None:
+        return _out.into(out, "matmul", matmul, input, other, exact_dtype=True)
+    if not isinstance(input, Tensor) or not isinstance(other, Tensor):
         raise TypeError(
-            f"matmul: both arguments must be Tensors, got {type(a).__name__} and {type(b).__name__}"
+            f"matmul: both arguments must be Tensors, got {type(input).__name__} and {type(other).__name__}"
         )
-    sa, sb = tuple(a.shape), tuple(b.shape)
-    if a.ndim == 0 or b.ndim == 0:
+    sa, sb = tuple(input.shape), tuple(other.shape)
+    if input.ndim == 0 or other.ndim == 0:
         raise RuntimeError(
-            f"matmul: both arguments to matmul need to be at least 1D, but they are {a.ndim}D and {b.ndim}D "
+            f"matmul: both arguments to matmul need to be at least 1D, but they are {input.ndim}D and {other.ndim}D "
             f"(shapes {sa} and {sb}); use * for scalar multiplication"
         )
-    if a._data.dtype != b._data.dtype:
+    if input._data.dtype != other._data.dtype:
         raise RuntimeError(
-            f"matmul: expected both tensors to have the same dtype, but got {a.dtype} and {b.dtype} "
-            f"(shapes {sa} and {sb}); convert one, e.g. b.to({a.dtype})"
+            f"matmul: expected both tensors to have the same dtype, but got {input.dtype} and {other.dtype} "
+            f"(shapes {sa} and {sb}); convert one, e.g. b.to({input.dtype})"
         )
     k_a = sa[-1]
-    k_b = sb[0] if b.ndim == 1 else sb[-2]
+    k_b = sb[0] if other.ndim == 1 else sb[-2]
     if k_a != k_b:
         rows = "x".join(map(str, sa))
         cols = "x".join(map(str, sb))
         hint = ""
-        if a.ndim >= 2 and b.ndim >= 2:
+        if input.ndim >= 2 and other.ndim >= 2:
             if sa[-1] == sb[-1]:
                 hint = " Did you mean a @ b.T (or b.mT)? Transposing the second operand gives shape " + str(sb[:-2] + (sb[-1], sb[-2]))
             elif sa[-2] == sb[-2]:
                 hint = " Did you mean a.T @ b (a.mT @ b)?"
         raise RuntimeError(
             f"matmul: shapes {sa} and {sb} cannot be multiplied ({rows} and {cols}): the last dimension of the "
-            f"first ({k_a}) must equal the {'only' if b.ndim == 1 else 'second-to-last'} dimension of the second "
+            f"first ({k_a}) must equal the {'only' if other.ndim == 1 else 'second-to-last'} dimension of the second "
             f"({k_b}).{hint}"
         )
-    if a.ndim > 2 or b.ndim > 2:
+    if input.ndim > 2 or other.ndim > 2:
         try:
             np.broadcast_shapes(sa[:-2], sb[:-2])
         except ValueError:
             raise RuntimeError(
                 f"matmul: the batch dimensions {sa[:-2]} and {sb[:-2]} of shapes {sa} and {sb} are not broadcastable"
             ) from None
-    if a._data.dtype.kind == "b":
+    if input._data.dtype.kind == "b":
         raise RuntimeError("matmul: bool tensors are not supported")
     node = MatMul()
-    out = node(a, b)
-    if out.grad_fn is not None and (a.ndim != 2 or b.ndim != 2):
-        node._grad_name = ("DotBackward0" if a.ndim == 1 and b.ndim == 1 else "MvBackward0" if b.ndim == 1 and a.ndim == 2
-                           else "BmmBackward0" if a.ndim == 3 and b.ndim == 3 else "MatmulBackward0")
+    out = node(input, other)
+    if out.grad_fn is not None and (input.ndim != 2 or other.ndim != 2):
+        node._grad_name = ("DotBackward0" if input.ndim == 1 and other.ndim == 1 else "MvBackward0" if other.ndim == 1 and input.ndim == 2
+                           else "BmmBackward0" if input.ndim == 3 and other.ndim == 3 else "MatmulBackward0")
     return out
 
 
@@ -112,53 +115,67 @@ def ns_matmul(a, b):
 
 
 @tensor_method
-def mm(a, b):
+def mm(input, mat2, *, out=None):
     """2-D matrix product (strict shapes)."""
-    if a.ndim != 2 or b.ndim != 2:
-        raise RuntimeError(f"mm: expected 2-D tensors, got shapes {tuple(a.shape)} and {tuple(b.shape)}")
-    return matmul(a, b)
+    if out is not None:
+        return _out.into(out, "mm", mm, input, mat2, exact_dtype=True)
+    if input.ndim != 2 or mat2.ndim != 2:
+        raise RuntimeError(f"mm: expected 2-D tensors, got shapes {tuple(input.shape)} and {tuple(mat2.shape)}")
+    return matmul(input, mat2)
 
 
 @tensor_method
-def bmm(a, b):
+def bmm(input, mat2, *, out=None):
     """Batched 3-D matrix product (no broadcasting)."""
-    if a.ndim != 3 or b.ndim != 3:
-        raise RuntimeError(f"bmm: expected 3-D tensors, got shapes {tuple(a.shape)} and {tuple(b.shape)}")
-    if a.shape[0] != b.shape[0]:
-        raise RuntimeError(f"bmm: batch sizes differ: {tuple(a.shape)} and {tuple(b.shape)}")
-    return matmul(a, b)
+    if out is not None:
+        return _out.into(out, "bmm", bmm, input, mat2, exact_dtype=True)
+    if input.ndim != 3 or mat2.ndim != 3:
+        raise RuntimeError(f"bmm: expected 3-D tensors, got shapes {tuple(input.shape)} and {tuple(mat2.shape)}")
+    if input.shape[0] != mat2.shape[0]:
+        raise RuntimeError(f"bmm: batch sizes differ: {tuple(input.shape)} and {tuple(mat2.shape)}")
+    return matmul(input, mat2)
 
 
 @tensor_method
-def mv(a, v):
+def mv(input, vec, *, out=None):
     """Matrix-vector product."""
-    if a.ndim != 2 or v.ndim != 1:
-        raise RuntimeError(f"mv: expected a 2-D matrix and a 1-D vector, got shapes {tuple(a.shape)} and {tuple(v.shape)}")
-    return matmul(a, v)
+    if out is not None:
+        return _out.into(out, "mv", mv, input, vec, exact_dtype=True)
+    if input.ndim != 2 or vec.ndim != 1:
+        raise RuntimeError(f"mv: expected a 2-D matrix and a 1-D vector, got shapes {tuple(input.shape)} and {tuple(vec.shape)}")
+    return matmul(input, vec)
 
 
 @tensor_method
-def dot(a, b):
+def dot(input, tensor, *, out=None):
     """Dot product of two 1-D tensors."""
-    if a.ndim != 1 or b.ndim != 1:
-        raise RuntimeError(f"dot: 1D tensors expected, but got {a.ndim}D and {b.ndim}D tensors")
-    if a.shape[0] != b.shape[0]:
+    if out is not None:
+        return _out.into(out, "dot", dot, input, tensor, exact_dtype=True)
+    if input.ndim != 1 or tensor.ndim != 1:
+        raise RuntimeError(f"dot: 1D tensors expected, but got {input.ndim}D and {tensor.ndim}D tensors")
+    if input.shape[0] != tensor.shape[0]:
         raise RuntimeError(
-            f"dot: inconsistent tensor size, expected tensor [{a.shape[0]}] and src [{b.shape[0]}] to have the same number of elements"
+            f"dot: inconsistent tensor size, expected tensor [{input.shape[0]}] and src [{tensor.shape[0]}] to have the same number of elements"
         )
-    return matmul(a, b)
+    return matmul(input, tensor)
 
 
-inner = dot
+def inner(input, other, *, out=None):
+    """Inner product of two 1-D tensors (ember: 1-D only, as ``dot``)."""
+    return dot(input, other, out=out)
+
+
 tensor_method(inner, "inner")
 
 
 @tensor_method
-def outer(a, b):
+def outer(input, vec2, *, out=None):
     """Outer product of two 1-D tensors."""
-    if a.ndim != 1 or b.ndim != 1:
-        raise RuntimeError(f"outer: 1D tensors expected, got shapes {tuple(a.shape)} and {tuple(b.shape)}")
-    return unsqueeze(a, 1) * unsqueeze(b, 0)
+    if out is not None:
+        return _out.into(out, "outer", outer, input, vec2, exact_dtype=True)
+    if input.ndim != 1 or vec2.ndim != 1:
+        raise RuntimeError(f"outer: 1D tensors expected, got shapes {tuple(input.shape)} and {tuple(vec2.shape)}")
+    return unsqueeze(input, 1) * unsqueeze(vec2, 0)
 
 
 ger = outer
@@ -166,8 +183,10 @@ tensor_method(ger, "ger")
 
 
 @tensor_method(inplace=True)
-def addmm(input, a, b, *, beta=1, alpha=1):
-    return input * beta + matmul(a, b) * alpha
+def addmm(input, mat1, mat2, *, beta=1, alpha=1, out=None):
+    if out is not None:
+        return _out.into(out, "addmm", addmm, input, mat1, mat2, beta=beta, alpha=alpha, exact_dtype=True)
+    return input * beta + matmul(mat1, mat2) * alpha
 
 
 def einsum(equation, *operands):
@@ -261,24 +280,28 @@ def _align(x, term, letters):
 
 
 @tensor_method
-def trace(x):
-    return sum(diagonal(x))
+def trace(input):
+    return sum(diagonal(input))
 
 
 @tensor_method
-def diag(x, diagonal_=0):
-    if x.ndim == 1:
-        n = x.shape[0] + _pyabs(diagonal_)
-        z = zeros(n, n, dtype=x.dtype)
-        i = np.arange(x.shape[0])
-        idx = (i, i + diagonal_) if diagonal_ >= 0 else (i - diagonal_, i)
-        return IndexPut(idx)(z, x)
-    return diagonal(x, diagonal_)
+def diag(input, diagonal=0, *, out=None):
+    if out is not None:
+        return _out.into(out, "diag", diag, input, diagonal)
+    if input.ndim == 1:
+        n = input.shape[0] + _pyabs(diagonal)
+        z = zeros(n, n, dtype=input.dtype)
+        i = np.arange(input.shape[0])
+        idx = (i, i + diagonal) if diagonal >= 0 else (i - diagonal, i)
+        return IndexPut(idx)(z, input)
+    return _diagonal(input, diagonal)
 
 
 @tensor_method
-def cross(input, other, dim=None):  # noqa: A002
+def cross(input, other, dim=None, *, out=None):  # noqa: A002
     """Cross product of 3-vectors along ``dim`` (the first dim of size 3 when None)."""
+    if out is not None:
+        return _out.into(out, "cross", cross, input, other, dim, exact_dtype=True)
     a, b = broadcast_tensors(*_promote(input, other, "cross"))
     if dim is None:
         dim = next((i for i, s in enumerate(a.shape) if s == 3), None)
@@ -324,8 +347,10 @@ def cosine_similarity(x1, x2, dim=1, eps=1e-8):
     return ((x1 / n1) * (x2 / n2)).sum(dim)
 
 
-def tensordot(a, b, dims=2):
+def tensordot(a, b, dims=2, *, out=None):
     """Contract the last ``dims`` dims of ``a`` with the first of ``b`` (or explicit dim lists)."""
+    if out is not None:
+        return _out.into(out, "tensordot", tensordot, a, b, dims, exact_dtype=True)
     if isinstance(dims, builtins.int):
         da, db = list(range(a.ndim - dims, a.ndim)), list(range(dims))
     else:
@@ -342,26 +367,34 @@ def tensordot(a, b, dims=2):
 
 
 @tensor_method(inplace=True)
-def addmv(input, mat, vec, *, beta=1, alpha=1):  # noqa: A002
+def addmv(input, mat, vec, *, beta=1, alpha=1, out=None):  # noqa: A002
     """beta * input + alpha * (mat @ vec)."""
+    if out is not None:
+        return _out.into(out, "addmv", addmv, input, mat, vec, beta=beta, alpha=alpha, exact_dtype=True)
     return _scaled_sum(input, mv(mat, vec), beta, alpha)
 
 
 @tensor_method(inplace=True)
-def addr(input, vec1, vec2, *, beta=1, alpha=1):  # noqa: A002
+def addr(input, vec1, vec2, *, beta=1, alpha=1, out=None):  # noqa: A002
     """beta * input + alpha * outer(vec1, vec2)."""
+    if out is not None:
+        return _out.into(out, "addr", addr, input, vec1, vec2, beta=beta, alpha=alpha, exact_dtype=True)
     return _scaled_sum(input, outer(vec1, vec2), beta, alpha)
 
 
 @tensor_method(inplace=True)
-def addbmm(input, batch1, batch2, *, beta=1, alpha=1):  # noqa: A002
+def addbmm(input, batch1, batch2, *, beta=1, alpha=1, out=None):  # noqa: A002
     """beta * input + alpha * sum_i batch1[i] @ batch2[i]."""
+    if out is not None:
+        return _out.into(out, "addbmm", addbmm, input, batch1, batch2, beta=beta, alpha=alpha, exact_dtype=True)
     return _scaled_sum(input, sum(bmm(batch1, batch2), 0), beta, alpha)
 
 
 @tensor_method(inplace=True)
-def baddbmm(input, batch1, batch2, *, beta=1, alpha=1):  # noqa: A002
+def baddbmm(input, batch1, batch2, *, beta=1, alpha=1, out=None):  # noqa: A002
     """beta * input + alpha * (batch1 @ batch2), per batch."""
+    if out is not None:
+        return _out.into(out, "baddbmm", baddbmm, input, batch1, batch2, beta=beta, alpha=alpha, exact_dtype=True)
     return _scaled_sum(input, bmm(batch1, batch2), beta, alpha)
 
 
@@ -372,7 +405,9 @@ def _scaled_sum(inp, prod, beta, alpha):
     return (inp if beta == 1 else inp * beta) + p
 
 
-def chain_matmul(*matrices):
+def chain_matmul(*matrices, out=None):
+    if out is not None:
+        return _out.into(out, "chain_matmul", chain_matmul, *matrices)
     from ..linalg import multi_dot
 
     return multi_dot(list(matrices))
@@ -385,8 +420,10 @@ def adjoint(input):  # noqa: A002
 
 
 @tensor_method
-def kron(input, other):  # noqa: A002
+def kron(input, other, *, out=None):  # noqa: A002
     """Kronecker product (differentiable)."""
+    if out is not None:
+        return _out.into(out, "kron", kron, input, other, exact_dtype=True)
     a, b = _promote(input, other, "kron")
     nd = builtins.max(a.ndim, b.ndim)
     a = a.reshape((1,) * (nd - a.ndim) + tuple(a.shape))
@@ -471,8 +508,10 @@ def diagflat(input, offset=0):  # noqa: A002
 
 
 @tensor_method
-def vdot(input, other):  # noqa: A002
+def vdot(input, other, *, out=None):  # noqa: A002
     """Dot product of two 1-d tensors (no conjugation: ember is real-only)."""
+    if out is not None:
+        return _out.into(out, "vdot", vdot, input, other, exact_dtype=True)
     return dot(input, other)
 
 
@@ -488,7 +527,9 @@ def det(input):  # noqa: A002
 
 
 @tensor_method
-def inverse(input):  # noqa: A002
+def inverse(input, *, out=None):  # noqa: A002
+    if out is not None:
+        return _out.into(out, "inverse", inverse, input)
     return _la().inv(input)
 
 
@@ -500,7 +541,9 @@ def logdet(input):  # noqa: A002
 
 
 @tensor_method
-def slogdet(input):  # noqa: A002
+def slogdet(input, *, out=None):  # noqa: A002
+    if out is not None:
+        return _out.into(out, "slogdet", slogdet, input)
     return _la().slogdet(input)
 
 
@@ -510,7 +553,9 @@ def pinverse(input, rcond=1e-15):  # noqa: A002
 
 
 @tensor_method
-def matrix_power(input, n):  # noqa: A002
+def matrix_power(input, n, *, out=None):  # noqa: A002
+    if out is not None:
+        return _out.into(out, "matrix_power", matrix_power, input, n)
     return _la().matrix_power(input, n)
 
 
@@ -520,8 +565,10 @@ def matrix_exp(input):  # noqa: A002
 
 
 @tensor_method
-def svd(input, some=True, compute_uv=True):  # noqa: A002
+def svd(input, some=True, compute_uv=True, *, out=None):  # noqa: A002
     """torch.svd: (U, S, V) with V not transposed (``some=False`` gives full U and V)."""
+    if out is not None:
+        return _out.into(out, "svd", svd, input, some, compute_uv)
     from collections import namedtuple
 
     rt = namedtuple("torch_return_types_svd", ["U", "S", "V"])
@@ -533,39 +580,50 @@ def svd(input, some=True, compute_uv=True):  # noqa: A002
 
 
 @tensor_method
-def qr(input, some=True):  # noqa: A002
+def qr(input, some=True, *, out=None):  # noqa: A002
+    if out is not None:
+        return _out.into(out, "qr", qr, input, some)
     return _la().qr(input, "reduced" if some else "complete")
 
 
 @tensor_method
-def cholesky(input, upper=False):  # noqa: A002
+def cholesky(input, upper=False, *, out=None):  # noqa: A002
+    if out is not None:
+        return _out.into(out, "cholesky", cholesky, input, upper)
     return _la().cholesky(input, upper=upper)
 
 
 @tensor_method
-def cholesky_solve(input, input2, upper=False):  # noqa: A002
+def cholesky_solve(input, input2, upper=False, *, out=None):  # noqa: A002
     """Solve A X = B given A's Cholesky factor ``input2`` (differentiable)."""
+    if out is not None:
+        return _out.into(out, "cholesky_solve", cholesky_solve, input, input2, upper)
     L = input2.transpose(-2, -1) if upper else input2
     y = _la().solve_triangular(L, input, upper=False)
     return _la().solve_triangular(L.transpose(-2, -1), y, upper=True)
 
 
 @tensor_method
-def cholesky_inverse(input, upper=False):  # noqa: A002
+def cholesky_inverse(input, upper=False, *, out=None):  # noqa: A002
     """The inverse of A from its Cholesky factor (differentiable)."""
+    if out is not None:
+        return _out.into(out, "cholesky_inverse", cholesky_inverse, input, upper)
     L = input.transpose(-2, -1) if upper else input
     Li = _la().inv(L)
     return matmul(Li.transpose(-2, -1), Li)
 
 
 @tensor_method
-def triangular_solve(b, A, upper=True, transpose=False, unitriangular=False):  # noqa: N803
+def triangular_solve(input, A, upper=True, transpose=False, unitriangular=False, *, out=None):  # noqa: N803
     """Deprecated torch.triangular_solve: (solution, A clone)."""
+    if out is not None:
+        return _out.into(out, "triangular_solve", triangular_solve, input, A, upper, transpose, unitriangular)
     from collections import namedtuple
 
     M = A.transpose(-2, -1) if transpose else A
-    X = _la().solve_triangular(M, b, upper=upper != transpose, unitriangular=unitriangular)
+    X = _la().solve_triangular(M, input, upper=upper != transpose, unitriangular=unitriangular)
     return namedtuple("torch_return_types_triangular_solve", ["solution", "cloned_coefficient"])(X, A.clone())
 
 
 __all__ = _public(globals())
+_diagonal = diagonal  # diag's parameter is named diagonal, as torch's

@@ -61,16 +61,18 @@ def _reduce_dtype(x, dtype):
 
 
 @tensor_method
-def sum(x, dim=None, keepdim=False, *, dtype=None):
+def sum(input, dim=None, keepdim=False, *, dtype=None, out=None):
     """Sum over ``dim`` (an int, a tuple, or all); integer inputs sum in int64 like torch."""
-    if not isinstance(x, Tensor):
-        return builtins.sum(x) if dim is None else builtins.sum(x, dim)
-    x = _reduce_dtype(x, dtype)
-    axes = _dims(dim, x.ndim, "sum")
+    if out is not None:
+        return _out.into(out, "sum", sum, input, dim, keepdim, dtype=dtype)
+    if not isinstance(input, Tensor):
+        return builtins.sum(input) if dim is None else builtins.sum(input, dim)
+    input = _reduce_dtype(input, dtype)
+    axes = _dims(dim, input.ndim, "sum")
     if axes == () and isinstance(dim, (tuple, list)):
         axes = None
     node = Sum(axes, keepdim)
-    out = node(x)
+    out = node(input)
     if dim is not None and out.grad_fn is not None:
         node._grad_name = "SumBackward1"
     return out
@@ -91,19 +93,21 @@ def ns_sum_to(g, shape):
 
 
 @tensor_method
-def mean(x, dim=None, keepdim=False, *, dtype=None):
+def mean(input, dim=None, keepdim=False, *, dtype=None, out=None):
     """Mean over ``dim``; needs a floating tensor (or a dtype=)."""
+    if out is not None:
+        return _out.into(out, "mean", mean, input, dim, keepdim, dtype=dtype)
     if dtype is not None:
-        x = cast(x, D.as_dtype(dtype))
-    if x._data.dtype.kind != "f":
+        input = cast(input, D.as_dtype(dtype))
+    if input._data.dtype.kind != "f":
         raise RuntimeError(
-            f"mean(): could not infer output dtype. Input dtype must be floating point, got {x.dtype}; "
+            f"mean(): could not infer output dtype. Input dtype must be floating point, got {input.dtype}; "
             "use x.float().mean() or mean(dtype=ember.float32)"
         )
-    axes = _dims(dim, x.ndim, "mean")
-    n = x._data.size if axes is None else int(np.prod([x.shape[a] for a in axes]))
+    axes = _dims(dim, input.ndim, "mean")
+    n = input._data.size if axes is None else int(np.prod([input.shape[a] for a in axes]))
     node = Sum(axes if axes != () else None, keepdim, (1.0 / n) if n else math.nan)
-    out = node(x)
+    out = node(input)
     if out.grad_fn is not None:
         node._grad_name = "MeanBackward0" if dim is None else "MeanBackward1"
     return out
@@ -157,11 +161,13 @@ def ns_prod(x, axis=None, keepdims=False):
 
 
 @tensor_method
-def prod(x, dim=None, keepdim=False, *, dtype=None):
+def prod(input, dim=None, keepdim=False, *, dtype=None, out=None):
     """Product over one ``dim`` (or all elements)."""
-    x = _reduce_dtype(x, dtype)
-    axis = None if dim is None else _dim(dim, x.ndim, "prod")
-    return Prod(axis, keepdim)(x)
+    if out is not None:
+        return _out.into(out, "prod", prod, input, dim, keepdim, dtype=dtype)
+    input = _reduce_dtype(input, dtype)
+    axis = None if dim is None else _dim(dim, input.ndim, "prod")
+    return Prod(axis, keepdim)(input)
 
 
 class _ValuesIndices(tuple):
@@ -241,23 +247,31 @@ def _minmax_dim(x, dim, keepdim, argf, name):
 
 
 @tensor_method
-def max(x, dim=None, keepdim=False):
-    """Largest value; with ``dim`` returns ``(values, indices)``. ``max(a, b)`` is ``maximum``."""
+def max(input, dim=None, keepdim=False, *, other=None, out=None):
+    """Largest value; with ``dim`` returns ``(values, indices)``. ``max(a, b)`` (or ``other=b``) is ``maximum``."""
+    if other is not None:
+        dim = other
+    if out is not None:
+        return _out.into(out, "max", max, input, dim, keepdim)
     if isinstance(dim, Tensor):
-        return maximum(x, dim)
+        return maximum(input, dim)
     if dim is None:
-        return amax(x)
-    return _minmax_dim(x, dim, keepdim, np.argmax, "max")
+        return amax(input)
+    return _minmax_dim(input, dim, keepdim, np.argmax, "max")
 
 
 @tensor_method
-def min(x, dim=None, keepdim=False):
-    """Smallest value; with ``dim`` returns ``(values, indices)``. ``min(a, b)`` is ``minimum``."""
+def min(input, dim=None, keepdim=False, *, other=None, out=None):
+    """Smallest value; with ``dim`` returns ``(values, indices)``. ``min(a, b)`` (or ``other=b``) is ``minimum``."""
+    if other is not None:
+        dim = other
+    if out is not None:
+        return _out.into(out, "min", min, input, dim, keepdim)
     if isinstance(dim, Tensor):
-        return minimum(x, dim)
+        return minimum(input, dim)
     if dim is None:
-        return amin(x)
-    return _minmax_dim(x, dim, keepdim, np.argmin, "min")
+        return amin(input)
+    return _minmax_dim(input, dim, keepdim, np.argmin, "min")
 
 
 class AMax(Node):
@@ -286,104 +300,120 @@ class AMax(Node):
 
 
 @tensor_method
-def amax(x, dim=None, keepdim=False):
+def amax(input, dim=None, keepdim=False, *, out=None):
     """Maximum over ``dim`` (gradient shared evenly between ties)."""
-    axes = _dims(dim, x.ndim, "amax") if dim not in ((), []) else None
-    if x._data.size == 0 and (axes is None or builtins.any(x.shape[a] == 0 for a in axes)):
-        raise RuntimeError(f"amax(): cannot reduce over an empty dimension (shape {tuple(x.shape)})")
-    return AMax(axes, keepdim, True)(x)
+    if out is not None:
+        return _out.into(out, "amax", amax, input, dim, keepdim)
+    axes = _dims(dim, input.ndim, "amax") if dim not in ((), []) else None
+    if input._data.size == 0 and (axes is None or builtins.any(input.shape[a] == 0 for a in axes)):
+        raise RuntimeError(f"amax(): cannot reduce over an empty dimension (shape {tuple(input.shape)})")
+    return AMax(axes, keepdim, True)(input)
 
 
 @tensor_method
-def amin(x, dim=None, keepdim=False):
+def amin(input, dim=None, keepdim=False, *, out=None):
     """Minimum over ``dim``."""
-    axes = _dims(dim, x.ndim, "amin") if dim not in ((), []) else None
-    if x._data.size == 0 and (axes is None or builtins.any(x.shape[a] == 0 for a in axes)):
-        raise RuntimeError(f"amin(): cannot reduce over an empty dimension (shape {tuple(x.shape)})")
-    return AMax(axes, keepdim, False)(x)
+    if out is not None:
+        return _out.into(out, "amin", amin, input, dim, keepdim)
+    axes = _dims(dim, input.ndim, "amin") if dim not in ((), []) else None
+    if input._data.size == 0 and (axes is None or builtins.any(input.shape[a] == 0 for a in axes)):
+        raise RuntimeError(f"amin(): cannot reduce over an empty dimension (shape {tuple(input.shape)})")
+    return AMax(axes, keepdim, False)(input)
 
 
 @tensor_method
-def argmax(x, dim=None, keepdim=False):
+def argmax(input, dim=None, keepdim=False, *, out=None):
     """Index of the largest value (flattened when ``dim`` is None)."""
+    if out is not None:
+        return _out.into(out, "argmax", argmax, input, dim, keepdim)
     if dim is None:
-        return Tensor._wrap(np.asarray(np.argmax(x._data.reshape(-1)), dtype=np.int64))
-    return max(x, dim, keepdim)[1]
+        return Tensor._wrap(np.asarray(np.argmax(input._data.reshape(-1)), dtype=np.int64))
+    return max(input, dim, keepdim)[1]
 
 
 @tensor_method
-def argmin(x, dim=None, keepdim=False):
+def argmin(input, dim=None, keepdim=False, *, out=None):
+    if out is not None:
+        return _out.into(out, "argmin", argmin, input, dim, keepdim)
     if dim is None:
-        return Tensor._wrap(np.asarray(np.argmin(x._data.reshape(-1)), dtype=np.int64))
-    return min(x, dim, keepdim)[1]
+        return Tensor._wrap(np.asarray(np.argmin(input._data.reshape(-1)), dtype=np.int64))
+    return min(input, dim, keepdim)[1]
 
 
 @tensor_method
-def var(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
+def var(input, dim=None, unbiased=True, keepdim=False, *, correction=None, out=None):
     """Variance; ``correction`` (or ``unbiased``) as torch (default: Bessel's correction 1)."""
+    if out is not None:
+        return _out.into(out, "var", var, input, dim, unbiased, keepdim, correction=correction)
     if correction is None:
         correction = 1 if unbiased is None or unbiased else 0
-    if x._data.dtype.kind != "f":
-        raise RuntimeError(f"var(): input dtype must be floating point, got {x.dtype}")
-    if x._data.dtype == np.float16:  # accumulate in float32 and return float16, as torch does
-        return cast(var(cast(x, D.float32), dim, unbiased, keepdim, correction=correction), D.float16)
-    axes = _dims(dim, x.ndim, "var")
-    n = x._data.size if axes is None else int(np.prod([x.shape[a] for a in axes]))
-    mu = mean(x, axes, keepdim=True)
-    d = x - mu
+    if input._data.dtype.kind != "f":
+        raise RuntimeError(f"var(): input dtype must be floating point, got {input.dtype}")
+    if input._data.dtype == np.float16:  # accumulate in float32 and return float16, as torch does
+        return cast(var(cast(input, D.float32), dim, unbiased, keepdim, correction=correction), D.float16)
+    axes = _dims(dim, input.ndim, "var")
+    n = input._data.size if axes is None else int(np.prod([input.shape[a] for a in axes]))
+    mu = mean(input, axes, keepdim=True)
+    d = input - mu
     s = sum(d * d, axes, keepdim)
     denom = n - correction
     return s / denom if denom > 0 else s * math.nan
 
 
 @tensor_method
-def std(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
+def std(input, dim=None, unbiased=True, keepdim=False, *, correction=None, out=None):
     """Standard deviation (sqrt of ``var``)."""
+    if out is not None:
+        return _out.into(out, "std", std, input, dim, unbiased, keepdim, correction=correction)
     # like torch, the gradient is 0 (not nan) where the values are constant (std == 0)
-    return _safe_sqrt(var(x, dim, unbiased, keepdim, correction=correction))
+    return _safe_sqrt(var(input, dim, unbiased, keepdim, correction=correction))
 
 
-def var_mean(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
-    return var(x, dim, unbiased, keepdim, correction=correction), mean(x, dim, keepdim)
+def var_mean(input, dim=None, unbiased=True, keepdim=False, *, correction=None):
+    return var(input, dim, unbiased, keepdim, correction=correction), mean(input, dim, keepdim)
 
 
-def std_mean(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
-    return std(x, dim, unbiased, keepdim, correction=correction), mean(x, dim, keepdim)
+def std_mean(input, dim=None, unbiased=True, keepdim=False, *, correction=None):
+    return std(input, dim, unbiased, keepdim, correction=correction), mean(input, dim, keepdim)
 
 
 @tensor_method
-def logsumexp(x, dim, keepdim=False):
+def logsumexp(input, dim, keepdim=False, *, out=None):
     """log(sum(exp(x))) over ``dim``, computed stably (finite for logits of +-1e4)."""
-    axes = _dims(dim, x.ndim, "logsumexp")
-    if x._data.dtype.kind != "f":
-        x = cast(x, D.get_default_dtype())
-    m = amax(x, axes, keepdim=True).detach()
+    if out is not None:
+        return _out.into(out, "logsumexp", logsumexp, input, dim, keepdim)
+    axes = _dims(dim, input.ndim, "logsumexp")
+    if input._data.dtype.kind != "f":
+        input = cast(input, D.get_default_dtype())
+    m = amax(input, axes, keepdim=True).detach()
     m = where(isfinite(m), m, zeros_like(m))
-    s = log(sum(exp(x - m), axes, keepdim=True)) + m
+    s = log(sum(exp(input - m), axes, keepdim=True)) + m
     return s if keepdim else squeeze(s, axes)
 
 
 @tensor_method
-def norm(x, p="fro", dim=None, keepdim=False, dtype=None):
+def norm(input, p='fro', dim=None, keepdim=False, dtype=None, *, out=None):
     """Vector p-norm over ``dim`` (all elements by default); 'fro' is the 2-norm."""
+    if out is not None:
+        return _out.into(out, "norm", norm, input, p, dim, keepdim, dtype)
     if dtype is not None:
-        x = cast(x, D.as_dtype(dtype))
-    if x._data.dtype.kind != "f":
-        raise RuntimeError(f"norm(): input dtype must be floating point, got {x.dtype}")
-    if x._data.dtype == np.float16:
-        return cast(norm(cast(x, D.float32), p, dim, keepdim), D.float16)
+        input = cast(input, D.as_dtype(dtype))
+    if input._data.dtype.kind != "f":
+        raise RuntimeError(f"norm(): input dtype must be floating point, got {input.dtype}")
+    if input._data.dtype == np.float16:
+        return cast(norm(cast(input, D.float32), p, dim, keepdim), D.float16)
     if p in ("fro", 2, 2.0):
-        s = sum(x * x, dim, keepdim)
+        s = sum(input * input, dim, keepdim)
         return _safe_sqrt(s)
     if p in (math.inf, float("inf"), "inf"):
-        return amax(abs(x), dim, keepdim)
+        return amax(abs(input), dim, keepdim)
     if p in (-math.inf, float("-inf")):
-        return amin(abs(x), dim, keepdim)
+        return amin(abs(input), dim, keepdim)
     if p == 1:
-        return sum(abs(x), dim, keepdim)
+        return sum(abs(input), dim, keepdim)
     if p == 0:
-        return sum(cast(x != 0, x.dtype), dim, keepdim)
-    return pow(sum(pow(abs(x), p), dim, keepdim), 1.0 / p)
+        return sum(cast(input != 0, input.dtype), dim, keepdim)
+    return pow(sum(pow(abs(input), p), dim, keepdim), 1.0 / p)
 
 
 class _SafeSqrt(Node):
@@ -421,13 +451,15 @@ class Cumsum(Node):
 
 
 @tensor_method(inplace=True)
-def cumsum(x, dim, *, dtype=None):
+def cumsum(input, dim, *, dtype=None, out=None):
     """Cumulative sum along ``dim``."""
-    x = _reduce_dtype(x, dtype)
-    ax = _dim(dim, x.ndim, "cumsum")
-    if x.ndim == 0:
-        return x * 1
-    return Cumsum(ax)(x)
+    if out is not None:
+        return _out.into(out, "cumsum", cumsum, input, dim, dtype=dtype)
+    input = _reduce_dtype(input, dtype)
+    ax = _dim(dim, input.ndim, "cumsum")
+    if input.ndim == 0:
+        return input * 1
+    return Cumsum(ax)(input)
 
 
 def ns_cumsum(x, axis):
@@ -435,59 +467,73 @@ def ns_cumsum(x, axis):
 
 
 @tensor_method(inplace=True)
-def cumprod(x, dim):
-    ax = _dim(dim, x.ndim, "cumprod")
+def cumprod(input, dim, *, dtype=None, out=None):
+    if out is not None:
+        return _out.into(out, "cumprod", cumprod, input, dim, dtype=dtype)
+    if dtype is not None:
+        input = cast(input, D.as_dtype(dtype))
+    ax = _dim(dim, input.ndim, "cumprod")
     parts = []
     acc = None
-    for xi in unbind(x, ax):
+    for xi in unbind(input, ax):
         acc = xi if acc is None else acc * xi
         parts.append(acc)
     return stack(parts, ax)
 
 
 @tensor_method
-def all(x, dim=None, keepdim=False):
+def all(input, dim=None, keepdim=False, *, out=None):
     """True where every element (over ``dim``) is nonzero."""
-    axes = _dims(dim, x.ndim, "all")
-    return Tensor._wrap(np.all(x._data, axis=axes, keepdims=keepdim))
+    if out is not None:
+        return _out.into(out, "all", all, input, dim, keepdim)
+    axes = _dims(dim, input.ndim, "all")
+    return Tensor._wrap(np.all(input._data, axis=axes, keepdims=keepdim))
 
 
 @tensor_method
-def any(x, dim=None, keepdim=False):
+def any(input, dim=None, keepdim=False, *, out=None):
     """True where some element (over ``dim``) is nonzero."""
-    axes = _dims(dim, x.ndim, "any")
-    return Tensor._wrap(np.any(x._data, axis=axes, keepdims=keepdim))
+    if out is not None:
+        return _out.into(out, "any", any, input, dim, keepdim)
+    axes = _dims(dim, input.ndim, "any")
+    return Tensor._wrap(np.any(input._data, axis=axes, keepdims=keepdim))
 
 
 @tensor_method
-def count_nonzero(x, dim=None):
-    axes = _dims(dim, x.ndim, "count_nonzero")
-    return Tensor._wrap(np.asarray(np.count_nonzero(x._data, axis=axes), dtype=np.int64))
+def count_nonzero(input, dim=None):
+    axes = _dims(dim, input.ndim, "count_nonzero")
+    return Tensor._wrap(np.asarray(np.count_nonzero(input._data, axis=axes), dtype=np.int64))
 
 
 @tensor_method
-def logcumsumexp(x, dim):
+def logcumsumexp(input, dim, *, out=None):
     """log(cumsum(exp(x))) along ``dim``, shifted by the maximum for stability."""
-    ax = _dim(dim, x.ndim, "logcumsumexp")
-    m = np.max(x._data, axis=ax, keepdims=True) if x.ndim else x._data
+    if out is not None:
+        return _out.into(out, "logcumsumexp", logcumsumexp, input, dim)
+    ax = _dim(dim, input.ndim, "logcumsumexp")
+    m = np.max(input._data, axis=ax, keepdims=True) if input.ndim else input._data
     m = np.where(np.isfinite(m), m, 0)
-    mt = Tensor._wrap(m.astype(x._data.dtype))
-    return log(cumsum(exp(x - mt), ax)) + mt
+    mt = Tensor._wrap(m.astype(input._data.dtype))
+    return log(cumsum(exp(input - mt), ax)) + mt
 
 
 @tensor_method
-def nansum(x, dim=None, keepdim=False, *, dtype=None):
+def nansum(input, dim=None, keepdim=False, *, dtype=None, out=None):
     """Sum treating NaN as zero."""
-    nanm = np.isnan(x._data)
-    xx = where(Tensor._wrap(nanm), zeros_like(x), x) if nanm.any() else x
+    if out is not None:
+        return _out.into(out, "nansum", nansum, input, dim, keepdim, dtype=dtype)
+    nanm = np.isnan(input._data)
+    xx = where(Tensor._wrap(nanm), zeros_like(input), input) if nanm.any() else input
     return sum(xx, dim, keepdim, dtype=dtype)
 
 
 @tensor_method
-def nanmean(x, dim=None, keepdim=False, *, dtype=None):
+def nanmean(input, dim=None, keepdim=False, *, dtype=None, out=None):
     """Mean over the non-NaN elements."""
-    cnt = (~np.isnan(x._data)).sum(axis=_dims(dim, x.ndim, "nanmean"), keepdims=keepdim)
-    return nansum(x, dim, keepdim, dtype=dtype) / Tensor._wrap(np.asarray(cnt, dtype=x._data.dtype))
+    if out is not None:
+        return _out.into(out, "nanmean", nanmean, input, dim, keepdim, dtype=dtype)
+    cnt = (~np.isnan(input._data)).sum(axis=_dims(dim, input.ndim, "nanmean"), keepdims=keepdim)
+    return nansum(input, dim, keepdim, dtype=dtype) / Tensor._wrap(np.asarray(cnt, dtype=input._data.dtype))
 
 
 def _cum_extreme(x, dim, is_max, name):
@@ -510,23 +556,29 @@ def _cum_extreme(x, dim, is_max, name):
 
 
 @tensor_method
-def cummax(x, dim):
+def cummax(input, dim, *, out=None):
     """Running maximum along ``dim``: ``(values, indices)``."""
-    return _cum_extreme(x, dim, True, "cummax")
+    if out is not None:
+        return _out.into(out, "cummax", cummax, input, dim)
+    return _cum_extreme(input, dim, True, "cummax")
 
 
 @tensor_method
-def cummin(x, dim):
+def cummin(input, dim, *, out=None):
     """Running minimum along ``dim``: ``(values, indices)``."""
-    return _cum_extreme(x, dim, False, "cummin")
+    if out is not None:
+        return _out.into(out, "cummin", cummin, input, dim)
+    return _cum_extreme(input, dim, False, "cummin")
 
 
 @tensor_method
-def aminmax(x, *, dim=None, keepdim=False):
+def aminmax(input, *, dim=None, keepdim=False, out=None):
     """``(min, max)`` over ``dim`` (all elements by default)."""
+    if out is not None:
+        return _out.into(out, "aminmax", aminmax, input, dim=dim, keepdim=keepdim)
     if dim is None:
-        return _MinMax((amin(x), amax(x)))
-    return _MinMax((amin(x, dim, keepdim), amax(x, dim, keepdim)))
+        return _MinMax((amin(input), amax(input)))
+    return _MinMax((amin(input, dim, keepdim), amax(input, dim, keepdim)))
 
 
 class _MinMax(tuple):
@@ -540,24 +592,28 @@ class _MinMax(tuple):
 
 
 @tensor_method
-def diff(x, n=1, dim=-1, prepend=None, append=None):
+def diff(input, n=1, dim=-1, prepend=None, append=None, *, out=None):
     """n-th forward difference along ``dim``."""
-    ax = _dim(dim, x.ndim, "diff")
+    if out is not None:
+        return _out.into(out, "diff", diff, input, n, dim, prepend, append)
+    ax = _dim(dim, input.ndim, "diff")
     if prepend is not None or append is not None:
-        parts = [p for p in (prepend, x, append) if p is not None]
-        x = cat([p if isinstance(p, Tensor) else tensor(p, dtype=x.dtype) for p in parts], ax)
+        parts = [p for p in (prepend, input, append) if p is not None]
+        input = cat([p if isinstance(p, Tensor) else tensor(p, dtype=input.dtype) for p in parts], ax)
     for _ in range(n):
-        L = x.shape[ax]
+        L = input.shape[ax]
         if L == 0:
             break
-        nxt, prev = narrow(x, ax, 1, L - 1), narrow(x, ax, 0, L - 1)
-        x = logical_xor(nxt, prev) if x._data.dtype == np.bool_ else nxt - prev
-    return x
+        nxt, prev = narrow(input, ax, 1, L - 1), narrow(input, ax, 0, L - 1)
+        input = logical_xor(nxt, prev) if input._data.dtype == np.bool_ else nxt - prev
+    return input
 
 
 @tensor_method
-def nanmedian(input, dim=None, keepdim=False):  # noqa: A002
+def nanmedian(input, dim=None, keepdim=False, *, out=None):  # noqa: A002
     """Median ignoring NaNs (the lower of the two middle values, as torch); with ``dim``, (values, indices)."""
+    if out is not None:
+        return _out.into(out, "nanmedian", nanmedian, input, dim, keepdim)
     _check_tensor(input, "nanmedian")
     x = input
     if dim is None:
@@ -594,8 +650,10 @@ def _values_indices_nt(values, indices):
 
 
 @tensor_method
-def mode(input, dim=-1, keepdim=False):  # noqa: A002
+def mode(input, dim=-1, keepdim=False, *, out=None):  # noqa: A002
     """The most frequent value along ``dim`` (smallest on ties) and an index where it occurs."""
+    if out is not None:
+        return _out.into(out, "mode", mode, input, dim, keepdim)
     _check_tensor(input, "mode")
     x = input
     if x.ndim == 0:
@@ -618,8 +676,10 @@ def mode(input, dim=-1, keepdim=False):  # noqa: A002
 
 
 @tensor_method
-def nanquantile(input, q, dim=None, keepdim=False, *, interpolation="linear"):  # noqa: A002
+def nanquantile(input, q, dim=None, keepdim=False, *, interpolation='linear', out=None):  # noqa: A002
     """``quantile`` ignoring NaNs (not differentiable)."""
+    if out is not None:
+        return _out.into(out, "nanquantile", nanquantile, input, q, dim, keepdim, interpolation=interpolation)
     _check_tensor(input, "nanquantile")
     qv = q._data if isinstance(q, Tensor) else np.asarray(q, dtype=np.float64)
     if np.any((qv < 0) | (qv > 1)):
@@ -641,8 +701,10 @@ def nanquantile(input, q, dim=None, keepdim=False, *, interpolation="linear"):  
 
 
 @tensor_method
-def histc(input, bins=100, min=0, max=0):  # noqa: A002
+def histc(input, bins=100, min=0, max=0, *, out=None):  # noqa: A002
     """Histogram of ``bins`` equal bins over [min, max] (the data's range when both are 0)."""
+    if out is not None:
+        return _out.into(out, "histc", histc, input, bins, min, max)
     _check_tensor(input, "histc")
     d = input._data
     lo, hi = float(min), float(max)
@@ -657,8 +719,10 @@ def histc(input, bins=100, min=0, max=0):  # noqa: A002
 
 
 @tensor_method
-def histogram(input, bins=100, *, range=None, weight=None, density=False):  # noqa: A002
+def histogram(input, bins=100, *, range=None, weight=None, density=False, out=None):  # noqa: A002
     """(hist, bin_edges) as ``numpy.histogram`` (float results, torch's layout)."""
+    if out is not None:
+        return _out.into(out, "histogram", histogram, input, bins, range=range, weight=weight, density=density)
     _check_tensor(input, "histogram")
     d = input._data
     b = bins._data if isinstance(bins, Tensor) else bins
@@ -756,8 +820,10 @@ def cumulative_trapezoid(y, x=None, *, dx=None, dim=-1):
 
 
 @tensor_method(inplace=True)
-def renorm(input, p, dim, maxnorm):  # noqa: A002
+def renorm(input, p, dim, maxnorm, *, out=None):  # noqa: A002
     """Each slice along ``dim`` rescaled so its p-norm is at most ``maxnorm`` (differentiable)."""
+    if out is not None:
+        return _out.into(out, "renorm", renorm, input, p, dim, maxnorm)
     ax = _dim(dim, input.ndim, "renorm")
     others = tuple(i for i in range(input.ndim) if i != ax)
     norms = norm(input, p, dim=others, keepdim=True)
@@ -792,3 +858,4 @@ from .index import gather  # noqa: E402
 from . import inplace_ops  # noqa: E402,F401  (keeps the modules loading in order)
 from .linalg import matmul  # noqa: E402
 from .sorting import median  # noqa: E402
+from .. import _out  # noqa: E402

@@ -51,13 +51,13 @@ def _infer_shape(shape, numel, op, src):
 
 
 @tensor_method
-def reshape(x, *shape):
+def reshape(input, *shape):
     """The same values in a new shape (one dim may be -1)."""
     shape = _shape_arg(shape, "reshape")
-    shape = _infer_shape(shape, x._data.size, "reshape", tuple(x.shape))
-    out = Reshape(shape)(x)
-    if np.may_share_memory(out._data, x._data):
-        return _make_view(out, x, (reshape, (shape,)))
+    shape = _infer_shape(shape, input._data.size, "reshape", tuple(input.shape))
+    out = Reshape(shape)(input)
+    if np.may_share_memory(out._data, input._data):
+        return _make_view(out, input, (reshape, (shape,)))
     return out
 
 
@@ -87,28 +87,28 @@ def ns_reshape(x, shape):
 
 
 @tensor_method
-def flatten(x, start_dim=0, end_dim=-1):
+def flatten(input, start_dim=0, end_dim=-1):
     """Merge dims ``start_dim``..``end_dim`` into one."""
-    if x.ndim == 0:
-        return reshape(x, (1,))
-    s = _dim(start_dim, x.ndim, "flatten")
-    e = _dim(end_dim, x.ndim, "flatten")
+    if input.ndim == 0:
+        return reshape(input, (1,))
+    s = _dim(start_dim, input.ndim, "flatten")
+    e = _dim(end_dim, input.ndim, "flatten")
     if s > e:
         raise RuntimeError(f"flatten: start_dim ({start_dim}) cannot come after end_dim ({end_dim})")
-    shp = tuple(x.shape)
-    return reshape(x, shp[:s] + (-1 if 0 not in shp[s:e + 1] else 0,) + shp[e + 1:])
+    shp = tuple(input.shape)
+    return reshape(input, shp[:s] + (-1 if 0 not in shp[s:e + 1] else 0,) + shp[e + 1:])
 
 
 @tensor_method
-def unflatten(x, dim, sizes):
+def unflatten(input, dim, sizes):
     """Split dim ``dim`` into ``sizes``."""
-    d = _dim(dim, x.ndim, "unflatten")
-    shp = tuple(x.shape)
+    d = _dim(dim, input.ndim, "unflatten")
+    shp = tuple(input.shape)
     sizes = tuple(sizes)
     known = int(np.prod([s for s in sizes if s != -1]))
     if -1 not in sizes and known != shp[d]:
         raise RuntimeError(f"unflatten: provided sizes {sizes} don't multiply up to the size of dim {dim} ({shp[d]}) in the input tensor")
-    return reshape(x, shp[:d] + sizes + shp[d + 1:])
+    return reshape(input, shp[:d] + sizes + shp[d + 1:])
 
 
 class Permute(Node):
@@ -126,16 +126,16 @@ class Permute(Node):
 
 
 @tensor_method
-def permute(x, *dims):
+def permute(input, *dims):
     """Reorder dimensions: ``x.permute(2, 0, 1)``."""
     dims = _shape_arg(dims, "permute")
-    if len(dims) != x.ndim:
+    if len(dims) != input.ndim:
         raise RuntimeError(
             f"permute(sparse_coo): number of dimensions in the tensor input does not match the length of the "
-            f"desired ordering of dimensions i.e. input.dim() = {x.ndim} is not equal to len(dims) = {len(dims)}"
+            f"desired ordering of dimensions i.e. input.dim() = {input.ndim} is not equal to len(dims) = {len(dims)}"
         )
-    axes = _dims(dims, x.ndim, "permute")
-    return _make_view(Permute(axes)(x), x, (permute, (axes,)))
+    axes = _dims(dims, input.ndim, "permute")
+    return _make_view(Permute(axes)(input), input, (permute, (axes,)))
 
 
 def ns_transpose(x, axes):
@@ -143,20 +143,26 @@ def ns_transpose(x, axes):
 
 
 @tensor_method
-def transpose(x, dim0, dim1):
+def transpose(input, dim0, dim1):
     """Swap two dimensions."""
-    if x.ndim == 0:
-        return x
-    a, b = _dim(dim0, x.ndim, "transpose"), _dim(dim1, x.ndim, "transpose")
-    axes = list(range(x.ndim))
+    if input.ndim == 0:
+        return input
+    a, b = _dim(dim0, input.ndim, "transpose"), _dim(dim1, input.ndim, "transpose")
+    axes = list(range(input.ndim))
     axes[a], axes[b] = axes[b], axes[a]
     node = Permute(tuple(axes))
     node._grad_name = "TransposeBackward0"
-    return _make_view(node(x), x, (transpose, (a, b)))
+    return _make_view(node(input), input, (transpose, (a, b)))
 
 
-swapaxes = swapdims = transpose
-tensor_method(swapaxes, "swapaxes", "swapdims")
+swapdims = transpose
+tensor_method(swapdims, "swapdims")
+
+
+@tensor_method
+def swapaxes(input, axis0, axis1):
+    """``transpose`` under NumPy's parameter names."""
+    return transpose(input, axis0, axis1)
 
 
 def ns_swap_last(x):
@@ -164,38 +170,38 @@ def ns_swap_last(x):
 
 
 @tensor_method
-def t(x):
+def t(input):
     """Transpose of a tensor of at most 2 dims."""
-    if x.ndim > 2:
-        raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {x.ndim}D; use transpose or mT")
-    if x.ndim < 2:
-        return _reshape_view(x, tuple(x.shape), "TBackward0", (t, ()))
+    if input.ndim > 2:
+        raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {input.ndim}D; use transpose or mT")
+    if input.ndim < 2:
+        return _reshape_view(input, tuple(input.shape), "TBackward0", (t, ()))
     node = Permute((1, 0))
-    out = node(x)
+    out = node(input)
     if out.grad_fn is not None:
         node._grad_name = "TBackward0"
-    return _make_view(out, x, (t, ()))
+    return _make_view(out, input, (t, ()))
 
 
 @tensor_method
-def squeeze(x, dim=None):
+def squeeze(input, dim=None):
     """Remove dims of size 1 (all, or those in ``dim``)."""
     if dim is None:
-        shape = tuple(s for s in x.shape if s != 1)
+        shape = tuple(s for s in input.shape if s != 1)
     else:
-        axes = _dims(dim, x.ndim, "squeeze")
-        if x.ndim == 0:
-            return x
-        shape = tuple(s for i, s in enumerate(x.shape) if not (i in axes and s == 1))
-    return _reshape_view(x, shape, "SqueezeBackward0" if dim is None else "SqueezeBackward1", (squeeze, (dim,)))
+        axes = _dims(dim, input.ndim, "squeeze")
+        if input.ndim == 0:
+            return input
+        shape = tuple(s for i, s in enumerate(input.shape) if not (i in axes and s == 1))
+    return _reshape_view(input, shape, "SqueezeBackward0" if dim is None else "SqueezeBackward1", (squeeze, (dim,)))
 
 
 @tensor_method
-def unsqueeze(x, dim):
+def unsqueeze(input, dim):
     """Insert a dim of size 1 at ``dim``."""
-    d = _dim(dim, x.ndim + 1, "unsqueeze")
-    shp = tuple(x.shape)
-    return _reshape_view(x, shp[:d] + (1,) + shp[d:], "UnsqueezeBackward0", (unsqueeze, (d,)))
+    d = _dim(dim, input.ndim + 1, "unsqueeze")
+    shp = tuple(input.shape)
+    return _reshape_view(input, shp[:d] + (1,) + shp[d:], "UnsqueezeBackward0", (unsqueeze, (d,)))
 
 
 def _reshape_view(x, shape, grad_name, step):
@@ -222,28 +228,28 @@ class Expand(Node):
 
 
 @tensor_method("expand", "broadcast_to")
-def expand(x, *sizes):
+def expand(input, *sizes):
     """Broadcast to a larger shape without copying (-1 keeps a dim)."""
     sizes = _shape_arg(sizes, "expand")
-    if len(sizes) < x.ndim:
+    if len(sizes) < input.ndim:
         raise RuntimeError(
             f"expand: the number of sizes provided ({len(sizes)}) must be greater or equal to the number of "
-            f"dimensions in the tensor ({x.ndim})"
+            f"dimensions in the tensor ({input.ndim})"
         )
-    lead = len(sizes) - x.ndim
+    lead = len(sizes) - input.ndim
     shape = tuple(
-        (x.shape[i - lead] if s == -1 else s) if i >= lead else s for i, s in enumerate(sizes)
+        (input.shape[i - lead] if s == -1 else s) if i >= lead else s for i, s in enumerate(sizes)
     )
-    for i in range(x.ndim):
-        if x.shape[i] != 1 and x.shape[i] != shape[i + lead]:
+    for i in range(input.ndim):
+        if input.shape[i] != 1 and input.shape[i] != shape[i + lead]:
             raise RuntimeError(
                 f"expand: the expanded size of the tensor ({shape[i + lead]}) must match the existing size "
-                f"({x.shape[i]}) at non-singleton dimension {i + lead}. Target sizes: {list(sizes)}. "
-                f"Tensor sizes: {list(x.shape)}"
+                f"({input.shape[i]}) at non-singleton dimension {i + lead}. Target sizes: {list(sizes)}. "
+                f"Tensor sizes: {list(input.shape)}"
             )
-    if shape == tuple(x.shape) and not x.requires_grad:
-        return x
-    return _make_view(Expand(shape)(x), x, (expand, (shape,)))
+    if shape == tuple(input.shape) and not input.requires_grad:
+        return input
+    return _make_view(Expand(shape)(input), input, (expand, (shape,)))
 
 
 broadcast_to = expand
@@ -283,8 +289,10 @@ class Cat(Node):
         return grads
 
 
-def cat(tensors, dim=0):
+def cat(tensors, dim=0, *, out=None):
     """Join tensors along an existing dim."""
+    if out is not None:
+        return _out.into(out, "cat", cat, tensors, dim)
     tensors = list(tensors)
     if not tensors:
         raise RuntimeError("cat(): expected a non-empty list of Tensors")
@@ -314,8 +322,10 @@ def cat(tensors, dim=0):
 concat = concatenate = cat
 
 
-def stack(tensors, dim=0):
+def stack(tensors, dim=0, *, out=None):
     """Join tensors along a new dim."""
+    if out is not None:
+        return _out.into(out, "stack", stack, tensors, dim)
     tensors = list(tensors)
     if not tensors:
         raise RuntimeError("stack(): expected a non-empty list of Tensors")
@@ -335,11 +345,15 @@ def stack(tensors, dim=0):
     return cat([unsqueeze(t, d) for t in tensors], d)
 
 
-def hstack(tensors):
+def hstack(tensors, *, out=None):
+    if out is not None:
+        return _out.into(out, "hstack", hstack, tensors)
     return cat(tensors, 0 if tensors[0].ndim == 1 else 1)
 
 
-def vstack(tensors):
+def vstack(tensors, *, out=None):
+    if out is not None:
+        return _out.into(out, "vstack", vstack, tensors)
     return cat([t if t.ndim > 1 else unsqueeze(t, 0) for t in tensors], 0)
 
 
@@ -402,10 +416,10 @@ def _split_views(x, ax, sizes, squeeze):
 
 
 @tensor_method
-def split(x, split_size_or_sections, dim=0):
+def split(tensor, split_size_or_sections, dim=0):
     """Split into chunks of a size (the last may be smaller) or of the given sizes."""
-    ax = _dim(dim, x.ndim, "split")
-    n = x.shape[ax]
+    ax = _dim(dim, tensor.ndim, "split")
+    n = tensor.shape[ax]
     if isinstance(split_size_or_sections, numbers.Integral):
         s = int(split_size_or_sections)
         if s <= 0 and n > 0:
@@ -420,64 +434,64 @@ def split(x, split_size_or_sections, dim=0):
             )
     if not sizes:
         return ()
-    return _split_views(x, ax, sizes, False)
+    return _split_views(tensor, ax, sizes, False)
 
 
 @tensor_method
-def chunk(x, chunks, dim=0):
+def chunk(input, chunks, dim=0):
     """Split into ``chunks`` pieces of equal size (the last may be smaller), like torch."""
     if chunks <= 0:
         raise RuntimeError(f"chunk expects `chunks` to be greater than 0, got: {chunks}")
-    ax = _dim(dim, x.ndim, "chunk")
-    n = x.shape[ax]
+    ax = _dim(dim, input.ndim, "chunk")
+    n = input.shape[ax]
     size = -(-n // chunks) if n else 1
-    return split(x, _pymax(size, 1), ax)
+    return split(input, _pymax(size, 1), ax)
 
 
 @tensor_method
-def tensor_split(x, sections, dim=0):
-    ax = _dim(dim, x.ndim, "tensor_split")
-    n = x.shape[ax]
+def tensor_split(input, sections, dim=0):
+    ax = _dim(dim, input.ndim, "tensor_split")
+    n = input.shape[ax]
     if isinstance(sections, numbers.Integral):
         q, r = divmod(n, sections)
         sizes = [q + 1] * r + [q] * (sections - r)
     else:
         bounds = [0] + list(sections) + [n]
         sizes = [_pymax(0, b - a) for a, b in zip(bounds[:-1], bounds[1:])]
-    return split(x, sizes, ax)
+    return split(input, sizes, ax)
 
 
 @tensor_method
-def unbind(x, dim=0):
+def unbind(input, dim=0):
     """Remove ``dim``, returning the slices along it (one node: backward stacks the gradients once)."""
-    ax = _dim(dim, x.ndim, "unbind")
-    n = x.shape[ax]
+    ax = _dim(dim, input.ndim, "unbind")
+    n = input.shape[ax]
     if n == 0:
         return ()
-    return _split_views(x, ax, [1] * n, True)
+    return _split_views(input, ax, [1] * n, True)
 
 
 @tensor_method
-def narrow(x, dim, start, length):
+def narrow(input, dim, start, length):
     """The slice ``start:start+length`` of dim ``dim`` (a view)."""
-    ax = _dim(dim, x.ndim, "narrow")
-    n = x.shape[ax]
+    ax = _dim(dim, input.ndim, "narrow")
+    n = input.shape[ax]
     if start < 0:
         start += n
     if start < 0 or length < 0 or start + length > n:
         raise IndexError(f"narrow: start ({start}) + length ({length}) exceeds dimension size ({n}) of dim {ax}")
     idx = (_pyslice(None),) * ax + (_pyslice(start, start + length),)
-    return getitem(x, idx)
+    return getitem(input, idx)
 
 
 @tensor_method
-def select(x, dim, index):
+def select(input, dim, index):
     """Index ``index`` along ``dim``, removing the dim."""
-    ax = _dim(dim, x.ndim, "select")
-    n = x.shape[ax]
+    ax = _dim(dim, input.ndim, "select")
+    n = input.shape[ax]
     if index < -n or index >= n:
-        raise IndexError(f"select(): index {index} out of range for tensor of size {tuple(x.shape)} at dimension {ax}")
-    return getitem(x, (_pyslice(None),) * ax + (index,))
+        raise IndexError(f"select(): index {index} out of range for tensor of size {tuple(input.shape)} at dimension {ax}")
+    return getitem(input, (_pyslice(None),) * ax + (index,))
 
 
 class Flip(Node):
@@ -495,10 +509,10 @@ class Flip(Node):
 
 
 @tensor_method
-def flip(x, dims):
+def flip(input, dims):
     """Reverse the order of elements along ``dims``."""
-    axes = _dims(dims if isinstance(dims, (tuple, list)) else (dims,), x.ndim, "flip")
-    return Flip(axes)(x)
+    axes = _dims(dims if isinstance(dims, (tuple, list)) else (dims,), input.ndim, "flip")
+    return Flip(axes)(input)
 
 
 def ns_flip(x, axes):
@@ -506,13 +520,13 @@ def ns_flip(x, axes):
 
 
 @tensor_method
-def fliplr(x):
-    return flip(x, (1,))
+def fliplr(input):
+    return flip(input, (1,))
 
 
 @tensor_method
-def flipud(x):
-    return flip(x, (0,))
+def flipud(input):
+    return flip(input, (0,))
 
 
 class Roll(Node):
@@ -531,16 +545,16 @@ class Roll(Node):
 
 
 @tensor_method
-def roll(x, shifts, dims=None):
+def roll(input, shifts, dims=None):
     """Shift elements cyclically along ``dims`` (flattened when None)."""
     if dims is None:
-        return reshape(Roll(int(shifts) if not isinstance(shifts, (tuple, list)) else shifts[0], None)(flatten(x)), x.shape)
+        return reshape(Roll(int(shifts) if not isinstance(shifts, (tuple, list)) else shifts[0], None)(flatten(input)), input.shape)
     if isinstance(shifts, (tuple, list)):
-        axes = _dims(dims, x.ndim, "roll")
+        axes = _dims(dims, input.ndim, "roll")
         if len(shifts) != len(axes):
             raise RuntimeError(f"roll: shifts and dimensions must align. shifts: {len(shifts)}, dims: {len(axes)}")
-        return Roll(tuple(shifts), axes)(x)
-    return Roll(int(shifts), _dim(dims, x.ndim, "roll"))(x)
+        return Roll(tuple(shifts), axes)(input)
+    return Roll(int(shifts), _dim(dims, input.ndim, "roll"))(input)
 
 
 def ns_roll(x, shifts, axes):
@@ -562,19 +576,23 @@ class Tri(Node):
 
 
 @tensor_method(inplace=True)
-def tril(x, diagonal=0):
+def tril(input, diagonal=0, *, out=None):
     """Lower triangle (the rest zeroed)."""
-    if x.ndim < 2:
-        raise RuntimeError(f"tril: input tensor must have at least 2 dimensions, got {x.ndim}")
-    return Tri(diagonal, True)(x)
+    if out is not None:
+        return _out.into(out, "tril", tril, input, diagonal)
+    if input.ndim < 2:
+        raise RuntimeError(f"tril: input tensor must have at least 2 dimensions, got {input.ndim}")
+    return Tri(diagonal, True)(input)
 
 
 @tensor_method(inplace=True)
-def triu(x, diagonal=0):
+def triu(input, diagonal=0, *, out=None):
     """Upper triangle (the rest zeroed)."""
-    if x.ndim < 2:
-        raise RuntimeError(f"triu: input tensor must have at least 2 dimensions, got {x.ndim}")
-    return Tri(diagonal, False)(x)
+    if out is not None:
+        return _out.into(out, "triu", triu, input, diagonal)
+    if input.ndim < 2:
+        raise RuntimeError(f"triu: input tensor must have at least 2 dimensions, got {input.ndim}")
+    return Tri(diagonal, False)(input)
 
 
 def ns_tril(x, k):
@@ -609,12 +627,12 @@ def repeat(x, *sizes):
 
 
 @tensor_method
-def tile(x, dims):
+def tile(input, dims):
     """Like ``repeat``; missing leading dims count as 1."""
     dims = tuple(dims)
-    if len(dims) < x.ndim:
-        dims = (1,) * (x.ndim - len(dims)) + dims
-    return repeat(x, dims)
+    if len(dims) < input.ndim:
+        dims = (1,) * (input.ndim - len(dims)) + dims
+    return repeat(input, dims)
 
 
 @tensor_method
@@ -630,15 +648,16 @@ def repeat_interleave(x, repeats, dim=None):
 
 
 @tensor_method
-def contiguous(x):
-    """``x`` itself when its memory is C-contiguous, else a C-contiguous copy (in the graph)."""
+def contiguous(x, memory_format=None):
+    """``x`` itself when its memory is C-contiguous, else a C-contiguous copy (in the graph).
+    ``memory_format`` is accepted (torch.contiguous_format, channels_last, ...) and changes no value."""
     return x if x._data.flags.c_contiguous else clone(x)
 
 
 @tensor_method
-def clone(x):
-    """A copy that stays in the graph (gradient flows back to ``x``)."""
-    return Clone()(x)
+def clone(input, *, memory_format=None):
+    """A copy that stays in the graph (gradient flows back to ``input``); ``memory_format`` changes no value."""
+    return Clone()(input)
 
 
 class Clone(Node):
@@ -675,12 +694,12 @@ def _make_view(out, x, step):
 
 
 @tensor_method
-def diagonal(x, offset=0, dim1=0, dim2=1):
+def diagonal(input, offset=0, dim1=0, dim2=1):
     """The diagonal over ``dim1`` and ``dim2`` (moved to the last dim)."""
-    d1, d2 = _dim(dim1, x.ndim, "diagonal"), _dim(dim2, x.ndim, "diagonal")
+    d1, d2 = _dim(dim1, input.ndim, "diagonal"), _dim(dim2, input.ndim, "diagonal")
     if d1 == d2:
         raise RuntimeError(f"diagonal: dim1 and dim2 cannot be identical, but both are {d1}")
-    return _make_view(Diagonal(offset, d1, d2)(x), x, (diagonal, (offset, d1, d2)))
+    return _make_view(Diagonal(offset, d1, d2)(input), input, (diagonal, (offset, d1, d2)))
 
 
 def _diag_view(a, offset, d1, d2):
@@ -730,20 +749,20 @@ class DiagonalScatter(UnaryNode):
 
 
 @tensor_method
-def movedim(x, source, destination):
+def movedim(input, source, destination):
     """Move dims ``source`` to positions ``destination`` (ints or sequences), keeping the others' order."""
     src = [source] if isinstance(source, builtins.int) else list(source)
     dst = [destination] if isinstance(destination, builtins.int) else list(destination)
     if len(src) != len(dst):
         raise RuntimeError(f"movedim: Invalid source or destination dims: source ({src}) and destination ({dst}) "
                            "must have the same number of elements")
-    src = [_dim(d, x.ndim, "movedim") for d in src]
-    dst = [_dim(d, x.ndim, "movedim") for d in dst]
-    perm = [None] * x.ndim
+    src = [_dim(d, input.ndim, "movedim") for d in src]
+    dst = [_dim(d, input.ndim, "movedim") for d in dst]
+    perm = [None] * input.ndim
     for s_, d_ in zip(src, dst):
         perm[d_] = s_
-    rest = iter(d for d in range(x.ndim) if d not in src)
-    return permute(x, tuple(p if p is not None else next(rest) for p in perm))
+    rest = iter(d for d in range(input.ndim) if d not in src)
+    return permute(input, tuple(p if p is not None else next(rest) for p in perm))
 
 
 moveaxis = movedim
@@ -751,22 +770,22 @@ tensor_method(moveaxis, "moveaxis")
 
 
 @tensor_method
-def ravel(x):
-    return reshape(x, (-1,))
+def ravel(input):
+    return reshape(input, (-1,))
 
 
 @tensor_method
-def rot90(x, k=1, dims=(0, 1)):
+def rot90(input, k=1, dims=(0, 1)):
     """Rotate by 90 degrees k times in the plane ``dims`` (from the first towards the second)."""
-    d0, d1 = (_dim(d, x.ndim, "rot90") for d in dims)
+    d0, d1 = (_dim(d, input.ndim, "rot90") for d in dims)
     k %= 4
     if k == 1:
-        return transpose(flip(x, (d1,)), d0, d1)
+        return transpose(flip(input, (d1,)), d0, d1)
     if k == 2:
-        return flip(x, (d0, d1))
+        return flip(input, (d0, d1))
     if k == 3:
-        return flip(transpose(x, d0, d1), (d1,))
-    return x * 1
+        return flip(transpose(input, d0, d1), (d1,))
+    return input * 1
 
 
 @tensor_method
@@ -828,25 +847,25 @@ class UnfoldScatter(UnaryNode):
         return (Unfold(*self.args)(g) if isinstance(g, Tensor) else _unfold_view(g, *self.args).copy(),)
 
 
-def as_strided(x, size, stride, storage_offset=None):
+def as_strided(input, size, stride, storage_offset=None):
     """A view of ``x``'s storage with the given sizes and strides (in elements), as torch's ``as_strided``."""
     size, stride = tuple(int(v) for v in size), tuple(int(v) for v in stride)
     if len(size) != len(stride):
         raise RuntimeError(f"as_strided: mismatch in length of strides and shape ({len(size)} sizes, {len(stride)} strides)")
-    root = x._data
+    root = input._data
     while isinstance(root.base, np.ndarray):
         root = root.base
     if not root.flags.c_contiguous:
         root = None
-    off = x.storage_offset() if storage_offset is None else int(storage_offset)
+    off = input.storage_offset() if storage_offset is None else int(storage_offset)
     need = off + builtins.sum((n - 1) * s for n, s in zip(size, stride) if n > 0) + 1 if builtins.all(size) else 0
-    total = root.size if root is not None else x.numel()
+    total = root.size if root is not None else input.numel()
     if root is None or need > total or builtins.any(s < 0 for s in stride):
         raise RuntimeError(
             f"as_strided: size {list(size)} and stride {list(stride)} with storage offset {off} need {need} elements, "
-            f"but the storage of the tensor of shape {tuple(x.shape)} has {total}"
+            f"but the storage of the tensor of shape {tuple(input.shape)} has {total}"
         )
-    return _make_view(AsStrided(size, stride, off, root.size, x)(x), x, (as_strided, (size, stride, off)))
+    return _make_view(AsStrided(size, stride, off, root.size, input)(input), input, (as_strided, (size, stride, off)))
 
 
 class AsStrided(UnaryNode):
@@ -920,7 +939,9 @@ def atleast_2d(*tensors):
     return res[0] if len(res) == 1 else tuple(res)
 
 
-def column_stack(tensors):
+def column_stack(tensors, *, out=None):
+    if out is not None:
+        return _out.into(out, "column_stack", column_stack, tensors)
     return cat([reshape(t, (-1, 1)) if t.ndim <= 1 else t for t in tensors], 1)
 
 
@@ -965,18 +986,24 @@ def atleast_3d(*tensors):
     return t
 
 
-def dstack(tensors):
+def dstack(tensors, *, out=None):
     """Stack along the third dim (after ``atleast_3d``)."""
+    if out is not None:
+        return _out.into(out, "dstack", dstack, tensors)
     return cat([atleast_3d(t) for t in tensors], 2)
 
 
-def row_stack(tensors):
+def row_stack(tensors, *, out=None):
     """Alias of ``vstack``."""
+    if out is not None:
+        return _out.into(out, "row_stack", row_stack, tensors)
     return vstack(tensors)
 
 
 @tensor_method
-def narrow_copy(input, dim, start, length):  # noqa: A002
+def narrow_copy(input, dim, start, length, *, out=None):  # noqa: A002
+    if out is not None:
+        return _out.into(out, "narrow_copy", narrow_copy, input, dim, start, length)
     return narrow(input, dim, start, length).clone()
 
 
@@ -1057,7 +1084,9 @@ unsqueeze_copy = _copy_of(unsqueeze, "unsqueeze_copy")
 view_copy = _copy_of(lambda x, *shape: x.view(*shape), "view_copy")
 
 
-def slice_copy(input, dim=0, start=None, end=None, step=1):  # noqa: A002
+def slice_copy(input, dim=0, start=None, end=None, step=1, *, out=None):  # noqa: A002
+    if out is not None:
+        return _out.into(out, "slice_copy", slice_copy, input, dim, start, end, step)
     idx = (slice(None),) * _dim(dim, input.ndim, "slice_copy") + (slice(start, end, step),)
     return input[idx].clone()
 
@@ -1119,8 +1148,8 @@ def resize_(self, *sizes, memory_format=None):
 
 
 @tensor_method
-def resize_as_(self, the_template, memory_format=None):
-    return resize_(self, tuple(the_template.shape))
+def resize_as_(input, the_template, *, memory_format=None):
+    return resize_(input, tuple(the_template.shape))
 
 
 tensor_method(lambda self, *sizes: resize_(self.clone(), *sizes), "resize")
@@ -1132,3 +1161,4 @@ __all__ = _public(globals(), private=('resize_', 'squeeze_', 'swapaxes_', 't_', 
 # Ops of later families, used at call time only. They are imported here, at the end, and every family in
 # between is imported first, so the family modules always load in the order of ember/_ops/__init__.py.
 from .index import getitem, index_select  # noqa: E402
+from .. import _out  # noqa: E402

@@ -12,6 +12,7 @@ from ._helpers import _dim, _public
 from .casting import cast
 from .reduce import sum
 from .shape import reshape
+from .. import _out
 
 
 class Softmax(Node):
@@ -64,20 +65,24 @@ def _softmax_prep(x, dim, dtype, name):
 
 
 @tensor_method
-def softmax(x, dim=None, dtype=None):
+def softmax(input, dim=None, dtype=None, *, out=None):
     """exp(x) / sum(exp(x)) along ``dim``, computed stably."""
-    half = dtype is None and isinstance(x, Tensor) and x._data.dtype == np.float16
-    x, ax = _softmax_prep(x, dim, dtype, "softmax")
-    out = Softmax(None)(reshape(x, (1,))).reshape(()) if ax is None else Softmax(ax)(x)
+    if out is not None:
+        return _out.into(out, "softmax", softmax, input, dim, dtype)
+    half = dtype is None and isinstance(input, Tensor) and input._data.dtype == np.float16
+    input, ax = _softmax_prep(input, dim, dtype, "softmax")
+    out = Softmax(None)(reshape(input, (1,))).reshape(()) if ax is None else Softmax(ax)(input)
     return cast(out, D.float16) if half else out  # float16 computes in float32, like torch
 
 
 @tensor_method
-def log_softmax(x, dim=None, dtype=None):
+def log_softmax(input, dim=None, dtype=None, *, out=None):
     """log(softmax(x)) along ``dim``, computed stably (finite for logits of +-1e4)."""
-    half = dtype is None and isinstance(x, Tensor) and x._data.dtype == np.float16
-    x, ax = _softmax_prep(x, dim, dtype, "log_softmax")
-    out = LogSoftmax(None)(reshape(x, (1,))).reshape(()) if ax is None else LogSoftmax(ax)(x)
+    if out is not None:
+        return _out.into(out, "log_softmax", log_softmax, input, dim, dtype)
+    half = dtype is None and isinstance(input, Tensor) and input._data.dtype == np.float16
+    input, ax = _softmax_prep(input, dim, dtype, "log_softmax")
+    out = LogSoftmax(None)(reshape(input, (1,))).reshape(()) if ax is None else LogSoftmax(ax)(input)
     return cast(out, D.float16) if half else out  # float16 computes in float32, like torch
 
 

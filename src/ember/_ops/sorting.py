@@ -12,47 +12,56 @@ from .unary import _arr
 from .reduce import TakeAlong, _ValuesIndices
 from .shape import flatten, movedim, reshape, select, unsqueeze
 from .index import getitem
+from .. import _out
 
 
 @tensor_method
-def sort(x, dim=-1, descending=False, stable=False):
+def sort(input, dim=-1, descending=False, *, stable=False, out=None):
     """Sorted values (differentiable) and their indices."""
-    ax = _dim(dim, x.ndim, "sort")
-    a = x._data if x.ndim else x._data.reshape(1)
+    if out is not None:
+        return _out.into(out, "sort", sort, input, dim, descending, stable=stable)
+    ax = _dim(dim, input.ndim, "sort")
+    a = input._data if input.ndim else input._data.reshape(1)
     if descending:
         # stable descending order that keeps NaN first like torch
-        idx = np.flip(np.argsort(np.flip(a, ax if x.ndim else 0), axis=ax if x.ndim else 0, kind="stable"), ax if x.ndim else 0)
-        n = a.shape[ax if x.ndim else 0]
+        idx = np.flip(np.argsort(np.flip(a, ax if input.ndim else 0), axis=ax if input.ndim else 0, kind="stable"), ax if input.ndim else 0)
+        n = a.shape[ax if input.ndim else 0]
         idx = n - 1 - idx
     else:
-        idx = np.argsort(a, axis=ax if x.ndim else 0, kind="stable")
-    if x.ndim == 0:
-        return _ValuesIndices((x * 1, Tensor._wrap(np.zeros((), np.int64))))
-    vals = TakeAlong(idx, ax)(x)
+        idx = np.argsort(a, axis=ax if input.ndim else 0, kind="stable")
+    if input.ndim == 0:
+        return _ValuesIndices((input * 1, Tensor._wrap(np.zeros((), np.int64))))
+    vals = TakeAlong(idx, ax)(input)
     return _ValuesIndices((vals, Tensor._wrap(idx.astype(np.int64))))
 
 
 @tensor_method
-def argsort(x, dim=-1, descending=False, stable=False):
-    return sort(x, dim, descending, stable)[1]
+def argsort(input, dim=-1, descending=False, *, stable=False, out=None):
+    if out is not None:
+        return _out.into(out, "argsort", argsort, input, dim, descending, stable=stable)
+    return sort(input, dim, descending, stable=stable)[1]
 
 
 @tensor_method
-def topk(x, k, dim=-1, largest=True, sorted=True):
+def topk(input, k, dim=-1, largest=True, sorted=True, *, out=None):
     """The ``k`` largest (or smallest) values along ``dim`` and their indices."""
-    ax = _dim(dim, x.ndim, "topk")
-    n = x.shape[ax] if x.ndim else 1
+    if out is not None:
+        return _out.into(out, "topk", topk, input, k, dim, largest, sorted)
+    ax = _dim(dim, input.ndim, "topk")
+    n = input.shape[ax] if input.ndim else 1
     if k < 0 or k > n:
         raise RuntimeError(f"topk: k ({k}) is out of range for dimension {ax} of size {n}")
-    vals, idx = sort(x, ax, descending=largest)
+    vals, idx = sort(input, ax, descending=largest)
     sl = (_pyslice(None),) * ax + (_pyslice(0, k),)
     return _ValuesIndices((getitem(vals, sl), Tensor._wrap(np.ascontiguousarray(idx._data[sl]))))
 
 
 @tensor_method
-def kthvalue(x, k, dim=-1, keepdim=False):
-    vals, idx = sort(x, dim)
-    ax = _dim(dim, x.ndim, "kthvalue")
+def kthvalue(input, k, dim=-1, keepdim=False, *, out=None):
+    if out is not None:
+        return _out.into(out, "kthvalue", kthvalue, input, k, dim, keepdim)
+    vals, idx = sort(input, dim)
+    ax = _dim(dim, input.ndim, "kthvalue")
     v = select(vals, ax, k - 1)
     i = Tensor._wrap(np.take(idx._data, k - 1, axis=ax))
     if keepdim:
@@ -61,13 +70,15 @@ def kthvalue(x, k, dim=-1, keepdim=False):
 
 
 @tensor_method
-def median(x, dim=None, keepdim=False):
+def median(input, dim=None, keepdim=False, *, out=None):
+    if out is not None:
+        return _out.into(out, "median", median, input, dim, keepdim)
     if dim is None:
-        flat = flatten(x)
+        flat = flatten(input)
         vals, _ = sort(flat)
         return vals[(flat.shape[0] - 1) // 2]
-    ax = _dim(dim, x.ndim, "median")
-    return kthvalue(x, (x.shape[ax] + 1) // 2, ax, keepdim)
+    ax = _dim(dim, input.ndim, "median")
+    return kthvalue(input, (input.shape[ax] + 1) // 2, ax, keepdim)
 
 
 @tensor_method
@@ -86,13 +97,15 @@ def unique(x, sorted=True, return_inverse=False, return_counts=False, dim=None):
 
 
 @tensor_method
-def bincount(x, weights=None, minlength=0):
-    return Tensor._wrap(np.bincount(x._data, None if weights is None else weights._data, minlength))
+def bincount(input, weights=None, minlength=0):
+    return Tensor._wrap(np.bincount(input._data, None if weights is None else weights._data, minlength))
 
 
-def searchsorted(sorted_sequence, values, right=False):
+def searchsorted(sorted_sequence, input, *, right=False, out=None):
+    if out is not None:
+        return _out.into(out, "searchsorted", searchsorted, sorted_sequence, input, right=right)
     side = "right" if right else "left"
-    return Tensor._wrap(np.searchsorted(sorted_sequence._data, _arr(values), side=side).astype(np.int64))
+    return Tensor._wrap(np.searchsorted(sorted_sequence._data, _arr(input), side=side).astype(np.int64))
 
 
 def one_hot(x, num_classes=-1):
@@ -112,8 +125,10 @@ def zeros_like_ns(x):
     return zeros_like(x)
 
 
-def bucketize(input, boundaries, *, right=False, out_int32=False):  # noqa: A002
+def bucketize(input, boundaries, *, right=False, out_int32=False, out=None):  # noqa: A002
     """Index of the bucket of each value, given sorted 1-D ``boundaries``."""
+    if out is not None:
+        return _out.into(out, "bucketize", bucketize, input, boundaries, right=right, out_int32=out_int32)
     res = np.searchsorted(_arr(boundaries), _arr(input), side="right" if right else "left")
     return Tensor._wrap(res.astype(np.int32 if out_int32 else np.int64))
 
@@ -135,13 +150,17 @@ def unique_consecutive(x, return_inverse=False, return_counts=False, dim=None):
 
 
 @tensor_method
-def msort(x):
-    return sort(x, 0)[0]
+def msort(input, *, out=None):
+    if out is not None:
+        return _out.into(out, "msort", msort, input)
+    return sort(input, 0)[0]
 
 
 @tensor_method
-def quantile(x, q, dim=None, keepdim=False, *, interpolation="linear"):
+def quantile(input, q, dim=None, keepdim=False, *, interpolation='linear', out=None):
     """q-th quantiles along ``dim`` (of all elements when None), differentiable through the sorted values."""
+    if out is not None:
+        return _out.into(out, "quantile", quantile, input, q, dim, keepdim, interpolation=interpolation)
     if interpolation not in ("linear", "lower", "higher", "nearest", "midpoint"):
         raise ValueError(f"quantile: interpolation {interpolation!r} is not one of linear, lower, higher, "
                          "nearest, midpoint")
@@ -150,9 +169,9 @@ def quantile(x, q, dim=None, keepdim=False, *, interpolation="linear"):
     if ((qa < 0) | (qa > 1)).any():
         raise RuntimeError(f"quantile() q values must be in the range [0, 1], got {qa.tolist()}")
     if dim is None:
-        src, ax = reshape(x, (-1,)), 0
+        src, ax = reshape(input, (-1,)), 0
     else:
-        src, ax = x, _dim(dim, x.ndim, "quantile")
+        src, ax = input, _dim(dim, input.ndim, "quantile")
     s = sort(src, ax)[0]
     n = s.shape[ax]
     pos = qa * (n - 1)
@@ -175,7 +194,7 @@ def quantile(x, q, dim=None, keepdim=False, *, interpolation="linear"):
     res = movedim(res, ax, 0)  # torch puts the q dim first
     if keepdim:
         if dim is None:
-            res = reshape(res, (len(qa),) + (1,) * x.ndim)
+            res = reshape(res, (len(qa),) + (1,) * input.ndim)
         else:
             res = unsqueeze(res, ax + 1)
     return res[0] if scalar_q else res

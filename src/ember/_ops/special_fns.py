@@ -17,6 +17,7 @@ from .creation import tensor, zeros_like
 from .unary import _arr, log1p
 from .binary import _LN2, _promote, where
 from .shape import broadcast_tensors
+from .. import _out
 
 
 class _Lib:
@@ -155,8 +156,10 @@ erfcx = _elementwise("erfcx", S.erfcx, lambda L, x: 2.0 * x * L.erfcx(x) - 2.0 /
                      "exp(x**2) * erfc(x), without overflow (differentiable).")
 
 
-def polygamma(n, input):  # noqa: A002
+def polygamma(n, input, *, out=None):  # noqa: A002
     """The n-th derivative of digamma (``polygamma(0, x)`` is digamma), differentiable in ``input``."""
+    if out is not None:
+        return _out.into(out, "polygamma", polygamma, n, input)
     if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 0:
         raise RuntimeError(f"polygamma(n, input): n must be a non-negative integer, got {n!r}")
     n = int(n)
@@ -176,8 +179,10 @@ def _polygamma_n(n):
 
 
 @tensor_method(inplace=True)
-def mvlgamma(input, p):  # noqa: A002
+def mvlgamma(input, p, *, out=None):  # noqa: A002
     """Multivariate log-gamma of dimension ``p`` (elementwise; all elements must exceed (p - 1) / 2)."""
+    if out is not None:
+        return _out.into(out, "mvlgamma", mvlgamma, input, p)
     x = _floatify(input, "mvlgamma")
     if not isinstance(p, int) or p < 1:
         raise RuntimeError(f"mvlgamma: p has to be greater than or equal to 1, got {p!r}")
@@ -189,8 +194,10 @@ def mvlgamma(input, p):  # noqa: A002
     return out
 
 
-def xlog1py(input, other):  # noqa: A002
+def xlog1py(input, other, *, out=None):  # noqa: A002
     """``input * log1p(other)``, 0 where ``input`` is 0 (even if ``other`` is nan... as torch: nan stays)."""
+    if out is not None:
+        return _out.into(out, "xlog1py", xlog1py, input, other)
     a, b = _promote(input, other, "xlog1py", to_float=True)
     a, b = _t(a, b if isinstance(b, Tensor) else None), _t(b, a if isinstance(a, Tensor) else None)
     a, b = broadcast_tensors(a, b)
@@ -207,15 +214,19 @@ entr = _elementwise("entr", _entr_np, lambda L, x: -(L.log(x) + 1.0), "-x * log(
 
 
 @tensor_method(inplace=True)
-def igamma(input, other):  # noqa: A002
+def igamma(input, other, *, out=None):  # noqa: A002
     """The regularized lower incomplete gamma function P(a, x) (not differentiable)."""
+    if out is not None:
+        return _out.into(out, "igamma", igamma, input, other)
     a, x = _promote(input, other, "igamma", to_float=True)
     return tensor(_igamma_arr(_arr(a), _arr(x), lower=True), dtype=(a if isinstance(a, Tensor) else x).dtype)
 
 
 @tensor_method(inplace=True)
-def igammac(input, other):  # noqa: A002
+def igammac(input, other, *, out=None):  # noqa: A002
     """The regularized upper incomplete gamma function Q(a, x) = 1 - P(a, x) (not differentiable)."""
+    if out is not None:
+        return _out.into(out, "igammac", igammac, input, other)
     a, x = _promote(input, other, "igammac", to_float=True)
     return tensor(_igamma_arr(_arr(a), _arr(x), lower=False), dtype=(a if isinstance(a, Tensor) else x).dtype)
 

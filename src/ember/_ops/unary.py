@@ -307,12 +307,14 @@ class Cosh(_Unary):
 
 
 def _unary(cls, name):
-    def f(x):
-        if not isinstance(x, Tensor):
-            raise TypeError(f"{name}(): argument 'input' must be a Tensor, not {type(x).__name__}")
-        if x._data.dtype.kind != "f":
-            x = cast(x, D.get_default_dtype())
-        return cls()(x)
+    def f(input, *, out=None):
+        if out is not None:
+            return _out.into(out, name, f, input)
+        if not isinstance(input, Tensor):
+            raise TypeError(f"{name}(): argument 'input' must be a Tensor, not {type(input).__name__}")
+        if input._data.dtype.kind != "f":
+            input = cast(input, D.get_default_dtype())
+        return cls()(input)
 
     f.__name__ = name
     f.__doc__ = f"Elementwise {name} (differentiable)."
@@ -400,11 +402,13 @@ tensor_method(cosh, inplace=True)
 
 
 @tensor_method(dunder="__neg__")
-def neg(x):
+def neg(input, *, out=None):
     """Elementwise negation."""
-    if x._data.dtype == np.bool_:
+    if out is not None:
+        return _out.into(out, "neg", neg, input)
+    if input._data.dtype == np.bool_:
         raise TypeError("neg: negation, the `-` operator, on a bool tensor is not supported; use ~ or logical_not()")
-    return Neg()(x)
+    return Neg()(input)
 
 
 negative = neg
@@ -412,9 +416,11 @@ tensor_method(negative, "negative", inplace=True)
 
 
 @tensor_method("abs", "absolute", inplace=("abs",))
-def abs(x):
+def abs(input, *, out=None):
     """Elementwise absolute value (gradient sign(x), 0 at 0)."""
-    return Abs()(x)
+    if out is not None:
+        return _out.into(out, "abs", abs, input)
+    return Abs()(input)
 
 
 absolute = abs
@@ -422,15 +428,17 @@ tensor_method(absolute, "absolute", inplace=True, method=False)
 
 
 @tensor_method
-def relu(x):
+def relu(input):
     """max(x, 0) elementwise."""
-    return Relu()(x)
+    return Relu()(input)
 
 
 @tensor_method(inplace=True)
-def sign(x):
+def sign(input, *, out=None):
     """Elementwise sign (no gradient: it is zero almost everywhere)."""
-    return Tensor._wrap(np.sign(x._data))
+    if out is not None:
+        return _out.into(out, "sign", sign, input)
+    return Tensor._wrap(np.sign(input._data))
 
 
 sgn = sign
@@ -438,8 +446,10 @@ tensor_method(sgn, "sgn", inplace=True)
 
 
 def _nograd(fn_np, name):
-    def f(x, *a, **k):
-        return Tensor._wrap(fn_np(x._data, *a, **k))
+    def f(input, *, out=None):
+        if out is not None:
+            return _out.into(out, name, f, input)
+        return Tensor._wrap(fn_np(input._data))
 
     f.__name__ = name
     f.__doc__ = f"Elementwise {name} (not differentiable: returns a tensor without grad)."
@@ -475,29 +485,39 @@ tensor_method(signbit)
 
 
 @tensor_method(inplace=True)
-def round(x, decimals=0):
+def round(input, *, decimals=0, out=None):
     """Round half to even, like torch (not differentiable)."""
-    return Tensor._wrap(np.round(x._data, decimals))
+    if out is not None:
+        return _out.into(out, "round", round, input, decimals=decimals)
+    return Tensor._wrap(np.round(input._data, decimals))
 
 
 @tensor_method(inplace=True)
-def logical_not(x):
-    return Tensor._wrap(np.logical_not(x._data))
+def logical_not(input, *, out=None):
+    if out is not None:
+        return _out.into(out, "logical_not", logical_not, input)
+    return Tensor._wrap(np.logical_not(input._data))
 
 
 @tensor_method(inplace=True)
-def logical_and(a, b):
-    return Tensor._wrap(np.logical_and(_arr(a), _arr(b)))
+def logical_and(input, other, *, out=None):
+    if out is not None:
+        return _out.into(out, "logical_and", logical_and, input, other)
+    return Tensor._wrap(np.logical_and(_arr(input), _arr(other)))
 
 
 @tensor_method(inplace=True)
-def logical_or(a, b):
-    return Tensor._wrap(np.logical_or(_arr(a), _arr(b)))
+def logical_or(input, other, *, out=None):
+    if out is not None:
+        return _out.into(out, "logical_or", logical_or, input, other)
+    return Tensor._wrap(np.logical_or(_arr(input), _arr(other)))
 
 
 @tensor_method(inplace=True)
-def logical_xor(a, b):
-    return Tensor._wrap(np.logical_xor(_arr(a), _arr(b)))
+def logical_xor(input, other, *, out=None):
+    if out is not None:
+        return _out.into(out, "logical_xor", logical_xor, input, other)
+    return Tensor._wrap(np.logical_xor(_arr(input), _arr(other)))
 
 
 def _arr(x):
@@ -505,16 +525,22 @@ def _arr(x):
 
 
 def _bitwise(npf, name):
-    def f(a, b=None):
-        if b is None:  # bitwise_not
-            if a._data.dtype.kind not in "iub":
-                raise TypeError(f"{name}: only integer and bool tensors are supported, got {a.dtype}")
-            return Tensor._wrap(npf(a._data))
-        ad, bd = _arr(a), _arr(b)
-        for v in (ad, bd):
-            if v.dtype.kind not in "iub":
-                raise TypeError(f"{name}: only integer and bool tensors are supported, got {v.dtype}")
-        return Tensor._wrap(npf(ad, bd))
+    if name == "bitwise_not":
+        def f(input, *, out=None):
+            if out is not None:
+                return _out.into(out, name, f, input)
+            if input._data.dtype.kind not in "iub":
+                raise TypeError(f"{name}: only integer and bool tensors are supported, got {input.dtype}")
+            return Tensor._wrap(npf(input._data))
+    else:
+        def f(input, other, *, out=None):
+            if out is not None:
+                return _out.into(out, name, f, input, other)
+            ad, bd = _arr(input), _arr(other)
+            for v in (ad, bd):
+                if v.dtype.kind not in "iub":
+                    raise TypeError(f"{name}: only integer and bool tensors are supported, got {v.dtype}")
+            return Tensor._wrap(npf(ad, bd))
 
     f.__name__ = name
     return f
@@ -537,38 +563,50 @@ tensor_method(bitwise_xor, inplace=True)
 
 
 @tensor_method(inplace=True)
-def frac(x):
-    return x - trunc(x)
+def frac(input, *, out=None):
+    if out is not None:
+        return _out.into(out, "frac", frac, input)
+    return input - trunc(input)
 
 
 @tensor_method(inplace=True)
-def deg2rad(x):
-    return x * (np.pi / 180.0)
+def deg2rad(input, *, out=None):
+    if out is not None:
+        return _out.into(out, "deg2rad", deg2rad, input)
+    return input * (np.pi / 180.0)
 
 
 @tensor_method(inplace=True)
-def rad2deg(x):
-    return x * (180.0 / np.pi)
+def rad2deg(input, *, out=None):
+    if out is not None:
+        return _out.into(out, "rad2deg", rad2deg, input)
+    return input * (180.0 / np.pi)
 
 
 @tensor_method(inplace=True)
-def logit(x, eps=None):
+def logit(input, eps=None, *, out=None):
     """log(x / (1 - x)), with x clamped to [eps, 1 - eps] when ``eps`` is given."""
+    if out is not None:
+        return _out.into(out, "logit", logit, input, eps)
     if eps is not None:
-        x = clamp(x, eps, 1 - eps)
-    return log(x / (1 - x))
+        input = clamp(input, eps, 1 - eps)
+    return log(input / (1 - input))
 
 
 @tensor_method(inplace=True)
-def nan_to_num(x, nan=0.0, posinf=None, neginf=None):
-    """Replace NaN, +inf and -inf by finite numbers (the gradient passes where x was finite)."""
-    a = x._data
+def nan_to_num(input, nan=None, posinf=None, neginf=None, *, out=None):
+    """Replace NaN (by 0 by default), +inf and -inf by finite numbers (the gradient passes where x was finite)."""
+    if out is not None:
+        return _out.into(out, "nan_to_num", nan_to_num, input, nan, posinf, neginf)
+    if nan is None:
+        nan = 0.0
+    a = input._data
     if a.dtype.kind != "f":
-        return x.clone()
+        return input.clone()
     fi = np.finfo(a.dtype)
     rep = np.where(np.isnan(a), nan, np.where(a > 0, fi.max if posinf is None else posinf,
                                                      fi.min if neginf is None else neginf)).astype(a.dtype)
-    return where(Tensor._wrap(np.isfinite(a)), x, Tensor._wrap(rep))
+    return where(Tensor._wrap(np.isfinite(a)), input, Tensor._wrap(rep))
 
 
 @tensor_method
@@ -581,14 +619,18 @@ def positive(input):  # noqa: A002
 
 
 @tensor_method(inplace=True)
-def fix(input):  # noqa: A002
+def fix(input, *, out=None):  # noqa: A002
     """Alias of ``trunc``."""
+    if out is not None:
+        return _out.into(out, "fix", fix, input)
     return trunc(input)
 
 
 @tensor_method
-def frexp(input):  # noqa: A002
+def frexp(input, *, out=None):  # noqa: A002
     """(mantissa, exponent) with ``input = mantissa * 2 ** exponent`` (exponent int32)."""
+    if out is not None:
+        return _out.into(out, "frexp", frexp, input)
     _check_tensor(input, "frexp")
     if input._data.dtype.kind != "f":
         raise RuntimeError(f"torch.frexp() only supports floating-point dtypes, got {input.dtype}")
@@ -597,21 +639,27 @@ def frexp(input):  # noqa: A002
 
 
 @tensor_method
-def angle(input):  # noqa: A002
+def angle(input, *, out=None):  # noqa: A002
     """The argument of a real number: 0 for x >= 0, pi for x < 0 (nan stays nan); gradient 0."""
+    if out is not None:
+        return _out.into(out, "angle", angle, input)
     x = _floatify(input, "angle")
     d = x._data
     return Tensor._wrap(np.where(d < 0, math.pi, np.where(np.isnan(d), np.nan, 0.0)).astype(d.dtype))
 
 
 @tensor_method
-def isneginf(input):  # noqa: A002
+def isneginf(input, *, out=None):  # noqa: A002
+    if out is not None:
+        return _out.into(out, "isneginf", isneginf, input)
     _check_tensor(input, "isneginf")
     return Tensor._wrap(np.isneginf(input._data) if input._data.dtype.kind == "f" else np.zeros(input.shape, bool))
 
 
 @tensor_method
-def isposinf(input):  # noqa: A002
+def isposinf(input, *, out=None):  # noqa: A002
+    if out is not None:
+        return _out.into(out, "isposinf", isposinf, input)
     _check_tensor(input, "isposinf")
     return Tensor._wrap(np.isposinf(input._data) if input._data.dtype.kind == "f" else np.zeros(input.shape, bool))
 
@@ -628,3 +676,4 @@ __all__ = _public(globals())
 # Ops of later families, used at call time only. They are imported here, at the end, and every family in
 # between is imported first, so the family modules always load in the order of ember/_ops/__init__.py.
 from .binary import clamp, where  # noqa: E402
+from .. import _out  # noqa: E402
