@@ -1746,6 +1746,10 @@ def _functional_table():
 # ---------------------------------------------------------------------------- the patching
 
 
+def _is_default(v, d):
+    return v is d or (type(v) is type(d) and isinstance(v, (bool, int, float, str)) and v == d)
+
+
 def _bind_values(sig, args, kwargs):
     """(positional values, keyword-only values) of a call, defaults filled in and *args spread."""
     if sig is None:
@@ -1757,7 +1761,9 @@ def _bind_values(sig, args, kwargs):
         if p.kind is inspect.Parameter.VAR_POSITIONAL:
             vals.extend(ba.arguments[p.name])
         elif p.kind is inspect.Parameter.KEYWORD_ONLY:
-            kw[p.name] = ba.arguments[p.name]
+            v = ba.arguments[p.name]
+            if not _is_default(v, p.default):  # torch's out=/layout=/... left at their defaults map to nothing
+                kw[p.name] = v
         elif p.kind is not inspect.Parameter.VAR_KEYWORD:
             vals.append(ba.arguments[p.name])
     return vals, kw
