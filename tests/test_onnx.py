@@ -171,11 +171,11 @@ def test_embedding_rnn_language_model(rnn):
     tok = ember.tensor(rng.integers(0, 20, size=(2, 5)).astype(np.int64))
     buf = io.BytesIO()
     ember.onnx.export(m, tok, buf, input_names=["tokens"], output_names=["logits"],
-                      dynamic_axes={"tokens": {0: "batch"}, "logits": {0: "batch"}})
+                      dynamic_axes={"tokens": {0: "batch", 1: "seq"}, "logits": {0: "batch", 1: "seq"}})
     onnx.checker.check_model(onnx.load_from_string(buf.getvalue()))
     sess = ort.InferenceSession(buf.getvalue(), providers=["CPUExecutionProvider"])
-    for b in (2, 4):
-        t = rng.integers(0, 20, size=(b, 5)).astype(np.int64)
+    for b, n in ((2, 5), (4, 5), (3, 8)):  # the batch and the sequence length are dynamic
+        t = rng.integers(0, 20, size=(b, n)).astype(np.int64)
         want = m(ember.tensor(t)).detach().numpy()
         got = sess.run(None, {"tokens": t})[0]
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
@@ -448,3 +448,34 @@ def test_verify_reports_a_disagreement(monkeypatch):
     monkeypatch.setitem(ember.onnx._module_handlers.__globals__, "_linear", wrong)
     with pytest.raises(RuntimeError, match="verify=True.*output_0 differs"):
         ember.onnx.export(m, x, io.BytesIO(), verify=True)
+
+
+def test_causal_transformer_with_dynamic_sequence_length():
+    ember.manual_seed(0)
+
+    class LM(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb = nn.Embedding(30, 8)
+            self.enc = nn.TransformerEncoder(nn.TransformerEncoderLayer(8, 2, 16, batch_first=True), 2)
+            self.head = nn.Linear(8, 30)
+
+        def forward(self, tokens):
+            h = self.emb(tokens)
+            mask = nn.Transformer.generate_square_subsequent_mask(tokens.shape[1])  # a constant causal mask
+            h = self.enc(h, mask=mask)
+            q = h.view(h.size(0), h.size(1), 2, 4).transpose(1, 2)
+            h = h + nn.functional.scaled_dot_product_attention(q, q, q, is_causal=True).transpose(1, 2).flatten(2)
+            return self.head(h)
+
+    m = LM().eval()
+    rng = np.random.default_rng(0)
+    buf = io.BytesIO()
+    ember.onnx.export(m, ember.tensor(rng.integers(0, 30, size=(2, 5))), buf, input_names=["tokens"],
+                      output_names=["logits"], dynamic_axes={"tokens": {0: "batch", 1: "seq"},
+                                                             "logits": {0: "batch", 1: "seq"}})
+    sess = ort.InferenceSession(buf.getvalue(), providers=["CPUExecutionProvider"])
+    for b, n in ((2, 5), (3, 9), (1, 2)):  # other batch sizes and sequence lengths than traced
+        tok = rng.integers(0, 30, size=(b, n))
+        want = m(ember.tensor(tok)).detach().numpy()
+        np.testing.assert_allclose(sess.run(None, {"tokens": tok})[0], want, rtol=1e-5, atol=1e-5)

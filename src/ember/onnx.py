@@ -258,10 +258,12 @@ def _flatten_emit(t, x, start, end, y):
 
 def _reshape_emit(t, x, shape, y):
     shape = [int(s) for s in shape]
-    # the batch dimension stays dynamic: a target dim 0 equal to the input's is copied (ONNX's 0)
-    if shape and x.dim() > 0 and shape[0] == x.shape[0] and (-1 in shape[1:] or int(np.prod(shape[1:])) ==
-                                                              int(np.prod(x.shape[1:]))):
-        shape[0] = 0
+    # leading target sizes equal to the input's (x.size(0), x.size(1)...) are copied from the input at run time
+    # (ONNX's 0), so the batch and sequence axes stay dynamic
+    for i in range(min(len(shape), x.dim())):
+        if shape[i] != x.shape[i]:
+            break
+        shape[i] = 0
     return t.node("Reshape", [t.value(x), t.i64(shape)], y)
 
 
@@ -284,6 +286,28 @@ def _norm_mask(t, mask, dt):
     if mk.dtype == bool:
         mk = np.where(mk, -np.inf, 0.0)
     return t.const(mk.astype(dt))
+
+
+def _is_causal_const(mask, L, S):
+    """Whether a constant mask is the (L, L) causal one (bool True above the diagonal, or -inf there and 0 else)."""
+    if L != S or mask is None:
+        return False
+    from ember import Tensor
+
+    mk = mask.detach().numpy() if isinstance(mask, Tensor) else np.asarray(mask)
+    if mk.shape != (L, L):
+        return False
+    upper = np.triu(np.ones((L, L), bool), 1)
+    if mk.dtype == bool:
+        return bool(np.array_equal(mk, upper))
+    return bool(np.array_equal(np.isneginf(mk), upper) and not np.any(mk[~upper]))
+
+
+def _causal_mask(t, ref, axis, dt):
+    """An additive causal mask sized from ``ref``'s ``axis`` at run time (the sequence length stays dynamic)."""
+    n = t.node("Gather", [t.node("Shape", [ref]), t.i64([axis])], axis=0)
+    full = t.node("Expand", [t.scalar(-np.inf, dt), t.node("Concat", [n, n], axis=0)])
+    return t.node("Trilu", [full, t.i64(1)], upper=1)
 
 
 def _attention(t, qh, kh_t, vh, scale, dt, mask=None):
@@ -666,9 +690,12 @@ def _mha_call(t, m, args, kwargs, y):
     seq = 1 if bf else 0
     L, S = int(q.shape[seq]), int(k.shape[seq])
     mask = a.get("attn_mask")
-    if mask is None and a.get("is_causal"):
-        mask = np.triu(np.ones((L, S), bool), 1)
     madd = None
+    if (mask is None and a.get("is_causal") and L == S) or (not (_is_t(mask) and t.known(mask))
+                                                              and _is_causal_const(mask, L, S)):
+        madd, mask = _causal_mask(t, qh, 2, dt), None
+    elif mask is None and a.get("is_causal"):
+        mask = np.triu(np.ones((L, S), bool), 1)
     if mask is not None:
         madd = _norm_mask(t, mask, dt)
         if getattr(mask, "ndim", 2) == 3:  # (N * heads, L, S)
@@ -1574,9 +1601,13 @@ def _sdpa_e(t, y, query, key, value, attn_mask=None, dropout_p=0.0, is_causal=Fa
     nd = key.dim()
     kt = t.node("Transpose", [t.value(key)], perm=list(range(nd - 2)) + [nd - 1, nd - 2])
     mask = attn_mask
-    if mask is None and is_causal:
-        mask = np.triu(np.ones((int(query.shape[-2]), int(key.shape[-2])), bool), 1)
-    madd = _norm_mask(t, mask, dt) if mask is not None else None
+    L, S = int(query.shape[-2]), int(key.shape[-2])
+    if mask is None and is_causal and L == S:
+        madd = _causal_mask(t, t.value(query), query.dim() - 2, dt)
+    else:
+        if mask is None and is_causal:
+            mask = np.triu(np.ones((L, S), bool), 1)
+        madd = _norm_mask(t, mask, dt) if mask is not None else None
     o, _ = _attention(t, t.value(query), kt, t.value(value), scale if scale is not None else 1.0 / math.sqrt(d),
                       dt, madd)
     t.out(o, y)
