@@ -403,6 +403,8 @@ def test_torch_2x_keyword_arguments():
             return self.lin(x) * scale + bias
 
     m = Net().eval()
+    seen = []
+    m.register_forward_hook(lambda mod, i, o: seen.append(torch.onnx.is_in_onnx_export()))
     x, b = ember.randn(4, 3), ember.randn(4, 2)
     buf = io.BytesIO()
     torch.onnx.export(m, (x,), buf, kwargs={"bias": b, "scale": 2.0}, dynamo=False, verify=True,
@@ -411,6 +413,7 @@ def test_torch_2x_keyword_arguments():
     model = onnx.load_from_string(buf.getvalue())
     names = [i.name for i in model.graph.input]
     assert names[:2] == ["input_0", "bias"] and "lin.bias" in names  # tensors in kwargs follow args, by key
+    assert seen == [True] and not torch.onnx.is_in_onnx_export()
     sess = ort.InferenceSession(buf.getvalue(), providers=["CPUExecutionProvider"])
     x2, b2 = ember.randn(6, 3), ember.randn(6, 2)
     got = sess.run(["output_0"], {"input_0": x2.numpy(), "bias": b2.numpy()})[0]

@@ -29,7 +29,7 @@ import warnings
 
 import numpy as np
 
-__all__ = ["export", "UnsupportedOperatorError", "TrainingMode"]
+__all__ = ["export", "UnsupportedOperatorError", "TrainingMode", "is_in_onnx_export"]
 
 _BIG = np.iinfo(np.int64).max
 
@@ -182,6 +182,11 @@ class _Tracer:
 
 
 _T = None  # the active tracer
+
+
+def is_in_onnx_export():
+    """True while ``ember.onnx.export`` traces a model (torch.onnx.is_in_onnx_export)."""
+    return _T is not None
 
 
 def _active():
