@@ -249,7 +249,7 @@ class Ops(nn.Module):
         x = self.lin(x)
         w = self.which
         if w == "reductions":
-            return ember.stack([x.sum(1), x.mean(dim=-2), x.amax(1), x.max(dim=1)[0], x.var(1), x.std(1, keepdim=True)
+            return ember.stack([x.sum(1), x.mean(dim=-2), x.amax(1), x.max(dim=1)[0] + x.min(1).values * 0.5 + ember.max(x, other=x * 0.5)[:, 0], x.var(1), x.std(1, keepdim=True)
                                 .squeeze(1), x.sum((1, 2), keepdim=True).expand(-1, 1, 6).squeeze(1)], 1)
         if w == "indexing":
             return ember.cat([x[:, 0], x[:, -1, 1:5:2].repeat(1, 3), x[..., 2], x[:, None, 1, :].flatten(1),

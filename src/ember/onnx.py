@@ -893,8 +893,10 @@ def _reduce_e(op):
 
 
 def _max_min(kind):
-    def e(t, y, x, dim=None, keepdim=False):
+    def e(t, y, x, dim=None, keepdim=False, other=None):
         op = "Max" if kind == "max" else "Min"
+        if other is not None:
+            dim = other
         if _is_t(dim):  # elementwise max(a, b)
             dt = _dt(y)
             t.node(op, [_operand(t, x, dt), _operand(t, dim, dt)], y)
