@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 import sys
 
 import numpy as np
@@ -482,3 +483,90 @@ def test_causal_transformer_with_dynamic_sequence_length():
         tok = rng.integers(0, 30, size=(b, n))
         want = m(ember.tensor(tok)).detach().numpy()
         np.testing.assert_allclose(sess.run(None, {"tokens": tok})[0], want, rtol=1e-5, atol=1e-5)
+
+
+# Programs written as torch users write them: a residual CNN (inplace ReLU, out += identity, F.relu(inplace=True),
+# torch.flatten), a VAE (two inputs, three outputs), a GPT-style block (split, arange positions, a sliced tril
+# buffer with masked_fill, list indexing).
+class Block(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.c1, self.b1 = nn.Conv2d(c, c, 3, padding=1, bias=False), nn.BatchNorm2d(c)
+        self.c2, self.b2 = nn.Conv2d(c, c, 3, padding=1, bias=False), nn.BatchNorm2d(c)
+        self.relu = nn.ReLU(inplace=True)
+
+    def forward(self, x):
+        identity = x
+        out = self.relu(self.b1(self.c1(x)))
+        out = self.b2(self.c2(out))
+        out += identity
+        return ember.nn.functional.relu(out, inplace=True)
+
+
+class ResNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 8, 3, stride=2, padding=1)
+        self.layer = nn.Sequential(Block(8), Block(8))
+        self.fc = nn.Linear(8, 10)
+
+    def forward(self, x):
+        x = self.layer(ember.nn.functional.relu(self.stem(x)))
+        x = ember.flatten(ember.nn.functional.adaptive_avg_pool2d(x, (1, 1)), 1)
+        return self.fc(x)
+
+
+class VAE(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.enc, self.mu, self.lv, self.dec = nn.Linear(6, 8), nn.Linear(8, 2), nn.Linear(8, 2), nn.Linear(2, 6)
+
+    def forward(self, x, eps):
+        h = ember.nn.functional.relu(self.enc(x))
+        mu, lv = self.mu(h), self.lv(h)
+        z = mu + eps * ember.exp(0.5 * lv)
+        return ember.sigmoid(self.dec(z)), mu, lv
+
+
+class GPT(nn.Module):
+    def __init__(self, T=8, d=16, V=20):
+        super().__init__()
+        self.tok, self.pos = nn.Embedding(V, d), nn.Embedding(T, d)
+        self.qkv, self.proj = nn.Linear(d, 3 * d), nn.Linear(d, d)
+        self.ln, self.head = nn.LayerNorm(d), nn.Linear(d, V, bias=False)
+        self.register_buffer("bias", ember.tril(ember.ones(T, T)).view(1, 1, T, T))
+
+    def forward(self, idx):
+        B, T = idx.size()
+        pos = ember.arange(0, T, dtype=ember.long)
+        x = self.tok(idx) + self.pos(pos)
+        q, k, v = self.qkv(self.ln(x)).split(16, dim=2)
+        q, k, v = (a.view(B, T, 2, 8).transpose(1, 2) for a in (q, k, v))
+        att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(k.size(-1)))
+        att = att.masked_fill(self.bias[:, :, :T, :T] == 0, float("-inf"))
+        att = ember.nn.functional.softmax(att, dim=-1)
+        y = (att @ v).transpose(1, 2).contiguous().view(B, T, 16)
+        x = x + self.proj(y)
+        return self.head(x[:, [-1], :])
+
+
+@pytest.mark.parametrize("name", ["resnet", "vae", "gpt"])
+def test_programs_as_torch_users_write_them(name):
+    ember.manual_seed(0)
+    rng = np.random.default_rng(0)
+    m, make = {"resnet": (ResNet, lambda b: (ember.randn(b, 3, 16, 16),)),
+               "vae": (VAE, lambda b: (ember.randn(b, 6), ember.randn(b, 2))),
+               "gpt": (GPT, lambda b: (ember.tensor(rng.integers(0, 20, (b, 8))),))}[name]
+    m = m().eval()
+    xs = make(2)
+    names = [f"input_{i}" for i in range(len(xs))]
+    n_out = 3 if name == "vae" else 1
+    dyn = {n: {0: "batch"} for n in names + [f"output_{i}" for i in range(n_out)]}
+    buf = io.BytesIO()
+    ember.onnx.export(m, xs, buf, dynamic_axes=dyn, verify=True)
+    sess = ort.InferenceSession(buf.getvalue(), providers=["CPUExecutionProvider"])
+    xs = make(5)
+    want = m(*xs)
+    want = want if isinstance(want, tuple) else (want,)
+    for g, w in zip(sess.run(None, dict(zip(names, [x.numpy() for x in xs]))), want):
+        np.testing.assert_allclose(g, w.detach().numpy(), rtol=1e-5, atol=1e-5)
