@@ -27,7 +27,8 @@ def test_import_ember_train_imports_no_optional_package():
 @pytest.mark.parametrize("module,budget", [("ember", 0.2), ("ember.train", 0.3)])
 def test_import_time_on_top_of_numpy(module, budget):
     code = (
-        "import time; import numpy; t = time.perf_counter(); import %s; print(time.perf_counter() - t)" % module
+        # CPU time of the import (not wall time): a shared, loaded CI machine must not fail this test
+        "import time; import numpy; t = time.process_time(); import %s; print(time.process_time() - t)" % module
     )
     _run(code)  # warm the bytecode cache
     best = min(float(_run(code)) for _ in range(3))
