@@ -23,9 +23,9 @@ def _lib(mod):
     return torch if mod == "torch" else ember
 
 
-def _conv(lib, v):
+def _conv(lib, v, keep_numpy=False):
     """Arguments given as numpy arrays become tensors of the library; dtype names become dtypes."""
-    if isinstance(v, np.ndarray):
+    if isinstance(v, np.ndarray) and not keep_numpy:
         return lib.tensor(v)
     if isinstance(v, str) and v.startswith("dtype:"):
         return getattr(lib, v[6:])
@@ -65,6 +65,49 @@ CALLS = [
     ("linalg.norm", (), {"input": SQ, "ord": 1, "dim": (0, 1), "keepdim": True}),
     ("linalg.norm", (V,), {"ord": 3}),
     ("linalg.svdvals", (), {"A": SQ, "driver": None}),
+    # the op families: every parameter by its torch name
+    ("matmul", (), {"input": A, "other": A.T}),
+    ("add", (), {"input": A, "other": A, "alpha": 2}),
+    ("sub", (), {"input": A, "other": 1.5, "alpha": 2}),
+    ("mul", (), {"input": A, "other": A}),
+    ("div", (), {"input": A, "other": 0.3, "rounding_mode": "trunc"}),
+    ("pow", (), {"input": A, "exponent": 3}),
+    ("maximum", (), {"input": A, "other": A.T.T * 0.5}),
+    ("max", (A,), {"other": A * 0}),
+    ("sum", (), {"input": A, "dim": 1, "keepdim": True, "dtype": "dtype:float64"}),
+    ("mean", (), {"input": A, "dim": (0, 1)}),
+    ("var", (A,), {"dim": 1, "unbiased": False}),
+    ("std", (A,), {"dim": 0, "correction": 0}),
+    ("cat", (), {"tensors": [A, A], "dim": 1}),
+    ("stack", (), {"tensors": [A, A], "dim": 0}),
+    ("clamp", (), {"input": A, "min": 0.6, "max": 0.9}),
+    ("where", (), {"condition": A > 0.7, "input": A, "other": -A}),
+    ("gather", (), {"input": A, "dim": 1, "index": np.array([[0, 0], [2, 1]])}),
+    ("transpose", (), {"input": A, "dim0": 0, "dim1": 1}),
+    ("reshape", (), {"input": A, "shape": (3, 2)}),
+    ("permute", (), {"input": A, "dims": (1, 0)}),
+    ("flatten", (), {"input": A, "start_dim": 0, "end_dim": -1}),
+    ("unsqueeze", (), {"input": A, "dim": 0}),
+    ("argmax", (), {"input": A, "dim": 1, "keepdim": False}),
+    ("cumsum", (), {"input": A, "dim": 1}),
+    ("exp", (), {"input": A}),
+    ("tanh", (), {"input": A}),
+    ("abs", (), {"input": -A}),
+    ("eq", (), {"input": A, "other": A}),
+    ("diag", (), {"input": V, "diagonal": 1}),
+    ("dot", (), {"input": V, "tensor": V}),
+    ("swapaxes", (), {"input": A, "axis0": 0, "axis1": 1}),
+    ("zeros", (), {"size": (2, 3), "dtype": "dtype:float64"}),
+    ("ones", (2,), {"dtype": "dtype:int64", "layout": None}),
+    ("full", (), {"size": (2,), "fill_value": 3.5}),
+    ("arange", (), {"start": 1, "end": 7, "step": 2}),
+    ("linspace", (), {"start": 0.0, "end": 1.0, "steps": 4}),
+    ("eye", (), {"n": 2, "m": 3}),
+    ("zeros_like", (), {"input": A, "dtype": "dtype:int64"}),
+    ("full_like", (), {"input": A, "fill_value": 2.0}),
+    ("nan_to_num", (), {"input": np.array([np.nan, np.inf, 1.0])}),
+    ("nn.functional.softmax", (), {"input": A, "dim": 1}),
+    ("special.expit", (), {"input": A}),
 ]
 
 # Tensor methods: (method, positional args, keyword args), on a fresh copy of A in both libraries
@@ -98,7 +141,8 @@ def test_keyword_calls_agree_with_torch(path, args, kwargs):
     for name in ("torch", "ember"):
         lib = _lib(name)
         fn = _resolve(lib, path)
-        res[name] = _val(fn(*[_conv(lib, a) for a in args], **{k: _conv(lib, v) for k, v in kwargs.items()}))
+        res[name] = _val(fn(*[_conv(lib, a) for a in args],
+                            **{k: _conv(lib, v, keep_numpy=k == "ndarray") for k, v in kwargs.items()}))
     if isinstance(res["torch"], (str, bool)):
         assert res["ember"] == res["torch"]
     else:
@@ -204,8 +248,8 @@ def test_out_dtype_rules():
     assert _out.write(o, ember.tensor([1, 2]), "add") is o and o.tolist() == [1.0, 2.0]
     with pytest.raises(RuntimeError, match="expected out tensor to have dtype ember.float32, but got ember.float64"):
         _out.write(o, r.float(), "matmul", exact_dtype=True)
-    with pytest.raises(TypeError, match="argument 'out' must be Tensor, not list"):
-        _out.into([1], "add", lambda: r)
+    with pytest.raises(TypeError, match="argument 'out' must be Tensor, not int"):
+        _out.into(5, "add", lambda: r)
 
 
 def test_out_into_a_view_writes_the_base():
@@ -351,3 +395,69 @@ def test_zero_dim_index_errors_like_torch():
         ember.zeros(3).scatter(0, ember.tensor(5), 1.0)
     with pytest.raises(RuntimeError, match=r"gather\(\): Index tensor must have the same number of dimensions"):
         ember.zeros(2, 2).gather(1, ember.tensor(0))
+
+
+# ---------------------------------------------------------------------- out= on the common functions, vs torch
+M = np.arange(6, dtype=np.float32).reshape(2, 3) / 4 - 0.5
+SQ3 = np.arange(9, dtype=np.float32).reshape(3, 3) / 5
+OUT_CALLS = [  # (name, function of the library returning the call's (args, kwargs), out dtype)
+    ("matmul", lambda L: ((L.tensor(M), L.tensor(M.T)), {}), "float32"),
+    ("mm", lambda L: ((L.tensor(M), L.tensor(M.T)), {}), "float32"),
+    ("bmm", lambda L: ((L.tensor(M[None]), L.tensor(M.T[None])), {}), "float32"),
+    ("addmm", lambda L: ((L.tensor(SQ3), L.tensor(SQ3), L.tensor(SQ3)), {"alpha": 2}), "float32"),
+    ("add", lambda L: ((L.tensor(M), 2.0), {"alpha": 3}), "float32"),
+    ("add", lambda L: ((L.tensor([1, 2]), 3), {}), "float64"),  # int result into a float out: cast
+    ("sub", lambda L: ((L.tensor(M), L.tensor(M[0])), {}), "float32"),
+    ("mul", lambda L: ((L.tensor(M), L.tensor(M)), {}), "float32"),
+    ("div", lambda L: ((L.tensor(M), 3.0), {"rounding_mode": "floor"}), "float32"),
+    ("pow", lambda L: ((L.tensor(M), 2), {}), "float32"),
+    ("maximum", lambda L: ((L.tensor(M), L.tensor(-M)), {}), "float32"),
+    ("sum", lambda L: ((L.tensor(M), 1), {"keepdim": True}), "float32"),
+    ("mean", lambda L: ((L.tensor(M),), {"dim": 0}), "float32"),
+    ("cumsum", lambda L: ((L.tensor(M), 1), {}), "float32"),
+    ("argmax", lambda L: ((L.tensor(M),), {"dim": 1}), "int64"),
+    ("cat", lambda L: (([L.tensor(M), L.tensor(M)],), {"dim": 1}), "float32"),
+    ("stack", lambda L: (([L.tensor(M), L.tensor(M)],), {}), "float32"),
+    ("clamp", lambda L: ((L.tensor(M),), {"min": -0.25, "max": 0.5}), "float32"),
+    ("where", lambda L: ((L.tensor(M) > 0, L.tensor(M), L.tensor(-M)), {}), "float32"),
+    ("exp", lambda L: ((L.tensor(M),), {}), "float32"),
+    ("tanh", lambda L: ((L.tensor(M),), {}), "float32"),
+    ("sqrt", lambda L: ((L.tensor(M).abs(),), {}), "float32"),
+    ("abs", lambda L: ((L.tensor(M),), {}), "float32"),
+    ("floor", lambda L: ((L.tensor(M),), {}), "float32"),
+    ("eq", lambda L: ((L.tensor(M), 0.0), {}), "bool"),
+    ("arange", lambda L: ((0, 5), {}), "float32"),  # the out's dtype decides, as torch
+    ("zeros", lambda L: ((2, 3), {}), "int64"),
+    ("full", lambda L: (((2,), 7), {}), "int64"),
+    ("linspace", lambda L: ((0.0, 1.0, 5), {}), "float32"),
+    ("eye", lambda L: ((3,), {}), "float32"),
+]
+
+
+@pytest.mark.parametrize("name,make,dtype", OUT_CALLS, ids=[f"{c[0]}-{i}" for i, c in enumerate(OUT_CALLS)])
+def test_out_argument_matches_torch(name, make, dtype):
+    res = {}
+    for lib in (torch, ember):
+        args, kwargs = make(lib)
+        out = lib.empty(0, dtype=getattr(lib, dtype))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # an empty out is resized silently
+            r = getattr(lib, name)(*args, **kwargs, out=out)
+        assert r is out
+        res[lib.__name__] = (tuple(out.shape), str(out.dtype).split(".")[-1], out.numpy().copy())
+        assert np.array_equal(out.numpy(), getattr(lib, name)(*args, **kwargs).numpy().astype(out.numpy().dtype))
+    assert res["ember"][:2] == res["torch"][:2]
+    np.testing.assert_allclose(res["ember"][2], res["torch"][2], rtol=1e-6, atol=1e-7)
+
+
+def test_out_tuple_for_values_and_indices_and_the_warning_points_at_the_caller():
+    x = np.array([[1.0, 5.0], [3.0, 2.0]], dtype=np.float32)
+    for lib in (torch, ember):
+        v, i = lib.empty(0), lib.empty(0, dtype=lib.int64)
+        r = lib.max(lib.tensor(x), 1, out=(v, i))
+        assert r.values is v and r.indices is i and v.tolist() == [5.0, 3.0] and i.tolist() == [1, 0]
+        with pytest.warns(UserWarning, match="was resized since it had shape") as rec:
+            lib.add(lib.ones(3), 1, out=lib.zeros(2))
+        assert rec[0].filename == __file__
+    with pytest.raises(TypeError, match=r"max\(\): this call returns 2 tensors, so out= must be a tuple of 2"):
+        ember.max(ember.tensor(x), 1, out=ember.empty(0))

@@ -301,6 +301,9 @@ def signature_diff(overloads, ep):
                 probs.append(f"no parameter '{n}'")
             continue
         if q.kind in V:
+            if q.kind == P.VAR_POSITIONAL and not e_varkw and any(
+                    p is not None and p.kind in (P.POSITIONAL_OR_KEYWORD, P.KEYWORD_ONLY) for p in where):
+                probs.append(f"'{n}' cannot be passed by keyword (ember: *{n})")
             continue
         optional = any(p is None or p.default is not p.empty for p in where)
         if optional and q.default is q.empty:

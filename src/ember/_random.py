@@ -119,19 +119,21 @@ def _finish(arr, requires_grad, device=None):
     return t.requires_grad_(True) if requires_grad else t
 
 
-def rand(*size, generator=None, out=None, dtype=None, layout=None, device=None, pin_memory=False,
+def rand(*args, size=None, generator=None, out=None, dtype=None, layout=None, device=None, pin_memory=False,
          requires_grad=False):
     """Uniform samples in [0, 1)."""
     _layout.check("rand", layout, pin_memory)
     dt = _float_dt(dtype)
+    size = args if size is None else (size,)
     return _out(_finish(_gen(generator).np.random(_size(size)).astype(dt.np), requires_grad, device), out, "rand")
 
 
-def randn(*size, generator=None, out=None, dtype=None, layout=None, device=None, pin_memory=False,
+def randn(*args, size=None, generator=None, out=None, dtype=None, layout=None, device=None, pin_memory=False,
           requires_grad=False):
     """Standard normal samples."""
     _layout.check("randn", layout, pin_memory)
     dt = _float_dt(dtype)
+    size = args if size is None else (size,)
     return _out(_finish(_gen(generator).np.standard_normal(_size(size)).astype(dt.np), requires_grad, device), out,
                 "randn")
 

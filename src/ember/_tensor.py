@@ -674,17 +674,23 @@ class Tensor(metaclass=_TensorType):
         return fn(*args, dtype=dtype or self.dtype, requires_grad=requires_grad,
                   device=self.device if device is None else device)
 
-    def new_zeros(self, *size, dtype=None, layout=None, device=None, pin_memory=False, requires_grad=False):
+    def new_zeros(self, *args, size=None, dtype=None, layout=None, device=None, pin_memory=False,
+                  requires_grad=False):
+        size = args if size is None else (size,)
         return self._new("new_zeros", _o.zeros, size, None, dtype, layout, device, pin_memory, requires_grad)
 
-    def new_ones(self, *size, dtype=None, layout=None, device=None, pin_memory=False, requires_grad=False):
+    def new_ones(self, *args, size=None, dtype=None, layout=None, device=None, pin_memory=False,
+                  requires_grad=False):
+        size = args if size is None else (size,)
         return self._new("new_ones", _o.ones, size, None, dtype, layout, device, pin_memory, requires_grad)
 
     def new_full(self, size, fill_value, *, dtype=None, layout=None, device=None, pin_memory=False,
                  requires_grad=False):
         return self._new("new_full", _o.full, (size,), fill_value, dtype, layout, device, pin_memory, requires_grad)
 
-    def new_empty(self, *size, dtype=None, layout=None, device=None, pin_memory=False, requires_grad=False):
+    def new_empty(self, *args, size=None, dtype=None, layout=None, device=None, pin_memory=False,
+                  requires_grad=False):
+        size = args if size is None else (size,)
         return self._new("new_empty", _o.zeros, size, None, dtype, layout, device, pin_memory, requires_grad)
 
     def new_tensor(self, data, dtype=None, device=None, requires_grad=False, pin_memory=False):

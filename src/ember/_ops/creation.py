@@ -191,31 +191,31 @@ def _creation(fill, size, dtype, device, requires_grad, op, default=None):
     return t
 
 
-def zeros(*size, out=None, dtype=None, layout=None, device=None, requires_grad=False, pin_memory=False):
+def zeros(*args, size=None, out=None, dtype=None, layout=None, device=None, requires_grad=False, pin_memory=False):
     """A tensor of zeros: ``ember.zeros(2, 3)``."""
     if out is not None:
-        return _out.into(out, "zeros", zeros, *size, dtype=out.dtype if dtype is None else dtype)
+        return _out.into(out, "zeros", zeros, *args, size=size, dtype=out.dtype if dtype is None else dtype)
     if layout is not None or pin_memory:
         _layout.check("zeros", layout, pin_memory)
-    return _creation(0, size, dtype, device, requires_grad, "zeros")
+    return _creation(0, args if size is None else (size,), dtype, device, requires_grad, "zeros")
 
 
-def ones(*size, out=None, dtype=None, layout=None, device=None, requires_grad=False, pin_memory=False):
+def ones(*args, size=None, out=None, dtype=None, layout=None, device=None, requires_grad=False, pin_memory=False):
     """A tensor of ones: ``ember.ones(2, 3)``."""
     if out is not None:
-        return _out.into(out, "ones", ones, *size, dtype=out.dtype if dtype is None else dtype)
+        return _out.into(out, "ones", ones, *args, size=size, dtype=out.dtype if dtype is None else dtype)
     if layout is not None or pin_memory:
         _layout.check("ones", layout, pin_memory)
-    return _creation(1, size, dtype, device, requires_grad, "ones")
+    return _creation(1, args if size is None else (size,), dtype, device, requires_grad, "ones")
 
 
-def empty(*size, out=None, dtype=None, layout=None, device=None, requires_grad=False, pin_memory=False, memory_format=None):
+def empty(*args, size=None, out=None, dtype=None, layout=None, device=None, requires_grad=False, pin_memory=False, memory_format=None):
     """An uninitialised tensor (ember fills it with zeros)."""
     if out is not None:
-        return _out.into(out, "empty", empty, *size, dtype=out.dtype if dtype is None else dtype)
+        return _out.into(out, "empty", empty, *args, size=size, dtype=out.dtype if dtype is None else dtype)
     if layout is not None or pin_memory or memory_format is not None:
         _layout.check("empty", layout, pin_memory, memory_format)
-    return _creation(0, size, dtype, device, requires_grad, "empty")
+    return _creation(0, args if size is None else (size,), dtype, device, requires_grad, "empty")
 
 
 def full(size, fill_value, *, out=None, dtype=None, layout=None, device=None, pin_memory=False, requires_grad=False):

@@ -234,7 +234,7 @@ def setitem(x, idx, value):
 
 @tensor_method
 def index_select(input, dim, index, *, out=None):
-    """Rows of ``x`` along ``dim`` picked by a 1-D integer ``index``."""
+    """Rows of ``input`` along ``dim`` picked by a 1-D integer ``index``."""
     if out is not None:
         return _out.into(out, "index_select", index_select, input, dim, index)
     ax = _dim(dim, input.ndim, "index_select")
@@ -505,7 +505,7 @@ def argwhere(input):
 
 @tensor_method
 def take(input, index, *, out=None):
-    """Elements of the flattened ``x`` at ``index`` (output has ``index``'s shape)."""
+    """Elements of the flattened ``input`` at ``index`` (output has ``index``'s shape)."""
     if out is not None:
         return _out.into(out, "take", take, input, index)
     return getitem(reshape(input, (-1,)), index)
@@ -531,7 +531,7 @@ class IndexPutAccumulate(Node):
 
 @tensor_method
 def index_put(input, indices, values, accumulate=False):
-    """``x`` with ``x[indices] = values`` (or ``+=`` with repeats adding up when ``accumulate``)."""
+    """``input`` with ``input[indices] = values`` (or ``+=`` with repeats adding up when ``accumulate``)."""
     if not isinstance(indices, tuple):
         indices = tuple(indices)
     nidx, guards = _norm_index(input, indices, "index_put")
@@ -546,7 +546,7 @@ def index_put(input, indices, values, accumulate=False):
 
 @tensor_method
 def index_fill(input, dim, index, value):
-    """``x`` with the slices ``index`` along ``dim`` set to ``value``."""
+    """``input`` with the slices ``index`` along ``dim`` set to ``value``."""
     ax = _dim(dim, input.ndim, "index_fill")
     v = value if isinstance(value, Tensor) else tensor(value, dtype=input.dtype)
     return index_put(input, (_pyslice(None),) * ax + (index,), v)
@@ -554,7 +554,7 @@ def index_fill(input, dim, index, value):
 
 @tensor_method
 def index_copy(input, dim, index, source, *, out=None):
-    """``x`` with the slices ``index`` along ``dim`` replaced by ``source``'s."""
+    """``input`` with the slices ``index`` along ``dim`` replaced by ``source``'s."""
     if out is not None:
         return _out.into(out, "index_copy", index_copy, input, dim, index, source)
     ax = _dim(dim, input.ndim, "index_copy")

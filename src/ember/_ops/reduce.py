@@ -832,8 +832,9 @@ def renorm(input, p, dim, maxnorm, *, out=None):  # noqa: A002
 
 
 @tensor_method
-def sum_to_size(input, *size):  # noqa: A002
+def sum_to_size(input, *args, size=None):  # noqa: A002
     """Sum ``input`` down to ``size`` (the reverse of broadcasting), differentiable."""
+    size = args if size is None else (size,)
     if len(size) == 1 and isinstance(size[0], (tuple, list)):
         size = tuple(size[0])
     nd = input.ndim - len(size)

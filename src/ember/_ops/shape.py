@@ -51,9 +51,10 @@ def _infer_shape(shape, numel, op, src):
 
 
 @tensor_method
-def reshape(input, *shape):
-    """The same values in a new shape (one dim may be -1)."""
-    shape = _shape_arg(shape, "reshape")
+def reshape(input, *args, shape=None):
+    """The same values in a new shape (one dim may be -1): ``reshape(x, (2, 3))``, ``x.reshape(2, 3)``,
+    ``reshape(input=x, shape=(2, 3))``."""
+    shape = _shape_arg(args if shape is None else (shape,), "reshape")
     shape = _infer_shape(shape, input._data.size, "reshape", tuple(input.shape))
     out = Reshape(shape)(input)
     if np.may_share_memory(out._data, input._data):
@@ -126,9 +127,9 @@ class Permute(Node):
 
 
 @tensor_method
-def permute(input, *dims):
-    """Reorder dimensions: ``x.permute(2, 0, 1)``."""
-    dims = _shape_arg(dims, "permute")
+def permute(input, *args, dims=None):
+    """Reorder dimensions: ``x.permute(2, 0, 1)``, ``permute(x, (2, 0, 1))``, ``permute(x, dims=(2, 0, 1))``."""
+    dims = _shape_arg(args if dims is None else (dims,), "permute")
     if len(dims) != input.ndim:
         raise RuntimeError(
             f"permute(sparse_coo): number of dimensions in the tensor input does not match the length of the "
@@ -848,7 +849,7 @@ class UnfoldScatter(UnaryNode):
 
 
 def as_strided(input, size, stride, storage_offset=None):
-    """A view of ``x``'s storage with the given sizes and strides (in elements), as torch's ``as_strided``."""
+    """A view of ``input``'s storage with the given sizes and strides (in elements), as torch's ``as_strided``."""
     size, stride = tuple(int(v) for v in size), tuple(int(v) for v in stride)
     if len(size) != len(stride):
         raise RuntimeError(f"as_strided: mismatch in length of strides and shape ({len(size)} sizes, {len(stride)} strides)")
