@@ -108,6 +108,11 @@ CALLS = [
     ("nan_to_num", (), {"input": np.array([np.nan, np.inf, 1.0])}),
     ("nn.functional.softmax", (), {"input": A, "dim": 1}),
     ("special.expit", (), {"input": A}),
+    ("linalg.cross", (np.arange(9.0).reshape(3, 3), np.eye(3)[::-1].copy()), {}),  # dim=-1 by default
+    ("searchsorted", (np.array([[1, 3, 5], [2, 4, 6]]), np.array([[3], [5]])), {"side": "right"}),
+    ("searchsorted", (np.array([1.0, 2.0, 3.0]),), {"input": np.array([2.0]), "out_int32": True}),
+    ("repeat_interleave", (np.array([1, 2]),), {}),
+    ("repeat_interleave", (), {"input": V, "repeats": 2, "dim": 0, "output_size": 6}),
 ]
 
 # Tensor methods: (method, positional args, keyword args), on a fresh copy of A in both libraries
@@ -128,6 +133,11 @@ METHODS = [
     ("cpu", (), {}),
     ("type", ("dtype:float64",), {"non_blocking": False}),
     ("scatter_", (1, np.array([[0], [2]]), 9.0), {}),
+    ("where", (A > 0.7, -A), {}),  # x.where(condition, y) is where(condition, x, y)
+    ("flip", (0, 1), {}),
+    ("flip", (), {"dims": (1,)}),
+    ("tile", (2, 1), {}),
+    ("swapdims_", (), {"dim0": 0, "dim1": 1}),
 ]
 
 

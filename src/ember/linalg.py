@@ -8,7 +8,9 @@ from . import _out
 from ._tensor import Tensor
 from .autograd.engine import UnaryNode
 
-cross = _o.cross
+def cross(input, other, *, dim=-1, out=None):
+    """The cross product of 3-vectors along ``dim`` (default: the last dim, as torch.linalg.cross)."""
+    return _o.cross(input, other, dim, out=out)
 
 
 def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None):  # noqa: A002

@@ -374,7 +374,14 @@ class Where(Node):
         return None, (ns.where(cond, g, z) if need[1] else None), (ns.where(cond, z, g) if need[2] else None)
 
 
-@tensor_method
+def _where_method(self, condition, other):
+    """``x.where(condition, y)`` is ``where(condition, x, y)``, as torch."""
+    return where(condition, self, other)
+
+
+tensor_method(_where_method, "where")
+
+
 def where(condition, input=None, other=None, *, out=None):
     """Pick from ``input`` where ``condition`` holds, else from ``other`` (both differentiable)."""
     if out is not None:

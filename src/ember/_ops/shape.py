@@ -509,7 +509,18 @@ class Flip(Node):
         return (ns.flip(g, self.axes),)
 
 
-@tensor_method
+def _dims_method(fn):
+    """The Tensor method form of ``fn(input, dims)``, taking the dims also spread (``x.flip(0, 1)``), as torch."""
+    def method(self, *args, dims=None):
+        if dims is None:
+            dims = args[0] if len(args) == 1 else args
+        return fn(self, dims)
+
+    method.__name__ = fn.__name__
+    method.__doc__ = fn.__doc__
+    return method
+
+
 def flip(input, dims):
     """Reverse the order of elements along ``dims``."""
     axes = _dims(dims if isinstance(dims, (tuple, list)) else (dims,), input.ndim, "flip")
@@ -627,25 +638,30 @@ def repeat(x, *sizes):
     return reshape(y, tuple(r * s for r, s in zip(sizes, shp)))
 
 
-@tensor_method
 def tile(input, dims):
     """Like ``repeat``; missing leading dims count as 1."""
-    dims = tuple(dims)
+    dims = tuple(dims) if isinstance(dims, (tuple, list)) else (dims,)
     if len(dims) < input.ndim:
         dims = (1,) * (input.ndim - len(dims)) + dims
     return repeat(input, dims)
 
 
 @tensor_method
-def repeat_interleave(x, repeats, dim=None):
+def repeat_interleave(input, repeats=None, dim=None, *, output_size=None):
+    """Repeat each element ``repeats`` times along ``dim`` (flattened when None); ``repeat_interleave(r)``
+    of an int tensor ``r`` alone repeats the indices ``0..len(r)-1``. ``output_size`` is a hint (checked)."""
+    if repeats is None:  # torch.repeat_interleave(repeats)
+        input, repeats = Tensor._wrap(np.arange(input.shape[0])), input
     if dim is None:
-        x = flatten(x)
+        input = flatten(input)
         dim = 0
-    ax = _dim(dim, x.ndim, "repeat_interleave")
+    ax = _dim(dim, input.ndim, "repeat_interleave")
     if isinstance(repeats, Tensor):
         repeats = repeats._data
-    idx = np.repeat(np.arange(x.shape[ax]), repeats)
-    return index_select(x, ax, Tensor._wrap(idx))
+    idx = np.repeat(np.arange(input.shape[ax]), repeats)
+    if output_size is not None and output_size != idx.size:
+        raise RuntimeError(f"repeat_interleave: output_size={output_size} but the repeats give {idx.size} elements")
+    return index_select(input, ax, Tensor._wrap(idx))
 
 
 @tensor_method
@@ -1104,9 +1120,14 @@ def combinations(input, r=2, with_replacement=False):  # noqa: A002
     return input[Tensor._wrap(idx)]
 
 
-@tensor_method("swapaxes_", "swapdims_")
+@tensor_method("swapaxes_")
 def swapaxes_(self, axis0, axis1):
     return _shape_inplace(self, transpose(self, axis0, axis1), "swapaxes_")
+
+
+@tensor_method("swapdims_")
+def swapdims_(self, dim0, dim1):
+    return _shape_inplace(self, transpose(self, dim0, dim1), "swapdims_")
 
 
 def _shape_inplace(self, result, op):
@@ -1157,7 +1178,10 @@ tensor_method(lambda self, *sizes: resize_(self.clone(), *sizes), "resize")
 tensor_method(lambda self, tensor: resize_(self.clone(), tuple(tensor.shape)), "resize_as")
 
 
-__all__ = _public(globals(), private=('resize_', 'squeeze_', 'swapaxes_', 't_', 'tensor_split_sizes', 'transpose_', 'unsqueeze_'))
+tensor_method(_dims_method(flip), "flip")
+tensor_method(_dims_method(tile), "tile")
+
+__all__ = _public(globals(), private=('resize_', 'squeeze_', 'swapaxes_', 'swapdims_', 't_', 'tensor_split_sizes', 'transpose_', 'unsqueeze_'))
 
 # Ops of later families, used at call time only. They are imported here, at the end, and every family in
 # between is imported first, so the family modules always load in the order of ember/_ops/__init__.py.

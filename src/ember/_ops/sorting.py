@@ -101,11 +101,27 @@ def bincount(input, weights=None, minlength=0):
     return Tensor._wrap(np.bincount(input._data, None if weights is None else weights._data, minlength))
 
 
-def searchsorted(sorted_sequence, input, *, right=False, out=None):
+def searchsorted(sorted_sequence, input, *, out_int32=False, right=False, side=None, sorter=None, out=None):
+    """Indices where ``input``'s values would be inserted in the (last dim of the) sorted sequence."""
     if out is not None:
-        return _out.into(out, "searchsorted", searchsorted, sorted_sequence, input, right=right)
-    side = "right" if right else "left"
-    return Tensor._wrap(np.searchsorted(sorted_sequence._data, _arr(input), side=side).astype(np.int64))
+        return _out.into(out, "searchsorted", searchsorted, sorted_sequence, input, out_int32=out_int32, right=right,
+                         side=side, sorter=sorter)
+    if side is not None and side not in ("left", "right"):
+        raise RuntimeError(f"torch.searchsorted(): side can only be 'left' or 'right' but got {side!r}")
+    if side == "left" and right:
+        raise RuntimeError("torch.searchsorted(): side and right can't be set to opposites, got side of left while "
+                           "right was True")
+    side = side or ("right" if right else "left")
+    seq = sorted_sequence._data
+    if sorter is not None:
+        seq = np.take_along_axis(seq, _arr(sorter).astype(np.int64), -1)
+    vals = _arr(input)
+    if seq.ndim <= 1:
+        res = np.searchsorted(seq, vals, side=side)
+    else:
+        flat_s, flat_v = seq.reshape(-1, seq.shape[-1]), vals.reshape(-1, vals.shape[-1])
+        res = np.stack([np.searchsorted(a, v, side=side) for a, v in zip(flat_s, flat_v)]).reshape(vals.shape)
+    return Tensor._wrap(np.asarray(res).astype(np.int32 if out_int32 else np.int64))
 
 
 def one_hot(x, num_classes=-1):
