@@ -40,10 +40,8 @@ CASES = {
     "cross_entropy": lambda L, F, x: F.cross_entropy(x.view(1000, 10), _ce_target(L, 1000)),
 }
 
-# What main gets wrong today (strict: each mark must go once the engine accumulates in float32).
-XFAIL = {
-}
-XFAIL_EXACT = {"mean", "var", "std", "mse_loss"}
+# What main gets wrong today (strict xfails; empty since issue 7: float16 accumulates in float32).
+XFAIL: dict = {}
 
 
 def _run(L, name, values):
@@ -76,15 +74,23 @@ def test_float16_matches_torch(name, data):
     np.testing.assert_allclose(g, r, rtol=2e-3, atol=2e-3)
 
 
-@pytest.mark.parametrize("name", [
-    pytest.param(n, marks=[pytest.mark.xfail(strict=True, reason="issue 7: float16 accumulates in float16")]
-                 if n in XFAIL_EXACT else []) for n in ["mean", "var", "std", "layer_norm", "mse_loss"]])
+EXACT = {
+    "mean": lambda L, F, x: x.mean(),
+    "var": lambda L, F, x: x.var(),
+    "std": lambda L, F, x: x.std(),
+    "layer_norm": CASES["layer_norm"],
+    "mse_loss": lambda L, F, x: F.mse_loss(x, L.zeros_like(x)),
+}
+
+
+@pytest.mark.parametrize("name", list(EXACT))
 def test_float16_of_tens_is_exact(name):
-    """The values the issue names: 10, 0, 0, 0 (layer_norm of a constant row), 100."""
+    """The values the issue names: 10, 0, 0, 0 (layer_norm of a constant row), 100 (torch gives the same)."""
     expected = {"mean": 10.0, "var": 0.0, "std": 0.0, "layer_norm": 0.0, "mse_loss": 100.0}[name]
-    got = _run(ember, name, TENS).numpy()
-    assert got.dtype == np.float16
-    assert np.all(got == expected), got.ravel()[:4]
+    ref = EXACT[name](torch, torch.nn.functional, torch.from_numpy(TENS.copy())).numpy()
+    got = EXACT[name](ember, ember.nn.functional, ember.from_numpy(TENS.copy())).numpy()
+    assert got.dtype == ref.dtype == np.float16
+    assert np.all(ref == expected) and np.all(got == expected), got.ravel()[:4]
 
 
 @pytest.mark.parametrize("name", ["mean", "mse_loss", "softmax", "layer_norm-rows"])

@@ -78,7 +78,7 @@ XFAIL_BEFORE_ISSUE_7 = {
 }
 
 
-XFAIL = {"tensor([1, 2**63])": OVERFLOWS}  # the rest was fixed by issue 7
+XFAIL: dict = {}  # all fixed by issue 7
 
 
 def _dtype_name(dt):

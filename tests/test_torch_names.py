@@ -76,22 +76,26 @@ CASES = {
     "sqrt": lambda L, F, x, w: x.sqrt(),
     "max": lambda L, F, x, w: x.max(),
     "max-dim": lambda L, F, x, w: x.max(1)[0],
+    "min": lambda L, F, x, w: x.min(),
+    "min-dim": lambda L, F, x, w: x.min(0, keepdim=True)[0],
+    "amax": lambda L, F, x, w: x.amax(),
+    "linear-no-bias": lambda L, F, x, w: F.linear(x, x),
+    "linear-3d": lambda L, F, x, w: _linear(L, x.view(1, 2, 3)),
+    "linear-1d": lambda L, F, x, w: _linear(L, w),
+    "linear-1d-no-bias": lambda L, F, x, w: F.linear(w, x),
+    "masked_fill-tensor": lambda L, F, x, w: x.masked_fill(x > 1, w[0]),
+    "stack-dim1": lambda L, F, x, w: L.stack([x, x * 2], 1),
+    "mse_loss-sum": lambda L, F, x, w: F.mse_loss(x, x * 0.5, reduction="sum"),
+    "mse_loss-none": lambda L, F, x, w: F.mse_loss(x, L.zeros(2, 3), reduction="none"),
+    "nll-2d": lambda L, F, x, w: F.cross_entropy(x.view(1, 3, 2, 1), L.tensor([[[0], [2]]])),
 }
-
-NAMES_OK_TODAY: set = set()
-# still open after the engine rework (strict: they fail until fixed)
-NAMES_OPEN = pytest.mark.xfail(strict=True, reason="issue 7 open: this op's grad_fn name or next_functions differ from torch's")
-NAMES_OPEN_CASES = {'linear-2d', 'stack', 'mse_loss', 'cross_entropy', 'masked_fill', 'max', 'max-dim'}
-STRUCT_OPEN_CASES = {'linear'}
-
 
 def _build(L, case):
     x, w = _leaves(L)
     return CASES[case](L, L.nn.functional, x, w)
 
 
-@pytest.mark.parametrize("case", [
-    pytest.param(c, marks=[NAMES_OPEN] if c in NAMES_OPEN_CASES else []) for c in CASES])
+@pytest.mark.parametrize("case", list(CASES))
 def test_grad_fn_name_as_torch(case):
     ref = _build(torch, case).grad_fn
     y = _build(ember, case)
@@ -123,11 +127,24 @@ STRUCT = {
     "chain": lambda L, x, w: ((x + 1) * w).exp().sum(),
     "same-leaf-twice": lambda L, x, w: x * x,
     "linear": lambda L, x, w: _linear(L, x),
+    "linear-frozen-weight": lambda L, x, w: L.nn.functional.linear(x, x.detach(), w[:2]),
+    "linear-input-without-grad": lambda L, x, w: _linear(L, x.detach()),
+    "linear-no-bias": lambda L, x, w: L.nn.functional.linear(x, x),
+    "linear-3d": lambda L, x, w: _linear(L, x.view(1, 2, 3)),
+    "linear-1d": lambda L, x, w: _linear(L, w),
+    "linear-1d-no-bias": lambda L, x, w: L.nn.functional.linear(w, x),
+    "stack": lambda L, x, w: L.stack([x, x * w]),
+    "mse_loss-two-inputs": lambda L, x, w: L.nn.functional.mse_loss(x, x * w),
+    "cross_entropy": lambda L, x, w: L.nn.functional.cross_entropy(x, L.tensor([0, 2])),
+    "masked_fill-scalar": lambda L, x, w: x.masked_fill(x > 1, 0.0),
+    "masked_fill-tensor": lambda L, x, w: x.masked_fill(x > 1, w[0]),
+    "max": lambda L, x, w: x.max(),
+    "max-dim": lambda L, x, w: x.max(1)[0],
     "unbind-output-index": lambda L, x, w: x.unbind(0)[1] * 1,
 }
 
 
-@pytest.mark.parametrize("case", [pytest.param(c, marks=[NAMES_OPEN] if c in STRUCT_OPEN_CASES else []) for c in STRUCT])
+@pytest.mark.parametrize("case", list(STRUCT))
 def test_next_functions_as_torch(case):
     x, w = _leaves(torch)
     ref = _shape(STRUCT[case](torch, x, w).grad_fn)

@@ -39,6 +39,15 @@ def _infer_np(data, dtype):
             "ember.tensor: Overflow when unpacking long: a Python int in the data does not fit in int64 "
             "(range -2**63 .. 2**63-1); pass dtype=ember.float64 to store it as a float"
         )
+    if (dtype is None and arr.dtype.kind == "f" and arr.size and not isinstance(data, (np.ndarray, np.generic))
+            and np.abs(arr).max() >= 2.0 ** 63):
+        # NumPy turns [1, 2**63] into float64; torch infers int64 from a list of ints and overflows
+        vals = list(_flat(data))
+        if not builtins.any(isinstance(v, float) for v in vals) and _has_big_int(np.array(vals, dtype=object)):
+            raise RuntimeError(
+                "ember.tensor: Overflow when unpacking long: a Python int in the data does not fit in int64 "
+                "(range -2**63 .. 2**63-1); pass dtype=ember.float64 to store it as a float"
+            )
     if arr.dtype == object:
         raise TypeError(f"ember.tensor: could not infer dtype of {type(data).__name__} data {data!r:.60}")
     if dtype is not None and dtype.np.kind in "iu" and arr.dtype.kind in "iu" and arr.size:

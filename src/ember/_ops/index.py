@@ -14,7 +14,7 @@ from ._helpers import _dim, _public, _pyslice
 from .creation import ones_like, tensor, zeros_like
 from .casting import cast
 from .unary import _arr
-from .binary import Where, clamp_min, floor_divide
+from .binary import clamp_min, floor_divide
 from .reduce import TakeAlong
 from .shape import _make_view, expand, flatten, permute, reshape
 
@@ -451,6 +451,28 @@ def index_add(input, dim, index, source, *, alpha=1, out=None):
     return ScatterAdd(np.ascontiguousarray(full_idx), ax)(input, cast(src, input.dtype))
 
 
+class MaskedFill(Node):
+    """``masked_fill`` with a Python scalar (torch's ``MaskedFillBackward0``: input x) or a 0-d tensor value
+    (``MaskedFillBackward1``: inputs x, value). The mask is a constant of the node, version-checked by the caller."""
+
+    saves = {}
+
+    def __init__(self, mask, value=None):
+        self.mask, self.value = mask, value
+        self._grad_name = "MaskedFillBackward0" if value is not None else "MaskedFillBackward1"
+
+    def forward(self, x, v=None):
+        return np.where(self.mask, self.value if v is None else v, x)
+
+    def backward(self, ns, g, ins, out):
+        z = 0 * g
+        need = self.needs
+        gx = ns.where(self.mask, z, g) if need[0] else None
+        if len(need) == 1:
+            return (gx,)
+        return gx, (ns.where(self.mask, g, z) if need[1] else None)
+
+
 @tensor_method
 def masked_fill(input, mask, value):
     """Set elements where ``mask`` is True to ``value`` (the gradient is zero there)."""
@@ -466,12 +488,15 @@ def masked_fill(input, mask, value):
     if isinstance(value, Tensor):
         if value.ndim != 0:
             raise RuntimeError(f"masked_fill only supports a 0-dimensional value tensor, but got tensor with {value.ndim} dimension(s)")
-        v = cast(value, input.dtype)
+        node = MaskedFill(m)
+        out = node(input, cast(value, input.dtype))
     else:
-        v = tensor(value, dtype=input.dtype)
-    out = Where()(mask if isinstance(mask, Tensor) else m, v, input)
+        node = MaskedFill(m, tensor(value, dtype=input.dtype)._data)
+        out = node(input)
     if tuple(out.shape) != tuple(input.shape):
         raise RuntimeError(f"masked_fill: mask {m.shape} can't grow the tensor of shape {tuple(input.shape)}")
+    if isinstance(mask, Tensor) and out.grad_fn is not None:
+        node.guard((mask,))  # backward reads the mask: writing to it afterwards is an error, as in torch
     return out
 
 

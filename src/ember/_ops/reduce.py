@@ -238,12 +238,34 @@ def _minmax_dim(x, dim, keepdim, argf, name):
         if nanmask.any():
             has = nanmask.any(axis=ax, keepdims=True)
             idx = np.where(has, np.argmax(nanmask, axis=ax, keepdims=True), idx)
-    xx = x if x.ndim else reshape(x, (1,))
-    vals = TakeAlong(idx, ax if x.ndim else 0)(xx)
+    vals = MinMaxDim(idx, ax if x.ndim else 0, keepdim, "MaxBackward0" if name == "max" else "MinBackward0")(x)
     if not keepdim:
-        vals = squeeze(vals, ax) if x.ndim else reshape(vals, ())
         idx = np.squeeze(idx, ax) if x.ndim else idx.reshape(())
     return _ValuesIndices((vals, Tensor._wrap(idx.astype(np.int64))))
+
+
+class MinMaxDim(Node):
+    """The values of ``max(x, dim)`` / ``min(x, dim)``: x at ``idx`` (keepdim-shaped, found by the caller) along
+    ``axis``; the gradient goes to those positions (torch's ``MaxBackward0`` / ``MinBackward0``)."""
+
+    saves = {}
+
+    def __init__(self, idx, axis, keepdim, grad_name):
+        self.idx, self.axis, self.keepdim = idx, axis, keepdim
+        self._grad_name = grad_name
+
+    def forward(self, x):
+        self.shape = x.shape
+        v = np.take_along_axis(x if x.ndim else x.reshape(1), self.idx, self.axis)
+        if not self.keepdim:
+            v = v.reshape(self.shape[:self.axis] + self.shape[self.axis + 1:]) if x.ndim else v.reshape(())
+        return v
+
+    def backward(self, ns, g, ins, out):
+        shape1 = self.shape or (1,)
+        g = ns.reshape(g, tuple(self.idx.shape))
+        gx = ns.put_along_zeros(shape1, self.idx, g, self.axis)
+        return (ns.reshape(gx, ()) if not self.shape else gx,)
 
 
 @tensor_method
@@ -256,7 +278,10 @@ def max(input, dim=None, keepdim=False, *, other=None, out=None):
     if isinstance(dim, Tensor):
         return maximum(input, dim)
     if dim is None:
-        return amax(input)
+        out = amax(input)
+        if out.grad_fn is not None:
+            out.grad_fn._grad_name = "MaxBackward1"  # torch's name for max() of all elements
+        return out
     return _minmax_dim(input, dim, keepdim, np.argmax, "max")
 
 
@@ -270,7 +295,10 @@ def min(input, dim=None, keepdim=False, *, other=None, out=None):
     if isinstance(dim, Tensor):
         return minimum(input, dim)
     if dim is None:
-        return amin(input)
+        out = amin(input)
+        if out.grad_fn is not None:
+            out.grad_fn._grad_name = "MinBackward1"
+        return out
     return _minmax_dim(input, dim, keepdim, np.argmin, "min")
 
 

@@ -323,6 +323,22 @@ def cat(tensors, dim=0, *, out=None):
 concat = concatenate = cat
 
 
+class Stack(Node):
+    name = "StackBackward0"
+    saves = {}
+
+    def __init__(self, axis):
+        self.axis = axis
+
+    def forward(self, *xs):
+        self.n = len(xs)
+        return np.stack(xs, axis=self.axis)
+
+    def backward(self, ns, g, ins, out):
+        pre = (_pyslice(None),) * self.axis
+        return [ns.index(g, pre + (i,)) for i in range(self.n)]
+
+
 def stack(tensors, dim=0, *, out=None):
     """Join tensors along a new dim."""
     if out is not None:
@@ -343,7 +359,11 @@ def stack(tensors, dim=0, *, out=None):
     if not builtins.any(t.requires_grad for t in tensors):
         dt = np.result_type(*[t._data for t in tensors]) if len({t._data.dtype for t in tensors}) > 1 else ref._data.dtype
         return Tensor._wrap(np.stack([t._data for t in tensors], axis=d).astype(dt, copy=False))
-    return cat([unsqueeze(t, d) for t in tensors], d)
+    dt = ref._data.dtype
+    for t in tensors[1:]:
+        if t._data.dtype != dt:
+            dt = D.promote_np(dt, t._data.dtype)
+    return Stack(d)(*[cast(t, D._by_np[dt]) for t in tensors])
 
 
 def hstack(tensors, *, out=None):

@@ -284,6 +284,30 @@ class AccumulateGrad:
         return f"<AccumulateGrad object at {hex(id(self))}>"
 
 
+class ShownNode:
+    """A node of torch's graph that ember computes inside a fused node: ``nn.Linear`` is one ember node where
+    torch has ``TBackward0`` under ``AddmmBackward0``. The fused node lists these in ``next_functions`` so the
+    structure reads as torch's (tutorials print it); they compute nothing, and hooks go on the fused node."""
+
+    def __init__(self, name, next_functions):
+        self._name = name
+        self.next_functions = tuple(next_functions)
+
+    def name(self):
+        return self._name
+
+    def __repr__(self):
+        return f"<{self._name} object at {hex(id(self))}>"
+
+    def register_hook(self, hook):
+        raise RuntimeError(
+            f"{self._name} is part of a node ember fuses (it is shown for torch's graph structure only); "
+            "register the hook on the output's grad_fn instead"
+        )
+
+    register_prehook = register_hook
+
+
 class UnaryNode(Node):
     """A node with one tensor input: ``Node.__call__`` without the generic loops.
 

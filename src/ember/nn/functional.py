@@ -20,7 +20,7 @@ import numpy as np
 from .. import _ops as O
 from .._random import _gen
 from .._tensor import Tensor
-from ..autograd.engine import Node
+from ..autograd.engine import Node, ShownNode
 from . import _fused
 from ..autograd.grad_mode import no_grad
 
@@ -74,10 +74,40 @@ def _const(arr, like):
 
 
 class _Linear(Node):
-    """y = x @ W.T + b in one node (one matmul, one in-place bias add)."""
+    """y = x @ W.T + b in one node (one matmul, one in-place bias add).
+
+    Shown as torch's graph (``name()`` and ``next_functions``): ``AddmmBackward0`` over (bias, x, ``TBackward0``
+    over W) for a 2-d input with bias, ``MmBackward0`` without bias; other inputs add torch's reshapes."""
+
+    def _kind(self):
+        x, _, b = self.inputs
+        return x.ndim, b is not None
 
     def name(self):
-        return "LinearBackward"
+        nd, bias = self._kind()
+        if nd == 2:
+            return "AddmmBackward0" if bias else "MmBackward0"
+        if nd == 1:
+            return "ViewBackward0" if bias else "SqueezeBackward4"
+        return "ViewBackward0" if bias else "UnsafeViewBackward0"
+
+    @property
+    def next_functions(self):
+        nf = self.__dict__.get("_shown")
+        if nf is None:
+            nf = self._shown = self._torch_structure()
+        return nf
+
+    def _torch_structure(self):
+        nx, nw, nb = Node.next_functions.fget(self)
+        nd, bias = self._kind()
+        wt = (ShownNode("TBackward0", (nw,)), 0) if nw[0] is not None else (None, 0)
+        if nd != 2 and nx[0] is not None:
+            nx = (ShownNode("UnsqueezeBackward0" if nd == 1 and not bias else "ViewBackward0", (nx,)), 0)
+        mm = (nb, nx, wt) if bias else (nx, wt)
+        if nd == 2:
+            return mm
+        return ((ShownNode("AddmmBackward0" if bias else "MmBackward0", mm), 0),)
 
     def forward(self, x, w, b):
         n_in = x.shape[-1]
@@ -731,12 +761,26 @@ class _CrossEntropy(Node):
 
     Input x: (M, C) logits; the targets, weights and reduction are constants of the node."""
 
-    def name(self):
-        return "CrossEntropyLossBackward"
-
-    def __init__(self, target, weight, ignore_index, smoothing, reduction):
+    def __init__(self, target, weight, ignore_index, smoothing, reduction, ndim=2):
         self.target, self.weight, self.ignore_index = target, weight, ignore_index
-        self.eps, self.reduction = smoothing, reduction
+        self.eps, self.reduction, self.ndim = smoothing, reduction, ndim
+
+    def name(self):
+        # torch's graph: NllLossBackward0 (NllLoss2DBackward0 for (N, C, d1, ...) input) over LogSoftmaxBackward0;
+        # with label smoothing torch composes several nodes, shown here as one
+        if self.eps > 0:
+            return "CrossEntropyLossBackward"
+        return "NllLoss2DBackward0" if self.ndim > 2 else "NllLossBackward0"
+
+    @property
+    def next_functions(self):
+        nf = Node.next_functions.fget(self)
+        if self.eps > 0 or nf[0][0] is None:
+            return nf
+        shown = self.__dict__.get("_shown")
+        if shown is None:
+            shown = self._shown = ((ShownNode("LogSoftmaxBackward0", nf), 0),)
+        return shown
 
     def forward(self, x):
         m_, c = x.shape
@@ -887,7 +931,7 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
         return _cross_entropy_probs(input, target, weight, reduction, label_smoothing)
     x2, t2, c = _class_target(input, target, op, ignore_index)
     w = _weight_array(weight, c, op, input._data.dtype)
-    loss = _CrossEntropy(t2, w, ignore_index, float(label_smoothing), reduction)(x2)
+    loss = _CrossEntropy(t2, w, ignore_index, float(label_smoothing), reduction, input.ndim)(x2)
     if reduction == "none":
         if input.ndim == 1:
             return loss.reshape(())
@@ -956,10 +1000,46 @@ def _same_shape(input, target, op):
     return target
 
 
+class _MseLoss(Node):
+    """(input - target)**2, reduced, in one node (torch's ``MseLossBackward0``); float16 accumulates in float32."""
+
+    name = "MseLossBackward0"
+    saves = {0: (0, 1), 1: (0, 1)}
+
+    def __init__(self, reduction):
+        self.reduction = reduction
+
+    def forward(self, a, b):
+        d = a - b
+        self.n = d.size
+        if self.reduction == "none":
+            return d * d
+        if d.dtype == np.float16:
+            d = d.astype(np.float32)
+        total = np.dot(d.ravel(), d.ravel()) if d.size else d.dtype.type(0)
+        if self.reduction == "mean":
+            total = total / d.dtype.type(d.size) if d.size else d.dtype.type(np.nan)
+        with np.errstate(over="ignore"):  # a float16 sum past 65504 is inf, silently as in torch
+            return np.asarray(total, dtype=a.dtype)
+
+    def backward(self, ns, g, ins, out):
+        a, b = ins
+        d = a - b
+        scale = 2.0 / self.n if self.reduction == "mean" else 2.0
+        if isinstance(d, np.ndarray) and d.dtype == np.float16:  # as torch: the scale is applied in float32
+            gd = (d.astype(np.float32) * (np.asarray(g, np.float32) * np.float32(scale))).astype(np.float16)
+        else:
+            gd = d * (g * scale)
+        need = self.needs
+        return (gd if need[0] else None, -gd if need[1] else None)
+
+
 def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
     """Mean squared error. Shapes must match exactly (ember does not broadcast here, unlike torch)."""
     reduction = _legacy_reduction(size_average, reduce, reduction)
     target = _same_shape(input, target, "mse_loss")
+    if weight is None and reduction in _REDUCTIONS and input._data.dtype.kind == "f":
+        return _MseLoss(reduction)(input, target)
     d = input - target
     loss = d * d
     if weight is not None:
