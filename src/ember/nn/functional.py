@@ -931,7 +931,7 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
         return _cross_entropy_probs(input, target, weight, reduction, label_smoothing)
     x2, t2, c = _class_target(input, target, op, ignore_index)
     w = _weight_array(weight, c, op, input._data.dtype)
-    loss = _CrossEntropy(t2, w, ignore_index, float(label_smoothing), reduction, input.ndim)(x2)
+    loss = _CrossEntropy(t2, w, ignore_index, float(label_smoothing), reduction, input._data.ndim)(x2)
     if reduction == "none":
         if input.ndim == 1:
             return loss.reshape(())
