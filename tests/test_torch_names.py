@@ -174,3 +174,13 @@ def test_grad_fn_is_none_for_leaves_and_no_grad():
         assert (x * 2).grad_fn is None
     assert "grad_fn" not in repr(x)
     assert "requires_grad=True" in repr(x)
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_grad_fn_name_and_structure_survive_backward(case):
+    """backward frees what a node saved; its name and next_functions stay (torch prints them after backward)."""
+    y = _build(ember, case)
+    before = (y.grad_fn.name(), _shape(y.grad_fn))
+    assert before[0] == _build(torch, case).grad_fn.name()
+    y.sum().backward()
+    assert (y.grad_fn.name(), _shape(y.grad_fn)) == before

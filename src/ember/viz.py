@@ -226,7 +226,8 @@ def _walk(var, params, show_attrs, show_saved, max_attr_chars, who):
         edges = getattr(fn, "edges", None)
         # the engine's edges list only the inputs that need grad, each led by its input index
         by_input = {}
-        if isinstance(edges, (tuple, list)):
+        # a fused node showing torch's structure (Linear: bias, x, TBackward0(W)) lists inputs in torch's order
+        if isinstance(edges, (tuple, list)) and not getattr(fn, "_shown_structure", False):
             for e in edges:
                 if isinstance(e, tuple) and e and isinstance(e[0], int):
                     by_input.setdefault(e[0], e)

@@ -455,11 +455,11 @@ class MaskedFill(Node):
     """``masked_fill`` with a Python scalar (torch's ``MaskedFillBackward0``: input x) or a 0-d tensor value
     (``MaskedFillBackward1``: inputs x, value). The mask is a constant of the node, version-checked by the caller."""
 
+    name = "MaskedFillBackward0"
     saves = {}
 
     def __init__(self, mask, value=None):
         self.mask, self.value = mask, value
-        self._grad_name = "MaskedFillBackward0" if value is not None else "MaskedFillBackward1"
 
     def forward(self, x, v=None):
         return np.where(self.mask, self.value if v is None else v, x)
@@ -471,6 +471,10 @@ class MaskedFill(Node):
         if len(need) == 1:
             return (gx,)
         return gx, (ns.where(self.mask, g, z) if need[1] else None)
+
+
+class MaskedFillTensor(MaskedFill):
+    name = "MaskedFillBackward1"
 
 
 @tensor_method
@@ -488,7 +492,7 @@ def masked_fill(input, mask, value):
     if isinstance(value, Tensor):
         if value.ndim != 0:
             raise RuntimeError(f"masked_fill only supports a 0-dimensional value tensor, but got tensor with {value.ndim} dimension(s)")
-        node = MaskedFill(m)
+        node = MaskedFillTensor(m)
         out = node(input, cast(value, input.dtype))
     else:
         node = MaskedFill(m, tensor(value, dtype=input.dtype)._data)

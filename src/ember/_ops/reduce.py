@@ -106,11 +106,15 @@ def mean(input, dim=None, keepdim=False, *, dtype=None, out=None):
         )
     axes = _dims(dim, input.ndim, "mean")
     n = input._data.size if axes is None else int(np.prod([input.shape[a] for a in axes]))
-    node = Sum(axes if axes != () else None, keepdim, (1.0 / n) if n else math.nan)
-    out = node(input)
-    if out.grad_fn is not None:
-        node._grad_name = "MeanBackward0" if dim is None else "MeanBackward1"
-    return out
+    return (Mean if dim is None else MeanDim)(axes if axes != () else None, keepdim, (1.0 / n) if n else math.nan)(input)
+
+
+class Mean(Sum):
+    name = "MeanBackward0"
+
+
+class MeanDim(Sum):
+    name = "MeanBackward1"
 
 
 class Prod(Node):
@@ -238,7 +242,7 @@ def _minmax_dim(x, dim, keepdim, argf, name):
         if nanmask.any():
             has = nanmask.any(axis=ax, keepdims=True)
             idx = np.where(has, np.argmax(nanmask, axis=ax, keepdims=True), idx)
-    vals = MinMaxDim(idx, ax if x.ndim else 0, keepdim, "MaxBackward0" if name == "max" else "MinBackward0")(x)
+    vals = (MaxDim if name == "max" else MinDim)(idx, ax if x.ndim else 0, keepdim)(x)
     if not keepdim:
         idx = np.squeeze(idx, ax) if x.ndim else idx.reshape(())
     return _ValuesIndices((vals, Tensor._wrap(idx.astype(np.int64))))
@@ -250,9 +254,8 @@ class MinMaxDim(Node):
 
     saves = {}
 
-    def __init__(self, idx, axis, keepdim, grad_name):
+    def __init__(self, idx, axis, keepdim):
         self.idx, self.axis, self.keepdim = idx, axis, keepdim
-        self._grad_name = grad_name
 
     def forward(self, x):
         self.shape = x.shape
@@ -268,6 +271,14 @@ class MinMaxDim(Node):
         return (ns.reshape(gx, ()) if not self.shape else gx,)
 
 
+class MaxDim(MinMaxDim):
+    name = "MaxBackward0"
+
+
+class MinDim(MinMaxDim):
+    name = "MinBackward0"
+
+
 @tensor_method
 def max(input, dim=None, keepdim=False, *, other=None, out=None):
     """Largest value; with ``dim`` returns ``(values, indices)``. ``max(a, b)`` (or ``other=b``) is ``maximum``."""
@@ -278,10 +289,7 @@ def max(input, dim=None, keepdim=False, *, other=None, out=None):
     if isinstance(dim, Tensor):
         return maximum(input, dim)
     if dim is None:
-        out = amax(input)
-        if out.grad_fn is not None:
-            out.grad_fn._grad_name = "MaxBackward1"  # torch's name for max() of all elements
-        return out
+        return _extreme(input, None, False, True, "max")
     return _minmax_dim(input, dim, keepdim, np.argmax, "max")
 
 
@@ -295,10 +303,7 @@ def min(input, dim=None, keepdim=False, *, other=None, out=None):
     if isinstance(dim, Tensor):
         return minimum(input, dim)
     if dim is None:
-        out = amin(input)
-        if out.grad_fn is not None:
-            out.grad_fn._grad_name = "MinBackward1"
-        return out
+        return _extreme(input, None, False, False, "min")
     return _minmax_dim(input, dim, keepdim, np.argmin, "min")
 
 
@@ -332,10 +337,25 @@ def amax(input, dim=None, keepdim=False, *, out=None):
     """Maximum over ``dim`` (gradient shared evenly between ties)."""
     if out is not None:
         return _out.into(out, "amax", amax, input, dim, keepdim)
-    axes = _dims(dim, input.ndim, "amax") if dim not in ((), []) else None
-    if input._data.size == 0 and (axes is None or builtins.any(input.shape[a] == 0 for a in axes)):
-        raise RuntimeError(f"amax(): cannot reduce over an empty dimension (shape {tuple(input.shape)})")
-    return AMax(axes, keepdim, True)(input)
+    return _extreme(input, dim, keepdim, True, "amax")
+
+
+class _MaxAll(AMax):
+    name = "MaxBackward1"  # torch's name for max() of all elements (amax's gradient: ties share it)
+
+
+class _MinAll(AMax):
+    name = "MinBackward1"
+
+
+_EXTREME_NODES = {"amax": AMax, "amin": AMax, "max": _MaxAll, "min": _MinAll}
+
+
+def _extreme(x, dim, keepdim, is_max, op):
+    axes = _dims(dim, x.ndim, op) if dim not in ((), []) else None
+    if x._data.size == 0 and (axes is None or builtins.any(x.shape[a] == 0 for a in axes)):
+        raise RuntimeError(f"{op}(): cannot reduce over an empty dimension (shape {tuple(x.shape)})")
+    return _EXTREME_NODES[op](axes, keepdim, is_max)(x)
 
 
 @tensor_method
@@ -343,10 +363,7 @@ def amin(input, dim=None, keepdim=False, *, out=None):
     """Minimum over ``dim``."""
     if out is not None:
         return _out.into(out, "amin", amin, input, dim, keepdim)
-    axes = _dims(dim, input.ndim, "amin") if dim not in ((), []) else None
-    if input._data.size == 0 and (axes is None or builtins.any(input.shape[a] == 0 for a in axes)):
-        raise RuntimeError(f"amin(): cannot reduce over an empty dimension (shape {tuple(input.shape)})")
-    return AMax(axes, keepdim, False)(input)
+    return _extreme(input, dim, keepdim, False, "amin")
 
 
 @tensor_method

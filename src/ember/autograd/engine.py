@@ -744,13 +744,16 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, capture=None
                 d = fn.__dict__
                 if "pre_hooks" in d or "stack" in d or "_post_hooks" in d or "_metadata" in d:
                     _free(fn)
-                else:  # keep only the graph's structure
+                else:  # keep only the graph's structure (and a per-instance grad_fn name: printed after backward)
                     e = d.get("edges", ())
                     n = d.get("needs", ())
+                    gn = d.get("_grad_name")
                     d.clear()
                     d["edges"] = e
                     d["needs"] = n
                     d["freed"] = True
+                    if gn is not None:
+                        d["_grad_name"] = gn
             grads = vals = out = g = None
         for t, g in list(leaf_buf.values()):  # leaves whose last edge carried no gradient, backward() on a leaf
             _finish_leaf(t, g, create_graph, capture, accumulate, handed)
@@ -877,7 +880,7 @@ def _may_alias(g):
     return g.base is not None or not g.flags.owndata or not g.flags.writeable
 
 
-_KEEP_AFTER_FREE = ("pre_hooks", "stack", "edges", "needs", "_post_hooks", "_metadata")
+_KEEP_AFTER_FREE = ("pre_hooks", "stack", "edges", "needs", "_post_hooks", "_metadata", "_grad_name")
 
 
 def _free(fn):

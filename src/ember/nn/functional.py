@@ -77,19 +77,11 @@ class _Linear(Node):
     """y = x @ W.T + b in one node (one matmul, one in-place bias add).
 
     Shown as torch's graph (``name()`` and ``next_functions``): ``AddmmBackward0`` over (bias, x, ``TBackward0``
-    over W) for a 2-d input with bias, ``MmBackward0`` without bias; other inputs add torch's reshapes."""
+    over W) for a 2-d input with bias, ``MmBackward0`` without bias; other inputs add torch's reshapes. One
+    subclass per (input ndim, bias) in ``_LINEAR_NODES`` (class-level, so the names outlive a freed node)."""
 
-    def _kind(self):
-        x, _, b = self.inputs
-        return x.ndim, b is not None
-
-    def name(self):
-        nd, bias = self._kind()
-        if nd == 2:
-            return "AddmmBackward0" if bias else "MmBackward0"
-        if nd == 1:
-            return "ViewBackward0" if bias else "SqueezeBackward4"
-        return "ViewBackward0" if bias else "UnsafeViewBackward0"
+    _nd, _bias = 2, True
+    _shown_structure = True  # next_functions in torch's order, with shown nodes (viz / graph loggers check it)
 
     @property
     def next_functions(self):
@@ -100,7 +92,7 @@ class _Linear(Node):
 
     def _torch_structure(self):
         nx, nw, nb = Node.next_functions.fget(self)
-        nd, bias = self._kind()
+        nd, bias = self._nd, self._bias
         wt = (ShownNode("TBackward0", (nw,)), 0) if nw[0] is not None else (None, 0)
         if nd != 2 and nx[0] is not None:
             nx = (ShownNode("UnsqueezeBackward0" if nd == 1 and not bias else "ViewBackward0", (nx,)), 0)
@@ -141,6 +133,12 @@ class _Linear(Node):
         return gx, gw, gb
 
 
+_LINEAR_NAMES = {(1, True): "ViewBackward0", (1, False): "SqueezeBackward4", (2, True): "AddmmBackward0",
+                 (2, False): "MmBackward0", (3, True): "ViewBackward0", (3, False): "UnsafeViewBackward0"}
+_LINEAR_NODES = {k: type(f"_Linear{k[0]}{'b' if k[1] else ''}", (_Linear,), {"name": n, "_nd": k[0], "_bias": k[1]})
+                 for k, n in _LINEAR_NAMES.items()}  # key: (min(input ndim, 3), has bias)
+
+
 def linear(input, weight, bias=None):
     """y = input @ weight.T + bias, for input of shape (*, in_features) and weight (out_features, in_features)."""
     _check_tensor(input, "input", "linear")
@@ -161,7 +159,8 @@ def linear(input, weight, bias=None):
         _check_tensor(bias, "bias", "linear")
         if _shape(bias) not in ((weight.shape[0],), ()):
             raise RuntimeError(f"linear: bias must have shape ({weight.shape[0]},), got {_shape(bias)}")
-    return _Linear()(input, weight, bias)
+    nd = input._data.ndim
+    return _LINEAR_NODES[(nd if nd < 3 else 3, bias is not None)]()(input, weight, bias)
 
 
 def bilinear(input1, input2, weight, bias=None):
@@ -761,21 +760,19 @@ class _CrossEntropy(Node):
 
     Input x: (M, C) logits; the targets, weights and reduction are constants of the node."""
 
-    def __init__(self, target, weight, ignore_index, smoothing, reduction, ndim=2):
-        self.target, self.weight, self.ignore_index = target, weight, ignore_index
-        self.eps, self.reduction, self.ndim = smoothing, reduction, ndim
+    # torch's graph: NllLossBackward0 (NllLoss2DBackward0 for (N, C, d1, ...) input) over LogSoftmaxBackward0;
+    # with label smoothing torch composes several nodes, shown here as one. Subclasses below set the name.
+    name = "CrossEntropyLossBackward"
+    _shows_log_softmax = False
 
-    def name(self):
-        # torch's graph: NllLossBackward0 (NllLoss2DBackward0 for (N, C, d1, ...) input) over LogSoftmaxBackward0;
-        # with label smoothing torch composes several nodes, shown here as one
-        if self.eps > 0:
-            return "CrossEntropyLossBackward"
-        return "NllLoss2DBackward0" if self.ndim > 2 else "NllLossBackward0"
+    def __init__(self, target, weight, ignore_index, smoothing, reduction):
+        self.target, self.weight, self.ignore_index = target, weight, ignore_index
+        self.eps, self.reduction = smoothing, reduction
 
     @property
     def next_functions(self):
         nf = Node.next_functions.fget(self)
-        if self.eps > 0 or nf[0][0] is None:
+        if not self._shows_log_softmax or nf[0][0] is None:
             return nf
         shown = self.__dict__.get("_shown")
         if shown is None:
@@ -931,12 +928,23 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
         return _cross_entropy_probs(input, target, weight, reduction, label_smoothing)
     x2, t2, c = _class_target(input, target, op, ignore_index)
     w = _weight_array(weight, c, op, input._data.dtype)
-    loss = _CrossEntropy(t2, w, ignore_index, float(label_smoothing), reduction, input._data.ndim)(x2)
+    cls = _CrossEntropy if label_smoothing > 0 else _NllLoss if input._data.ndim <= 2 else _NllLoss2d
+    loss = cls(t2, w, ignore_index, float(label_smoothing), reduction)(x2)
     if reduction == "none":
         if input.ndim == 1:
             return loss.reshape(())
         return loss.reshape((input.shape[0],) + _shape(input)[2:])
     return loss
+
+
+class _NllLoss(_CrossEntropy):
+    name = "NllLossBackward0"
+    _shows_log_softmax = _shown_structure = True
+
+
+class _NllLoss2d(_CrossEntropy):
+    name = "NllLoss2DBackward0"
+    _shows_log_softmax = _shown_structure = True
 
 
 def _cross_entropy_probs(input, target, weight, reduction, eps):

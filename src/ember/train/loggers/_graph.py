@@ -145,14 +145,15 @@ def build_graph_def(model, input_array) -> bytes:
         name = f"{sc}/{op}_{k}"
         ins = []
         nf = tuple(getattr(fn, "next_functions", ()))
-        edges = list(getattr(fn, "edges", ()) or ())
+        edges = {} if getattr(fn, "_shown_structure", False) else {
+            e[0]: e for e in getattr(fn, "edges", ()) or () if isinstance(e, tuple) and len(e) >= 6}
         for j, (u, _) in enumerate(nf):
             var = getattr(u, "variable", None) if u is not None else None
             if isinstance(var, Tensor):
                 ins.append(leaf_name(var))
             elif u is not None:
                 ins.append(names[id(u)])
-            elif j < len(edges) and edges[j][2] and isinstance(edges[j][1], Tensor):
+            elif j in edges and edges[j][2] and isinstance(edges[j][1], Tensor):
                 ins.append(leaf_name(edges[j][1]))
         names[id(fn)] = name
         nodes.append(_node_def(name, op, ins, out_shapes.get(id(fn))))
