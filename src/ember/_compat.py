@@ -1,8 +1,9 @@
 """The torch names ember does not provide, and the clear error a program gets when it reaches for one.
 
 The list lives in ``_compat_exclusions.txt`` next to this file (one section per torch namespace, one
-line per name: ``name  category  [what to use instead]``). It is read only when a lookup fails, so
-``import ember`` does not pay for it. ``tests/test_api_coverage.py`` keeps the file true: every public
+line per name: ``name  category  [what to use instead]``). It is read when a lookup in a namespace fails,
+and once at import (under a millisecond) for ``torch.Tensor``'s names, which ``ember._tensor`` installs as
+descriptors (a ``__getattr__`` on ``Tensor`` would slow down every attribute access of every op). ``tests/test_api_coverage.py`` keeps the file true: every public
 name of torch's namespaces is either present in ember or listed, and no listed name is present.
 
 Looking up a listed name raises :class:`NotSupportedError`, a ``NotImplementedError`` that is also an

@@ -206,6 +206,10 @@ def add(input, other, *, alpha=1, out=None):
     """a + alpha * b with broadcasting."""
     if out is not None:
         return _out.into(out, "add", add, input, other, alpha=alpha)
+    if input.__class__ is Tensor and alpha == 1:  # the common case first: same dtype, no promotion, no helper call
+        c = other.__class__
+        if (c is Tensor and input._data.dtype is other._data.dtype) or (c is float and input._data.dtype.kind == "f"):
+            return Add()(input, other)
     if alpha == 1 and _same(input, other):
         return Add()(input, other)
     if alpha != 1:
@@ -221,6 +225,10 @@ def sub(input, other, *, alpha=1, out=None):
     """a - alpha * b with broadcasting."""
     if out is not None:
         return _out.into(out, "sub", sub, input, other, alpha=alpha)
+    if input.__class__ is Tensor and alpha == 1:  # the common case first: same dtype, no promotion, no helper call
+        c = other.__class__
+        if (c is Tensor and input._data.dtype is other._data.dtype) or (c is float and input._data.dtype.kind == "f"):
+            return Sub()(input, other)
     if alpha == 1 and _same(input, other):
         return Sub()(input, other)
     if alpha != 1:
@@ -241,6 +249,10 @@ def mul(input, other, *, out=None):
     """a * b with broadcasting."""
     if out is not None:
         return _out.into(out, "mul", mul, input, other)
+    if input.__class__ is Tensor:  # the common case first: same dtype, no promotion, no helper call
+        c = other.__class__
+        if (c is Tensor and input._data.dtype is other._data.dtype) or (c is float and input._data.dtype.kind == "f"):
+            return Mul()(input, other)
     if not _same(input, other):
         input, other = _promote(input, other, "mul")
     return Mul()(input, other)
