@@ -1,6 +1,6 @@
 """Distributed data parallel: all-reduce bandwidth and weak scaling, ember (MPI) next to torch (gloo).
 
-    python bench/bench_distributed.py [--quick] [--json OUT.json]
+    python bench/bench_distributed.py [--quick] [--blocks K] [--scaling-only] [--json OUT.json]
     python bench/bench_distributed.py --project OUT.json     # the cost model again from saved numbers
 
 It starts the MPI jobs itself (``mpiexec`` of this environment, every rank at 1 BLAS thread):
@@ -127,9 +127,15 @@ def worker_step(model, quick, buckets_mb):
     ex, ey = ember.tensor(x), ember.tensor(y)
     nparams = sum(p.numel() for p in em.parameters())
     out["grad_bytes"] = 4 * nparams
-    variants = {"plain": None} if n == 1 else {f"bucket_{mb}MB": mb for mb in buckets_mb}
+    # one bucket ("bucketing off") and small buckets ("on") through the shared-memory reducer DDP uses on
+    # one machine, and one bucket through MPI_Iallreduce (EMBER_DDP_SHM=0, what DDP uses across machines)
+    variants = {"plain": None} if n == 1 else {
+        **{f"bucket_{mb}MB": (mb, "1") for mb in buckets_mb}, f"bucket_{buckets_mb[0]}MB_mpi": (buckets_mb[0], "0")}
     MPI = __import__("mpi4py.MPI").MPI
-    for label, mb in variants.items():
+    for label, var in variants.items():
+        mb = None if var is None else var[0]
+        if var is not None:
+            os.environ["EMBER_DDP_SHM"] = var[1]
         net = em if mb is None else DDP(em, bucket_cap_mb=mb)
         opt = ember.optim.SGD(em.parameters(), lr=0.01)
 
@@ -139,7 +145,17 @@ def worker_step(model, quick, buckets_mb):
             opt.step()
 
         if mb is None:
-            out["ember"][label] = {"step_s": _median_time(step, reps, comm=comm)}
+            for _ in range(2):
+                step()
+            ts = []
+            for _ in range(2 * reps):
+                t0 = time.perf_counter()
+                step()
+                ts.append(time.perf_counter() - t0)
+            # the floor that synchronization alone puts on 2 ranks: each step waits for the slower of two
+            # ranks whose step times vary like this process's (independent draws), before any communication
+            pairs = [max(a, b) for a in ts for b in ts]
+            out["ember"][label] = {"step_s": statistics.median(ts), "sync_floor_s": statistics.median(pairs)}
             continue
 
         def local_step(net=net, step=step):  # the same step without any all-reduce (same contention)
@@ -148,11 +164,8 @@ def worker_step(model, quick, buckets_mb):
 
         # interleaved, so that both see the same load: DDP step, step without communication, and the
         # buckets' all-reduces alone (blocking, one after the other, as the end of backward needs them)
-        flats = [b.flat.copy() for b in net._buckets]
-
-        def comm_alone(flats=flats):
-            for f in flats:
-                comm.Allreduce(MPI.IN_PLACE, f, op=MPI.SUM)
+        def comm_alone(net=net):
+            net._allreduce_buckets()
 
         ts = {"step": [], "local": [], "alone": []}
         for f in (step, local_step, comm_alone):
@@ -166,7 +179,8 @@ def worker_step(model, quick, buckets_mb):
                 ts[key].append(time.perf_counter() - t0)
         med = {k: comm.allreduce(statistics.median(v), op=MPI.MAX) for k, v in ts.items()}
         row = {"step_s": med["step"], "local_step_s": med["local"], "allreduce_alone_s": med["alone"],
-               "exposed_comm_s": comm.allreduce(net.comm_seconds / reps, op=MPI.MAX), "buckets": len(net._buckets)}
+               "exposed_comm_s": comm.allreduce(net.comm_seconds / reps, op=MPI.MAX), "buckets": len(net._buckets),
+               "shared_memory": net._shm is not None}
         # overlap: the part of the all-reduce time that does not show in the step time
         row["overlap"] = min(1.0, max(0.0, 1.0 - (row["step_s"] - row["local_step_s"]) / row["allreduce_alone_s"]))
         for h in net._handles:
@@ -215,11 +229,13 @@ def main(argv):
     quick = "--quick" in argv
     q = ["--quick"] if quick else []
     port = 29500 + os.getpid() % 1000
-    res = {"allreduce": _launch(2, ["allreduce", *q], port), "scaling": {}}
+    blocks = int(argv[argv.index("--blocks") + 1]) if "--blocks" in argv else 1
+    only = "--scaling-only" in argv
+    res = {"allreduce": None if only else _launch(2, ["allreduce", *q], port), "scaling": {}}
     print("all_reduce on 2 ranks (float32, median; bus bw = 2(p-1)/p x bytes / time)")
     print(f"{'size':>8} {'ember':>10} {'alg GB/s':>9} {'bus GB/s':>9} {'fastest':>10} {'gloo':>10} {'gloo GB/s':>9} "
           f"{'np copy GB/s':>12}")
-    for row in res["allreduce"]["rows"]:
+    for row in res["allreduce"]["rows"] if not only else ():
         b = row["bytes"]
         bw = b / row["ember_s"] / 1e9
         print(f"{_fmt_size(b):>8} {row['ember_s'] * 1e6:8.1f}us {bw:9.2f} {bw:9.2f} {row['ember_min_s'] * 1e6:8.1f}us "
@@ -227,14 +243,19 @@ def main(argv):
               f"{b / row['torch_gloo_s'] / 1e9:9.2f} {b / row['numpy_copy_s'] / 1e9:12.2f}")
     buckets = ["1000", "0.1"]
     for model in ("mlp", "cnn"):
-        one = _launch(1, ["step", model, *q, *buckets], port + 1)
-        two = _launch(2, ["step", model, *q, *buckets], port + 2)
+        ones, twos = [], []
+        for _ in range(blocks):  # 1 process and 2 ranks alternately; the medians of the blocks below
+            ones.append(_launch(1, ["step", model, *q, *buckets], port + 1))
+            twos.append(_launch(2, ["step", model, *q, *buckets], port + 2))
+        one, two = _median_tree(ones), _median_tree(twos)
         res["scaling"][model] = {"1": one, "2": two}
         t1 = one["ember"]["plain"]["step_s"]
+        fl = one["ember"]["plain"]["sync_floor_s"]
         print(f"\nweak scaling {model.upper()} (per-rank batch fixed, {one['grad_bytes'] / 1e6:.2f} MB of gradients)")
-        print(f"  ember 1 process: {t1 * 1e3:8.2f} ms/step")
+        print(f"  ember 1 process: {t1 * 1e3:8.2f} ms/step; the slower of two such processes: {fl * 1e3:.2f} ms "
+              f"(synchronization floor: efficiency <= {t1 / fl:.0%} before any communication)")
         for label, row in two["ember"].items():
-            print(f"  ember 2 ranks {label:<14} ({row['buckets']} buckets): {row['step_s'] * 1e3:8.2f} ms/step  "
+            print(f"  ember 2 ranks {label:<20} ({row['buckets']} buckets): {row['step_s'] * 1e3:8.2f} ms/step  "
                   f"efficiency {t1 / row['step_s']:6.1%}  without all-reduce {row['local_step_s'] * 1e3:6.2f} ms, "
                   f"all-reduce alone {row['allreduce_alone_s'] * 1e3:6.2f} ms, wait at end of backward "
                   f"{row['exposed_comm_s'] * 1e3:6.2f} ms, overlap {row['overlap']:5.1%}")
@@ -245,9 +266,20 @@ def main(argv):
     if "--json" in argv:
         with open(argv[argv.index("--json") + 1], "w") as f:
             json.dump(res, f, indent=1)
-    print("\nring all-reduce cost model, projected step time and efficiency (see docs/distributed.md)")
-    print(project(res))
+    if not only:
+        print("\nring all-reduce cost model, projected step time and efficiency (see docs/distributed.md)")
+        print(project(res))
     return res
+
+
+def _median_tree(items):
+    """The median of every number over a list of same-shaped result dicts (one per block)."""
+    first = items[0]
+    if isinstance(first, dict):
+        return {k: _median_tree([it[k] for it in items]) for k in first}
+    if isinstance(first, (int, float)) and not isinstance(first, bool):
+        return statistics.median(items)
+    return first
 
 
 # ----------------------------------------------------------------------------- cost model
