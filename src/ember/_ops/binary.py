@@ -406,7 +406,10 @@ def where(condition, input=None, other=None, *, out=None):
     if not isinstance(input, Tensor) and not isinstance(other, Tensor):
         input = tensor(input)
     a, b = _promote(input, other, "where")
-    a, b = _t(a), _t(b, like=a)
+    if isinstance(a, Tensor):
+        b = _t(b, like=a)
+    else:
+        a = _t(a, like=b)  # where(c, 3, float32) is float32, as torch's
     try:
         return Where()(condition if isinstance(condition, Tensor) else cond, a, b)
     except ValueError:

@@ -99,6 +99,37 @@ def _norm_index(x, idx, op="index"):
     return tuple(out), guards
 
 
+def _torch_order(nidx):
+    """``(ints_and_slices, advanced)`` where NumPy would order an index's dims differently from torch, else None.
+
+    torch applies integer indices first (as ``select``), then the advanced (tensor/mask) ones; NumPy counts
+    integers as advanced indices, so ``x[0, :, mask]`` would move the mask's dim to the front. Applying the
+    two parts one after the other gives torch's order."""
+    kinds = ["a" if isinstance(i, np.ndarray) else ("i" if isinstance(i, builtins.int) else "o") for i in nidx]
+    if "a" not in kinds or "i" not in kinds:
+        return None
+    pos = [k for k, c in enumerate(kinds) if c != "o"]
+    if pos[-1] - pos[0] + 1 == len(pos):
+        return None  # NumPy sees one block of advanced indices: same order as torch
+    pos = [k for k, c in enumerate(c for c in kinds if c != "i") if c == "a"]
+    if pos[-1] - pos[0] + 1 != len(pos):
+        return None  # torch too sees separated advanced indices: both put their dims first
+    first, second = [], []
+    for i, c in zip(nidx, kinds):
+        if c == "i":
+            first.append(i)
+        elif c == "a":
+            first.extend([_pyslice(None)] * (i.ndim if i.dtype == np.bool_ else 1))
+            second.append(i)
+        elif i is None or isinstance(i, _pyslice):
+            first.append(i)
+            second.append(_pyslice(None))
+        else:  # Ellipsis
+            first.append(i)
+            second.append(i)
+    return tuple(first), tuple(second)
+
+
 def _is_basic(idx):
     return builtins.all(i is None or i is Ellipsis or isinstance(i, (int, _pyslice)) for i in idx)
 
@@ -159,6 +190,9 @@ def getitem(x, idx):
         if not (isinstance(idx, Tensor) and idx._data.dtype == np.bool_):
             raise IndexError("invalid index of a 0-dim tensor. Use `tensor.item()` to convert a 0-dim tensor to a number")
     nidx, guards = _norm_index(x, idx, "index")
+    split = _torch_order(nidx)
+    if split is not None:
+        return getitem(getitem(x, split[0]), split[1])
     node = Index(nidx)
     out = node(x)
     if _is_basic(nidx):
@@ -203,6 +237,9 @@ class IndexPut(Node):
 
 def setitem(x, idx, value):
     nidx, guards = _norm_index(x, idx, "index assignment")
+    split = _torch_order(nidx)
+    if split is not None:
+        return setitem(getitem(x, split[0]), split[1], value)
     if isinstance(value, Tensor):
         vdata = value._data
     else:

@@ -24,7 +24,9 @@ class Softmax(Node):
         self.axis = axis
 
     def forward(self, x):
-        m = np.max(x, axis=self.axis, keepdims=True) if x.size else 0
+        if not x.size:
+            return x.copy()
+        m = np.max(x, axis=self.axis, keepdims=True)
         e = np.exp(x - np.where(np.isfinite(m), m, 0))
         return e / e.sum(axis=self.axis, keepdims=True)
 
@@ -42,7 +44,9 @@ class LogSoftmax(Node):
         self.axis = axis
 
     def forward(self, x):
-        m = np.max(x, axis=self.axis, keepdims=True) if x.size else 0
+        if not x.size:
+            return x.copy()
+        m = np.max(x, axis=self.axis, keepdims=True)
         s = x - np.where(np.isfinite(m), m, 0)
         return s - np.log(np.exp(s).sum(axis=self.axis, keepdims=True))
 
