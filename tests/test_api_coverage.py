@@ -80,6 +80,9 @@ def test_listed_names_raise_a_clear_not_implemented_error(ns):
                 getattr(target, name)
             msg = str(info.value)
             assert f"{ns}.{name}" in msg and "not available in ember" in msg, msg
+            assert _compat.CATEGORIES[_cat][1] in msg, msg  # why (GPU-only, sparse, ...)
+            note = _compat.exclusions()[ns][name][1]
+            assert not note or note[1:] in msg, msg  # and what to use instead, where the file says
             assert isinstance(info.value, AttributeError)  # hasattr()/getattr(default) keep working
             assert not hasattr(target, name)
 

@@ -471,3 +471,23 @@ def test_out_tuple_for_values_and_indices_and_the_warning_points_at_the_caller()
         assert rec[0].filename == __file__
     with pytest.raises(TypeError, match=r"max\(\): this call returns 2 tensors, so out= must be a tuple of 2"):
         ember.max(ember.tensor(x), 1, out=ember.empty(0))
+
+
+def test_thread_settings_as_torch():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    before = [i["num_threads"] for i in threadpoolctl.threadpool_info()]
+    try:
+        ember.set_num_threads(1)
+        assert ember.get_num_threads() == 1
+        assert all(i["num_threads"] == 1 for i in threadpoolctl.threadpool_info())
+    finally:
+        for info, n in zip(threadpoolctl.threadpool_info(), before):
+            threadpoolctl.threadpool_limits(n, user_api=info["user_api"])
+        ember._threads["intra"] = None
+    for lib in (torch, ember):
+        with pytest.raises(RuntimeError, match="set_num_threads expects a positive integer"):
+            lib.set_num_threads(0)
+        assert lib.get_device(lib.zeros(1)) == -1
+    ember.set_num_interop_threads(2)
+    assert ember.get_num_interop_threads() == 2
+    ember._threads["interop"] = None

@@ -89,6 +89,8 @@ def __getattr__(name):
 
 
 import math as _math  # noqa: E402
+import numbers as _numbers  # noqa: E402
+from builtins import bool as _builtin_bool  # noqa: E402
 
 pi, e, inf, nan = _math.pi, _math.e, _math.inf, _math.nan
 newaxis = None
@@ -150,7 +152,42 @@ def set_default_device(device):  # noqa: F811  (torch's parameter name)
     )
 
 
+_threads = {"intra": None, "interop": None}
+
+
 def get_num_threads() -> int:
+    """The thread count ``set_num_threads`` set, else the number of CPUs."""
     import os
 
-    return os.cpu_count() or 1
+    return _threads["intra"] or os.cpu_count() or 1
+
+
+def set_num_threads(num):
+    """Limit the BLAS/OpenMP threads NumPy's kernels use (through threadpoolctl when it is installed;
+    otherwise the number is only recorded: set ``OMP_NUM_THREADS`` before starting Python)."""
+    if isinstance(num, _builtin_bool) or not isinstance(num, _numbers.Integral) or num < 1:
+        raise RuntimeError("set_num_threads expects a positive integer")
+    _threads["intra"] = num
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return
+    threadpool_limits(num)
+
+
+def get_num_interop_threads() -> int:
+    """ember runs ops on the calling thread; the number ``set_num_interop_threads`` set, else the CPU count."""
+    import os
+
+    return _threads["interop"] or os.cpu_count() or 1
+
+
+def set_num_interop_threads(num):
+    if isinstance(num, _builtin_bool) or not isinstance(num, _numbers.Integral) or num < 1:
+        raise RuntimeError("set_num_interop_threads expects a positive integer")
+    _threads["interop"] = num
+
+
+def get_device(input) -> int:
+    """-1 for a CPU tensor, else its CUDA device index (``Tensor.get_device``)."""
+    return input.get_device()
