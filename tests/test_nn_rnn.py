@@ -271,3 +271,12 @@ def test_sequence_node_output_changed_in_place_is_caught():
     out.add_(1)
     with pytest.raises(RuntimeError, match="modified by an inplace operation"):
         loss.backward()
+
+
+@pytest.mark.parametrize("ecls,tcls,hx", [
+    (LSTMCell, torch.nn.LSTMCell, [(3, 7), (3, 7)]),
+    (GRUCell, torch.nn.GRUCell, [(3, 7)]),
+])
+def test_cells_float32_match_torch(ecls, tcls, hx):
+    # the LSTM cell runs every gate through one tanh on arrays (sigmoid = (1 + tanh(x/2)) / 2)
+    run_pair(ecls, tcls, (5, 7), {}, (3, 5), hx, dtype=np.float32, atol=2e-6)

@@ -105,15 +105,43 @@ def _proj(M, x, w, b):
     return y if b is None else y + b
 
 
+_SCALES = {}
+
+
+def _lstm_scales(n, dt):
+    """Row vectors (pre, post, offset) turning tanh into sigmoid on the i, f, o gates (torch's order i, f, g, o)."""
+    key = (n, dt)
+    r = _SCALES.get(key)
+    if r is None:
+        pre = np.full(4 * n, 0.5, dt)
+        pre[2 * n:3 * n] = 1
+        off = np.full(4 * n, 0.5, dt)
+        off[2 * n:3 * n] = 0
+        r = _SCALES[key] = (pre, pre, off)
+    return r
+
+
 def _cell_fwd(M, kind, gx, gh, h, c):
     """Pointwise cell on precomputed projections; returns (outputs, saved)."""
     if kind == "lstm":
         a = gx + gh
         n = a.shape[-1] // 4
-        i = M.sigmoid(a[:, :n])
-        f = M.sigmoid(a[:, n:2 * n])
-        g = M.tanh(a[:, 2 * n:3 * n])
-        o = M.sigmoid(a[:, 3 * n:])
+        if M is _NP and a.dtype.kind == "f":
+            # every gate through one tanh: sigmoid(x) = (1 + tanh(x / 2)) / 2, row scales per gate
+            pre, post, off = _lstm_scales(n, a.dtype)
+            a *= pre
+            np.tanh(a, out=a)
+            a *= post
+            a += off
+            i, f, g, o = a[:, :n], a[:, n:2 * n], a[:, 2 * n:3 * n], a[:, 3 * n:]
+            c2 = f * c + i * g
+            tc = np.tanh(c2)
+            return (o * tc, c2), (i, f, g, o, tc)
+        else:
+            i = M.sigmoid(a[:, :n])
+            f = M.sigmoid(a[:, n:2 * n])
+            g = M.tanh(a[:, 2 * n:3 * n])
+            o = M.sigmoid(a[:, 3 * n:])
         c2 = f * c + i * g
         tc = M.tanh(c2)
         return (o * tc, c2), (i, f, g, o, tc)
@@ -131,7 +159,7 @@ def _cell_fwd(M, kind, gx, gh, h, c):
 def _cell_bwd(M, kind, gouts, saved, h, c):
     """Gradients (d gx, d gh, d h through the direct path or None, d c or None)."""
     if kind == "lstm":
-        i, f, g, o, tc = saved
+        i, f, g, o, tc = saved[:5]
         gh_, gc_ = gouts
         dc = None
         if gh_ is not None:
