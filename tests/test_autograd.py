@@ -640,3 +640,24 @@ def test_single_piece_split_gradient_matches_torch(how, create_graph):
         res.append(out)
     for a, b in zip(*res):
         np.testing.assert_allclose(a, b, rtol=1e-12)
+
+
+def test_leaf_used_many_times_accumulates_like_torch():
+    # the walk sums a reused leaf's gradients in a buffer it owns (in place from the third use on); pass-through
+    # gradients (add) and broadcast ones must neither be changed nor alias the result
+    def run(lib):
+        w = lib.tensor(np.linspace(-1, 1, 6).reshape(2, 3), requires_grad=True)
+        b = lib.tensor([0.5, -0.25, 2.0], requires_grad=True)
+        h = lib.zeros(2, 3)
+        outs = []
+        for i in range(5):
+            h = (h + w) * (0.5 + i) + b  # w and b reach the leaves 5 times each; b broadcasts
+            outs.append(h.sum())
+        (w + 0).sum().backward(retain_graph=False)  # a pure pass-through first: w.grad = ones
+        lib.stack(outs).sum().backward()
+        return w.grad.numpy(), b.grad.numpy()
+
+    ew, eb = run(ember)
+    tw, tb = run(torch)
+    np.testing.assert_allclose(ew, tw, rtol=1e-6)
+    np.testing.assert_allclose(eb, tb, rtol=1e-6)

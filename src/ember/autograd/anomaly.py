@@ -11,6 +11,10 @@ class _Anomaly(threading.local):
 
 
 ANOMALY = _Anomaly()
+# EVER[0]: anomaly mode was turned on in some thread at some point. The per-op record paths test this
+# module-level flag first and read the thread-local only when it is set (a thread-local read costs as much
+# as a few attribute reads, on every recorded op).
+EVER = [False]
 
 
 class detect_anomaly:
@@ -26,6 +30,8 @@ class detect_anomaly:
 
     def __enter__(self):
         self._prev = ANOMALY.enabled
+        if self.check_nan:
+            EVER[0] = True
         ANOMALY.enabled = self.check_nan
         return self
 
@@ -48,6 +54,8 @@ class set_detect_anomaly(detect_anomaly):
     def __init__(self, mode: bool, check_nan: bool = True):
         self.check_nan = bool(mode) and check_nan
         self._prev = ANOMALY.enabled
+        if self.check_nan:
+            EVER[0] = True
         ANOMALY.enabled = self.check_nan
 
     def __enter__(self):

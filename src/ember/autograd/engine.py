@@ -30,7 +30,7 @@ import weakref
 import numpy as np
 
 from .._tensor import CLOCK, Tensor
-from .anomaly import ANOMALY, creation_stack
+from .anomaly import ANOMALY, EVER as _ANOMALY_EVER, creation_stack
 from .grad_mode import STATE
 
 _new = object.__new__
@@ -46,6 +46,10 @@ def _saved_value(x):
 def _bits(plan):
     return sum(1 << j for j in plan if j < 2)
 
+
+# HOOKED[0]: some node hook (tensor hook on a non-leaf, retain_grad, node.register_hook/prehook) was ever
+# registered; until then the backward walk does not look for hooks on each node
+HOOKED = [False]
 
 _T1 = (True,)
 _TF = (True, False)
@@ -172,7 +176,7 @@ class Node:
                 self.out_saved = (t._data, (weakref.ref(t),), t._version)
             else:
                 self.out_saved = (tuple(t._data for t in outs), tuple(weakref.ref(t) for t in outs), 0)
-        if ANOMALY.enabled:
+        if _ANOMALY_EVER[0] and ANOMALY.enabled:
             self.stack = creation_stack()
 
     @classmethod
@@ -225,6 +229,7 @@ class Node:
 
     def register_hook(self, hook):
         """``hook(grad_inputs, grad_outputs)`` after this node ran (observing only; ember ignores returns)."""
+        HOOKED[0] = True
         lst = self._post_hooks
         if lst is None:
             lst = self._post_hooks = []
@@ -232,6 +237,7 @@ class Node:
         return _Hook(lst, hook)
 
     def register_prehook(self, hook):
+        HOOKED[0] = True
         if self.pre_hooks is None:
             self.pre_hooks = []
         self.pre_hooks.append(hook)
@@ -341,7 +347,7 @@ class UnaryNode(Node):
                     self.rec_clock = CLOCK.now
                 if rec & 8:
                     self.inputs = (x,)
-            if ANOMALY.enabled:
+            if _ANOMALY_EVER[0] and ANOMALY.enabled:
                 self.stack = creation_stack()
         return t
 
@@ -395,7 +401,7 @@ class BinaryNode(Node):
                     self.rec_clock = CLOCK.now
                 if rec & 8:
                     self.inputs = (a, b)
-            if ANOMALY.enabled:
+            if _ANOMALY_EVER[0] and ANOMALY.enabled:
                 self.stack = creation_stack()
         return t
 
@@ -446,6 +452,7 @@ def register_tensor_hook(t: Tensor, hook):
     if fn is None:
         hooks = t.__dict__.setdefault("_hooks", [])
     else:
+        HOOKED[0] = True
         if fn.pre_hooks is None:
             fn.pre_hooks = []
         hooks = fn.pre_hooks
@@ -636,7 +643,8 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, capture=None
     try:
         buf = {}  # node -> gradient of its output (or list, for multi-output nodes)
         leaf_left = {}  # id(leaf) -> edges still to come
-        leaf_buf = {}  # id(leaf) -> (leaf, gradient so far), while more edges are to come
+        leaf_buf = {}  # id(leaf) -> (leaf, gradient so far, owned), while more edges are to come; owned: an
+        # array this walk made (a sum), so later gradients are added into it in place
         roots = []
         root_leaves = []
         for t, g in zip(outputs, grad_outputs):
@@ -649,19 +657,20 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, capture=None
         deps = _collect(roots, leaf_left)
         for t, g in root_leaves:  # backward() called on a leaf itself: its gradient is the one given
             e = leaf_buf.get(id(t))
-            leaf_buf[id(t)] = (t, g if e is None else e[1] + g)
+            leaf_buf[id(t)] = (t, g, False) if e is None else (t, e[1] + g, True)
         handed = {id(g) for g in grad_outputs} if not create_graph else set()
         anomaly = ANOMALY.enabled
         ready = [fn for fn in dict.fromkeys(roots) if deps.get(fn, 0) == 0]
         free = not retain_graph
         cap_nodes = capture.get("__nodes__", ()) if capture is not None else ()
+        hooked = HOOKED[0]
         while ready:
             fn = ready.pop()
             g = buf.pop(fn)
             rc = fn.rec_clock
             if rc is not None and rc != CLOCK.now:
                 _check_versions(fn)
-            if fn.pre_hooks:
+            if hooked and fn.pre_hooks:
                 g = _run_node_prehooks(fn, g, create_graph)
             if cap_nodes and fn in cap_nodes:
                 _capture_node(capture, fn, g)
@@ -685,7 +694,7 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, capture=None
                 )
             if anomaly:
                 _check_nan(fn, grads)
-            post = fn._post_hooks
+            post = fn._post_hooks if hooked else None
             if post:
                 for h in list(post):
                     h(tuple(_as_t(x) for x in grads), tuple(_as_t(x) for x in (g if fn.multi else [g])))
@@ -716,12 +725,21 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, capture=None
                     if c:
                         leaf_left[k] = c
                         old = leaf_buf.get(k)
-                        leaf_buf[k] = (nxt, gx if old is None else old[1] + gx)
+                        if old is None:
+                            leaf_buf[k] = (nxt, gx, False)
+                        elif old[2] and not create_graph:  # a weight used many times (an RNN loop): no new array
+                            np.add(old[1], gx, out=old[1])
+                        else:
+                            leaf_buf[k] = (nxt, old[1] + gx, True)
                         continue
                     # the leaf's gradient is final: hooks, .grad and post-accumulate hooks run now (torch's
                     # AccumulateGrad runs as soon as it is ready), so DDP can start communicating mid-backward
                     if leaf_buf and k in leaf_buf:
-                        gx = leaf_buf.pop(k)[1] + gx
+                        old = leaf_buf.pop(k)
+                        if old[2] and not create_graph:
+                            gx = np.add(old[1], gx, out=old[1])
+                        else:
+                            gx = old[1] + gx
                     elif gx is g and not create_graph:
                         gx = gx.copy()  # passed through (e.g. by an add): a node still to run holds it too
                     _finish_leaf(nxt, gx, create_graph, capture, accumulate, handed)
@@ -755,7 +773,7 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, capture=None
                     if gn is not None:
                         d["_grad_name"] = gn
             grads = vals = out = g = None
-        for t, g in list(leaf_buf.values()):  # leaves whose last edge carried no gradient, backward() on a leaf
+        for t, g, _ in list(leaf_buf.values()):  # leaves whose last edge carried no gradient, backward() on a leaf
             _finish_leaf(t, g, create_graph, capture, accumulate, handed)
         # callbacks queued during this backward (Variable._execution_engine.queue_callback), in order; a
         # callback may queue more
