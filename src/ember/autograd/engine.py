@@ -657,7 +657,7 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, capture=None
         deps = _collect(roots, leaf_left)
         for t, g in root_leaves:  # backward() called on a leaf itself: its gradient is the one given
             e = leaf_buf.get(id(t))
-            leaf_buf[id(t)] = (t, g, False) if e is None else (t, e[1] + g, True)
+            leaf_buf[id(t)] = (t, g, False) if e is None else (t, e[1] + g, False)
         handed = {id(g) for g in grad_outputs} if not create_graph else set()
         anomaly = ANOMALY.enabled
         ready = [fn for fn in dict.fromkeys(roots) if deps.get(fn, 0) == 0]
@@ -729,8 +729,9 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, capture=None
                             leaf_buf[k] = (nxt, gx, False)
                         elif old[2] and not create_graph:  # a weight used many times (an RNN loop): no new array
                             np.add(old[1], gx, out=old[1])
-                        else:
-                            leaf_buf[k] = (nxt, old[1] + gx, True)
+                        else:  # owned only if a real array (0-d sums come back as NumPy scalars)
+                            gx = old[1] + gx
+                            leaf_buf[k] = (nxt, gx, gx.__class__ is np.ndarray)
                         continue
                     # the leaf's gradient is final: hooks, .grad and post-accumulate hooks run now (torch's
                     # AccumulateGrad runs as soon as it is ready), so DDP can start communicating mid-backward
