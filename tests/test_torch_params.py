@@ -113,6 +113,11 @@ CALLS = [
     ("searchsorted", (np.array([1.0, 2.0, 3.0]),), {"input": np.array([2.0]), "out_int32": True}),
     ("repeat_interleave", (np.array([1, 2]),), {}),
     ("repeat_interleave", (), {"input": V, "repeats": 2, "dim": 0, "output_size": 6}),
+    ("meshgrid", (V, V[:2]), {"indexing": "xy"}),
+    ("cdist", (A, A), {"p": 1.0}),
+    ("trapezoid", (V,), {"dx": 0.5}),
+    ("mm", (), {"input": A, "mat2": A.T}),
+    ("asarray", ([1.0, 2.0],), {"requires_grad": None}),
 ]
 
 # Tensor methods: (method, positional args, keyword args), on a fresh copy of A in both libraries
@@ -138,6 +143,13 @@ METHODS = [
     ("flip", (), {"dims": (1,)}),
     ("tile", (2, 1), {}),
     ("swapdims_", (), {"dim0": 0, "dim1": 1}),
+    ("repeat", (), {"repeats": (2, 1)}),
+    ("expand", (), {"size": (3, 2, 3)}),
+    ("broadcast_to", (), {"size": (2, 2, 3)}),
+    ("count_nonzero", (0, 1), {}),
+    ("squeeze", (), {"dim": 0}),
+    ("unsqueeze", (0,), {}),
+    ("std", (), {"dim": 1, "unbiased": False, "keepdim": True}),
 ]
 
 
@@ -491,3 +503,20 @@ def test_thread_settings_as_torch():
     ember.set_num_interop_threads(2)
     assert ember.get_num_interop_threads() == 2
     ember._threads["interop"] = None
+
+
+def test_split_squeeze_and_random_fill_keywords():
+    for lib in (torch, ember):
+        x = lib.arange(5.0)
+        assert [c.tolist() for c in x.split(split_size=2)] == [[0.0, 1.0], [2.0, 3.0], [4.0]]
+        assert tuple(lib.zeros(1, 3, 1).squeeze(0, 2).shape) == (3,)
+        y = lib.zeros(4)
+        y.cauchy_(median=0.0, sigma=1.0)
+        y.log_normal_(mean=0.0, std=0.5)
+        assert bool((y > 0).all())
+        y.geometric_(p=0.5)
+        assert bool((y >= 1).all())
+        with pytest.warns(UserWarning, match="it will be required to pass the indexing argument"):
+            lib.meshgrid(lib.arange(2), lib.arange(3))
+    with pytest.raises(NotImplementedError, match=r"mm\(out_dtype=\.\.\.\): torch runs it only on CUDA"):
+        ember.mm(ember.ones(2, 2), ember.ones(2, 2), out_dtype=ember.float64)

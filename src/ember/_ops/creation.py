@@ -367,8 +367,16 @@ def empty_strided(size, stride, *, dtype=None, layout=None, device=None, require
     return empty(*size, dtype=dtype, requires_grad=requires_grad)
 
 
-tensor_method(lambda self, size, stride, *, dtype=None, device=None, requires_grad=False: empty(
-    *size, dtype=dtype or self.dtype, requires_grad=requires_grad), "new_empty_strided")
+def _new_empty_strided(self, size, stride, *, dtype=None, layout=None, device=None, pin_memory=False,
+                       requires_grad=False):
+    """An uninitialised tensor of ``size`` like ``self`` (ember chooses its own strides)."""
+    if layout is not None or pin_memory:
+        _layout.check("new_empty_strided", layout, pin_memory)
+    return empty(*size, dtype=dtype or self.dtype, requires_grad=requires_grad,
+                 device=self.device if device is None else device)
+
+
+tensor_method(_new_empty_strided, "new_empty_strided")
 
 
 def empty_permuted(size, physical_layout, *, dtype=None, layout=None, device=None, requires_grad=False,
@@ -383,7 +391,7 @@ def scalar_tensor(s, *, dtype=None, layout=None, device=None, requires_grad=Fals
                   requires_grad=requires_grad)
 
 
-def asarray(obj, *, dtype=None, device=None, copy=None, requires_grad=False):
+def asarray(obj, *, dtype=None, device=None, copy=None, requires_grad=None):
     """A tensor from ``obj``, sharing memory when possible (as torch.asarray)."""
     if isinstance(obj, Tensor):
         t = obj if dtype is None else obj.to(dtype)

@@ -260,26 +260,25 @@ _INPLACE.update({
 
 
 def _random_fill(kind):
-    def method(self, *args, generator=None):
+    def fill(self, draw, generator):
         from .._random import _gen
 
-        g = _gen(generator)
-        shape = self._data.shape
-        if kind == "cauchy":
-            median, sigma = (list(args) + [0.0, 1.0][len(args):])[:2]
-            vals = median + sigma * np.tan(math.pi * (g.np.random(shape) - 0.5))
-        elif kind == "log_normal":
-            mean, std = (list(args) + [1.0, 2.0][len(args):])[:2]
-            vals = np.exp(g.np.normal(mean, std, size=shape))
-        else:  # geometric
-            p = args[0]
-            vals = g.np.geometric(p, size=shape)
+        vals = draw(_gen(generator).np, self._data.shape)
         if self.requires_grad and self.is_leaf:
             raise RuntimeError(f"a leaf Variable that requires grad is being used in an in-place operation ({kind}_)")
         self._data[...] = vals
         self._bump()
         return self
 
+    if kind == "cauchy":
+        def method(self, median=0, sigma=1, *, generator=None):
+            return fill(self, lambda g, shape: median + sigma * np.tan(math.pi * (g.random(shape) - 0.5)), generator)
+    elif kind == "log_normal":
+        def method(self, mean=1, std=2, *, generator=None):
+            return fill(self, lambda g, shape: np.exp(g.normal(mean, std, size=shape)), generator)
+    else:
+        def method(self, p, *, generator=None):
+            return fill(self, lambda g, shape: g.geometric(p, size=shape), generator)
     method.__name__ = kind + "_"
     return method
 

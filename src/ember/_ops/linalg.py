@@ -114,9 +114,16 @@ def ns_matmul(a, b):
     return MatMul()(a, b)
 
 
+def _no_out_dtype(op):
+    raise NotImplementedError(f"{op}(out_dtype=...): torch runs it only on CUDA for low-precision inputs; ember "
+                              f"computes in the inputs' dtype: cast the result with .to(dtype)")
+
+
 @tensor_method
-def mm(input, mat2, *, out=None):
+def mm(input, mat2, out_dtype=None, *, out=None):
     """2-D matrix product (strict shapes)."""
+    if out_dtype is not None:
+        _no_out_dtype("mm")
     if out is not None:
         return _out.into(out, "mm", mm, input, mat2, exact_dtype=True)
     if input.ndim != 2 or mat2.ndim != 2:
@@ -125,8 +132,10 @@ def mm(input, mat2, *, out=None):
 
 
 @tensor_method
-def bmm(input, mat2, *, out=None):
+def bmm(input, mat2, out_dtype=None, *, out=None):
     """Batched 3-D matrix product (no broadcasting)."""
+    if out_dtype is not None:
+        _no_out_dtype("bmm")
     if out is not None:
         return _out.into(out, "bmm", bmm, input, mat2, exact_dtype=True)
     if input.ndim != 3 or mat2.ndim != 3:
@@ -183,7 +192,9 @@ tensor_method(ger, "ger")
 
 
 @tensor_method(inplace=True)
-def addmm(input, mat1, mat2, *, beta=1, alpha=1, out=None):
+def addmm(input, mat1, mat2, out_dtype=None, *, beta=1, alpha=1, out=None):
+    if out_dtype is not None:
+        _no_out_dtype("addmm")
     if out is not None:
         return _out.into(out, "addmm", addmm, input, mat1, mat2, beta=beta, alpha=alpha, exact_dtype=True)
     return input * beta + matmul(mat1, mat2) * alpha
@@ -315,7 +326,7 @@ def cross(input, other, dim=None, *, out=None):  # noqa: A002
     return stack([a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0], ax)
 
 
-def cdist(x1, x2, p=2.0, compute_mode=None):
+def cdist(x1, x2, p=2.0, compute_mode="use_mm_for_euclid_dist_if_necessary"):
     """Pairwise p-norm distances between the rows of ``x1`` (..., P, M) and ``x2`` (..., R, M)."""
     if x1.ndim < 2 or x2.ndim < 2 or x1.shape[-1] != x2.shape[-1]:
         raise RuntimeError(
@@ -391,8 +402,10 @@ def addbmm(input, batch1, batch2, *, beta=1, alpha=1, out=None):  # noqa: A002
 
 
 @tensor_method(inplace=True)
-def baddbmm(input, batch1, batch2, *, beta=1, alpha=1, out=None):  # noqa: A002
+def baddbmm(input, batch1, batch2, out_dtype=None, *, beta=1, alpha=1, out=None):  # noqa: A002
     """beta * input + alpha * (batch1 @ batch2), per batch."""
+    if out_dtype is not None:
+        _no_out_dtype("baddbmm")
     if out is not None:
         return _out.into(out, "baddbmm", baddbmm, input, batch1, batch2, beta=beta, alpha=alpha, exact_dtype=True)
     return _scaled_sum(input, bmm(batch1, batch2), beta, alpha)

@@ -545,7 +545,10 @@ def any(input, dim=None, keepdim=False, *, out=None):
 
 
 @tensor_method
-def count_nonzero(input, dim=None):
+def count_nonzero(input, dim=None, *args):
+    """The number of non-zero values (over ``dim``: an int, a tuple, or several ints as in ``x.count_nonzero(0, 1)``)."""
+    if args:
+        dim = (dim,) + args
     axes = _dims(dim, input.ndim, "count_nonzero")
     return Tensor._wrap(np.asarray(np.count_nonzero(input._data, axis=axes), dtype=np.int64))
 
@@ -821,7 +824,7 @@ def corrcoef(input):  # noqa: A002
     return clamp(c, -1, 1)
 
 
-def trapezoid(y, x=None, *, dx=None, dim=-1):
+def trapezoid(y, x=None, *, dx=1, dim=-1):
     """Trapezoidal rule along ``dim`` (spacing ``dx`` or sample points ``x``), differentiable."""
     ax = _dim(dim, y.ndim, "trapezoid")
     n = y.shape[ax]
@@ -841,12 +844,12 @@ def trapezoid(y, x=None, *, dx=None, dim=-1):
     return sum(lo + hi, ax) * ((1.0 if dx is None else dx) / 2)
 
 
-def trapz(y, x=None, *, dx=None, dim=-1):
+def trapz(y, x=None, *, dx=1, dim=-1):
     """Alias of ``trapezoid``."""
     return trapezoid(y, x, dx=dx, dim=dim)
 
 
-def cumulative_trapezoid(y, x=None, *, dx=None, dim=-1):
+def cumulative_trapezoid(y, x=None, *, dx=1, dim=-1):
     """Cumulative trapezoidal rule along ``dim`` (one element shorter), differentiable."""
     ax = _dim(dim, y.ndim, "cumulative_trapezoid")
     n = y.shape[ax]

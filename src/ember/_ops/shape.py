@@ -4,6 +4,8 @@ from __future__ import annotations
 import builtins
 import numbers
 
+import warnings
+
 import numpy as np
 
 from .. import _dtype as D
@@ -185,8 +187,10 @@ def t(input):
 
 
 @tensor_method
-def squeeze(input, dim=None):
-    """Remove dims of size 1 (all, or those in ``dim``)."""
+def squeeze(input, dim=None, *args):
+    """Remove dims of size 1 (all, or those in ``dim``: an int, a tuple, or several ints as ``x.squeeze(0, 1)``)."""
+    if args:
+        dim = (dim,) + args
     if dim is None:
         shape = tuple(s for s in input.shape if s != 1)
     else:
@@ -228,10 +232,10 @@ class Expand(Node):
         return (ns.sum_to(g, self.src),)
 
 
-@tensor_method("expand", "broadcast_to")
-def expand(input, *sizes):
+@tensor_method("expand")
+def expand(input, *args, size=None, implicit=False):
     """Broadcast to a larger shape without copying (-1 keeps a dim)."""
-    sizes = _shape_arg(sizes, "expand")
+    sizes = _shape_arg(args if size is None else (size,), "expand")
     if len(sizes) < input.ndim:
         raise RuntimeError(
             f"expand: the number of sizes provided ({len(sizes)}) must be greater or equal to the number of "
@@ -253,7 +257,10 @@ def expand(input, *sizes):
     return _make_view(Expand(shape)(input), input, (expand, (shape,)))
 
 
-broadcast_to = expand
+@tensor_method
+def broadcast_to(input, size):
+    """``expand`` to ``size`` (torch.broadcast_to)."""
+    return expand(input, size)
 
 
 def ns_expand(x, shape):
@@ -436,7 +443,14 @@ def _split_views(x, ax, sizes, squeeze):
     return tuple(res)
 
 
-@tensor_method
+def _split_method(self, split_size, dim=0):
+    """``x.split(split_size, dim)`` (torch's method names the sizes ``split_size``)."""
+    return split(self, split_size, dim)
+
+
+tensor_method(_split_method, "split")
+
+
 def split(tensor, split_size_or_sections, dim=0):
     """Split into chunks of a size (the last may be smaller) or of the given sizes."""
     ax = _dim(dim, tensor.ndim, "split")
@@ -636,9 +650,9 @@ def ns_triu(x, k):
 
 
 @tensor_method
-def repeat(x, *sizes):
-    """Tile the tensor ``sizes`` times along each dim (torch's ``repeat``)."""
-    sizes = _shape_arg(sizes, "repeat")
+def repeat(x, *args, repeats=None):
+    """Tile the tensor ``repeats`` times along each dim (torch's ``repeat``: ``x.repeat(2, 1)``)."""
+    sizes = _shape_arg(args if repeats is None else (repeats,), "repeat")
     if len(sizes) < x.ndim:
         raise RuntimeError(
             f"repeat: number of repeat dims ({len(sizes)}) can not be smaller than number of dimensions of tensor ({x.ndim})"
@@ -941,8 +955,12 @@ class AsStrided(UnaryNode):
         return (ns.index(store, (xi,)),)
 
 
-def meshgrid(*tensors, indexing="ij"):
-    """Coordinate grids from 1-D tensors (``indexing='ij'`` or ``'xy'``); differentiable."""
+def meshgrid(*tensors, indexing=None):
+    """Coordinate grids from 1-D tensors (``indexing='ij'`` or ``'xy'``; None is 'ij' with torch's warning)."""
+    if indexing is None:
+        warnings.warn("torch.meshgrid: in an upcoming release, it will be required to pass the indexing argument.",
+                      UserWarning, stacklevel=2)
+        indexing = "ij"
     if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
         tensors = tuple(tensors[0])
     if indexing not in ("ij", "xy"):
@@ -1180,7 +1198,8 @@ def unsqueeze_(self, dim):
 
 
 @tensor_method
-def resize_(self, *sizes, memory_format=None):
+def resize_(self, *args, size=None, memory_format=None):
+    sizes = args if size is None else (size,)
     if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
         sizes = tuple(sizes[0])
     n = int(np.prod(sizes))
