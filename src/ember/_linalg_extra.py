@@ -11,6 +11,7 @@ import numpy as np
 from . import _ops as _o
 from ._tensor import Tensor
 from .autograd.engine import MultiNode, UnaryNode
+from . import _out
 
 
 def _mT(x):
@@ -76,9 +77,11 @@ class Eigh(MultiNode):
         return (V @ inner @ _mT(V), None)
 
 
-def eigh(A, UPLO="L"):  # noqa: N803
+def eigh(A, UPLO='L', *, out=None):  # noqa: N803
     """Eigenvalues (ascending) and eigenvectors of a symmetric matrix (differentiable; the eigenvalues
     must be distinct for the eigenvector gradient)."""
+    if out is not None:
+        return _out.into(out, "eigh", eigh, A, UPLO)
     if UPLO not in ("L", "U"):
         raise RuntimeError(f"linalg.eigh: UPLO must be 'L' or 'U', got {UPLO!r}")
     from collections import namedtuple
@@ -135,9 +138,11 @@ class Svd(MultiNode):
         return (gA,)
 
 
-def svd(A, full_matrices=True, *, driver=None):  # noqa: N803
+def svd(A, full_matrices=True, *, driver=None, out=None):  # noqa: N803
     """U, S, Vh with A = U diag(S) Vh. Differentiable with ``full_matrices=False`` (as torch requires);
     singular values must be distinct (and non-zero for non-square inputs) for the U/Vh gradient."""
+    if out is not None:
+        return _out.into(out, "svd", svd, A, full_matrices, driver=driver)
     from collections import namedtuple
 
     rt = namedtuple("torch_return_types_linalg_svd", ["U", "S", "Vh"])
@@ -151,8 +156,10 @@ def svd(A, full_matrices=True, *, driver=None):  # noqa: N803
     return rt(*Svd()(A))
 
 
-def svdvals(A, *, driver=None):  # noqa: N803
+def svdvals(A, *, driver=None, out=None):  # noqa: N803
     """The singular values, descending (differentiable). ``driver`` (a cuSOLVER choice) is ignored."""
+    if out is not None:
+        return _out.into(out, "svdvals", svdvals, A, driver=driver)
     return Svd()(A)[1]
 
 
@@ -180,9 +187,11 @@ class Qr(MultiNode):
         return (_mT(_inv(R) @ _mT(B)) if not tens else _mT(_inv(R) @ _mT(B)),)
 
 
-def qr(A, mode="reduced"):  # noqa: N803
+def qr(A, mode='reduced', *, out=None):  # noqa: N803
     """Q, R with A = Q R ('reduced' or 'complete'; 'r' returns an empty Q). Differentiable in 'reduced'
     mode for tall or square inputs."""
+    if out is not None:
+        return _out.into(out, "qr", qr, A, mode)
     from collections import namedtuple
 
     rt = namedtuple("torch_return_types_linalg_qr", ["Q", "R"])
@@ -218,8 +227,10 @@ class Cholesky(UnaryNode):
         return (0.5 * (gA + _mT(gA)),)
 
 
-def cholesky(A, *, upper=False):  # noqa: N803
+def cholesky(A, *, upper=False, out=None):  # noqa: N803
     """The Cholesky factor of a symmetric positive-definite matrix (lower; ``upper=True`` for U = L^T)."""
+    if out is not None:
+        return _out.into(out, "cholesky", cholesky, A, upper=upper)
     L = Cholesky()(A)
     return _mT(L) if upper else L
 
@@ -240,8 +251,10 @@ class Slogdet(MultiNode):
         return (g * _mT(ia),)
 
 
-def slogdet(A):  # noqa: N803
+def slogdet(A, *, out=None):  # noqa: N803
     """(sign, log|det|) of square matrices; log|det| is differentiable."""
+    if out is not None:
+        return _out.into(out, "slogdet", slogdet, A)
     from collections import namedtuple
 
     s, l = Slogdet()(A)

@@ -46,7 +46,7 @@ def into(out, op, fn, *args, exact_dtype=False, **kwargs):
         raise RuntimeError(f"{op}(): functions with out=... arguments don't support automatic differentiation, but "
                            "one of the arguments requires grad.")
     res = fn(*args, **kwargs)
-    if isinstance(res, tuple):
+    if isinstance(res, (tuple, list)):
         if not isinstance(out, (tuple, list)) or len(out) != len(res):
             raise TypeError(f"{op}(): this call returns {len(res)} tensors, so out= must be a tuple of {len(res)} "
                             f"tensors, got {type(out).__name__}")

@@ -13,13 +13,17 @@ from . import _dtype as D
 from . import _ops as _o
 
 
-def fftfreq(n, d=1.0, *, dtype=None, layout=None, device=None, requires_grad=False):
+def fftfreq(n, d=1.0, *, dtype=None, layout=None, device=None, requires_grad=False, out=None):
     """Sample frequencies of an ``n``-point FFT with sample spacing ``d``."""
+    if out is not None:
+        return _out.into(out, "fftfreq", fftfreq, n, d, dtype=dtype, layout=layout, device=device, requires_grad=requires_grad)
     return _o.tensor(np.fft.fftfreq(n, d), dtype=dtype or D.get_default_dtype(), requires_grad=requires_grad)
 
 
-def rfftfreq(n, d=1.0, *, dtype=None, layout=None, device=None, requires_grad=False):
+def rfftfreq(n, d=1.0, *, dtype=None, layout=None, device=None, requires_grad=False, out=None):
     """Sample frequencies of an ``n``-point real FFT (the non-negative half)."""
+    if out is not None:
+        return _out.into(out, "rfftfreq", rfftfreq, n, d, dtype=dtype, layout=layout, device=device, requires_grad=requires_grad)
     return _o.tensor(np.fft.rfftfreq(n, d), dtype=dtype or D.get_default_dtype(), requires_grad=requires_grad)
 
 
@@ -40,5 +44,6 @@ def ifftshift(input, dim=None):  # noqa: A002
 
 
 from ._compat import module_getattr as _module_getattr  # noqa: E402
+from . import _out  # noqa: E402
 
 __getattr__ = _module_getattr("torch.fft", "ember.fft")  # listed torch names raise a clear error

@@ -13,8 +13,10 @@ def cross(input, other, *, dim=-1, out=None):
     return _o.cross(input, other, dim, out=out)
 
 
-def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None):  # noqa: A002
+def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None, out=None):  # noqa: A002
     """The vector ``ord``-norm over ``dim`` (all elements when None)."""
+    if out is not None:
+        return _out.into(out, "vector_norm", vector_norm, x, ord, dim, keepdim, dtype=dtype)
     if dtype is not None:
         x = x.to(dtype)
     if ord == float("inf"):
@@ -26,8 +28,10 @@ def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None):  # noqa: A002
     return _o.norm(x, ord, dim=dim, keepdim=keepdim)
 
 
-def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim=False, *, dtype=None):  # noqa: A002,N803
+def matrix_norm(A, ord='fro', dim=(-2, -1), keepdim=False, *, dtype=None, out=None):  # noqa: A002,N803
     """Matrix norms: 'fro', 'nuc', 2, -2, 1, -1, inf, -inf over ``dim`` (differentiable)."""
+    if out is not None:
+        return _out.into(out, "matrix_norm", matrix_norm, A, ord, dim, keepdim, dtype=dtype)
     if dtype is not None:
         A = A.to(dtype)
     return _matrix_norm(A, ord, tuple(dim), keepdim)
@@ -101,8 +105,10 @@ def det(A, *, out=None):  # noqa: N803  (torch's name)
     return Det()(A)
 
 
-def solve(A, B, *, left=True):
+def solve(A, B, *, left=True, out=None):
     """X with A @ X = B (or X @ A = B when ``left=False``), through the inverse (differentiable)."""
+    if out is not None:
+        return _out.into(out, "solve", solve, A, B, left=left)
     _check_square(A, "solve")
     Ai = inv(A)
     if not left:
@@ -137,8 +143,10 @@ def _rt(name, fields):
     return namedtuple(name, fields)
 
 
-def eigvalsh(A, UPLO="L"):  # noqa: N803
+def eigvalsh(A, UPLO='L', *, out=None):  # noqa: N803
     """Eigenvalues (ascending) of a symmetric matrix (differentiable)."""
+    if out is not None:
+        return _out.into(out, "eigvalsh", eigvalsh, A, UPLO)
     return eigh(A, UPLO)[0]
 
 
@@ -146,12 +154,16 @@ def diagonal(A, *, offset=0, dim1=-2, dim2=-1):  # noqa: N803
     return _o.diagonal(A, offset, dim1, dim2)
 
 
-def matmul(input, other):  # noqa: A002
+def matmul(input, other, *, out=None):  # noqa: A002
+    if out is not None:
+        return _out.into(out, "matmul", matmul, input, other, exact_dtype=True)
     return _o.matmul(input, other)
 
 
-def vecdot(x, y, *, dim=-1):
+def vecdot(x, y, *, dim=-1, out=None):
     """Dot products along ``dim`` (no conjugation: ember is real-only)."""
+    if out is not None:
+        return _out.into(out, "vecdot", vecdot, x, y, dim=dim)
     return _o.sum(x * y, dim)
 
 
@@ -175,8 +187,10 @@ def multi_dot(tensors):
     return out
 
 
-def matrix_power(A, n):  # noqa: N803
+def matrix_power(A, n, *, out=None):  # noqa: N803
     """A ** n for an integer n (negative: powers of the inverse), differentiable."""
+    if out is not None:
+        return _out.into(out, "matrix_power", matrix_power, A, n)
     _check_square(A, "matrix_power")
     if not isinstance(n, int):
         raise TypeError(f"linalg.matrix_power: n must be an int, got {type(n).__name__}")
@@ -209,8 +223,10 @@ def matrix_exp(A):  # noqa: N803
     return out
 
 
-def solve_triangular(A, B, *, upper, left=True, unitriangular=False):  # noqa: N803
+def solve_triangular(A, B, *, upper, left=True, unitriangular=False, out=None):  # noqa: N803
     """X with A X = B (``left=False``: X A = B) for a triangular A (differentiable; only A's triangle is read)."""
+    if out is not None:
+        return _out.into(out, "solve_triangular", solve_triangular, A, B, upper=upper, left=left, unitriangular=unitriangular)
     T = _o.triu(A) if upper else _o.tril(A)
     if unitriangular:
         n = A.shape[-1]
@@ -229,8 +245,10 @@ def lstsq(A, B, rcond=None, *, driver=None):  # noqa: N803
         X, empty, rank, empty)
 
 
-def pinv(A, *, atol=None, rtol=None, hermitian=False):  # noqa: N803
+def pinv(A, *, atol=None, rtol=None, hermitian=False, out=None):  # noqa: N803
     """The Moore-Penrose pseudo-inverse through the SVD (differentiable where the rank is constant)."""
+    if out is not None:
+        return _out.into(out, "pinv", pinv, A, atol=atol, rtol=rtol, hermitian=hermitian)
     U, S, Vh = svd(A, full_matrices=False)
     smax = S.detach().numpy().max(-1, keepdims=True) if S.numel() else np.zeros(S.shape[:-1] + (1,))
     if rtol is None:
@@ -243,8 +261,10 @@ def pinv(A, *, atol=None, rtol=None, hermitian=False):  # noqa: N803
     return _o.matmul(Vh.transpose(-1, -2) * Sinv.unsqueeze(-2), U.transpose(-1, -2))
 
 
-def matrix_rank(A, *, atol=None, rtol=None, hermitian=False):  # noqa: N803
+def matrix_rank(A, *, atol=None, rtol=None, hermitian=False, out=None):  # noqa: N803
     """The number of singular values above the tolerance (int64, not differentiable)."""
+    if out is not None:
+        return _out.into(out, "matrix_rank", matrix_rank, A, atol=atol, rtol=rtol, hermitian=hermitian)
     S = np.linalg.svd(A._data, compute_uv=False)
     smax = S.max(-1, keepdims=True) if S.size else np.zeros(S.shape[:-1] + (1,))
     if rtol is None:
@@ -275,8 +295,10 @@ def _matrix_norm(x, ord, dim, keepdim):  # noqa: A002
     raise RuntimeError(f"linalg.matrix_norm: Order {ord} not supported.")
 
 
-def cond(A, p=None):  # noqa: N803
+def cond(A, p=None, *, out=None):  # noqa: N803
     """The condition number in the p-norm (2 by default: largest / smallest singular value)."""
+    if out is not None:
+        return _out.into(out, "cond", cond, A, p)
     if p in (None, 2, -2):
         s = svdvals(A)
         r = _o.amax(s, -1) / _o.amin(s, -1)
@@ -284,15 +306,19 @@ def cond(A, p=None):  # noqa: N803
     return matrix_norm(A, p) * matrix_norm(inv(A), p)
 
 
-def tensorinv(A, ind=2):  # noqa: N803
+def tensorinv(A, ind=2, *, out=None):  # noqa: N803
     """The inverse of A for ``tensordot`` with ``ind`` leading dims (differentiable)."""
+    if out is not None:
+        return _out.into(out, "tensorinv", tensorinv, A, ind)
     out_shape = tuple(A.shape[ind:]) + tuple(A.shape[:ind])
     n = int(np.prod(A.shape[:ind]))
     return inv(A.reshape(n, -1)).reshape(out_shape)
 
 
-def tensorsolve(A, B, dims=None):  # noqa: N803
+def tensorsolve(A, B, dims=None, *, out=None):  # noqa: N803
     """X with tensordot(A, X, X.ndim) = B (differentiable)."""
+    if out is not None:
+        return _out.into(out, "tensorsolve", tensorsolve, A, B, dims)
     if dims is not None:
         A = _o.movedim(A, tuple(dims), tuple(range(A.ndim - len(dims), A.ndim)))
     x_shape = tuple(A.shape[B.ndim:])
@@ -300,11 +326,15 @@ def tensorsolve(A, B, dims=None):  # noqa: N803
     return solve(A.reshape(n, -1), B.reshape(n)).reshape(x_shape)
 
 
-def inv_ex(A, *, check_errors=False):  # noqa: N803
+def inv_ex(A, *, check_errors=False, out=None):  # noqa: N803
+    if out is not None:
+        return _out.into(out, "inv_ex", inv_ex, A, check_errors=check_errors)
     return _rt("torch_return_types_linalg_inv_ex", ["inverse", "info"])(inv(A), _info(A))
 
 
-def cholesky_ex(A, *, upper=False, check_errors=False):  # noqa: N803
+def cholesky_ex(A, *, upper=False, check_errors=False, out=None):  # noqa: N803
+    if out is not None:
+        return _out.into(out, "cholesky_ex", cholesky_ex, A, upper=upper, check_errors=check_errors)
     try:
         L = cholesky(A, upper=upper)
         info = _info(A)
@@ -315,7 +345,9 @@ def cholesky_ex(A, *, upper=False, check_errors=False):  # noqa: N803
     return _rt("torch_return_types_linalg_cholesky_ex", ["L", "info"])(L, info)
 
 
-def solve_ex(A, B, *, left=True, check_errors=False):  # noqa: N803
+def solve_ex(A, B, *, left=True, check_errors=False, out=None):  # noqa: N803
+    if out is not None:
+        return _out.into(out, "solve_ex", solve_ex, A, B, left=left, check_errors=check_errors)
     return _rt("torch_return_types_linalg_solve_ex", ["result", "info"])(solve(A, B, left=left), _info(A))
 
 

@@ -62,28 +62,39 @@ def _values(fn, *args):
         return Tensor._wrap(np.asarray(fn(*[np.asarray(a, np.float64) for a in arrays])).astype(dt))
 
 
-def zeta(input, other):  # noqa: A002
+def zeta(input, other, *, out=None):  # noqa: A002
     """The Hurwitz zeta function sum_k (other + k) ** -input (not differentiable)."""
+    if out is not None:
+        return _out.into(out, "zeta", zeta, input, other)
     return _values(_S.zeta, input, other)
 
 
-def modified_bessel_i0(input):  # noqa: A002
+def modified_bessel_i0(input, *, out=None):  # noqa: A002
     """I0(x) (values as ``i0``; not differentiable, as torch)."""
+    if out is not None:
+        return _out.into(out, "modified_bessel_i0", modified_bessel_i0, input)
     return _values(_S.i0, input)
 
 
-def modified_bessel_i1(input):  # noqa: A002
+def modified_bessel_i1(input, *, out=None):  # noqa: A002
     """I1(x) (values as ``i1``; not differentiable, as torch)."""
+    if out is not None:
+        return _out.into(out, "modified_bessel_i1", modified_bessel_i1, input)
     return _values(_S.i1, input)
 
 
-def spherical_bessel_j0(input):  # noqa: A002
+def spherical_bessel_j0(input, *, out=None):  # noqa: A002
     """sin(x) / x, 1 at 0 (not differentiable, as torch)."""
+    if out is not None:
+        return _out.into(out, "spherical_bessel_j0", spherical_bessel_j0, input)
     return _values(lambda x: np.where(x == 0, 1.0, np.sin(x) / np.where(x == 0, 1.0, x)), input)
 
 
 def _poly(name, p0, p1, step, shift=False):
-    def f(input, n):  # noqa: A002
+    def f(input, n, *, out=None):  # noqa: A002
+        if out is not None:
+            return _out.into(out, name, f, input, n)
+
         def run(x, nn):
             if shift:
                 x = 2 * x - 1
@@ -124,5 +135,6 @@ legendre_polynomial_p = _poly("legendre_polynomial_p", 1, lambda x: x,
                               lambda x, k, cur, prev: ((2 * k + 1) * x * cur - k * prev) / (k + 1))
 
 from ._compat import module_getattr as _module_getattr  # noqa: E402
+from . import _out  # noqa: E402
 
 __getattr__ = _module_getattr("torch.special", "ember.special")  # listed torch names raise a clear error

@@ -640,7 +640,9 @@ def heaviside(input, values, *, out=None):  # noqa: A002
 
 
 def _intop(npf, name):
-    def f(input, other):  # noqa: A002
+    def f(input, other, *, out=None):  # noqa: A002
+        if out is not None:
+            return _out.into(out, name, f, input, other)
         a, b = _promote(input, other, name)
         for t in (a, b):
             if isinstance(t, Tensor) and t._data.dtype.kind not in "iub":

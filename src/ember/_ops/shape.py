@@ -1083,11 +1083,13 @@ def unsafe_chunk(input, chunks, dim=0):  # noqa: A002
 
 
 def _copy_of(fn, name):
-    def f(*args, **kwargs):
-        out = fn(*args, **kwargs)
-        if isinstance(out, (tuple, list)):
-            return type(out)(o.clone() for o in out)
-        return out.clone()
+    def f(*args, out=None, **kwargs):
+        if out is not None:
+            return _out.into(out, name, f, *args, **kwargs)
+        res = fn(*args, **kwargs)
+        if isinstance(res, (tuple, list)):
+            return type(res)(o.clone() for o in res)
+        return res.clone()
 
     f.__name__ = name
     f.__doc__ = f"``{fn.__name__}`` returning a copy instead of a view."

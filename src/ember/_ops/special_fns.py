@@ -68,7 +68,9 @@ def _elementwise(opname, fwd, deriv, doc):
 
     _Node.__name__ = "".join(p.capitalize() for p in opname.split("_"))
 
-    def f(input):  # noqa: A002  (torch's name)
+    def f(input, *, out=None):  # noqa: A002  (torch's name)
+        if out is not None:
+            return _out.into(out, opname, f, input)
         return _Node()(_floatify(input, opname))
 
     f.__name__ = opname
