@@ -60,3 +60,115 @@ def test_softmax_of_empty_float32_stays_float32(fn):
     assert out.dtype == ember.float32 and tuple(out.shape) == (0, 3)
     out = getattr(ember.zeros(3, 0), fn)(-1)
     assert out.dtype == ember.float32 and tuple(out.shape) == (3, 0)
+
+
+def _grads(fn, *arrays):
+    """Values and float64 gradients of ``fn(L, *tensors)`` (summed with weights 1..n) in torch and ember."""
+    res = []
+    for L in (torch, ember):
+        ts = [L.from_numpy(np.array(a, dtype=np.float64)).requires_grad_(True) for a in arrays]
+        y = fn(L, *ts)
+        w = L.from_numpy(np.arange(1.0, y.numel() + 1).reshape(tuple(y.shape)))
+        gs = L.autograd.grad((y * w).sum(), ts, allow_unused=True)
+        res.append((y.detach().numpy(), [np.zeros(np.shape(a)) if g is None else g.numpy() for g, a in zip(gs, arrays)]))
+    (tv, tg), (ev, eg) = res
+    np.testing.assert_allclose(ev, tv, rtol=1e-10, atol=1e-12, equal_nan=True)
+    for e, t in zip(eg, tg):
+        np.testing.assert_allclose(e, t, rtol=1e-10, atol=1e-12, equal_nan=True)
+
+
+# ------------------------------------------------------------------------------------------ gradients
+BASES = [0.0, 2.0, -2.0, 0.5, -1.0]  # not -0.0: torch's own kernels disagree on its infinities' signs
+EXPS = [0.0, 0.5, 1.0, 2.0, 3.0, -1.0, -0.5, -2.0, 1.5]
+
+
+def test_pow_gradients_at_zero_and_negative_bases_match_torch():
+    a, b = np.meshgrid(BASES, EXPS)
+    _grads(lambda L, x, y: L.pow(x, y), a, b)
+    _grads(lambda L, x, y: x ** y, a, b)
+    _grads(lambda L, x, y: L.float_power(x, y), a, b)
+
+
+@pytest.mark.parametrize("base", [0.0, 2.0, 0.5, -2.0])
+def test_pow_scalar_base_gradient_matches_torch(base):
+    _grads(lambda L, y: L.pow(base, y), np.array(EXPS))
+    _grads(lambda L, y: base ** y, np.array(EXPS))
+
+
+@pytest.mark.parametrize("e", EXPS + [0, 1, 2, 3, -1, -2])
+def test_pow_scalar_exponent_gradient_matches_torch(e):
+    _grads(lambda L, x: L.pow(x, e), np.array(BASES))
+
+
+def test_getitem_ints_and_tensors_around_an_empty_ellipsis():
+    x = np.arange(4 * 3 * 2 * 3, dtype=np.float64).reshape(4, 3, 2, 3)
+    i = np.array([2, 0, 1])
+    res = [tuple(L.from_numpy(x.copy())[:3, L.from_numpy(i), -1, ..., L.from_numpy(i)].shape) for L in (torch, ember)]
+    assert res[1] == res[0]
+
+
+# ------------------------------------------------------------------------------------------ values
+@pytest.mark.parametrize("fn", ["softmax", "softmin", "log_softmax"])
+def test_softmax_family_with_inf_logits_matches_torch(fn):
+    x = np.array([[np.inf, 1.0, 2.0], [-np.inf, -np.inf, -np.inf], [-np.inf, 0.0, 1.0], [-np.inf, np.inf, 0.0]])
+    res = [getattr(L.nn.functional, fn)(L.from_numpy(x.copy()), dim=1).numpy() for L in (torch, ember)]
+    np.testing.assert_allclose(res[1], res[0], rtol=1e-12, equal_nan=True)
+
+
+def test_diag_embed_keeps_zeros_off_the_diagonal_of_nan_and_inf():
+    x = np.array([[np.nan, 1.0, np.inf], [2.0, -np.inf, 3.0]])
+    for off in (0, 1, -2):
+        _grads(lambda L, t, off=off: L.diag_embed(t, off), x)
+
+
+@pytest.mark.parametrize("dim", [0, 1, -1])
+def test_cosine_similarity_normalizes_after_broadcasting(dim):
+    x = np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])
+    y = np.array([[1.0, 0.5]])
+    _grads(lambda L, a, b: L.nn.functional.cosine_similarity(a, b, dim=dim), x, y)
+
+
+def test_cosine_similarity_of_fewer_dims_broadcasts():
+    x = np.arange(1.0, 13.0).reshape(2, 3, 2)
+    y = np.array([1.0, -2.0])
+    _grads(lambda L, a, b: L.nn.functional.cosine_similarity(a, b, dim=-1), x, y)
+    _grads(lambda L, a, b: L.nn.functional.cosine_similarity(a, b, dim=0), np.ones((3, 2)) + x[0], y)
+
+
+@pytest.mark.parametrize("log_input", [True, False])
+@pytest.mark.parametrize("reduction", ["none", "sum", "mean"])
+def test_poisson_nll_loss_full_adds_stirling_term(log_input, reduction):
+    x = np.array([0.5, 1.5, 2.0, 0.2, 3.0])
+    t = np.array([0.0, 1.0, 2.0, 3.0, 7.0])
+    res = []
+    for L in (torch, ember):
+        xi = L.from_numpy(x.copy()).requires_grad_(True)
+        y = L.nn.functional.poisson_nll_loss(xi, L.from_numpy(t.copy()), log_input=log_input, full=True,
+                                             reduction=reduction)
+        y.sum().backward()
+        res.append((y.detach().numpy(), xi.grad.numpy()))
+    np.testing.assert_allclose(res[1][0], res[0][0], rtol=1e-12)
+    np.testing.assert_allclose(res[1][1], res[0][1], rtol=1e-12)
+
+
+# ------------------------------------------------------------------------------------- cumprod
+@pytest.mark.parametrize("dt", ["int32", "bool", "int64", "float32"])
+def test_cumprod_dtype_matches_torch(dt):
+    x = np.array([[1, 2, 0], [3, 1, 1]]).astype(dt)
+    res = [L.cumprod(L.from_numpy(x.copy()), 1) for L in (torch, ember)]
+    assert str(res[1].dtype).split(".")[-1] == str(res[0].dtype).split(".")[-1]
+    np.testing.assert_array_equal(res[1].numpy(), res[0].numpy())
+
+
+@pytest.mark.parametrize("shape,dim", [((), 0), ((2, 0), 1), ((0, 3), 1), ((2, 0), 0)])
+def test_cumprod_of_0d_and_empty(shape, dim):
+    _grads(lambda L, t: L.cumprod(t, dim), np.ones(shape) * 2)
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 1, 3), (2, 3, 1, 2, 3)])
+def test_getitem_advanced_indices_around_an_ellipsis(shape):
+    x = np.arange(np.prod(shape), dtype=np.float64).reshape(shape)
+    i, j = np.array([-2, -1, 0]), np.array([2, 0, 0])
+    for idx in (lambda a, b: (slice(None, 3), a, -1, ..., b), lambda a, b: (slice(None), a, 0, ..., b),
+                lambda a, b: (slice(None), a, ..., b), lambda a, b: (..., b)):
+        _grads(lambda L, t, idx=idx: t[idx(L.from_numpy(i), L.from_numpy(j))], x)

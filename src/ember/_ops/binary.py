@@ -155,11 +155,15 @@ class Pow(_Binary):
         if need[1]:
             if a_t:
                 av = ns.value(a)
-                safe = ns.where(av > 0, a, 1 + 0 * a)
+                safe = ns.where(av < 0, 1 + 0 * a, a)  # log(0) = -inf stays: 0 ** -1 gives inf * -inf, as torch
                 gb = ns.where((av == 0) & (ns.value(b) >= 0), 0 * g, g * a ** b * ns.log(safe))
                 gb = ns.where(av < 0, math.nan, gb)  # a constant: a nan branch would poison double backward
+            elif a > 0:
+                gb = g * (a ** b) * math.log(a)
+            elif a == 0:  # torch: 0 where the exponent is >= 0, else result * log(0) = inf * -inf
+                gb = ns.where(ns.value(b) >= 0, 0 * g, g * (a ** b) * -math.inf)
             else:
-                gb = g * (a ** b) * math.log(a) if a > 0 else (g * 0 if a == 0 else g * math.nan)
+                gb = g * math.nan
         return ga, gb
 
 

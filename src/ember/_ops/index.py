@@ -99,34 +99,39 @@ def _norm_index(x, idx, op="index"):
     return tuple(out), guards
 
 
-def _torch_order(nidx):
-    """``(ints_and_slices, advanced)`` where NumPy would order an index's dims differently from torch, else None.
+def _torch_order(nidx, ndim):
+    """``(ints_and_slices or None, advanced)`` where NumPy would order an index's dims differently from torch.
 
     torch applies integer indices first (as ``select``), then the advanced (tensor/mask) ones; NumPy counts
     integers as advanced indices, so ``x[0, :, mask]`` would move the mask's dim to the front. Applying the
-    two parts one after the other gives torch's order."""
-    kinds = ["a" if isinstance(i, np.ndarray) else ("i" if isinstance(i, builtins.int) else "o") for i in nidx]
-    if "a" not in kinds or "i" not in kinds:
+    two parts one after the other gives torch's order. NumPy also lets an ``...`` that stands for no dims
+    separate two advanced indices; torch does not, so ``...`` is spelled out as slices."""
+    if not builtins.any(isinstance(i, np.ndarray) for i in nidx):
         return None
-    pos = [k for k, c in enumerate(kinds) if c != "o"]
-    if pos[-1] - pos[0] + 1 == len(pos):
-        return None  # NumPy sees one block of advanced indices: same order as torch
-    pos = [k for k, c in enumerate(c for c in kinds if c != "i") if c == "a"]
-    if pos[-1] - pos[0] + 1 != len(pos):
-        return None  # torch too sees separated advanced indices: both put their dims first
+    has_ellipsis = builtins.any(i is Ellipsis for i in nidx)
+    has_int = builtins.any(isinstance(i, builtins.int) for i in nidx)
+    if not has_ellipsis and not has_int:
+        return None
+    if has_ellipsis:
+        used = builtins.sum(
+            (i.ndim if i.dtype == np.bool_ else 1) if isinstance(i, np.ndarray) else (0 if i is None or i is Ellipsis else 1)
+            for i in nidx)
+        full = []
+        for i in nidx:
+            full.extend([_pyslice(None)] * (ndim - used) if i is Ellipsis else [i])
+        nidx = tuple(full)
+        if not has_int:
+            return None, nidx
     first, second = [], []
-    for i, c in zip(nidx, kinds):
-        if c == "i":
+    for i in nidx:
+        if isinstance(i, builtins.int):
             first.append(i)
-        elif c == "a":
+        elif isinstance(i, np.ndarray):
             first.extend([_pyslice(None)] * (i.ndim if i.dtype == np.bool_ else 1))
             second.append(i)
-        elif i is None or isinstance(i, _pyslice):
+        else:  # None or a slice
             first.append(i)
             second.append(_pyslice(None))
-        else:  # Ellipsis
-            first.append(i)
-            second.append(i)
     return tuple(first), tuple(second)
 
 
@@ -190,9 +195,9 @@ def getitem(x, idx):
         if not (isinstance(idx, Tensor) and idx._data.dtype == np.bool_):
             raise IndexError("invalid index of a 0-dim tensor. Use `tensor.item()` to convert a 0-dim tensor to a number")
     nidx, guards = _norm_index(x, idx, "index")
-    split = _torch_order(nidx)
+    split = _torch_order(nidx, x.ndim)
     if split is not None:
-        return getitem(getitem(x, split[0]), split[1])
+        return getitem(x if split[0] is None else getitem(x, split[0]), split[1])
     node = Index(nidx)
     out = node(x)
     if _is_basic(nidx):
@@ -237,9 +242,9 @@ class IndexPut(Node):
 
 def setitem(x, idx, value):
     nidx, guards = _norm_index(x, idx, "index assignment")
-    split = _torch_order(nidx)
+    split = _torch_order(nidx, x.ndim)
     if split is not None:
-        return setitem(getitem(x, split[0]), split[1], value)
+        return setitem(x if split[0] is None else getitem(x, split[0]), split[1], value)
     if isinstance(value, Tensor):
         vdata = value._data
     else:

@@ -12,7 +12,7 @@ from ..autograd.engine import Node
 from ._registry import tensor_method
 from ._helpers import _dim, _public, _pyabs
 from .creation import ones_like, zeros
-from .binary import _promote, clamp
+from .binary import _promote, clamp, where
 from .reduce import norm, sum
 from .shape import broadcast_tensors, cat, diagonal, permute, reshape, stack, transpose, unbind, unsqueeze
 from .index import IndexPut
@@ -348,11 +348,14 @@ def cosine_similarity(x1, x2, dim=1, eps=1e-8):
                 f"cosine_similarity(): expected a floating-point input, got {x.dtype}; convert it with .float()"
             )
     try:
-        np.broadcast_shapes(tuple(x1.shape), tuple(x2.shape))
+        shape = np.broadcast_shapes(tuple(x1.shape), tuple(x2.shape))
     except ValueError:
         raise RuntimeError(
             f"cosine_similarity: the shapes {tuple(x1.shape)} and {tuple(x2.shape)} are not broadcastable"
         ) from None
+    # the norms are taken along ``dim`` of the broadcast shape (a size-1 dim there is repeated first)
+    x1 = x1 if tuple(x1.shape) == shape else x1.expand(shape)
+    x2 = x2 if tuple(x2.shape) == shape else x2.expand(shape)
     n1 = clamp(norm(x1, 2, dim, keepdim=True), min=eps)
     n2 = clamp(norm(x2, 2, dim, keepdim=True), min=eps)
     return ((x1 / n1) * (x2 / n2)).sum(dim)
@@ -505,7 +508,7 @@ def diag_embed(input, offset=0, dim1=-2, dim2=-1):  # noqa: A002
         w = cat([z, input], -1) if k > 0 else cat([input, z], -1)
     else:
         w = input
-    res = w.unsqueeze(-2) * Tensor._wrap(np.eye(n, k=k, dtype=input._data.dtype))
+    res = where(Tensor._wrap(np.eye(n, k=k, dtype=bool)), w.unsqueeze(-2), 0)  # not a product: nan * 0 is nan
     nd = res.ndim
     d1, d2 = dim1 % nd, dim2 % nd
     if d1 == d2:

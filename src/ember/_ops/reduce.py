@@ -515,9 +515,10 @@ def ns_cumsum(x, axis):
 def cumprod(input, dim, *, dtype=None, out=None):
     if out is not None:
         return _out.into(out, "cumprod", cumprod, input, dim, dtype=dtype)
-    if dtype is not None:
-        input = cast(input, D.as_dtype(dtype))
+    input = _reduce_dtype(input, dtype)  # int32/bool accumulate in int64, as torch
     ax = _dim(dim, input.ndim, "cumprod")
+    if input.ndim == 0 or input.shape[ax] == 0:
+        return input * 1
     parts = []
     acc = None
     for xi in unbind(input, ax):

@@ -27,8 +27,9 @@ class Softmax(Node):
         if not x.size:
             return x.copy()
         m = np.max(x, axis=self.axis, keepdims=True)
-        e = np.exp(x - np.where(np.isfinite(m), m, 0))
-        return e / e.sum(axis=self.axis, keepdims=True)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            e = np.exp(x - m)  # an inf max gives nan, as torch's
+            return e / e.sum(axis=self.axis, keepdims=True)
 
     def backward(self, ns, g, ins, out):
         go = g * out
@@ -47,8 +48,9 @@ class LogSoftmax(Node):
         if not x.size:
             return x.copy()
         m = np.max(x, axis=self.axis, keepdims=True)
-        s = x - np.where(np.isfinite(m), m, 0)
-        return s - np.log(np.exp(s).sum(axis=self.axis, keepdims=True))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            s = x - m  # an inf max gives nan, as torch's
+            return s - np.log(np.exp(s).sum(axis=self.axis, keepdims=True))
 
     def backward(self, ns, g, ins, out):
         return (g - ns.exp(out) * ns.sum(g, self.axis, True),)

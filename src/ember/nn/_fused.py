@@ -501,13 +501,13 @@ class _Softmax(UnaryNode):
 
     def forward(self, x):
         ax = self.axis
+        if not x.size:
+            return x.copy()
         m = np.max(x, axis=ax, keepdims=True)
-        if not np.isfinite(m).all():
-            m = np.where(np.isfinite(m), m, 0)
-        e = np.subtract(x, m)
-        np.exp(e, out=e)
-        s = e.sum(axis=ax, keepdims=True)
-        with np.errstate(invalid="ignore", divide="ignore"):  # a row of -inf gives NaN, as torch's
+        with np.errstate(invalid="ignore", divide="ignore"):  # a row of -inf or with +inf gives NaN, as torch's
+            e = np.subtract(x, m)
+            np.exp(e, out=e)
+            s = e.sum(axis=ax, keepdims=True)
             e /= s
         return e
 
@@ -536,12 +536,12 @@ class _LogSoftmax(UnaryNode):
 
     def forward(self, x):
         ax = self.axis
+        if not x.size:
+            return x.copy()
         m = np.max(x, axis=ax, keepdims=True)
-        if not np.isfinite(m).all():
-            m = np.where(np.isfinite(m), m, 0)
-        s = np.subtract(x, m)
-        e = np.exp(s)
-        with np.errstate(invalid="ignore", divide="ignore"):
+        with np.errstate(invalid="ignore", divide="ignore"):  # a row of -inf or with +inf gives NaN, as torch's
+            s = np.subtract(x, m)
+            e = np.exp(s)
             lse = np.log(e.sum(axis=ax, keepdims=True))
             s -= lse
         return s

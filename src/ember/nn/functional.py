@@ -1219,6 +1219,10 @@ def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"
 def poisson_nll_loss(input, target, log_input=True, full=False, size_average=None, eps=1e-8, reduce=None,
                      reduction="mean"):
     loss = O.exp(input) - target * input if log_input else input - target * O.log(input + eps)
+    if full:  # Stirling's approximation of log(target!), added where target > 1 (as torch)
+        t = target.detach() if isinstance(target, Tensor) else O.tensor(target)
+        st = t * O.log(O.where(t > 1, t, 1)) - t + 0.5 * O.log(2 * math.pi * O.where(t > 1, t, 1))
+        loss = loss + O.where(t > 1, st, 0)
     return _reduce(loss, _legacy_reduction(size_average, reduce, reduction), "poisson_nll_loss")
 
 
