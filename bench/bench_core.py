@@ -1,6 +1,8 @@
 """Per-op engine overhead: a 200-op elementwise chain on a 32x32 float32 tensor, forward + backward.
 
-    python bench/bench_core.py [--quick]
+    python bench/bench_core.py [--quick] [--clock wall|cpu] [--rounds N]
+
+``--clock cpu`` times the blocks by the process's CPU time (steadier on a loaded shared machine, at one thread).
 
 Budget (issue 10): ember at or below 0.7x torch, one thread each (blocks of runs per framework, medians).
 """
@@ -30,7 +32,7 @@ def chain(x, y):
     return x.sum()
 
 
-def main(quick=False):
+def main(quick=False, clock="wall", rounds=None):
     import ember
 
     import torch
@@ -87,13 +89,15 @@ def main(quick=False):
     r = None
     for n in (1, 2):
         with Threads(n):
-            med = measure({"ember": run_ember, "torch": run_torch, "numpy": run_numpy}, rounds=3 if quick else 9,
-                          target_s=0.1 if quick else 0.25)
-        rr = report(f"{N_OPS}-op chain fwd+bwd (per op), {n} thread(s)", med, unit_div=N_OPS, unit="us", scale=1e6)
+            med = measure({"ember": run_ember, "torch": run_torch, "numpy": run_numpy},
+                          rounds=rounds or (3 if quick else 9), target_s=0.1 if quick else 0.25, clock=clock)
+        rr = report(f"{N_OPS}-op chain fwd+bwd (per op), {n} thread(s), {clock}", med, unit_div=N_OPS, unit="us", scale=1e6)
         print(f"{'':<44} numpy-only arithmetic {statistics.median(med['numpy']) * 1e6 / N_OPS:6.3f} us/op")
         r = rr if r is None else r
     return r
 
 
 if __name__ == "__main__":
-    main(quick="--quick" in sys.argv)
+    argv = sys.argv
+    main(quick="--quick" in argv, clock=argv[argv.index("--clock") + 1] if "--clock" in argv else "wall",
+         rounds=int(argv[argv.index("--rounds") + 1]) if "--rounds" in argv else None)
