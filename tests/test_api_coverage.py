@@ -119,3 +119,15 @@ def test_malformed_exclusion_line_is_reported(tmp_path, monkeypatch):
         _compat.exclusions()
     monkeypatch.undo()
     _compat._cache = None
+
+
+def test_every_signature_difference_is_listed_with_its_reason(report):
+    """A name whose parameters differ from torch's is listed as 'signature' with the differences (kept
+    current by --sync) and, after ' -- ', why ember leaves them so."""
+    for ns, names in _compat.exclusions().items():
+        for name, (cat, note) in names.items():
+            if cat == "signature":
+                assert " -- " in note and note.split(" -- ", 1)[1].strip(), f"{ns}.{name}: give a reason after ' -- '"
+                assert name in report[ns]["sig"], f"{ns}.{name}"
+    print("\nnames whose parameters differ from torch's: " + ", ".join(
+        f"{ns} {len(r['sig'])}" for ns, r in report.items() if r["sig"]))

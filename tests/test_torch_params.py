@@ -118,6 +118,10 @@ CALLS = [
     ("trapezoid", (V,), {"dx": 0.5}),
     ("mm", (), {"input": A, "mat2": A.T}),
     ("asarray", ([1.0, 2.0],), {"requires_grad": None}),
+    ("hsplit", (np.arange(12.0).reshape(2, 6),), {"indices": [1, 4]}),
+    ("vsplit", (np.arange(12.0).reshape(2, 6),), {"sections": 2}),
+    ("tensor_split", (np.arange(7.0),), {"indices": [1, 5]}),
+    ("tensor_split", (np.arange(7.0), 3), {"dim": 0}),
 ]
 
 # Tensor methods: (method, positional args, keyword args), on a fresh copy of A in both libraries
@@ -167,6 +171,10 @@ def test_keyword_calls_agree_with_torch(path, args, kwargs):
                             **{k: _conv(lib, v, keep_numpy=k == "ndarray") for k, v in kwargs.items()}))
     if isinstance(res["torch"], (str, bool)):
         assert res["ember"] == res["torch"]
+    elif isinstance(res["torch"], list):  # several tensors (split, sort, ...)
+        assert len(res["ember"]) == len(res["torch"])
+        for e, t in zip(res["ember"], res["torch"]):
+            np.testing.assert_allclose(np.asarray(e, dtype=float), np.asarray(t, dtype=float), rtol=1e-6)
     else:
         np.testing.assert_allclose(np.asarray(res["ember"], dtype=float), np.asarray(res["torch"], dtype=float),
                                    rtol=1e-6)

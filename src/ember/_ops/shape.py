@@ -483,8 +483,21 @@ def chunk(input, chunks, dim=0):
     return split(input, _pymax(size, 1), ax)
 
 
+def _one_of(op, **given):
+    """The one argument given among torch's alternative spellings of a parameter."""
+    vals = [v for v in given.values() if v is not None]
+    if len(vals) != 1:
+        raise TypeError(f"{op}(): pass exactly one of {', '.join(given)}")
+    return vals[0]
+
+
 @tensor_method
-def tensor_split(input, sections, dim=0):
+def tensor_split(input, sections=None, dim=0, *, indices=None, tensor_indices_or_sections=None):
+    """Split into ``sections`` near-equal parts, or at ``indices`` (torch's three spellings)."""
+    sections = _one_of("tensor_split", sections=sections, indices=indices,
+                       tensor_indices_or_sections=tensor_indices_or_sections)
+    if isinstance(sections, Tensor):
+        sections = sections.item() if sections.ndim == 0 else sections.tolist()
     ax = _dim(dim, input.ndim, "tensor_split")
     n = input.shape[ax]
     if isinstance(sections, numbers.Integral):
@@ -1011,18 +1024,24 @@ def _split_dim(op, x, indices_or_sections, dim, min_dim):
 
 
 @tensor_method
-def hsplit(input, indices_or_sections):  # noqa: A002
-    return _split_dim("hsplit", input, indices_or_sections, 1 if input.ndim > 1 else 0, 1)
+def hsplit(input, sections=None, *more, indices=None):  # noqa: A002
+    """Split along dim 1 if input.ndim > 1 else 0 into ``sections`` equal parts or at ``indices`` (also spread: ``x.hsplit(1, 3)``)."""
+    sections = _one_of("hsplit", sections=(sections,) + more if more else sections, indices=indices)
+    return _split_dim("hsplit", input, sections, 1 if input.ndim > 1 else 0, 1)
 
 
 @tensor_method
-def vsplit(input, indices_or_sections):  # noqa: A002
-    return _split_dim("vsplit", input, indices_or_sections, 0, 2)
+def vsplit(input, sections=None, *more, indices=None):  # noqa: A002
+    """Split along dim 0 into ``sections`` equal parts or at ``indices`` (also spread: ``x.vsplit(1, 3)``)."""
+    sections = _one_of("vsplit", sections=(sections,) + more if more else sections, indices=indices)
+    return _split_dim("vsplit", input, sections, 0, 2)
 
 
 @tensor_method
-def dsplit(input, indices_or_sections):  # noqa: A002
-    return _split_dim("dsplit", input, indices_or_sections, 2, 3)
+def dsplit(input, sections=None, *more, indices=None):  # noqa: A002
+    """Split along dim 2 into ``sections`` equal parts or at ``indices`` (also spread: ``x.dsplit(1, 3)``)."""
+    sections = _one_of("dsplit", sections=(sections,) + more if more else sections, indices=indices)
+    return _split_dim("dsplit", input, sections, 2, 3)
 
 
 def atleast_3d(*tensors):
