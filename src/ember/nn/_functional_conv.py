@@ -760,16 +760,20 @@ class _MaxPool(Node):
         v = _windows(self.xp, p, self.oh, self.ow)
         best = self.best
         nan = best.dtype.kind == "f" and np.isnan(best).any()
-        taken = np.zeros_like(best, dtype=bool)
+        free = None  # windows whose maximum has not been claimed by an earlier offset
+        last = kh * kw - 1
         for o in range(kh * kw):
             cur = v[:, :, o // kw, o % kw]
             m = cur == best
             if nan:
                 m |= np.isnan(cur) & np.isnan(best)
-            if o:
-                m &= ~taken
-            if o < kh * kw - 1:
-                taken |= m
+            if free is None:
+                if o < last:
+                    free = ~m
+            else:
+                m &= free
+                if o < last:
+                    free ^= m  # m lies inside free: this clears m's windows
             yield o, m
 
     def arg(self):
