@@ -172,3 +172,58 @@ def test_getitem_advanced_indices_around_an_ellipsis(shape):
     for idx in (lambda a, b: (slice(None, 3), a, -1, ..., b), lambda a, b: (slice(None), a, 0, ..., b),
                 lambda a, b: (slice(None), a, ..., b), lambda a, b: (..., b)):
         _grads(lambda L, t, idx=idx: t[idx(L.from_numpy(i), L.from_numpy(j))], x)
+
+
+# ------------------------------------------------------------------------------------- fmod / remainder
+A_ = np.array([5.0, -5.0, 3.5, -3.5, 0.0, 7.25, -7.25])
+B_ = np.array([-3.0, 3.0, -2.0, 2.0, 1.5, 2.0, -0.5])
+
+
+@pytest.mark.parametrize("fn", ["fmod", "remainder"])
+def test_fmod_and_remainder_values_and_gradients_match_torch(fn):
+    _grads(lambda L, a, b: getattr(L, fn)(a, b), A_, B_)
+    for s in (-3.0, 2.5, 3):
+        _grads(lambda L, a, s=s: getattr(L, fn)(a, s), A_)
+        _grads(lambda L, a, s=s: getattr(a, fn)(s), A_)
+
+
+@pytest.mark.parametrize("fn", ["fmod", "remainder"])
+@pytest.mark.parametrize("dt", ["int64", "int32"])
+def test_integer_fmod_and_remainder_match_torch(fn, dt):
+    a, b = np.array([5, -5, 7, -7, 0]).astype(dt), np.array([-3, 3, 2, -2, 4]).astype(dt)
+    res = [getattr(L, fn)(L.from_numpy(a.copy()), L.from_numpy(b.copy())) for L in (torch, ember)]
+    np.testing.assert_array_equal(res[1].numpy(), res[0].numpy())
+    assert str(res[1].dtype).split(".")[-1] == str(res[0].dtype).split(".")[-1]
+    res = [getattr(L, fn)(L.from_numpy(a.copy()), -3) for L in (torch, ember)]
+    np.testing.assert_array_equal(res[1].numpy(), res[0].numpy())
+
+
+# ------------------------------------------------------------------------------------- clamp
+X_ = np.array([-2.0, -1.0, 0.0, 0.5, 1.0, 2.0, np.nan, 3.0])
+LO_ = np.array([-1.0, -1.0, -1.0, 0.5, -1.0, -1.0, 0.0, 2.0])
+HI_ = np.array([1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0])  # the last: lo > hi
+
+
+def test_clamp_with_tensor_bounds_gives_torch_gradients_at_ties():
+    _grads(lambda L, x, lo, hi: L.clamp(x, lo, hi), X_, LO_, HI_)
+    _grads(lambda L, x, lo: L.clamp(x, min=lo), X_, LO_)
+    _grads(lambda L, x, hi: L.clamp(x, max=hi), X_, HI_)
+    _grads(lambda L, x, hi: x.clip(None, hi[:1]), X_, HI_)
+    _grads(lambda L, x, lo, hi: L.clamp(x, lo.reshape(2, 4)[:, :1], hi[:4]), X_.reshape(2, 4), LO_, HI_)
+
+
+@pytest.mark.parametrize("bounds", [("f", None), (None, "f"), ("f", "f"), ("i", "f"), ("i", None), ("i", "i")])
+def test_clamp_with_tensor_bounds_promotes_like_torch(bounds):
+    x = np.array([1, 2, 3, 4])
+    res = []
+    for L in (torch, ember):
+        def mk(b, L=L):
+            if b == "f":
+                return L.tensor([1.5, 2.5, 2.5, 3.5])
+            if b == "i":
+                return L.tensor([2, 2, 2, 2], dtype=L.int32)
+            return b
+        y = L.clamp(L.from_numpy(x.copy()), *[mk(b) for b in bounds])
+        res.append((str(y.dtype).split(".")[-1], y.numpy()))
+    assert res[1][0] == res[0][0]
+    np.testing.assert_array_equal(res[1][1], res[0][1])

@@ -306,24 +306,65 @@ def floor_divide(input, other, *, out=None):
         return Tensor._wrap(np.floor_divide(ad, bd).astype(_res_dtype(input, other), copy=False))
 
 
-@tensor_method(inplace=True)
-def remainder(input, other, *, out=None):
-    """Python-style remainder (sign of the divisor); gradient 1 w.r.t. a."""
-    if out is not None:
-        return _out.into(out, "remainder", remainder, input, other)
-    input, other = _promote(input, other, "remainder")
+def _plain(x):
+    return x._data if isinstance(x, Tensor) else np.asarray(x)
+
+
+class Remainder(_Binary):
+    """``a - round(a / b) * b`` with ``round`` = floor (remainder, the divisor's sign) or trunc (fmod, the
+    dividend's sign). The gradient w.r.t. ``b`` is ``-round(a / b)`` (a constant in double backward)."""
+
+    saves = {0: (), 1: (0, 1)}
+
+    def __init__(self, trunc):
+        self.trunc = trunc
+        self._grad_name = "FmodBackward1" if trunc else "RemainderBackward1"
+
+    def forward(self, a, b):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.fmod(a, b) if self.trunc else np.remainder(a, b)
+
+    def backward(self, ns, g, ins, out):
+        gb = None
+        if self.needs[1]:
+            a, b = ins
+            with np.errstate(divide="ignore", invalid="ignore"):
+                q = np.divide(_plain(a), _plain(b))
+                q = np.trunc(q) if self.trunc else np.floor(q)
+            gb = -g * q
+        return (g if self.needs[0] else None), gb
+
+
+def _remainder(input, other, trunc, name):
+    input, other = _promote(input, other, name)
     ad, bd = _arr(input), _arr(other)
     if ad.dtype.kind in "iu" and np.any(bd == 0):
-        raise ZeroDivisionError("remainder: integer division by zero")
-    if isinstance(input, Tensor) and input.requires_grad:
-        q = Tensor._wrap(np.floor_divide(ad, bd))
-        return input - q * other
+        raise ZeroDivisionError(f"{name}: integer division by zero")
+    if ad.dtype.kind == "f" or (isinstance(other, Tensor) and bd.dtype.kind == "f"):
+        node = Remainder(trunc)
+        res = node(input, other)
+        if res.grad_fn is not None and not isinstance(other, Tensor):
+            node._grad_name = node._grad_name[:-1] + "0"
+        return res
     with np.errstate(divide="ignore", invalid="ignore"):
-        return Tensor._wrap(np.remainder(ad, bd).astype(_res_dtype(input, other), copy=False))
+        r = np.fmod(ad, bd) if trunc else np.remainder(ad, bd)
+        return Tensor._wrap(np.asarray(r).astype(_res_dtype(input, other), copy=False))
 
 
-fmod = remainder
-tensor_method(fmod, "fmod", inplace=True)
+@tensor_method(inplace=True)
+def remainder(input, other, *, out=None):
+    """Python-style remainder (sign of the divisor); gradient 1 w.r.t. a and -floor(a / b) w.r.t. b."""
+    if out is not None:
+        return _out.into(out, "remainder", remainder, input, other)
+    return _remainder(input, other, False, "remainder")
+
+
+@tensor_method(inplace=True)
+def fmod(input, other, *, out=None):
+    """C-style remainder (sign of the dividend, as ``math.fmod``); gradient 1 w.r.t. a and -trunc(a / b) w.r.t. b."""
+    if out is not None:
+        return _out.into(out, "fmod", fmod, input, other)
+    return _remainder(input, other, True, "fmod")
 
 
 @tensor_method(dunder="__pow__")
@@ -460,10 +501,8 @@ def clamp(input, min=None, max=None, *, out=None):
         return _out.into(out, "clamp", clamp, input, min, max, exact_dtype=True)
     if min is None and max is None:
         raise RuntimeError("clamp: at least one of 'min' or 'max' must not be None")
-    if builtins.any(isinstance(b, Tensor) and b.requires_grad for b in (min, max)):
-        # tensor bounds that require grad get their gradient where they are active, like torch
-        out = input if min is None else maximum(input, min)
-        return out if max is None else minimum(out, max)
+    if isinstance(min, Tensor) or isinstance(max, Tensor):
+        return _clamp_tensor(input, min, max)
     lo = min._data if isinstance(min, Tensor) else min
     hi = max._data if isinstance(max, Tensor) else max
     if input._data.dtype.kind != "f" and (isinstance(lo, float) or isinstance(hi, float)):
@@ -473,6 +512,57 @@ def clamp(input, min=None, max=None, *, out=None):
 
 clip = clamp
 tensor_method(clip, "clip")
+
+
+class ClampTensor(Node):
+    """``clamp(x, lo, hi)`` with tensor bounds (a missing bound is an infinite constant): torch's gradients,
+    x where lo <= x <= hi, lo where x < lo < hi, hi where x > hi or hi < lo (not split at ties)."""
+
+    name = "ClampBackward1"
+    saves = {0: (0, 1, 2), 1: (0, 1, 2), 2: (0, 1, 2)}
+
+    def forward(self, x, lo, hi):
+        return np.minimum(np.maximum(x, lo), hi)
+
+    def backward(self, ns, g, ins, out):
+        x, lo, hi = (_plain(ns.value(v)) for v in ins)
+        need = self.needs
+        z = 0 * g
+        with np.errstate(invalid="ignore"):
+            gx = ns.where((x >= lo) & (x <= hi), g, z) if need[0] else None
+            glo = ns.where((x < lo) & (lo < hi), g, z) if need[1] else None
+            ghi = ns.where((x > hi) | (hi < lo), g, z) if need[2] else None
+        return gx, glo, ghi
+
+
+def _clamp_tensor(input, min, max):  # noqa: A002
+    x = input
+    if min is not None:
+        x, min = _promote(x, min, "clamp")
+    if max is not None:
+        x, max = _promote(x, max, "clamp")
+    dt = x._data.dtype
+    if dt.kind == "f":
+        big = np.inf
+    elif dt.kind == "b":
+        big = True
+    else:
+        big = np.iinfo(dt).max
+    bounds = []
+    for b, default in ((min, -big if dt.kind != "b" else False), (max, big)):
+        if b is None:
+            b = Tensor._wrap(np.asarray(default if dt.kind != "i" or default > 0 else np.iinfo(dt).min, dtype=dt))
+        b = _t(b, like=x)
+        if b._data.dtype != dt:
+            b = cast(b, D._by_np[dt])
+        bounds.append(b)
+    try:
+        return ClampTensor()(x, *bounds)
+    except ValueError:
+        raise RuntimeError(
+            f"clamp: input {tuple(input.shape)} and bounds "
+            f"{[tuple(b.shape) for b in bounds]} are not broadcastable"
+        ) from None
 
 
 @tensor_method(inplace=True)
