@@ -167,4 +167,8 @@ wts = np.concatenate([np.arange(out.numel()).reshape(out.shape)] * n)
 np.testing.assert_allclose(out.detach().numpy(), full.detach().numpy()[4 * r:4 * r + 4], rtol=1e-10, atol=1e-12)
 np.testing.assert_allclose(part.grad.numpy(), xr.grad.numpy()[4 * r:4 * r + 4], rtol=1e-8, atol=1e-10)
 np.testing.assert_allclose(bn.running_var.numpy(), ref_bn.running_var.numpy(), rtol=1e-10)
+# destroy_process_group frees DDP's shared-memory windows (a collective) on every rank
+assert ddp._shm is not None and d._shm is not None  # one machine: the shared-memory reducer
+dist.destroy_process_group()
+assert ddp._shm is None and d._shm is None and not dist.is_initialized()
 print(f"DDP OK {r}", flush=True)

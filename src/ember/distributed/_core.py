@@ -115,6 +115,8 @@ class _State:
     owns_init = False
     prev_excepthook = None
     prev_thread_hook = None
+    # collective clean-ups run by destroy_process_group on every rank (DDP's shared-memory windows)
+    on_destroy: list = []
 
 
 _S = _State()
@@ -221,6 +223,9 @@ def destroy_process_group(group=None):
     if group is None or group is _S.world:
         if _S.world is None:
             return
+        cleanups, _S.on_destroy = _S.on_destroy, []
+        for fn in cleanups:
+            fn()
         try:
             _S.world.comm.Free()
         except Exception:  # pragma: no cover - already freed by MPI finalisation

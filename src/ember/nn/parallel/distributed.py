@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import weakref
 
 import numpy as np
 
@@ -281,10 +282,24 @@ class DistributedDataParallel(Module):
             try:
                 self._shm = _ShmReducer(self._dist._core._S.mpi, self.process_group.comm, self._buckets)
             except Exception:  # noqa: BLE001 - ranks on several machines, or no shared memory: MPI_Iallreduce
-                self._shm = None
-                for b in self._buckets:
-                    b.flat = np.zeros(b.flat.size, b.dtype)
-                    b.out = b.flat
+                self._local_buffers()
+            else:  # freeing a window is collective: done by destroy_process_group, on every rank
+                ref = weakref.ref(self)
+                self._dist._core._S.on_destroy.append(lambda: ref() is not None and ref()._release_shm())
+
+    def _local_buffers(self):
+        self._shm = None
+        for b in self._buckets:
+            b.flat = np.zeros(b.flat.size, b.dtype)
+            b.out = b.flat
+            b.ins = None
+
+    def _release_shm(self):
+        """Free the shared-memory window (collective); later backwards use MPI_Iallreduce."""
+        if self._shm is not None:
+            shm = self._shm
+            self._local_buffers()
+            shm.free()
 
     def _bucket_sizes(self):
         return [len(b.params) for b in self._buckets]
