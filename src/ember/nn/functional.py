@@ -783,8 +783,12 @@ class _CrossEntropy(Node):
         m_, c = x.shape
         mx = x.max(axis=1, keepdims=True) if x.size else np.zeros((m_, 1), x.dtype)
         s = x - mx
-        logp = s - np.log(np.exp(s).sum(axis=1, keepdims=True))
-        self.logp = logp
+        lse = np.log(np.exp(s).sum(axis=1, keepdims=True))
+        logp = s - lse
+        # backward recomputes the probabilities from the input (which the node keeps anyway, for double
+        # backward) and the per-row log-sum-exp: no second (M, C) array is held, as torch's graph holds one
+        self.mx, self.lse = mx, lse  # apart: lse + mx would lose lse's precision next to huge logits
+        self.shape = (m_, c)
         t = self.target
         valid = t != self.ignore_index
         ts = np.where(valid, t, 0)
@@ -820,7 +824,7 @@ class _CrossEntropy(Node):
     def backward(self, ns, g, ins, out):
         # d loss_i / d x_ik = p_ik * A_i - B_ik with
         # A_i = valid_i ((1 - eps) w_t + eps W / C),  B_ik = valid_i ((1 - eps) w_t [k = t] + eps w_k / C)
-        m_, c = self.logp.shape
+        m_, c = self.shape
         eps = self.eps
         w = self.weight
         wsum = float(w.sum()) if w is not None else float(c)
@@ -831,13 +835,15 @@ class _CrossEntropy(Node):
         x = ins[0]
         if isinstance(x, Tensor):  # create_graph: build the gradient with recorded ops
             p = O.softmax(x, 1)
-            b = np.zeros((m_, c), dtype=self.logp.dtype)
+            b = np.zeros((m_, c), dtype=x._data.dtype)
             b[rows, self.ts] = (1 - eps) * self.wt
             if eps > 0:
                 b += (self.valid[:, None] * (eps / c)) * (w[None, :] if w is not None else 1.0)
             grad = p * Tensor._wrap(a.astype(b.dtype)[:, None]) - Tensor._wrap(b)
             return (grad * self._coef(ns, g, m_),)
-        p = np.exp(self.logp)
+        p = np.subtract(x, self.mx, dtype=x.dtype)
+        p -= self.lse
+        np.exp(p, out=p)
         if self.reduction == "none":
             coef = g.reshape(m_, 1)
             p *= a[:, None] * coef
