@@ -72,6 +72,7 @@ def _grads(fn, *arrays):
         gs = L.autograd.grad((y * w).sum(), ts, allow_unused=True)
         res.append((y.detach().numpy(), [np.zeros(np.shape(a)) if g is None else g.numpy() for g, a in zip(gs, arrays)]))
     (tv, tg), (ev, eg) = res
+    assert ev.shape == tv.shape, f"shape {ev.shape} != torch {tv.shape}"
     np.testing.assert_allclose(ev, tv, rtol=1e-10, atol=1e-12, equal_nan=True)
     for e, t in zip(eg, tg):
         np.testing.assert_allclose(e, t, rtol=1e-10, atol=1e-12, equal_nan=True)
@@ -227,3 +228,95 @@ def test_clamp_with_tensor_bounds_promotes_like_torch(bounds):
         res.append((str(y.dtype).split(".")[-1], y.numpy()))
     assert res[1][0] == res[0][0]
     np.testing.assert_array_equal(res[1][1], res[0][1])
+
+
+# ------------------------------------------------------------------------------------- unique
+@pytest.mark.parametrize("dim", [None, 0, 1, -1])
+@pytest.mark.parametrize("inv,cnt", [(False, False), (True, False), (False, True), (True, True)])
+def test_unique_with_dim_and_nan_matches_torch(dim, inv, cnt):
+    xs = [np.array([[1, 2, 1], [1, 2, 1], [0, 1, 0]])]
+    if dim is None:  # the order of slices holding NaN (with dim) follows torch's comparisons: not compared
+        xs += [np.array([[np.nan, 2.0, np.nan], [np.nan, 2.0, np.nan]]), np.array([[3.0, np.nan, 1.0, 3.0]])]
+    for x in xs:
+        res = []
+        for L in (torch, ember):
+            out = L.unique(L.from_numpy(x.copy()), return_inverse=inv, return_counts=cnt, dim=dim)
+            res.append([o.numpy() for o in (out if isinstance(out, tuple) else (out,))])
+        for e, t in zip(*res[::-1]):
+            np.testing.assert_array_equal(e, t)
+
+
+# ------------------------------------------------------------------------------------- losses
+@pytest.mark.parametrize("fn", ["cross_entropy", "cross_entropy_ls", "nll_loss", "cross_entropy_3d"])
+def test_mean_loss_with_every_target_ignored_is_nan_with_zero_gradient(fn):
+    x = np.array([[0.5, -1.0, 2.0], [1.0, 0.0, -0.5]])
+    t = np.array([-100, -100])
+    res = []
+    for L in (torch, ember):
+        xi = L.from_numpy(x.copy()).requires_grad_(True)
+        ti = L.from_numpy(t.copy())
+        F = L.nn.functional
+        if fn == "cross_entropy":
+            y = F.cross_entropy(xi, ti)
+        elif fn == "cross_entropy_ls":
+            y = F.cross_entropy(xi, ti, label_smoothing=0.2)
+        elif fn == "cross_entropy_3d":
+            y = F.cross_entropy(xi.reshape(1, 2, 3).transpose(1, 2), ti.reshape(1, 2))
+        else:
+            y = F.nll_loss(F.log_softmax(xi, 1), ti)
+        y.backward()
+        res.append((y.detach().numpy(), xi.grad.numpy()))
+    np.testing.assert_array_equal(res[1][0], res[0][0])
+    np.testing.assert_array_equal(res[1][1], res[0][1])
+
+
+# ------------------------------------------------------------------------------------- shapes and dtypes
+@pytest.mark.parametrize("a,b", [("int32", "float32"), ("int64", "float16"), ("uint8", "int8"), ("bool", "int8"),
+                                 ("float32", "float64")])
+def test_stack_promotes_like_torch(a, b):
+    res = [L.stack([L.zeros(2, dtype=getattr(L, a)), L.ones(2, dtype=getattr(L, b))]).dtype for L in (torch, ember)]
+    assert str(res[1]).split(".")[-1] == str(res[0]).split(".")[-1]
+
+
+@pytest.mark.parametrize("fn", ["softplus", "mish", "gelu", "silu"])
+def test_activations_of_0d_tensors_stay_0d(fn):
+    _grads(lambda L, x: getattr(L.nn.functional, fn)(x), np.array(0.5))
+
+
+def test_logit_gradient_outside_0_1_is_nan_as_torch():
+    x = np.array([-0.5, 0.0, 0.25, 0.5, 1.0, 1.5])
+    _grads(lambda L, t: L.logit(t), x)
+    _grads(lambda L, t: L.logit(t, eps=0.25), x)
+    _grads(lambda L, t: L.logit(t, 1e-6), x)
+
+
+@pytest.mark.parametrize("fn", ["sign", "sgn"])
+def test_sign_of_nan_is_zero_as_torch(fn):
+    x = np.array([np.nan, -np.inf, -2.0, 0.0, 3.0, np.inf])
+    res = [getattr(L, fn)(L.from_numpy(x.astype(np.float32))).numpy() for L in (torch, ember)]
+    np.testing.assert_array_equal(res[1], res[0])
+
+
+@pytest.mark.parametrize("ord", [float("inf"), float("-inf"), 2])
+def test_vector_norm_keepdim_over_all_dims_keeps_every_dim(ord):
+    x = np.array([[1.0, -2.0], [3.0, 0.5]])
+    _grads(lambda L, t: L.linalg.vector_norm(t, ord, keepdim=True), x)
+
+
+@pytest.mark.parametrize("op", ["bitwise_or", "bitwise_and", "bitwise_xor", "bitwise_left_shift", "gcd"])
+@pytest.mark.parametrize("dt", ["int32", "uint8", "int16", "bool"])
+def test_integer_binary_ops_with_scalars_keep_torch_dtype(op, dt):
+    if dt == "bool" and op in ("bitwise_left_shift", "gcd"):
+        return
+    for other in (3, True, "t0", "t1"):
+        res = []
+        for L in (torch, ember):
+            x = L.tensor([1, 2, 0]).to(getattr(L, dt))
+            o = L.tensor(3) if other == "t0" else (L.tensor([3, 1, 2], dtype=L.int8) if other == "t1" else other)
+            try:
+                y = getattr(L, op)(x, o)
+                res.append((str(y.dtype).split(".")[-1], y.numpy().tolist()))
+            except (RuntimeError, TypeError):
+                res.append("error")
+        if res[0] != "error":  # torch.gcd wants a tensor; ember also takes a number
+            assert res[1] == res[0], (other, res)

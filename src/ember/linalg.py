@@ -19,10 +19,12 @@ def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None, out=None):  # 
         return _out.into(out, "vector_norm", vector_norm, x, ord, dim, keepdim, dtype=dtype)
     if dtype is not None:
         x = x.to(dtype)
-    if ord == float("inf"):
-        return _o.amax(_o.abs(x), dim, keepdim) if dim is not None else _o.amax(_o.abs(x))
-    if ord == float("-inf"):
-        return _o.amin(_o.abs(x), dim, keepdim) if dim is not None else _o.amin(_o.abs(x))
+    if ord in (float("inf"), float("-inf")):
+        red = _o.amax if ord > 0 else _o.amin
+        if dim is not None:
+            return red(_o.abs(x), dim, keepdim)
+        r = red(_o.abs(x))
+        return r.reshape((1,) * x.ndim) if keepdim else r
     if ord == 0:
         return _o.sum(_o.ne(x, 0).to(x.dtype), dim, keepdim)
     return _o.norm(x, ord, dim=dim, keepdim=keepdim)

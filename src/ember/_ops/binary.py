@@ -329,8 +329,8 @@ class Remainder(_Binary):
         if self.needs[1]:
             a, b = ins
             with np.errstate(divide="ignore", invalid="ignore"):
-                q = np.divide(_plain(a), _plain(b))
-                q = np.trunc(q) if self.trunc else np.floor(q)
+                av, bv = _plain(a), _plain(b)
+                q = np.trunc(np.divide(av, bv)) if self.trunc else np.floor_divide(av, bv)  # -0.5 // inf is -1
             gb = -g * q
         return (g if self.needs[0] else None), gb
 
@@ -733,6 +733,17 @@ def heaviside(input, values, *, out=None):  # noqa: A002
     return Tensor._wrap(np.where(x == 0, v, x > 0).astype(x.dtype))
 
 
+def _weak_pair(a, b):
+    """The arrays of two promoted operands; a Python number takes the other operand's dtype (as torch)."""
+    if not isinstance(a, Tensor):
+        bd = b._data
+        return np.array(a).astype(bd.dtype), bd
+    ad = a._data
+    if not isinstance(b, Tensor):
+        return ad, np.array(b).astype(ad.dtype)
+    return ad, b._data
+
+
 def _intop(npf, name):
     def f(input, other, *, out=None):  # noqa: A002
         if out is not None:
@@ -741,7 +752,7 @@ def _intop(npf, name):
         for t in (a, b):
             if isinstance(t, Tensor) and t._data.dtype.kind not in "iub":
                 raise RuntimeError(f"{name}: expected integer tensors, got {t.dtype}")
-        return Tensor._wrap(np.asarray(npf(_arr(a), _arr(b))))
+        return Tensor._wrap(np.asarray(npf(*_weak_pair(a, b))))
 
     f.__name__ = name
     f.__doc__ = f"Elementwise {name} of integer tensors (not differentiable)."

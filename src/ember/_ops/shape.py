@@ -363,13 +363,12 @@ def stack(tensors, dim=0, *, out=None):
                 f"and {tuple(t.shape)} at entry {i}"
             )
     d = _dim(dim, ref.ndim + 1, "stack")
-    if not builtins.any(t.requires_grad for t in tensors):
-        dt = np.result_type(*[t._data for t in tensors]) if len({t._data.dtype for t in tensors}) > 1 else ref._data.dtype
-        return Tensor._wrap(np.stack([t._data for t in tensors], axis=d).astype(dt, copy=False))
     dt = ref._data.dtype
     for t in tensors[1:]:
         if t._data.dtype != dt:
-            dt = D.promote_np(dt, t._data.dtype)
+            dt = D.promote_np(dt, t._data.dtype)  # torch's promotion (NumPy's would make int32 + float32 float64)
+    if not builtins.any(t.requires_grad for t in tensors):
+        return Tensor._wrap(np.stack([t._data for t in tensors], axis=d).astype(dt, copy=False))
     return Stack(d)(*[cast(t, D._by_np[dt]) for t in tensors])
 
 

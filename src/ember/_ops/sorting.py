@@ -83,13 +83,20 @@ def median(input, dim=None, keepdim=False, *, out=None):
 
 @tensor_method
 def unique(x, sorted=True, return_inverse=False, return_counts=False, dim=None):
-    res = np.unique(x._data, return_inverse=return_inverse, return_counts=return_counts)
+    """Sorted unique values (or slices along ``dim``); each NaN is its own value, as torch's."""
+    axis = None if dim is None else _dim(dim, x.ndim, "unique")
+    if axis is not None and x.shape[axis] and 0 in x.shape:
+        raise RuntimeError("unique: there are 0 sized dimensions, and they aren't selected, so unique cannot be "
+                           "applied")
+    res = np.unique(x._data, return_inverse=return_inverse, return_counts=return_counts, axis=axis,
+                    equal_nan=False)
     if not (return_inverse or return_counts):
         return Tensor._wrap(res)
     out = [Tensor._wrap(res[0])]
     i = 1
     if return_inverse:
-        out.append(Tensor._wrap(res[i].reshape(x._data.shape).astype(np.int64)))
+        inv = res[i].reshape(x._data.shape if axis is None else (x.shape[axis],))
+        out.append(Tensor._wrap(inv.astype(np.int64)))
         i += 1
     if return_counts:
         out.append(Tensor._wrap(res[i].astype(np.int64)))

@@ -438,7 +438,10 @@ def sign(input, *, out=None):
     """Elementwise sign (no gradient: it is zero almost everywhere)."""
     if out is not None:
         return _out.into(out, "sign", sign, input)
-    return Tensor._wrap(np.sign(input._data))
+    r = np.asarray(np.sign(input._data))
+    if r.dtype.kind == "f":
+        r = np.nan_to_num(r, nan=0.0, copy=False)  # torch: sign(nan) is 0
+    return Tensor._wrap(r)
 
 
 sgn = sign
@@ -536,11 +539,13 @@ def _bitwise(npf, name):
         def f(input, other, *, out=None):
             if out is not None:
                 return _out.into(out, name, f, input, other)
-            ad, bd = _arr(input), _arr(other)
+            from .binary import _promote, _weak_pair
+
+            ad, bd = _weak_pair(*_promote(input, other, name))  # torch's promotion: int32 | 3 stays int32
             for v in (ad, bd):
                 if v.dtype.kind not in "iub":
                     raise TypeError(f"{name}: only integer and bool tensors are supported, got {v.dtype}")
-            return Tensor._wrap(npf(ad, bd))
+            return Tensor._wrap(np.asarray(npf(ad, bd)))
 
     f.__name__ = name
     return f
@@ -590,7 +595,27 @@ def logit(input, eps=None, *, out=None):
         return _out.into(out, "logit", logit, input, eps)
     if eps is not None:
         input = clamp(input, eps, 1 - eps)
-    return log(input / (1 - input))
+    elif input._data.dtype.kind != "f":
+        input = cast(input, D.get_default_dtype())
+    return Logit()(input)
+
+
+class Logit(_Unary):
+    """log(x / (1 - x)); the gradient 1 / (x (1 - x)) is nan outside [0, 1], as torch's."""
+
+    name = "LogitBackward0"
+    saves = {0: (0,)}
+
+    def forward(self, x):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.log(x / (1 - x))
+
+    def backward(self, ns, g, ins, out):
+        x = ins[0]
+        gx = g / (x * (1 - x))
+        xv = x._data if isinstance(x, Tensor) else x
+        bad = (xv < 0) | (xv > 1)
+        return (ns.where(bad, math.nan, gx) if bad.any() else gx,)
 
 
 @tensor_method(inplace=True)

@@ -278,7 +278,7 @@ class _Activation(UnaryNode):
         if dt == np.float16:
             return self.forward(x.astype(np.float32)).astype(dt)
         xc = np.ascontiguousarray(x)
-        return _blocks(self.fwd, np.empty(xc.shape, dt), xc)
+        return _blocks(self.fwd, np.empty(x.shape, dt), xc)
 
     def backward(self, ns, g, ins, out):
         x = ins[0]
@@ -291,7 +291,7 @@ class _Activation(UnaryNode):
 
     def bwd_array(self, x, g):
         xc, gc = _flat_inputs(x, np.broadcast_to(g, x.shape).astype(x.dtype, copy=False))
-        return _blocks(self.bwd, np.empty(xc.shape, x.dtype), xc, gc)
+        return _blocks(self.bwd, np.empty(x.shape, x.dtype), xc, gc)
 
 
 class _Gelu(_Activation):

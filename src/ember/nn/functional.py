@@ -819,7 +819,7 @@ class _CrossEntropy(Node):
             return ns.reshape(g, (m_, 1))
         if self.reduction == "sum":
             return g
-        return g / self.denom
+        return g / self.denom if self.denom else 0 * g  # every target ignored: nan loss, zero gradient (torch)
 
     def backward(self, ns, g, ins, out):
         # d loss_i / d x_ik = p_ik * A_i - B_ik with
@@ -851,7 +851,7 @@ class _CrossEntropy(Node):
             if eps > 0:
                 p -= (self.valid[:, None] * (eps / c)) * (w[None, :] if w is not None else 1.0) * coef
         else:
-            coef = g if self.reduction == "sum" else g / self.denom
+            coef = g if self.reduction == "sum" else (g / self.denom if self.denom else 0 * g)
             p *= a[:, None] * coef
             p[rows, self.ts] -= (1 - eps) * self.wt * coef
             if eps > 0:
@@ -992,7 +992,10 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
         return loss.reshape((input.shape[0],) + _shape(input)[2:])
     if reduction == "sum":
         return loss.sum()
-    return loss.sum() / float(wt.sum())
+    denom = float(wt.sum())
+    if not denom:  # every target ignored: nan loss with a zero gradient, as torch
+        return loss.sum() * 0 + Tensor._wrap(np.asarray(np.nan, dtype=input._data.dtype))
+    return loss.sum() / denom
 
 
 def _same_shape(input, target, op):
