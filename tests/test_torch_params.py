@@ -470,6 +470,9 @@ OUT_CALLS = [  # (name, function of the library returning the call's (args, kwar
     ("special.erfc", lambda L: ((L.tensor(M),), {}), "float32"),
     ("special.xlogy", lambda L: ((L.tensor(M), L.tensor(M).abs() + 1), {}), "float32"),
     ("special.hermite_polynomial_h", lambda L: ((L.tensor(M), 3), {}), "float32"),
+    ("hardshrink", lambda L: ((L.tensor(M),), {"lambd": 0.3}), "float32"),
+    ("threshold", lambda L: ((L.tensor(M), 0.1, -1.0), {}), "float32"),
+    ("nn.functional.hardshrink", lambda L: ((L.tensor(M), 0.3), {}), "float32"),
 ]
 
 

@@ -7,9 +7,13 @@ from ._helpers import _public
 
 
 def _functional(name):
-    def f(*args, **kwargs):
+    def f(*args, out=None, **kwargs):
         from ..nn import functional as F
 
+        if out is not None:  # torch.hardshrink(..., out=), torch.threshold(..., out=)
+            from .. import _out
+
+            return _out.into(out, name, getattr(F, name), *args, **kwargs)
         return getattr(F, name)(*args, **kwargs)
 
     f.__name__ = name

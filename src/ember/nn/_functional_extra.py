@@ -68,8 +68,12 @@ def pixel_unshuffle(input, downscale_factor):  # noqa: A002
     return x.reshape(*lead, c * r * r, h // r, w // r)
 
 
-def hardshrink(input, lambd=0.5):  # noqa: A002
+def hardshrink(input, lambd=0.5, *, out=None):  # noqa: A002
     """x where |x| > lambd, else 0."""
+    if out is not None:
+        from .. import _out
+
+        return _out.into(out, "hardshrink", hardshrink, input, lambd)
     return O.where(Tensor._wrap(np.abs(input._data) > lambd), input, O.zeros_like(input))
 
 
