@@ -69,7 +69,7 @@ _bind_methods(_ops)  # the Tensor methods each op registers (@tensor_method); bi
 from .serialization import CheckpointError, load, save  # noqa: E402
 
 _LAZY = {"nn", "optim", "utils", "datasets", "train", "interop", "cuda", "linalg", "accelerator", "backends", "special",
-         "fft", "func", "distributed", "viz", "onnx"}
+         "fft", "func", "distributed", "viz", "onnx", "distributions"}
 
 
 def __getattr__(name):

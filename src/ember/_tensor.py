@@ -252,7 +252,7 @@ class Tensor:
     __str__ = __repr__
 
     def __format__(self, spec):
-        if self._data.ndim == 0 and spec:
+        if self._data.ndim == 0:  # as torch: f"{t}" of a 0-dim tensor formats its number
             return format(self.item(), spec)
         return repr(self)
 
@@ -769,6 +769,21 @@ class Size(tuple):
 
     def __repr__(self):
         return f"ember.Size([{', '.join(map(str, self))}])"
+
+    # torch.Size stays a Size under slicing and concatenation (distributions build shapes this way)
+    def __getitem__(self, key):
+        r = tuple.__getitem__(self, key)
+        return Size(r) if isinstance(key, slice) else r
+
+    def __add__(self, other):
+        if not isinstance(other, tuple):
+            return NotImplemented
+        return Size(tuple.__add__(self, other))
+
+    def __radd__(self, other):
+        if not isinstance(other, tuple):
+            return NotImplemented
+        return Size(tuple.__add__(other, self))
 
 
 def _rebuild(array, requires_grad):
