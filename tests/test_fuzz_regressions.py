@@ -320,3 +320,53 @@ def test_integer_binary_ops_with_scalars_keep_torch_dtype(op, dt):
                 res.append("error")
         if res[0] != "error":  # torch.gcd wants a tensor; ember also takes a number
             assert res[1] == res[0], (other, res)
+
+
+@pytest.mark.parametrize("a,b", [("f64_0d", "bool"), ("int", "f32"), ("f32", "int"), ("bool", "f64_0d"), (2, "f32"),
+                                 ("f32", 3.0), ("int", 2)])
+def test_xlogy_promotes_like_torch(a, b):
+    def mk(L, k):
+        return {"f64_0d": L.tensor(2.5, dtype=L.float64), "bool": L.tensor([True, False]), "int": L.tensor([0, 3]),
+                "f32": L.tensor([0.0, 1.5])}.get(k, k) if isinstance(k, str) else k
+    res = [L.xlogy(mk(L, a), mk(L, b)) for L in (torch, ember)]
+    assert str(res[1].dtype).split(".")[-1] == str(res[0].dtype).split(".")[-1]
+    np.testing.assert_allclose(res[1].numpy(), res[0].numpy(), rtol=1e-6)
+
+
+@pytest.mark.parametrize("fn", ["fmax", "fmin"])
+def test_fmax_fmin_ignore_nan_and_give_ties_to_the_first_operand(fn):
+    nan = np.nan
+    x = np.array([1.0, nan, 3.0, nan, 2.0, -1.0])
+    y = np.array([1.0, 1.0, nan, nan, 5.0, -2.0])
+    _grads(lambda L, a, b: getattr(L, fn)(a, b), x, y)
+    _grads(lambda L, a, b: getattr(a, fn)(b[:1]), x, y)
+
+
+def test_addmm_with_beta_0_ignores_nan_and_inf_in_input():
+    c = np.array([[np.nan, np.inf, -np.inf]])
+    a, b = np.arange(6.0).reshape(2, 3), np.arange(9.0).reshape(3, 3) - 4
+    _grads(lambda L, c, a, b: L.addmm(c, a, b, beta=0, alpha=2), c, a, b)
+    _grads(lambda L, c, a, b: L.addmm(c, a, b, beta=0), c, a, b)
+
+
+@pytest.mark.parametrize("fn", ["hardshrink", "softshrink"])
+def test_shrink_keeps_nan(fn):
+    x = np.array([np.nan, 0.2, -0.7, 1.5, np.inf])
+    _grads(lambda L, t: getattr(L.nn.functional, fn)(t), x)
+
+
+def test_erf_of_0d_float32_stays_0d():
+    assert tuple(ember.erf(ember.tensor(0.5)).shape) == ()
+    assert tuple(ember.erfc(ember.tensor(0.5)).shape) == ()
+
+
+def test_sgn_of_bool():
+    assert ember.sgn(ember.tensor([True, False])).tolist() == torch.sgn(torch.tensor([True, False])).tolist()
+
+
+@pytest.mark.parametrize("dt", ["bool", "int32", "float32"])
+def test_diag_embed_keeps_the_dtype(dt):
+    x = np.array([[1, 0, 1]]).astype(dt)
+    res = [L.diag_embed(L.from_numpy(x.copy()), 1) for L in (torch, ember)]
+    assert str(res[1].dtype).split(".")[-1] == str(res[0].dtype).split(".")[-1]
+    np.testing.assert_array_equal(res[1].numpy(), res[0].numpy())

@@ -408,9 +408,44 @@ def minimum(input, other, *, out=None):
     return Minimum()(input, other)
 
 
-fmax, fmin = maximum, minimum
-tensor_method(fmax, "fmax")
-tensor_method(fmin, "fmin")
+class Fmax(_Binary):
+    """``fmax``/``fmin``: NaN loses to a number; the gradient goes to the chosen operand, ``input`` at ties
+    and where both are NaN (torch's rule)."""
+
+    saves = {0: (0, 1), 1: (0, 1)}
+
+    def __init__(self, is_max):
+        self.is_max = is_max
+        self._grad_name = "FmaxBackward0" if is_max else "FminBackward0"
+
+    def forward(self, a, b):
+        return np.fmax(a, b) if self.is_max else np.fmin(a, b)
+
+    def backward(self, ns, g, ins, out):
+        a, b = (_plain(ns.value(v)) for v in ins)
+        with np.errstate(invalid="ignore"):
+            first = ((a >= b) if self.is_max else (a <= b)) | np.isnan(b)
+        z = 0 * g
+        need = self.needs
+        return (ns.where(first, g, z) if need[0] else None), (ns.where(first, z, g) if need[1] else None)
+
+
+@tensor_method
+def fmax(input, other, *, out=None):
+    """Elementwise maximum that ignores NaN (NaN only where both are NaN)."""
+    if out is not None:
+        return _out.into(out, "fmax", fmax, input, other)
+    input, other = _promote(_t(input), _t(other), "fmax")
+    return Fmax(True)(input, other)
+
+
+@tensor_method
+def fmin(input, other, *, out=None):
+    """Elementwise minimum that ignores NaN (NaN only where both are NaN)."""
+    if out is not None:
+        return _out.into(out, "fmin", fmin, input, other)
+    input, other = _promote(_t(input), _t(other), "fmin")
+    return Fmax(False)(input, other)
 
 
 class Where(Node):
@@ -642,10 +677,11 @@ def xlogy(input, other, *, out=None):
     """x * log(y), 0 where x == 0 (like torch.xlogy)."""
     if out is not None:
         return _out.into(out, "xlogy", xlogy, input, other)
+    input, other = _promote(input, other, "xlogy", to_float=True)  # torch's result dtype
     if not isinstance(input, Tensor):
-        input = tensor(input, dtype=other.dtype if isinstance(other, Tensor) else None)
+        input = _t(input, like=other)
     if not isinstance(other, Tensor):
-        other = tensor(other, dtype=input.dtype if input.is_floating_point() else None)
+        other = _t(other, like=input)
     zero = input._data == 0
     safe_y = where(Tensor._wrap(zero), ones_like(other), other) if zero.any() else other
     return where(Tensor._wrap(zero & ~np.isnan(_arr(other))), zeros_like(input, dtype=D.get_default_dtype())

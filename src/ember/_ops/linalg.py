@@ -197,7 +197,7 @@ def addmm(input, mat1, mat2, out_dtype=None, *, beta=1, alpha=1, out=None):
         _no_out_dtype("addmm")
     if out is not None:
         return _out.into(out, "addmm", addmm, input, mat1, mat2, beta=beta, alpha=alpha, exact_dtype=True)
-    return input * beta + matmul(mat1, mat2) * alpha
+    return _scaled_sum(input, matmul(mat1, mat2), beta, alpha)  # beta=0 ignores input (nan, inf), as torch
 
 
 def einsum(equation, *operands):
@@ -508,7 +508,8 @@ def diag_embed(input, offset=0, dim1=-2, dim2=-1):  # noqa: A002
         w = cat([z, input], -1) if k > 0 else cat([input, z], -1)
     else:
         w = input
-    res = where(Tensor._wrap(np.eye(n, k=k, dtype=bool)), w.unsqueeze(-2), 0)  # not a product: nan * 0 is nan
+    zero = Tensor._wrap(np.zeros((), dtype=input._data.dtype))
+    res = where(Tensor._wrap(np.eye(n, k=k, dtype=bool)), w.unsqueeze(-2), zero)  # not a product: nan * 0 is nan
     nd = res.ndim
     d1, d2 = dim1 % nd, dim2 % nd
     if d1 == d2:

@@ -438,6 +438,8 @@ def sign(input, *, out=None):
     """Elementwise sign (no gradient: it is zero almost everywhere)."""
     if out is not None:
         return _out.into(out, "sign", sign, input)
+    if input._data.dtype == np.bool_:
+        return Tensor._wrap(input._data.copy())
     r = np.asarray(np.sign(input._data))
     if r.dtype.kind == "f":
         r = np.nan_to_num(r, nan=0.0, copy=False)  # torch: sign(nan) is 0

@@ -75,7 +75,7 @@ def erf_array(x):
         return _math_erf(x).astype(x.dtype, copy=False) if x.size else np.zeros(x.shape, x.dtype)
     dt = x.dtype
     x32 = np.ascontiguousarray(x, dtype=np.float32)
-    out = _blocks(_erf32, np.empty(x32.shape, np.float32), x32)
+    out = _blocks(_erf32, np.empty(x.shape, np.float32), x32)  # x.shape: ascontiguousarray makes 0-d 1-d
     return out if dt == np.float32 else out.astype(dt)
 
 

@@ -74,14 +74,15 @@ def hardshrink(input, lambd=0.5, *, out=None):  # noqa: A002
         from .. import _out
 
         return _out.into(out, "hardshrink", hardshrink, input, lambd)
-    return O.where(Tensor._wrap(np.abs(input._data) > lambd), input, O.zeros_like(input))
+    a = input._data
+    return O.where(Tensor._wrap(~(np.abs(a) <= lambd)), input, O.zeros_like(input))  # nan stays nan, as torch
 
 
 def softshrink(input, lambd=0.5):  # noqa: A002
     """x - lambd above lambd, x + lambd below -lambd, 0 between."""
     a = input._data
     shift = np.where(a > lambd, -lambd, np.where(a < -lambd, lambd, 0)).astype(a.dtype)
-    keep = Tensor._wrap(np.abs(a) > lambd)
+    keep = Tensor._wrap(~(np.abs(a) <= lambd))  # nan stays nan, as torch
     return O.where(keep, input + Tensor._wrap(shift), O.zeros_like(input))
 
 
