@@ -1,4 +1,5 @@
 """ember.autograd: reverse-mode automatic differentiation on a define-by-run graph."""
+from . import anomaly as anomaly_mode  # torch.autograd.anomaly_mode
 from .anomaly import detect_anomaly, is_anomaly_enabled, set_detect_anomaly
 from .engine import backward, grad
 from .function import Function, FunctionCtx, InplaceFunction, once_differentiable
@@ -9,6 +10,7 @@ __all__ = [
     "Function", "FunctionCtx", "InplaceFunction", "once_differentiable", "backward", "grad", "gradcheck",
     "gradgradcheck", "GradcheckError", "detect_anomaly", "set_detect_anomaly", "is_anomaly_enabled",
     "no_grad", "enable_grad", "set_grad_enabled", "inference_mode", "is_grad_enabled", "Variable",
+    "anomaly_mode", "is_tensor_like",
 ]
 
 
@@ -18,6 +20,14 @@ def Variable(data, requires_grad=False, volatile=False):  # noqa: N802  (torch's
 
     t = data.detach() if isinstance(data, _ops.Tensor) else _ops.tensor(data)
     return t.requires_grad_() if requires_grad else t
+
+
+def is_tensor_like(inp):
+    """Whether ``inp`` is a tensor or an object whose type defines ``__torch_function__`` (torch's
+    ``torch.overrides.is_tensor_like``)."""
+    from .._tensor import Tensor
+
+    return isinstance(inp, Tensor) or hasattr(type(inp), "__torch_function__")
 
 
 # torch's ``Variable._execution_engine.queue_callback(fn)``: run fn when the current backward has finished
