@@ -370,3 +370,21 @@ def test_diag_embed_keeps_the_dtype(dt):
     res = [L.diag_embed(L.from_numpy(x.copy()), 1) for L in (torch, ember)]
     assert str(res[1].dtype).split(".")[-1] == str(res[0].dtype).split(".")[-1]
     np.testing.assert_array_equal(res[1].numpy(), res[0].numpy())
+
+
+def test_batch_norm_eval_gradient_with_a_strided_weight():
+    """torch 2.13 gets this wrong (it reads a strided weight as contiguous in the eval backward); ember must
+    give the gradient torch gives for a contiguous copy of the same weight."""
+    x = np.random.default_rng(0).standard_normal((4, 3, 1))
+    wide = np.zeros(6)
+    wide[::2] = [1.0, 2.0, 3.0]
+    res = []
+    for L, w in ((torch, wide[::2].copy()), (ember, wide[::2])):
+        xi = L.from_numpy(x.copy()).requires_grad_(True)
+        wi = L.from_numpy(w).requires_grad_(True)
+        y = L.nn.functional.batch_norm(xi, L.zeros(3, dtype=L.float64), L.ones(3, dtype=L.float64) * 1.5, wi, None,
+                                       training=False)
+        y.backward(L.from_numpy(np.arange(12.0).reshape(4, 3, 1)))
+        res.append((xi.grad.numpy(), wi.grad.numpy()))
+    np.testing.assert_allclose(res[1][0], res[0][0], rtol=1e-12)
+    np.testing.assert_allclose(res[1][1], res[0][1], rtol=1e-12)

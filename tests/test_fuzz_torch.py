@@ -1559,7 +1559,6 @@ KNOWN = {
     ("x%s", "ember-accepts"): "remainder of bool tensors",
     ("x//y", "ember-accepts"): "floor_divide of bool tensors",
     ("getitem", "shape"): "a nested list index [[1]] is one advanced index in ember (torch: a tuple, legacy NumPy)",
-    ("batch_norm", "grad"): "batch_norm(training=False) input gradient differs for some inputs (under investigation)",
     ("logaddexp", "grad"): "logaddexp gradient where both inputs are the same infinity",
     ("absolute", "ember-accepts"): "abs of bool tensors",
     ("round", "ember-accepts"): "round of bool tensors",
@@ -1626,6 +1625,11 @@ def _allowed(case, m):
         return "float32 rounding of x - mean amplified by 1/sqrt(eps) when a group has one value (torch's side)"
     if m.kind == "requires-grad" and _base(case.name) in PIECEWISE:
         return "known gap: piecewise-constant op's output does not require grad"
+    # torch 2.13 bug: batch_norm(training=False) backward reads a non-contiguous weight with the wrong strides
+    # (tests/test_fuzz_regressions.py checks ember against torch with a contiguous copy of the weight).
+    if m.kind == "grad" and _base(case.name) == "batch_norm" and any(
+            isinstance(x, A) and x.layout == "step" for x in case.args[3:4]):
+        return "torch bug: batch_norm(training=False) gradient with a strided weight"
     # docs/differences.md: view() behaves like reshape() on non-contiguous tensors.
     if m.kind == "ember-accepts" and _base(case.name) in ("view_as", "view") and "view size" in msg:
         return "documented: view() behaves like reshape()"
