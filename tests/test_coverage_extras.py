@@ -4,6 +4,7 @@ import pytest
 import torch
 
 import ember
+from tests._helpers import case, check
 
 
 def _copy_params(src, dst):
@@ -101,3 +102,32 @@ def test_autograd_anomaly_mode_and_is_tensor_like():
     for v in (ember.zeros(1), WithTF(), 1.0, [1], np.zeros(1), None):
         tv = torch.zeros(1) if isinstance(v, ember.Tensor) else v
         assert A.is_tensor_like(v) == torch.overrides.is_tensor_like(tv)
+
+
+POOL_CASES = [
+    case(lambda L, x: L.nn.functional.lp_pool1d(x, 2, 3), (2, 3, 7), id="lp1d-p2"),
+    case(lambda L, x: L.nn.functional.lp_pool1d(x, 3.0, 2, stride=1, ceil_mode=True), (2, 3, 6), id="lp1d-p3-s1"),
+    case(lambda L, x: L.nn.functional.lp_pool2d(x, 2, (2, 3), stride=2), (1, 2, 5, 6), id="lp2d"),
+    case(lambda L, x: L.nn.functional.lp_pool2d(x, 1.5, 2, ceil_mode=True), (1, 2, 5, 5), id="lp2d-ceil"),
+    case(lambda L, x: L.nn.functional.lp_pool3d(x, 2, 2), (1, 2, 4, 4, 4), id="lp3d"),
+    case(lambda L, x: L.nn.LPPool2d(2, 2)(x), (2, 3, 4, 4), id="LPPool2d"),
+    case(lambda L, x: L.nn.LPPool1d(2, 3, 2)(x), (2, 3, 7), id="LPPool1d"),
+    case(lambda L, x: L.nn.LPPool3d(3, 2)(x), (1, 1, 4, 4, 2), id="LPPool3d"),
+    case(lambda L, x: L.nn.functional.max_pool1d_with_indices(x, 2), (2, 3, 6), id="max1d-idx"),
+    case(lambda L, x: L.nn.functional.max_pool2d_with_indices(x, 3, 2, 1), (1, 2, 5, 5), id="max2d-idx"),
+    case(lambda L, x: L.nn.functional.max_pool3d_with_indices(x, 2), (1, 1, 4, 4, 4), id="max3d-idx"),
+    case(lambda L, x: L.nn.functional.adaptive_max_pool1d_with_indices(x, 3), (2, 3, 7), id="amax1d-idx"),
+    case(lambda L, x: L.nn.functional.adaptive_max_pool2d_with_indices(x, (2, 3)), (1, 2, 5, 7), id="amax2d-idx"),
+    case(lambda L, x: L.nn.functional.adaptive_max_pool3d_with_indices(x, 2), (1, 1, 4, 5, 4), id="amax3d-idx"),
+]
+
+
+@pytest.mark.parametrize("fn,inputs,kw", POOL_CASES)
+def test_pooling_forms_match_torch(fn, inputs, kw):
+    # positive inputs: x**p of a negative value to a fractional power is NaN in both libraries
+    check(fn, *inputs, low=0.2, high=2.0, gradgrad=False, **kw)
+
+
+def test_lppool_repr_as_torch():
+    for name, args in [("LPPool1d", (2, 3)), ("LPPool2d", (1.5, (2, 3), 1, True)), ("LPPool3d", (2, 2))]:
+        assert repr(getattr(ember.nn, name)(*args)) == repr(getattr(torch.nn, name)(*args))

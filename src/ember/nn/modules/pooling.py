@@ -7,7 +7,7 @@ from .module import Module
 __all__ = [
     "MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d",
     "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d",
-    "MaxPool3d", "AvgPool3d", "AdaptiveAvgPool3d", "AdaptiveMaxPool3d",
+    "MaxPool3d", "AvgPool3d", "AdaptiveAvgPool3d", "AdaptiveMaxPool3d", "LPPool1d", "LPPool2d", "LPPool3d",
 ]
 
 
@@ -187,3 +187,42 @@ class AdaptiveMaxPool3d(_AdaptiveMax):
     def forward(self, input):
         _check(self, input, 3)
         return FC.adaptive_max_pool3d(input, self.output_size, self.return_indices)
+
+
+class _LPPoolNd(Module):
+    _nd = 0
+
+    def __init__(self, norm_type, kernel_size, stride=None, ceil_mode=False):
+        super().__init__()
+        self.norm_type = norm_type
+        self.kernel_size = kernel_size
+        self.stride = stride
+        self.ceil_mode = ceil_mode
+
+    def extra_repr(self):
+        return (f"norm_type={self.norm_type}, kernel_size={self.kernel_size}, stride={self.stride}, "
+                f"ceil_mode={self.ceil_mode}")
+
+    def forward(self, input):
+        from .. import _functional_pool_extra as P
+
+        fn = getattr(P, f"lp_pool{self._nd}d")
+        return fn(input, float(self.norm_type), self.kernel_size, self.stride, self.ceil_mode)
+
+
+class LPPool1d(_LPPoolNd):
+    """1-D power-average pooling ``(sum x**p) ** (1/p)`` over each window (``p = norm_type``)."""
+
+    _nd = 1
+
+
+class LPPool2d(_LPPoolNd):
+    """2-D power-average pooling ``(sum x**p) ** (1/p)`` over each window (``p = norm_type``)."""
+
+    _nd = 2
+
+
+class LPPool3d(_LPPoolNd):
+    """3-D power-average pooling ``(sum x**p) ** (1/p)`` over each window (``p = norm_type``)."""
+
+    _nd = 3
