@@ -131,3 +131,65 @@ def test_pooling_forms_match_torch(fn, inputs, kw):
 def test_lppool_repr_as_torch():
     for name, args in [("LPPool1d", (2, 3)), ("LPPool2d", (1.5, (2, 3), 1, True)), ("LPPool3d", (2, 2))]:
         assert repr(getattr(ember.nn, name)(*args)) == repr(getattr(torch.nn, name)(*args))
+
+
+IDX3 = np.array([[0, 2], [1, 0]])
+SIGN = np.array([1.0, -1.0, 1.0]).astype(np.int64)
+ATEN_CASES = [
+    case(lambda L, x, w, b: L.batch_norm(x, w, b, None, None, True, 0.1, 1e-5, False), (4, 3), (3,), (3,),
+         id="batch_norm"),
+    case(lambda L, x, w, b: L.instance_norm(x, w, b, None, None, True, 0.1, 1e-5, False), (2, 3, 5), (3,), (3,),
+         id="instance_norm"),
+    case(lambda L, x, w, b: L.layer_norm(x, [4], w, b), (2, 4), (4,), (4,), id="layer_norm"),
+    case(lambda L, x, w, b: L.group_norm(x, 2, w, b, 1e-5, True), (2, 4, 3), (4,), (4,), id="group_norm"),
+    case(lambda L, x, w: L.rms_norm(x, [4], w), (2, 4), (4,), id="rms_norm"),
+    case(lambda L, w, i: L.embedding(w, i), (4, 3), IDX3, id="embedding"),
+    case(lambda L, w, i: L.embedding(w, i, 2), (4, 3), IDX3, id="embedding-pad", gradcheck=False),  # row 2 gets no grad
+    case(lambda L, x, y: L.kl_div(x, y.abs()), (2, 3), (2, 3), id="kl_div"),
+    case(lambda L, x, y: L.kl_div(x, y.abs(), 1), (2, 3), (2, 3), id="kl_div-mean"),
+    case(lambda L, x, y: L.kl_div(x, y, 2, log_target=True), (2, 3), (2, 3), id="kl_div-sum-log"),
+    case(lambda L, x, y: L.kl_div(x, y.abs(), 0), (2, 3), (2, 3), id="kl_div-none"),
+    case(lambda L, x, y: L.binary_cross_entropy_with_logits(x, L.sigmoid(y), None, L.tensor([0.5, 1.0, 2.0], dtype=x.dtype),
+                                                         2), (2, 3), (2, 3), id="bce_logits"),
+    case(lambda L, a, b, t: L.cosine_embedding_loss(a, b, t, 0.1, 1), (3, 4), (3, 4), SIGN, id="cosine_emb"),
+    case(lambda L, x, t: L.hinge_embedding_loss(x, t, 0.5, 0), (3,), SIGN, id="hinge_emb"),
+    case(lambda L, a, b, t: L.margin_ranking_loss(a, b, t, 0.2, 2), (3,), (3,), SIGN, id="margin_ranking"),
+    case(lambda L, x, y: L.poisson_nll_loss(x, y.abs(), True, False, 1e-8, 1), (2, 3), (2, 3), id="poisson_nll"),
+    case(lambda L, a, p, n: L.triplet_margin_loss(a, p, n, 1.0, 2, 1e-6, True, 1), (3, 4), (3, 4), (3, 4),
+         id="triplet"),
+    case(lambda L, x, t: L.hinge_embedding_loss(x, t), (3,), SIGN, id="hinge_emb-default-unreduced"),
+    case(lambda L, a, t: L.cosine_embedding_loss(a, a * 2, t), (3, 4), SIGN, id="cosine_emb-default-unreduced"),
+    case(lambda L, x, w: L.prelu(x, w), (2, 3, 4), (3,), id="prelu"),
+    case(lambda L, x: L.pdist(x), (4, 3), id="pdist"),
+    case(lambda L, x: L.pdist(x, 1.5), (4, 3), id="pdist-p"),
+    case(lambda L, x: L.channel_shuffle(x, 2), (1, 4, 2, 2), id="channel_shuffle"),
+    case(lambda L, x: L.rrelu(x), (2, 5), id="rrelu-eval"),
+    case(lambda L, x: L.selu_(x * 1), (2, 5), id="selu_"),
+    case(lambda L, x: L.celu_(x * 1, 0.7), (2, 5), id="celu_"),
+    case(lambda L, x: L.threshold_(x * 1, 0.1, -2.0), (2, 5), id="threshold_"),
+    case(lambda L, x: L.dropout_(x * 1, 0.3, False), (2, 5), id="dropout_-eval"),
+    case(lambda L, x: L.alpha_dropout_(x * 1, 0.3, False), (2, 5), id="alpha_dropout_-eval"),
+    case(lambda L, x: L.feature_alpha_dropout(x, 0.3, False), (2, 3, 4), id="feature_alpha_dropout-eval"),
+    case(lambda L, x: L.adaptive_max_pool1d(x, 3), (2, 3, 7), id="adaptive_max_pool1d"),
+    case(lambda L, x: L.max_pool1d_with_indices(x, 2), (2, 3, 7), id="max_pool1d_with_indices"),
+    case(lambda L, x: L.max_pool1d_with_indices(x, 3, 1, 1, 1, True), (2, 3, 7), id="max_pool1d_with_indices-args"),
+]
+
+
+@pytest.mark.parametrize("fn,inputs,kw", ATEN_CASES)
+def test_torch_namespace_forms_match_torch(fn, inputs, kw):
+    check(fn, *inputs, gradgrad=False, **kw)
+
+
+def test_torch_namespace_forms_train_mode_and_errors():
+    ember.manual_seed(0)
+    x = ember.ones(1000)
+    y = ember.dropout_(x, 0.25, True)
+    assert y is x and abs(float((x == 0).double().mean()) - 0.25) < 0.05
+    assert np.all(np.isclose(x.numpy(), 0.0) | np.isclose(x.numpy(), 1 / 0.75))
+    z = ember.rrelu(-ember.ones(2000), 0.1, 0.3, True)
+    assert 0.1 <= -float(z.max()) and -float(z.min()) <= 0.3
+    with pytest.raises(ValueError, match="reduction is ATen's integer code"):
+        ember.kl_div(ember.zeros(2), ember.zeros(2), "mean")
+    with pytest.raises(NotImplementedError, match="generator"):
+        ember.rrelu(ember.zeros(2), generator=ember.Generator())

@@ -45,4 +45,181 @@ alpha_dropout = _dropout_form("alpha_dropout", "alpha_dropout")
 tensor_method(lambda self, lambd=0.5: _functional("hardshrink")(self, lambd), "hardshrink")
 
 
+# --- torch.* forms with ATen's positional signatures (they differ from nn.functional's) -----------------
+_REDUCTIONS = {0: "none", 1: "mean", 2: "sum"}
+
+
+def _F():
+    from ..nn import functional as F
+
+    return F
+
+
+def _reduction(name, reduction):
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"torch.{name}: reduction is ATen's integer code 0 (none), 1 (mean) or 2 (sum), "
+                         f"got {reduction!r}; nn.functional.{name} takes the string form")
+    return _REDUCTIONS[reduction]
+
+
+def batch_norm(input, weight, bias, running_mean, running_var, training, momentum, eps,  # noqa: A002
+               cudnn_enabled):
+    """``torch.batch_norm`` (ATen's argument order): ``nn.functional.batch_norm``."""
+    return _F().batch_norm(input, running_mean, running_var, weight, bias, training, momentum, eps)
+
+
+def instance_norm(input, weight, bias, running_mean, running_var, use_input_stats, momentum, eps,  # noqa: A002
+                  cudnn_enabled):
+    """``torch.instance_norm`` (ATen's argument order): ``nn.functional.instance_norm``."""
+    return _F().instance_norm(input, running_mean, running_var, weight, bias, use_input_stats, momentum, eps)
+
+
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-05, cudnn_enable=True):  # noqa: A002
+    """``torch.layer_norm``: ``nn.functional.layer_norm``."""
+    return _F().layer_norm(input, normalized_shape, weight, bias, eps)
+
+
+def group_norm(input, num_groups, weight=None, bias=None, eps=1e-05, cudnn_enabled=True):  # noqa: A002
+    """``torch.group_norm``: ``nn.functional.group_norm``."""
+    return _F().group_norm(input, num_groups, weight, bias, eps)
+
+
+def rms_norm(input, normalized_shape, weight=None, eps=None):  # noqa: A002
+    """``torch.rms_norm``: ``nn.functional.rms_norm``."""
+    return _F().rms_norm(input, normalized_shape, weight, eps)
+
+
+def embedding(weight, indices, padding_idx=-1, scale_grad_by_freq=False, sparse=False):
+    """``torch.embedding(weight, indices, ...)`` (ATen's order; ``padding_idx=-1`` means none)."""
+    pad = None if padding_idx is None or padding_idx < 0 else padding_idx
+    return _F().embedding(indices, weight, pad, scale_grad_by_freq=scale_grad_by_freq, sparse=sparse)
+
+
+def kl_div(input, target, reduction=0, *, log_target=False):  # noqa: A002
+    """``torch.kl_div``: pointwise KL loss; ``reduction`` is ATen's code (0 none, 1 mean over all elements,
+    2 sum); torch 2.13 leaves the default unreduced at run time, and so does this."""
+    red = _reduction("kl_div", reduction)
+    loss = _F().kl_div(input, target, reduction="none", log_target=log_target)
+    return loss if red == "none" else (loss.mean() if red == "mean" else loss.sum())
+
+
+def binary_cross_entropy_with_logits(input, target, weight=None, pos_weight=None, reduction=0):  # noqa: A002
+    """``torch.binary_cross_entropy_with_logits`` (integer ``reduction``)."""
+    return _F().binary_cross_entropy_with_logits(input, target, weight, reduction=_reduction(
+        "binary_cross_entropy_with_logits", reduction), pos_weight=pos_weight)
+
+
+def cosine_embedding_loss(input1, input2, target, margin=0.0, reduction=0):
+    """``torch.cosine_embedding_loss`` (integer ``reduction``)."""
+    return _F().cosine_embedding_loss(input1, input2, target, margin,
+                                      reduction=_reduction("cosine_embedding_loss", reduction))
+
+
+def hinge_embedding_loss(input, target, margin=1.0, reduction=0):  # noqa: A002
+    """``torch.hinge_embedding_loss`` (integer ``reduction``)."""
+    return _F().hinge_embedding_loss(input, target, margin, reduction=_reduction("hinge_embedding_loss", reduction))
+
+
+def margin_ranking_loss(input1, input2, target, margin=0.0, reduction=0):
+    """``torch.margin_ranking_loss`` (integer ``reduction``)."""
+    return _F().margin_ranking_loss(input1, input2, target, margin,
+                                    reduction=_reduction("margin_ranking_loss", reduction))
+
+
+def poisson_nll_loss(input, target, log_input, full, eps, reduction):  # noqa: A002
+    """``torch.poisson_nll_loss`` (all arguments positional, integer ``reduction``)."""
+    return _F().poisson_nll_loss(input, target, log_input, full, eps=eps,
+                                 reduction=_reduction("poisson_nll_loss", reduction))
+
+
+def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2, eps=1e-06, swap=False, reduction=0):
+    """``torch.triplet_margin_loss`` (integer ``reduction``)."""
+    return _F().triplet_margin_loss(anchor, positive, negative, margin, p, eps, swap,
+                                    reduction=_reduction("triplet_margin_loss", reduction))
+
+
+def prelu(input, weight):  # noqa: A002
+    """``torch.prelu``: ``nn.functional.prelu``."""
+    return _F().prelu(input, weight)
+
+
+def pdist(input, p=2):  # noqa: A002
+    """``torch.pdist``: ``nn.functional.pdist``."""
+    return _F().pdist(input, p)
+
+
+def channel_shuffle(input, groups):  # noqa: A002
+    """``torch.channel_shuffle``: ``nn.functional.channel_shuffle``."""
+    return _F().channel_shuffle(input, groups)
+
+
+def _inplace(input, result):  # noqa: A002
+    """Write ``result`` into ``input`` (autograd records it as an in-place op on ``input``)."""
+    return input.copy_(result)  # result was computed from a clone, so its backward survives the write
+
+
+def _no_generator(name, generator):
+    if generator is not None:
+        raise NotImplementedError(f"torch.{name}: a generator= is not supported; seed with ember.manual_seed "
+                                  "(the draw uses the default generator)")
+
+
+def rrelu(input, lower=0.125, upper=0.3333333333333333, training=False, generator=None):  # noqa: A002
+    """``torch.rrelu``: ``nn.functional.rrelu`` (default generator only)."""
+    _no_generator("rrelu", generator)
+    return _F().rrelu(input, lower, upper, training)
+
+
+def rrelu_(input, lower=0.125, upper=0.3333333333333333, training=False, generator=None):  # noqa: A002
+    """``torch.rrelu_``: in-place ``nn.functional.rrelu`` (default generator only)."""
+    _no_generator("rrelu_", generator)
+    return _inplace(input, _F().rrelu(input.clone(), lower, upper, training))
+
+
+def selu_(input):  # noqa: A002
+    """``torch.selu_``: in-place SELU."""
+    return _inplace(input, _F().selu(input.clone()))
+
+
+def celu_(input, alpha=1.0):  # noqa: A002
+    """``torch.celu_``: in-place CELU."""
+    return _inplace(input, _F().celu(input.clone(), alpha))
+
+
+def threshold_(input, threshold, value):  # noqa: A002
+    """``torch.threshold_``: in-place threshold."""
+    return _inplace(input, _F().threshold(input.clone(), threshold, value))
+
+
+def dropout_(input, p, train):  # noqa: A002
+    """``torch.dropout_(input, p, train)``: in-place dropout."""
+    return _inplace(input, _F().dropout(input.clone(), p, train))
+
+
+def alpha_dropout_(input, p, train):  # noqa: A002
+    """``torch.alpha_dropout_(input, p, train)``: in-place alpha dropout."""
+    return _inplace(input, _F().alpha_dropout(input.clone(), p, train))
+
+
+def feature_alpha_dropout(input, p, train):  # noqa: A002
+    """``torch.feature_alpha_dropout(input, p, train)``: ``nn.functional.feature_alpha_dropout``."""
+    return _F().feature_alpha_dropout(input, p, train)
+
+
+def feature_alpha_dropout_(input, p, train):  # noqa: A002
+    """``torch.feature_alpha_dropout_(input, p, train)``: in-place feature alpha dropout."""
+    return _inplace(input, _F().feature_alpha_dropout(input.clone(), p, train))
+
+
+def adaptive_max_pool1d(input, output_size):  # noqa: A002
+    """``torch.adaptive_max_pool1d``: ``(values, indices)`` always."""
+    return _F().adaptive_max_pool1d(input, output_size, return_indices=True)
+
+
+def max_pool1d_with_indices(input, kernel_size, stride=(), padding=0, dilation=1, ceil_mode=False):  # noqa: A002
+    """``torch.max_pool1d_with_indices`` (``stride=()`` means the kernel size)."""
+    stride = None if stride in ((), []) else stride
+    return _F().max_pool1d(input, kernel_size, stride, padding, dilation, ceil_mode=ceil_mode, return_indices=True)
+
+
 __all__ = _public(globals())
