@@ -388,3 +388,9 @@ def test_batch_norm_eval_gradient_with_a_strided_weight():
         res.append((xi.grad.numpy(), wi.grad.numpy()))
     np.testing.assert_allclose(res[1][0], res[0][0], rtol=1e-12)
     np.testing.assert_allclose(res[1][1], res[0][1], rtol=1e-12)
+
+
+def test_xlogy_gradient_at_x_zero_is_log_y_as_torch():
+    x = np.array([[0.0, 1.0, 0.0, -1.0, 0.0]])
+    y = np.array([[2.0, 0.5, 0.0, 3.0, -1.0], [0.5, 2.0, 1.5, 0.25, np.nan]])
+    _grads(lambda L, a, b: L.xlogy(a, b), x, y)

@@ -12,9 +12,9 @@ from .._tensor import Tensor
 from ..autograd.engine import BinaryNode, Node
 from ._registry import tensor_method
 from ._helpers import _check_tensor, _floatify, _public, _t
-from .creation import ones_like, tensor, zeros_like
+from .creation import ones_like, tensor
 from .casting import cast
-from .unary import _arr, abs, log, sqrt
+from .unary import _arr, abs, sqrt
 
 
 def _promote(a, b, op, to_float=False):
@@ -682,10 +682,34 @@ def xlogy(input, other, *, out=None):
         input = _t(input, like=other)
     if not isinstance(other, Tensor):
         other = _t(other, like=input)
-    zero = input._data == 0
-    safe_y = where(Tensor._wrap(zero), ones_like(other), other) if zero.any() else other
-    return where(Tensor._wrap(zero & ~np.isnan(_arr(other))), zeros_like(input, dtype=D.get_default_dtype())
-                 if not input.is_floating_point() else zeros_like(input), input * log(safe_y))
+    return Xlogy()(input, other)
+
+
+class Xlogy(_Binary):
+    """x * log(y), 0 where x == 0 and y is not NaN. torch's gradients: log(y) for x (0 where x == 0 and
+    y <= 0), x / y for y."""
+
+    name = "XlogyBackward0"
+    saves = {0: (0, 1), 1: (0, 1)}
+
+    def forward(self, a, b):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where((a == 0) & ~np.isnan(b), np.zeros((), a.dtype), a * np.log(b))
+
+    def backward(self, ns, g, ins, out):
+        a, b = ins
+        av, bv = _plain(ns.value(a)), _plain(ns.value(b))
+        need = self.needs
+        ga = gb = None
+        z = 0 * g
+        if need[0]:
+            safe = ns.where(bv > 0, b, 1 + 0 * b)  # log of the constant 1 where masked or nan-producing
+            ga = ns.where(bv > 0, g * ns.log(safe), ns.where(av == 0, z, g * math.nan))
+            ga = ns.where((bv == 0) & (av != 0), -math.inf * g, ga)
+            ga = ns.where(np.isnan(bv), math.nan * g, ga)
+        if need[1]:
+            gb = g * a / b
+        return ga, gb
 
 
 @tensor_method
