@@ -701,12 +701,16 @@ class Xlogy(_Binary):
         av, bv = _plain(ns.value(a)), _plain(ns.value(b))
         need = self.needs
         ga = gb = None
-        z = 0 * g
         if need[0]:
-            safe = ns.where(bv > 0, b, 1 + 0 * b)  # log of the constant 1 where masked or nan-producing
-            ga = ns.where(bv > 0, g * ns.log(safe), ns.where(av == 0, z, g * math.nan))
-            ga = ns.where((bv == 0) & (av != 0), -math.inf * g, ga)
-            ga = ns.where(np.isnan(bv), math.nan * g, ga)
+            ok = bv > 0
+            if ok.all():
+                ga = g * ns.log(b)
+            else:  # y <= 0 or nan: a constant (a nan branch would poison double backward)
+                safe = ns.where(ok, b, 1 + 0 * b)
+                gv = _plain(g)
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    c = np.where((av == 0) & (bv <= 0), 0.0, gv * np.log(bv)).astype(gv.dtype, copy=False)
+                ga = ns.where(ok, g * ns.log(safe), c)
         if need[1]:
             gb = g * a / b
         return ga, gb
