@@ -193,3 +193,22 @@ def test_torch_namespace_forms_train_mode_and_errors():
         ember.kl_div(ember.zeros(2), ember.zeros(2), "mean")
     with pytest.raises(NotImplementedError, match="generator"):
         ember.rrelu(ember.zeros(2), generator=ember.Generator())
+
+
+@pytest.mark.parametrize("opts", [{}, dict(precision=2), dict(sci_mode=True), dict(sci_mode=False),
+                                  dict(profile="short"), dict(profile="full", linewidth=40),
+                                  dict(threshold=5, edgeitems=1), dict(precision=6, sci_mode=False)])
+def test_set_printoptions_repr_as_torch(opts):
+    vals = [np.array([1.123456, -2.5, 3.0]), np.array([1e-6, 2.0]), np.arange(12.0), np.linspace(0, 1, 2000),
+            np.array([[1.5, -2.25], [3.0, 4e5]]), np.array([1.0, 2.0])]
+    try:
+        for L in (torch, ember):
+            L.set_printoptions(**opts)
+        for v in vals:
+            assert repr(ember.tensor(v, dtype=ember.float32)) == repr(torch.tensor(v, dtype=torch.float32))
+        assert repr(ember.arange(5000)) == repr(torch.arange(5000))
+    finally:
+        for L in (torch, ember):
+            L.set_printoptions(profile="default", sci_mode=None)
+    with pytest.raises(ValueError, match="profile must be one of"):
+        ember.set_printoptions(profile="long")

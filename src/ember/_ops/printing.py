@@ -1,6 +1,7 @@
 """``repr`` of tensors (torch's layout)."""
 from __future__ import annotations
 
+import sys
 
 import numpy as np
 
@@ -8,19 +9,66 @@ from .. import _dtype as D
 from ._helpers import _public
 
 
+_PRINT = {"precision": 4, "threshold": 1000, "edgeitems": 3, "linewidth": 80, "sci_mode": None}
+_PROFILES = {
+    "default": {"precision": 4, "threshold": 1000, "edgeitems": 3, "linewidth": 80},
+    "short": {"precision": 2, "threshold": 1000, "edgeitems": 2, "linewidth": 80},
+    "full": {"precision": 4, "threshold": float("inf"), "edgeitems": 3, "linewidth": 80},
+}
+
+
+def set_printoptions(precision=None, threshold=None, edgeitems=None, linewidth=None, profile=None, sci_mode=None):
+    """Set how tensors print (torch's ``set_printoptions``): ``precision`` digits after the point,
+    ``threshold`` elements before the middle is summarised with ``...``, ``edgeitems`` shown at each
+    end when summarised, ``linewidth`` characters per line, ``profile`` ("default", "short", "full")
+    for presets, ``sci_mode`` True/False to force or forbid scientific notation (None: automatic)."""
+    if profile is not None:
+        if profile not in _PROFILES:
+            raise ValueError(f"set_printoptions: profile must be one of {sorted(_PROFILES)}, got {profile!r}")
+        _PRINT.update(_PROFILES[profile])
+    for k, v in (("precision", precision), ("threshold", threshold), ("edgeitems", edgeitems),
+                 ("linewidth", linewidth)):
+        if v is not None:
+            _PRINT[k] = v
+    _PRINT["sci_mode"] = sci_mode
+
+
+def _edges(a, e):
+    """The values a summarised print shows: the first and last ``e`` along every dimension."""
+    for ax in range(a.ndim):
+        n = a.shape[ax]
+        if n > 2 * e:
+            a = np.concatenate([a.take(range(e), ax), a.take(range(n - e, n), ax)], ax)
+    return a
+
+
 def _repr(t):
     a = t.__array__()
-    kw = dict(separator=", ", prefix="tensor(", threshold=1000, edgeitems=3, max_line_width=80)
+    o = _PRINT
+    thr = o["threshold"]
+    kw = dict(separator=", ", prefix="tensor(", threshold=sys.maxsize if thr == float("inf") else int(thr),
+              edgeitems=o["edgeitems"], max_line_width=o["linewidth"])
+    p = o["precision"]
+    summarised = a.size > kw["threshold"]
     if a.dtype.kind == "f" and a.size:
-        fin = a[np.isfinite(a)].astype(np.float64)
-        if fin.size and np.all(fin == np.round(fin)) and np.abs(fin).max() < 1e8:
-            body = np.array2string(a, floatmode="maxprec", precision=4, **kw)
-        elif fin.size and (np.abs(fin).max() >= 1e8 or (np.abs(fin[fin != 0]).min() if (fin != 0).any() else 1) < 1e-4):
-            body = np.array2string(a, formatter={"float_kind": lambda v: f"{v:.4e}"}, **kw)
+        shown = _edges(a, o["edgeitems"]) if summarised else a  # torch formats by the values it shows
+        fin = shown[np.isfinite(shown)].astype(np.float64)
+        sci = o["sci_mode"]
+        ints = fin.size and np.all(fin == np.round(fin)) and np.abs(fin).max() < 1e8
+        if sci is None:
+            sci = not ints and fin.size and (
+                np.abs(fin).max() >= 1e8 or (np.abs(fin[fin != 0]).min() if (fin != 0).any() else 1) < 1e-4)
+        if sci:
+            width = max(len(f"{v:.{p}e}") for v in shown.flat)
+            body = np.array2string(a, formatter={"float_kind": lambda v: f"{v:.{p}e}".rjust(width)}, **kw)
+        elif ints:
+            body = np.array2string(a, floatmode="maxprec", precision=p, **kw)
         else:
-            body = np.array2string(a, floatmode="fixed", precision=4, suppress_small=False, **kw)
+            body = np.array2string(a, floatmode="fixed", precision=p, suppress_small=o["sci_mode"] is False, **kw)
     else:
         body = np.array2string(a, **kw)
+    if summarised:
+        body = body.replace(", ..., ", ",  ..., ")  # torch right-aligns the ellipsis in a row
     extras = []
     if a.size == 0:
         body = "[]"
