@@ -212,3 +212,32 @@ def test_set_printoptions_repr_as_torch(opts):
             L.set_printoptions(profile="default", sci_mode=None)
     with pytest.raises(ValueError, match="profile must be one of"):
         ember.set_printoptions(profile="long")
+
+
+COORDS = np.array([0.0, 1.0, 3.0, 4.5, 7.0])
+GRADIENT_CASES = [
+    case(lambda L, x: L.gradient(x), (5,), id="1d"),
+    case(lambda L, x: L.gradient(x, spacing=2.0, edge_order=2), (5,), id="1d-h-order2"),
+    case(lambda L, x: L.gradient(x, dim=1), (3, 4), id="dim1"),
+    case(lambda L, x: L.gradient(x, spacing=[2.0, 0.5], edge_order=2), (3, 4), id="per-dim-spacing"),
+    case(lambda L, x: L.gradient(x, spacing=(L.tensor(COORDS, dtype=x.dtype),), dim=0), (5, 2), id="coords"),
+    case(lambda L, x: L.gradient(x, spacing=(L.tensor(COORDS, dtype=x.dtype),), dim=[-1], edge_order=2), (2, 5),
+         id="coords-order2"),
+    case(lambda L, x: L.gradient(x, dim=(0, 2)), (2, 3, 3), id="two-dims"),
+]
+
+
+@pytest.mark.parametrize("fn,inputs,kw", GRADIENT_CASES)
+def test_gradient_matches_torch(fn, inputs, kw):
+    check(fn, *inputs, **kw)
+
+
+def test_gradient_errors_as_torch():
+    for args, kw in [((ember.zeros(1),), {}), ((ember.zeros(2),), dict(edge_order=2)),
+                     ((ember.zeros(3, 3),), dict(spacing=[1.0, 2.0, 3.0])),
+                     ((ember.zeros(3, 3),), dict(spacing=[1.0, 2.0, 3.0], dim=[0, 1]))]:
+        with pytest.raises(RuntimeError) as e:
+            ember.gradient(*args, **kw)
+        with pytest.raises(RuntimeError) as t:
+            torch.gradient(torch.zeros(tuple(args[0].shape)), **kw)
+        assert str(e.value) == str(t.value)

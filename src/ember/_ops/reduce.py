@@ -899,6 +899,84 @@ def sum_to_size(input, *args, size=None):  # noqa: A002
     return out
 
 
+def gradient(input, *, spacing=1, dim=None, edge_order=1):  # noqa: A002
+    """Central-difference estimate of the derivative along each of ``dim`` (all dims when None), as
+    ``numpy.gradient`` / ``torch.gradient``: a tuple with one tensor per dimension. ``spacing`` is one
+    number (the step everywhere), one number per dimension, or one coordinate tensor per dimension;
+    ``edge_order`` (1 or 2) is the accuracy of the one-sided differences at the ends. Differentiable in
+    ``input`` (coordinates are constants)."""
+    if edge_order not in (1, 2):
+        raise ValueError(f"torch.gradient only supports edge_order=1 and edge_order=2, got {edge_order}")
+    nd = input.ndim
+    dims = list(range(nd)) if dim is None else ([dim] if isinstance(dim, int) else list(dim))
+    dims = [_dim(d, nd) for d in dims]
+    if isinstance(spacing, (int, float)) or (isinstance(spacing, Tensor) and spacing.ndim == 0):
+        spacing = [float(spacing)] * len(dims)
+    spacing = list(spacing)
+    if len(spacing) != len(dims) and dim is None:
+        raise RuntimeError(f"torch.gradient expected spacing to be unspecified, a scalar, or a list of length equal "
+                           f"to 'self.dim() = {nd}', since dim argument was not given, but got a list of length "
+                           f"{len(spacing)}")
+    if len(spacing) != len(dims):
+        raise RuntimeError(f"torch.gradient expected spacing to be unspecified, a scalar or it's spacing and dim "
+                           f"arguments to have the same length, but got a spacing argument of length "
+                           f"{len(spacing)} and a dim argument of length {len(dims)}.")
+    outs = []
+    for d, sp in zip(dims, spacing):
+        n = input.shape[d]
+        if n < edge_order + 1:
+            raise RuntimeError("torch.gradient expected each dimension size to be at least edge_order+1")
+        if isinstance(sp, Tensor) and sp.ndim == 1:
+            if sp.shape[0] != n:
+                raise RuntimeError(f"torch.gradient expected each tensor to be on the same device and the "
+                                   f"coordinates along dim {d} to have {n} values, got {sp.shape[0]}")
+            dx = np.diff(np.asarray(sp.detach().__array__(), dtype=np.float64))
+        else:
+            dx = np.full(n - 1, float(sp))
+        outs.append(_gradient_1d(input, d, dx, edge_order))
+    return tuple(outs)
+
+
+def _gradient_1d(f, d, dx, edge_order):
+    nd = f.ndim
+
+    def coef(v):  # a per-position coefficient broadcast along dim d
+        shape = [1] * nd
+        shape[d] = -1
+        return tensor(np.asarray(v, dtype=np.float64).reshape(shape), dtype=f.dtype)
+
+    def sl(start, stop):
+        return f.narrow(d, start, stop - start)
+
+    n = f.shape[d]
+    parts = []
+    if edge_order == 1 or n < 3:
+        parts.append((sl(1, 2) - sl(0, 1)) / coef(dx[:1]))
+    else:
+        d1, d2 = dx[0], dx[1]
+        a = -(2 * d1 + d2) / (d1 * (d1 + d2))
+        b = (d1 + d2) / (d1 * d2)
+        c = -d1 / (d2 * (d1 + d2))
+        parts.append(sl(0, 1) * coef([a]) + sl(1, 2) * coef([b]) + sl(2, 3) * coef([c]))
+    if n > 2:
+        hd, hs = dx[:-1], dx[1:]
+        a = -hs / (hd * (hd + hs))
+        b = (hs - hd) / (hd * hs)
+        c = hd / (hs * (hd + hs))
+        parts.append(sl(0, n - 2) * coef(a) + sl(1, n - 1) * coef(b) + sl(2, n) * coef(c))
+    if edge_order == 1 or n < 3:
+        parts.append((sl(n - 1, n) - sl(n - 2, n - 1)) / coef(dx[-1:]))
+    else:
+        d1, d2 = dx[-2], dx[-1]
+        a = d2 / (d1 * (d1 + d2))
+        b = -(d2 + d1) / (d1 * d2)
+        c = (2 * d2 + d1) / (d2 * (d1 + d2))
+        parts.append(sl(n - 3, n - 2) * coef([a]) + sl(n - 2, n - 1) * coef([b]) + sl(n - 1, n) * coef([c]))
+    from .shape import cat
+
+    return cat(parts, d)
+
+
 __all__ = _public(globals())
 
 # Ops of later families, used at call time only. They are imported here, at the end, and every family in
@@ -909,3 +987,4 @@ from . import inplace_ops  # noqa: E402,F401  (keeps the modules loading in orde
 from .linalg import matmul  # noqa: E402
 from .sorting import median  # noqa: E402
 from .. import _out  # noqa: E402
+
