@@ -899,7 +899,7 @@ def sum_to_size(input, *args, size=None):  # noqa: A002
     return out
 
 
-def gradient(input, *, spacing=1, dim=None, edge_order=1):  # noqa: A002
+def gradient(input, *, spacing=None, dim=None, edge_order=1):  # noqa: A002
     """Central-difference estimate of the derivative along each of ``dim`` (all dims when None), as
     ``numpy.gradient`` / ``torch.gradient``: a tuple with one tensor per dimension. ``spacing`` is one
     number (the step everywhere), one number per dimension, or one coordinate tensor per dimension;
@@ -910,6 +910,8 @@ def gradient(input, *, spacing=1, dim=None, edge_order=1):  # noqa: A002
     nd = input.ndim
     dims = list(range(nd)) if dim is None else ([dim] if isinstance(dim, int) else list(dim))
     dims = [_dim(d, nd) for d in dims]
+    if spacing is None:
+        spacing = 1.0
     if isinstance(spacing, (int, float)) or (isinstance(spacing, Tensor) and spacing.ndim == 0):
         spacing = [float(spacing)] * len(dims)
     spacing = list(spacing)
