@@ -302,6 +302,12 @@ REPRS = [
     "tensor(2)",
     "tensor([0.12345678, -3.5])",
     "tensor(2.5, requires_grad=True)",
+    "tensor([float('inf'), -float('inf')])",
+    "tensor([1., float('inf'), -float('inf')])",
+    "tensor([0., float('nan')])",
+    "tensor([[float('inf'), 1.], [-float('inf'), float('nan')]])",
+    "tensor([100., -float('inf'), float('nan'), -0.])",
+    "tensor([-12., 3.])",
 ]
 
 

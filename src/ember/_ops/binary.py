@@ -378,8 +378,13 @@ def pow(input, exponent, *, out=None):
     input, exponent = _promote(input, exponent, "pow")
     node = Pow()
     out = node(input, exponent)
-    if out.grad_fn is not None and isinstance(exponent, Tensor):
-        node._grad_name = "PowBackward1" if isinstance(input, Tensor) else "PowBackward2"
+    if out.grad_fn is not None:
+        if isinstance(exponent, Tensor):
+            node._grad_name = "PowBackward1" if isinstance(input, Tensor) else "PowBackward2"
+            if not isinstance(input, Tensor):
+                node._shown_inputs = (1,)  # torch's PowBackward2 has the exponent as its only input
+        else:
+            node._shown_inputs = (0,)  # PowBackward0: tensor ** number
     return out
 
 
@@ -491,7 +496,11 @@ def where(condition, input=None, other=None, *, out=None):
     else:
         a = _t(a, like=b)  # where(c, 3, float32) is float32, as torch's
     try:
-        return Where()(condition if isinstance(condition, Tensor) else cond, a, b)
+        node = Where()
+        res = node(condition if isinstance(condition, Tensor) else cond, a, b)
+        if res.grad_fn is not None:
+            node._shown_inputs = (1, 2)  # torch's WhereBackward0 lists self and other, not the condition
+        return res
     except ValueError:
         raise RuntimeError(
             f"where: condition {tuple(cond.shape)}, input {tuple(a.shape)} and other {tuple(b.shape)} are not broadcastable"

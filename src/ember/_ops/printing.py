@@ -54,7 +54,9 @@ def _repr(t):
         shown = _edges(a, o["edgeitems"]) if summarised else a  # torch formats by the values it shows
         fin = shown[np.isfinite(shown)].astype(np.float64)
         sci = o["sci_mode"]
-        ints = fin.size and np.all(fin == np.round(fin)) and np.abs(fin).max() < 1e8
+        nz = fin[fin != 0]
+        # torch's integer mode: every nonzero finite value is whole (none at all counts), widths from those values
+        ints = (not nz.size or np.all(nz == np.round(nz))) and (not fin.size or np.abs(fin).max() < 1e8)
         if sci is None:
             sci = not ints and fin.size and (
                 np.abs(fin).max() >= 1e8 or (np.abs(fin[fin != 0]).min() if (fin != 0).any() else 1) < 1e-4)
@@ -62,7 +64,13 @@ def _repr(t):
             width = max(len(f"{v:.{p}e}") for v in shown.flat)
             body = np.array2string(a, formatter={"float_kind": lambda v: f"{v:.{p}e}".rjust(width)}, **kw)
         elif ints:
-            body = np.array2string(a, floatmode="maxprec", precision=p, **kw)
+            width = max((len(f"{v:.0f}") + 1 for v in nz.flat), default=1)
+
+            def whole(v):  # "3." for finite values, "inf"/"nan" bare, right-aligned to the finite values' width
+                s = f"{v:.0f}" if not np.isfinite(v) else f"{v:.0f}."
+                return s.rjust(width)
+
+            body = np.array2string(a, formatter={"float_kind": whole}, **kw)
         else:
             body = np.array2string(a, floatmode="fixed", precision=p, suppress_small=o["sci_mode"] is False, **kw)
     else:

@@ -218,6 +218,9 @@ class Node:
         res = [(None, 0)] * len(self.needs)
         for i, nxt, leaf, idx, _, _ in self.edges:
             res[i] = (AccumulateGrad.of(nxt), 0) if leaf else (nxt, idx)
+        shown = self.__dict__.get("_shown_inputs")
+        if shown is not None:  # torch's node has fewer inputs (a number operand, a condition) than ember's
+            return tuple(res[i] for i in shown)
         return tuple(res)
 
     @property
@@ -899,7 +902,7 @@ def _may_alias(g):
     return g.base is not None or not g.flags.owndata or not g.flags.writeable
 
 
-_KEEP_AFTER_FREE = ("pre_hooks", "stack", "edges", "needs", "_post_hooks", "_metadata", "_grad_name")
+_KEEP_AFTER_FREE = ("pre_hooks", "stack", "edges", "needs", "_post_hooks", "_metadata", "_grad_name", "_shown_inputs")
 
 
 def _free(fn):

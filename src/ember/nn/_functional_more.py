@@ -13,7 +13,6 @@ import numpy as np
 from .. import _ops as O
 from .._random import _gen
 from .._tensor import Tensor
-from ..autograd.grad_mode import no_grad
 
 __all__ = [
     "elu_", "celu_", "selu_", "leaky_relu_", "hardtanh_", "threshold_", "rrelu", "rrelu_", "prelu",
@@ -49,15 +48,7 @@ def _need_float(x, name, op):
 
 
 def _inplace(input, fn):
-    """Write ``fn(input)`` into ``input`` (autograd records the copy like torch's in-place ops)."""
-    src = input.clone() if input.requires_grad else input
-    out = fn(src)
-    if input.requires_grad:
-        input.copy_(out)
-    else:
-        with no_grad():
-            input.copy_(out)
-    return input
+    return _F()._inplace(input, fn)
 
 
 def elu_(input, alpha=1.0):
@@ -409,6 +400,8 @@ def feature_alpha_dropout(input, p=0.5, training=False, inplace=False):
     output is rescaled to keep zero mean and unit variance."""
     op = "feature_alpha_dropout"
     _need_float(input, "input", op)
+    if inplace:
+        return _inplace(input, lambda x: feature_alpha_dropout(x, p, training))
     if not isinstance(p, numbers.Real) or p < 0 or p > 1:
         raise ValueError(f"{op}: dropout probability has to be between 0 and 1, but got {p}")
     if not training or p == 0:

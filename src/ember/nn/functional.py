@@ -187,13 +187,28 @@ def bilinear(input1, input2, weight, bias=None):
 # ============================================================================ activations
 
 
+def _inplace(input, fn):
+    """``inplace=True``: write ``fn(input)`` into ``input`` and return it, as torch (autograd records the copy like
+    torch's in-place ops: a leaf that requires grad raises, a value another node saved is version-checked)."""
+    src = input.clone() if input.requires_grad else input
+    out = fn(src)
+    if input.requires_grad:
+        input.copy_(out)
+    else:
+        with no_grad():
+            input.copy_(out)
+    return input
+
+
 def relu(input, inplace=False):
     """max(x, 0)."""
+    if inplace:
+        return input.relu_()
     return O.relu(input)
 
 
 def relu_(input):
-    return relu(input)
+    return input.relu_()
 
 
 class _Hardtanh(Node):
@@ -216,6 +231,8 @@ class _Hardtanh(Node):
 
 def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
     """clamp(x, min_val, max_val) (gradient 0 outside the open interval)."""
+    if inplace:
+        return _inplace(input, lambda x: hardtanh(x, min_val, max_val))
     _float_input(input, "hardtanh")
     if min_val > max_val:
         raise ValueError(f"hardtanh: min_val ({min_val}) cannot be greater than max_val ({max_val})")
@@ -224,29 +241,39 @@ def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
 
 def relu6(input, inplace=False):
     """min(max(x, 0), 6)."""
+    if inplace:
+        return _inplace(input, relu6)
     return hardtanh(input, 0.0, 6.0)
 
 
 def leaky_relu(input, negative_slope=0.01, inplace=False):
     """x if x > 0 else negative_slope * x."""
+    if inplace:
+        return _inplace(input, lambda x: leaky_relu(x, negative_slope))
     _float_input(input, "leaky_relu")
     return O.where(input._data > 0, input, input * negative_slope)
 
 
 def elu(input, alpha=1.0, inplace=False):
     """x if x > 0 else alpha * (exp(x) - 1)."""
+    if inplace:
+        return _inplace(input, lambda x: elu(x, alpha))
     _float_input(input, "elu")
     neg = O.expm1(O.clamp(input, max=0.0)) * alpha
     return O.where(input._data > 0, input, neg)
 
 
 def selu(input, inplace=False):
+    if inplace:
+        return _inplace(input, selu)
     alpha = 1.6732632423543772848170429916717
     scale = 1.0507009873554804934193349852946
     return elu(input, alpha) * scale
 
 
 def celu(input, alpha=1.0, inplace=False):
+    if inplace:
+        return _inplace(input, lambda x: celu(x, alpha))
     _float_input(input, "celu")
     neg = O.expm1(O.clamp(input, max=0.0) / alpha) * alpha
     return O.where(input._data > 0, input, neg)
@@ -270,6 +297,8 @@ def tanh(input):
 
 def silu(input, inplace=False):
     """x * sigmoid(x) (one fused node)."""
+    if inplace:
+        return _inplace(input, silu)
     _float_input(input, "silu")
     return _fused.silu(input)
 
@@ -282,6 +311,8 @@ def softplus(input, beta=1.0, threshold=20.0):
 
 def mish(input, inplace=False):
     """x * tanh(softplus(x)) (one fused node)."""
+    if inplace:
+        return _inplace(input, mish)
     _float_input(input, "mish")
     return _fused.mish(input)
 
@@ -293,10 +324,14 @@ def logsigmoid(input):
 
 
 def hardsigmoid(input, inplace=False):
+    if inplace:
+        return _inplace(input, hardsigmoid)
     return hardtanh(input / 6.0 + 0.5, 0.0, 1.0)
 
 
 def hardswish(input, inplace=False):
+    if inplace:
+        return _inplace(input, hardswish)
     return input * hardsigmoid(input)
 
 
@@ -309,6 +344,13 @@ def tanhshrink(input):
 
 
 def threshold(input, threshold, value, inplace=False):
+    """``value`` where x <= threshold, else x."""
+    if inplace:
+        return _inplace(input, lambda x: _threshold(x, threshold, value))
+    return _threshold(input, threshold, value)
+
+
+def _threshold(input, threshold, value):
     return O.where(input._data > threshold, input, O.full_like(input, value))
 
 
@@ -373,6 +415,8 @@ def _dropout_mask(shape, p, dtype, generator=None):
 
 def dropout(input, p=0.5, training=True, inplace=False, generator=None):
     """Zero each element with probability ``p`` and scale the rest by 1/(1-p) (only when ``training``)."""
+    if inplace:
+        return _inplace(input, lambda x: dropout(x, p, training, False, generator))
     _check_p(p, "dropout")
     _check_tensor(input, "input", "dropout")
     if not training or p == 0:
@@ -396,6 +440,8 @@ def _feature_dropout(input, p, training, op, min_dim, generator=None):
 
 def dropout1d(input, p=0.5, training=True, inplace=False):
     """Zero whole channels (dim 1) of an (N, C, L) or unbatched (C, L) input with probability ``p``."""
+    if inplace:
+        return _inplace(input, lambda x: dropout1d(x, p, training))
     _check_p(p, "dropout1d")
     _check_tensor(input, "input", "dropout1d")
     if input.ndim not in (2, 3):
@@ -411,6 +457,8 @@ def dropout1d(input, p=0.5, training=True, inplace=False):
 def dropout2d(input, p=0.5, training=True, inplace=False):
     """Zero whole channels (dim 1) of an (N, C, H, W) input with probability ``p`` (other ranks warn like torch
     and drop along dims 0 and 1)."""
+    if inplace:
+        return _inplace(input, lambda x: dropout2d(x, p, training))
     _check_p(p, "dropout2d")
     _check_tensor(input, "input", "dropout2d")
     if input.ndim not in (3, 4):
@@ -432,6 +480,8 @@ def dropout2d(input, p=0.5, training=True, inplace=False):
 
 def dropout3d(input, p=0.5, training=True, inplace=False):
     """Zero whole channels (dim 1) of an (N, C, D, H, W) or unbatched (C, D, H, W) input with probability ``p``."""
+    if inplace:
+        return _inplace(input, lambda x: dropout3d(x, p, training))
     _check_p(p, "dropout3d")
     _check_tensor(input, "input", "dropout3d")
     if input.ndim not in (4, 5):
@@ -447,6 +497,8 @@ def dropout3d(input, p=0.5, training=True, inplace=False):
 
 
 def alpha_dropout(input, p=0.5, training=False, inplace=False):
+    if inplace:
+        return _inplace(input, lambda x: alpha_dropout(x, p, training))
     _check_p(p, "alpha_dropout")
     if not training or p == 0:
         return input
@@ -762,7 +814,7 @@ class _CrossEntropy(Node):
 
     # torch's graph: NllLossBackward0 (NllLoss2DBackward0 for (N, C, d1, ...) input) over LogSoftmaxBackward0;
     # with label smoothing torch composes several nodes, shown here as one. Subclasses below set the name.
-    name = "CrossEntropyLossBackward"
+    name = "AddBackward0"  # torch: label-smoothed cross_entropy ends in the sum of the two weighted terms
     _shows_log_softmax = False
 
     def __init__(self, target, weight, ignore_index, smoothing, reduction):

@@ -195,7 +195,7 @@ class MaxUnpool3d(_MaxUnpoolNd):
 
 class FeatureAlphaDropout(_DropoutNd):
     def forward(self, input):
-        return F.feature_alpha_dropout(input, self.p, self.training)
+        return F.feature_alpha_dropout(input, self.p, self.training, self.inplace)
 
 
 class MultiMarginLoss(_WeightedLoss):
