@@ -129,6 +129,9 @@ class Trainer(DataConnector, OptimizationConnector, EvaluationLoop, CallbackConn
         warn_inert(a)
         self.barebones, self.use_distributed_sampler = a["barebones"], a["use_distributed_sampler"]
         self.fast_dev_run = a["fast_dev_run"]
+        # Lightning's fast_dev_run mutes the loggers (a DummyLogger) rather than removing them: callbacks that
+        # need a logger (LearningRateMonitor) still accept the Trainer, unless logger=False was asked for
+        self._fdr_muted_logger = bool(self.fast_dev_run) and logger is not False
         self.default_root_dir = os.fspath(default_root_dir) if default_root_dir is not None else os.getcwd()
         self.max_epochs, self.min_epochs, self.max_steps, self.min_steps = (a["max_epochs"], a["min_epochs"],
                                                                             a["max_steps"], a["min_steps"])

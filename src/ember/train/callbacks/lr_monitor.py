@@ -52,7 +52,7 @@ class LearningRateMonitor(Callback):
 
     # -- hooks ---------------------------------------------------------------------------------
     def on_train_start(self, trainer, pl_module) -> None:
-        if not getattr(trainer, "loggers", None):
+        if not getattr(trainer, "loggers", None) and not getattr(trainer, "_fdr_muted_logger", False):
             raise RuntimeError("Cannot use `LearningRateMonitor` callback with a `Trainer` that has no logger "
                                "(pass logger=True or a logger, or remove the callback).")
         optimizers = list(self._optimizers(trainer))
