@@ -3,7 +3,8 @@
 The differentiable ones (expit, erf/erfc/erfinv/erfcx, gammaln, digamma/psi, polygamma, multigammaln,
 i0/i0e/i1/i1e, ndtr/ndtri/log_ndtr, xlogy/xlog1py, sinc, entr, logit, softmax, ...) have torch's
 gradients. Those torch does not differentiate either (zeta, gammainc/gammaincc, the orthogonal
-polynomials, modified_bessel_i0/i1, spherical_bessel_j0) return tensors without a graph.
+polynomials, bessel_j0/j1/y0/y1, modified_bessel_i0/i1/k0/k1, scaled_modified_bessel_k0/k1,
+spherical_bessel_j0, airy_ai) return tensors without a graph, as torch's do.
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import numpy as np
 
 from . import _ops as _o
 from . import _ops as _x
+from . import _special_cephes as _C
 from . import _special_math as _S
 from ._tensor import Tensor
 
@@ -69,25 +71,34 @@ def zeta(input, other, *, out=None):  # noqa: A002
     return _values(_S.zeta, input, other)
 
 
-def modified_bessel_i0(input, *, out=None):  # noqa: A002
-    """I0(x) (values as ``i0``; not differentiable, as torch)."""
-    if out is not None:
-        return _out.into(out, "modified_bessel_i0", modified_bessel_i0, input)
-    return _values(_S.i0, input)
+def _cephes(name, fn, what):
+    def f(input, *, out=None):  # noqa: A002  (torch's name)
+        if out is not None:
+            return _out.into(out, name, f, input)
+        if not isinstance(input, Tensor):
+            raise TypeError(f"special.{name}(): argument 'input' must be a Tensor, not {type(input).__name__}")
+        return _values(fn, input)
+
+    f.__name__ = name
+    f.__doc__ = (f"{what} (torch's Cephes approximation, computed in float64 and cast to the input's dtype; "
+                 "not differentiable, as in torch: the result has no grad_fn).")
+    return f
 
 
-def modified_bessel_i1(input, *, out=None):  # noqa: A002
-    """I1(x) (values as ``i1``; not differentiable, as torch)."""
-    if out is not None:
-        return _out.into(out, "modified_bessel_i1", modified_bessel_i1, input)
-    return _values(_S.i1, input)
-
-
-def spherical_bessel_j0(input, *, out=None):  # noqa: A002
-    """sin(x) / x, 1 at 0 (not differentiable, as torch)."""
-    if out is not None:
-        return _out.into(out, "spherical_bessel_j0", spherical_bessel_j0, input)
-    return _values(lambda x: np.where(x == 0, 1.0, np.sin(x) / np.where(x == 0, 1.0, x)), input)
+airy_ai = _cephes("airy_ai", _C.airy_ai, "The Airy function Ai(x)")
+bessel_j0 = _cephes("bessel_j0", _C.j0, "The Bessel function of the first kind J0(x)")
+bessel_j1 = _cephes("bessel_j1", _C.j1, "The Bessel function of the first kind J1(x)")
+bessel_y0 = _cephes("bessel_y0", _C.y0, "The Bessel function of the second kind Y0(x) (nan for x < 0, -inf at 0)")
+bessel_y1 = _cephes("bessel_y1", _C.y1, "The Bessel function of the second kind Y1(x) (nan for x < 0, -inf at 0)")
+modified_bessel_i0 = _cephes("modified_bessel_i0", _C.i0, "The modified Bessel function of the first kind I0(x)")
+modified_bessel_i1 = _cephes("modified_bessel_i1", _C.i1, "The modified Bessel function of the first kind I1(x)")
+modified_bessel_k0 = _cephes("modified_bessel_k0", _C.k0,
+                             "The modified Bessel function of the second kind K0(x) (nan for x < 0, inf at 0)")
+modified_bessel_k1 = _cephes("modified_bessel_k1", _C.k1,
+                             "The modified Bessel function of the second kind K1(x) (nan for x < 0, inf at 0)")
+scaled_modified_bessel_k0 = _cephes("scaled_modified_bessel_k0", _C.k0e, "exp(x) K0(x)")
+scaled_modified_bessel_k1 = _cephes("scaled_modified_bessel_k1", _C.k1e, "exp(x) K1(x)")
+spherical_bessel_j0 = _cephes("spherical_bessel_j0", _C.spherical_j0, "sin(x) / x (1 at 0, 0 at +-inf)")
 
 
 def _poly(name, p0, p1, step, shift=False):
