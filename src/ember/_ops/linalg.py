@@ -642,5 +642,28 @@ def triangular_solve(input, A, upper=True, transpose=False, unitriangular=False,
     return namedtuple("torch_return_types_triangular_solve", ["solution", "cloned_coefficient"])(X, A.clone())
 
 
+def _lu():
+    from .. import _linalg_lu
+
+    return _linalg_lu
+
+
+@tensor_method
+def lu(A, pivot=True, get_infos=False, out=None):  # noqa: N803  (torch's names)
+    """Deprecated torch.lu: (LU, pivots), or (LU, pivots, infos) with ``get_infos`` (see linalg.lu_factor_ex)."""
+    return _lu().lu_deprecated(A, pivot, get_infos, out)
+
+
+@tensor_method
+def lu_solve(input, LU_data, LU_pivots, *, out=None):  # noqa: A002,N803  (torch's names)
+    """Deprecated torch.lu_solve(b, LU_data, LU_pivots): X with A X = b (see linalg.lu_solve)."""
+    return _lu().lu_solve_deprecated(input, LU_data, LU_pivots, out=out)
+
+
+def lu_unpack(LU_data, LU_pivots, unpack_data=True, unpack_pivots=True, *, out=None):  # noqa: N803
+    """P, L, U from linalg.lu_factor's (LU, pivots), differentiable in LU_data."""
+    return _lu().lu_unpack(LU_data, LU_pivots, unpack_data, unpack_pivots, out=out)
+
+
 __all__ = _public(globals())
 _diagonal = diagonal  # diag's parameter is named diagonal, as torch's
