@@ -10,6 +10,10 @@ from .. import _ops as E
 from .._dtype import from_numpy
 from .._tensor import Tensor
 from . import _fused
+from . import attention as _attention
+
+_sdpa_enabled = _attention._enabled  # sdpa_kernel's current set of backends
+_SDPA_ALL = _sdpa_enabled[0]
 
 __all__ = ["scaled_dot_product_attention", "multi_head_attention_forward"]
 
@@ -48,6 +52,8 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     ember.Size([2, 4, 8, 16])
     """
     op = "scaled_dot_product_attention"
+    if _sdpa_enabled[0] is not _SDPA_ALL:
+        _attention._check_enabled()
     for name, t in (("query", query), ("key", key), ("value", value)):
         if not isinstance(t, Tensor):
             raise TypeError(f"{op}: {name} must be a Tensor, got {type(t).__name__}")

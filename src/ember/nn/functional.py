@@ -1307,6 +1307,8 @@ __all__ += [*_functional_attention.__all__, *_functional_conv.__all__, *_functio
             *_functional_ctc.__all__, *_functional_interp.__all__, *_functional_pool_extra.__all__]
 
 
+from . import grad  # noqa: E402,F401  (torch.nn.functional.grad is torch.nn.grad)
+
 from .._compat import module_getattr as _module_getattr  # noqa: E402
 
 __getattr__ = _module_getattr("torch.nn.functional", "ember.nn.functional")  # listed torch names raise a clear error
