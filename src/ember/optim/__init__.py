@@ -8,14 +8,17 @@ Example:
 from . import lr_scheduler, swa_utils
 from .adam import Adam, Adamax, AdamW, NAdam, RAdam
 from .adaptive import Adadelta, Adagrad, RMSprop
+from .factored import Adafactor, Muon
 from .lbfgs import LBFGS
 from .optimizer import Optimizer
 from .rprop import ASGD, Rprop, SparseAdam
 from .sgd import SGD
+from ._stateless import swap_in_optimizer_params_and_state
 
 __all__ = [
     "Optimizer", "SGD", "Adam", "AdamW", "Adamax", "NAdam", "RAdam", "RMSprop", "Adagrad", "Adadelta",
-    "LBFGS", "Rprop", "ASGD", "SparseAdam", "lr_scheduler", "swa_utils",
+    "LBFGS", "Adafactor", "Muon", "Rprop", "ASGD", "SparseAdam", "lr_scheduler", "swa_utils",
+    "swap_in_optimizer_params_and_state",
 ]
 
 

@@ -317,6 +317,10 @@ class Optimizer:
         """The per-parameter state keys a step needs once a parameter has state (checked on load)."""
         return ()
 
+    def _state_shape(self, key, p):
+        """The shape a loaded state tensor ``key`` of parameter ``p`` must have (None: the parameter's)."""
+        return None
+
     # -- gradients and steps ------------------------------------------------------------------
     def zero_grad(self, set_to_none=True):
         """Reset the gradients of all optimized tensors (to ``None`` by default, else to zeros).
@@ -462,7 +466,7 @@ class Optimizer:
             entry = {}
             for key, val in v.items():
                 if isinstance(val, Tensor):
-                    val = _cast_state_tensor(name, key, k, val, p)
+                    val = _cast_state_tensor(name, key, k, val, p, self._state_shape(key, p))
                 elif key in ("step", "mu_product") and isinstance(val, (int, float)):
                     val = _scalar(float(val))  # older torch checkpoints keep the step as a number
                 else:
@@ -509,15 +513,17 @@ def _norm_key(k):
     return k
 
 
-def _cast_state_tensor(opt_name, key, idx, val, p):
-    """Copy a saved state tensor; buffers take the parameter's dtype and must match its shape."""
+def _cast_state_tensor(opt_name, key, idx, val, p, shape=None):
+    """Copy a saved state tensor; buffers take the parameter's dtype and must match its shape (or ``shape``,
+    the optimizer's own expectation for that key, e.g. Adafactor's row and column factors)."""
     arr = np.array(val._data, copy=True)
     if key in ("step", "mu_product") or arr.ndim == 0 and p._data.ndim != 0:
         return _wrap(arr)
-    if arr.shape != p._data.shape:
+    want = p._data.shape if shape is None else tuple(shape)
+    if arr.shape != want:
         raise ValueError(
             f"{opt_name}.load_state_dict: state[{idx}][{key!r}] has shape {tuple(arr.shape)} but its parameter "
-            f"has shape {tuple(p._data.shape)}; the state dict was made for a different model"
+            f"has shape {tuple(p._data.shape)} (expected {want}); the state dict was made for a different model"
         )
     if np.issubdtype(arr.dtype, np.floating):
         arr = arr.astype(p._data.dtype, copy=False)
