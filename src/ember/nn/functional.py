@@ -1292,7 +1292,7 @@ __all__ = [n for n, v in list(globals().items()) if callable(v) and not n.starts
 
 # Convolution, pooling, interpolation, recurrent and attention functionals live in their own files.
 from . import _functional_attention, _functional_conv, _functional_ctc, _functional_extra, _functional_more  # noqa: E402
-from . import _functional_interp, _functional_pool_extra, _functional_rnn  # noqa: E402
+from . import _functional_interp, _functional_pool_extra, _functional_rnn, _functional_fractional  # noqa: E402
 from ._functional_attention import *  # noqa: E402,F401,F403
 from ._functional_conv import *  # noqa: E402,F401,F403
 from ._functional_extra import *  # noqa: E402,F401,F403
@@ -1301,10 +1301,12 @@ from ._functional_ctc import *  # noqa: E402,F401,F403
 from ._functional_interp import *  # noqa: E402,F401,F403
 from ._functional_rnn import *  # noqa: E402,F401,F403
 from ._functional_pool_extra import *  # noqa: E402,F401,F403
+from ._functional_fractional import *  # noqa: E402,F401,F403
 
 __all__ += [*_functional_attention.__all__, *_functional_conv.__all__, *_functional_rnn.__all__,
             *_functional_extra.__all__, *_functional_more.__all__,
-            *_functional_ctc.__all__, *_functional_interp.__all__, *_functional_pool_extra.__all__]
+            *_functional_ctc.__all__, *_functional_interp.__all__, *_functional_pool_extra.__all__,
+            *_functional_fractional.__all__]
 
 
 from . import grad  # noqa: E402,F401  (torch.nn.functional.grad is torch.nn.grad)
