@@ -665,5 +665,29 @@ def lu_unpack(LU_data, LU_pivots, unpack_data=True, unpack_pivots=True, *, out=N
     return _lu().lu_unpack(LU_data, LU_pivots, unpack_data, unpack_pivots, out=out)
 
 
+def _hh():
+    from .. import _linalg_householder
+
+    return _linalg_householder
+
+
+@tensor_method
+def geqrf(input, *, out=None):  # noqa: A002  (torch's name)
+    """LAPACK's geqrf: (a, tau), R above the diagonal and the Householder vectors below (not differentiable)."""
+    return _hh().geqrf(input, out=out)
+
+
+@tensor_method
+def orgqr(input, input2):  # noqa: A002  (torch's names: input2 is tau)
+    """Alias of linalg.householder_product(input, tau=input2) (differentiable)."""
+    return _hh().householder_product(input, input2)
+
+
+@tensor_method
+def ormqr(input, input2, input3, left=True, transpose=False, *, out=None):  # noqa: A002  (torch's names)
+    """op(Q) @ input3 (``left``) or input3 @ op(Q) for Q from geqrf's (input, tau=input2) (differentiable)."""
+    return _hh().ormqr(input, input2, input3, left, transpose, out=out)
+
+
 __all__ = _public(globals())
 _diagonal = diagonal  # diag's parameter is named diagonal, as torch's
