@@ -689,5 +689,19 @@ def ormqr(input, input2, input3, left=True, transpose=False, *, out=None):  # no
     return _hh().ormqr(input, input2, input3, left, transpose, out=out)
 
 
+def svd_lowrank(A, q=6, niter=2, M=None):  # noqa: N803  (torch's names)
+    """A randomised rank-q SVD (U, S, V) of A - M (differentiable through matmul / qr / svd)."""
+    from .._linalg_lowrank import svd_lowrank as f
+
+    return f(A, q, niter, M)
+
+
+def pca_lowrank(A, q=None, center=True, niter=2):  # noqa: N803  (torch's names)
+    """A randomised rank-q PCA: U, S, V of the row-centred A (differentiable through matmul / qr / svd)."""
+    from .._linalg_lowrank import pca_lowrank as f
+
+    return f(A, q, center, niter)
+
+
 __all__ = _public(globals())
 _diagonal = diagonal  # diag's parameter is named diagonal, as torch's
