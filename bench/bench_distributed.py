@@ -105,8 +105,18 @@ def _models(name):
     return bench_nn._cnn, (64, 1, 28, 28)
 
 
+def _cpu():
+    return time.thread_time()
+
+
 def worker_step(model, quick, buckets_mb):
-    """Per-rank step time of ember (plain when 1 rank, DDP with each bucket size otherwise) and torch."""
+    """Per-rank step costs of ember (plain when 1 rank, DDP with each bucket size otherwise) and torch.
+
+    Every rank reports its own medians over the steps: wall time and CPU time (this thread's) of the
+    DDP step, of the same step without any all-reduce (``no_sync``) and of the buckets' all-reduces alone,
+    and, from DDP's counters, the CPU seconds of the communication work (copying gradients into the
+    buckets, summing this rank's slice, writing the averages into ``.grad``) and the wall/CPU seconds spent
+    waiting for the other rank. compute = step CPU - communication work CPU - waiting CPU."""
     import ember
     import ember.distributed as dist
     import ember.nn as enn
@@ -119,8 +129,8 @@ def worker_step(model, quick, buckets_mb):
     rng = np.random.default_rng(r)
     x = rng.standard_normal(shape).astype(np.float32)
     y = rng.integers(0, 10, shape[0])
-    reps = 8 if quick else 25
-    out = {"model": model, "world": n, "ember": {}, "torch": {}}
+    reps = 10 if quick else 25
+    out = {"model": model, "world": n, "ember": {}, "torch": {}, "loadavg_start": os.getloadavg()[0]}
 
     ember.manual_seed(0)
     em = make(enn)
@@ -131,7 +141,6 @@ def worker_step(model, quick, buckets_mb):
     # one machine, and one bucket through MPI_Iallreduce (EMBER_DDP_SHM=0, what DDP uses across machines)
     variants = {"plain": None} if n == 1 else {
         **{f"bucket_{mb}MB": (mb, "1") for mb in buckets_mb}, f"bucket_{buckets_mb[0]}MB_mpi": (buckets_mb[0], "0")}
-    MPI = __import__("mpi4py.MPI").MPI
     for label, var in variants.items():
         mb = None if var is None else var[0]
         if var is not None:
@@ -145,44 +154,62 @@ def worker_step(model, quick, buckets_mb):
             opt.step()
 
         if mb is None:
-            for _ in range(2):
+            for _ in range(3):
                 step()
-            ts = []
-            for _ in range(2 * reps):
-                t0 = time.perf_counter()
+            ts, cs = [], []
+            for _ in range(3 * reps):
+                t0, c0 = time.perf_counter(), _cpu()
                 step()
                 ts.append(time.perf_counter() - t0)
-            out["ember"][label] = {"step_s": statistics.median(ts)}
+                cs.append(_cpu() - c0)
+            out["ember"][label] = {"step_s": statistics.median(ts), "step_cpu_s": statistics.median(cs)}
             continue
 
         def local_step(net=net, step=step):  # the same step without any all-reduce (same contention)
             with net.no_sync():
                 step()
 
-        # interleaved, so that both see the same load: DDP step, step without communication, and the
-        # buckets' all-reduces alone (blocking, one after the other, as the end of backward needs them)
-        def comm_alone(net=net):
+        def comm_alone(net=net):  # the buckets' all-reduces alone, blocking
             net._allreduce_buckets()
 
-        ts = {"step": [], "local": [], "alone": []}
-        for f in (step, local_step, comm_alone):
+        stats = net._enable_comm_stats() if hasattr(net, "_enable_comm_stats") else None
+        keys = ("copy_cpu", "reduce_cpu", "finalize_cpu", "wait_wall", "wait_cpu", "early_reduces", "reduces")
+        ts = {k: [] for k in ("step", "local", "alone", "step_cpu", "local_cpu", "alone_cpu", "exposed", *keys)}
+        for f in (step, local_step, comm_alone, step):
             f()
-        net.comm_seconds = 0.0
+        # interleaved, so that all three see the same load
         for _ in range(reps):
             for key, f in (("step", step), ("local", local_step), ("alone", comm_alone)):
                 comm.Barrier()
-                t0 = time.perf_counter()
+                before = stats.as_dict() if stats is not None else None
+                e0 = net.comm_seconds
+                t0, c0 = time.perf_counter(), _cpu()
                 f()
                 ts[key].append(time.perf_counter() - t0)
-        med = {k: comm.allreduce(statistics.median(v), op=MPI.MAX) for k, v in ts.items()}
-        row = {"step_s": med["step"], "local_step_s": med["local"], "allreduce_alone_s": med["alone"],
-               "exposed_comm_s": comm.allreduce(net.comm_seconds / reps, op=MPI.MAX), "buckets": len(net._buckets),
-               "shared_memory": net._shm is not None}
-        # overlap: the part of the all-reduce time that does not show in the step time
+                ts[key + "_cpu"].append(_cpu() - c0)
+                if key == "step":
+                    ts["exposed"].append(net.comm_seconds - e0)
+                    if stats is not None:
+                        after = stats.as_dict()
+                        for k in keys:
+                            ts[k].append(after[k] - before[k])
+        med = {k: statistics.median(v) for k, v in ts.items() if v}
+        row = {"step_s": med["step"], "step_cpu_s": med["step_cpu"], "local_step_s": med["local"],
+               "local_step_cpu_s": med["local_cpu"], "allreduce_alone_s": med["alone"],
+               "allreduce_alone_cpu_s": med["alone_cpu"], "exposed_comm_s": med["exposed"],
+               "buckets": len(net._buckets), "shared_memory": net._shm is not None}
+        if stats is not None:
+            row.update({k + ("_s" if k not in ("early_reduces", "reduces") else ""): med[k] for k in keys})
+            work = [a + b + c for a, b, c in zip(ts["copy_cpu"], ts["reduce_cpu"], ts["finalize_cpu"])]
+            comp = [s - w - c for s, w, c in zip(ts["step_cpu"], work, ts["wait_cpu"])]
+            row["comm_work_cpu_s"] = statistics.median(work)
+            row["compute_cpu_s"] = statistics.median(comp)
+        # overlap: the part of the all-reduce's time that does not show in the step time
         row["overlap"] = min(1.0, max(0.0, 1.0 - (row["step_s"] - row["local_step_s"]) / row["allreduce_alone_s"]))
         for h in net._handles:
             h.remove()
-        out["ember"][label] = row
+        rows = comm.gather(row, root=0)
+        out["ember"][label] = rows
     out["loadavg"] = os.getloadavg()[0]
 
     torch, tdist = _torch_init(r, n)
@@ -206,7 +233,7 @@ def worker_step(model, quick, buckets_mb):
 # ----------------------------------------------------------------------------- driver
 def _launch(n, args, port):
     env = dict(os.environ)
-    src = os.path.join(os.path.dirname(HERE), "src")
+    src = os.environ.get("EMBER_BENCH_SRC") or os.path.join(os.path.dirname(HERE), "src")
     env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "")
     env["MASTER_PORT"] = str(port)
     env["OMP_NUM_THREADS"] = "1"
@@ -222,16 +249,58 @@ def _launch(n, args, port):
     raise SystemExit(f"bench job failed ({p.returncode}): {cmd}\n{p.stdout}\n{p.stderr}")
 
 
+def _rng(vals, scale=1e3, fmt="{:.2f}"):
+    """'median [min-max]' of a list of numbers (scaled: ms by default)."""
+    v = [x * scale for x in vals]
+    return f"{fmt.format(statistics.median(v))} [{fmt.format(min(v))}-{fmt.format(max(v))}]"
+
+
+def round_metrics(one, two):
+    """The numbers of one round (a 1-process job and a 2-rank job launched one after the other)."""
+    t1, c1 = one["ember"]["plain"]["step_s"], one["ember"]["plain"].get("step_cpu_s")
+    m = {"t1": t1, "t1_cpu": c1, "load": max(one.get("loadavg", 0), two.get("loadavg", 0),
+                                             two.get("loadavg_start", 0)), "variants": {}}
+    for label, ranks in two["ember"].items():
+        slow = lambda k, ranks=ranks: max(rk[k] for rk in ranks)  # noqa: E731 - the slower rank's median
+        v = {"buckets": ranks[0]["buckets"], "step": slow("step_s"), "local": slow("local_step_s"),
+             "alone": slow("allreduce_alone_s"), "alone_cpu": slow("allreduce_alone_cpu_s"),
+             "exposed": slow("exposed_comm_s")}
+        v["eff_wall"] = t1 / v["step"]
+        v["overlap"] = min(1.0, max(0.0, 1.0 - (v["step"] - v["local"]) / v["alone"]))
+        if "comm_work_cpu_s" in ranks[0]:
+            v["compute_cpu"] = slow("compute_cpu_s")
+            v["work_cpu"] = slow("comm_work_cpu_s")
+            for k in ("copy_cpu_s", "reduce_cpu_s", "finalize_cpu_s", "wait_wall_s", "wait_cpu_s"):
+                v[k] = slow(k)
+            v["early"] = min(rk["early_reduces"] for rk in ranks)
+            v["reduces"] = ranks[0]["reduces"]
+            # the step if each rank had a core of its own: its compute plus the communication's work, the
+            # slower rank's (waiting excluded: it is what the other jobs on the machine add)
+            v["cost_step"] = max(rk["compute_cpu_s"] + rk["comm_work_cpu_s"] for rk in ranks)
+            v["eff_cost"] = c1 / v["cost_step"] if c1 else None
+            v["eff_comm"] = 1.0 / (1.0 + v["work_cpu"] / c1) if c1 else None
+        m["variants"][label] = v
+    m["torch_eff"] = one["torch"]["step_s"] / two["torch"]["step_s"]
+    m["torch1"], m["torch2"] = one["torch"]["step_s"], two["torch"]["step_s"]
+    return m
+
+
 def main(argv):
     quick = "--quick" in argv
     q = ["--quick"] if quick else []
     port = 29500 + os.getpid() % 1000
-    blocks = int(argv[argv.index("--blocks") + 1]) if "--blocks" in argv else 1
+    rounds = 1
+    for flag in ("--rounds", "--blocks"):
+        if flag in argv:
+            rounds = int(argv[argv.index(flag) + 1])
     only = "--scaling-only" in argv
+    models = argv[argv.index("--models") + 1].split(",") if "--models" in argv else ["mlp", "cnn"]
     res = {"allreduce": None if only else _launch(2, ["allreduce", *q], port), "scaling": {}}
-    print("all_reduce on 2 ranks (float32, median; bus bw = 2(p-1)/p x bytes / time)")
-    print(f"{'size':>8} {'ember':>10} {'alg GB/s':>9} {'bus GB/s':>9} {'fastest':>10} {'gloo':>10} {'gloo GB/s':>9} "
-          f"{'np copy GB/s':>12}")
+    print(f"load average at the start: {os.getloadavg()[0]:.2f} (2 cores)")
+    if not only:
+        print("all_reduce on 2 ranks (float32, median; bus bw = 2(p-1)/p x bytes / time)")
+        print(f"{'size':>8} {'ember':>10} {'alg GB/s':>9} {'bus GB/s':>9} {'fastest':>10} {'gloo':>10} "
+              f"{'gloo GB/s':>9} {'np copy GB/s':>12}")
     for row in res["allreduce"]["rows"] if not only else ():
         b = row["bytes"]
         bw = b / row["ember_s"] / 1e9
@@ -239,26 +308,14 @@ def main(argv):
               f"{row['torch_gloo_s'] * 1e6:8.1f}us "
               f"{b / row['torch_gloo_s'] / 1e9:9.2f} {b / row['numpy_copy_s'] / 1e9:12.2f}")
     buckets = ["1000", "0.1"]
-    for model in ("mlp", "cnn"):
-        ones, twos = [], []
-        for _ in range(blocks):  # 1 process and 2 ranks alternately; the medians of the blocks below
+    for model in models:
+        ones, twos, mets = [], [], []
+        for _ in range(rounds):  # 1 process and 2 ranks one after the other, every round
             ones.append(_launch(1, ["step", model, *q, *buckets], port + 1))
             twos.append(_launch(2, ["step", model, *q, *buckets], port + 2))
-        one, two = _median_tree(ones), _median_tree(twos)
-        res["scaling"][model] = {"1": one, "2": two}
-        t1 = one["ember"]["plain"]["step_s"]
-        print(f"\nweak scaling {model.upper()} (per-rank batch fixed, {one['grad_bytes'] / 1e6:.2f} MB of gradients)")
-        print(f"  ember 1 process: {t1 * 1e3:8.2f} ms/step")
-        for label, row in two["ember"].items():
-            print(f"  ember 2 ranks {label:<20} ({row['buckets']} buckets): {row['step_s'] * 1e3:8.2f} ms/step  "
-                  f"efficiency {t1 / row['step_s']:6.1%}  without all-reduce {row['local_step_s'] * 1e3:6.2f} ms, "
-                  f"all-reduce alone {row['allreduce_alone_s'] * 1e3:6.2f} ms, wait at end of backward "
-                  f"{row['exposed_comm_s'] * 1e3:6.2f} ms, overlap {row['overlap']:5.1%}; waiting for the slower rank "
-                  f"~{max(0.0, row['step_s'] - row['local_step_s'] - row['allreduce_alone_s']) * 1e3:5.2f} ms")
-        print(f"  load average: {one.get('loadavg', 0):.1f} (1 process run), {two.get('loadavg', 0):.1f} (2 ranks)")
-        tt1, tt2 = one["torch"]["step_s"], two["torch"]["step_s"]
-        print(f"  torch 1 process: {tt1 * 1e3:8.2f} ms/step   torch DDP 2 ranks (gloo): {tt2 * 1e3:8.2f} ms/step  "
-              f"efficiency {tt1 / tt2:6.1%}")
+            mets.append(round_metrics(ones[-1], twos[-1]))
+        res["scaling"][model] = {"1": _median_tree(ones), "2": _median_tree(twos), "rounds": mets}
+        _print_scaling(model, ones[0]["grad_bytes"], mets)
     if "--json" in argv:
         with open(argv[argv.index("--json") + 1], "w") as f:
             json.dump(res, f, indent=1)
@@ -268,11 +325,37 @@ def main(argv):
     return res
 
 
+def _print_scaling(model, grad_bytes, mets):
+    n = len(mets)
+    print(f"\nweak scaling {model.upper()} (per-rank batch fixed, {grad_bytes / 1e6:.2f} MB of gradients), "
+          f"{n} round(s): median [min-max] over the rounds of each round's medians; times in ms per step")
+    print(f"  load average (1 min) during the rounds: {_rng([m['load'] for m in mets], 1)}")
+    print(f"  ember 1 process: wall {_rng([m['t1'] for m in mets])}, CPU {_rng([m['t1_cpu'] or 0 for m in mets])}")
+    for label in mets[0]["variants"]:
+        vs = [m["variants"][label] for m in mets]
+        g = lambda k, s=1e3, f="{:.2f}", vs=vs: _rng([v[k] for v in vs], s, f)  # noqa: E731
+        print(f"  2 ranks, {label} ({vs[0]['buckets']} buckets):")
+        print(f"    wall: step {g('step')}, efficiency {g('eff_wall', 100, '{:.0f}%')}; without all-reduce "
+              f"{g('local')}; all-reduce alone {g('alone')} (CPU {g('alone_cpu')}); overlap "
+              f"{g('overlap', 100, '{:.0f}%')}")
+        if "work_cpu" in vs[0]:
+            print(f"    per rank (slower rank): compute CPU {g('compute_cpu')}, communication work CPU {g('work_cpu')} "
+                  f"(copy in {g('copy_cpu_s')}, sum {g('reduce_cpu_s')}, write back {g('finalize_cpu_s')}); "
+                  f"waiting wall {g('wait_wall_s')}, CPU {g('wait_cpu_s')}")
+            print(f"    cost efficiency t1 CPU / (compute + communication work) {g('eff_cost', 100, '{:.0f}%')}; "
+                  f"communication alone t1 CPU / (t1 CPU + work) {g('eff_comm', 100, '{:.0f}%')}; "
+                  f"slices summed during backward: {vs[0]['early']} of {vs[0]['reduces']}")
+    print(f"  torch 1 process {_rng([m['torch1'] for m in mets])}, torch DDP 2 ranks (gloo) "
+          f"{_rng([m['torch2'] for m in mets])}, efficiency {_rng([m['torch_eff'] for m in mets], 100, '{:.0f}%')}")
+
+
 def _median_tree(items):
     """The median of every number over a list of same-shaped result dicts (one per block)."""
     first = items[0]
     if isinstance(first, dict):
         return {k: _median_tree([it[k] for it in items]) for k in first}
+    if isinstance(first, list):
+        return [_median_tree([it[i] for it in items]) for i in range(len(first))]
     if isinstance(first, (int, float)) and not isinstance(first, bool):
         return statistics.median(items)
     return first

@@ -56,21 +56,21 @@ seen = []
 
 
 def _watch(m, inp, out):
-    inp[0].register_hook(lambda g: seen.append([b.request is not None for b in ddp._buckets]))
+    inp[0].register_hook(lambda g: seen.append([b.request is not None or b.stage > 0 for b in ddp._buckets]))
 
 
 fh = net[2].register_forward_hook(_watch)
 ddp(x).pow(2).sum().backward()
 fh.remove()
 assert ddp._buckets[0].params == [5] and ddp._buckets[1].params == [4], ddp._bucket_sizes()  # 2.bias, 2.weight
-assert seen and seen[0][0] and not any(seen[0][2:]), seen  # bucket 1 may wait for bucket 0's first barrier
+assert seen and seen[0][0] and seen[0][1] and not any(seen[0][2:]), seen
 for k, p in net.named_parameters():
     np.testing.assert_allclose(p.grad.numpy(), 2 * avg_of[k], rtol=1e-5, atol=1e-6, err_msg=k)  # accumulated
 
 # a slow rank (a hook that sleeps before a parameter of the second bucket gets its gradient) must not make
 # the others read its half-written bucket: collectives are entered in the same order on every rank
 issued = []
-if ddp._shm is not None:  # the order in which this rank enters the shared-memory barriers
+if ddp._shm is not None:  # the shared-memory steps this rank takes
     shm, start0, reduce0 = ddp._shm, ddp._shm.start, ddp._shm._reduce
     shm.start = lambda b: (issued.append((b.index, 1)), start0(b))[1]
     shm._reduce = lambda b: (issued.append((b.index, 2)), reduce0(b))[1]
@@ -83,9 +83,9 @@ for slow_param in (net[2].weight, net[1].bias, net[0].bias):
         np.testing.assert_allclose(p.grad.numpy(), avg_of[k], rtol=1e-5, atol=1e-6, err_msg=k)
 if ddp._shm is not None:
     del shm.start, shm._reduce
-    orders = [None] * n
-    dist.all_gather_object(orders, issued)
-    assert all(o == orders[0] for o in orders) and len(issued) == 30, orders
+    # each bucket published and summed exactly once per backward (the order may differ between ranks:
+    # every bucket has its own flags in shared memory)
+    assert sorted(issued) == sorted((k, s) for k in range(5) for s in (1, 2) for _ in range(3)), issued
 
 # no_sync: two local backwards, then one synced one, average the total
 net.zero_grad()
@@ -139,6 +139,60 @@ except RuntimeError as e:
 else:
     raise AssertionError("expected the unfinished-reduction error")
 
+# several DDP models in one process, in one backward and alternately; uneven buckets (sizes that 3 ranks do
+# not divide, float32 and float64 buckets); a frozen parameter (not in any bucket, its .grad stays None).
+# The average is exact: the ranks' gradients summed in rank order, then times 1/n, bit for bit.
+def exact_avg(g):
+    parts = [None] * n
+    dist.all_gather_object(parts, g)
+    acc = parts[0].copy()
+    for q in parts[1:]:
+        acc += q
+    return acc * acc.dtype.type(1.0 / n)
+
+
+ember.manual_seed(1)
+m1 = nn.Sequential(nn.Linear(7, 5), nn.Tanh(), nn.Linear(5, 3))
+m1[0].bias.requires_grad_(False)
+m2 = nn.Sequential(nn.Linear(3, 4), nn.Linear(4, 2)).double()
+r1 = nn.Sequential(nn.Linear(7, 5), nn.Tanh(), nn.Linear(5, 3))
+r2 = nn.Sequential(nn.Linear(3, 4), nn.Linear(4, 2)).double()
+d1 = DDP(m1, bucket_cap_mb=64 / 2**20)  # 64-byte buckets: 3, 15 and 35 floats
+d2 = DDP(m2, bucket_cap_mb=1)
+assert len(d1._buckets) == 3 and any(b.flat.size % 3 for b in d1._buckets), d1._bucket_sizes()
+rng = np.random.default_rng(100 + r)
+for it in range(3):
+    r1.load_state_dict(m1.state_dict())
+    r2.load_state_dict(m2.state_dict())
+    xa = ember.tensor(rng.standard_normal((4, 7)).astype(np.float32))
+    both = it != 1  # iterations 0 and 2: one backward through both models; 1: one after the other
+    for mod, ref in ((m1, r1), (m2, r2)):
+        mod.zero_grad()
+        ref.zero_grad()
+    a = d1(xa)
+    la = a.pow(2).sum()
+    lb = d2(a.detach().double()).sum() * 3
+    ra = r1(xa)
+    (ra.pow(2).sum() + r2(ra.detach().double()).sum() * 3).backward()
+    if both:
+        (la + lb.float()).backward()
+    else:
+        la.backward()
+        lb.backward()
+    for mod, ref in ((m1, r1), (m2, r2)):
+        for (k, p_), q_ in zip(mod.named_parameters(), ref.parameters()):
+            if not p_.requires_grad:
+                assert p_.grad is None, k
+                continue
+            want = exact_avg(q_.grad.numpy())
+            assert p_.grad.dtype == q_.grad.dtype and np.array_equal(p_.grad.numpy(), want), (it, k)
+    with ember.no_grad():
+        for mod in (m1, m2):
+            for p_ in mod.parameters():
+                if p_.grad is not None:
+                    p_ -= 0.1 * p_.grad
+assert d1._shm is None or d1._shm.win is not None
+
 # every rank must build the same model
 expect_error(RuntimeError, "the model differs between ranks: ranks [", DDP, nn.Linear(3, 2 + (r == n - 1)))
 
@@ -168,7 +222,14 @@ np.testing.assert_allclose(out.detach().numpy(), full.detach().numpy()[4 * r:4 *
 np.testing.assert_allclose(part.grad.numpy(), xr.grad.numpy()[4 * r:4 * r + 4], rtol=1e-8, atol=1e-10)
 np.testing.assert_allclose(bn.running_var.numpy(), ref_bn.running_var.numpy(), rtol=1e-10)
 # destroy_process_group frees DDP's shared-memory windows (a collective) on every rank
-assert ddp._shm is not None and d._shm is not None  # one machine: the shared-memory reducer
+# a DDP that one rank has garbage-collected and the others have not: destroy_process_group still frees the
+# same windows on every rank (freeing is collective; a mismatch would hang)
+gone = DDP(nn.Linear(2, 2))
+if r == 0:
+    del gone
+    __import__("gc").collect()
+dd = [ddp, d, d1, d2]
+assert all(x._shm is not None for x in dd)  # one machine: the shared-memory reducer
 dist.destroy_process_group()
-assert ddp._shm is None and d._shm is None and not dist.is_initialized()
+assert all(x._shm is None for x in dd) and not dist.is_initialized()
 print(f"DDP OK {r}", flush=True)

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 import weakref
 
 import numpy as np
@@ -40,7 +41,7 @@ __all__ = ["DistributedDataParallel"]
 
 
 class _Bucket:
-    __slots__ = ("index", "params", "offsets", "flat", "out", "pending", "request", "dtype", "stage", "ins")
+    __slots__ = ("index", "params", "offsets", "flat", "out", "pending", "request", "dtype", "stage", "ins", "seq")
 
     def __init__(self, index, params, dtype):
         self.index = index
@@ -53,19 +54,54 @@ class _Bucket:
         self.pending = 0
         self.request = None
         self.stage = 0
+        self.seq = 0  # _ShmReducer: how many times this bucket was started (the same on every rank)
+
+
+class _CommStats:
+    """Where a rank's communication time goes (read by bench/bench_distributed.py; off unless enabled):
+    CPU seconds of the work (copying gradients into the buckets, summing this rank's slice, writing the
+    averages back into ``.grad``) and wall/CPU seconds spent waiting for the other ranks."""
+
+    __slots__ = ("copy_cpu", "reduce_cpu", "finalize_cpu", "wait_wall", "wait_cpu", "backwards", "reduces",
+                 "early_reduces", "finalizing")
+
+    def __init__(self):
+        self.copy_cpu = self.reduce_cpu = self.finalize_cpu = self.wait_wall = self.wait_cpu = 0.0
+        self.backwards = self.reduces = self.early_reduces = 0  # early: a slice summed before backward ended
+        self.finalizing = False
+
+    def as_dict(self):
+        return {k: getattr(self, k) for k in self.__slots__ if k != "finalizing"}
 
 
 class _ShmReducer:
     """All-reduce (sum) of the buckets of ranks that share one machine, through an MPI-3 shared-memory
-    window: each rank's hooks write its gradients straight into its own segment; when a bucket is
-    complete the rank enters a non-blocking barrier; once everybody is in, each rank sums its 1/p slice of
-    the bucket over all ranks' segments into a shared result and enters a second barrier, after which every
-    rank reads the whole sum. Two synchronizations per bucket, whatever its size, where MPICH's
-    shared-memory ``MPI_Iallreduce`` hands the data over in 8 KiB cells (hundreds of hand-overs per MB, each
-    waiting for the other rank to be scheduled: slow on a loaded machine). Used when every rank of the
-    group is on this machine (else DDP uses ``MPI_Iallreduce``); ``EMBER_DDP_SHM=0`` turns it off."""
+    window, synchronized by sequence numbers in that window instead of MPI calls.
 
-    def __init__(self, MPI, comm, buckets):
+    Each rank's segment holds two int64 flags per bucket (``ready``, ``done``) and the rank's copy of
+    every bucket; rank 0's segment also holds the shared result. The hooks write each gradient straight
+    into the rank's segment. When a bucket is complete the rank publishes ``ready[b] = seq`` (seq counts
+    the bucket's reductions, the same on every rank). As soon as every rank's ``ready[b]`` has reached
+    seq -- checked without blocking from every later hook, so while backward goes on -- the rank sums
+    its own 1/p slice of the bucket over all segments into the result (reduce-scatter: each byte is read
+    by one rank only) and publishes ``done[b] = seq``; once every rank's ``done[b]`` has reached seq, the
+    whole sum is readable (all-gather by reading shared memory). ``MPI_Win_sync`` (a memory barrier) is
+    issued before each flag is published and after one is observed.
+
+    No MPI call is needed to progress a reduction, so a rank never waits for another to be scheduled
+    just to enter a barrier, and buckets need not start in the same order on every rank. Reuse is safe
+    without more synchronization: a rank overwrites its segment (next backward) only after seeing every
+    rank's ``done`` (nobody reads it any more), and the result is overwritten only after every rank
+    has published the next ``ready`` (so has finished reading the previous result). Waiting spins for
+    ~50 us, then yields the core with short sleeps (the ranks may share cores with other processes).
+
+    Used when every rank of the group is on this machine (else DDP uses ``MPI_Iallreduce``);
+    ``EMBER_DDP_SHM=0`` turns it off."""
+
+    SPIN_S = 50e-6
+    SLEEP_S = 20e-6
+
+    def __init__(self, MPI, comm, buckets, stats):
         self.MPI = MPI
         node = comm.Split_type(MPI.COMM_TYPE_SHARED, key=comm.Get_rank())
         same = node.Get_size() == comm.Get_size()
@@ -73,33 +109,54 @@ class _ShmReducer:
             node.Free()
             raise RuntimeError("not every rank on one machine")
         self.comm = node
+        self.stats = stats
         self.p, self.r = node.Get_size(), node.Get_rank()
-        offs, total = [], 0
+        nb = len(buckets)
+        head = -(-16 * nb // 64) * 64  # ready[nb], done[nb] (int64), padded to a cache line
+        offs, total = [], head
         for b in buckets:
             offs.append(total)
             total += -(-b.flat.nbytes // 64) * 64  # 64-byte aligned
-        self.win = MPI.Win.Allocate_shared(2 * total if self.r == 0 else total, 1, comm=node)
+        res = total
+        self.win = MPI.Win.Allocate_shared(total + (total - head) if self.r == 0 else total, 1, comm=node)
         segs = []
         for q in range(self.p):
             buf, _ = self.win.Shared_query(q)
             segs.append(np.frombuffer(buf, np.uint8))
         self.win.Lock_all(MPI.MODE_NOCHECK)
+        self.ready = [seg[:8 * nb].view(np.int64) for seg in segs]
+        self.done = [seg[8 * nb:16 * nb].view(np.int64) for seg in segs]
+        self.ready[self.r][...] = 0
+        self.done[self.r][...] = 0
         for b, off in zip(buckets, offs):
-            nb = b.flat.nbytes
-            b.ins = [seg[off:off + nb].view(b.dtype) for seg in segs]
+            nbytes = b.flat.nbytes
+            b.ins = [seg[off:off + nbytes].view(b.dtype) for seg in segs]
             b.flat = b.ins[self.r]
             b.flat[...] = 0
-            b.out = segs[0][total + off:total + off + nb].view(b.dtype)
+            b.seq = 0
+            b.out = segs[0][res + off - head:res + off - head + nbytes].view(b.dtype)
         n = [b.flat.size for b in buckets]
         self.slices = [(self.r * m // self.p, (self.r + 1) * m // self.p) for m in n]  # this rank sums these
+        self.win.Sync()
+        node.Barrier()  # every rank's flags are zero before anybody looks at them
 
     def start(self, b):
-        self.win.Sync()  # this rank's writes to its segment are visible before the barrier completes
-        b.request = self.comm.Ibarrier()
+        """This rank's part of ``b`` is in its segment: publish it."""
+        b.seq += 1
+        self.win.Sync()  # the gradients are visible before the flag
+        self.ready[self.r][b.index] = b.seq
         b.stage = 1
 
+    def _all(self, flags, i, seq):
+        for f in flags:
+            if f[i] < seq:
+                return False
+        return True
+
     def _reduce(self, b):
-        self.win.Sync()
+        st = self.stats
+        c0 = time.thread_time() if st is not None else 0.0
+        self.win.Sync()  # see the other ranks' gradients, published before their flags
         lo, hi = self.slices[b.index]
         if hi > lo:
             out = b.out[lo:hi]
@@ -107,27 +164,41 @@ class _ShmReducer:
             for x in b.ins[2:]:
                 np.add(out, x[lo:hi], out=out)
         self.win.Sync()
-        b.request = self.comm.Ibarrier()
+        self.done[self.r][b.index] = b.seq
         b.stage = 2
+        if st is not None:
+            st.reduce_cpu += time.thread_time() - c0
+            st.reduces += 1
+            st.early_reduces += not st.finalizing
 
     def progress(self, b):
         """Advance ``b`` without blocking; True once its sum is readable."""
-        if b.stage == 1 and b.request.Test():
+        if b.stage == 1 and self._all(self.ready, b.index, b.seq):
             self._reduce(b)
-        if b.stage == 2 and b.request.Test():
+        if b.stage == 2 and self._all(self.done, b.index, b.seq):
             self.win.Sync()
             b.stage = 3
         return b.stage == 3
 
     def wait_step(self, b):
-        """Block until ``b``'s current barrier completes and take the next stage."""
-        if b.stage == 1:
-            b.request.Wait()
-            self._reduce(b)
-        elif b.stage == 2:
-            b.request.Wait()
-            self.win.Sync()
-            b.stage = 3
+        """Block until ``b`` moves to its next stage (spin briefly, then sleep in short steps)."""
+        st = b.stage
+        if self.progress(b) or b.stage != st:
+            return
+        stats = self.stats
+        t0 = time.perf_counter()
+        if stats is not None:
+            c0, r0 = time.thread_time(), stats.reduce_cpu
+        spin_until = t0 + self.SPIN_S
+        while True:
+            self.progress(b)
+            if b.stage != st:
+                break
+            if time.perf_counter() > spin_until:
+                time.sleep(self.SLEEP_S)
+        if stats is not None:
+            stats.wait_wall += time.perf_counter() - t0
+            stats.wait_cpu += time.thread_time() - c0 - (stats.reduce_cpu - r0)  # the sum is work, not waiting
 
     def free(self):
         try:
@@ -224,6 +295,7 @@ class DistributedDataParallel(Module):
         self._check_same_model()
         if init_sync and self._world > 1:
             self._broadcast_state()
+        self._stats = None  # a _CommStats while the bench measures (_enable_comm_stats)
         self._build_buckets(bucket_cap_mb)
         self._handles = [p.register_post_accumulate_grad_hook(self._make_hook(i)) for i, p in enumerate(self._params)]
         self._reset_iteration(armed=False)
@@ -280,12 +352,22 @@ class DistributedDataParallel(Module):
         self._shm = None
         if self._world > 1 and os.environ.get("EMBER_DDP_SHM", "1") != "0":
             try:
-                self._shm = _ShmReducer(self._dist._core._S.mpi, self.process_group.comm, self._buckets)
+                self._shm = _ShmReducer(self._dist._core._S.mpi, self.process_group.comm, self._buckets, self._stats)
             except Exception:  # noqa: BLE001 - ranks on several machines, or no shared memory: MPI_Iallreduce
                 self._local_buffers()
-            else:  # freeing a window is collective: done by destroy_process_group, on every rank
-                ref = weakref.ref(self)
-                self._dist._core._S.on_destroy.append(lambda: ref() is not None and ref()._release_shm())
+            else:  # freeing a window is collective: done by destroy_process_group, on every rank, in the
+                # order the windows were made. The reducer itself is held (not the DDP through a weak
+                # reference): a DDP that one rank's garbage collector has already collected and another's
+                # not must not make the ranks free different windows (a hang).
+                shm, ref = self._shm, weakref.ref(self)
+
+                def release():
+                    ddp = ref()
+                    if ddp is not None and ddp._shm is shm:
+                        ddp._local_buffers()
+                    shm.free()
+
+                self._dist._core._S.on_destroy.append(release)
 
     def _local_buffers(self):
         self._shm = None
@@ -294,12 +376,12 @@ class DistributedDataParallel(Module):
             b.out = b.flat
             b.ins = None
 
-    def _release_shm(self):
-        """Free the shared-memory window (collective); later backwards use MPI_Iallreduce."""
+    def _enable_comm_stats(self):
+        """Start counting where the communication time goes (a fresh ``_CommStats``, returned)."""
+        self._stats = _CommStats()
         if self._shm is not None:
-            shm = self._shm
-            self._local_buffers()
-            shm.free()
+            self._shm.stats = self._stats
+        return self._stats
 
     def _bucket_sizes(self):
         return [len(b.params) for b in self._buckets]
@@ -380,10 +462,15 @@ class DistributedDataParallel(Module):
         p = self._params[i]
         dst = b.flat[off:off + p._data.size].reshape(p._data.shape)
         g = p.grad
+        st = self._stats
+        if st is not None:
+            c0 = time.thread_time()
         if g is None:
             dst[...] = 0
         else:
             dst[...] = g._data
+        if st is not None:
+            st.copy_cpu += time.thread_time() - c0
         self._ready[i] = True
         self._n_ready += 1
         b.pending -= 1
@@ -393,53 +480,53 @@ class DistributedDataParallel(Module):
             self._progress()
 
     def _start_ready(self):
-        """Start the complete buckets whose turn it is and advance the started ones, without blocking.
-        Buckets start in index order on every rank (torch's rule), so the collectives match even when
-        ranks complete them in another order. The shared-memory path also enters a bucket's first barrier
-        only after the previous bucket's second one: barriers match by their order, which must be the
-        same on every rank."""
+        """Start the complete buckets and advance the started ones, without blocking.
+
+        ``MPI_Iallreduce``: buckets start in index order on every rank (torch's rule), so the collectives
+        match even when ranks complete them in another order. Shared memory: a bucket starts as soon as it
+        is complete (its flags are its own, so the order does not matter), and every started bucket whose
+        data has arrived from all ranks gets this rank's slice summed at once."""
         bs, shm = self._buckets, self._shm
-        while True:
-            while self._next_bucket < len(bs) and bs[self._next_bucket].pending == 0:
-                if shm is not None and self._inflight and self._inflight[-1].stage < 2:
-                    break
+        if shm is not None:
+            while self._next_bucket < len(bs):  # (index order only to find the complete ones quickly)
                 b = bs[self._next_bucket]
+                if b.pending:
+                    break
                 self._next_bucket += 1
-                if shm is not None:
+            for b in bs:
+                if b.pending == 0 and b.stage == 0:
                     shm.start(b)
-                else:
-                    MPI = self._dist._core._S.mpi
-                    b.request = self.process_group.comm.Iallreduce(MPI.IN_PLACE, b.flat, op=MPI.SUM)
-                self._inflight.append(b)
-            if shm is None:
-                if self._inflight:  # MPI progresses non-blocking collectives inside MPI calls
-                    self._dist._core._S.mpi.Request.Testall([b.request for b in self._inflight])
-                return
-            moved = False
+                    self._inflight.append(b)
             for b in self._inflight:
                 if b.stage != 3:
-                    st = b.stage
                     shm.progress(b)
-                    moved = moved or b.stage != st
-            if not moved:
-                return
+            return
+        while self._next_bucket < len(bs) and bs[self._next_bucket].pending == 0:
+            b = bs[self._next_bucket]
+            self._next_bucket += 1
+            MPI = self._dist._core._S.mpi
+            b.request = self.process_group.comm.Iallreduce(MPI.IN_PLACE, b.flat, op=MPI.SUM)
+            self._inflight.append(b)
+        if self._inflight:  # MPI progresses non-blocking collectives inside MPI calls
+            self._dist._core._S.mpi.Request.Testall([b.request for b in self._inflight])
 
     _progress = _start_ready
 
     def _wait_all(self):
+        self._start_ready()
         if self._shm is None:
-            self._start_ready()
             if self._inflight:
+                st = self._stats
+                if st is not None:
+                    t0, c0 = time.perf_counter(), time.thread_time()
                 self._dist._core._S.mpi.Request.Waitall([b.request for b in self._inflight])
+                if st is not None:
+                    st.wait_wall += time.perf_counter() - t0
+                    st.wait_cpu += time.thread_time() - c0
             return
-        while True:
-            self._start_ready()
-            b = next((b for b in self._inflight if b.stage != 3), None)
-            if b is None:
-                if self._next_bucket >= len(self._buckets) or self._buckets[self._next_bucket].pending:
-                    return
-                continue
-            self._shm.wait_step(b)
+        for b in self._inflight:
+            while b.stage != 3:
+                self._shm.wait_step(b)
 
     def _allreduce_buckets(self):
         """The buckets' all-reduces alone, blocking (what the bench compares the overlap against)."""
@@ -456,16 +543,20 @@ class DistributedDataParallel(Module):
         # otherwise some parameters got no gradient: the next forward raises naming them (as torch)
 
     def _finalize(self):
-        import time
-
         t0 = time.perf_counter()
         MPI = self._dist._core._S.mpi
+        st = self._stats
+        if st is not None:
+            st.finalizing = True
         self._wait_all()
         used = None
         if self._used is not None:
             used = self._used.copy()
             self.process_group.comm.Allreduce(MPI.IN_PLACE, used, op=MPI.MAX)
         self.comm_seconds += time.perf_counter() - t0
+        if st is not None:
+            st.finalizing = False
+            c0 = time.thread_time()
         inv = 1.0 / self._world
         for b in self._buckets:
             scale = b.dtype.type(inv) if b.dtype.kind in "fc" else None
@@ -484,6 +575,9 @@ class DistributedDataParallel(Module):
                 else:
                     g._data[...] = val
                     g._bump()
+        if st is not None:
+            st.finalize_cpu += time.thread_time() - c0
+            st.backwards += 1
         self._armed = False
         self._after_final = True
 
