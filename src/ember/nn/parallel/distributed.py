@@ -41,7 +41,8 @@ __all__ = ["DistributedDataParallel"]
 
 
 class _Bucket:
-    __slots__ = ("index", "params", "offsets", "flat", "out", "pending", "request", "dtype", "stage", "ins", "seq")
+    __slots__ = ("index", "params", "offsets", "flat", "out", "pending", "request", "dtype", "stage", "ins", "seq",
+                 "own", "export", "srcs")
 
     def __init__(self, index, params, dtype):
         self.index = index
@@ -55,6 +56,9 @@ class _Bucket:
         self.request = None
         self.stage = 0
         self.seq = 0  # _ShmReducer: how many times this bucket was started (the same on every rank)
+        self.own = ()  # _ShmReducer: (param, start, stop): the parts of this rank's slice, per parameter
+        self.export = None  # _ShmReducer: param -> [(start, stop)]: its parts the other ranks sum
+        self.srcs = {}  # _ShmReducer: param -> its flat gradient, where this rank's slice is read from
 
 
 class _CommStats:
@@ -86,7 +90,9 @@ class _ShmReducer:
     its own 1/p slice of the bucket over all segments into the result (reduce-scatter: each byte is read
     by one rank only) and publishes ``done[b] = seq``; once every rank's ``done[b]`` has reached seq, the
     whole sum is readable (all-gather by reading shared memory). ``MPI_Win_sync`` (a memory barrier) is
-    issued before each flag is published and after one is observed.
+    issued before each flag is published and after one is observed. A rank's own slice is never copied:
+    the hooks copy into the segment only the parts of a gradient that other ranks sum, and the rank sums
+    its slice reading its own part straight from the ``.grad`` arrays.
 
     No MPI call is needed to progress a reduction, so a rank never waits for another to be scheduled
     just to enter a barrier, and buckets need not start in the same order on every rank. Reuse is safe
@@ -101,7 +107,7 @@ class _ShmReducer:
     SPIN_S = 50e-6
     SLEEP_S = 20e-6
 
-    def __init__(self, MPI, comm, buckets, stats):
+    def __init__(self, MPI, comm, buckets, stats, sizes):
         self.MPI = MPI
         node = comm.Split_type(MPI.COMM_TYPE_SHARED, key=comm.Get_rank())
         same = node.Get_size() == comm.Get_size()
@@ -137,8 +143,33 @@ class _ShmReducer:
             b.out = segs[0][res + off - head:res + off - head + nbytes].view(b.dtype)
         n = [b.flat.size for b in buckets]
         self.slices = [(self.r * m // self.p, (self.r + 1) * m // self.p) for m in n]  # this rank sums these
+        for b, (lo, hi) in zip(buckets, self.slices):
+            b.own, b.export, b.srcs = [], {}, {}
+            for i in b.params:
+                off, size = b.offsets[i], sizes[i]
+                a, z = max(lo - off, 0), min(hi - off, size)
+                if a < z:
+                    b.own.append((i, a, z))
+                    b.export[i] = [(x, y) for x, y in ((0, a), (z, size)) if x < y]
+                else:
+                    b.export[i] = [(0, size)]
         self.win.Sync()
         node.Barrier()  # every rank's flags are zero before anybody looks at them
+
+    def put(self, b, i, g):
+        """Parameter ``i``'s gradient ``g`` (an array, or None for zeros) is final: copy the parts the
+        other ranks sum into this rank's segment and remember ``g`` for this rank's own slice."""
+        off = b.offsets[i]
+        flat = b.flat
+        if g is None:
+            for x, y in b.export[i]:
+                flat[off + x:off + y] = 0
+            b.srcs[i] = None
+            return
+        gf = g.reshape(-1)
+        for x, y in b.export[i]:
+            flat[off + x:off + y] = gf[x:y]
+        b.srcs[i] = gf
 
     def start(self, b):
         """This rank's part of ``b`` is in its segment: publish it."""
@@ -157,12 +188,23 @@ class _ShmReducer:
         st = self.stats
         c0 = time.thread_time() if st is not None else 0.0
         self.win.Sync()  # see the other ranks' gradients, published before their flags
-        lo, hi = self.slices[b.index]
-        if hi > lo:
-            out = b.out[lo:hi]
-            np.add(b.ins[0][lo:hi], b.ins[1][lo:hi], out=out)
-            for x in b.ins[2:]:
-                np.add(out, x[lo:hi], out=out)
+        ins, r, srcs = b.ins, self.r, b.srcs
+        for i, a, z in b.own:  # the sum in rank order (bit-identical results for a given number of ranks)
+            s0, s1 = b.offsets[i] + a, b.offsets[i] + z
+            g = srcs.get(i, False)  # False: not put this time (bench's all-reduce alone): the segment's
+            if g is None:
+                parts = [x[s0:s1] for q, x in enumerate(ins) if q != r]
+                if len(parts) == 1:
+                    np.copyto(b.out[s0:s1], parts[0])
+                    continue
+            else:
+                mine = ins[r][s0:s1] if g is False else g[a:z]
+                parts = [mine if q == r else x[s0:s1] for q, x in enumerate(ins)]
+            out = b.out[s0:s1]
+            np.add(parts[0], parts[1], out=out)
+            for x in parts[2:]:
+                np.add(out, x, out=out)
+        srcs.clear()
         self.win.Sync()
         self.done[self.r][b.index] = b.seq
         b.stage = 2
@@ -352,7 +394,8 @@ class DistributedDataParallel(Module):
         self._shm = None
         if self._world > 1 and os.environ.get("EMBER_DDP_SHM", "1") != "0":
             try:
-                self._shm = _ShmReducer(self._dist._core._S.mpi, self.process_group.comm, self._buckets, self._stats)
+                self._shm = _ShmReducer(self._dist._core._S.mpi, self.process_group.comm, self._buckets, self._stats,
+                                        [p._data.size for p in self._params])
             except Exception:  # noqa: BLE001 - ranks on several machines, or no shared memory: MPI_Iallreduce
                 self._local_buffers()
             else:  # freeing a window is collective: done by destroy_process_group, on every rank, in the
@@ -460,15 +503,18 @@ class DistributedDataParallel(Module):
         b = self._bucket_of[i]
         off = b.offsets[i]
         p = self._params[i]
-        dst = b.flat[off:off + p._data.size].reshape(p._data.shape)
         g = p.grad
         st = self._stats
         if st is not None:
             c0 = time.thread_time()
-        if g is None:
-            dst[...] = 0
+        if self._shm is not None:
+            self._shm.put(b, i, None if g is None else g._data)
         else:
-            dst[...] = g._data
+            dst = b.flat[off:off + p._data.size].reshape(p._data.shape)
+            if g is None:
+                dst[...] = 0
+            else:
+                dst[...] = g._data
         if st is not None:
             st.copy_cpu += time.thread_time() - c0
         self._ready[i] = True
