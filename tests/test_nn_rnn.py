@@ -280,3 +280,64 @@ def test_sequence_node_output_changed_in_place_is_caught():
 def test_cells_float32_match_torch(ecls, tcls, hx):
     # the LSTM cell runs every gate through one tanh on arrays (sigmoid = (1 + tanh(x/2)) / 2)
     run_pair(ecls, tcls, (5, 7), {}, (3, 5), hx, dtype=np.float32, atol=2e-6)
+
+
+@pytest.mark.parametrize("dtype,atol", [(np.float64, 1e-10), (np.float32, 3e-6)])
+@pytest.mark.parametrize("bias", [(True, True), (True, False), (False, True), (False, False)])
+@pytest.mark.parametrize("use", ["h", "c", "both"])
+def test_lstm_cell_feature_major_path_matches_torch(dtype, atol, bias, use):
+    """The array path of the LSTM cell (gates as (4H, B), see ``_Cell._forward_lstm``): two chained steps with
+    either or both biases, only h, only c or both used downstream, a strided input slice, values and every
+    gradient (including leaf states) against torch; outputs and leaf gradients are C-contiguous as torch's."""
+    rng = np.random.default_rng(3)
+    tdt = torch.float64 if dtype == np.float64 else torch.float32
+    n_in, n_h, b = 5, 6, 3
+    w = [rng.standard_normal(s).astype(dtype) * 0.4 for s in ((4 * n_h, n_in), (4 * n_h, n_h), (4 * n_h,), (4 * n_h,))]
+    xs = rng.standard_normal((b, 2, n_in)).astype(dtype)  # x[:, t] is a strided slice, as in a char model
+    h0, c0 = (rng.standard_normal((b, n_h)).astype(dtype) for _ in range(2))
+    gy = rng.standard_normal((2, b, n_h)).astype(dtype)
+
+    def run(lib, fn, T):
+        ws = [T(a) for a in w]
+        bih = ws[2] if bias[0] else None
+        bhh = ws[3] if bias[1] else None
+        x, h, c = T(xs), T(h0), T(c0)
+        hc = (h, c)
+        loss = 0
+        outs = []
+        for t in range(2):
+            hc = fn(x[:, t], hc, ws[0], ws[1], bih, bhh)
+            outs.append(hc)
+            y = hc[0] if use == "h" else hc[1] if use == "c" else hc[0] * hc[1]
+            loss = loss + (y * T(gy[t], False)).sum()
+        loss.backward()
+        return outs, [x, h, c] + ws[:2] + [v for v in (bih, bhh) if v is not None]
+
+    eo, ei = run(ember, F.lstm_cell, lambda a, g=True: ember.tensor(a, requires_grad=g))
+    to, ti = run(torch, torch.lstm_cell, lambda a, g=True: torch.tensor(a, dtype=tdt, requires_grad=g))
+    for (eh, ec), (th, tc) in zip(eo, to):
+        np.testing.assert_allclose(eh.detach().numpy(), th.detach().numpy(), atol=atol, rtol=1e-5)
+        np.testing.assert_allclose(ec.detach().numpy(), tc.detach().numpy(), atol=atol, rtol=1e-5)
+        assert eh.is_contiguous() and ec.is_contiguous()
+        assert eh.dtype == (ember.float64 if dtype == np.float64 else ember.float32)
+    for k, (a, t) in enumerate(zip(ei, ti)):
+        np.testing.assert_allclose(a.grad.numpy(), t.grad.numpy(), atol=atol * 10, rtol=1e-5, err_msg=str(k))
+    assert ei[1].grad.is_contiguous() and ei[2].grad.is_contiguous()
+
+
+def test_lstm_cell_feature_major_path_unbatched_and_batch_one():
+    torch.manual_seed(1)
+    tc = torch.nn.LSTMCell(4, 5).double()
+    ec = LSTMCell(4, 5)
+    ec.to(ember.float64)
+    _load(ec, tc)
+    rng = np.random.default_rng(4)
+    for shape in ((4,), (1, 4)):
+        x = rng.standard_normal(shape)
+        ex, tx = ember.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+        (eh, ec2), (th, tc2) = ec(ex), tc(tx)
+        assert tuple(eh.shape) == tuple(th.shape) and tuple(ec2.shape) == tuple(tc2.shape)
+        ((eh * 2).sum() + ec2.sum()).backward()
+        ((th * 2).sum() + tc2.sum()).backward()
+        np.testing.assert_allclose(eh.detach().numpy(), th.detach().numpy(), atol=1e-12)
+        np.testing.assert_allclose(ex.grad.numpy(), tx.grad.numpy(), atol=1e-12)
