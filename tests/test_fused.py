@@ -170,3 +170,56 @@ def test_sdpa_is_one_node_and_mha_uses_it():
     to.sum().backward()
     np.testing.assert_allclose(ex.grad.numpy(), tx.grad.numpy(), rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(em.in_proj_weight.grad.numpy(), tm.in_proj_weight.grad.numpy(), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("which", ["all", "x-only", "params-only", "bias-only", "no-weight-bias", "no-affine"])
+def test_layer_norm_backward_grad_subsets_and_offsets_vs_torch(dtype, which):
+    # the array backward (torch's a*dy*w + b*x + c formulation, GEMV row/column sums) for every subset of
+    # inputs needing a gradient, with a large common offset (cancellation) and a non-contiguous gradient;
+    # float32 results are compared with torch's float64 ones and must be no further off than torch's float32
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((6, 5, 16)) * 0.5 + 300.0
+    w, b = rng.standard_normal(16) + 1.0, rng.standard_normal(16)
+    g = rng.standard_normal((6, 16, 5)).transpose(0, 2, 1)  # upstream gradient as a strided view
+    req = {"all": (1, 1, 1), "x-only": (1, 0, 0), "params-only": (0, 1, 1), "bias-only": (0, 0, 1),
+           "no-weight-bias": (1, None, 1), "no-affine": (1, None, None)}[which]
+
+    def run(L, dt):
+        def mk(a, r):
+            if r is None:
+                return None
+            t = L.tensor(a.astype(dt))
+            return t.requires_grad_(True) if r else t
+        tx, tw, tb = mk(x, req[0]), mk(w, req[1]), mk(b, req[2])
+        y = L.nn.functional.layer_norm(tx, (16,), tw, tb, 1e-5)
+        assert y.dtype == getattr(L, dt)
+        y.backward(L.tensor(g.astype(dt)))
+        return [y.detach().numpy()] + [t.grad.numpy() if t is not None and t.grad is not None else None
+                                       for t in (tx, tw, tb)]
+
+    mine, exact, theirs = run(ember, dtype), run(torch, "float64"), run(torch, dtype)
+    for e, r, t in zip(mine, exact, theirs):
+        assert (e is None) == (r is None)
+        if e is None:
+            continue
+        assert e.dtype == np.dtype(dtype)
+        scale = np.maximum(np.abs(r), 1.0)
+        err, torch_err = np.max(np.abs(e - r) / scale), np.max(np.abs(t - r) / scale)
+        assert err <= (max(1e-5, 2 * torch_err) if dtype == "float32" else 1e-9), (err, torch_err)
+
+
+def test_layer_norm_bias_only_gradient_half_and_double_backward():
+    # only the bias needs a gradient: nothing else is saved (this crashed before); float16 sums in float32
+    g = np.random.default_rng(4).standard_normal((3, 4, 8))
+    for dt in ("float16", "float32"):
+        b = ember.zeros(8, dtype=getattr(ember, dt), requires_grad=True)
+        EF.layer_norm(ember.randn(3, 4, 8, dtype=getattr(ember, dt)), (8,), None, b).backward(
+            ember.tensor(g.astype(dt)))
+        assert b.grad.dtype == getattr(ember, dt)
+        np.testing.assert_allclose(b.grad.numpy().astype(np.float64), g.astype(dt).astype(np.float64).sum((0, 1)),
+                                   rtol=2e-3 if dt == "float16" else 1e-5)
+    b = ember.zeros(8, dtype=ember.float64, requires_grad=True)
+    y = EF.layer_norm(ember.randn(3, 8, dtype=ember.float64), (8,), None, b)
+    (gb,) = ember.autograd.grad((y * y).sum(), b, create_graph=True)
+    assert gb.requires_grad and gb.shape == (8,)

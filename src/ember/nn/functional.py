@@ -21,6 +21,7 @@ from .. import _ops as O
 from .._random import _gen
 from .._tensor import Tensor
 from ..autograd.engine import Node, ShownNode
+from ..autograd.functional_ns import ARRAY_NS
 from . import _fused
 from ..autograd.grad_mode import no_grad
 
@@ -129,7 +130,7 @@ class _Linear(Node):
         if iw.requires_grad:
             gw = ns.matmul(ns.swap_last(g2), x2)
         if isinstance(ib, Tensor) and ib.requires_grad:
-            gb = ns.sum(g2, 0)
+            gb = _fused._colsum(g2) if ns is ARRAY_NS else ns.sum(g2, 0)
         return gx, gw, gb
 
 
