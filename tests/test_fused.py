@@ -223,3 +223,82 @@ def test_layer_norm_bias_only_gradient_half_and_double_backward():
     y = EF.layer_norm(ember.randn(3, 8, dtype=ember.float64), (8,), None, b)
     (gb,) = ember.autograd.grad((y * y).sum(), b, create_graph=True)
     assert gb.requires_grad and gb.shape == (8,)
+
+
+def _gelu_nodes(y):
+    """The GELU nodes of a graph (walked from ``y``)."""
+    seen, todo, found = set(), [y.grad_fn], []
+    while todo:
+        fn = todo.pop()
+        if fn is None or id(fn) in seen:
+            continue
+        seen.add(id(fn))
+        if fn.name() == "GeluBackward0":
+            found.append(fn)
+        todo.extend(f for f, _ in fn.next_functions)
+    return found
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("cfg", [dict(norm_first=True, batch_first=True), dict(norm_first=False, bias=False),
+                                 dict(norm_first=True, decoder=True)])
+def test_transformer_gelu_reads_phi_from_kept_output_vs_torch(dtype, cfg):
+    # with dropout 0 the feed-forward GELU keeps its output (linear2 keeps it anyway) and its backward reads
+    # Phi(x) = y / x from it; values and every gradient against torch, float32 and float64
+    cfg = dict(cfg)
+    decoder = cfg.pop("decoder", False)
+    kw = dict(dim_feedforward=32, dropout=0.0, activation="gelu", **cfg)
+    torch.manual_seed(0)
+    tl = (torch.nn.TransformerDecoderLayer if decoder else torch.nn.TransformerEncoderLayer)(16, 4, **kw)
+    el = (ember.nn.TransformerDecoderLayer if decoder else ember.nn.TransformerEncoderLayer)(16, 4, **kw)
+    tl = tl.to(getattr(torch, dtype))
+    el.to(getattr(ember, dtype))
+    el.load_state_dict({k: ember.tensor(v.detach().numpy()) for k, v in tl.state_dict().items()})
+    x = np.random.default_rng(0).standard_normal((3, 6, 16)).astype(dtype)
+    x[0, 0] = 0.0  # zero rows reach the GELU as exact zeros when bias=False (the y / x guard)
+    g = np.random.default_rng(1).standard_normal((3, 6, 16)).astype(dtype)
+    ex, tx = ember.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    eo = el(ex, ex) if decoder else el(ex)
+    to = tl(tx, tx) if decoder else tl(tx)
+    nodes = _gelu_nodes(eo)
+    assert nodes and all(n.kept is not None for n in nodes)
+    eo.backward(ember.tensor(g))
+    to.backward(torch.tensor(g))
+    assert all(n.kept is None for n in nodes)
+    tol = dict(rtol=1e-4, atol=1e-5) if dtype == "float32" else dict(rtol=1e-9, atol=1e-11)
+    np.testing.assert_allclose(eo.detach().numpy(), to.detach().numpy(), **tol)
+    np.testing.assert_allclose(ex.grad.numpy(), tx.grad.numpy(), **tol)
+    tp = dict(tl.named_parameters())
+    for n, p in el.named_parameters():
+        np.testing.assert_allclose(p.grad.numpy(), tp[n].grad.numpy(), err_msg=n, **tol)
+
+
+def test_gelu_kept_output_changed_in_place_or_retained_graph_falls_back():
+    from ember.nn import _fused
+
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((4, 50)).astype(np.float32)
+    x[0, :3] = [0.0, -0.0, 1e-30]
+    tx = torch.tensor(x, requires_grad=True)
+    torch.nn.functional.gelu(tx).backward(torch.ones(4, 50))
+    ref = tx.grad.numpy()
+    # zeros and tiny x in a block: that block recomputes Phi instead of reading y / x
+    ex = ember.tensor(x, requires_grad=True)
+    y = _fused.gelu(ex, "none", keep_out=True)
+    (y * 1.0).sum().backward(retain_graph=True)
+    np.testing.assert_allclose(ex.grad.numpy(), ref, rtol=1e-6, atol=1e-6)
+    ex.grad = None
+    (y * 1.0).sum().backward()  # retained graph: the second backward recomputes (the kept output was used once)
+    np.testing.assert_allclose(ex.grad.numpy(), ref, rtol=1e-6, atol=1e-6)
+    ex.grad = None
+    y = _fused.gelu(ex, "none", keep_out=True)  # output modified in place after the forward: recomputed
+    z = y * 2.0
+    with ember.no_grad():
+        y.mul_(3.0)
+    z.sum().backward()
+    np.testing.assert_allclose(ex.grad.numpy(), 2 * ref, rtol=1e-6, atol=1e-6)
+    # dropout active, or the activation a user callable: nothing is kept
+    layer = ember.nn.TransformerEncoderLayer(8, 2, 16, dropout=0.5, activation="gelu")
+    assert all(n.kept is None for n in _gelu_nodes(layer(ember.randn(3, 2, 8))))
+    layer = ember.nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, activation=lambda t: EF.gelu(t))
+    assert all(n.kept is None for n in _gelu_nodes(layer(ember.randn(3, 2, 8))))

@@ -8,6 +8,7 @@ import numpy as np
 
 from ... import _dtype as D
 from ..._tensor import Tensor
+from .. import _fused
 from .. import functional as F
 from .. import init
 from .activation_attention import MultiheadAttention
@@ -92,7 +93,21 @@ class TransformerEncoderLayer(Module):
         return self.dropout1(x)
 
     def _ff_block(self, x):
-        return self.dropout2(self.linear2(self.dropout(self.activation(self.linear1(x)))))
+        return self.dropout2(_ff(self, x))
+
+
+def _ff(layer, x):
+    """linear2(dropout(activation(linear1(x)))) of a transformer layer. With torch's exact GELU and no active
+    dropout in between, ``linear2`` keeps the GELU output for its weight gradient anyway, so the GELU node keeps
+    it too and its backward reads Phi(x) from it instead of recomputing erf (no extra memory)."""
+    h = layer.linear1(x)
+    drop = layer.dropout
+    if (layer.activation is F.gelu and (not layer.training or (isinstance(drop, Dropout) and drop.p == 0))
+            and isinstance(layer.linear2, Linear) and layer.linear2.weight.requires_grad and h.requires_grad):
+        a = _fused.gelu(h, "none", keep_out=True)
+    else:
+        a = layer.activation(h)
+    return layer.linear2(layer.dropout(a))
 
 
 class TransformerDecoderLayer(Module):
@@ -145,7 +160,7 @@ class TransformerDecoderLayer(Module):
         return self.dropout2(x)
 
     def _ff_block(self, x):
-        return self.dropout3(self.linear2(self.dropout(self.activation(self.linear1(x)))))
+        return self.dropout3(_ff(self, x))
 
 
 def _clones(module, n):
