@@ -96,13 +96,16 @@ class TransformerEncoderLayer(Module):
         return self.dropout2(_ff(self, x))
 
 
+_GELU = F.gelu  # the function itself (the ONNX tracer swaps in wrappers, which must take the plain path)
+
+
 def _ff(layer, x):
     """linear2(dropout(activation(linear1(x)))) of a transformer layer. With torch's exact GELU and no active
     dropout in between, ``linear2`` keeps the GELU output for its weight gradient anyway, so the GELU node keeps
     it too and its backward reads Phi(x) from it instead of recomputing erf (no extra memory)."""
     h = layer.linear1(x)
     drop = layer.dropout
-    if (layer.activation is F.gelu and (not layer.training or (isinstance(drop, Dropout) and drop.p == 0))
+    if (layer.activation is _GELU and (not layer.training or (isinstance(drop, Dropout) and drop.p == 0))
             and isinstance(layer.linear2, Linear) and layer.linear2.weight.requires_grad and h.requires_grad):
         a = _fused.gelu(h, "none", keep_out=True)
     else:
