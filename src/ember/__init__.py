@@ -67,6 +67,32 @@ from ._ops import torch_range as range  # noqa: A001,E402  (torch.range, depreca
 _bind_methods(_ops)  # the Tensor methods each op registers (@tensor_method); binds _tensor._o too
 
 from .serialization import CheckpointError, load, save  # noqa: E402
+from ._autocast import (  # noqa: E402
+    autocast_decrement_nesting,
+    autocast_increment_nesting,
+    clear_autocast_cache,
+    get_autocast_cpu_dtype,
+    get_autocast_dtype,
+    get_autocast_gpu_dtype,
+    get_autocast_ipu_dtype,
+    get_autocast_xla_dtype,
+    is_autocast_cache_enabled,
+    is_autocast_cpu_enabled,
+    is_autocast_enabled,
+    is_autocast_ipu_enabled,
+    is_autocast_xla_enabled,
+    set_autocast_cache_enabled,
+    set_autocast_cpu_dtype,
+    set_autocast_cpu_enabled,
+    set_autocast_dtype,
+    set_autocast_enabled,
+    set_autocast_gpu_dtype,
+    set_autocast_ipu_dtype,
+    set_autocast_ipu_enabled,
+    set_autocast_xla_dtype,
+    set_autocast_xla_enabled,
+)
+from .amp import GradScaler, autocast  # noqa: E402  (torch.GradScaler / torch.autocast are torch.amp's)
 
 _LAZY = {"nn", "optim", "utils", "datasets", "train", "interop", "cuda", "linalg", "accelerator", "backends", "special",
          "fft", "func", "distributed", "viz", "onnx", "distributions"}

@@ -7,6 +7,8 @@ nothing, and calls that need a device (``synchronize``, ``current_device``, ...)
 """
 from __future__ import annotations
 
+import sys as _sys
+
 _peak = {}
 
 
@@ -172,3 +174,10 @@ def reset_peak_memory_stats(device=None) -> None:
 
 def is_bf16_supported(including_emulation: bool = True) -> bool:
     return False
+
+
+# torch.cuda.amp (deprecated aliases of ember.amp for 'cuda'); registered so `from ember.cuda.amp import
+# GradScaler` imports it although ember.cuda is a module, not a package (as os registers os.path).
+from .amp import _cuda_amp as amp  # noqa: E402
+
+_sys.modules[__name__ + ".amp"] = amp

@@ -1,0 +1,298 @@
+"""ember.amp against torch.amp: GradScaler step by step, autocast state, custom_fwd/custom_bwd, the
+deprecated torch.cuda.amp / torch.cpu.amp aliases and the enabled=False pass-through."""
+from __future__ import annotations
+
+import pickle
+import threading
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+import ember
+from ember.amp import _cpu_amp as cpu_amp  # ember.cpu.amp once ember.cpu lands
+
+
+def _models(seed=0):
+    rng = np.random.default_rng(seed)
+    w1, b1 = rng.standard_normal((8, 4)).astype(np.float32), rng.standard_normal(8).astype(np.float32)
+    w2, b2 = rng.standard_normal((1, 8)).astype(np.float32), rng.standard_normal(1).astype(np.float32)
+    out = []
+    for L in (ember, torch):
+        m = L.nn.Sequential(L.nn.Linear(4, 8), L.nn.Tanh(), L.nn.Linear(8, 1))
+        with L.no_grad():
+            for p, v in zip(m.parameters(), (w1, b1, w2, b2)):
+                p.copy_(L.tensor(v))
+        out.append(m)
+    return out
+
+
+def _train(L, model, steps, poison, scaler_kwargs, unscale_first=False, clip=None):
+    """A short loop with gradients poisoned (inf or nan) at the steps in ``poison``; returns the trace."""
+    rng = np.random.default_rng(1)
+    opt = L.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    scaler = L.amp.GradScaler("cpu", **scaler_kwargs)
+    trace = []
+    for i in range(steps):
+        x = L.tensor(rng.standard_normal((16, 4)).astype(np.float32))
+        y = L.tensor(rng.standard_normal((16, 1)).astype(np.float32))
+        opt.zero_grad()
+        loss = ((model(x) - y) ** 2).mean()
+        scaled = scaler.scale(loss)
+        scaled.backward()
+        if i in poison:
+            with L.no_grad():
+                model[0].weight.grad[0, 0] = poison[i]
+        if unscale_first:
+            scaler.unscale_(opt)
+            if clip is not None:
+                L.nn.utils.clip_grad_norm_(model.parameters(), clip)
+        before = model[0].weight.detach().numpy().copy()
+        ret = scaler.step(opt)
+        assert ret is None  # SGD.step() returns None; a skipped step too
+        scaler.update()
+        skipped = np.array_equal(before, model[0].weight.detach().numpy())
+        trace.append((float(scaled.item()), scaler.get_scale(), skipped, scaler._get_growth_tracker(),
+                      model[0].weight.detach().numpy().copy(), model[2].bias.detach().numpy().copy()))
+    return trace, scaler
+
+
+@pytest.mark.parametrize("unscale_first,clip", [(False, None), (True, 1.0)])
+def test_grad_scaler_matches_torch_step_by_step(unscale_first, clip):
+    em, tm = _models()
+    kw = dict(init_scale=2.0 ** 10, growth_factor=4.0, backoff_factor=0.25, growth_interval=3)
+    poison = {1: float("inf"), 2: float("nan"), 7: float("-inf")}
+    te, se = _train(ember, em, 12, poison, kw, unscale_first, clip)
+    tt, st = _train(torch, tm, 12, poison, kw, unscale_first, clip)
+    for i, (a, b) in enumerate(zip(te, tt)):
+        assert a[0] == pytest.approx(b[0], rel=1e-5), i  # scaled loss
+        assert a[1:4] == b[1:4], i  # scale, skipped step, growth tracker
+        np.testing.assert_allclose(a[4], b[4], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(a[5], b[5], rtol=1e-5, atol=1e-6)
+    skipped = [i for i, t in enumerate(te) if t[2]]
+    assert skipped == [1, 2, 7]
+    assert se.state_dict() == st.state_dict()
+
+
+def test_grad_scaler_growth_overflow_keeps_scale_finite():
+    # growth that would overflow float32 leaves the scale unchanged (torch._amp_update_scale_)
+    for L in (ember, torch):
+        p = L.nn.Parameter(L.ones(2))
+        opt = L.optim.SGD([p], lr=0.1)
+        s = L.amp.GradScaler("cpu", init_scale=2.0 ** 127, growth_factor=2.0, growth_interval=1)
+        s.scale((p * 1e-40).sum()).backward()
+        s.step(opt)
+        s.update()
+        assert s.get_scale() == 2.0 ** 127
+
+
+def test_grad_scaler_state_dict_round_trip_and_pickle():
+    em, tm = _models()
+    _, se = _train(ember, em, 5, {1: float("inf")}, dict(init_scale=256.0, growth_interval=2))
+    _, st = _train(torch, tm, 5, {1: float("inf")}, dict(init_scale=256.0, growth_interval=2))
+    sd = se.state_dict()
+    assert sd == st.state_dict()
+    assert set(sd) == {"scale", "growth_factor", "backoff_factor", "growth_interval", "_growth_tracker"}
+    fresh = ember.amp.GradScaler("cpu")
+    fresh.load_state_dict(sd)
+    assert fresh.state_dict() == sd
+    assert fresh.get_scale() == sd["scale"] and fresh.get_growth_interval() == 2
+    back = pickle.loads(pickle.dumps(se))
+    assert back.state_dict() == sd
+    # a torch state dict loads into ember's scaler and back
+    fresh2 = ember.amp.GradScaler("cpu")
+    fresh2.load_state_dict(st.state_dict())
+    assert fresh2.state_dict() == st.state_dict()
+    with pytest.raises(RuntimeError, match="source state dict is empty"):
+        ember.amp.GradScaler("cpu").load_state_dict({})
+
+
+def test_grad_scaler_errors_match_torch():
+    for L in (ember, torch):
+        p = L.nn.Parameter(L.ones(3))
+        opt = L.optim.SGD([p], lr=0.1)
+        s = L.amp.GradScaler("cpu")
+        with pytest.raises(AssertionError, match="did not use scaler.scale"):
+            s.step(opt)
+        s.scale(p.sum()).backward()
+        s.unscale_(opt)
+        with pytest.raises(RuntimeError, match=r"unscale_\(\) has already been called on this optimizer"):
+            s.unscale_(opt)
+        s.step(opt)
+        with pytest.raises(RuntimeError, match=r"step\(\) has already been called since the last update"):
+            s.step(opt)
+        with pytest.raises(RuntimeError, match=r"unscale_\(\) is being called after step\(\)"):
+            s.unscale_(opt)
+        with pytest.raises(RuntimeError, match="Closure use is not currently supported"):
+            s.step(opt, closure=lambda: None)
+        s.update()
+        with pytest.raises(AssertionError, match="growth factor must be > 1.0"):
+            L.amp.GradScaler("cpu", growth_factor=1.0)
+        with pytest.raises(AssertionError, match="backoff factor must be < 1.0"):
+            L.amp.GradScaler("cpu", backoff_factor=1.0)
+        with pytest.raises(ValueError, match="outputs must be a Tensor or an iterable"):
+            s.scale([p.sum(), 3])
+        h = L.nn.Parameter(L.ones(2, dtype=L.float16))
+        o2 = L.optim.SGD([h], lr=0.1)
+        s.scale(h.float().sum()).backward()
+        with pytest.raises(ValueError, match="Attempting to unscale FP16 gradients"):
+            s.step(o2)
+
+
+def test_grad_scaler_scale_containers_and_setters():
+    for L in (ember, torch):
+        s = L.amp.GradScaler("cpu", init_scale=8.0)
+        a, b = L.ones(2), L.full((3,), 2.0)
+        out = s.scale([a, (b, a)])
+        assert isinstance(out, list) and isinstance(out[1], tuple)
+        assert out[0].tolist() == [8.0, 8.0] and out[1][0].tolist() == [16.0] * 3
+        assert s.scale(L.ones(2, dtype=L.float16)).dtype == L.float16
+        s.set_growth_factor(3.0)
+        s.set_backoff_factor(0.125)
+        s.set_growth_interval(7)
+        assert (s.get_growth_factor(), s.get_backoff_factor(), s.get_growth_interval()) == (3.0, 0.125, 7)
+        p = L.nn.Parameter(L.ones(1))
+        opt = L.optim.SGD([p], lr=0.1)
+        s.scale(p.sum()).backward()
+        s.step(opt)
+        s.update(new_scale=5.0)
+        assert s.get_scale() == 5.0
+        s.update(new_scale=L.tensor(6.0))
+        assert s.get_scale() == 6.0
+
+
+def test_grad_scaler_disabled_is_pass_through():
+    em, tm = _models()
+    for L, m in ((ember, em), (torch, tm)):
+        opt = L.optim.SGD(m.parameters(), lr=0.1)
+        s = L.amp.GradScaler("cpu", enabled=False)
+        loss = m(L.ones(2, 4)).sum()
+        assert s.scale(loss) is loss
+        loss.backward()
+        assert s.unscale_(opt) is None
+        assert s.step(opt) is None  # SGD.step() returns None
+        s.update()
+        assert (s.get_scale(), s.is_enabled(), s.state_dict(), s._get_growth_tracker()) == (1.0, False, {}, 0)
+        s.load_state_dict({"scale": 3.0})  # a no-op when disabled
+    np.testing.assert_allclose(em[0].weight.detach().numpy(), tm[0].weight.detach().numpy(), rtol=1e-6)
+
+
+def test_cuda_scaler_without_gpu_warns_and_disables_as_torch():
+    with pytest.warns(UserWarning, match="CUDA is not available.*Disabling"):
+        s = ember.amp.GradScaler()
+    assert not s.is_enabled()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert not ember.amp.GradScaler("cuda", enabled=False).is_enabled()
+    with pytest.warns(FutureWarning, match=r"torch.cuda.amp.GradScaler\(args...\)` is deprecated"):
+        s = ember.cuda.amp.GradScaler(enabled=False)
+    assert not s.is_enabled()
+    with pytest.warns(FutureWarning, match=r"torch.cpu.amp.GradScaler\(args...\)` is deprecated"):
+        s = cpu_amp.GradScaler(init_scale=4.0)
+    assert s.is_enabled() and s.get_scale() == 4.0 and s._device == "cpu"
+    from ember.cuda.amp import GradScaler, autocast  # importable as torch's
+
+    assert issubclass(GradScaler, ember.amp.GradScaler) and issubclass(autocast, ember.amp.autocast)
+    assert ember.GradScaler is ember.amp.GradScaler and ember.autocast is ember.amp.autocast
+
+
+def test_autocast_state_matches_torch():
+    for L in (ember, torch):
+        assert not L.is_autocast_enabled("cpu") and not L.is_autocast_enabled()
+        assert L.is_autocast_cache_enabled()
+        assert L.get_autocast_dtype("cuda") == L.float16 and L.get_autocast_dtype("cpu") == L.bfloat16
+        with L.autocast("cpu", dtype=L.float16) as ac:
+            assert isinstance(ac, L.autocast)
+            assert L.is_autocast_enabled("cpu") and not L.is_autocast_enabled("cuda")
+            assert L.get_autocast_dtype("cpu") == L.float16
+            with L.autocast("cpu", enabled=False):
+                assert not L.is_autocast_enabled("cpu") and L.get_autocast_dtype("cpu") == L.float16
+            assert L.is_autocast_enabled("cpu")
+            with L.autocast("cpu", dtype=L.float16, cache_enabled=False):
+                assert not L.is_autocast_cache_enabled()
+            assert L.is_autocast_cache_enabled()
+        assert not L.is_autocast_enabled("cpu") and L.get_autocast_dtype("cpu") == L.bfloat16
+        assert L.autocast_increment_nesting() == 1 and L.autocast_decrement_nesting() == 0
+        L.set_autocast_enabled("cpu", True)
+        L.set_autocast_dtype("cpu", L.float16)
+        assert L.is_autocast_enabled("cpu") and L.get_autocast_dtype("cpu") == L.float16
+        L.set_autocast_enabled("cpu", False)
+        L.set_autocast_dtype("cpu", L.bfloat16)
+        L.set_autocast_enabled(True)  # torch's older form: cuda
+        assert L.is_autocast_enabled("cuda") and L.is_autocast_enabled()
+        L.set_autocast_enabled(False)
+        with pytest.warns(DeprecationWarning):
+            assert L.get_autocast_cpu_dtype() == L.bfloat16
+        with pytest.warns(DeprecationWarning):
+            assert L.get_autocast_gpu_dtype() == L.float16
+        with pytest.warns(DeprecationWarning):
+            assert not L.is_autocast_cpu_enabled()
+        assert L.amp.is_autocast_available("cpu") and L.amp.is_autocast_available("cuda")
+        assert L.amp.is_autocast_available("mps") and not L.amp.is_autocast_available("meta")
+        with pytest.raises(RuntimeError, match="Expected one of cpu, cuda"):
+            L.amp.is_autocast_available("foo")
+        with pytest.raises(RuntimeError, match="Expected one of cpu, cuda"):
+            L.autocast("foo")
+        with pytest.raises(ValueError, match="Expected `device_type` of type `str`"):
+            L.autocast(L.device("cpu"))
+        with pytest.warns(UserWarning, match="target dtype is not supported. Disabling autocast"):
+            a = L.autocast("cpu", dtype=L.float64)
+        with a:
+            assert not L.is_autocast_enabled("cpu")
+        with pytest.warns(UserWarning, match="CUDA is not available.*Disabling autocast"):
+            a = L.autocast("cuda")
+        with a:
+            assert not L.is_autocast_enabled("cuda")
+        with pytest.raises(TypeError, match=r"autocast\(\)\(func\) requires a callable"):
+            L.autocast("cpu", enabled=False)(3)
+
+
+def test_autocast_bfloat16_raises_clearly_and_disabled_is_silent():
+    with pytest.raises(RuntimeError, match=r"ember has no bfloat16.*dtype=torch.float16.*enabled=False"):
+        with ember.autocast(device_type="cpu"):
+            pass
+    with pytest.raises(RuntimeError, match="ember has no bfloat16"):
+        with ember.autocast(device_type="cpu", dtype=ember.bfloat16):
+            pass
+    assert not ember.is_autocast_enabled("cpu") and ember.autocast_increment_nesting() == 1
+    ember.autocast_decrement_nesting()
+    with pytest.warns(FutureWarning, match=r"torch.cpu.amp.autocast\(args...\)` is deprecated"):
+        a = cpu_amp.autocast()
+    with pytest.raises(RuntimeError, match="ember has no bfloat16"):
+        a.__enter__()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for dev in ("cpu", "cuda", "mps"):
+            with ember.autocast(device_type=dev, dtype=ember.bfloat16, enabled=False):
+                assert not ember.is_autocast_enabled(dev)
+                x = ember.ones(2, 3, requires_grad=True)
+                y = ember.nn.functional.linear(x, ember.ones(4, 3))
+                assert y.dtype == ember.float32
+    with pytest.warns(FutureWarning, match=r"torch.cuda.amp.autocast\(args...\)` is deprecated"):
+        with ember.cuda.amp.autocast(enabled=False):
+            assert not ember.is_autocast_enabled("cuda")
+
+
+def test_autocast_decorator_and_thread_locality():
+    seen = {}
+
+    @ember.autocast("cpu", dtype=ember.float16)
+    def inside(tag):
+        seen[tag] = ember.is_autocast_enabled("cpu")
+        t = threading.Thread(target=lambda: seen.__setitem__("thread", ember.is_autocast_enabled("cpu")))
+        t.start()
+        t.join(timeout=30)
+
+    assert inside.__name__ == "inside"
+    inside("main")
+    assert seen == {"main": True, "thread": False}
+    assert not ember.is_autocast_enabled("cpu") and not ember._autocast.armed
+
+
+def test_autocast_state_restored_after_exception():
+    with pytest.raises(KeyError):
+        with ember.autocast("cpu", dtype=ember.float16):
+            raise KeyError("x")
+    assert not ember.is_autocast_enabled("cpu") and not ember._autocast.armed
+    assert ember.get_autocast_dtype("cpu") == ember.bfloat16
