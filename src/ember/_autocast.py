@@ -30,6 +30,7 @@ _n_enabled = 0
 
 class _State(threading.local):
     def __init__(self):
+        self.on = False  # autocast enabled for some device type in this thread (and not inside an autocast op)
         self.enabled = {}  # device type -> bool (absent: False)
         self.dtype = {}  # device type -> ember dtype or BF16 (absent: the device's default)
         self.nesting = 0
@@ -91,6 +92,7 @@ def set_autocast_enabled(device_type, enabled=None) -> None:
     enabled = bool(enabled)
     was = _state.enabled.get(device_type, False)
     _state.enabled[device_type] = enabled
+    _state.on = any(_state.enabled.values())
     if was != enabled:
         with _lock:
             _n_enabled += 1 if enabled else -1
@@ -205,3 +207,61 @@ def is_autocast_cache_enabled() -> bool:
 
 def set_autocast_cache_enabled(enabled) -> None:
     _state.cache_enabled = bool(enabled)
+
+
+# ---- the casts at op entry -------------------------------------------------------------------------------------
+# An op on torch's lists starts with
+#     if _ac.armed and _ac._state.on:
+#         return _ac.run(_ac.LOWER, op, *args, **kwargs)
+# run() casts the eligible tensor arguments (floating point, not float64, on a device type whose autocast is
+# enabled) and calls the op again with autocast off in this thread, so the ops it is made of run in the dtypes
+# it was given (as torch's autocast excludes its dispatch key inside an autocast op).
+
+LOWER = "lower"  # torch's "lower_precision_fp" list: run in the autocast dtype
+FP32 = "fp32"  # torch's "fp32" list: run in float32
+NONE = "none"  # not on torch's lists, made of ops that are: run as given, with autocast off inside (as torch's ATen op)
+
+
+def _target(kind, device_type):
+    from ._dtype import float32
+
+    if kind == FP32:
+        return float32
+    d = _state.dtype.get(device_type) or _default_dtype(device_type)
+    if d == BF16:
+        raise RuntimeError(
+            f"autocast is enabled for device_type {device_type!r} with dtype torch.bfloat16, which ember has no "
+            "dtype for (NumPy has none): set a float16 autocast dtype (torch.autocast(device_type, "
+            "dtype=torch.float16) or torch.set_autocast_dtype(device_type, torch.float16)), or disable autocast")
+    return d
+
+
+def _cast_arg(v, kind):
+    from ._tensor import Tensor
+
+    if isinstance(v, Tensor):
+        dt = v.dtype
+        if dt.is_floating_point and dt.name != "float64":
+            dev = v.device.type
+            if _state.enabled.get(dev, False):
+                target = _target(kind, dev)
+                if dt is not target:
+                    return v.to(target)
+        return v
+    if type(v) in (list, tuple):
+        return type(v)(_cast_arg(x, kind) for x in v)
+    return v
+
+
+def run(kind, op, *args, **kwargs):
+    """Call ``op`` with its tensor arguments cast for autocast (``kind`` LOWER or FP32) and autocast off
+    inside it, as torch's autocast wrapper does."""
+    if kind is not NONE:
+        args = [_cast_arg(a, kind) for a in args]
+        kwargs = {k: _cast_arg(v, kind) for k, v in kwargs.items()}
+    st = _state
+    st.on = False
+    try:
+        return op(*args, **kwargs)
+    finally:
+        st.on = any(st.enabled.values())

@@ -12,6 +12,7 @@ from . import _ops as _o
 from ._tensor import Tensor
 from .autograd.engine import MultiNode, UnaryNode
 from . import _out
+from . import _autocast as _ac
 
 
 def _mT(x):
@@ -80,6 +81,8 @@ class Eigh(MultiNode):
 def eigh(A, UPLO='L', *, out=None):  # noqa: N803
     """Eigenvalues (ascending) and eigenvectors of a symmetric matrix (differentiable; the eigenvalues
     must be distinct for the eigenvector gradient)."""
+    if _ac.armed and _ac._state.on:  # autocast: torch's float32 list (out=: not cast)
+        return _ac.run(_ac.FP32 if out is None else _ac.NONE, eigh, A, UPLO, out=out)
     if out is not None:
         return _out.into(out, "eigh", eigh, A, UPLO)
     if UPLO not in ("L", "U"):
@@ -141,6 +144,8 @@ class Svd(MultiNode):
 def svd(A, full_matrices=True, *, driver=None, out=None):  # noqa: N803
     """U, S, Vh with A = U diag(S) Vh. Differentiable with ``full_matrices=False`` (as torch requires);
     singular values must be distinct (and non-zero for non-square inputs) for the U/Vh gradient."""
+    if _ac.armed and _ac._state.on:  # autocast: torch's float32 list (out=: not cast)
+        return _ac.run(_ac.FP32 if out is None else _ac.NONE, svd, A, full_matrices, driver=driver, out=out)
     if out is not None:
         return _out.into(out, "svd", svd, A, full_matrices, driver=driver)
     from collections import namedtuple
@@ -158,6 +163,8 @@ def svd(A, full_matrices=True, *, driver=None, out=None):  # noqa: N803
 
 def svdvals(A, *, driver=None, out=None):  # noqa: N803
     """The singular values, descending (differentiable). ``driver`` (a cuSOLVER choice) is ignored."""
+    if _ac.armed and _ac._state.on:  # autocast: torch's float32 list (out=: not cast)
+        return _ac.run(_ac.FP32 if out is None else _ac.NONE, svdvals, A, driver=driver, out=out)
     if out is not None:
         return _out.into(out, "svdvals", svdvals, A, driver=driver)
     return Svd()(A)[1]
@@ -190,6 +197,8 @@ class Qr(MultiNode):
 def qr(A, mode='reduced', *, out=None):  # noqa: N803
     """Q, R with A = Q R ('reduced' or 'complete'; 'r' returns an empty Q). Differentiable in 'reduced'
     mode for tall or square inputs."""
+    if _ac.armed and _ac._state.on:  # autocast: torch's float32 list (out=: not cast)
+        return _ac.run(_ac.FP32 if out is None else _ac.NONE, qr, A, mode, out=out)
     if out is not None:
         return _out.into(out, "qr", qr, A, mode)
     from collections import namedtuple
@@ -229,6 +238,8 @@ class Cholesky(UnaryNode):
 
 def cholesky(A, *, upper=False, out=None):  # noqa: N803
     """The Cholesky factor of a symmetric positive-definite matrix (lower; ``upper=True`` for U = L^T)."""
+    if _ac.armed and _ac._state.on:  # autocast: torch's float32 list (out=: not cast)
+        return _ac.run(_ac.FP32 if out is None else _ac.NONE, cholesky, A, upper=upper, out=out)
     if out is not None:
         return _out.into(out, "cholesky", cholesky, A, upper=upper)
     L = Cholesky()(A)

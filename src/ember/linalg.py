@@ -7,6 +7,8 @@ from . import _ops as _o
 from . import _out
 from ._tensor import Tensor
 from .autograd.engine import UnaryNode
+from . import _autocast as _ac
+
 
 def cross(input, other, *, dim=-1, out=None):
     """The cross product of 3-vectors along ``dim`` (default: the last dim, as torch.linalg.cross)."""
@@ -76,6 +78,8 @@ class Inv(UnaryNode):
 
 def inv(A, *, out=None):  # noqa: N803  (torch's name)
     """The inverse of a (batch of) square matrices (differentiable)."""
+    if _ac.armed and _ac._state.on:  # autocast: torch's float32 list (out=: not cast)
+        return _ac.run(_ac.FP32 if out is None else _ac.NONE, inv, A, out=out)
     if out is not None:
         return _out.into(out, "linalg.inv", inv, A)
     _check_square(A, "inv")
@@ -109,6 +113,8 @@ def det(A, *, out=None):  # noqa: N803  (torch's name)
 
 def solve(A, B, *, left=True, out=None):
     """X with A @ X = B (or X @ A = B when ``left=False``), through the inverse (differentiable)."""
+    if _ac.armed and _ac._state.on:  # autocast: torch's float32 list (out=: not cast)
+        return _ac.run(_ac.FP32 if out is None else _ac.NONE, solve, A, B, left=left, out=out)
     if out is not None:
         return _out.into(out, "solve", solve, A, B, left=left)
     _check_square(A, "solve")
@@ -150,6 +156,8 @@ def _rt(name, fields):
 
 def eigvalsh(A, UPLO='L', *, out=None):  # noqa: N803
     """Eigenvalues (ascending) of a symmetric matrix (differentiable)."""
+    if _ac.armed and _ac._state.on:  # autocast: torch's float32 list (out=: not cast)
+        return _ac.run(_ac.FP32 if out is None else _ac.NONE, eigvalsh, A, UPLO, out=out)
     if out is not None:
         return _out.into(out, "eigvalsh", eigvalsh, A, UPLO)
     return eigh(A, UPLO)[0]
@@ -167,6 +175,8 @@ def matmul(input, other, *, out=None):  # noqa: A002
 
 def vecdot(x, y, *, dim=-1, out=None):
     """Dot products along ``dim`` (no conjugation: ember is real-only)."""
+    if _ac.armed and _ac._state.on:  # autocast: torch's lower-precision list (out=: not cast)
+        return _ac.run(_ac.LOWER if out is None else _ac.NONE, vecdot, x, y, dim=dim, out=out)
     if out is not None:
         return _out.into(out, "vecdot", vecdot, x, y, dim=dim)
     return _o.sum(x * y, dim)
@@ -243,6 +253,8 @@ def solve_triangular(A, B, *, upper, left=True, unitriangular=False, out=None): 
 def lstsq(A, B, rcond=None, *, driver=None):  # noqa: N803
     """Least-squares solution of A X = B for full-rank A (through the pseudo-inverse, differentiable).
     As torch's default CPU driver ('gelsy'), residuals and singular_values are empty."""
+    if _ac.armed and _ac._state.on:  # autocast: torch's float32 list
+        return _ac.run(_ac.FP32, lstsq, A, B, rcond, driver=driver)
     X = _o.matmul(pinv(A), B)
     rank = matrix_rank(A)
     empty = _o.zeros(0, dtype=A.dtype)
@@ -268,6 +280,8 @@ def pinv(A, *, atol=None, rtol=None, hermitian=False, out=None):  # noqa: N803
 
 def matrix_rank(A, *, atol=None, rtol=None, hermitian=False, out=None):  # noqa: N803
     """The number of singular values above the tolerance (int64, not differentiable)."""
+    if _ac.armed and _ac._state.on:  # autocast: torch's float32 list (out=: not cast)
+        return _ac.run(_ac.FP32 if out is None else _ac.NONE, matrix_rank, A, atol=atol, rtol=rtol, hermitian=hermitian, out=out)
     if out is not None:
         return _out.into(out, "matrix_rank", matrix_rank, A, atol=atol, rtol=rtol, hermitian=hermitian)
     S = np.linalg.svd(A._data, compute_uv=False)
@@ -302,6 +316,8 @@ def _matrix_norm(x, ord, dim, keepdim):  # noqa: A002
 
 def cond(A, p=None, *, out=None):  # noqa: N803
     """The condition number in the p-norm (2 by default: largest / smallest singular value)."""
+    if _ac.armed and _ac._state.on:  # autocast: torch's float32 list (out=: not cast)
+        return _ac.run(_ac.FP32 if out is None else _ac.NONE, cond, A, p, out=out)
     if out is not None:
         return _out.into(out, "cond", cond, A, p)
     if p in (None, 2, -2):
@@ -332,12 +348,16 @@ def tensorsolve(A, B, dims=None, *, out=None):  # noqa: N803
 
 
 def inv_ex(A, *, check_errors=False, out=None):  # noqa: N803
+    if _ac.armed and _ac._state.on:  # autocast: torch's float32 list (out=: not cast)
+        return _ac.run(_ac.FP32 if out is None else _ac.NONE, inv_ex, A, check_errors=check_errors, out=out)
     if out is not None:
         return _out.into(out, "inv_ex", inv_ex, A, check_errors=check_errors)
     return _rt("torch_return_types_linalg_inv_ex", ["inverse", "info"])(inv(A), _info(A))
 
 
 def cholesky_ex(A, *, upper=False, check_errors=False, out=None):  # noqa: N803
+    if _ac.armed and _ac._state.on:  # autocast: torch's float32 list (out=: not cast)
+        return _ac.run(_ac.FP32 if out is None else _ac.NONE, cholesky_ex, A, upper=upper, check_errors=check_errors, out=out)
     if out is not None:
         return _out.into(out, "cholesky_ex", cholesky_ex, A, upper=upper, check_errors=check_errors)
     try:
@@ -351,6 +371,8 @@ def cholesky_ex(A, *, upper=False, check_errors=False, out=None):  # noqa: N803
 
 
 def solve_ex(A, B, *, left=True, check_errors=False, out=None):  # noqa: N803
+    if _ac.armed and _ac._state.on:  # autocast: torch's float32 list (out=: not cast)
+        return _ac.run(_ac.FP32 if out is None else _ac.NONE, solve_ex, A, B, left=left, check_errors=check_errors, out=out)
     if out is not None:
         return _out.into(out, "solve_ex", solve_ex, A, B, left=left, check_errors=check_errors)
     return _rt("torch_return_types_linalg_solve_ex", ["result", "info"])(solve(A, B, left=left), _info(A))

@@ -17,6 +17,7 @@ from .reduce import norm, sum
 from .shape import broadcast_tensors, cat, diagonal, permute, reshape, stack, transpose, unbind, unsqueeze
 from .index import IndexPut
 from .. import _out
+from .. import _autocast as _ac
 
 
 class MatMul(Node):
@@ -60,6 +61,8 @@ def _mm_error(op, a, b, why):
 @tensor_method(dunder="__matmul__")
 def matmul(input, other, *, out=None):
     """Matrix product with torch's rules: 1-D vectors, batch broadcasting, ``@``."""
+    if _ac.armed and _ac._state.on:  # autocast: torch's lower-precision list (out=: not cast)
+        return _ac.run(_ac.LOWER if out is None else _ac.NONE, matmul, input, other, out=out)
     if out is not None:
         return _out.into(out, "matmul", matmul, input, other, exact_dtype=True)
     if not isinstance(input, Tensor) or not isinstance(other, Tensor):
@@ -122,6 +125,8 @@ def _no_out_dtype(op):
 @tensor_method
 def mm(input, mat2, out_dtype=None, *, out=None):
     """2-D matrix product (strict shapes)."""
+    if _ac.armed and _ac._state.on:  # autocast: torch's lower-precision list (out=: not cast)
+        return _ac.run(_ac.LOWER if out is None else _ac.NONE, mm, input, mat2, out_dtype, out=out)
     if out_dtype is not None:
         _no_out_dtype("mm")
     if out is not None:
@@ -134,6 +139,8 @@ def mm(input, mat2, out_dtype=None, *, out=None):
 @tensor_method
 def bmm(input, mat2, out_dtype=None, *, out=None):
     """Batched 3-D matrix product (no broadcasting)."""
+    if _ac.armed and _ac._state.on:  # autocast: torch's lower-precision list (out=: not cast)
+        return _ac.run(_ac.LOWER if out is None else _ac.NONE, bmm, input, mat2, out_dtype, out=out)
     if out_dtype is not None:
         _no_out_dtype("bmm")
     if out is not None:
@@ -148,6 +155,8 @@ def bmm(input, mat2, out_dtype=None, *, out=None):
 @tensor_method
 def mv(input, vec, *, out=None):
     """Matrix-vector product."""
+    if _ac.armed and _ac._state.on and out is None:  # autocast: torch's float32 list
+        return _ac.run(_ac.NONE, mv, input, vec, out=out)
     if out is not None:
         return _out.into(out, "mv", mv, input, vec, exact_dtype=True)
     if input.ndim != 2 or vec.ndim != 1:
@@ -158,6 +167,8 @@ def mv(input, vec, *, out=None):
 @tensor_method
 def dot(input, tensor, *, out=None):
     """Dot product of two 1-D tensors."""
+    if _ac.armed and _ac._state.on and out is None:  # autocast: torch's float32 list
+        return _ac.run(_ac.NONE, dot, input, tensor, out=out)
     if out is not None:
         return _out.into(out, "dot", dot, input, tensor, exact_dtype=True)
     if input.ndim != 1 or tensor.ndim != 1:
@@ -193,6 +204,8 @@ tensor_method(ger, "ger")
 
 @tensor_method(inplace=True)
 def addmm(input, mat1, mat2, out_dtype=None, *, beta=1, alpha=1, out=None):
+    if _ac.armed and _ac._state.on:  # autocast: torch's lower-precision list (out=: not cast)
+        return _ac.run(_ac.LOWER if out is None else _ac.NONE, addmm, input, mat1, mat2, out_dtype, beta=beta, alpha=alpha, out=out)
     if out_dtype is not None:
         _no_out_dtype("addmm")
     if out is not None:
@@ -202,6 +215,9 @@ def addmm(input, mat1, mat2, out_dtype=None, *, beta=1, alpha=1, out=None):
 
 def einsum(equation, *operands):
     """Einstein summation, composed from permute/reshape/mul/sum/matmul (so it is differentiable)."""
+    if _ac.armed and _ac._state.on:  # autocast: torch's einsum of 2+ operands runs through bmm (lower precision)
+        ops = operands[0] if len(operands) == 1 and isinstance(operands[0], (list, tuple)) else operands
+        return _ac.run(_ac.LOWER if len(ops) >= 2 else _ac.NONE, einsum, equation, *operands)
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
         operands = tuple(operands[0])
     eq = equation.replace(" ", "")
@@ -292,6 +308,8 @@ def _align(x, term, letters):
 
 @tensor_method
 def trace(input):
+    if _ac.armed and _ac._state.on:  # autocast: torch's float32 list
+        return _ac.run(_ac.FP32, trace, input)
     return sum(diagonal(input))
 
 
@@ -328,6 +346,8 @@ def cross(input, other, dim=None, *, out=None):  # noqa: A002
 
 def cdist(x1, x2, p=2.0, compute_mode="use_mm_for_euclid_dist_if_necessary"):
     """Pairwise p-norm distances between the rows of ``x1`` (..., P, M) and ``x2`` (..., R, M)."""
+    if _ac.armed and _ac._state.on:  # autocast: torch's float32 list
+        return _ac.run(_ac.FP32, cdist, x1, x2, p, compute_mode)
     if x1.ndim < 2 or x2.ndim < 2 or x1.shape[-1] != x2.shape[-1]:
         raise RuntimeError(
             f"cdist: expected x1 (..., P, M) and x2 (..., R, M) with the same M, got {tuple(x1.shape)} and "
@@ -363,6 +383,8 @@ def cosine_similarity(x1, x2, dim=1, eps=1e-8):
 
 def tensordot(a, b, dims=2, *, out=None):
     """Contract the last ``dims`` dims of ``a`` with the first of ``b`` (or explicit dim lists)."""
+    if _ac.armed and _ac._state.on:  # autocast: torch's lower-precision list (out=: not cast)
+        return _ac.run(_ac.LOWER if out is None else _ac.NONE, tensordot, a, b, dims, out=out)
     if out is not None:
         return _out.into(out, "tensordot", tensordot, a, b, dims, exact_dtype=True)
     if isinstance(dims, builtins.int):
@@ -399,6 +421,8 @@ def addr(input, vec1, vec2, *, beta=1, alpha=1, out=None):  # noqa: A002
 @tensor_method(inplace=True)
 def addbmm(input, batch1, batch2, *, beta=1, alpha=1, out=None):  # noqa: A002
     """beta * input + alpha * sum_i batch1[i] @ batch2[i]."""
+    if _ac.armed and _ac._state.on:  # autocast: torch's lower-precision list (out=: not cast)
+        return _ac.run(_ac.LOWER if out is None else _ac.NONE, addbmm, input, batch1, batch2, beta=beta, alpha=alpha, out=out)
     if out is not None:
         return _out.into(out, "addbmm", addbmm, input, batch1, batch2, beta=beta, alpha=alpha, exact_dtype=True)
     return _scaled_sum(input, sum(bmm(batch1, batch2), 0), beta, alpha)
@@ -407,6 +431,8 @@ def addbmm(input, batch1, batch2, *, beta=1, alpha=1, out=None):  # noqa: A002
 @tensor_method(inplace=True)
 def baddbmm(input, batch1, batch2, out_dtype=None, *, beta=1, alpha=1, out=None):  # noqa: A002
     """beta * input + alpha * (batch1 @ batch2), per batch."""
+    if _ac.armed and _ac._state.on:  # autocast: torch's lower-precision list (out=: not cast)
+        return _ac.run(_ac.LOWER if out is None else _ac.NONE, baddbmm, input, batch1, batch2, out_dtype, beta=beta, alpha=alpha, out=out)
     if out_dtype is not None:
         _no_out_dtype("baddbmm")
     if out is not None:
@@ -545,6 +571,8 @@ def det(input):  # noqa: A002
 
 @tensor_method
 def inverse(input, *, out=None):  # noqa: A002
+    if _ac.armed and _ac._state.on:  # autocast: torch's float32 list (out=: not cast)
+        return _ac.run(_ac.FP32 if out is None else _ac.NONE, inverse, input, out=out)
     if out is not None:
         return _out.into(out, "inverse", inverse, input)
     return _la().inv(input)
@@ -566,6 +594,8 @@ def slogdet(input, *, out=None):  # noqa: A002
 
 @tensor_method
 def pinverse(input, rcond=1e-15):  # noqa: A002
+    if _ac.armed and _ac._state.on:  # autocast: torch's float32 list
+        return _ac.run(_ac.FP32, pinverse, input, rcond)
     return _la().pinv(input, rtol=rcond)
 
 
@@ -584,6 +614,8 @@ def matrix_exp(input):  # noqa: A002
 @tensor_method
 def svd(input, some=True, compute_uv=True, *, out=None):  # noqa: A002
     """torch.svd: (U, S, V) with V not transposed (``some=False`` gives full U and V)."""
+    if _ac.armed and _ac._state.on:  # autocast: torch's float32 list (out=: not cast)
+        return _ac.run(_ac.FP32 if out is None else _ac.NONE, svd, input, some, compute_uv, out=out)
     if out is not None:
         return _out.into(out, "svd", svd, input, some, compute_uv)
     from collections import namedtuple
@@ -598,6 +630,8 @@ def svd(input, some=True, compute_uv=True, *, out=None):  # noqa: A002
 
 @tensor_method
 def qr(input, some=True, *, out=None):  # noqa: A002
+    if _ac.armed and _ac._state.on:  # autocast: torch's float32 list (out=: not cast)
+        return _ac.run(_ac.FP32 if out is None else _ac.NONE, qr, input, some, out=out)
     if out is not None:
         return _out.into(out, "qr", qr, input, some)
     return _la().qr(input, "reduced" if some else "complete")
@@ -605,6 +639,8 @@ def qr(input, some=True, *, out=None):  # noqa: A002
 
 @tensor_method
 def cholesky(input, upper=False, *, out=None):  # noqa: A002
+    if _ac.armed and _ac._state.on:  # autocast: torch's float32 list (out=: not cast)
+        return _ac.run(_ac.FP32 if out is None else _ac.NONE, cholesky, input, upper, out=out)
     if out is not None:
         return _out.into(out, "cholesky", cholesky, input, upper)
     return _la().cholesky(input, upper=upper)
@@ -613,6 +649,8 @@ def cholesky(input, upper=False, *, out=None):  # noqa: A002
 @tensor_method
 def cholesky_solve(input, input2, upper=False, *, out=None):  # noqa: A002
     """Solve A X = B given A's Cholesky factor ``input2`` (differentiable)."""
+    if _ac.armed and _ac._state.on:  # autocast: torch's float32 list (out=: not cast)
+        return _ac.run(_ac.FP32 if out is None else _ac.NONE, cholesky_solve, input, input2, upper, out=out)
     if out is not None:
         return _out.into(out, "cholesky_solve", cholesky_solve, input, input2, upper)
     L = input2.transpose(-2, -1) if upper else input2

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ._registry import tensor_method
 from ._helpers import _public
+from .. import _autocast as _ac
 
 
 def _functional(name):
@@ -98,6 +99,8 @@ def embedding(weight, indices, padding_idx=-1, scale_grad_by_freq=False, sparse=
 def kl_div(input, target, reduction=0, *, log_target=False):  # noqa: A002
     """``torch.kl_div``: pointwise KL loss; ``reduction`` is ATen's code (0 none, 1 mean over all elements,
     2 sum); torch 2.13 leaves the default unreduced at run time, and so does this."""
+    if _ac.armed and _ac._state.on:  # autocast: torch's float32 list
+        return _ac.run(_ac.FP32, kl_div, input, target, reduction, log_target=log_target)
     red = _reduction("kl_div", reduction)
     loss = _F().kl_div(input, target, reduction="none", log_target=log_target)
     return loss if red == "none" else (loss.mean() if red == "mean" else loss.sum())
@@ -105,41 +108,55 @@ def kl_div(input, target, reduction=0, *, log_target=False):  # noqa: A002
 
 def binary_cross_entropy_with_logits(input, target, weight=None, pos_weight=None, reduction=0):  # noqa: A002
     """``torch.binary_cross_entropy_with_logits`` (integer ``reduction``)."""
+    if _ac.armed and _ac._state.on:  # autocast: torch's float32 list
+        return _ac.run(_ac.FP32, binary_cross_entropy_with_logits, input, target, weight, pos_weight, reduction)
     return _F().binary_cross_entropy_with_logits(input, target, weight, reduction=_reduction(
         "binary_cross_entropy_with_logits", reduction), pos_weight=pos_weight)
 
 
 def cosine_embedding_loss(input1, input2, target, margin=0.0, reduction=0):
     """``torch.cosine_embedding_loss`` (integer ``reduction``)."""
+    if _ac.armed and _ac._state.on:  # autocast: torch's float32 list
+        return _ac.run(_ac.FP32, cosine_embedding_loss, input1, input2, target, margin, reduction)
     return _F().cosine_embedding_loss(input1, input2, target, margin,
                                       reduction=_reduction("cosine_embedding_loss", reduction))
 
 
 def hinge_embedding_loss(input, target, margin=1.0, reduction=0):  # noqa: A002
     """``torch.hinge_embedding_loss`` (integer ``reduction``)."""
+    if _ac.armed and _ac._state.on:  # autocast: torch's float32 list
+        return _ac.run(_ac.FP32, hinge_embedding_loss, input, target, margin, reduction)
     return _F().hinge_embedding_loss(input, target, margin, reduction=_reduction("hinge_embedding_loss", reduction))
 
 
 def margin_ranking_loss(input1, input2, target, margin=0.0, reduction=0):
     """``torch.margin_ranking_loss`` (integer ``reduction``)."""
+    if _ac.armed and _ac._state.on:  # autocast: torch's float32 list
+        return _ac.run(_ac.FP32, margin_ranking_loss, input1, input2, target, margin, reduction)
     return _F().margin_ranking_loss(input1, input2, target, margin,
                                     reduction=_reduction("margin_ranking_loss", reduction))
 
 
 def poisson_nll_loss(input, target, log_input, full, eps, reduction):  # noqa: A002
     """``torch.poisson_nll_loss`` (all arguments positional, integer ``reduction``)."""
+    if _ac.armed and _ac._state.on:  # autocast: torch's float32 list
+        return _ac.run(_ac.FP32, poisson_nll_loss, input, target, log_input, full, eps, reduction)
     return _F().poisson_nll_loss(input, target, log_input, full, eps=eps,
                                  reduction=_reduction("poisson_nll_loss", reduction))
 
 
 def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2, eps=1e-06, swap=False, reduction=0):
     """``torch.triplet_margin_loss`` (integer ``reduction``)."""
+    if _ac.armed and _ac._state.on:  # autocast: torch's float32 list
+        return _ac.run(_ac.FP32, triplet_margin_loss, anchor, positive, negative, margin, p, eps, swap, reduction)
     return _F().triplet_margin_loss(anchor, positive, negative, margin, p, eps, swap,
                                     reduction=_reduction("triplet_margin_loss", reduction))
 
 
 def prelu(input, weight):  # noqa: A002
     """``torch.prelu``: ``nn.functional.prelu``."""
+    if _ac.armed and _ac._state.on:  # autocast: torch's lower-precision list
+        return _ac.run(_ac.LOWER, prelu, input, weight)
     return _F().prelu(input, weight)
 
 

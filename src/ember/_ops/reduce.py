@@ -15,6 +15,7 @@ from .creation import ones_like, tensor, zeros_like
 from .casting import cast
 from .unary import abs, exp, isfinite, log, logical_xor, sqrt
 from .binary import clamp, maximum, minimum, pow, where
+from .. import _autocast as _ac
 
 
 class Sum(Node):
@@ -167,6 +168,8 @@ def ns_prod(x, axis=None, keepdims=False):
 @tensor_method
 def prod(input, dim=None, keepdim=False, *, dtype=None, out=None):
     """Product over one ``dim`` (or all elements)."""
+    if _ac.armed and _ac._state.on:  # autocast: torch's float32 list (out=: not cast)
+        return _ac.run(_ac.FP32 if out is None else _ac.NONE, prod, input, dim, keepdim, dtype=dtype, out=out)
     if out is not None:
         return _out.into(out, "prod", prod, input, dim, keepdim, dtype=dtype)
     input = _reduce_dtype(input, dtype)
@@ -727,6 +730,8 @@ def mode(input, dim=-1, keepdim=False, *, out=None):  # noqa: A002
 @tensor_method
 def nanquantile(input, q, dim=None, keepdim=False, *, interpolation='linear', out=None):  # noqa: A002
     """``quantile`` ignoring NaNs (not differentiable)."""
+    if _ac.armed and _ac._state.on:  # autocast: torch's float32 list (out=: not cast)
+        return _ac.run(_ac.FP32 if out is None else _ac.NONE, nanquantile, input, q, dim, keepdim, interpolation=interpolation, out=out)
     if out is not None:
         return _out.into(out, "nanquantile", nanquantile, input, q, dim, keepdim, interpolation=interpolation)
     _check_tensor(input, "nanquantile")

@@ -13,6 +13,7 @@ from .reduce import TakeAlong, _ValuesIndices
 from .shape import flatten, movedim, reshape, select, unsqueeze
 from .index import getitem
 from .. import _out
+from .. import _autocast as _ac
 
 
 @tensor_method
@@ -182,6 +183,8 @@ def msort(input, *, out=None):
 @tensor_method
 def quantile(input, q, dim=None, keepdim=False, *, interpolation='linear', out=None):
     """q-th quantiles along ``dim`` (of all elements when None), differentiable through the sorted values."""
+    if _ac.armed and _ac._state.on:  # autocast: torch's float32 list (out=: not cast)
+        return _ac.run(_ac.FP32 if out is None else _ac.NONE, quantile, input, q, dim, keepdim, interpolation=interpolation, out=out)
     if out is not None:
         return _out.into(out, "quantile", quantile, input, q, dim, keepdim, interpolation=interpolation)
     if interpolation not in ("linear", "lower", "higher", "nearest", "midpoint"):

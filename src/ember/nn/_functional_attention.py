@@ -11,6 +11,7 @@ from .._dtype import from_numpy
 from .._tensor import Tensor
 from . import _fused
 from . import attention as _attention
+from .. import _autocast as _ac
 
 _sdpa_enabled = _attention._enabled  # sdpa_kernel's current set of backends
 _SDPA_ALL = _sdpa_enabled[0]
@@ -51,6 +52,8 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     >>> F.scaled_dot_product_attention(q, k, v, is_causal=True).shape
     ember.Size([2, 4, 8, 16])
     """
+    if _ac.armed and _ac._state.on:  # autocast: torch's lower-precision list
+        return _ac.run(_ac.LOWER, scaled_dot_product_attention, query, key, value, attn_mask, dropout_p, is_causal, scale, enable_gqa)
     op = "scaled_dot_product_attention"
     if _sdpa_enabled[0] is not _SDPA_ALL:
         _attention._check_enabled()

@@ -17,6 +17,7 @@ from numpy.lib.stride_tricks import as_strided
 from .. import _ops as E
 from .._tensor import Tensor
 from ..autograd.engine import Node
+from .. import _autocast as _ac
 
 __all__ = [
     "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d",
@@ -530,16 +531,22 @@ def _convnd(nd, x, weight, bias, stride, padding, dilation, groups, op):
 
 def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """1-D convolution over (N, C, L) or (C, L) input (cross-correlation, as torch)."""
+    if _ac.armed and _ac._state.on:  # autocast: torch's lower-precision list
+        return _ac.run(_ac.LOWER, conv1d, input, weight, bias, stride, padding, dilation, groups)
     return _convnd(1, input, weight, bias, stride, padding, dilation, groups, "conv1d")
 
 
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """2-D convolution over (N, C, H, W) or (C, H, W) input (cross-correlation, as torch)."""
+    if _ac.armed and _ac._state.on:  # autocast: torch's lower-precision list
+        return _ac.run(_ac.LOWER, conv2d, input, weight, bias, stride, padding, dilation, groups)
     return _convnd(2, input, weight, bias, stride, padding, dilation, groups, "conv2d")
 
 
 def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """3-D convolution over (N, C, D, H, W) or (C, D, H, W) input (cross-correlation, as torch)."""
+    if _ac.armed and _ac._state.on:  # autocast: torch's lower-precision list
+        return _ac.run(_ac.LOWER, conv3d, input, weight, bias, stride, padding, dilation, groups)
     return _convnd(3, input, weight, bias, stride, padding, dilation, groups, "conv3d")
 
 
@@ -583,18 +590,24 @@ def _conv_transposend(nd, x, weight, bias, stride, padding, output_padding, grou
 
 def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
     """1-D transposed convolution (the gradient of conv1d in its input); weight (C_in, C_out/groups, k)."""
+    if _ac.armed and _ac._state.on:  # autocast: torch's lower-precision list
+        return _ac.run(_ac.LOWER, conv_transpose1d, input, weight, bias, stride, padding, output_padding, groups, dilation)
     return _conv_transposend(1, input, weight, bias, stride, padding, output_padding, groups, dilation,
                              "conv_transpose1d")
 
 
 def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
     """2-D transposed convolution (the gradient of conv2d in its input); weight (C_in, C_out/groups, kh, kw)."""
+    if _ac.armed and _ac._state.on:  # autocast: torch's lower-precision list
+        return _ac.run(_ac.LOWER, conv_transpose2d, input, weight, bias, stride, padding, output_padding, groups, dilation)
     return _conv_transposend(2, input, weight, bias, stride, padding, output_padding, groups, dilation,
                              "conv_transpose2d")
 
 
 def conv_transpose3d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
     """3-D transposed convolution (the gradient of conv3d in its input); weight (C_in, C_out/groups, kd, kh, kw)."""
+    if _ac.armed and _ac._state.on:  # autocast: torch's lower-precision list
+        return _ac.run(_ac.LOWER, conv_transpose3d, input, weight, bias, stride, padding, output_padding, groups, dilation)
     return _conv_transposend(3, input, weight, bias, stride, padding, output_padding, groups, dilation,
                              "conv_transpose3d")
 
@@ -1090,6 +1103,8 @@ def _unbatch(res, unbatched, with_idx):
 
 def max_pool3d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
     """3-D max pooling over (N, C, D, H, W) or (C, D, H, W)."""
+    if _ac.armed and _ac._state.on:  # autocast: torch's float32 list
+        return _ac.run(_ac.FP32, max_pool3d, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
     op = "max_pool3d"
     x, unbatched, k, s, p, d = _pool3_args(input, kernel_size, stride, padding, dilation, op)
     res = _sep3(x, lambda t: max_pool2d(t, k[1:], s[1:], p[1:], d[1:], ceil_mode, return_indices),
@@ -1100,6 +1115,8 @@ def max_pool3d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
 def avg_pool3d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
                divisor_override=None):
     """3-D average pooling over (N, C, D, H, W) or (C, D, H, W)."""
+    if _ac.armed and _ac._state.on:  # autocast: torch's float32 list
+        return _ac.run(_ac.FP32, avg_pool3d, input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
     op = "avg_pool3d"
     x, unbatched, k, s, p, _ = _pool3_args(input, kernel_size, stride, padding, 1, op)
     if x._data.dtype.kind != "f":
@@ -1121,6 +1138,8 @@ def avg_pool3d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
 
 def adaptive_avg_pool3d(input, output_size):
     """Average pooling to a fixed (D, H, W) output (``None`` keeps a size)."""
+    if _ac.armed and _ac._state.on:  # autocast: torch's float32 list
+        return _ac.run(_ac.FP32, adaptive_avg_pool3d, input, output_size)
     op = "adaptive_avg_pool3d"
     x, unbatched = _batchify(input, 3, op)
     outs = _out_sizes(output_size, tuple(x.shape[2:]), 3, op)
@@ -1130,6 +1149,8 @@ def adaptive_avg_pool3d(input, output_size):
 
 def adaptive_max_pool3d(input, output_size, return_indices=False):
     """Max pooling to a fixed (D, H, W) output (``None`` keeps a size)."""
+    if _ac.armed and _ac._state.on:  # autocast: torch's float32 list
+        return _ac.run(_ac.FP32, adaptive_max_pool3d, input, output_size, return_indices)
     op = "adaptive_max_pool3d"
     x, unbatched = _batchify(input, 3, op)
     outs = _out_sizes(output_size, tuple(x.shape[2:]), 3, op)

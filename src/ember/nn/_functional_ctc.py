@@ -14,6 +14,7 @@ import numpy as np
 
 from .._tensor import Tensor
 from ..autograd.engine import Node
+from .. import _autocast as _ac
 
 __all__ = ["ctc_loss"]
 
@@ -145,6 +146,8 @@ def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank=0, reducti
     padded labels or one 1-D concatenation of all target sequences. ``reduction='mean'`` divides each loss by
     its target length and averages over the batch; ``zero_infinity`` turns impossible alignments (infinite
     loss) into 0 with zero gradient."""
+    if _ac.armed and _ac._state.on:  # autocast: torch's float32 list
+        return _ac.run(_ac.FP32, ctc_loss, log_probs, targets, input_lengths, target_lengths, blank, reduction, zero_infinity)
     op = "ctc_loss"
     if not isinstance(log_probs, Tensor) or log_probs._data.dtype.kind != "f":
         raise RuntimeError(f"{op}: log_probs must be a floating-point ember Tensor of shape (T, N, C)")

@@ -6,6 +6,7 @@ import numpy as np
 
 from .. import _ops as O
 from .._tensor import Tensor
+from .. import _autocast as _ac
 
 __all__ = ["rms_norm", "pixel_shuffle", "pixel_unshuffle", "hardshrink", "softshrink", "triplet_margin_loss"]
 
@@ -89,6 +90,8 @@ def softshrink(input, lambd=0.5):  # noqa: A002
 def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2.0, eps=1e-6, swap=False, size_average=None,
                         reduce=None, reduction="mean"):
     """max(d(a, p) - d(a, n) + margin, 0) with d the pairwise p-norm distance."""
+    if _ac.armed and _ac._state.on:  # autocast: torch's float32 list
+        return _ac.run(_ac.FP32, triplet_margin_loss, anchor, positive, negative, margin, p, eps, swap, size_average, reduce, reduction)
     from .functional import _legacy_reduction, _reduce, pairwise_distance
 
     reduction = _legacy_reduction(size_average, reduce, reduction)

@@ -17,6 +17,7 @@ import numpy as np
 
 from .. import _ops as O
 from .._tensor import Tensor
+from .. import _autocast as _ac
 
 __all__ = ["interpolate", "upsample", "grid_sample", "affine_grid"]
 
@@ -313,6 +314,8 @@ def grid_sample(input, grid, mode="bilinear", padding_mode="zeros", align_corner
     (N, H_out, W_out, 2) / (N, D_out, H_out, W_out, 3), last dim ordered (x, y[, z]) in [-1, 1].
     Modes 'bilinear' (trilinear in 3-D), 'nearest', 'bicubic' (4-D only); padding 'zeros', 'border',
     'reflection'. Gradients reach both ``input`` and ``grid`` (except through 'nearest')."""
+    if _ac.armed and _ac._state.on:  # autocast: torch's float32 list
+        return _ac.run(_ac.FP32, grid_sample, input, grid, mode, padding_mode, align_corners)
     op = "grid_sample"
     for name, t in (("input", input), ("grid", grid)):
         if not isinstance(t, Tensor):

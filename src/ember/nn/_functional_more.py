@@ -13,6 +13,7 @@ import numpy as np
 from .. import _ops as O
 from .._random import _gen
 from .._tensor import Tensor
+from .. import _autocast as _ac
 
 __all__ = [
     "elu_", "celu_", "selu_", "leaky_relu_", "hardtanh_", "threshold_", "rrelu", "rrelu_", "prelu",
@@ -101,6 +102,8 @@ def rrelu_(input, lower=1.0 / 8, upper=1.0 / 3, training=False, generator=None):
 
 def prelu(input, weight):
     """x for x > 0, weight * x below; ``weight`` has 1 element or one per channel (dim 1)."""
+    if _ac.armed and _ac._state.on:  # autocast: torch's lower-precision list
+        return _ac.run(_ac.LOWER, prelu, input, weight)
     _need_float(input, "input", "prelu")
     _need_tensor(weight, "weight", "prelu")
     n = weight.numel()
@@ -121,6 +124,8 @@ def prelu(input, weight):
 
 def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
     """x / (k + alpha / size * sum of x^2 over ``size`` neighbouring channels) ** beta."""
+    if _ac.armed and _ac._state.on:  # autocast: torch's float32 list
+        return _ac.run(_ac.FP32, local_response_norm, input, size, alpha, beta, k)
     _need_float(input, "input", "local_response_norm")
     if input.ndim < 3:
         raise ValueError(
@@ -211,6 +216,8 @@ def _int_target(target, op):
 def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, size_average=None, reduce=None,
                       reduction="mean"):
     """sum_{j != y} max(0, margin - x[y] + x[j]) ** p * weight[y] / C for each sample (input (N, C) or (C,))."""
+    if _ac.armed and _ac._state.on:  # autocast: torch's float32 list
+        return _ac.run(_ac.FP32, multi_margin_loss, input, target, p, margin, weight, size_average, reduce, reduction)
     op = "multi_margin_loss"
     _need_float(input, "input", op)
     reduction = _reduction(size_average, reduce, reduction)
@@ -246,6 +253,8 @@ def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, size_average=
 def multilabel_margin_loss(input, target, size_average=None, reduce=None, reduction="mean"):
     """sum over target labels j and non-target classes i of max(0, 1 - (x[j] - x[i])) / C; ``target`` holds class
     indices padded with -1 (only the labels before the first -1 count)."""
+    if _ac.armed and _ac._state.on:  # autocast: torch's float32 list
+        return _ac.run(_ac.FP32, multilabel_margin_loss, input, target, size_average, reduce, reduction)
     op = "multilabel_margin_loss"
     _need_float(input, "input", op)
     reduction = _reduction(size_average, reduce, reduction)
@@ -384,11 +393,15 @@ def max_unpool1d(input, indices, kernel_size, stride=None, padding=0, output_siz
 
 def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
     """The partial inverse of ``max_pool2d``: values go back to the positions in ``indices``, zeros elsewhere."""
+    if _ac.armed and _ac._state.on:  # autocast: torch's float32 list
+        return _ac.run(_ac.FP32, max_unpool2d, input, indices, kernel_size, stride, padding, output_size)
     return _max_unpoolnd(2, input, indices, kernel_size, stride, padding, output_size, "max_unpool2d")
 
 
 def max_unpool3d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
     """The partial inverse of ``max_pool3d``: values go back to the positions in ``indices``, zeros elsewhere."""
+    if _ac.armed and _ac._state.on:  # autocast: torch's float32 list
+        return _ac.run(_ac.FP32, max_unpool3d, input, indices, kernel_size, stride, padding, output_size)
     return _max_unpoolnd(3, input, indices, kernel_size, stride, padding, output_size, "max_unpool3d")
 
 

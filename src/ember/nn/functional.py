@@ -24,6 +24,7 @@ from ..autograd.engine import Node, ShownNode
 from ..autograd.functional_ns import ARRAY_NS
 from . import _fused
 from ..autograd.grad_mode import no_grad
+from .. import _autocast as _ac
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -142,6 +143,8 @@ _LINEAR_NODES = {k: type(f"_Linear{k[0]}{'b' if k[1] else ''}", (_Linear,), {"na
 
 def linear(input, weight, bias=None):
     """y = input @ weight.T + bias, for input of shape (*, in_features) and weight (out_features, in_features)."""
+    if _ac.armed and _ac._state.on:  # autocast: torch's lower-precision list
+        return _ac.run(_ac.LOWER, linear, input, weight, bias)
     _check_tensor(input, "input", "linear")
     _check_tensor(weight, "weight", "linear")
     if weight.ndim != 2:
@@ -598,6 +601,8 @@ class _PadConstant(Node):
 def pad(input, pad, mode="constant", value=None):
     """Pad the last ``len(pad) // 2`` dimensions: ``pad = (left, right, top, bottom, ...)`` from the last dim
     backwards. Modes: 'constant' (negative widths crop), 'reflect', 'replicate', 'circular'."""
+    if _ac.armed and _ac._state.on and mode in ("reflect", "replicate"):  # autocast: torch's float32 list
+        return _ac.run(_ac.FP32, globals()["pad"], input, pad, mode, value)  # (the argument `pad` hides the function)
     _check_tensor(input, "input", "pad")
     pad = tuple(int(p) for p in pad)
     if len(pad) % 2:
@@ -976,6 +981,8 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
                   reduction="mean", label_smoothing=0.0):
     """Cross-entropy between logits ``input`` (N, C, d1, ...) and class indices (N, d1, ...) or class
     probabilities (same shape as input). ``weight`` per class, ``ignore_index``, ``label_smoothing`` in [0, 1]."""
+    if _ac.armed and _ac._state.on:  # autocast: torch's float32 list
+        return _ac.run(_ac.FP32, cross_entropy, input, target, weight, size_average, ignore_index, reduce, reduction, label_smoothing)
     reduction = _legacy_reduction(size_average, reduce, reduction)
     op = "cross_entropy"
     _float_input(input, op)
@@ -1027,6 +1034,8 @@ def _cross_entropy_probs(input, target, weight, reduction, eps):
 
 def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean"):
     """Negative log-likelihood of class indices under log-probabilities ``input`` (N, C, d1, ...)."""
+    if _ac.armed and _ac._state.on:  # autocast: torch's float32 list
+        return _ac.run(_ac.FP32, nll_loss, input, target, weight, size_average, ignore_index, reduce, reduction)
     reduction = _legacy_reduction(size_average, reduce, reduction)
     op = "nll_loss"
     _float_input(input, op)
@@ -1106,6 +1115,8 @@ class _MseLoss(Node):
 
 def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
     """Mean squared error. Shapes must match exactly (ember does not broadcast here, unlike torch)."""
+    if _ac.armed and _ac._state.on:  # autocast: torch's float32 list
+        return _ac.run(_ac.FP32, mse_loss, input, target, size_average, reduce, reduction, weight)
     reduction = _legacy_reduction(size_average, reduce, reduction)
     target = _same_shape(input, target, "mse_loss")
     if weight is None and reduction in _REDUCTIONS and input._data.dtype.kind == "f":
@@ -1120,6 +1131,8 @@ def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", we
 def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
     """Mean absolute error (shapes must match); with ``weight`` (input's shape), the weighted errors,
     their sum, or their sum over ``weight.sum()`` (as torch)."""
+    if _ac.armed and _ac._state.on:  # autocast: torch's float32 list
+        return _ac.run(_ac.FP32, l1_loss, input, target, size_average, reduce, reduction, weight)
     reduction = _legacy_reduction(size_average, reduce, reduction)
     target = _same_shape(input, target, "l1_loss")
     if weight is None:
@@ -1134,6 +1147,8 @@ def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", wei
 
 def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mean", beta=1.0):
     """0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta (beta=0 gives the L1 loss)."""
+    if _ac.armed and _ac._state.on:  # autocast: torch's float32 list
+        return _ac.run(_ac.FP32, smooth_l1_loss, input, target, size_average, reduce, reduction, beta)
     reduction = _legacy_reduction(size_average, reduce, reduction)
     target = _same_shape(input, target, "smooth_l1_loss")
     if beta < 0:
@@ -1148,6 +1163,8 @@ def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mea
 
 def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
     """0.5 d^2 where |d| < delta, else delta (|d| - 0.5 delta)."""
+    if _ac.armed and _ac._state.on:  # autocast: torch's float32 list
+        return _ac.run(_ac.FP32, huber_loss, input, target, reduction, delta, weight)
     target = _same_shape(input, target, "huber_loss")
     if delta <= 0:
         raise RuntimeError(f"huber_loss: delta must be positive, got {delta}")
@@ -1161,6 +1178,8 @@ def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
 
 def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None, reduction="mean"):
     """-w (t log x + (1 - t) log(1 - x)) with each log clamped at -100 (like torch); x must be in [0, 1]."""
+    if _ac.armed and _ac._state.on:  # autocast: torch's float32 list
+        return _ac.run(_ac.FP32, binary_cross_entropy, input, target, weight, size_average, reduce, reduction)
     reduction = _legacy_reduction(size_average, reduce, reduction)
     op = "binary_cross_entropy"
     _float_input(input, op)
@@ -1186,6 +1205,8 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
     """Sigmoid + binary cross-entropy in one stable expression (finite for logits of +-1e4).
 
     loss = (1 - t) x - (1 + (pos_weight - 1) t) log_sigmoid(x)."""
+    if _ac.armed and _ac._state.on:  # autocast: torch's float32 list
+        return _ac.run(_ac.FP32, binary_cross_entropy_with_logits, input, target, weight, size_average, reduce, reduction, pos_weight)
     reduction = _legacy_reduction(size_average, reduce, reduction)
     op = "binary_cross_entropy_with_logits"
     _float_input(input, op)
@@ -1204,6 +1225,8 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
 def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_target=False):
     """KL(target || exp(input)) pointwise: target (log target - input); ``input`` holds log-probabilities.
     ``reduction='batchmean'`` divides the sum by the batch size (the mathematically correct KL)."""
+    if _ac.armed and _ac._state.on:  # autocast: torch's float32 list
+        return _ac.run(_ac.FP32, kl_div, input, target, size_average, reduce, reduction, log_target)
     reduction = _legacy_reduction(size_average, reduce, reduction)
     op = "kl_div"
     _float_input(input, op)
@@ -1231,6 +1254,8 @@ def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_
 
 def cosine_embedding_loss(input1, input2, target, margin=0.0, size_average=None, reduce=None, reduction="mean"):
     """1 - cos(x1, x2) where target is 1, max(0, cos(x1, x2) - margin) where it is -1."""
+    if _ac.armed and _ac._state.on:  # autocast: torch's float32 list
+        return _ac.run(_ac.FP32, cosine_embedding_loss, input1, input2, target, margin, size_average, reduce, reduction)
     reduction = _legacy_reduction(size_average, reduce, reduction)
     op = "cosine_embedding_loss"
     if input1.ndim not in (1, 2) or _shape(input1) != _shape(input2):
@@ -1254,11 +1279,15 @@ def cosine_embedding_loss(input1, input2, target, margin=0.0, size_average=None,
 
 
 def margin_ranking_loss(input1, input2, target, margin=0.0, size_average=None, reduce=None, reduction="mean"):
+    if _ac.armed and _ac._state.on:  # autocast: torch's float32 list
+        return _ac.run(_ac.FP32, margin_ranking_loss, input1, input2, target, margin, size_average, reduce, reduction)
     loss = O.clamp(-target * (input1 - input2) + margin, min=0.0)
     return _reduce(loss, _legacy_reduction(size_average, reduce, reduction), "margin_ranking_loss")
 
 
 def hinge_embedding_loss(input, target, margin=1.0, size_average=None, reduce=None, reduction="mean"):
+    if _ac.armed and _ac._state.on:  # autocast: torch's float32 list
+        return _ac.run(_ac.FP32, hinge_embedding_loss, input, target, margin, size_average, reduce, reduction)
     y = target._data
     loss = O.where(y == 1, input, O.zeros_like(input)) + O.where(
         y == -1, O.clamp(margin - input, min=0.0), O.zeros_like(input))
@@ -1266,6 +1295,8 @@ def hinge_embedding_loss(input, target, margin=1.0, size_average=None, reduce=No
 
 
 def soft_margin_loss(input, target, size_average=None, reduce=None, reduction="mean"):
+    if _ac.armed and _ac._state.on:  # autocast: torch's float32 list
+        return _ac.run(_ac.FP32, soft_margin_loss, input, target, size_average, reduce, reduction)
     loss = softplus(-target * input)
     return _reduce(loss, _legacy_reduction(size_average, reduce, reduction), "soft_margin_loss")
 
@@ -1280,6 +1311,8 @@ def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"
 
 def poisson_nll_loss(input, target, log_input=True, full=False, size_average=None, eps=1e-8, reduce=None,
                      reduction="mean"):
+    if _ac.armed and _ac._state.on:  # autocast: torch's float32 list
+        return _ac.run(_ac.FP32, poisson_nll_loss, input, target, log_input, full, size_average, eps, reduce, reduction)
     loss = O.exp(input) - target * input if log_input else input - target * O.log(input + eps)
     if full:  # Stirling's approximation of log(target!), added where target > 1 (as torch)
         t = target.detach() if isinstance(target, Tensor) else O.tensor(target)
