@@ -14,6 +14,7 @@ import numpy as np
 
 from .._tensor import Tensor
 from ..autograd.engine import Node
+from .. import _autocast as _ac
 
 __all__ = ["fractional_max_pool2d", "fractional_max_pool2d_with_indices", "fractional_max_pool3d",
            "fractional_max_pool3d_with_indices"]
@@ -178,6 +179,8 @@ def fractional_max_pool2d(input, kernel_size, output_size=None, output_ratio=Non
     >>> ember.nn.functional.fractional_max_pool2d(ember.randn(1, 2, 9, 9), 2, output_size=4).shape
     ember.Size([1, 2, 4, 4])
     """
+    if _ac.armed and _ac._state.on:  # autocast: torch's float32 list
+        return _ac.run(_ac.FP32, fractional_max_pool2d, input, kernel_size, output_size, output_ratio, return_indices, _random_samples)
     return _fractional(2, input, kernel_size, output_size, output_ratio, return_indices, _random_samples)
 
 
@@ -190,4 +193,6 @@ def fractional_max_pool3d_with_indices(input, kernel_size, output_size=None, out
 def fractional_max_pool3d(input, kernel_size, output_size=None, output_ratio=None, return_indices=False,
                           _random_samples=None):
     """3-D fractional max pooling over (N, C, T, H, W) or (C, T, H, W) (torch's rule)."""
+    if _ac.armed and _ac._state.on:  # autocast: torch's float32 list
+        return _ac.run(_ac.FP32, fractional_max_pool3d, input, kernel_size, output_size, output_ratio, return_indices, _random_samples)
     return _fractional(3, input, kernel_size, output_size, output_ratio, return_indices, _random_samples)
