@@ -47,6 +47,11 @@ def _bits(plan):
     return sum(1 << j for j in plan if j < 2)
 
 
+# the stack of active ``autograd.graph.saved_tensors_hooks`` (pack, unpack) pairs; empty (the usual case): a
+# recorded op checks this list once, only when it saves something
+PACK_HOOKS = []
+PACKED_EVER = [False]  # some node was packed: until then the backward walk does not look for packed nodes
+
 # HOOKED[0]: some node hook (tensor hook on a non-leaf, retain_grad, node.register_hook/prehook) was ever
 # registered; until then the backward walk does not look for hooks on each node
 HOOKED = [False]
@@ -71,6 +76,7 @@ class Node:
     edges = ()
     saved = None  # per input: None or (value, version at record time)
     out_saved = None  # (array(s), weakref to the output tensor(s), version)
+    packed = None  # under saved_tensors_hooks: (unpack hook, [per input: packed or None], [per output: packed])
     rec_clock = None  # CLOCK.now when recorded, for nodes whose backward reads saved values
     stack = None
     freed = False
@@ -176,6 +182,8 @@ class Node:
                 self.out_saved = (t._data, (weakref.ref(t),), t._version)
             else:
                 self.out_saved = (tuple(t._data for t in outs), tuple(weakref.ref(t) for t in outs), 0)
+        if PACK_HOOKS and (plan or self.save_out):
+            _pack(self, outs)
         if _ANOMALY_EVER[0] and ANOMALY.enabled:
             self.stack = creation_stack()
 
@@ -350,6 +358,8 @@ class UnaryNode(Node):
                     self.rec_clock = CLOCK.now
                 if rec & 8:
                     self.inputs = (x,)
+                if PACK_HOOKS:
+                    _pack(self, (t,))
             if _ANOMALY_EVER[0] and ANOMALY.enabled:
                 self.stack = creation_stack()
         return t
@@ -404,6 +414,8 @@ class BinaryNode(Node):
                     self.rec_clock = CLOCK.now
                 if rec & 8:
                     self.inputs = (a, b)
+                if PACK_HOOKS:
+                    _pack(self, (t,))
             if _ANOMALY_EVER[0] and ANOMALY.enabled:
                 self.stack = creation_stack()
         return t
@@ -542,8 +554,73 @@ def _out_tensor(fn, a, k):
     return t
 
 
+def _pack(fn, outs):
+    """Under ``saved_tensors_hooks``: replace what ``fn`` saved by ``pack_hook(tensor)`` of each saved tensor
+    (inputs, then outputs), with grad mode off as torch's. The originals are no longer referenced by the node,
+    and no version check applies to packed values (as torch)."""
+    pack, unpack = PACK_HOOKS[-1]
+    PACKED_EVER[0] = True
+    prev = STATE.enabled
+    STATE.enabled = False
+    try:
+        ins = None
+        saved = fn.saved
+        if saved is not None:
+            ins = []
+            for s in saved:
+                if s is None:
+                    ins.append(None)
+                elif isinstance(s[0], Tensor):
+                    ins.append((True, pack(s[0])))
+                else:
+                    ins.append((False, s[0]))
+        outp = None
+        if fn.out_saved is not None:
+            # an alias of each output with this node as grad_fn (torch's pack hook sees the output's grad_fn)
+            outp = [pack(_out_tensor(fn, t._data, k)) for k, t in enumerate(outs)]
+    finally:
+        STATE.enabled = prev
+    fn.packed = (unpack, ins, outp, len(outs) > 1)
+    fn.saved = None
+    fn.out_saved = None
+
+
+def _unpack_hooked(fn, create_graph):
+    """The values a packed node's backward reads: ``unpack_hook`` of each packed value."""
+    unpack, ins, outp, multi = fn.packed
+
+    def get(obj):
+        t = unpack(obj)
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{fn.name()}: the unpack hook of saved_tensors_hooks must return a Tensor, got "
+                            f"{type(t).__name__}")
+        return t
+
+    vals = [None] * len(fn.needs)
+    if ins is not None:
+        for j, e in enumerate(ins):
+            if e is None:
+                continue
+            if e[0]:
+                t = get(e[1])
+                vals[j] = t if create_graph else t._data
+            else:
+                vals[j] = e[1]
+    out = None
+    if outp is not None:
+        arrs = [get(o)._data for o in outp]
+        if create_graph:
+            ts = [_out_tensor(fn, a, k) for k, a in enumerate(arrs)]
+            out = tuple(ts) if multi else ts[0]
+        else:
+            out = tuple(arrs) if multi else arrs[0]
+    return vals, out
+
+
 def _unpack(fn, create_graph):
     """The values a node's backward reads: saved inputs (None where not saved) and its output(s)."""
+    if fn.packed is not None:
+        return _unpack_hooked(fn, create_graph)
     saved = fn.saved
     if saved is None:
         vals = [None] * len(fn.needs)
@@ -639,7 +716,7 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, capture=None
     if not create_graph:
         grad_outputs = [g._data for g in grad_outputs]
     prev_mode = STATE.enabled
-    callbacks = []  # Variable._execution_engine.queue_callback's, run when this backward has finished
+    callbacks = _Task()  # Variable._execution_engine.queue_callback's, run when this backward has finished
     cb_stack = _callback_stack()
     cb_stack.append(callbacks)
     STATE.enabled = bool(create_graph)  # thread-local: other threads keep their own mode
@@ -658,6 +735,8 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, capture=None
             _add_buf(buf, fn, t._out_idx, g)
             roots.append(fn)
         deps = _collect(roots, leaf_left)
+        callbacks.deps = deps  # what this backward will run (autograd.graph.register_multi_grad_hook asks)
+        callbacks.leaves = leaf_left
         for t, g in root_leaves:  # backward() called on a leaf itself: its gradient is the one given
             e = leaf_buf.get(id(t))
             leaf_buf[id(t)] = (t, g, False) if e is None else (t, e[1] + g, False)
@@ -667,6 +746,7 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, capture=None
         free = not retain_graph
         cap_nodes = capture.get("__nodes__", ()) if capture is not None else ()
         hooked = HOOKED[0]
+        packed_ever = PACKED_EVER[0]
         while ready:
             fn = ready.pop()
             g = buf.pop(fn)
@@ -678,8 +758,8 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, capture=None
             if cap_nodes and fn in cap_nodes:
                 _capture_node(capture, fn, g)
             needs = fn.needs
-            if create_graph:
-                vals, out = _unpack(fn, True)
+            if create_graph or packed_ever and fn.packed is not None:
+                vals, out = _unpack(fn, create_graph)
             else:  # _unpack's first-order case, inlined: saved input arrays (None where not saved), output
                 saved = fn.saved
                 if saved is None:
@@ -819,6 +899,13 @@ def _finish_leaf(leaf, g, create_graph, capture, accumulate, handed):
 # per thread: the callback lists of the backward passes running now (several when nested: a backward
 # inside a hook or a checkpointed forward)
 _TLS = __import__("threading").local()
+
+
+class _Task(list):
+    """One running backward pass: its queued callbacks (the list) and the nodes/leaves it will reach."""
+
+    deps = None
+    leaves = None
 
 
 def _callback_stack():

@@ -103,8 +103,12 @@ class _Linear(Node):
             return mm
         return ((ShownNode("AddmmBackward0" if bias else "MmBackward0", mm), 0),)
 
+    # what backward reads, as torch's addmm: the weight for the input's gradient, the input for the weight's
+    saves = {0: (1,), 1: (0,), 2: ()}
+
     def forward(self, x, w, b):
         n_in = x.shape[-1]
+        self.xs = x.shape
         x2 = x.reshape(-1, n_in) if x.ndim != 2 else x
         out = np.matmul(x2, w.T)
         if b is not None:
@@ -115,22 +119,19 @@ class _Linear(Node):
 
     def backward(self, ns, g, ins, out):
         x, w, _ = ins
-        ix, iw, ib = self.inputs
-        xs = tuple(x.shape)
-        n_out = w.shape[0]
-        if len(xs) != 2:
-            g2 = ns.reshape(g, (-1, n_out))
-            x2 = ns.reshape(x, (-1, xs[-1]))
-        else:
-            g2, x2 = g, x
+        need = self.needs
+        xs = tuple(self.xs)
+        n_out = g.shape[-1]
+        g2 = ns.reshape(g, (-1, n_out)) if len(xs) != 2 else g
         gx = gw = gb = None
-        if ix.requires_grad:
+        if need[0]:
             gx = ns.matmul(g2, w)
             if len(xs) != 2:
                 gx = ns.reshape(gx, xs)
-        if iw.requires_grad:
+        if need[1]:
+            x2 = ns.reshape(x, (-1, xs[-1])) if len(xs) != 2 else x
             gw = ns.matmul(ns.swap_last(g2), x2)
-        if isinstance(ib, Tensor) and ib.requires_grad:
+        if len(need) > 2 and need[2]:
             gb = _fused._colsum(g2) if ns is ARRAY_NS else ns.sum(g2, 0)
         return gx, gw, gb
 
