@@ -2,7 +2,7 @@
 from . import anomaly as anomaly_mode  # torch.autograd.anomaly_mode
 from .anomaly import detect_anomaly, is_anomaly_enabled, set_detect_anomaly
 from .engine import backward, grad
-from . import graph  # noqa: F401
+from . import forward_ad, graph  # noqa: F401
 from .function import Function, FunctionCtx, InplaceFunction, once_differentiable
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 from .grad_mode import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
@@ -11,7 +11,7 @@ __all__ = [
     "Function", "FunctionCtx", "InplaceFunction", "once_differentiable", "backward", "grad", "gradcheck",
     "gradgradcheck", "GradcheckError", "detect_anomaly", "set_detect_anomaly", "is_anomaly_enabled",
     "no_grad", "enable_grad", "set_grad_enabled", "inference_mode", "is_grad_enabled", "Variable",
-    "anomaly_mode", "is_tensor_like", "graph",
+    "anomaly_mode", "is_tensor_like", "graph", "forward_ad",
 ]
 
 
