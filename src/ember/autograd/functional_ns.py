@@ -97,6 +97,17 @@ def add_at(z, idx, g):
     np.add.at(z, idx, g)
 
 
+_F16 = np.dtype(np.float16)
+
+
+def matmul(a, b):
+    """``np.matmul``, except that float16 operands are multiplied in float32 and the product rounded once to
+    float16, as torch's CPU half-precision GEMM accumulates (NumPy's own float16 loops are ~100x slower)."""
+    if a.dtype is _F16 and b.dtype is _F16:
+        return np.matmul(a.astype(np.float32), b.astype(np.float32)).astype(_F16)
+    return np.matmul(a, b)
+
+
 class _ArrayNS:
     exp = staticmethod(np.exp)
     log = staticmethod(np.log)
@@ -142,7 +153,7 @@ class _ArrayNS:
 
     @staticmethod
     def matmul(a, b):
-        return np.matmul(a, b)
+        return matmul(a, b)
 
     @staticmethod
     def index(x, idx):

@@ -243,8 +243,13 @@ def _nc_cols(x, G, osz, a, z):
     return np.ascontiguousarray(v).reshape(_prod(shape[:1 + nd]), -1)
 
 
+_F16 = np.dtype(np.float16)
+
+
 def _conv_raw(x, w, b, G):
     """y (N, O, *O) = conv(x (N, C, *S), w (O, C/g, *K)) + b, as a view of a channels-last array."""
+    if x.dtype is _F16 and w.dtype is _F16:  # float32 accumulation, one rounding (torch's CPU half conv)
+        return _conv_raw(x.astype(np.float32), w.astype(np.float32), None if b is None else b.astype(np.float32), G).astype(_F16)
     n = x.shape[0]
     g = G.groups
     o = w.shape[0]
@@ -278,6 +283,8 @@ def _convT_raw(gy, w, b, G, xsz):
     contiguous (m, C) block (offset-major, not (m, *K, C): the adds below then read contiguous memory and
     write runs of ow*C, where offset-interleaved columns made NumPy step C elements at a time), each added
     into a padded channels-last buffer at its offset."""
+    if gy.dtype is _F16 and w.dtype is _F16:  # float32 accumulation, one rounding (torch's CPU half conv)
+        return _convT_raw(gy.astype(np.float32), w.astype(np.float32), None if b is None else b.astype(np.float32), G, xsz).astype(_F16)
     n = gy.shape[0]
     osz = tuple(gy.shape[2:])
     g = G.groups
@@ -310,6 +317,8 @@ def _convT_raw(gy, w, b, G, xsz):
 
 def _convW_raw(x, gy, G, wshape):
     """Gradient of the convolution in its weight: x (N, C, *S), gy (N, O, *O) -> (O, C/g, *K)."""
+    if x.dtype is _F16 and gy.dtype is _F16:  # float32 accumulation, one rounding (torch's CPU half conv)
+        return _convW_raw(x.astype(np.float32), gy.astype(np.float32), G, wshape).astype(_F16)
     n = x.shape[0]
     g = G.groups
     osz = tuple(gy.shape[2:])

@@ -74,6 +74,8 @@ def _const(arr, like):
 
 # ============================================================================ linear layers
 
+_F16 = np.dtype(np.float16)
+
 
 class _Linear(Node):
     """y = x @ W.T + b in one node (one matmul, one in-place bias add).
@@ -110,9 +112,15 @@ class _Linear(Node):
         n_in = x.shape[-1]
         self.xs = x.shape
         x2 = x.reshape(-1, n_in) if x.ndim != 2 else x
-        out = np.matmul(x2, w.T)
-        if b is not None:
-            out += b
+        if x2.dtype is _F16 and w.dtype is _F16:  # float32 accumulation, one rounding (torch's CPU half addmm)
+            out = np.matmul(x2.astype(np.float32), w.T.astype(np.float32))
+            if b is not None:
+                out += b
+            out = out.astype(_F16)
+        else:
+            out = np.matmul(x2, w.T)
+            if b is not None:
+                out += b
         if x.ndim != 2:
             out = out.reshape(x.shape[:-1] + (w.shape[0],))
         return out
