@@ -226,3 +226,19 @@ def test_node_gradient_edge_and_increment_version():
         assert v._version == before + 2
         with pytest.raises(RuntimeError, match="modified by an inplace operation"):
             out.backward()
+
+
+def test_autograd_grad_accepts_gradient_edges_as_torch():
+    res = []
+    for L in (ember, torch):
+        x = L.tensor([0.5, -1.0, 2.0], dtype=L.float64, requires_grad=True)
+        y = x.exp()
+        a, b = y.split([1, 2])
+        z = (a * 3).sum() + b.sin().sum() + y.sum()
+        G = L.autograd.graph
+        edges = (G.get_gradient_edge(y), G.get_gradient_edge(b), G.get_gradient_edge(x))
+        res.append([g.numpy() for g in L.autograd.grad(z, edges, retain_graph=True)])
+        (gy,) = L.autograd.grad(z, G.get_gradient_edge(y))
+        res[-1].append(gy.numpy())
+    for a, b in zip(*res):
+        np.testing.assert_allclose(a, b, rtol=1e-12)

@@ -1047,6 +1047,21 @@ def _make_grads(outputs, grad_outputs, create_graph, who):
 _DONE = object()  # capture's mark for an input leaf already accumulated by the walk
 
 
+def _is_edge(x):
+    return isinstance(x, tuple) and hasattr(x, "node") and hasattr(x, "output_nr")
+
+
+def _edge_input(edge):
+    """A stand-in input for ``autograd.grad``: the leaf of an ``AccumulateGrad`` edge, else an empty tensor
+    that names the edge's node and output (its gradient is captured when that node runs)."""
+    node = edge.node
+    if isinstance(node, AccumulateGrad):
+        return node.variable
+    if not isinstance(node, Node):
+        raise TypeError(f"autograd.grad: a GradientEdge must point at a graph node, got {type(node).__name__}")
+    return _out_tensor(node, np.empty(0), int(edge.output_nr))
+
+
 def _capture_for(inputs, accumulate=False):
     capture = {id(t): None for t in inputs}
     capture["__acc__"] = accumulate
@@ -1111,7 +1126,9 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
         allow_unused = materialize_grads
     single_out = isinstance(outputs, Tensor)
     outputs = [outputs] if single_out else list(outputs)
-    inputs_t = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
+    inputs_t = (inputs,) if isinstance(inputs, Tensor) or _is_edge(inputs) else tuple(inputs)
+    if any(_is_edge(t) for t in inputs_t):  # autograd.graph.GradientEdge inputs: the gradient flowing into them
+        inputs_t = tuple(_edge_input(t) if _is_edge(t) else t for t in inputs_t)
     if grad_outputs is None:
         grad_outputs = [None] * len(outputs)
     elif isinstance(grad_outputs, Tensor):

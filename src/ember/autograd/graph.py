@@ -6,7 +6,8 @@
   needs it. ``save_on_cpu`` is the CPU-offloading pair (on ember's CPU tensors it keeps the tensor, or a
   copy with ``pin_memory=True``). ``disable_saved_tensors_hooks(msg)`` refuses new hooks inside its block.
 - ``register_multi_grad_hook(tensors, fn, mode="all"|"any")``.
-- ``Node`` (the base of every ``grad_fn``), ``GradientEdge``/``get_gradient_edge``, ``increment_version``.
+- ``Node`` (the base of every ``grad_fn``), ``GradientEdge``/``get_gradient_edge`` (``autograd.grad`` accepts edges as
+  inputs), ``increment_version``.
 
 What is saved follows ember's nodes, which mostly save what torch's do (``relu`` its result, ``mul`` the other
 operand, ``linear`` the input and the weight, ``exp``/``tanh``/``sigmoid`` their result). Differences: nodes
@@ -85,7 +86,8 @@ class GradientEdge(NamedTuple):
 
 def get_gradient_edge(tensor):
     """The ``GradientEdge`` of ``tensor``: ``(tensor.grad_fn, output index)``, or ``(AccumulateGrad, 0)`` for a
-    leaf that requires grad."""
+    leaf that requires grad. ``autograd.grad`` takes edges as ``inputs`` (the gradient flowing into them), so
+    a gradient can be asked for after the tensor itself is gone."""
     if not isinstance(tensor, Tensor):
         raise TypeError(f"get_gradient_edge: expected a Tensor, got {type(tensor).__name__}")
     if not tensor.requires_grad:
