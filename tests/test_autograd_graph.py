@@ -242,3 +242,21 @@ def test_autograd_grad_accepts_gradient_edges_as_torch():
         res[-1].append(gy.numpy())
     for a, b in zip(*res):
         np.testing.assert_allclose(a, b, rtol=1e-12)
+
+
+def test_accumulate_grad_node_hooks_as_torch():
+    logs = []
+    for L in (torch, ember):
+        log = []
+        x = L.tensor([1.0, 2.0], requires_grad=True)
+        acc = L.autograd.graph.get_gradient_edge(x).node
+        assert isinstance(acc, L.autograd.graph.Node) and acc.variable is x and acc.metadata == {}
+        h1 = acc.register_prehook(lambda go: log.append(("pre", [g.tolist() for g in go])) or (go[0] * 10,))
+        h2 = acc.register_hook(lambda gi, go, x=x: log.append(("post", gi, [g.tolist() for g in go], x.grad.tolist())))
+        (x * 3).sum().backward()
+        h1.remove()
+        h2.remove()
+        (x * 3).sum().backward()
+        log.append(x.grad.tolist())
+        logs.append(log)
+    assert logs[0] == logs[1]

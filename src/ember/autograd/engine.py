@@ -297,6 +297,44 @@ class AccumulateGrad:
 
     next_functions = ()
 
+    @property
+    def metadata(self):
+        d = self.__dict__.get("_metadata")
+        if d is None:
+            d = self._metadata = {}
+        return d
+
+    def register_prehook(self, hook):
+        """``hook(grad_outputs) -> None or (grad,)`` before the leaf's gradient is accumulated (torch's)."""
+        leaf = self.variable
+
+        def h(g):
+            r = hook((g,))
+            return None if r is None else r[0]
+
+        lst = leaf.__dict__.setdefault("_hooks", [])
+        lst.append(h)
+        return _Hook(lst, h)
+
+    def register_hook(self, hook):
+        """``hook(grad_inputs=(), grad_outputs=(grad,))`` after the leaf's gradient was accumulated (torch's)."""
+        leaf = self.variable
+        seen = []
+
+        def rec(g):
+            seen[:] = [g]
+
+        def post(_leaf):
+            g = seen[0] if seen else None
+            seen.clear()
+            hook((), (g,))
+
+        pre = leaf.__dict__.setdefault("_hooks", [])
+        pre.append(rec)
+        acc = leaf.__dict__.setdefault("_post_acc_hooks", [])
+        acc.append(post)
+        return _Hooks(((pre, rec), (acc, post)))
+
     def __repr__(self):
         return f"<AccumulateGrad object at {hex(id(self))}>"
 
@@ -458,6 +496,18 @@ class _Hook:
     def remove(self):
         if self._fn in self._lst:
             self._lst.remove(self._fn)
+
+
+class _Hooks:
+    """One handle for several (list, hook) registrations."""
+
+    def __init__(self, pairs):
+        self._pairs = pairs
+
+    def remove(self):
+        for lst, fn in self._pairs:
+            if fn in lst:
+                lst.remove(fn)
 
 
 def register_tensor_hook(t: Tensor, hook):
