@@ -251,8 +251,8 @@ def test_accumulate_grad_node_hooks_as_torch():
         x = L.tensor([1.0, 2.0], requires_grad=True)
         acc = L.autograd.graph.get_gradient_edge(x).node
         assert isinstance(acc, L.autograd.graph.Node) and acc.variable is x and acc.metadata == {}
-        h1 = acc.register_prehook(lambda go: log.append(("pre", [g.tolist() for g in go])) or (go[0] * 10,))
-        h2 = acc.register_hook(lambda gi, go, x=x: log.append(("post", gi, [g.tolist() for g in go], x.grad.tolist())))
+        h1 = acc.register_prehook(lambda go, log=log: log.append(("pre", [g.tolist() for g in go])) or (go[0] * 10,))
+        h2 = acc.register_hook(lambda gi, go, x=x, log=log: log.append(("post", gi, [g.tolist() for g in go], x.grad.tolist())))
         (x * 3).sum().backward()
         h1.remove()
         h2.remove()
