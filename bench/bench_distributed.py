@@ -1,6 +1,6 @@
 """Distributed data parallel: all-reduce bandwidth and weak scaling, ember (MPI) next to torch (gloo).
 
-    python bench/bench_distributed.py [--quick] [--blocks K] [--scaling-only] [--json OUT.json]
+    python bench/bench_distributed.py [--quick] [--rounds K] [--scaling-only] [--models mlp,cnn] [--json OUT.json]
     python bench/bench_distributed.py --project OUT.json     # the cost model again from saved numbers
 
 It starts the MPI jobs itself (``mpiexec`` of this environment, every rank at 1 BLAS thread):
@@ -12,7 +12,12 @@ It starts the MPI jobs itself (``mpiexec`` of this environment, every rank at 1 
    and CNN (W3) of bench_nn.py: step time, efficiency t1/t2, and how much of the all-reduce time backward
    hides: overlap = 1 - (DDP step - the same step without all-reduce) / the buckets' all-reduces alone,
    all three measured interleaved on the same 2 ranks; with one bucket ("off") and with small buckets
-   ("on"); torch DDP (gloo) beside it.
+   ("on"); torch DDP (gloo) beside it. Every rank also reports CPU times (its own thread's): the step's,
+   the communication work's (DDP's counters: copy into the buckets, sum of its slice, write-back) and
+   the waiting's, so that a cost efficiency t1 CPU / (compute + communication work) can be computed
+   that does not depend on the other jobs sharing the cores; ``--rounds K`` repeats the 1-process and
+   2-rank launches K times and prints median [min-max] over the rounds, with the load average.
+   ``EMBER_BENCH_SRC=DIR`` runs the workers on another ember source tree (before/after comparisons).
 
 The numbers feed the cost model in docs/distributed.md. The reference machine has 2 cores shared with
 other jobs: 2 ranks compete with whatever else runs, so expect noise.
@@ -264,7 +269,9 @@ def round_metrics(one, two):
         slow = lambda k, ranks=ranks: max(rk[k] for rk in ranks)  # noqa: E731 - the slower rank's median
         v = {"buckets": ranks[0]["buckets"], "step": slow("step_s"), "local": slow("local_step_s"),
              "alone": slow("allreduce_alone_s"), "alone_cpu": slow("allreduce_alone_cpu_s"),
-             "exposed": slow("exposed_comm_s")}
+             "exposed": slow("exposed_comm_s"), "local_cpu": slow("local_step_cpu_s")}
+        v["eff_local_cpu"] = c1 / v["local_cpu"] if c1 else None  # 2 ranks slow each other down without any
+        # communication (shared caches, memory bandwidth, the host's scheduling of the 2 vCPUs)
         v["eff_wall"] = t1 / v["step"]
         v["overlap"] = min(1.0, max(0.0, 1.0 - (v["step"] - v["local"]) / v["alone"]))
         if "comm_work_cpu_s" in ranks[0]:
@@ -336,7 +343,7 @@ def _print_scaling(model, grad_bytes, mets):
         g = lambda k, s=1e3, f="{:.2f}", vs=vs: _rng([v[k] for v in vs], s, f)  # noqa: E731
         print(f"  2 ranks, {label} ({vs[0]['buckets']} buckets):")
         print(f"    wall: step {g('step')}, efficiency {g('eff_wall', 100, '{:.0f}%')}; without all-reduce "
-              f"{g('local')}; all-reduce alone {g('alone')} (CPU {g('alone_cpu')}); overlap "
+              f"{g('local')} (CPU {g('local_cpu')}: t1 CPU / that {g('eff_local_cpu', 100, '{:.0f}%')}); all-reduce alone {g('alone')} (CPU {g('alone_cpu')}); overlap "
               f"{g('overlap', 100, '{:.0f}%')}")
         if "work_cpu" in vs[0]:
             print(f"    per rank (slower rank): compute CPU {g('compute_cpu')}, communication work CPU {g('work_cpu')} "
@@ -390,9 +397,10 @@ def project(res, overlap=0.0):
              f"beta = {beta / 1e9:.2f} GB/s", ""]
     nets = {"this machine (fit)": (alpha, beta), **NETWORKS}
     for model, sc in res["scaling"].items():
-        t1 = sc["1"]["ember"]["plain"]["step_s"]
+        plain = sc["1"]["ember"]["plain"]
+        t1 = plain.get("step_cpu_s") or plain["step_s"]  # CPU time: what the step costs without neighbours
         g = sc["1"]["grad_bytes"]
-        lines.append(f"{model.upper()}: compute {t1 * 1e3:.1f} ms/step per rank, {g / 1e6:.2f} MB of gradients, "
+        lines.append(f"{model.upper()}: compute {t1 * 1e3:.1f} ms/step per rank (1-process step, CPU time), {g / 1e6:.2f} MB of gradients, "
                      f"overlap assumed {overlap:.0%}")
         lines.append("| network | " + " | ".join(f"p={p}" for p in (8, 32, 64, 256)) + " |")
         lines.append("|---|" + "---:|" * 4)
