@@ -742,5 +742,13 @@ def pca_lowrank(A, q=None, center=True, niter=2):  # noqa: N803  (torch's names)
     return f(A, q, center, niter)
 
 
+def lobpcg(A, k=None, B=None, X=None, n=None, iK=None, niter=None, tol=None, largest=None, method=None,  # noqa: N803
+           tracker=None, ortho_iparams=None, ortho_fparams=None, ortho_bparams=None):
+    """k extreme eigenpairs of A X = B X E by LOBPCG (torch's algorithm; differentiable in A when B is None)."""
+    from .._lobpcg import lobpcg as f
+
+    return f(A, k, B, X, n, iK, niter, tol, largest, method, tracker, ortho_iparams, ortho_fparams, ortho_bparams)
+
+
 __all__ = _public(globals())
 _diagonal = diagonal  # diag's parameter is named diagonal, as torch's
