@@ -56,7 +56,9 @@ def test_batched_blocked_sizes_and_broadcast_solve():
     np.testing.assert_allclose(e.LD.numpy(), t.LD.numpy(), rtol=1e-9, atol=1e-9)
     b = rng.standard_normal((3, 1, 70, 2))
     ex = ember.linalg.ldl_solve(e.LD, e.pivots, ember.from_numpy(b))
-    tx = torch.linalg.ldl_solve(t.LD, t.pivots, torch.from_numpy(b))
+    # torch 2.13 crashes (segfault) when B's batch dims broadcast against LD's, so torch gets them expanded
+    tx = torch.linalg.ldl_solve(t.LD.expand(3, 2, 70, 70).contiguous(), t.pivots.expand(3, 2, 70).contiguous(),
+                                torch.from_numpy(b).expand(3, 2, 70, 2).contiguous())
     assert tuple(ex.shape) == tuple(tx.shape) == (3, 2, 70, 2)
     np.testing.assert_allclose(ex.numpy(), tx.numpy(), rtol=1e-8, atol=1e-9)
 
