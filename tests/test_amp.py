@@ -490,3 +490,38 @@ def test_custom_fwd_bwd_match_torch():
     assert seen[0] == seen[1]
     with pytest.raises(ValueError, match="Expected `device_type` of type `str`"):
         ember.amp.custom_fwd(device_type=None)
+
+
+@pytest.mark.parametrize("kind", ["RNN", "RNNCell", "GRU", "GRUCell", "LSTMCell", "rnn_tanh_cell"])
+def test_autocast_recurrent_layers_match_torch(kind):
+    rng = np.random.default_rng(3)
+    x = rng.uniform(-1, 1, (5, 3, 4) if kind in ("RNN", "GRU") else (3, 4)).astype(np.float32)
+    res = []
+    for L in (ember, torch):
+        if kind == "rnn_tanh_cell":
+            ws = [L.tensor(rng.uniform(-0.5, 0.5, s).astype(np.float32), requires_grad=True)
+                  for s in ((6, 4), (6, 6), (6,), (6,))]
+            rng = np.random.default_rng(3)
+            rng.uniform(size=x.shape)
+            params = ws
+            fn = (lambda xx, ws=ws, L=L: _F(L).rnn_tanh_cell(xx, L.zeros(3, 6), *ws)) if L is ember else (
+                lambda xx, ws=ws, L=L: L.rnn_tanh_cell(xx, L.zeros(3, 6), *ws))
+        else:
+            m = getattr(L.nn, kind)(4, 6)
+            with L.no_grad():
+                for p in m.parameters():
+                    p.copy_(L.tensor(np.random.default_rng(p.numel()).uniform(-0.5, 0.5, tuple(p.shape)).astype(np.float32)))
+            params = list(m.parameters())
+            fn = m
+        xx = L.tensor(x, requires_grad=True)
+        with L.autocast("cpu", dtype=L.float16):
+            out = fn(xx)
+        y = out[0] if isinstance(out, tuple) else out
+        y.float().sum().backward()
+        res.append((str(y.dtype).split(".")[-1], y.detach().float().numpy(), xx.grad.dtype == L.float32,
+                    [p.grad.float().numpy() for p in params]))
+    (de, ve, ge, pe), (dt, vt, gt, pt) = res
+    assert de == dt and ge and gt
+    np.testing.assert_allclose(ve, vt, rtol=2e-2, atol=2e-2)
+    for a, b in zip(pe, pt):
+        np.testing.assert_allclose(a, b, rtol=3e-2, atol=3e-2)

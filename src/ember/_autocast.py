@@ -253,6 +253,11 @@ def _cast_arg(v, kind):
     return v
 
 
+def cast(kind, *args):
+    """The arguments cast for autocast (``kind`` LOWER or FP32), for ops that are one node inside."""
+    return [_cast_arg(a, kind) for a in args]
+
+
 def run(kind, op, *args, **kwargs):
     """Call ``op`` with its tensor arguments cast for autocast (``kind`` LOWER or FP32) and autocast off
     inside it, as torch's autocast wrapper does."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import _autocast as _ac
 from .. import _ops as E
 from .._tensor import Tensor
 from ..autograd.engine import MultiNode
@@ -351,12 +352,16 @@ def _check_cell(name, x, h, w_ih, gates):
 
 def rnn_tanh_cell(x, h, w_ih, w_hh, b_ih=None, b_hh=None):
     """h' = tanh(x W_ih^T + b_ih + h W_hh^T + b_hh) for (batch, features) tensors."""
+    if _ac.armed and _ac._state.on:  # autocast: torch's RNN cells run in lower precision (their linear parts)
+        x, h, w_ih, w_hh, b_ih, b_hh = _ac.cast(_ac.LOWER, x, h, w_ih, w_hh, b_ih, b_hh)
     _check_cell("rnn_tanh_cell", x, h, w_ih, 1)
     return _Cell("rnn_tanh")(x, h, None, w_ih, w_hh, b_ih, b_hh)[0]
 
 
 def rnn_relu_cell(x, h, w_ih, w_hh, b_ih=None, b_hh=None):
     """h' = relu(x W_ih^T + b_ih + h W_hh^T + b_hh)."""
+    if _ac.armed and _ac._state.on:  # autocast: torch's RNN cells run in lower precision (their linear parts)
+        x, h, w_ih, w_hh, b_ih, b_hh = _ac.cast(_ac.LOWER, x, h, w_ih, w_hh, b_ih, b_hh)
     _check_cell("rnn_relu_cell", x, h, w_ih, 1)
     return _Cell("rnn_relu")(x, h, None, w_ih, w_hh, b_ih, b_hh)[0]
 
@@ -806,6 +811,8 @@ def rnn_sequence(kind, x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=Fals
     """Run one recurrent layer over a whole (T, B, I) sequence as one graph node (see ``_Seq``).
 
     ``kind`` is "lstm", "gru", "rnn_tanh" or "rnn_relu"; returns ``(out, h_n)`` or ``(out, h_n, c_n)``."""
+    if _ac.armed and _ac._state.on and kind in ("rnn_tanh", "rnn_relu"):  # autocast: as torch's RNN (LSTM/GRU: kept)
+        x, h0, w_ih, w_hh, b_ih, b_hh = _ac.cast(_ac.LOWER, x, h0, w_ih, w_hh, b_ih, b_hh)
     return _Seq(kind, reverse)(x, h0, c0, w_ih, w_hh, b_ih, b_hh, mask)
 
 

@@ -13,6 +13,7 @@ import math
 
 import numpy as np
 
+from ... import _autocast as _ac
 from ... import _ops as E
 from ..._random import default_generator
 from ..._tensor import Tensor
@@ -373,8 +374,10 @@ class RNNCell(RNNCellBase):
 
     def forward(self, input, hx=None):
         x, (h,), unb = self._prep(input, hx, ("hidden state",))
-        y = R._Cell("rnn_" + self.nonlinearity)(x, h, None, self.weight_ih, self.weight_hh, self.bias_ih,
-                                                self.bias_hh)[0]
+        w = (self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
+        if _ac.armed and _ac._state.on:  # autocast: torch's RNNCell runs in lower precision
+            x, h, *w = _ac.cast(_ac.LOWER, x, h, *w)
+        y = R._Cell("rnn_" + self.nonlinearity)(x, h, None, *w)[0]
         return E.squeeze(y, 0) if unb else y
 
 
