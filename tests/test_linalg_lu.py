@@ -52,7 +52,8 @@ def test_against_torch(fn, inputs, kw):
     check(fn, *inputs, **kw)
 
 
-@pytest.mark.parametrize("shape", [(6, 6), (4, 7), (7, 4), (3, 2, 5, 5), (1, 1), (0, 3, 3), (2, 0, 0)])
+@pytest.mark.parametrize("shape", [(6, 6), (4, 7), (7, 4), (3, 2, 5, 5), (1, 1), (0, 3, 3), (2, 0, 0),
+                                   (2, 70, 70), (40, 75), (75, 40)])  # several 32-column panels
 def test_pivots_and_factors_are_lapacks(shape):
     rng = np.random.default_rng(1)
     a = rng.standard_normal(shape)
@@ -74,6 +75,8 @@ def test_pivots_and_factors_are_lapacks(shape):
     [[1.0, 2.0, 3.0], [2.0, 4.0, 6.0], [1.0, 1.0, 1.0]],
     [[[1.0, 2.0], [2.0, 4.0]], [[1.0, 0.0], [0.0, 1.0]]],
     [[1.0, 1.0], [1.0, 1.0]],  # ties: the first largest entry is the pivot, as idamax
+    np.ones((40, 40)).tolist(),  # zero pivots across panels
+    np.kron(np.eye(20), [[0.0, 1.0], [1.0, 0.0]]).tolist(),  # a swap at every step, across panels
 ])
 def test_singular_and_ties_as_lapack(M):
     M = np.array(M)

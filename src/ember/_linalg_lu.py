@@ -1,8 +1,8 @@
 """LU factorisation with partial pivoting for ``ember.linalg`` (lu_factor, lu_factor_ex, lu, lu_solve) and the
 ``torch.lu`` / ``torch.lu_unpack`` / ``torch.lu_solve`` forms.
 
-The factorisation is LAPACK's ``getrf`` (right-looking, unblocked ``getf2``) vectorised over the batch
-dims: the pivot of column j is the first entry of largest magnitude at or below the diagonal (``idamax``);
+The factorisation is LAPACK's ``getrf`` (right-looking, blocked, ``getf2`` on each panel) vectorised over the
+batch dims: the pivot of column j is the first entry of largest magnitude at or below the diagonal (``idamax``);
 a zero pivot column is left unswapped and unscaled and recorded in ``info`` (1-based), as LAPACK does. So
 the factors and the 1-based int32 pivots are torch's up to rounding.
 
@@ -39,37 +39,48 @@ def _check_matrix(x, op, name="A"):
 
 
 # ---------------------------------------------------------------------------------------------- kernels
-def getrf(a):
-    """LAPACK getrf on a (..., m, n) array: (LU, 1-based int32 pivots (..., k), int32 info (...))."""
+def getrf(a, nb=32):
+    """LAPACK getrf on a (..., m, n) array: (LU, 1-based int32 pivots (..., k), int32 info (...)).
+
+    Blocked as LAPACK's right-looking getrf: each panel of ``nb`` columns is factorised column by column
+    (getf2: idamax pivot, full-row swaps, scaling, rank-1 update inside the panel), then the block row is
+    solved with the panel's unit lower triangle and the trailing matrix updated with one matmul."""
     a = np.array(a, dtype=a.dtype, copy=True)
     m, n = a.shape[-2:]
     k = min(m, n)
     batch = a.shape[:-2]
-    nb = int(np.prod(batch, dtype=np.int64))
-    a = a.reshape((nb, m, n))
-    piv = np.empty((nb, k), np.int32)
-    info = np.zeros(nb, np.int32)
-    rows = np.arange(nb)
+    nbt = int(np.prod(batch, dtype=np.int64))
+    a = a.reshape((nbt, m, n))
+    piv = np.empty((nbt, k), np.int32)
+    info = np.zeros(nbt, np.int32)
+    rows = np.arange(nbt)
     with np.errstate(all="ignore"):
-        for j in range(k):
-            col = np.abs(a[:, j:, j])
-            p = j + np.argmax(np.where(np.isnan(col), -1.0, col), axis=1)
-            pv = a[rows, p, j]
-            nz = pv != 0
-            p = np.where(nz, p, j)
-            piv[:, j] = p + 1
-            info = np.where((info == 0) & ~nz, j + 1, info)
-            swap = p != j
-            if swap.any():
-                r = rows[swap]
-                pj = a[r, j, :].copy()
-                a[r, j, :] = a[r, p[swap], :]
-                a[r, p[swap], :] = pj
-            if j + 1 < m:
-                safe = np.where(nz, a[:, j, j], 1.0)
-                a[:, j + 1:, j] /= safe[:, None]
-                if j + 1 < n:
-                    a[:, j + 1:, j + 1:] -= a[:, j + 1:, j:j + 1] * a[:, j:j + 1, j + 1:]
+        for j0 in range(0, k, nb):
+            j1 = min(j0 + nb, k)
+            for j in range(j0, j1):
+                col = np.abs(a[:, j:, j])
+                p = j + np.argmax(np.where(np.isnan(col), -1.0, col), axis=1)
+                pv = a[rows, p, j]
+                nz = pv != 0
+                p = np.where(nz, p, j)
+                piv[:, j] = p + 1
+                info = np.where((info == 0) & ~nz, j + 1, info)
+                swap = p != j
+                if swap.any():
+                    r = rows[swap]
+                    pj = a[r, j, :].copy()
+                    a[r, j, :] = a[r, p[swap], :]
+                    a[r, p[swap], :] = pj
+                if j + 1 < m:
+                    safe = np.where(nz, a[:, j, j], 1.0)
+                    a[:, j + 1:, j] /= safe[:, None]
+                    if j + 1 < j1:
+                        a[:, j + 1:, j + 1:j1] -= a[:, j + 1:, j:j + 1] * a[:, j:j + 1, j + 1:j1]
+            if j1 < n:
+                L11 = np.tril(a[:, j0:j1, j0:j1], -1) + np.eye(j1 - j0, dtype=a.dtype)  # noqa: N806
+                a[:, j0:j1, j1:] = np.linalg.solve(L11, a[:, j0:j1, j1:])
+                if j1 < m:
+                    a[:, j1:, j1:] -= a[:, j1:, j0:j1] @ a[:, j0:j1, j1:]
     return a.reshape(batch + (m, n)), piv.reshape(batch + (k,)), info.reshape(batch)
 
 
