@@ -525,3 +525,38 @@ def test_autocast_recurrent_layers_match_torch(kind):
     np.testing.assert_allclose(ve, vt, rtol=2e-2, atol=2e-2)
     for a, b in zip(pe, pt):
         np.testing.assert_allclose(a, b, rtol=3e-2, atol=3e-2)
+
+
+def test_autocast_weight_cache_as_torch():
+    # parameters are cast once per region (torch's cache); repeated forward/backward passes and a no_grad pass
+    # inside one region give torch's gradients
+    res = []
+    for L in (ember, torch):
+        lin = L.nn.Linear(3, 2)
+        with L.no_grad():
+            lin.weight.copy_(L.tensor(np.arange(6, dtype=np.float32).reshape(2, 3) / 10))
+            lin.bias.zero_()
+        x = L.ones(4, 3)
+        with L.autocast("cpu", dtype=L.float16):
+            for _ in range(2):
+                lin(x).float().sum().backward()
+            with L.no_grad():
+                y = lin(x)
+            z = lin(x)
+            z.float().pow(2).sum().backward()
+            if L is ember:
+                assert ember._autocast._state.cache  # the weight's float16 copy, kept for the region
+        res.append((y.grad_fn is None, z.detach().float().tolist(), lin.weight.grad.tolist(), lin.bias.grad.tolist()))
+    assert res[0] == res[1]
+    assert not ember._autocast._state.cache  # cleared when the outermost region exits
+    with ember.autocast("cpu", dtype=ember.float16, cache_enabled=False):
+        ember.nn.Linear(3, 2)(ember.ones(1, 3))
+        assert not ember._autocast._state.cache
+    # unlike torch's cache (which keeps the stale copy), an in-place change of a weight inside the region is seen
+    lin = ember.nn.Linear(3, 2, bias=False)
+    with ember.autocast("cpu", dtype=ember.float16):
+        a = lin(ember.ones(1, 3))
+        with ember.no_grad():
+            lin.weight.mul_(2)
+        b = lin(ember.ones(1, 3))
+    np.testing.assert_allclose(b.detach().float().numpy(), 2 * a.detach().float().numpy(), rtol=1e-3)

@@ -35,6 +35,7 @@ class _State(threading.local):
         self.dtype = {}  # device type -> ember dtype or BF16 (absent: the device's default)
         self.nesting = 0
         self.cache_enabled = True
+        self.cache = {}  # (id(weight), grad mode) -> (weight, its version, the cast copy)
 
 
 _state = _State()
@@ -198,7 +199,9 @@ def autocast_decrement_nesting() -> int:
 
 
 def clear_autocast_cache() -> None:
-    """Drop the casts autocast cached in this thread (ember caches none: each op casts its inputs)."""
+    """Drop the lower-precision copies of weights autocast cached in this thread (done when the outermost
+    autocast region exits)."""
+    _state.cache.clear()
 
 
 def is_autocast_cache_enabled() -> bool:
@@ -236,6 +239,22 @@ def _target(kind, device_type):
     return d
 
 
+def _cached(v, target):
+    """torch's autocast weight cache: a float32 leaf that requires grad (a parameter) is cast once per autocast
+    region (per grad mode; an in-place change of the weight, e.g. an optimizer step, makes a new copy)."""
+    from .autograd.grad_mode import is_grad_enabled
+
+    key = (id(v), is_grad_enabled())
+    hit = _state.cache.get(key)
+    if hit is not None and hit[0] is v and hit[1] == v._version:
+        fn = hit[2].grad_fn
+        if fn is None or not fn.freed:  # (a backward without retain_graph freed the cast's node: cast again)
+            return hit[2]
+    out = v.to(target)
+    _state.cache[key] = (v, v._version, out)
+    return out
+
+
 def _cast_arg(v, kind):
     from ._tensor import Tensor
 
@@ -246,6 +265,8 @@ def _cast_arg(v, kind):
             if _state.enabled.get(dev, False):
                 target = _target(kind, dev)
                 if dt is not target:
+                    if kind is LOWER and _state.cache_enabled and v.requires_grad and v.is_leaf and dt.name == "float32":
+                        return _cached(v, target)
                     return v.to(target)
         return v
     if type(v) in (list, tuple):
