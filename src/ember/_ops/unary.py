@@ -8,7 +8,7 @@ import numpy as np
 from .. import _dtype as D
 from .._tensor import Tensor
 from ..autograd.engine import UnaryNode
-from ..autograd.functional_ns import erf_array
+from ..autograd.functional_ns import ARRAY_NS, erf_array
 from ._registry import tensor_method
 from ._helpers import _check_tensor, _floatify, _public
 from .casting import cast
@@ -153,7 +153,12 @@ class Sin(_Unary):
         return np.sin(x)
 
     def backward(self, ns, g, ins, out):
-        return (g * ns.cos(ins[0]),)
+        x = ins[0]
+        if ns is ARRAY_NS and g.dtype == x.dtype:  # arrays: no temporary beyond the result (same bits)
+            r = np.cos(x)
+            r *= g
+            return (r,)
+        return (g * ns.cos(x),)
 
 
 class Cos(_Unary):
@@ -187,6 +192,11 @@ class Tanh(_Unary):
         return np.tanh(x)
 
     def backward(self, ns, g, ins, out):
+        if ns is ARRAY_NS and g.dtype == out.dtype and out.ndim:  # arrays: in place on one temporary (same bits)
+            r = np.multiply(out, out)
+            np.subtract(1, r, out=r)
+            r *= g
+            return (r,)
         return (g * (1 - out * out),)
 
 
@@ -200,10 +210,16 @@ class Sigmoid(_Unary):
         # to inf there, which gives the correct limit 0
         with np.errstate(over="ignore"):
             e = np.exp(-x)
+        if e.__class__ is not np.ndarray:  # a 0-d input gives a NumPy scalar
+            e = np.array(e)
         e += 1
         return np.reciprocal(e, out=e)
 
     def backward(self, ns, g, ins, out):
+        if ns is ARRAY_NS and g.dtype == out.dtype:  # arrays: (g * out) * (1 - out) with one temporary
+            r = np.multiply(g, out)
+            r *= np.subtract(1, out)
+            return (r,)
         return (g * out * (1 - out),)
 
 
