@@ -165,6 +165,27 @@ def test_chunked_parallel_update_matches_torch(name, kw, monkeypatch):
     np.testing.assert_allclose(_np(noncontig), ref.detach().numpy(), rtol=1e-6, atol=1e-9)
 
 
+@pytest.mark.parametrize("name,kw", [
+    ("SGD", dict(lr=0.1, momentum=0.9, dampening=0.2, weight_decay=0.1)),
+    ("SGD", dict(lr=0.1, momentum=0.9, nesterov=True)),
+    ("Adam", dict(lr=0.01, amsgrad=True, weight_decay=0.1)),
+    ("AdamW", dict(lr=0.01)),
+    ("RMSprop", dict(lr=0.01, centered=True, momentum=0.5)),
+    ("Adagrad", dict(lr=0.1)),
+    ("Adadelta", dict(weight_decay=0.1)),
+    ("Adamax", dict(lr=0.01)),
+    ("NAdam", dict(lr=0.01)),
+    ("RAdam", dict(lr=0.01)),
+])
+def test_one_thread_chunked_update_matches_torch(name, kw, monkeypatch):
+    # one thread: big contiguous parameters are updated chunk by chunk (cache-sized); force uneven chunks
+    from ember.optim import optimizer as base
+
+    monkeypatch.setattr(base, "_CHUNK", 5)
+    monkeypatch.setattr(base, "_num_threads", lambda: 1)
+    _run_pair(name, kw, np.float64, steps=6, skip_every=3)
+
+
 def test_params_stay_float32_and_in_place():
     _, ep = _params(np.float32)
     ids = [id(e._data) for e in ep]
