@@ -822,6 +822,17 @@ def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False):
 # ============================================================================ losses
 
 
+class _TargetLogp:
+    """``logp[rows, ts]`` of log-probabilities s - lse without forming them: (s[rows, ts] - lse[:, 0])."""
+
+    def __init__(self, s, lse):
+        self.s, self.lse = s, lse
+
+    def __getitem__(self, idx):
+        rows, ts = idx
+        return self.s[rows, ts] - self.lse[:, 0]
+
+
 class _CrossEntropy(Node):
     """log-softmax + (weighted, label-smoothed) NLL over class indices, fused.
 
@@ -850,8 +861,14 @@ class _CrossEntropy(Node):
         m_, c = x.shape
         mx = x.max(axis=1, keepdims=True) if x.size else np.zeros((m_, 1), x.dtype)
         s = x - mx
-        lse = np.log(np.exp(s).sum(axis=1, keepdims=True))
-        logp = s - lse
+        if self.eps == 0 and x.dtype in (np.float32, np.float64) and c > 1:
+            # no (M, C) log-probabilities: the row sums as a GEMV, then only the targets' entries are read
+            e = np.exp(s)
+            lse = np.log(_fused._rowsum(e))
+            logp = _TargetLogp(s, lse)
+        else:
+            lse = np.log(np.exp(s).sum(axis=1, keepdims=True))
+            logp = s - lse
         # backward recomputes the probabilities from the input (which the node keeps anyway, for double
         # backward) and the per-row log-sum-exp: no second (M, C) array is held, as torch's graph holds one
         self.mx, self.lse = mx, lse  # apart: lse + mx would lose lse's precision next to huge logits
