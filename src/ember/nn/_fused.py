@@ -11,6 +11,7 @@ recorded ops, so second derivatives work (and are checked by the tests).
 from __future__ import annotations
 
 import math
+import sys
 import weakref
 
 import numpy as np
@@ -354,11 +355,17 @@ class _Gelu(_Activation):
             self.kept = None  # used once (a retained graph's second backward recomputes)
             x = ins[0]
             y, ref, ver = kept
+            del kept
             t = ref()
             if ns is ARRAY_NS and x.dtype in (np.float32, np.float64) and (t is None or t._version == ver):
+                del t
                 xc, yc, gc = _flat_inputs(x, y, np.broadcast_to(g, x.shape).astype(x.dtype, copy=False))
+                # the output's buffer is ours alone once its tensor is gone and linear2 has freed it (no view,
+                # no other holder): the gradient is then written over it, so the step's peak does not grow
+                own = yc is y and y.flags.writeable and sys.getrefcount(y) <= 3  # y, yc and the call's argument
+                out = yc if own else np.empty(x.shape, x.dtype)
                 with np.errstate(over="ignore", invalid="ignore"):  # |x| > 1e19 and +-inf, as the other path
-                    return (_blocks(_gelu_bwd_from_out, np.empty(x.shape, x.dtype), xc, yc, gc),)
+                    return (_blocks(_gelu_bwd_from_out, out, xc, yc, gc),)
         return super().backward(ns, g, ins, out)
 
 
