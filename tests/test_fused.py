@@ -297,6 +297,17 @@ def test_gelu_kept_output_changed_in_place_or_retained_graph_falls_back():
         y.mul_(3.0)
     z.sum().backward()
     np.testing.assert_allclose(ex.grad.numpy(), 2 * ref, rtol=1e-6, atol=1e-6)
+    # the output's buffer is reused for the gradient only when nothing else holds it: a NumPy view kept by
+    # the caller stays intact
+    ex.grad = None
+    y = _fused.gelu(ex, "none", keep_out=True)
+    arr = y.numpy()
+    before = arr.copy()
+    z = y * 1.0
+    del y
+    z.sum().backward()
+    np.testing.assert_array_equal(arr, before)
+    np.testing.assert_allclose(ex.grad.numpy(), ref, rtol=1e-6, atol=1e-6)
     # dropout active, or the activation a user callable: nothing is kept
     layer = ember.nn.TransformerEncoderLayer(8, 2, 16, dropout=0.5, activation="gelu")
     assert all(n.kept is None for n in _gelu_nodes(layer(ember.randn(3, 2, 8))))
