@@ -983,7 +983,6 @@ for _op in INPLACE:
 R_UNSAVED = "a node version-checks an input its backward never reads (false error)"
 R_CAPTURE = "index/mask/condition tensors are kept by reference and never checked (silently wrong grad)"
 R_VIEW_WRITE = "this is a copy, not a view: writes through it are lost"
-R_AS_STRIDED = "as_strided is missing"
 R_EXPAND = "expand is not a writable view; in-place into it must raise as torch"
 R_META = "view metadata (_base, stride, data_ptr, storage_offset) differs from torch"
 R_REBASE = "in-place on a view of a tensor that requires grad (rebase) is refused or wrong"
@@ -993,12 +992,8 @@ R_DATA = ".data must not share the version counter (torch: no error)"
 R_SAVED_OUT = "in-place change of a saved output is not detected (silently wrong grad)"
 XFAIL = {
     "write-through-unfold": R_VIEW_WRITE,
-    "write-through-as_strided": R_AS_STRIDED,
     "expand-setitem": R_EXPAND,
-    "meta-as_strided": R_AS_STRIDED,
     "storage-offset-diagonal-offset": R_META,
-    "storage-offset-as_strided": R_AS_STRIDED,
-    "rebase-as_strided-mul_": R_AS_STRIDED,
     "data-add_-after-saved": R_DATA,
 }
 

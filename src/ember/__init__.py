@@ -61,6 +61,7 @@ from ._random import (
 )
 from . import autograd
 from .autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
+from .autograd.grad_mode import is_inference_mode_enabled
 
 from ._ops import torch_range as range  # noqa: A001,E402  (torch.range, deprecated there)
 
@@ -95,7 +96,8 @@ from ._autocast import (  # noqa: E402
 from .amp import GradScaler, autocast  # noqa: E402  (torch.GradScaler / torch.autocast are torch.amp's)
 
 _LAZY = {"nn", "optim", "utils", "datasets", "train", "interop", "cuda", "linalg", "accelerator", "backends", "special",
-         "fft", "func", "distributed", "viz", "onnx", "distributions"}
+         "fft", "func", "distributed", "viz", "onnx", "distributions", "random", "version", "functional", "cpu",
+         "signal", "quasirandom", "profiler"}
 
 
 def __getattr__(name):

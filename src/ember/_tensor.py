@@ -138,6 +138,25 @@ class Tensor:
         return self.grad_fn is None
 
     @property
+    def grad_dtype(self):
+        """The dtype gradients are cast to when they reach this leaf (default: its own dtype; None: any)."""
+        if self.grad_fn is not None:
+            raise RuntimeError("grad_dtype can only be accessed on leaf tensors.")
+        d = self.__dict__
+        return d["_grad_dtype"] if "_grad_dtype" in d else self.dtype
+
+    @grad_dtype.setter
+    def grad_dtype(self, value):
+        if self.grad_fn is not None:
+            raise RuntimeError("grad_dtype can only be set on leaf tensors.")
+        from ._dtype import dtype as _dt
+
+        if value is not None and not isinstance(value, _dt):
+            raise RuntimeError(f"grad_dtype must be a dtype (e.g. ember.float64) or None, but got "
+                               f"{type(value).__name__}")
+        self.__dict__["_grad_dtype"] = value
+
+    @property
     def data(self):
         """A tensor sharing this one's storage (and version counter), detached from the graph."""
         return self.detach()

@@ -492,9 +492,99 @@ def poisson(input, generator=None):  # noqa: A002
     return Tensor._wrap(g.np.poisson(input._data).astype(input._data.dtype))
 
 
-def from_dlpack(ext_tensor):
-    """A tensor sharing memory with any DLPack-capable array (NumPy, torch CPU tensors, ...)."""
-    return from_numpy(np.from_dlpack(ext_tensor))
+class _Capsule:
+    """Wraps a bare DLPack capsule (from ``to_dlpack``) so ``numpy.from_dlpack`` can import it."""
+
+    def __init__(self, capsule):
+        self.capsule = capsule
+
+    def __dlpack__(self, stream=None, **kwargs):
+        if self.capsule is None:
+            raise RuntimeError("from_dlpack: this DLPack capsule was already consumed (a capsule can be imported "
+                               "once; call to_dlpack again)")
+        c, self.capsule = self.capsule, None
+        return c
+
+    def __dlpack_device__(self):
+        return (1, 0)  # kDLCPU
+
+
+def from_dlpack(ext_tensor, *, device=None, copy=None):
+    """A tensor sharing memory with a DLPack-capable CPU array (NumPy, torch CPU tensors, ...) or a DLPack
+    capsule (``to_dlpack``). ``copy=True`` copies, ``copy=False`` refuses to copy (as torch);
+    ``device`` must be None or the CPU."""
+    if device is not None and _device(device).type != "cpu":
+        raise NotImplementedError(f"from_dlpack(device={str(device)!r}): ember imports DLPack data on the CPU "
+                                  "only; import it, then move it with .to(device)")
+    if copy not in (None, True, False):
+        raise TypeError(f"from_dlpack: copy must be None, True or False, got {copy!r}")
+    src = ext_tensor
+    if type(ext_tensor).__name__ == "PyCapsule":
+        src = _Capsule(ext_tensor)
+    elif not hasattr(ext_tensor, "__dlpack__"):
+        raise TypeError(f"from_dlpack: expected an object with __dlpack__ (a NumPy array, a torch tensor, ...) "
+                        f"or a DLPack capsule, got {type(ext_tensor).__name__}")
+    try:
+        arr = np.from_dlpack(src) if copy is None else np.from_dlpack(src, copy=copy)
+    except (BufferError, RuntimeError, TypeError, ValueError) as e:
+        raise RuntimeError(f"from_dlpack: could not import {type(ext_tensor).__name__} as a CPU array "
+                           f"({type(e).__name__}: {e}); ember's DLPack import is NumPy's (CPU only), and a DLPack capsule "
+                           "can be consumed only once") from None
+    return from_numpy(arr)
+
+
+def to_dlpack(tensor):
+    """A DLPack capsule of ``tensor``'s data (shared memory), for ``from_dlpack`` of any DLPack library."""
+    if not isinstance(tensor, Tensor):
+        raise TypeError(f"to_dlpack: expected an ember Tensor, got {type(tensor).__name__}")
+    return tensor._data.__dlpack__()
+
+
+def _tensor_dlpack(self, *, stream=None, max_version=None, dl_device=None, copy=None):
+    """``Tensor.__dlpack__``: NumPy's (CuPy's for GPU tensors) DLPack export of the data."""
+    kw = {k: v for k, v in (("max_version", max_version), ("dl_device", dl_device), ("copy", copy)) if v is not None}
+    if self.requires_grad:
+        raise RuntimeError("Can't export tensors that require gradient, use tensor.detach()")
+    return self._data.__dlpack__(stream=stream, **kw) if stream is not None else self._data.__dlpack__(**kw)
+
+
+def _tensor_dlpack_device(self):
+    return self._data.__dlpack_device__()
+
+
+tensor_method(_tensor_dlpack, dunder="__dlpack__", method=False)
+tensor_method(_tensor_dlpack_device, dunder="__dlpack_device__", method=False)
+
+
+def frombuffer(buffer, *, dtype, count=-1, offset=0, requires_grad=False):
+    """A 1-D tensor sharing memory with an object that implements the buffer protocol (``bytearray``,
+    ``array.array``, ``memoryview``, ...): ``count`` elements of ``dtype`` after ``offset`` bytes
+    (``count=-1``: all the rest). A read-only buffer (``bytes``) gives a tensor that cannot be written."""
+    dt = D.as_dtype(dtype)
+    try:
+        mv = memoryview(buffer)
+    except TypeError:
+        raise TypeError(f"frombuffer: expected an object implementing the buffer protocol (bytearray, array.array, "
+                        f"memoryview, ...), got {type(buffer).__name__}") from None
+    n, it = mv.nbytes, dt.itemsize
+    count, offset = int(count), int(offset)
+    if n <= 0 and count <= 0:
+        raise ValueError(f"frombuffer: both buffer length ({n}) and count ({count}) must not be 0")
+    if offset < 0 or offset >= n:
+        raise ValueError(f"frombuffer: offset ({offset} bytes) must be non-negative and no greater than buffer "
+                         f"length ({n} bytes) minus 1")
+    if count <= 0:
+        if (n - offset) % it:
+            raise ValueError(f"frombuffer: buffer length ({n - offset} bytes) after offset ({offset} bytes) must be "
+                             f"a multiple of element size ({it}) of {dt}")
+        count = (n - offset) // it
+    elif offset + count * it > n:
+        raise ValueError(f"frombuffer: requested buffer length ({count} * {it} bytes) after offset ({offset} bytes) "
+                         f"must not be greater than actual buffer length ({n} bytes)")
+    arr = np.frombuffer(mv.cast("B") if mv.ndim != 1 or mv.format != "B" else mv, dtype=dt.np, count=count,
+                        offset=offset)
+    t = Tensor._wrap(arr)
+    return t.requires_grad_(True) if requires_grad else t
 
 
 __all__ = _public(globals(), private=('torch_range',), types=(_LegacyType,))

@@ -239,4 +239,90 @@ def max_pool1d_with_indices(input, kernel_size, stride=(), padding=0, dilation=1
     return _F().max_pool1d(input, kernel_size, stride, padding, dilation, ceil_mode=ceil_mode, return_indices=True)
 
 
+def feature_dropout(input, p, train):  # noqa: A002
+    """``torch.feature_dropout(input, p, train)``: zero whole channels (one draw per (N, C) entry of an input
+    with at least 2 dims) with probability ``p`` and scale the rest by 1/(1-p)."""
+    return _F()._feature_dropout(input, p, train, "feature_dropout", 2)
+
+
+def feature_dropout_(input, p, train):  # noqa: A002
+    """``torch.feature_dropout_(input, p, train)``: in-place ``feature_dropout``."""
+    if not train or p == 0:
+        _F()._feature_dropout(input, p, train, "feature_dropout_", 2)  # validates p
+        return input
+    return _inplace(input, _F()._feature_dropout(input.clone(), p, train, "feature_dropout_", 2))
+
+
+def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank=0, reduction=1, zero_infinity=False):
+    """``torch.ctc_loss`` with ATen's integer ``reduction`` (0 none, 1 mean, 2 sum):
+    ``nn.functional.ctc_loss``."""
+    return _F().ctc_loss(log_probs, targets, input_lengths, target_lengths, blank,
+                         _reduction("ctc_loss", reduction), zero_infinity)
+
+
+_BAG_MODES = {0: "sum", 1: "mean", 2: "max"}
+
+
+def embedding_bag(weight, indices, offsets, scale_grad_by_freq=False, mode=0, sparse=False, per_sample_weights=None,
+                  include_last_offset=False, padding_idx=None):
+    """``torch.embedding_bag``: ATen's form, ``(weight, indices, offsets, ..., mode)`` with ``mode`` 0 (sum),
+    1 (mean) or 2 (max), 1-D ``indices`` and ``offsets``. Returns ``(output, offset2bag, bag_size,
+    max_indices)`` as torch's CPU kernel does: ``output`` is ``nn.functional.embedding_bag``'s (differentiable
+    in ``weight`` and ``per_sample_weights``); the others are int64 bookkeeping (``offset2bag``: each index's
+    bag, empty for a float32 sum without ``padding_idx``; ``bag_size``: non-padding entries per bag, zeros
+    for sum;
+    ``max_indices``: the weight row of each maximum for mode 2, ``bag_size`` for mode 1, zeros for mode 0)."""
+    import numpy as np
+
+    from .._tensor import Tensor
+
+    op = "torch.embedding_bag"
+    if mode not in _BAG_MODES:
+        raise ValueError(f"{op}: mode is ATen's integer code 0 (sum), 1 (mean) or 2 (max), got {mode!r}; "
+                         "nn.functional.embedding_bag takes the string form")
+    if not isinstance(offsets, Tensor):
+        raise TypeError(f"{op}: offsets must be a 1-D int64 tensor of bag starts, got {type(offsets).__name__}; "
+                        "nn.functional.embedding_bag takes 2-D indices without offsets")
+    if not isinstance(indices, Tensor) or indices.ndim != 1 or offsets.ndim != 1:
+        shape = tuple(indices.shape) if isinstance(indices, Tensor) else type(indices).__name__
+        raise ValueError(f"{op}: indices and offsets must be 1-D tensors, got indices {shape} and offsets "
+                         f"{tuple(offsets.shape)}")
+    F = _F()
+    out = F.embedding_bag(indices, weight, offsets, None, 2, scale_grad_by_freq, _BAG_MODES[mode], sparse,
+                          per_sample_weights, include_last_offset, padding_idx)
+    idx = indices._data.astype(np.int64)
+    off = offsets._data.astype(np.int64)
+    starts = off[:-1] if include_last_offset else off
+    nb = len(starts)
+    bag = np.searchsorted(starts, np.arange(len(idx)), side="right") - 1 if nb else np.zeros(0, np.int64)
+    if padding_idx is not None and padding_idx < 0:
+        padding_idx += weight.shape[0]
+    keep = idx != padding_idx if padding_idx is not None else np.ones(len(idx), bool)
+    counts = np.bincount(bag[keep & (bag >= 0)], minlength=nb)[:nb].astype(np.int64) if nb else np.zeros(0, np.int64)
+    if mode == 0:  # torch's sum kernel: float32 without padding_idx takes a fast path that fills no offset2bag
+        fast = padding_idx is None and weight._data.dtype == np.float32
+        o2b = np.zeros(0, np.int64) if fast else bag.astype(np.int64)
+        # torch's no-grad path returns one bag_size entry per offset, its autograd path one per bag
+        from ..autograd.grad_mode import STATE
+
+        grad = STATE.enabled and (weight.requires_grad or getattr(per_sample_weights, "requires_grad", False))
+        size = np.zeros(nb if grad else len(off), np.int64)
+        mx = size.copy()
+    else:
+        o2b, size = bag.astype(np.int64), counts
+        mx = counts.copy()
+        if mode == 2:
+            w = weight._data
+            mx = np.zeros((nb, w.shape[1]), np.int64)
+            for b in range(nb):
+                rows = idx[(bag == b) & keep]
+                if len(rows):
+                    mx[b] = rows[np.argmax(w[rows], axis=0)]
+    w = Tensor._wrap
+    return out, w(o2b), w(size), w(mx)
+
+
+tensor_method(prelu, "prelu")  # Tensor.prelu(weight)
+
+
 __all__ = _public(globals())

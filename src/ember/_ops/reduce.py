@@ -788,6 +788,62 @@ def histogram(input, bins=100, *, range=None, weight=None, density=False, out=No
     return rt(Tensor._wrap(h.astype(d.dtype)), Tensor._wrap(edges.astype(d.dtype)))
 
 
+def histogramdd(input, bins, range=None, weight=None, density=False):  # noqa: A002
+    """(hist, bin_edges) of the points in the rows of ``input`` (last dim N: N-dimensional points; leading dims
+    flattened), as ``torch.histogramdd``: ``bins`` is an int, N ints or N 1-D tensors of increasing edges;
+    ``range`` is ``[min_0, max_0, ..., min_{N-1}, max_{N-1}]`` (default: the data's range per dim)."""
+    from collections import namedtuple
+
+    op = "histogramdd"
+    _check_tensor(input, op)
+    d = input._data
+    if d.ndim < 2:
+        raise RuntimeError(f"{op}: input must have at least 2 dimensions (points in the last one), got shape "
+                           f"{tuple(d.shape)}")
+    if d.dtype.kind != "f":
+        raise RuntimeError(f"{op}: input must be a floating-point tensor, got {input.dtype}; use input.float()")
+    nd = d.shape[-1]
+    pts = d.reshape(-1, nd)
+    if isinstance(bins, (int, np.integer)) and not isinstance(bins, bool):
+        b = [int(bins)] * nd
+    else:
+        b = [x._data.astype(d.dtype) if isinstance(x, Tensor) else x for x in bins]
+        if len(b) != nd:
+            raise RuntimeError(f"{op}: expected {nd} sequences of bin edges or bin counts (one per dimension of the "
+                               f"points, input.shape[-1]), got {len(b)}")
+    for x in b:
+        if isinstance(x, (int, np.integer)) and x < 1:
+            raise RuntimeError(f"{op}: bins must be positive, got {list(bins) if not isinstance(bins, int) else bins}")
+    rng = None
+    if range is not None:
+        r = [float(v) for v in range]
+        if len(r) != 2 * nd:
+            raise RuntimeError(f"{op}: range should have {2 * nd} elements ([min, max] per dimension), got {len(r)}")
+        rng = [(r[2 * i], r[2 * i + 1]) for i in builtins.range(nd)]
+        for lo, hi in rng:
+            if lo > hi:
+                raise RuntimeError(f"{op}: range min {lo} is larger than max {hi}")
+    w = None
+    if weight is not None:
+        w = weight._data.reshape(-1) if isinstance(weight, Tensor) else np.asarray(weight).reshape(-1)
+        if w.size != pts.shape[0]:
+            raise RuntimeError(f"{op}: weight should have the same shape as input excluding its innermost dimension "
+                               f"({tuple(d.shape[:-1])}), got {tuple(np.shape(weight._data if isinstance(weight, Tensor) else weight))}")
+    edges = []
+    for i, x in enumerate(b):
+        if isinstance(x, np.ndarray):
+            edges.append(x.astype(np.float64))
+            continue
+        lo, hi = rng[i] if rng is not None else ((float(pts[:, i].min()), float(pts[:, i].max())) if len(pts)
+                                                  else (0.0, 0.0))
+        if lo == hi:  # torch widens an empty range as numpy does
+            lo, hi = lo - 0.5, hi + 0.5
+        edges.append(np.linspace(lo, hi, x + 1, dtype=d.dtype).astype(np.float64))
+    h, _ = np.histogramdd(pts.astype(np.float64), bins=edges, weights=w, density=density)
+    rt = namedtuple("histogramdd", ["hist", "bin_edges"])
+    return rt(Tensor._wrap(h.astype(d.dtype)), tuple(Tensor._wrap(e.astype(d.dtype)) for e in edges))
+
+
 @tensor_method
 def dist(input, other, p=2):  # noqa: A002
     """The p-norm of ``input - other`` (differentiable)."""

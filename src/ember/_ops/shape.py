@@ -10,7 +10,7 @@ import numpy as np
 
 from .. import _dtype as D
 from .._tensor import _View, Size, Tensor
-from ..autograd.engine import MultiNode, Node, UnaryNode
+from ..autograd.engine import BinaryNode, MultiNode, Node, UnaryNode
 from ..autograd.grad_mode import STATE
 from ._registry import tensor_method
 from ._helpers import _dim, _dims, _public, _pymax, _pymin, _pyslice, _shape_arg
@@ -910,11 +910,11 @@ class UnfoldScatter(UnaryNode):
         return (Unfold(*self.args)(g) if isinstance(g, Tensor) else _unfold_view(g, *self.args).copy(),)
 
 
-def as_strided(input, size, stride, storage_offset=None):
-    """A view of ``input``'s storage with the given sizes and strides (in elements), as torch's ``as_strided``."""
+def _strided_geom(op, input, size, stride, storage_offset):
+    """Validated ``(size, stride, offset, storage size)`` of an as_strided view of ``input``'s storage."""
     size, stride = tuple(int(v) for v in size), tuple(int(v) for v in stride)
     if len(size) != len(stride):
-        raise RuntimeError(f"as_strided: mismatch in length of strides and shape ({len(size)} sizes, {len(stride)} strides)")
+        raise RuntimeError(f"{op}: mismatch in length of strides and shape ({len(size)} sizes, {len(stride)} strides)")
     root = input._data
     while isinstance(root.base, np.ndarray):
         root = root.base
@@ -923,12 +923,55 @@ def as_strided(input, size, stride, storage_offset=None):
     off = input.storage_offset() if storage_offset is None else int(storage_offset)
     need = off + builtins.sum((n - 1) * s for n, s in zip(size, stride) if n > 0) + 1 if builtins.all(size) else 0
     total = root.size if root is not None else input.numel()
-    if root is None or need > total or builtins.any(s < 0 for s in stride):
+    if root is None or need > total or builtins.any(s < 0 for s in stride) or off < 0:
         raise RuntimeError(
-            f"as_strided: size {list(size)} and stride {list(stride)} with storage offset {off} need {need} elements, "
+            f"{op}: size {list(size)} and stride {list(stride)} with storage offset {off} need {need} elements, "
             f"but the storage of the tensor of shape {tuple(input.shape)} has {total}"
         )
-    return _make_view(AsStrided(size, stride, off, root.size, input)(input), input, (as_strided, (size, stride, off)))
+    return size, stride, off, root.size
+
+
+@tensor_method
+def as_strided(input, size, stride, storage_offset=None):
+    """A view of ``input``'s storage with the given sizes and strides (in elements), as torch's ``as_strided``."""
+    size, stride, off, n = _strided_geom("as_strided", input, size, stride, storage_offset)
+    return _make_view(AsStrided(size, stride, off, n, input)(input), input, (as_strided, (size, stride, off)))
+
+
+def as_strided_copy(input, size, stride, storage_offset=None, *, out=None):
+    """``as_strided`` returning a copy instead of a view."""
+    if out is not None:
+        return _out.into(out, "as_strided_copy", as_strided_copy, input, size, stride, storage_offset)
+    _strided_geom("as_strided_copy", input, size, stride, storage_offset)
+    return as_strided(input, size, stride, storage_offset).clone()
+
+
+@tensor_method
+def as_strided_(input, size, stride, storage_offset=None):
+    """Make ``input`` itself the as_strided view of its storage (sizes, strides, offset in elements)."""
+    if input.requires_grad:
+        raise RuntimeError("as_strided_: shape-changing in-place ops on tensors that require grad are not supported "
+                           "in ember; use the out-of-place y = x.as_strided(size, stride, storage_offset)")
+    size, stride, off, n = _strided_geom("as_strided_", input, size, stride, storage_offset)
+    return _shape_inplace(input, Tensor._wrap(AsStrided(size, stride, off, n, input).forward(input._data)),
+                          "as_strided_")
+
+
+@tensor_method
+def as_strided_scatter(input, src, size, stride, storage_offset=None):
+    """A copy of ``input`` with ``src`` written into the positions of ``input.as_strided(size, stride,
+    storage_offset)`` (positions in ``input``'s storage, as torch); differentiable in both."""
+    size, stride, off, n = _strided_geom("as_strided_scatter", input, size, stride, storage_offset)
+    if not isinstance(src, Tensor):
+        raise TypeError(f"as_strided_scatter: src must be a tensor, got {type(src).__name__}")
+    if tuple(src.shape) != size:
+        raise RuntimeError(f"as_strided_scatter: expected src to have a size equal to the slice of self. src size = "
+                           f"{list(src.shape)}, slice size = {list(size)}")
+    if src.dtype != input.dtype:
+        raise RuntimeError(f"as_strided_scatter: expected src to have the dtype of input ({input.dtype}), got "
+                           f"{src.dtype}; cast it with src.to(input.dtype)")
+    return AsStridedScatter((size, stride, off), (tuple(input.shape), input.stride(), input.storage_offset()), n)(
+        input, src)
 
 
 class AsStrided(UnaryNode):
@@ -944,11 +987,14 @@ class AsStrided(UnaryNode):
         root = x
         while isinstance(root.base, np.ndarray):
             root = root.base
-        flat = root.reshape(-1)
         size, stride, off = self.geom
-        it = flat.itemsize
-        return np.lib.stride_tricks.as_strided(flat[off:], size, tuple(s * it for s in stride),
-                                               writeable=root.flags.writeable)
+        it = root.itemsize
+        strides = tuple(s * it for s in stride)
+        try:  # a view whose .base is the storage itself, so storage_offset() / _base see it as torch's
+            return np.ndarray(size, root.dtype, buffer=root, offset=off * it, strides=strides)
+        except (TypeError, ValueError):  # an empty view at the end of its storage
+            return np.lib.stride_tricks.as_strided(root.reshape(-1)[off:], size, strides,
+                                                   writeable=root.flags.writeable)
 
     @staticmethod
     def _flat_index(size, stride, off):
@@ -965,6 +1011,35 @@ class AsStrided(UnaryNode):
         gf = ns.reshape(g, (-1,))
         store = ns.index_zeros((self.n,), (oi,), gf, True)
         return (ns.index(store, (xi,)),)
+
+
+class AsStridedScatter(BinaryNode):
+    name = "AsStridedScatterBackward0"
+    saves = {}
+
+    def __init__(self, geom, xgeom, n):
+        oi = AsStrided._flat_index(*geom)
+        self.xi = AsStrided._flat_index(*xgeom)
+        self.oi, self.n = oi, n
+        # input positions the scatter overwrites read their gradient from a slot that stays zero (index n), and
+        # so do src elements a later element of src overwrites (overlapping windows: the last write wins)
+        self.xi_kept = np.where(np.isin(self.xi, oi), n, self.xi)
+        flat = oi.reshape(-1)
+        last = np.zeros(flat.size, bool)
+        last[flat.size - 1 - np.unique(flat[::-1], return_index=True)[1]] = True
+        self.oi_kept = np.where(last, flat, n).reshape(oi.shape)
+
+    def forward(self, x, src):
+        store = np.zeros(self.n + 1, dtype=np.result_type(x, src))
+        store[self.xi.reshape(-1)] = x.reshape(-1)
+        store[self.oi.reshape(-1)] = src.reshape(-1)
+        return store[self.xi]
+
+    def backward(self, ns, g, ins, out):
+        need = self.needs
+        store = ns.index_zeros((self.n + 1,), (self.xi.reshape(-1),), ns.reshape(g, (-1,)), True)
+        return (ns.index(store, (self.xi_kept,)) if need[0] else None,
+                ns.index(store, (self.oi_kept,)) if need[1] else None)
 
 
 def meshgrid(*tensors, indexing=None):

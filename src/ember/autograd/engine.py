@@ -931,6 +931,9 @@ def _finish_leaf(leaf, g, create_graph, capture, accumulate, handed):
     hooks = d.get("_hooks")
     if hooks:
         g = _run_hooks(hooks, g, create_graph)
+    gdt = d.get("_grad_dtype")  # Tensor.grad_dtype: gradients reaching this leaf are cast to it
+    if gdt is not None and (g.dtype is not gdt if create_graph else g.dtype != gdt.np):
+        g = g.to(gdt) if create_graph else g.astype(gdt.np)
     if capture is not None and id(leaf) in capture:
         if not capture["__acc__"]:  # autograd.grad: returned, not accumulated
             capture[id(leaf)] = g if create_graph else Tensor._wrap(g)

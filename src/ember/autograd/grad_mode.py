@@ -11,6 +11,7 @@ import threading
 
 class _State(threading.local):
     enabled = True  # the class default is what each new thread sees
+    inference = False  # inside inference_mode(True)
 
 
 STATE = _State()
@@ -19,6 +20,12 @@ STATE = _State()
 def is_grad_enabled() -> bool:
     """Whether operations are currently recorded for backward."""
     return STATE.enabled
+
+
+def is_inference_mode_enabled() -> bool:
+    """Whether the calling thread is inside ``inference_mode()`` (and not inside an inner
+    ``inference_mode(False)``), as ``torch.is_inference_mode_enabled``."""
+    return STATE.inference
 
 
 class _Mode:
@@ -59,7 +66,8 @@ class enable_grad(_Mode):
 
 
 class inference_mode(_Mode):
-    """Like ``no_grad`` (ember has no separate inference tensors). ``inference_mode(False)`` is a no-op."""
+    """Like ``no_grad`` (ember has no separate inference tensors); ``is_inference_mode_enabled()`` is True
+    inside. ``inference_mode(False)`` records again (as ``enable_grad``), also inside an outer one."""
 
     def __init__(self, mode=True):
         self._value = not mode if mode else STATE.enabled
@@ -67,9 +75,15 @@ class inference_mode(_Mode):
 
     def __enter__(self):
         self._prev = STATE.enabled
-        if self._mode:
-            STATE.enabled = False
+        self._prev_inf = STATE.inference
+        STATE.inference = bool(self._mode)
+        STATE.enabled = not self._mode  # inference_mode(False) turns recording on, as torch's does
         return self
+
+    def __exit__(self, *exc):
+        STATE.enabled = self._prev
+        STATE.inference = self._prev_inf
+        return False
 
     def __call__(self, func):
         mode = self._mode
