@@ -702,8 +702,9 @@ def test_numpy_interop_round_trip():
     back = interop.to_numpy(e)
     assert_same(src["w"], back["w"])
     assert back["w"] is not src["w"] and back["dt"] == np.dtype("int8")
-    with pytest.raises(TypeError, match=r"from_numpy: the array at obj\['c'\]: ember has no dtype for NumPy's complex128"):
-        interop.from_numpy({"c": np.ones(1, complex)})
+    assert interop.from_numpy({"c": np.ones(1, complex)})["c"].dtype == ember.complex128
+    with pytest.raises(TypeError, match=r"from_numpy: the array at obj\['c'\]: ember has no dtype for NumPy's complex256"):
+        interop.from_numpy({"c": np.ones(1, np.clongdouble)})
 
 
 def test_pathlib_and_bytes_paths(tmp_path):

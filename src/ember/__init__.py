@@ -15,6 +15,10 @@ from ._backend import device
 from ._dtype import (
     as_dtype,
     bfloat16,
+    cdouble,
+    cfloat,
+    complex64,
+    complex128,
     double,
     dtype,
     float16,
@@ -39,7 +43,7 @@ from ._tensor import Size, Tensor, _bind_methods
 from ._layout import channels_last, channels_last_3d, contiguous_format, layout, memory_format, preserve_format, strided
 from . import _ops
 from ._ops import *  # noqa: F401,F403  (the public op functions)
-from ._ops import abs, all, any, max, min, pow, round, sum  # noqa: A004  (torch's names shadow builtins here)
+from ._ops import abs, all, any, complex, max, min, pow, round, sum  # noqa: A004  (torch's names shadow builtins here)
 from ._random import (
     Generator,
     bernoulli,

@@ -37,7 +37,9 @@ CATEGORIES = {
             "the CPU (NumPy), with optional CuPy arrays"),
     "quantization": ("Quantization", "ember has no quantized dtypes or quantized kernels"),
     "sparse": ("Sparse tensors", "ember has no sparse layouts; use dense tensors"),
-    "complex": ("Complex numbers", "ember has no complex dtype"),
+    "complex": ("Complex numbers", "ember's complex tensors are complex64 and complex128 (no complex32/chalf, no "
+                "complex storages), and this name is not among what they cover (see 'Complex numbers' in "
+                "docs/differences.md)"),
     "distributed": ("Distributed internals", "ember's multi-process training is ember.distributed (MPI, see docs/distributed.md); this torch internal has no counterpart"),
     "internal": ("Compiler / JIT / dispatcher internals", "it belongs to torch's compiler, TorchScript, "
                  "dispatcher or C++ internals, which ember does not have"),

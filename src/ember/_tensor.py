@@ -313,7 +313,7 @@ class Tensor:
         if device is not None:
             out = _o.to_device(out, device)
         if dtype is not None:
-            out = _o.cast(out, D.as_dtype(dtype))
+            out = _o.cast(out, D.as_dtype(dtype), explicit=True)
         if copy and out is self:
             out = self.clone()
         return out
@@ -326,35 +326,41 @@ class Tensor:
 
     def type(self, dtype=None, non_blocking=False):
         if dtype is None:
-            return "ember." + {"f": "Float", "i": "Long", "u": "Byte", "b": "Bool"}[self._data.dtype.kind] + "Tensor"
+            return "ember." + {"f": "Float", "i": "Long", "u": "Byte", "b": "Bool", "c": "Complex"}[self._data.dtype.kind] + "Tensor"
         return self.to(dtype)
 
     def float(self):
-        return _o.cast(self, D.float32)
+        return _o.cast(self, D.float32, explicit=True)
 
     def double(self):
-        return _o.cast(self, D.float64)
+        return _o.cast(self, D.float64, explicit=True)
+
+    def cfloat(self, memory_format=None):
+        return _o.cast(self, D.complex64, explicit=True)
+
+    def cdouble(self, memory_format=None):
+        return _o.cast(self, D.complex128, explicit=True)
 
     def half(self):
-        return _o.cast(self, D.float16)
+        return _o.cast(self, D.float16, explicit=True)
 
     def long(self):
-        return _o.cast(self, D.int64)
+        return _o.cast(self, D.int64, explicit=True)
 
     def int(self):
-        return _o.cast(self, D.int32)
+        return _o.cast(self, D.int32, explicit=True)
 
     def short(self):
-        return _o.cast(self, D.int16)
+        return _o.cast(self, D.int16, explicit=True)
 
     def byte(self):
-        return _o.cast(self, D.uint8)
+        return _o.cast(self, D.uint8, explicit=True)
 
     def bool(self):
-        return _o.cast(self, D.bool_)
+        return _o.cast(self, D.bool_, explicit=True)
 
     def type_as(self, other):
-        return _o.cast(self, other.dtype)
+        return _o.cast(self, other.dtype, explicit=True)
 
     # ------------------------------------------------------------------ autograd
     def requires_grad_(self, mode=True):

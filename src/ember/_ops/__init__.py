@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from .._tensor import Tensor
 from . import _registry, _helpers
-from . import creation, casting, unary, binary, compare, reduce, shape, index, inplace_ops, linalg, sorting, softmax_family, printing, special_fns, nn_forms, flags
+from . import creation, casting, unary, binary, compare, reduce, shape, index, inplace_ops, linalg, complex_ops, sorting, softmax_family, printing, special_fns, nn_forms, flags
 
-_FAMILIES = (creation, casting, unary, binary, compare, reduce, shape, index, inplace_ops, linalg, sorting, softmax_family, printing, special_fns, nn_forms, flags)
+_FAMILIES = (creation, casting, unary, binary, compare, reduce, shape, index, inplace_ops, linalg, complex_ops, sorting, softmax_family, printing, special_fns, nn_forms, flags)
+import sys as _sys
+complex_ops.guard_real_only(_sys.modules[__name__])
 from .creation import *
 from .casting import *
 from .unary import *
@@ -22,6 +24,7 @@ from .shape import *
 from .index import *
 from .inplace_ops import *
 from .linalg import *
+from .complex_ops import *
 from .sorting import *
 from .softmax_family import *
 from .printing import *
@@ -41,6 +44,7 @@ from .shape import ns_expand, ns_flip, ns_reshape, ns_roll, ns_swap_last, ns_tra
 from .index import getitem, ns_index, ns_index_zeros, ns_pad_zeros, ns_value, setitem
 from .inplace_ops import _INPLACE, inplace, inplace_fill, inplace_random
 from .linalg import ns_matmul
+from .complex_ops import ns_conj, ns_sgn
 from .sorting import zeros_like_ns
 from .softmax_family import ns_sum_keep
 from .printing import _repr

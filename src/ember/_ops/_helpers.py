@@ -88,7 +88,7 @@ def _check_tensor(x, op):
 
 def _floatify(x, op):
     _check_tensor(x, op)
-    if x._data.dtype.kind != "f":
+    if x._data.dtype.kind not in "fc":  # complex stays complex (ops that do not take it refuse it by name)
         x = cast(x, D.get_default_dtype())
     return x
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import builtins
+import cmath
 import math
 import numbers
 
@@ -46,15 +47,20 @@ def _promote(a, b, op, to_float=False):
             if k == "b":
                 t = cast(t, D.int64)
         elif isinstance(s, numbers.Real):
-            if k != "f":
+            if k not in "fc":
                 t = cast(t, D.get_default_dtype())
             s = float(s)
-        else:
-            raise TypeError(f"{op}: complex numbers are not supported")
+        else:  # a Python complex: float tensors become complex of their precision, others the default complex
+            if k != "c":
+                if t._data.dtype == np.float16:
+                    raise TypeError(f"{op}: a float16 tensor with a complex number would be complex32, which ember "
+                                    "does not have; convert the tensor to float32 first")
+                t = cast(t, D.complex_of(D.from_numpy(t._data.dtype) if k == "f" else D.get_default_dtype()))
+            s = complex(s)
         a, b = (t, s) if ta else (s, t)
     if to_float:
         for_dt = a._data.dtype if isinstance(a, Tensor) else b._data.dtype
-        if for_dt.kind != "f":
+        if for_dt.kind not in "fc":
             dflt = D.get_default_dtype()
             a = cast(a, dflt) if isinstance(a, Tensor) else float(a)
             b = cast(b, dflt) if isinstance(b, Tensor) else float(b)
@@ -72,6 +78,15 @@ def _broadcast_error(op, a, b):
 
 class _Binary(BinaryNode):
     pass
+
+
+def _is_complex(x):
+    if isinstance(x, complex):
+        return True
+    dt = getattr(x, "dtype", None)
+    if dt is None:
+        return False
+    return (dt.np if isinstance(dt, D.dtype) else dt).kind == "c"
 
 
 class Add(_Binary):
@@ -114,7 +129,8 @@ class Mul(_Binary):
     def backward(self, ns, g, ins, out):
         a, b = ins
         need = self.needs
-        return (g * b if need[0] else None, g * a if need[1] else None)
+        cj = ns.conj
+        return (g * cj(b) if need[0] else None, g * cj(a) if need[1] else None)
 
 
 class Div(_Binary):
@@ -129,7 +145,9 @@ class Div(_Binary):
     def backward(self, ns, g, ins, out):
         a, b = ins
         need = self.needs
-        gb = -g * a / (b * b) if need[1] else None
+        cj = ns.conj
+        b = cj(b)
+        gb = -g * cj(a) / (b * b) if need[1] else None
         return (g / b if need[0] else None), gb
 
 
@@ -146,6 +164,18 @@ class Pow(_Binary):
         a, b = ins
         ga = gb = None
         need = self.needs
+        if _is_complex(a) or _is_complex(b):  # holomorphic: g * conj(d out / d input)
+            cj = ns.conj
+            if need[0]:
+                ga = g * cj(b * a ** (b - 1))
+                if not isinstance(b, (int, float, complex)):
+                    ga = ns.where(ns.value(b) == 0, 0 * ga, ga)
+                elif b == 0:
+                    ga = 0 * ga
+            if need[1]:
+                la = ns.log(a) if not isinstance(a, (int, float, complex)) else cmath.log(a)
+                gb = g * cj(a ** b * la)
+            return ga, gb
         a_t, b_t = not isinstance(a, (int, float)), not isinstance(b, (int, float))
         if need[0]:
             if b_t:

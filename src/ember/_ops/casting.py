@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import builtins
+import sys
+import warnings
 
 import numpy as np
 
@@ -22,23 +24,39 @@ class Cast(Node):
 
     def forward(self, x):
         self.src = x.dtype
+        if x.dtype.kind == "c" and self.dt.kind not in "cb":
+            x = x.real
         return x.astype(self.dt)
 
     def backward(self, ns, g, ins, out):
         return (ns.cast(g, self.src),)
 
 
-def cast(x, dtype):
-    """``x`` converted to ``dtype`` (differentiable between floating dtypes)."""
+def cast(x, dtype, explicit=False):
+    """``x`` converted to ``dtype`` (differentiable between floating and complex dtypes). A complex tensor
+    converts to a real dtype only when the user asked for it (``explicit``: ``.to``, ``.float()``, ...; torch
+    warns that the imaginary part is discarded); an op that casts its input on the way refuses it."""
     dt = dtype.np if isinstance(dtype, D.dtype) else D.as_dtype(dtype).np
     if x._data.dtype == dt:
         return x
-    if x.requires_grad and dt.kind != "f":
+    if x._data.dtype.kind == "c" and dt.kind not in "cb":
+        if not explicit:
+            op = sys._getframe(1).f_code.co_name
+            raise RuntimeError(f"{op}: complex tensors are not supported by this op (got {x.dtype} input); apply it "
+                               "to x.real / x.imag or x.abs() instead")
+        warnings.warn("Casting complex values to real discards the imaginary part", UserWarning, stacklevel=3)
+    if dt.kind == "c":
+        D.CPLX[0] = True
+    if x.requires_grad and dt.kind not in "fc":
         return Tensor._wrap(x._data.astype(dt))
     return Cast(dt)(x)
 
 
 def ns_cast(g, np_dtype):
+    if g._data.dtype.kind == "c" and np_dtype.kind != "c":  # a real input's gradient is the real part (torch)
+        from .complex_ops import real
+
+        g = real(g)
     return cast(g, D.from_numpy(np_dtype))
 
 
@@ -127,9 +145,9 @@ def can_cast(from_, to):
 
 @tensor_method
 def is_complex(input):  # noqa: A002
-    """Always False: ember has no complex dtypes."""
+    """Whether ``input`` has a complex dtype (complex64, complex128)."""
     _check_tensor(input, "is_complex")
-    return False
+    return input._data.dtype.kind == "c"
 
 
 @tensor_method

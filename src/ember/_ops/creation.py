@@ -15,13 +15,17 @@ from ._helpers import _public, _shape_arg
 
 
 def _infer_np(data, dtype):
+    if isinstance(data, (Tensor, np.ndarray, np.generic)) and dtype is not None and dtype.np.kind != "c" and (
+            np.asarray(data._data if isinstance(data, Tensor) else data).dtype.kind == "c"):
+        raise TypeError(f"ember.tensor: complex data cannot be stored as {dtype} (it would discard the imaginary "
+                        "part); use a complex dtype, or pass the real part (x.real)")
     if isinstance(data, Tensor):
         arr = data._data
         return arr.astype(dtype.np) if dtype is not None and arr.dtype != dtype.np else arr.copy()
     if isinstance(data, (np.ndarray, np.generic)):
         arr = np.array(data)
         if dtype is None:
-            if arr.dtype.kind == "f" or arr.dtype.kind in "iub":
+            if arr.dtype.kind in "fciub":
                 D.from_numpy(arr.dtype)
             else:
                 raise TypeError(f"ember.tensor: can't convert NumPy array of dtype {arr.dtype}")
@@ -34,6 +38,11 @@ def _infer_np(data, dtype):
         raise ValueError(f"ember.tensor: the data is ragged or malformed ({e}); all rows must have the same length") from None
     except OverflowError:
         arr = np.array(data, dtype=object)
+    except TypeError:
+        if dtype is not None and np.array(data).dtype.kind == "c":
+            raise TypeError(f"ember.tensor: complex data cannot be stored as {dtype} (it would discard the imaginary "
+                            "part); use a complex dtype, or pass the real part (x.real)") from None
+        raise
     if arr.dtype == np.uint64 or (arr.dtype == object and _has_big_int(arr)):
         raise RuntimeError(
             "ember.tensor: Overflow when unpacking long: a Python int in the data does not fit in int64 "
@@ -55,6 +64,11 @@ def _infer_np(data, dtype):
         if arr.max() > info.max or arr.min() < info.min:
             raise RuntimeError(f"ember.tensor: value cannot be converted to type {dtype} without overflow "
                                f"(values span {arr.min()} .. {arr.max()}, {dtype} holds {info.min} .. {info.max})")
+    if arr.dtype.kind == "c":
+        D.CPLX[0] = True
+        if dtype is not None and dtype.np.kind != "c":
+            raise TypeError(f"ember.tensor: complex data cannot be stored as {dtype} (it would discard the imaginary "
+                            "part); use a complex dtype, or pass the real part (x.real)")
     if dtype is not None:
         return arr.astype(dtype.np)
     k = arr.dtype.kind
@@ -64,8 +78,10 @@ def _infer_np(data, dtype):
         return arr.astype(np.int64)
     if k == "b":
         return arr
-    if k == "c":
-        raise TypeError("ember.tensor: complex numbers are not supported")
+    if k == "c":  # Python complex numbers: the default complex dtype; NumPy arrays keep theirs
+        if isinstance(data, (np.ndarray, np.generic)):
+            return arr
+        return arr.astype(D.complex_of(D.get_default_dtype()).np)
     raise TypeError(f"ember.tensor: could not infer dtype of {type(data).__name__} data")
 
 

@@ -33,6 +33,7 @@ class MatMul(Node):
         a, b = ins
         need = self.needs
         ga = gb = None
+        a, b = ns.conj(a), ns.conj(b)
         a1, b1 = len(self.sa) == 1, len(self.sb) == 1
         if a1 and b1:  # dot
             return (g * b if need[0] else None), (g * a if need[1] else None)

@@ -2,6 +2,9 @@
 when one is called, never by ``import ember``)."""
 from __future__ import annotations
 
+import numpy as np
+
+from .._tensor import Tensor
 from ._registry import tensor_method
 from ._helpers import _public
 from .. import _autocast as _ac
@@ -323,6 +326,168 @@ def embedding_bag(weight, indices, offsets, scale_grad_by_freq=False, mode=0, sp
 
 
 tensor_method(prelu, "prelu")  # Tensor.prelu(weight)
+
+
+def _stft_window(window, win_length, n_fft, op, dtype):
+    from .. import _dtype as D
+    from .creation import ones, zeros
+    from .shape import cat
+
+    if win_length <= 0 or win_length > n_fft:
+        raise RuntimeError(f"{op}: expected 0 < win_length <= n_fft, but got win_length={win_length}, n_fft={n_fft}")
+    if window is None:
+        window = ones(win_length, dtype=D.real_of(dtype) if dtype.is_complex else dtype)
+    elif window.ndim != 1 or window.shape[0] != win_length:
+        raise RuntimeError(f"{op}: expected a 1D window tensor of size equal to win_length={win_length}, but got window "
+                           f"with size {tuple(window.shape)}")
+    left = (n_fft - win_length) // 2
+    if win_length < n_fft:
+        window = cat([zeros(left, dtype=window.dtype), window,
+                      zeros(n_fft - win_length - left, dtype=window.dtype)])
+    return window, left
+
+
+def stft(input, n_fft, hop_length=None, win_length=None, window=None, center=True, pad_mode="reflect",  # noqa: A002
+         normalized=False, onesided=None, return_complex=None, align_to_window=None):
+    """Short-time Fourier transform (torch.stft): frames of ``n_fft`` samples every ``hop_length`` (default
+    n_fft // 4), times ``window`` (default rectangular, zero-padded to n_fft when shorter), transformed; returns a
+    (batch,) n_freq x n_frames complex tensor (``return_complex=False``: its ``view_as_real``). Differentiable."""
+    from .. import fft as _fft
+    from .complex_ops import view_as_real
+
+    if not isinstance(input, Tensor):
+        raise TypeError(f"stft(): argument 'input' must be Tensor, not {type(input).__name__}")
+    cplx = input.is_complex() or (window is not None and window.is_complex())
+    if return_complex is None:
+        if not cplx:
+            raise RuntimeError("stft requires the return_complex parameter be given for real inputs, and will further "
+                               "require that return_complex=True in a future PyTorch release.")
+        return_complex = True
+    if input.ndim not in (1, 2):
+        raise RuntimeError(f"stft: expected a 1D or 2D tensor, but got a tensor of shape {tuple(input.shape)}")
+    hop_length = n_fft // 4 if hop_length is None else hop_length
+    win_length = n_fft if win_length is None else win_length
+    if hop_length <= 0:
+        raise RuntimeError(f"stft: expected hop_length > 0, but got hop_length={hop_length}")
+    if center and align_to_window is not None:
+        raise RuntimeError("stft align_to_window should only be set when center = false")
+    if onesided is None:
+        onesided = not cplx
+    elif onesided and cplx:
+        raise RuntimeError("Cannot have onesided output if window or input is complex")
+    x = input
+    if x._data.dtype.kind not in "fc":
+        from .. import _dtype as D
+        from .casting import cast
+
+        x = cast(x, D.get_default_dtype())
+    win, left = _stft_window(window, win_length, n_fft, "stft", x.dtype)
+    if center:
+        from ..nn import functional as F
+
+        p = n_fft // 2
+        x = F.pad(x.reshape((1,) * (3 - x.ndim) + tuple(x.shape)), [p, p], pad_mode).reshape(
+            tuple(x.shape[:-1]) + (x.shape[-1] + 2 * p,))
+    elif align_to_window and win_length < n_fft:
+        from .creation import zeros
+        from .shape import cat
+
+        z = tuple(x.shape[:-1])
+        x = cat([zeros(z + (left,), dtype=x.dtype), x, zeros(z + (n_fft - win_length - left,), dtype=x.dtype)], -1)
+    if x.shape[-1] < n_fft:
+        raise RuntimeError(f"stft: expected 0 < n_fft <= {x.shape[-1]} (the padded input length), but got n_fft={n_fft}")
+    frames = x.unfold(-1, n_fft, hop_length) * win  # (..., n_frames, n_fft)
+    norm = "ortho" if normalized else "backward"
+    spec = _fft.rfft(frames, dim=-1, norm=norm) if onesided else _fft.fft(frames, dim=-1, norm=norm)
+    spec = spec.transpose(-1, -2)
+    if return_complex:
+        return spec
+    import warnings
+
+    warnings.warn("stft with return_complex=False is deprecated. In a future pytorch release, stft will return "
+                  "complex tensors for all inputs, and return_complex=False will raise an error. Note: you can still "
+                  "call torch.view_as_real on the complex output to recover the old return format.", UserWarning,
+                  stacklevel=2)
+    return view_as_real(spec)
+
+
+def istft(input, n_fft, hop_length=None, win_length=None, window=None, center=True, normalized=False,  # noqa: A002
+          onesided=None, length=None, return_complex=False):
+    """The inverse of ``stft`` (torch.istft): inverse transforms of the frames, windowed overlap-add divided by
+    the summed squared window (which must not vanish: torch's NOLA condition). Differentiable."""
+    from .. import fft as _fft
+    from .creation import arange, zeros
+    from .index import index_add
+
+    if not isinstance(input, Tensor):
+        raise TypeError(f"istft(): argument 'input' must be Tensor, not {type(input).__name__}")
+    if not input.is_complex():
+        raise RuntimeError("istft requires a complex-valued input tensor (the output of stft(..., "
+                           "return_complex=True)); for a real (..., 2) tensor use view_as_complex first")
+    if input.ndim not in (2, 3):
+        raise RuntimeError(f"istft: expected a tensor with 2 or 3 dimensions of complex dtype, got shape "
+                           f"{tuple(input.shape)}")
+    hop_length = n_fft // 4 if hop_length is None else hop_length
+    win_length = n_fft if win_length is None else win_length
+    if onesided is None:
+        onesided = input.shape[-2] != n_fft
+    n_freq = input.shape[-2]
+    if onesided and n_freq != n_fft // 2 + 1:
+        raise RuntimeError(f"istft: expected the frequency dimension (-2) of the input to be n_fft // 2 + 1 = "
+                           f"{n_fft // 2 + 1} for a onesided input, but got {n_freq}")
+    if not onesided and n_freq != n_fft:
+        raise RuntimeError(f"istft: expected the frequency dimension (-2) of the input to be n_fft = {n_fft} when "
+                           f"onesided=False, but got {n_freq}")
+    if return_complex and onesided:
+        raise RuntimeError("cannot have onesided output if window or input is complex")
+    from .. import _dtype as D
+
+    rdt = D.real_of(input.dtype)
+    win, _ = _stft_window(window, win_length, n_fft, "istft", rdt)
+    norm = "ortho" if normalized else "backward"
+    spec = input.transpose(-1, -2)  # (..., n_frames, n_freq)
+    if onesided:
+        frames = _fft.irfft(spec, n=n_fft, dim=-1, norm=norm)
+    else:
+        frames = _fft.ifft(spec, n=n_fft, dim=-1, norm=norm)
+        if not return_complex:
+            frames = frames.real
+    frames = frames * win
+    n_frames = spec.shape[-2]
+    expected = n_fft + hop_length * (n_frames - 1)
+    idx = (arange(n_frames).reshape(n_frames, 1) * hop_length + arange(n_fft)).reshape(-1)
+    batch = tuple(frames.shape[:-2])
+    y = index_add(zeros(batch + (expected,), dtype=frames.dtype), -1, idx, frames.reshape(batch + (-1,)))
+    wsq = (win * win)._data
+    env = np.zeros(expected, wsq.dtype)
+    np.add.at(env, idx._data, np.broadcast_to(wsq, (n_frames, n_fft)).reshape(-1))
+    start = n_fft // 2 if center else 0
+    if length is not None:
+        end = start + length
+    else:
+        end = expected - n_fft // 2 if center else expected
+    end_c = min(end, expected)
+    y = y[..., start:end_c]
+    env = env[start:end_c]
+    if env.size and np.abs(env).min() < 1e-11:
+        raise RuntimeError("istft: window overlap add min: the summed squared window is (nearly) zero at some "
+                           "sample (it must not vanish: the NOLA condition); use a window and hop_length with "
+                           "overlap, e.g. hann_window(n_fft) with hop_length <= n_fft // 2")
+    y = y / Tensor._wrap(env)
+    if end > expected:
+        y = _cat_zeros(y, end - expected)
+    return y
+
+
+def _cat_zeros(y, n):
+    from .creation import zeros
+    from .shape import cat
+
+    return cat([y, zeros(tuple(y.shape[:-1]) + (n,), dtype=y.dtype)], -1)
+
+
+tensor_method(stft)
+tensor_method(istft)
 
 
 __all__ = _public(globals())

@@ -100,7 +100,7 @@ def mean(input, dim=None, keepdim=False, *, dtype=None, out=None):
         return _out.into(out, "mean", mean, input, dim, keepdim, dtype=dtype)
     if dtype is not None:
         input = cast(input, D.as_dtype(dtype))
-    if input._data.dtype.kind != "f":
+    if input._data.dtype.kind not in "fc":
         raise RuntimeError(
             f"mean(): could not infer output dtype. Input dtype must be floating point, got {input.dtype}; "
             "use x.float().mean() or mean(dtype=ember.float32)"

@@ -38,7 +38,7 @@ class Exp(_Unary):
         return np.exp(x)
 
     def backward(self, ns, g, ins, out):
-        return (g * out,)
+        return (g * ns.conj(out),)
 
 
 class Expm1(_Unary):
@@ -61,7 +61,7 @@ class Log(_Unary):
             return np.log(x)
 
     def backward(self, ns, g, ins, out):
-        return (g / ins[0],)
+        return (g / ns.conj(ins[0]),)
 
 
 class Log1p(_Unary):
@@ -107,7 +107,7 @@ class Sqrt(_Unary):
             return np.sqrt(x)
 
     def backward(self, ns, g, ins, out):
-        return (g / (2 * out),)
+        return (g / (2 * ns.conj(out)),)
 
 
 class Rsqrt(_Unary):
@@ -123,6 +123,11 @@ class Rsqrt(_Unary):
         return (g * (-0.5) * out * out * out,)
 
 
+def _cplx(x):
+    return getattr(getattr(x, "dtype", None), "kind", None) == "c" or (
+        isinstance(x, Tensor) and x._data.dtype.kind == "c")
+
+
 class Abs(_Unary):
     name = "AbsBackward0"
     saves = {0: (0,)}
@@ -130,7 +135,10 @@ class Abs(_Unary):
         return np.abs(x)
 
     def backward(self, ns, g, ins, out):
-        return (g * ns.sign(ins[0]),)
+        x = ins[0]
+        if _cplx(x):  # torch: g * sgn(z), sgn(z) = z / |z| (0 at 0)
+            return (g * ns.sgn(x),)
+        return (g * ns.sign(x),)
 
 
 class Reciprocal(_Unary):
@@ -143,6 +151,7 @@ class Reciprocal(_Unary):
             return 1 / x
 
     def backward(self, ns, g, ins, out):
+        out = ns.conj(out)
         return (-g * out * out,)
 
 
@@ -328,7 +337,7 @@ def _unary(cls, name):
             return _out.into(out, name, f, input)
         if not isinstance(input, Tensor):
             raise TypeError(f"{name}(): argument 'input' must be a Tensor, not {type(input).__name__}")
-        if input._data.dtype.kind != "f":
+        if input._data.dtype.kind not in "fc":
             input = cast(input, D.get_default_dtype())
         return cls()(input)
 
@@ -456,14 +465,15 @@ def sign(input, *, out=None):
         return _out.into(out, "sign", sign, input)
     if input._data.dtype == np.bool_:
         return Tensor._wrap(input._data.copy())
+    if input._data.dtype.kind == "c":
+        raise RuntimeError("sign: unlike NumPy, sign is not defined for complex tensors (as in torch); use "
+                           "sgn(z), which is z / |z|")
     r = np.asarray(np.sign(input._data))
     if r.dtype.kind == "f":
         r = np.nan_to_num(r, nan=0.0, copy=False)  # torch: sign(nan) is 0
     return Tensor._wrap(r)
 
 
-sgn = sign
-tensor_method(sgn, "sgn", inplace=True)
 
 
 def _nograd(fn_np, name):
@@ -686,6 +696,10 @@ def angle(input, *, out=None):  # noqa: A002
     """The argument of a real number: 0 for x >= 0, pi for x < 0 (nan stays nan); gradient 0."""
     if out is not None:
         return _out.into(out, "angle", angle, input)
+    if isinstance(input, Tensor) and input._data.dtype.kind == "c":
+        from .complex_ops import Angle
+
+        return Angle()(input)
     x = _floatify(input, "angle")
     d = x._data
     return Tensor._wrap(np.where(d < 0, math.pi, np.where(np.isnan(d), np.nan, 0.0)).astype(d.dtype))

@@ -29,11 +29,13 @@ import weakref
 
 import numpy as np
 
+from .. import _dtype as _D
 from .._tensor import CLOCK, Tensor
 from .anomaly import ANOMALY, EVER as _ANOMALY_EVER, creation_stack
 from .grad_mode import STATE
 
 _new = object.__new__
+_CPLX = _D.CPLX  # [True] once a complex dtype was seen: nodes then check their inputs (see Node.complex_ok)
 
 
 def _saved_value(x):
@@ -85,6 +87,7 @@ class Node:
     _post_hooks = None  # hooks registered with ``node.register_hook``
     _plans = None
     _legacy = True
+    complex_ok = False  # True: forward and backward handle complex inputs (torch's conjugate-Wirtinger gradients)
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -112,6 +115,8 @@ class Node:
                     record = True
             else:
                 datas.append(x)
+        if _CPLX[0] and not self.complex_ok:
+            self.check_real(datas)
         try:
             out = self.forward(*datas)
         except ValueError as e:
@@ -123,6 +128,18 @@ class Node:
         if record and STATE.enabled:
             self._record((t,), inputs)
         return t
+
+    def check_real(self, datas):
+        """Refuse complex inputs for an op that does not support them (instead of NumPy's silent discarding of
+        the imaginary part, its comparisons of complex numbers, or a deep TypeError)."""
+        for a in datas:
+            if getattr(getattr(a, "dtype", None), "kind", None) == "c" or isinstance(a, complex):
+                raise RuntimeError(
+                    f"{self.opname()}: complex tensors are not supported by this op (got "
+                    f"{'ember.' + str(a.dtype) if hasattr(a, 'dtype') else 'a complex'} input). ember supports "
+                    "complex numbers in arithmetic, matmul, sum/mean, exp/log/sqrt, abs/angle, real/imag/conj, shape "
+                    "and indexing ops and ember.fft; apply this op to x.real / x.imag or x.abs() instead."
+                )
 
     def forward_error(self, e, inputs):
         """Turn a NumPy error in forward into one that names the op and the shapes."""
@@ -371,6 +388,8 @@ class UnaryNode(Node):
 
     def __call__(self, x):
         xd = x._data
+        if _CPLX[0] and not self.complex_ok:
+            self.check_real((xd,))
         try:
             out = self.forward(xd)
         except ValueError as e:
@@ -412,6 +431,8 @@ class BinaryNode(Node):
     def __call__(self, a, b):
         ta = isinstance(a, Tensor)
         tb = isinstance(b, Tensor)
+        if _CPLX[0] and not self.complex_ok:
+            self.check_real((a._data if ta else a, b._data if tb else b))
         try:
             out = self.forward(a._data if ta else a, b._data if tb else b)
         except ValueError as e:
@@ -476,6 +497,8 @@ class MultiNode(Node):
                     record = True
             else:
                 datas.append(x)
+        if _CPLX[0] and not self.complex_ok:
+            self.check_real(datas)
         outs = self.forward(*datas)
         ts = []
         for a in outs:

@@ -118,6 +118,9 @@ class _ArrayNS:
     abs = staticmethod(np.abs)
     tanh = staticmethod(np.tanh)
     erf = staticmethod(erf_array)
+    sgn = staticmethod(np.sign)  # z / |z| for complex (NumPy >= 2)
+    real = staticmethod(np.real)
+    imag = staticmethod(np.imag)
 
     @staticmethod
     def sum_to(g, shape):
@@ -125,7 +128,17 @@ class _ArrayNS:
 
     @staticmethod
     def cast(g, np_dtype):
+        if g.dtype.kind == "c" and np_dtype.kind != "c":  # a real input's gradient is the real part (torch)
+            g = g.real
         return g.astype(np_dtype, copy=False)
+
+    @staticmethod
+    def conj(x):
+        """The complex conjugate of a complex array or number; anything real is returned unchanged."""
+        if isinstance(x, complex):
+            return x.conjugate()
+        dt = getattr(x, "dtype", None)
+        return x.conj() if dt is not None and dt.kind == "c" else x
 
     @staticmethod
     def where(cond, a, b):

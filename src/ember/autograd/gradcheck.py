@@ -16,29 +16,45 @@ def _as_tuple(x):
 
 def _outputs(func, inputs):
     out = _as_tuple(func(*inputs))
-    return [o for o in out if isinstance(o, Tensor) and o._data.dtype.kind == "f"]
+    return [o for o in out if isinstance(o, Tensor) and o._data.dtype.kind in "fc"]
+
+
+def _contract(o, v):
+    """sum(v . out), for a complex output Re(sum(conj(v) out)): the real loss whose gradient with respect to
+    ``out`` is ``v`` in torch's convention."""
+    a = o._data
+    if a.dtype.kind == "c":
+        return float(np.sum((np.conj(v) * a.astype(np.complex128)).real))
+    return float(np.sum(a.astype(np.float64) * v))
+
+
+def _random_like(rng, a):
+    v = rng.standard_normal(a.shape)
+    return v + 1j * rng.standard_normal(a.shape) if a.dtype.kind == "c" else v
 
 
 def _numerical(func, inputs, wrt, eps, vs):
-    """d(sum_k v_k . out_k)/d(input) for each input index in ``wrt`` by central differences."""
+    """d(sum_k v_k . out_k)/d(input) for each input index in ``wrt`` by central differences (for a complex
+    input x + iy: dL/dx + i dL/dy, torch's convention)."""
     from .grad_mode import no_grad
 
     grads = []
     for i in wrt:
         x = inputs[i]
-        g = np.zeros(x._data.shape, dtype=np.float64)
-        flat = x._data.reshape(-1)
-        gflat = g.reshape(-1)
-        for j in range(flat.size):
-            orig = flat[j].item()
-            vals = []
-            for delta in (eps, -eps):
-                flat[j] = orig + delta
-                with no_grad():
-                    outs = _outputs(func, inputs)
-                vals.append(sum(float(np.sum(o._data.astype(np.float64) * v)) for o, v in zip(outs, vs)))
-            flat[j] = orig
-            gflat[j] = (vals[0] - vals[1]) / (2 * eps)
+        cplx = x._data.dtype.kind == "c"
+        g = np.zeros(x._data.shape, dtype=np.complex128 if cplx else np.float64)
+        arr = x._data  # written element by element in place (any layout: a transposed view too)
+        for j in np.ndindex(arr.shape):
+            orig = arr[j].item()
+            for unit in ((1, 1j) if cplx else (1,)):
+                vals = []
+                for delta in (eps, -eps):
+                    arr[j] = orig + delta * unit
+                    with no_grad():
+                        outs = _outputs(func, inputs)
+                    vals.append(sum(_contract(o, v) for o, v in zip(outs, vs)))
+                arr[j] = orig
+                g[j] += unit * (vals[0] - vals[1]) / (2 * eps)
         grads.append(g)
     return grads
 
@@ -74,7 +90,7 @@ def gradcheck(func, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=T
     if not wrt:
         raise ValueError("gradcheck expects at least one input tensor to require gradient")
     for i in wrt:
-        if inputs[i]._data.dtype != np.float64:
+        if inputs[i]._data.dtype not in (np.float64, np.complex128):
             import warnings
 
             warnings.warn(
@@ -87,7 +103,7 @@ def gradcheck(func, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=T
     outs = _outputs(func, inputs)
     if not outs:
         raise ValueError("gradcheck: func returned no floating-point tensor output")
-    vs = [rng.standard_normal(o._data.shape) for o in outs]
+    vs = [_random_like(rng, o._data) for o in outs]
     diff_outs = [o for o in outs if o.requires_grad]
     if diff_outs:
         vt = [Tensor._wrap(v.astype(o._data.dtype)) for o, v in zip(outs, vs) if o.requires_grad]
@@ -96,7 +112,7 @@ def gradcheck(func, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=T
         analytical = [None] * len(wrt)
     numerical = _numerical(func, inputs, wrt, eps, vs)
     for i, a, n in zip(wrt, analytical, numerical):
-        a_arr = np.zeros_like(n) if a is None else a._data.astype(np.float64)
+        a_arr = np.zeros_like(n) if a is None else a._data.astype(n.dtype)
         if not np.allclose(a_arr, n, rtol=rtol, atol=atol, equal_nan=False):
             msg = (
                 f"Jacobian mismatch with respect to input {i} (all outputs contracted with a random upstream "
@@ -126,7 +142,7 @@ def gradgradcheck(func, inputs, grad_outputs=None, *, eps=1e-6, atol=1e-5, rtol=
     rng = np.random.default_rng(seed + 1)
     if grad_outputs is None:
         grad_outputs = tuple(
-            Tensor._wrap(rng.standard_normal(o._data.shape).astype(o._data.dtype)).requires_grad_(True) for o in outs
+            Tensor._wrap(_random_like(rng, o._data).astype(o._data.dtype)).requires_grad_(True) for o in outs
         )
     else:
         grad_outputs = _as_tuple(grad_outputs)

@@ -592,6 +592,7 @@ def one_hot(tensor, num_classes=-1):
 
 class _PadConstant(Node):
     needs_inputs = False
+    complex_ok = True  # moves values only
 
     def name(self):
         return "ConstantPadNdBackward"
@@ -1145,6 +1146,9 @@ def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", we
         return _ac.run(_ac.FP32, mse_loss, input, target, size_average, reduce, reduction, weight)
     reduction = _legacy_reduction(size_average, reduce, reduction)
     target = _same_shape(input, target, "mse_loss")
+    if input._data.dtype.kind == "c" or target._data.dtype.kind == "c":
+        raise RuntimeError("mse_loss: complex tensors are not supported (as in torch); for a complex error use "
+                           "(input - target).abs().square().mean()")
     if weight is None and reduction in _REDUCTIONS and input._data.dtype.kind == "f":
         return _MseLoss(reduction)(input, target)
     d = input - target
