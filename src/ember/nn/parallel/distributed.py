@@ -9,8 +9,10 @@ How the gradient averaging is wired (torch's design, on ember's autograd hooks):
   which the engine runs as soon as that parameter's ``.grad`` is final for this backward, while the
   rest of backward goes on. A forward pass with grad enabled and outside ``no_sync()`` *arms* the next
   backward. In an armed backward the hook copies ``.grad`` (which includes what was accumulated under
-  ``no_sync()``) into its bucket's flat buffer; when a bucket's last parameter arrives, a non-blocking
-  ``MPI_Iallreduce`` on the buffer starts, so communication overlaps the rest of backward.
+  ``no_sync()``) into its bucket's flat buffer; when a bucket's last parameter arrives, its reduction
+  starts at once, while the rest of backward goes on: on one machine through ``_ShmReducer`` (shared
+  memory, synchronized by sequence-number flags; the buffer is the rank's segment of the window and its
+  own slice is read from ``.grad`` directly), across machines a non-blocking ``MPI_Iallreduce``.
 * **End of backward**: the first hook queues a callback with the engine
   (``Variable._execution_engine.queue_callback``, as torch's DDP does); it runs when backward has
   finished, waits for every bucket and writes the averages into the ``.grad`` arrays, so when
