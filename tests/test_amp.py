@@ -11,7 +11,6 @@ import pytest
 import torch
 
 import ember
-from ember.amp import _cpu_amp as cpu_amp  # ember.cpu.amp once ember.cpu lands
 
 
 def _models(seed=0):
@@ -189,9 +188,12 @@ def test_cuda_scaler_without_gpu_warns_and_disables_as_torch():
         s = ember.cuda.amp.GradScaler(enabled=False)
     assert not s.is_enabled()
     with pytest.warns(FutureWarning, match=r"torch.cpu.amp.GradScaler\(args...\)` is deprecated"):
-        s = cpu_amp.GradScaler(init_scale=4.0)
+        s = ember.cpu.amp.GradScaler(init_scale=4.0)
     assert s.is_enabled() and s.get_scale() == 4.0 and s._device == "cpu"
+    from ember.cpu.amp import autocast as cpu_autocast
     from ember.cuda.amp import GradScaler, autocast  # importable as torch's
+
+    assert cpu_autocast is ember.cpu.amp.autocast and issubclass(cpu_autocast, ember.amp.autocast)
 
     assert issubclass(GradScaler, ember.amp.GradScaler) and issubclass(autocast, ember.amp.autocast)
     assert ember.GradScaler is ember.amp.GradScaler and ember.autocast is ember.amp.autocast
@@ -258,7 +260,7 @@ def test_autocast_bfloat16_raises_clearly_and_disabled_is_silent():
     assert not ember.is_autocast_enabled("cpu") and ember.autocast_increment_nesting() == 1
     ember.autocast_decrement_nesting()
     with pytest.warns(FutureWarning, match=r"torch.cpu.amp.autocast\(args...\)` is deprecated"):
-        a = cpu_amp.autocast()
+        a = ember.cpu.amp.autocast()
     with pytest.raises(RuntimeError, match="ember has no bfloat16"):
         a.__enter__()
     with warnings.catch_warnings():

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 
 __all__ = ["is_available", "is_initialized", "synchronize", "current_device", "current_stream", "stream",
            "set_device", "device_count", "Stream", "StreamContext", "Event", "get_capabilities"]
@@ -119,3 +120,10 @@ def get_capabilities() -> dict:
     import platform
 
     return {"architecture": platform.machine(), "num_logical_cores": os.cpu_count() or 1}
+
+
+# torch.cpu.amp (deprecated aliases of ember.amp for 'cpu'); registered so `from ember.cpu.amp import autocast`
+# imports it although ember.cpu is a module, not a package (as os registers os.path).
+from .amp import _cpu_amp as amp  # noqa: E402
+
+sys.modules[__name__ + ".amp"] = amp

@@ -42,6 +42,8 @@ for epoch in range(3):
         opt.zero_grad(set_to_none=True)
     print(f"default precision epoch {epoch}: loss {loss.item():.5f} dtype {output.dtype}")
 print("scaler enabled:", scaler.is_enabled(), "scale:", scaler.get_scale())
+with torch.cpu.amp.autocast(enabled=False):  # the deprecated alias older scripts use
+    print("torch.cpu.amp region enabled:", torch.is_autocast_enabled("cpu"))
 
 # 2. Mixed precision on the CPU in float16, with a large initial scale so the first steps overflow and are
 #    skipped, unscale_ + clip_grad_norm_ on the unscaled gradients.
