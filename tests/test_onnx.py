@@ -570,3 +570,17 @@ def test_programs_as_torch_users_write_them(name):
     want = want if isinstance(want, tuple) else (want,)
     for g, w in zip(sess.run(None, dict(zip(names, [x.numpy() for x in xs]))), want):
         np.testing.assert_allclose(g, w.detach().numpy(), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("act", [nn.ReLU(inplace=True), nn.ReLU6(inplace=True), nn.LeakyReLU(0.1, inplace=True),
+                                 nn.ELU(inplace=True), nn.SiLU(inplace=True), nn.Hardswish(inplace=True),
+                                 nn.Hardsigmoid(inplace=True), nn.Hardtanh(-0.5, 0.5, inplace=True)],
+                         ids=lambda m: type(m).__name__)
+def test_inplace_activation_layers_export_as_their_out_of_place_forms(act):
+    # torchvision-style models use inplace=True activations; the exported graph must compute the same values
+    m = nn.Sequential(nn.Linear(4, 6), act, nn.Linear(6, 3)).eval()
+    x = ember.randn(5, 4)
+    buf = io.BytesIO()
+    ember.onnx.export(m, x, buf)
+    got = ort.InferenceSession(buf.getvalue(), providers=["CPUExecutionProvider"]).run(None, {"input_0": x.numpy()})[0]
+    np.testing.assert_allclose(got, m(x).detach().numpy(), rtol=1e-5, atol=1e-6)

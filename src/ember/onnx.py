@@ -1828,11 +1828,18 @@ def _wrap(label, orig, emit):
         if not _active():
             return orig(*args, **kwargs)
         t = _T
+        from ember import Tensor
+
+        before = {id(a): t.names[id(a)] for a in args if isinstance(a, Tensor) and t.known(a)}
         t.suspended += 1
         try:
             y = orig(*args, **kwargs)
         finally:
             t.suspended -= 1
+        for a in args:  # F.relu(x, inplace=True) rewrote and returned x: the emitter reads x's earlier value
+            e = before.get(id(a))
+            if e is not None and a is y and a.grad_fn is not e[1]:
+                t.names[id(a)] = (e[0], a.grad_fn)
         if not (any(_traced(a) for a in args) or any(_traced(a) for a in kwargs.values())):
             return y  # only constants in, a constant out: it becomes an initializer where it is used
         t.suspended += 1  # the emitter's own tensor calls are not recorded
@@ -1966,7 +1973,12 @@ def _patched(model, tracer):
                 return y
             t.suspended += 1  # the layer runs, and its ONNX nodes are emitted, without recording inside
             try:
+                before = {id(a): t.names[id(a)] for a in args if isinstance(a, Tensor) and t.known(a)}
                 y = orig_call(self, *args, **kwargs)
+                for a in args:  # an inplace=True layer (nn.ReLU(inplace=True)) rewrote and returned its input:
+                    e = before.get(id(a))  # the emitter reads the value from before the call
+                    if e is not None and a is y and a.grad_fn is not e[1]:
+                        t.names[id(a)] = (e[0], a.grad_fn)
                 h(t, self, args, kwargs, y)
             finally:
                 t.suspended -= 1

@@ -923,12 +923,15 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, capture=None
                     e = d.get("edges", ())
                     n = d.get("needs", ())
                     gn = d.get("_grad_name")
+                    si = d.get("_shown_inputs")  # torch's input list (pow with a number, where): next_functions
                     d.clear()
                     d["edges"] = e
                     d["needs"] = n
                     d["freed"] = True
                     if gn is not None:
                         d["_grad_name"] = gn
+                    if si is not None:
+                        d["_shown_inputs"] = si
             grads = vals = out = g = None
         for t, g, _ in list(leaf_buf.values()):  # leaves whose last edge carried no gradient, backward() on a leaf
             _finish_leaf(t, g, create_graph, capture, accumulate, handed)
