@@ -15,6 +15,19 @@ class CLOCK:
     now = 0
 
 
+
+def _storage_root(a):
+    """The array that owns ``a``'s memory: up its chain of bases, through the ``DummyArray`` that NumPy's
+    ``as_strided`` puts between a strided view (diagonal, unfold) and the array it views."""
+    root = a
+    while True:
+        b = root.base
+        if not isinstance(b, np.ndarray):
+            b = getattr(b, "base", None)  # as_strided's DummyArray keeps the array it views
+            if not isinstance(b, np.ndarray):
+                return root
+        root = b
+
 class Tensor:
     """An n-dimensional array with autograd. Create one with ``ember.tensor(data)``.
 
@@ -29,7 +42,7 @@ class Tensor:
     grad = None
     grad_fn = None
     _base = None  # a view's root: the tensor whose storage (and history) it shares
-    _vroot = None  # the tensor holding the version counter (views, .data and .detach() results)
+    _vroot = None  # the tensor holding the version counter (views and .detach() results; .data has its own, as torch)
     _ver = 0  # in-place modification counter, kept on the version root
     _hist = 0  # bumped when a recorded in-place op rewrites the history of this root's storage
     _out_idx = 0
@@ -158,8 +171,10 @@ class Tensor:
 
     @property
     def data(self):
-        """A tensor sharing this one's storage (and version counter), detached from the graph."""
-        return self.detach()
+        """A tensor sharing this one's storage, detached from the graph, with a version counter of its own (as
+        torch's ``.data``: in-place changes through it are not seen by autograd; use ``detach()`` to have them
+        checked)."""
+        return Tensor._wrap(self._data)
 
     @data.setter
     def data(self, value):
@@ -169,7 +184,7 @@ class Tensor:
 
     @property
     def _version(self):
-        """How many times the storage was changed in place (shared by views, ``.data`` and ``.detach()``)."""
+        """How many times the storage was changed in place (shared by views and ``.detach()``; ``.data`` has its own)."""
         r = self._vroot
         return (self if r is None else r)._ver
 
@@ -189,9 +204,7 @@ class Tensor:
     def storage_offset(self):
         """Offset in elements of this tensor's first element from the start of its storage."""
         a = self._data
-        root = a
-        while isinstance(root.base, np.ndarray):
-            root = root.base
+        root = _storage_root(a)
         if xp_of(a) is not np or root is a:
             return 0
         off = a.__array_interface__["data"][0] - root.__array_interface__["data"][0]

@@ -240,6 +240,11 @@ class IndexPut(Node):
         return gx, gv
 
 
+def _is_basic(nidx):
+    parts = nidx if isinstance(nidx, tuple) else (nidx,)
+    return all(p is None or p is Ellipsis or isinstance(p, (int, np.integer, slice)) for p in parts)
+
+
 def setitem(x, idx, value):
     nidx, guards = _norm_index(x, idx, "index assignment")
     split = _torch_order(nidx, x.ndim)
@@ -249,6 +254,12 @@ def setitem(x, idx, value):
         vdata = value._data
     else:
         vdata = value
+    a = x._data
+    if (not a.flags.writeable and x._base is not None and _internal_overlap(a) and _is_basic(nidx)
+            and not _internal_overlap(a[nidx])):
+        # x is an expanded view, the selection is not (expand(...)[0, 0] = v): torch writes through the
+        # selection's view, whose elements are distinct memory locations
+        return setitem(getitem(x, nidx), Ellipsis, value)
     recording = STATE.enabled and (x.requires_grad or (isinstance(value, Tensor) and value.requires_grad))
     if not recording:
         _check_writable(x, "index assignment")
@@ -806,5 +817,5 @@ __all__ = _public(globals(), private=('getitem', 'setitem'))
 
 # Ops of later families, used at call time only. They are imported here, at the end, and every family in
 # between is imported first, so the family modules always load in the order of ember/_ops/__init__.py.
-from .inplace_ops import _check_writable, _rebase  # noqa: E402
+from .inplace_ops import _check_writable, _internal_overlap, _rebase  # noqa: E402
 from .. import _out  # noqa: E402

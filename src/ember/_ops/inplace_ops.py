@@ -28,8 +28,77 @@ def _leaf_inplace_msg(op):
     )
 
 
+def _internal_overlap(a):
+    """torch's MemOverlap::Yes: a dimension of size > 1 with stride 0 (an expanded/broadcast view), so that
+    several elements of the array are one memory location."""
+    return any(s == 0 and n > 1 for s, n in zip(a.strides, a.shape))
+
+
+def _alias_ranks(a):
+    """For a view whose elements may share memory locations (an overlapping ``unfold`` or ``as_strided``; not
+    stride 0, which ``_check_writable`` refuses as torch): each element's rank among the elements at its memory
+    location, in row-major order, or None when every element is its own location."""
+    if a.base is None or a.ndim == 0:
+        return None
+    span = a.itemsize
+    for st, n in sorted((abs(st), n) for st, n in zip(a.strides, a.shape) if n > 1):
+        if st < span:
+            break
+        span += st * (n - 1)
+    else:
+        return None  # strides that cannot make two elements meet
+    offs = np.zeros((), np.int64)
+    for d, (st, n) in enumerate(zip(a.strides, a.shape)):
+        offs = np.add.outer(offs, np.arange(n, dtype=np.int64) * st) if d else np.arange(n, dtype=np.int64) * st
+    offs = offs.ravel()
+    order = np.argsort(offs, kind="stable")
+    so = offs[order]
+    first = np.r_[True, so[1:] != so[:-1]]
+    if first.all():
+        return None
+    pos = np.arange(so.size)
+    rank = np.empty(so.size, np.int64)
+    rank[order] = pos - np.maximum.accumulate(np.where(first, pos, 0))
+    return rank.reshape(a.shape)
+
+
+def _write_through(x, rd, again):
+    """``x[...] = rd`` for an in-place op; where ``x``'s elements share memory (an overlapping unfold), the op
+    is applied once per element, in row-major order, as torch's element-by-element kernels do: the k-th
+    element at a location sees the location after the op ran for the k-1 before it (``again()`` recomputes
+    the op from ``x``'s current values)."""
+    ranks = _alias_ranks(x._data)
+    if ranks is None:
+        x._data[...] = rd
+        return
+    for r in range(int(ranks.max()) + 1):
+        if r:
+            rd = again()
+        m = ranks == r
+        x._data[m] = rd[m]
+
+
+def _writable_alias(a):
+    """A writable array over the same memory as the read-only view ``a`` (one NumPy derived from a broadcast);
+    None when its storage cannot be addressed as a buffer."""
+    from .._tensor import _storage_root
+
+    root = _storage_root(a)
+    if not root.flags.writeable or not root.flags.c_contiguous:
+        return None
+    off = a.__array_interface__["data"][0] - root.__array_interface__["data"][0]
+    try:
+        return np.ndarray(a.shape, a.dtype, buffer=root, offset=off, strides=a.strides)
+    except (TypeError, ValueError):
+        return None
+
+
 def _check_writable(x, op):
     if not x._data.flags.writeable:
+        alias = _writable_alias(x._data) if x._base is not None and not _internal_overlap(x._data) else None
+        if alias is not None:  # e.g. expand(...)[0]: read-only in NumPy, but each element is its own location
+            x._data = alias
+            return
         if x._base is not None:
             raise RuntimeError(
                 f"{op}: unsupported operation: more than one element of the written-to tensor (shape "
@@ -123,6 +192,11 @@ def _rebase(x, make, op):
         res = cast(res, x.dtype)
         rd = res._data
     _check_writable(x, op)
+    if _alias_ranks(x._data) is not None:
+        raise RuntimeError(
+            f"{op}: the tensor of shape {tuple(x.shape)} is a view whose elements share memory locations (an "
+            "overlapping unfold or as_strided), and ember does not record in-place ops on such views for "
+            "autograd; clone() the view first, or write under `with ember.no_grad():`")
     x._data[...] = rd
     x._bump()
     if root is None:
@@ -196,7 +270,12 @@ def inplace(x, opname, other):
             f"{opname}_: result type {D._by_np[rd.dtype]} can't be cast to the desired output type {x.dtype}"
         )
     _check_writable(x, opname + "_")
-    x._data[...] = rd
+
+    def again():
+        with _no_record():
+            return _INPLACE[opname](x, other)._data
+
+    _write_through(x, rd, again)
     x._bump()
     return x
 

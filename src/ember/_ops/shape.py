@@ -9,7 +9,7 @@ import warnings
 import numpy as np
 
 from .. import _dtype as D
-from .._tensor import _View, Size, Tensor
+from .._tensor import _View, Size, Tensor, _storage_root
 from ..autograd.engine import BinaryNode, MultiNode, Node, UnaryNode
 from ..autograd.grad_mode import STATE
 from ._registry import tensor_method
@@ -915,9 +915,7 @@ def _strided_geom(op, input, size, stride, storage_offset):
     size, stride = tuple(int(v) for v in size), tuple(int(v) for v in stride)
     if len(size) != len(stride):
         raise RuntimeError(f"{op}: mismatch in length of strides and shape ({len(size)} sizes, {len(stride)} strides)")
-    root = input._data
-    while isinstance(root.base, np.ndarray):
-        root = root.base
+    root = _storage_root(input._data)
     if not root.flags.c_contiguous:
         root = None
     off = input.storage_offset() if storage_offset is None else int(storage_offset)
@@ -984,9 +982,7 @@ class AsStrided(UnaryNode):
         self.n = storage_size
 
     def forward(self, x):
-        root = x
-        while isinstance(root.base, np.ndarray):
-            root = root.base
+        root = _storage_root(x)
         size, stride, off = self.geom
         it = root.itemsize
         strides = tuple(s * it for s in stride)
