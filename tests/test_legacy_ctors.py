@@ -22,6 +22,8 @@ VALUES = {
     "Tensor-int-list": lambda L: L.Tensor([0]),
     "Tensor-nested": lambda L: L.Tensor([[1, 2], [3, 4]]),
     "Tensor-float-list": lambda L: L.Tensor([1.5, -2.0]),
+    "tensor-float-and-huge-int": lambda L: L.tensor([1.5, 2 ** 70]),  # a float makes it float64-valued: no overflow
+    "tensor-nested-float-and-huge-int": lambda L: L.tensor([[2 ** 64], [0.5]]),
     "Tensor-bool-list": lambda L: L.Tensor([True, False]),
     "Tensor-tuple-is-data": lambda L: L.Tensor((2, 3)),
     "Tensor-empty": lambda L: L.Tensor(),

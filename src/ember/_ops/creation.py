@@ -43,6 +43,9 @@ def _infer_np(data, dtype):
             raise TypeError(f"ember.tensor: complex data cannot be stored as {dtype} (it would discard the imaginary "
                             "part); use a complex dtype, or pass the real part (x.real)") from None
         raise
+    if arr.dtype == object and _has_big_int(arr) and builtins.any(
+            isinstance(v, float) for v in arr.reshape(-1)) and (dtype is None or dtype.np.kind == "f"):
+        arr = arr.astype(np.float64)  # a float anywhere makes the tensor floating (torch: [1.5, 2**70] is fine)
     if arr.dtype == np.uint64 or (arr.dtype == object and _has_big_int(arr)):
         raise RuntimeError(
             "ember.tensor: Overflow when unpacking long: a Python int in the data does not fit in int64 "
