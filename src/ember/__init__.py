@@ -98,6 +98,7 @@ from ._autocast import (  # noqa: E402
     set_autocast_xla_enabled,
 )
 from .amp import GradScaler, autocast  # noqa: E402  (torch.GradScaler / torch.autocast are torch.amp's)
+from ._vmap import vmap  # noqa: E402  (torch.vmap is torch.func.vmap)
 
 _LAZY = {"nn", "optim", "utils", "datasets", "train", "interop", "cuda", "linalg", "accelerator", "backends", "special",
          "fft", "func", "distributed", "viz", "onnx", "distributions", "random", "version", "functional", "cpu",

@@ -29,6 +29,7 @@ EMBER_NAMESPACE = {
     "torch.linalg": "ember.linalg",
     "torch.special": "ember.special",
     "torch.fft": "ember.fft",
+    "torch.func": "ember.func",
 }
 
 # category -> (heading used in docs, what the error says)

@@ -10,6 +10,11 @@ from ._ops._registry import tensor_method
 from ._tensor import Tensor
 
 
+# Callables run with the generator before each draw from any ``Generator`` (outermost first): ember.func.vmap
+# pushes one per call to raise in randomness='error' mode or to replay the same stream in 'same' mode.
+_draw_hooks: list = []
+
+
 class Generator:
     """A reproducible random stream (NumPy's PCG64 underneath).
 
@@ -38,9 +43,22 @@ class Generator:
     def initial_seed(self):
         return self._seed
 
+    @property
+    def np(self):
+        """The underlying ``numpy.random.Generator``; every ember draw goes through this attribute, so
+        ``ember.func.vmap`` can watch draws (its ``randomness`` modes) with a hook in ``_draw_hooks``."""
+        if _draw_hooks:
+            for hook in tuple(_draw_hooks):
+                hook(self)
+        return self._np
+
+    @np.setter
+    def np(self, value):
+        self._np = value
+
     def get_state(self) -> Tensor:
         """The exact stream state as a uint8 tensor (41 bytes), restorable with ``set_state``."""
-        st = self.np.bit_generator.state
+        st = self._np.bit_generator.state
         s, inc = st["state"]["state"], st["state"]["inc"]
         parts = [s.to_bytes(16, "little"), inc.to_bytes(16, "little"), bytes([st["has_uint32"]]),
                  int(st["uinteger"]).to_bytes(4, "little"), int(self._seed & (2**32 - 1)).to_bytes(4, "little")]

@@ -7,19 +7,32 @@ an input that already requires grad (from an enclosing transform or from the cal
 and the inner derivatives are recorded with ``create_graph=True``.
 
 Inputs and outputs may be tensors or (nested) tuples, lists and dicts of tensors (pytrees).
-``vmap`` and ``jacfwd`` (forward mode) are not provided; ``hessian`` is ``jacrev(jacrev(f))``.
+``hessian`` is ``jacrev(jacrev(f))``.
+
+Forward mode (``jvp``, ``jacfwd``, ``linearize``) rides on the same engine with the double-backward trick
+(as ``ember.autograd.forward_ad``): ``func`` runs once, ``g(u) = J^T u`` is recorded for zero cotangents ``u``
+that require grad, and since ``g`` is linear in ``u``, differentiating ``g . t`` with respect to ``u`` gives
+``J t``. ``linearize`` keeps that graph, so each call of its ``jvp_fn`` is one reverse pass over it; ``jacfwd``
+takes one pass per input element (the Jacobian column by column, as forward mode does).
+
+``vmap`` (``ember._vmap``) runs ``func`` once per sample and stacks the outputs. ``functionalize`` and
+``debug_unwrap`` are identities: ember has no functionalization pass and no wrapper tensors.
 """
 from __future__ import annotations
 
 import contextlib
+import functools
 
 import numpy as np
 
+from . import _random
 from ._tensor import Tensor
+from ._vmap import _RANDOMNESS, _Randomness, vmap
 from .autograd.engine import grad as _autograd_grad
 from .autograd.grad_mode import enable_grad
 
-__all__ = ["functional_call", "grad", "grad_and_value", "vjp", "jacrev", "hessian"]
+__all__ = ["functional_call", "grad", "grad_and_value", "vjp", "jacrev", "hessian", "vmap", "jvp", "jacfwd",
+           "linearize", "stack_module_state", "replace_all_batch_norm_modules_", "functionalize", "debug_unwrap"]
 
 
 # ---------------------------------------------------------------------------- pytrees
@@ -271,6 +284,323 @@ def hessian(func, argnums=0):
     return jacrev(jacrev(func, argnums), argnums)
 
 
+# ---------------------------------------------------------------------------- forward mode
+
+
+class _Linearized:
+    """``func`` run once on ``primals`` (a flat list of floating tensors, put back into ``args`` by
+    ``rebuild``), with ``g(u) = J^T u`` recorded so that ``J t`` is one reverse pass (see the module
+    docstring). ``outer``: the caller's tensors require grad, so results stay connected to them."""
+
+    def __init__(self, func, args, kwargs, primals, rebuild_args, has_aux, api, randomness="different"):
+        self.api = api
+        self.outer = any(isinstance(x, Tensor) and x.requires_grad for x in _flatten(args)[0])
+        hook = _Randomness(randomness) if randomness == "error" else None
+        with enable_grad():
+            self.inputs = [_lift(x) for x in primals]
+            if hook is not None:
+                _random._draw_hooks.append(hook)
+            try:
+                out = func(*rebuild_args(self.inputs), **kwargs)
+            finally:
+                if hook is not None:
+                    _random._draw_hooks.remove(hook)
+            out, self.aux = _split_aux(out, has_aux, api)
+            self.out = out
+            self.out_leaves, self.out_rebuild = _flatten(out)
+            for o in self.out_leaves:
+                if not isinstance(o, Tensor):
+                    raise RuntimeError(f"{api}: expected f(*primals) to return only tensors, got unsupported type "
+                                       f"{type(o)}")
+            # one zero cotangent per output that depends on the inputs
+            self.live = [k for k, o in enumerate(self.out_leaves) if o.requires_grad and o.is_floating_point()]
+            self.us = [Tensor._wrap(np.zeros_like(self.out_leaves[k]._data)).requires_grad_() for k in self.live]
+            if self.live:
+                g = _autograd_grad([self.out_leaves[k] for k in self.live], self.inputs, self.us, allow_unused=True,
+                                   retain_graph=True, create_graph=True)
+            else:
+                g = [None] * len(self.inputs)
+            self.g = list(g)
+
+    def depends(self):
+        """For each output leaf: whether it depends on the inputs."""
+        live = set(self.live)
+        return [k in live for k in range(len(self.out_leaves))]
+
+    def _cotangent_grads(self, scalar, create_graph):
+        """d scalar / d u for each output leaf (zeros where the output does not depend on the inputs)."""
+        res = [_zeros(o) for o in self.out_leaves]
+        if scalar is None or not scalar.requires_grad or not self.live:
+            return res
+        gs = _autograd_grad([scalar], self.us, allow_unused=True, retain_graph=True, create_graph=create_graph)
+        for k, gk in zip(self.live, gs):
+            if gk is not None:
+                res[k] = gk
+        return res
+
+    def apply(self, tangents):
+        """``J t`` for one tangent per input (flat list, same shapes), one tensor per output leaf."""
+        cg = self.outer or any(t.requires_grad for t in tangents)
+        with enable_grad():
+            s = None
+            for gi, t in zip(self.g, tangents):
+                if gi is None:
+                    continue
+                term = (gi * t).sum()
+                s = term if s is None else s + term
+            res = self._cotangent_grads(s, cg)
+        return res if cg else [r.detach() for r in res]
+
+    def columns(self):
+        """The Jacobian column by column: for output leaf k and input m, a tensor ``out_k.shape + in_m.shape``."""
+        from . import _ops
+
+        jac = []
+        with enable_grad():
+            per_input = []
+            for gi in self.g:
+                cols = []
+                if gi is not None:
+                    flat = gi.reshape(-1)
+                    for j in range(flat.numel()):
+                        cols.append(self._cotangent_grads(flat[j], self.outer))
+                per_input.append(cols)
+            for k, o in enumerate(self.out_leaves):
+                row = []
+                for cols, x in zip(per_input, self.inputs):
+                    shape = tuple(o.shape) + tuple(x.shape)
+                    if cols:
+                        j = _ops.stack([c[k] for c in cols], -1).reshape(shape)
+                    else:
+                        j = Tensor._wrap(np.zeros(shape, o._data.dtype))
+                    row.append(j if self.outer else j.detach())
+                jac.append(row)
+        return jac
+
+    def value(self):
+        return _detach_tree(self.out, self.outer)
+
+    def aux_value(self):
+        return _detach_tree(self.aux, self.outer)
+
+
+def _check_floating(xs):
+    for x in xs:
+        if not (x.is_floating_point() or x.is_complex()):
+            raise ValueError(f"Expected primal to be floating point or complex, but got: {x.dtype}")
+
+
+def _matched_tangents(primals, tangents, api, strict_structure_msg):
+    """The flat tangents, checked against the flat primals (structure, shape) and cast to their dtypes."""
+    p_leaves, _ = _flatten(primals)
+    t_leaves, _ = _flatten(tangents)
+    if _vmap_structure(primals) != _vmap_structure(tangents):
+        raise RuntimeError(strict_structure_msg(_vmap_structure(primals), _vmap_structure(tangents)))
+    out = []
+    for k, (p, t) in enumerate(zip(p_leaves, t_leaves)):
+        if not isinstance(t, Tensor):
+            raise RuntimeError(f"{api}: Expected tangents to only contain Tensors, got {type(t)}")
+        if tuple(t.shape) != tuple(p.shape):
+            raise RuntimeError(
+                f"{api}: tangent:{k} with shape {tuple(t.shape)} in flattened pytree doesn't match the shape "
+                f"{tuple(p.shape)} of the corresponding primal (a tangent has its primal's shape)")
+        out.append(t if t.dtype == p.dtype else t.to(p.dtype))
+    return out
+
+
+def _vmap_structure(tree):
+    from ._vmap import _structure
+
+    return _structure(tree)
+
+
+def jvp(func, primals, tangents, *, strict=False, has_aux=False):
+    """``torch.func.jvp``: ``(func(*primals), J @ tangents)`` — the Jacobian-vector product, with ``tangents``
+    shaped like ``primals`` (a tuple). With ``has_aux`` ``func`` returns ``(output, aux)`` and the result is
+    ``(output, jvp_out, aux)``. ``strict=True`` raises when an output does not depend on the inputs.
+
+    >>> import ember
+    >>> from ember.func import jvp
+    >>> x = ember.tensor([0.0, 1.0])
+    >>> out, tangent = jvp(ember.sin, (x,), (ember.ones(2),))
+    >>> [round(v, 4) for v in tangent.tolist()]
+    [1.0, 0.5403]
+    """
+    api = "jvp(f, primals, tangents)"
+    if not isinstance(primals, tuple):
+        raise RuntimeError(f"{api}: Expected primals to be a tuple. E.g. it should be valid to call f(*primals).")
+    p_leaves, p_rebuild = _flatten(primals)
+    if not p_leaves:
+        raise RuntimeError(f"{api}: Expected primals to contain at least one Tensor.")
+    for x in p_leaves:
+        if not isinstance(x, Tensor):
+            raise RuntimeError(f"{api}: Expected primals to only contain Tensors, got {type(x)}")
+    if not isinstance(tangents, tuple):
+        raise RuntimeError(f"{api}: Expected tangents to be a tuple. E.g. it should be valid to call f(*tangents).")
+    t_flat = _matched_tangents(primals, tangents, api, lambda p, t: (
+        f"{api}: Expected primals and tangents to have the same python structure. For example, if primals is a "
+        f"tuple of 3 tensors, tangents also must be. Got primals with structure {p} and tangents with "
+        f"structure {t}"))
+    _check_floating(p_leaves)
+    lin = _Linearized(func, primals, {}, p_leaves, lambda new: p_rebuild(new), has_aux, api)
+    if strict and not all(lin.depends()):
+        raise RuntimeError("jvp(f, primals, tangents, strict=True): The output of f is independent of the inputs. "
+                           "This is not allowed with strict=True.")
+    tan = lin.out_rebuild(lin.apply(t_flat))
+    if has_aux:
+        return lin.value(), tan, lin.aux_value()
+    return lin.value(), tan
+
+
+def linearize(func, *primals):
+    """``torch.func.linearize``: ``(func(*primals), jvp_fn)`` where ``jvp_fn(*tangents)`` gives the
+    Jacobian-vector product at ``primals``. ``func`` runs once; each ``jvp_fn`` call is one reverse pass over
+    the recorded graph.
+
+    >>> import ember
+    >>> from ember.func import linearize
+    >>> out, jvp_fn = linearize(lambda x: x ** 2, ember.tensor([1.0, 3.0]))
+    >>> jvp_fn(ember.ones(2)).tolist()
+    [2.0, 6.0]
+    """
+    api = "linearize"
+    p_leaves, p_rebuild = _flatten(primals)
+    if not p_leaves:
+        raise RuntimeError("linearize: Expected primals to contain at least one Tensor.")
+    for x in p_leaves:
+        if not isinstance(x, Tensor):
+            raise RuntimeError(f"linearize: Expected primals to only contain Tensors, got {type(x)}")
+    _check_floating(p_leaves)
+    lin = _Linearized(func, primals, {}, p_leaves, lambda new: p_rebuild(new), False, api)
+
+    def jvp_fn(*tangents):
+        t_flat = _matched_tangents(primals, tangents, "linearize: jvp_fn", lambda p, t: (
+            f"Expected the tangents {t} to have the same argspec as the primals {p}"))
+        return lin.out_rebuild(lin.apply(t_flat))
+
+    return lin.value(), jvp_fn
+
+
+def jacfwd(func, argnums=0, has_aux=False, *, randomness="error"):
+    """``torch.func.jacfwd``: the Jacobian by forward mode, one Jacobian-vector product per input element
+    (the double-backward trick; ``jacrev`` gives the same numbers). Same return conventions as ``jacrev``:
+    ``output.shape + input.shape`` per output leaf, a tuple over ``argnums`` when it is a tuple, the
+    output's structure around those; with ``has_aux`` ``(jacobian, aux)``. ``func`` runs once, so
+    ``randomness`` only decides whether a random op inside it raises (``'error'``) or not.
+
+    >>> import ember
+    >>> from ember.func import jacfwd
+    >>> jacfwd(lambda x: x ** 2)(ember.tensor([1.0, 2.0])).tolist()
+    [[2.0, 0.0], [0.0, 4.0]]
+    """
+    if randomness not in _RANDOMNESS:
+        raise RuntimeError(f"Only allowed values for randomness are 'error', 'different', or 'same'. Got {randomness}")
+
+    def wrapper(*args, **kwargs):
+        nums = _check_argnums(argnums, len(args), "jacfwd")
+        leaves, spans = [], []
+        for a in nums:
+            ls, _ = _leaves_checked(args[a], "inputs", "jacfwd")
+            spans.append((len(leaves), len(ls)))
+            leaves.extend(ls)
+        _check_floating(leaves)
+
+        def rebuild_args(new):
+            full = list(args)
+            for a, (start, n) in zip(nums, spans):
+                full[a] = _flatten(args[a])[1](new[start:start + n])
+            return full
+
+        lin = _Linearized(func, args, kwargs, leaves, rebuild_args, has_aux, "jacfwd", randomness)
+        per_out = []
+        for row in lin.columns():
+            res = [_flatten(args[a])[1](row[start:start + n]) for a, (start, n) in zip(nums, spans)]
+            per_out.append(tuple(res) if isinstance(argnums, tuple) else res[0])
+        jac = lin.out_rebuild(per_out)
+        if has_aux:
+            return jac, lin.aux_value()
+        return jac
+
+    return wrapper
+
+
+# ---------------------------------------------------------------------------- modules
+
+
+def stack_module_state(models):
+    """``torch.func.stack_module_state``: ``(params, buffers)``, dicts from each name (as in
+    ``named_parameters``/``named_buffers``) to the models' tensors stacked along a new dimension 0, ready for
+    ``vmap(lambda p, b, x: functional_call(model, (p, b), (x,)), in_dims=(0, 0, None))``. Stacked
+    parameters are new leaves that require grad (an optimizer can train them), detached from the models'.
+
+    >>> import ember
+    >>> from ember.func import stack_module_state
+    >>> params, buffers = stack_module_state([ember.nn.Linear(3, 2) for _ in range(4)])
+    >>> tuple(params["weight"].shape), params["weight"].is_leaf, params["weight"].requires_grad
+    ((4, 2, 3), True, True)
+    """
+    from . import _ops
+
+    models = list(models)
+    if not models:
+        raise RuntimeError("stack_module_state: Expected at least one model, got 0.")
+    if not (all(m.training for m in models) or not any(m.training for m in models)):
+        raise RuntimeError("stack_module_state: Expected all models to have the same training/eval mode.")
+    if any(type(m) is not type(models[0]) for m in models):
+        raise RuntimeError("stack_module_state: Expected all models to be of the same class.")
+
+    def stacked(tables):
+        out = {}
+        for name in tables[0]:
+            ts = [t[name] for t in tables]
+            grads = {t.requires_grad for t in ts}
+            if len(grads) > 1:
+                raise RuntimeError(f"Expected {name} from each model to have the same .requires_grad")
+            res = _ops.stack(ts)
+            out[name] = res.detach().requires_grad_() if grads == {True} else res
+        return out
+
+    return (stacked([dict(m.named_parameters()) for m in models]),
+            stacked([dict(m.named_buffers()) for m in models]))
+
+
+def replace_all_batch_norm_modules_(root):
+    """``torch.func.replace_all_batch_norm_modules_``: in place, every batch-norm module under ``root``
+    (``root`` included) stops tracking running statistics (``running_mean``, ``running_var`` and
+    ``num_batches_tracked`` become None, ``track_running_stats`` False), so it normalises with the batch's own
+    statistics, as ``vmap`` over models wants. Returns ``root``."""
+    from .nn.modules.normalization import _BatchNorm
+
+    for m in root.modules():
+        if isinstance(m, _BatchNorm) and m.track_running_stats:
+            m.running_mean = None
+            m.running_var = None
+            m.num_batches_tracked = None
+            m.track_running_stats = False
+    return root
+
+
+def functionalize(func, *, remove="mutations"):
+    """``torch.func.functionalize``: in torch, a transform that removes in-place ops and views from a
+    program for compilers, with the same results. ember has no such pass and no compiler to feed, so the
+    returned function just calls ``func`` (same values, same effect on its inputs)."""
+    if remove not in ("mutations", "mutations_and_views"):
+        raise RuntimeError(f"functionalize(f, remove='mutations'): received invalid argument for remove={remove}. "
+                           "Valid options are: remove='mutations' or remove='mutations_and_views'")
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        return func(*args, **kwargs)
+
+    return wrapper
+
+
+def debug_unwrap(tensor, *, recurse=True):
+    """``torch.func.debug_unwrap``: in torch, unwraps a functorch wrapper tensor for debugging. ember's
+    transforms do not wrap tensors, so this returns ``tensor`` itself."""
+    return tensor
+
+
 # ---------------------------------------------------------------------------- functional_call
 
 
@@ -343,3 +673,8 @@ def _owner(module, name):
     for p in parts[:-1]:
         m = getattr(m, p)
     return m, parts[-1]
+
+
+from ._compat import module_getattr as _module_getattr  # noqa: E402
+
+__getattr__ = _module_getattr("torch.func", "ember.func")  # listed torch names raise a clear error
