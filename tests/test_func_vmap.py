@@ -567,3 +567,57 @@ def test_functionalize_and_debug_unwrap():
     t = ember.ones(3)
     assert ef.debug_unwrap(t) is t and ef.debug_unwrap(t, recurse=False) is t
     close(ef.vmap(lambda a: ef.debug_unwrap(a) * 2)(ember.tensor(x)), torch.tensor(x) * 2)
+
+
+# ---------------------------------------------------------------------------- rearrange
+
+PATTERNS = [
+    ("b h w c -> (b h) w c", {}), ("b h w c -> h (b w) c", {}), ("b h w c -> b c h w", {}),
+    ("b (h1 h) (w1 w) c -> (b h1 w1) h w c", {"h1": 2, "w1": 2}), ("b (h h1) (w w1) c -> b h w (c h1 w1)", {"h1": 2, "w1": 5}),
+    ("b ... c -> c b ...", {}), ("... c -> (...) c", {}), ("b h w c -> b 1 h w 1 c", {}), ("b h w c -> b () (h w) c", {}),
+    ("b ... -> b (...)", {}), ("b h w c -> (c b) (w h)", {}), ("b h (w2 w) c -> w2 b h w c", {"w2": 5}),
+]
+
+
+@pytest.mark.parametrize("pattern,lengths", PATTERNS)
+def test_rearrange_matches_torch(pattern, lengths):
+    x = arr(4, 6, 10, 3)
+    (ex,), (tx,) = both(x, requires_grad=True)
+    e, t = ef.rearrange(ex, pattern, **lengths), tf.rearrange(tx, pattern, **lengths)
+    close(e, t, rtol=0, atol=0)
+    c = arr(*t.shape)
+    close(ember.autograd.grad(e, ex, ember.tensor(c))[0], torch.autograd.grad(t, tx, torch.tensor(c))[0])
+
+
+def test_rearrange_stacks_sequences_and_squeezes_unit_axes():
+    a, b = arr(2, 3), arr(2, 3)
+    close(ef.rearrange([ember.tensor(a), ember.tensor(b)], "n h w -> h (n w)"),
+          tf.rearrange((torch.tensor(a), torch.tensor(b)), "n h w -> h (n w)"))
+    y = arr(4, 1, 3)
+    close(ef.rearrange(ember.tensor(y), "a 1 b -> b a"), tf.rearrange(torch.tensor(y), "a 1 b -> b a"))
+    close(ef.rearrange(ember.tensor(y), "a () b -> b a"), torch.tensor(y).squeeze(1).T)
+
+
+def test_rearrange_errors():
+    z = (4, 6, 10, 3)
+    cases = [
+        ("b h w c -> b h w", {}, ValueError, r"Identifiers only on one side of rearrange expression"),
+        ("b h w -> b h w", {}, ValueError, r"Number of dimensions in pattern \(3\) must be equal to the number of "
+                                           r"dimensions in the tensor \(4\)"),
+        ("b h w c - b h w c", {}, ValueError, r"Pattern must contain a single '->' separator"),
+        ("b h w 2 -> b h w", {}, ValueError, r"rearrange only supports unnamed axes of size 1"),
+        ("b h h c -> b h c", {}, ValueError, r"Indexing expression contains duplicate dimension 'h'"),
+        ("b ((h) w) c -> b h w c", {}, ValueError, r"Axis composition is one-level"),
+        ("b h w c -> b h w c", {"x": 3}, ValueError, r"Identifiers not found in rearrange expression"),
+        ("b h w c -> b h w c", {"h": 2.0}, TypeError, r"rearrange axis lengths must be integers"),
+        ("b (... h) -> b h", {}, ValueError, r"Ellipsis is parenthesis in the left side is not allowed"),
+        ("b . c d -> b c d", {}, ValueError, r"dots only"),
+    ]
+    for pattern, lengths, exc, match in cases:
+        _both_raise(lambda L, p=pattern, k=lengths: L.func.rearrange(L.zeros(*z), p, **k), exc, match)
+    with pytest.raises(ValueError, match=r"cannot infer the lengths of \['h', 'w'\] from dimension 1 \(size 6\)"):
+        ef.rearrange(ember.zeros(*z), "b (h w) c d -> b h w c d")
+    with pytest.raises(ValueError, match=r"dimension 1 of size 6 .* cannot be split into \['h', 'h1'\] with h1=4"):
+        ef.rearrange(ember.zeros(*z), "b (h h1) w c -> b h h1 w c", h1=4)
+    with pytest.raises(ValueError, match=r"dimension 1 has size 6 .* but the pattern's \(h\) has length 5"):
+        ef.rearrange(ember.zeros(*z), "b h w c -> b h w c", h=5)

@@ -16,7 +16,8 @@ that require grad, and since ``g`` is linear in ``u``, differentiating ``g . t``
 takes one pass per input element (the Jacobian column by column, as forward mode does).
 
 ``vmap`` (``ember._vmap``) runs ``func`` once per sample and stacks the outputs. ``functionalize`` and
-``debug_unwrap`` are identities: ember has no functionalization pass and no wrapper tensors.
+``debug_unwrap`` are identities: ember has no functionalization pass and no wrapper tensors. ``rearrange``
+(einops' pattern language) lives in ``ember._rearrange``.
 """
 from __future__ import annotations
 
@@ -27,12 +28,14 @@ import numpy as np
 
 from . import _random
 from ._tensor import Tensor
+from ._rearrange import rearrange
 from ._vmap import _RANDOMNESS, _Randomness, vmap
 from .autograd.engine import grad as _autograd_grad
 from .autograd.grad_mode import enable_grad
 
 __all__ = ["functional_call", "grad", "grad_and_value", "vjp", "jacrev", "hessian", "vmap", "jvp", "jacfwd",
-           "linearize", "stack_module_state", "replace_all_batch_norm_modules_", "functionalize", "debug_unwrap"]
+           "linearize", "stack_module_state", "replace_all_batch_norm_modules_", "functionalize", "debug_unwrap",
+           "rearrange"]
 
 
 # ---------------------------------------------------------------------------- pytrees
