@@ -278,6 +278,21 @@ def test_randomness_same_and_different():
     assert all(torch.equal(t[0], r) for r in t)
 
 
+def test_randomness_hook_watches_only_the_calling_thread():
+    import threading
+
+    drawn = []
+
+    def f(a):
+        t = threading.Thread(target=lambda: drawn.append(ember.rand(2)))  # e.g. a data-loading worker
+        t.start()
+        t.join()
+        return a * 2
+
+    close(ef.vmap(f)(ember.ones(3, 2)), torch.ones(3, 2) * 2)
+    assert len(drawn) == 3
+
+
 def test_nested_randomness():
     x = ember.zeros(3, 2, 4)
     out = ef.vmap(ef.vmap(lambda a: a + ember.rand(4), randomness="same"), randomness="different")(x).numpy()

@@ -10,7 +10,8 @@ inside ``func`` (torch raises); a batch of size 0 is refused (there is no sample
 from); with ``out_dims=None`` an output is accepted when every sample produced the same value.
 
 Randomness is watched through ``ember._random._draw_hooks``: every draw from any ``ember.Generator`` (the
-default one or one passed as ``generator=``) goes through ``Generator.np``, which runs the hooks first.
+default one or one passed as ``generator=``) goes through ``Generator.np``, which runs the hooks first; a
+hook only looks at draws on the thread that called ``vmap`` (not at data-loading workers).
 ``randomness='error'`` raises on the first draw inside ``func``; ``'different'`` lets every sample draw on from
 the stream; ``'same'`` records each generator's state at its first draw in the first sample and puts it back
 at its first draw in every later sample, so all samples see the same numbers.
@@ -18,6 +19,7 @@ at its first draw in every later sample, so all samples see the same numbers.
 from __future__ import annotations
 
 import functools
+import threading
 
 import numpy as np
 
@@ -101,6 +103,7 @@ class _Randomness:
 
     def __init__(self, mode):
         self.mode = mode
+        self.thread = threading.get_ident()  # draws on other threads (data-loading workers) are not this call's
         self.saved = {}  # id(generator) -> (generator, its bit-generator state before the first sample's draw)
         self.seen = set()
 
@@ -108,6 +111,8 @@ class _Randomness:
         self.seen = set()
 
     def __call__(self, gen):
+        if threading.get_ident() != self.thread:
+            return
         if self.mode == "error":
             raise RuntimeError(
                 "vmap: called random operation while in randomness error mode. Please either use the 'same' or "
