@@ -712,8 +712,8 @@ def test_num_sanity_val_steps_minus_one_runs_every_validation_batch():
 
 
 def test_flags_without_effect_warn_and_nonfinite_error_is_exported():
-    with pytest.warns(UserWarning, match=r"precision='16-mixed'\) has no effect"):
-        Trainer(precision="16-mixed", **QUIET)
+    with pytest.warns(UserWarning, match=r"profiler='simple'\) has no effect"):
+        Trainer(profiler="simple", **QUIET)
     from ember.train import NonFiniteLossError
 
     assert issubclass(NonFiniteLossError, FloatingPointError)

@@ -45,7 +45,8 @@ def _rowsum(a):
 
 def _colsum(a):
     """Sums over the first axis of a 2-D float32/float64 array (a bias gradient): a GEMV of a vector of ones
-    against it (several times faster than NumPy's reduction over axis 0); other arrays: np.add.reduce."""
+    against it (several times faster than NumPy's reduction over axis 0); other arrays: np.add.reduce (float16:
+    accumulated in float32)."""
     m = a.shape[0]
     if a.dtype in (np.float32, np.float64) and a.ndim == 2 and m > 1 and a.size:
         key = (m, a.dtype)
@@ -53,6 +54,8 @@ def _colsum(a):
         if ones is None:
             ones = _ONES[key] = np.ones(m, a.dtype)
         return np.matmul(ones, a)
+    if a.dtype == np.float16:  # accumulate in float32 and round once, as torch's CPU sum of float16
+        return np.add.reduce(a, axis=0, dtype=np.float32).astype(np.float16)
     return np.add.reduce(a, axis=0)
 
 

@@ -129,6 +129,9 @@ def check_trainer_args(a: dict) -> dict:
             _fail("callbacks", cbs, "a Callback or a list of Callbacks", TypeError)
         a["callbacks"] = [cbs]  # one callback, as Lightning accepts
 
+    from ember.train._precision import resolve_precision
+    a["precision"] = resolve_precision(a["precision"])  # "32-true", "64-true", "16-mixed" or "16-true"
+
     if a["barebones"]:
         _barebones(a)
     _resolve_defaults(a)
@@ -174,9 +177,9 @@ def _barebones(a):
 
 def warn_inert(a):
     """Flags ember accepts for porting but cannot act on: say so instead of silently ignoring them."""
-    inert = {"precision": (None, 32, "32", "32-true"), "benchmark": (None, False), "profiler": (None,),
+    inert = {"benchmark": (None, False), "profiler": (None,),
              "sync_batchnorm": (False,), "plugins": (None,), "strategy": ("auto", "single_device")}
     for name, ok in inert.items():
         if a[name] not in ok:
-            warnings.warn(f"Trainer({name}={a[name]!r}) has no effect in ember (single CPU process, float32 "
-                          "unless the model is converted); the run proceeds without it", UserWarning, stacklevel=3)
+            warnings.warn(f"Trainer({name}={a[name]!r}) has no effect in ember (single CPU process); the run "
+                          "proceeds without it", UserWarning, stacklevel=3)

@@ -13,6 +13,7 @@ atomic write)::
                       the start of the epoch (to replay the epoch's shuffle on mid-epoch resume)
     dataloader:       the train loader's state_dict() when it has one
     hyper_parameters, datamodule, results (epoch aggregates), metrics (callback/logged/prog-bar)
+    MixedPrecision:   the GradScaler's state_dict() with precision="16-mixed" (Lightning's key)
 """
 
 from __future__ import annotations

@@ -40,7 +40,8 @@ class SigtermStop(Exception):
 
 
 _TRAINING_KEYS = ("lr_schedulers", "callbacks", "rng", "rng_epoch_start", "results",
-                  "metrics", "datamodule", "dataloader", "val_dataloaders", "should_stop", "grads")
+                  "metrics", "datamodule", "dataloader", "val_dataloaders", "should_stop", "grads",
+                  "MixedPrecision")  # (the loss scaler of precision="16-mixed": Lightning's key)
 
 
 class CheckpointConnector:
@@ -163,6 +164,9 @@ class CheckpointConnector:
         }
         if t._epoch_rng is not None:
             st["rng_epoch_start"] = t._epoch_rng
+        prec = t.precision_plugin.state_dict()  # (changes only at the step, which a mark follows)
+        if prec:
+            st[type(t.precision_plugin).__qualname__] = prec
         if t._results is not None:
             st["results"] = _storable(t._results.state_dict())
         if hasattr(t.train_dataloader, "state_dict"):
@@ -331,6 +335,9 @@ class CheckpointConnector:
             o.load_state_dict(s)
         for c, s in zip(t.lr_scheduler_configs, sched_states):
             c.scheduler.load_state_dict(s)
+        prec_key = type(t.precision_plugin).__qualname__
+        if prec_key in ck:  # (a checkpoint of another precision: the scaler starts fresh, as in Lightning)
+            t.precision_plugin.load_state_dict(ck[prec_key])
         loops = ck["loops"]
         t.global_step = int(ck["global_step"])
         t._batches_that_stepped = int(loops.get("batches_that_stepped", 0))

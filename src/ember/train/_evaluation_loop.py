@@ -82,6 +82,8 @@ class EvaluationLoop:
                         batch = next(it)
                     except StopIteration:
                         break
+                    if self._convert_input is not None:
+                        batch = self._convert_input(batch)
                     if self._batch_hooks:
                         batch = self._transfer_batch(batch, dl_idx)
                     res.new_batch(batch)

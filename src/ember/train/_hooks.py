@@ -2,7 +2,8 @@
 
 Serves every ``on_*`` hook of :class:`~ember.train.Callback` and the module (callbacks first, in list
 order, then the module), the step methods (``training_step``, ``validation_step``, ``test_step``,
-``predict_step``) and the batch-transfer hooks (``on_before_batch_transfer``,
+``predict_step``, each inside the precision's context: autocast for ``"16-mixed"``, the default dtype for
+``"64-true"``/``"16-true"``) and the batch-transfer hooks (``on_before_batch_transfer``,
 ``transfer_batch_to_device``, ``on_after_batch_transfer``: the datamodule's when it overrides one,
 else the module's). A hook nobody overrides is skipped at the cost of one dict lookup. A mixin of
 :class:`~ember.train.Trainer`: its methods read and set the trainer's own attributes.
@@ -99,9 +100,18 @@ class HookCaller:
         d = m.__dict__
         d["_current_fx"] = name
         try:
-            return getattr(m, name)(batch, batch_idx, *extra)
+            if self.precision_plugin.precision == "32-true":
+                return getattr(m, name)(batch, batch_idx, *extra)
+            with self.precision_plugin.step_context():  # autocast, or the default dtype (see _precision.py)
+                return getattr(m, name)(batch, batch_idx, *extra)
         finally:
             d["_current_fx"] = None
+
+    @property
+    def _convert_input(self):
+        """The precision's conversion of a batch's floating tensors (None: nothing to convert)."""
+        p = self.precision_plugin
+        return p.convert_input if p.precision in ("64-true", "16-true") else None
 
 
 def _overridden(m):

@@ -17,6 +17,7 @@ import math
 import warnings
 
 from ember.train._optim_config import parse_optimizers
+from ember.train._precision import ScaledOptimizer
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -32,8 +33,16 @@ class _ManualOptimizer:
 
     def step(self, closure=None):
         t = self._trainer
-        t._call("on_before_optimizer_step", self._opt)
-        out = self._opt.step(closure) if closure is not None else self._opt.step()
+        scaler = t.precision_plugin.scaler
+        if scaler is not None:  # "16-mixed", as Lightning's MixedPrecision.optimizer_step
+            if closure is not None:
+                closure()
+            scaler.unscale_(self._opt)
+            t._call("on_before_optimizer_step", self._opt)
+            out = t.precision_plugin.step(self._opt)  # skipped on inf/NaN gradients; the scale is updated
+        else:
+            t._call("on_before_optimizer_step", self._opt)
+            out = self._opt.step(closure) if closure is not None else self._opt.step()
         t.global_step += 1
         return out
 
@@ -62,19 +71,32 @@ class OptimizationConnector:
             self._call("on_before_zero_grad", opt)
             m.optimizer_zero_grad(self.current_epoch, batch_idx, opt)
             self._window_has_grad = False
+        prec = self.precision_plugin
         if loss is not None:
             if acc > 1:
                 loss = loss / acc
+            if prec.scaler is not None:  # "16-mixed": the hooks and backward see the scaled loss (Lightning)
+                loss = prec.scale_loss(loss)
             self._call("on_before_backward", loss)
             m.backward(loss)
             self._call("on_after_backward")
             self._window_has_grad = True
         if last and opt is not None and self._window_has_grad:
-            self._call("on_before_optimizer_step", opt)
-            m.configure_gradient_clipping(opt, gradient_clip_val=self.gradient_clip_val,
-                                          gradient_clip_algorithm=self.gradient_clip_algorithm)
-            m.optimizer_step(self.current_epoch, batch_idx, opt)
-            self.global_step += 1
+            if prec.scaler is None:
+                self._call("on_before_optimizer_step", opt)
+                m.configure_gradient_clipping(opt, gradient_clip_val=self.gradient_clip_val,
+                                              gradient_clip_algorithm=self.gradient_clip_algorithm)
+                m.optimizer_step(self.current_epoch, batch_idx, opt)
+            else:  # "16-mixed": unscale, then the hook and clipping see true gradients; the step is the scaler's
+                prec.unscale(opt)
+                self._call("on_before_optimizer_step", opt)
+                m.configure_gradient_clipping(opt, gradient_clip_val=self.gradient_clip_val,
+                                              gradient_clip_algorithm=self.gradient_clip_algorithm)
+                scaled = ScaledOptimizer(opt, prec)
+                m.optimizer_step(self.current_epoch, batch_idx, scaled)
+                if not scaled._stepped:
+                    prec.abandon(opt)
+            self.global_step += 1  # (also when the scaler skipped the step, as Lightning counts)
             self._stepped = True
         return out
 
@@ -86,6 +108,8 @@ class OptimizationConnector:
         finally:
             m._current_fx = prev
         self.optimizers, self.lr_scheduler_configs = parse_optimizers(out)
+        if self.precision_plugin.scaler is not None:
+            self.precision_plugin.check_optimizers(self.optimizers)
         if not self.optimizers:
             if m.automatic_optimization:
                 raise ValueError(f"{type(m).__name__}.configure_optimizers() returned None: with automatic "

@@ -238,6 +238,8 @@ class TrainModule(_HookDefaults, Module):
         """``loss.backward()`` with the ``on_before_backward`` / ``on_after_backward`` hooks; under
         ``strategy="ddp"`` the gradients are averaged over the ranks, as Lightning's DDP does."""
         t = self._require_trainer("manual_backward()")
+        if t.precision_plugin.scaler is not None:  # precision="16-mixed": backward of the scaled loss (Lightning)
+            loss = t.precision_plugin.scale_loss(loss)
         t._call("on_before_backward", loss)
         t.strategy.pre_backward(loss)  # ddp: this backward's gradients are averaged over the ranks
         self.backward(loss, *args, **kwargs)

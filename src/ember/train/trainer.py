@@ -5,6 +5,7 @@ Where each hook fires during ``fit`` (callbacks first, in list order, then the m
 
     configure_callbacks [m]; prepare_data [dm, m]
     setup("fit")                                  # datamodule, callbacks, module
+    (the precision converts the module: "64-true" float64, "16-true" float16)
     (ckpt_path: on_load_checkpoint [m], on_load_checkpoint [cb], cb.load_state_dict)
     configure_optimizers [m]                      # checked: shapes, schedulers
     on_fit_start
@@ -15,12 +16,14 @@ Where each hook fires during ``fit`` (callbacks first, in list order, then the m
     for epoch in epochs:
         on_train_epoch_start
         for batch_idx, batch in train loader:
+            (precision's input conversion: "64-true"/"16-true" cast the batch's floating tensors)
             (on_before_batch_transfer; transfer_batch_to_device; on_after_batch_transfer)  # [dm or m]
             on_train_batch_start                  # module returning -1 ends the epoch
-            out = training_step(batch, batch_idx)
+            out = training_step(batch, batch_idx) # every *_step under the precision's context (autocast)
             on_before_zero_grad; optimizer_zero_grad [m]    # first batch of an accumulation
-            on_before_backward; backward [m]; on_after_backward
-            on_before_optimizer_step; configure_gradient_clipping [m]; optimizer_step [m]
+            on_before_backward; backward [m]; on_after_backward          # ("16-mixed": of the scaled loss)
+            on_before_optimizer_step; configure_gradient_clipping [m]; optimizer_step [m]  # ("16-mixed":
+                                                  # unscaled first; the step is skipped on inf/NaN gradients)
             (step-interval schedulers; epoch-interval ones after the last batch)
             on_train_batch_end(out)
             if validation is due:
@@ -51,6 +54,7 @@ docstring names the hooks it serves:
 * ``_logger_connector.py``   what reaches the loggers, and when; learning curves (``_plots.py``)
 * ``_logging.py``            ``self.log``
 * ``_signals.py``            SIGTERM, ``on_exception``
+* ``_precision.py``          ``precision=``: module and batch conversion, autocast and loss scaling
 * ``strategies.py``          ddp
 
 Beyond Lightning: exact resume (a run resumed from any checkpoint, even one saved mid-epoch, ends
@@ -76,6 +80,7 @@ from ember.train._logger_connector import LoggerConnector
 from ember.train._logging import ResultCollection
 from ember.train._optimization import NonFiniteLossError, OptimizationConnector  # noqa: F401 (public here)
 from ember.train._optim_config import LRSchedulerConfig
+from ember.train._precision import make_precision_plugin
 from ember.train._signals import SIGTERM_EXIT_CODE, SignalConnector, SigtermGuard  # noqa: F401
 
 __all__ = ["Trainer", "TrainerState", "NonFiniteLossError", "LRSchedulerConfig"]
@@ -127,6 +132,7 @@ class Trainer(DataConnector, OptimizationConnector, EvaluationLoop, CallbackConn
             self.strategy.launch_or_join()
             a.update(strategy="auto", sync_batchnorm=False)  # both take effect: no "inert flag" warning
         warn_inert(a)
+        self.precision_plugin = make_precision_plugin(a["precision"])  # see _precision.py
         self.barebones, self.use_distributed_sampler = a["barebones"], a["use_distributed_sampler"]
         self.fast_dev_run = a["fast_dev_run"]
         # Lightning's fast_dev_run mutes the loggers (a DummyLogger) rather than removing them: callbacks that
@@ -292,12 +298,18 @@ class Trainer(DataConnector, OptimizationConnector, EvaluationLoop, CallbackConn
 
     @property
     def precision(self) -> str:
-        return "32-true"
+        """The normalised precision flag: ``"32-true"``, ``"64-true"``, ``"16-mixed"`` or ``"16-true"``."""
+        return self.precision_plugin.precision
+
+    @property
+    def scaler(self):
+        """The ``GradScaler`` of ``precision="16-mixed"`` (None otherwise), as Lightning's."""
+        return self.precision_plugin.scaler
 
     def init_module(self, empty_init=None):
-        """A context for building the module (Lightning picks device and dtype there); a no-op."""
-        import contextlib
-        return contextlib.nullcontext()
+        """A context for building the module: the default dtype is the precision's (float64 for
+        ``"64-true"``, float16 for ``"16-true"``), as Lightning's; otherwise a no-op."""
+        return self.precision_plugin.init_context()
 
     @property
     def global_rank(self) -> int:
@@ -386,6 +398,8 @@ class Trainer(DataConnector, OptimizationConnector, EvaluationLoop, CallbackConn
             except StopIteration:
                 completed = True
                 break
+            if self._convert_input is not None:
+                batch = self._convert_input(batch)
             if self._batch_hooks:
                 batch = self._transfer_batch(batch, 0)
             self.is_last_batch = n is not None and batch_idx + 1 == n
@@ -507,6 +521,7 @@ class Trainer(DataConnector, OptimizationConnector, EvaluationLoop, CallbackConn
         self.strategy.setup(self)  # ddp: rank 0 picks the loggers' version; other ranks' loggers go quiet
         self._call_callbacks("setup", stage)
         m.setup(stage)
+        self.precision_plugin.convert_module(m)  # (before a checkpoint's weights are loaded: exact resume)
         if stage == "fit":
             self.strategy.setup_module(m)  # ddp: rank 0's weights everywhere, gradient hooks
 
