@@ -352,33 +352,42 @@ class EagerScaler(Callback):
     """A scaler that overflows and grows often (as Lightning's MixedPrecision(scaler=...) would give)."""
 
     def setup(self, trainer, module, stage):
-        trainer.precision_plugin.scaler = ember.amp.GradScaler("cpu", init_scale=2.0 ** 20, growth_interval=3)
+        if trainer.precision == "16-mixed":
+            trainer.precision_plugin.scaler = ember.amp.GradScaler("cpu", init_scale=2.0 ** 20, growth_interval=3)
 
 
 # a skipped first step makes the scheduler warn, as torch's does under AMP (and Lightning's with it)
 @pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step\\(\\)` before `optimizer.step\\(\\)`")
-def test_mixed_precision_resume_is_exact(tmp_path):
+@pytest.mark.parametrize("precision", ["16-mixed", "64-true"])
+def test_resume_is_exact(tmp_path, precision):
+    """tests/test_resume.py's run (dropout, Adam, a per-step scheduler, accumulation, EarlyStopping)
+    resumed from checkpoints in the middle of epochs and of accumulation windows: the same weights bit
+    for bit (64-true: the fresh module is float32 until the Trainer converts it, before the load)."""
     import os
 
     from test_resume import run as resume_run
 
-    ref, t = resume_run(tmp_path / "ref", callbacks=[EagerScaler()], precision="16-mixed",
+    ref, t = resume_run(tmp_path / "ref", callbacks=[EagerScaler()], precision=precision,
                         enable_checkpointing=False)
     base, _ = resume_run(tmp_path / "f32", enable_checkpointing=False)
     assert base != ref  # the precision changed the run
     ck = ModelCheckpoint(dirpath=tmp_path / "ck", every_n_train_steps=1, save_top_k=-1, filename="{step}")
-    full, _ = resume_run(tmp_path / "run", callbacks=[EagerScaler(), ck], precision="16-mixed")
+    full, _ = resume_run(tmp_path / "run", callbacks=[EagerScaler(), ck], precision=precision)
     assert full == ref
     files = sorted(os.listdir(tmp_path / "ck"), key=lambda f: int(f.split("=")[1].split(".")[0]))
-    scales = [ember.load(tmp_path / "ck" / f)["MixedPrecision"]["scale"] for f in files]
-    assert len(set(scales)) > 3 and min(scales) < 2.0 ** 20  # skipped steps, backoffs and growths were saved
+    if precision == "16-mixed":
+        scales = [ember.load(tmp_path / "ck" / f)["MixedPrecision"]["scale"] for f in files]
+        assert len(set(scales)) > 3 and min(scales) < 2.0 ** 20  # skipped steps, backoffs and growths were saved
+    else:
+        assert ember.load(tmp_path / "ck" / files[0])["state_dict"]["net.0.weight"].dtype == ember.float64
     for f in files[1:4] + files[len(files) // 2: len(files) // 2 + 1] + files[-1:]:
         ember.manual_seed(999)
         random.seed(5)
         got, t2 = resume_run(tmp_path / f"r_{f}", ckpt_path=tmp_path / "ck" / f, callbacks=[EagerScaler()],
-                             precision="16-mixed", enable_checkpointing=False)
+                             precision=precision, enable_checkpointing=False)
         assert got == ref, f"resumed from {f}"
-        assert t2.scaler.state_dict() == t.scaler.state_dict()
+        if precision == "16-mixed":
+            assert t2.scaler.state_dict() == t.scaler.state_dict()
 
 
 # -- "16-true" ----------------------------------------------------------------------------------------------------
