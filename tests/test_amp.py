@@ -562,3 +562,24 @@ def test_autocast_weight_cache_as_torch():
             lin.weight.mul_(2)
         b = lin(ember.ones(1, 3))
     np.testing.assert_allclose(b.detach().float().numpy(), 2 * a.detach().float().numpy(), rtol=1e-3)
+
+
+def test_autocast_linear_gradients_match_torch_bit_for_bit():
+    # the float16 bias gradient is accumulated in float32 and rounded once, as torch's CPU sum of float16
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((64, 16)).astype(np.float32)
+    w, b = rng.standard_normal((8, 16)).astype(np.float32), rng.standard_normal(8).astype(np.float32)
+    g = (rng.standard_normal((64, 8)) * 300).astype(np.float32)
+    grads = []
+    for L in (ember, torch):
+        lin = L.nn.Linear(16, 8)
+        with L.no_grad():
+            lin.weight.copy_(L.tensor(w))
+            lin.bias.copy_(L.tensor(b))
+        xt = L.tensor(x, requires_grad=True)
+        with L.autocast("cpu", dtype=L.float16):
+            out = L.relu(lin(xt))
+        out.backward(L.tensor(g).to(L.float16))
+        grads.append([t.grad.numpy().copy() for t in (xt, lin.weight, lin.bias)])
+    for a, b_ in zip(*grads):
+        np.testing.assert_array_equal(a, b_)
