@@ -259,11 +259,22 @@ def relu6(input, inplace=False):
     return hardtanh(input, 0.0, 6.0)
 
 
+def _half_in_float32(f, input, *args):
+    """torch's CPU kernels compute a float16 activation (and its backward) in float32 and round once; composed of
+    several ember ops, it would round after each: run the composition on the float32 copy and round the result."""
+    if input._data.dtype == np.float16:
+        return f(input.float(), *args).half()
+    return None
+
+
 def leaky_relu(input, negative_slope=0.01, inplace=False):
     """x if x > 0 else negative_slope * x."""
     if inplace:
         return _inplace(input, lambda x: leaky_relu(x, negative_slope))
     _float_input(input, "leaky_relu")
+    r = _half_in_float32(leaky_relu, input, negative_slope)
+    if r is not None:
+        return r
     return O.where(input._data > 0, input, input * negative_slope)
 
 
@@ -272,6 +283,9 @@ def elu(input, alpha=1.0, inplace=False):
     if inplace:
         return _inplace(input, lambda x: elu(x, alpha))
     _float_input(input, "elu")
+    r = _half_in_float32(elu, input, alpha)
+    if r is not None:
+        return r
     neg = O.expm1(O.clamp(input, max=0.0)) * alpha
     return O.where(input._data > 0, input, neg)
 
@@ -279,6 +293,9 @@ def elu(input, alpha=1.0, inplace=False):
 def selu(input, inplace=False):
     if inplace:
         return _inplace(input, selu)
+    r = _half_in_float32(selu, input) if isinstance(input, Tensor) else None
+    if r is not None:
+        return r
     alpha = 1.6732632423543772848170429916717
     scale = 1.0507009873554804934193349852946
     return elu(input, alpha) * scale
@@ -288,6 +305,9 @@ def celu(input, alpha=1.0, inplace=False):
     if inplace:
         return _inplace(input, lambda x: celu(x, alpha))
     _float_input(input, "celu")
+    r = _half_in_float32(celu, input, alpha)
+    if r is not None:
+        return r
     neg = O.expm1(O.clamp(input, max=0.0) / alpha) * alpha
     return O.where(input._data > 0, input, neg)
 
@@ -333,18 +353,27 @@ def mish(input, inplace=False):
 def logsigmoid(input):
     """log(sigmoid(x)), stable: min(x, 0) - log1p(exp(-|x|))."""
     _float_input(input, "logsigmoid")
+    r = _half_in_float32(logsigmoid, input)
+    if r is not None:
+        return r
     return O.minimum(input, O.zeros_like(input)) - O.log1p(O.exp(-O.abs(input)))
 
 
 def hardsigmoid(input, inplace=False):
     if inplace:
         return _inplace(input, hardsigmoid)
+    r = _half_in_float32(hardsigmoid, input) if isinstance(input, Tensor) else None
+    if r is not None:
+        return r
     return hardtanh(input / 6.0 + 0.5, 0.0, 1.0)
 
 
 def hardswish(input, inplace=False):
     if inplace:
         return _inplace(input, hardswish)
+    r = _half_in_float32(hardswish, input) if isinstance(input, Tensor) else None
+    if r is not None:
+        return r
     return input * hardsigmoid(input)
 
 
