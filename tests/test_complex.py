@@ -304,13 +304,13 @@ def test_conj_helpers():
 def test_ops_without_complex_support_raise_naming_the_op():
     z = ember.tensor(_c(2, 2))
     cases = {
-        "relu": lambda: ember.relu(z), "sin": lambda: ember.sin(z), "sigmoid": lambda: ember.sigmoid(z),
+        "relu": lambda: ember.relu(z), "lgamma": lambda: ember.lgamma(z), "logit": lambda: ember.logit(z),
         "floor": lambda: ember.floor(z), "ceil": lambda: z.ceil(), "round": lambda: z.round(), "frac": lambda: z.frac(),
         "lt": lambda: z < z, "gt": lambda: ember.gt(z, 0), "ge": lambda: z >= 1, "clamp": lambda: z.clamp(min=0),
         "max": lambda: z.max(), "min": lambda: ember.min(z, 0), "argmax": lambda: z.argmax(), "sort": lambda: z.sort(),
         "topk": lambda: z.topk(1), "maximum": lambda: ember.maximum(z, z), "softmax": lambda: z.softmax(0),
         "cumprod": lambda: z.cumprod(0), "var": lambda: z.var(), "remainder": lambda: z % 2,
-        "floor_divide": lambda: z // 2, "atan2": lambda: ember.atan2(z, z), "tanh": lambda: z.tanh(),
+        "floor_divide": lambda: z // 2, "atan2": lambda: ember.atan2(z, z), "digamma": lambda: z.digamma(),
         "sign": lambda: z.sign(), "erf": lambda: ember.erf(z), "log_softmax": lambda: ember.log_softmax(z, 0),
         "mse_loss": lambda: ember.nn.functional.mse_loss(z, z), "linear": lambda: ember.nn.functional.linear(z, z),
         "median": lambda: z.median(), "signbit": lambda: z.signbit(), "norm": lambda: z.norm(),

@@ -324,7 +324,8 @@ def _mark_complex_ok():
     indexing ops, copies, casts), whose backward is the same for complex numbers."""
     names = {
         binary: ("Add", "Sub", "Mul", "Div", "Pow", "Where"),
-        unary: ("Neg", "Exp", "Log", "Sqrt", "Abs", "Reciprocal"),
+        unary: ("Neg", "Exp", "Log", "Sqrt", "Abs", "Reciprocal", "Expm1", "Log1p", "Log2", "Log10", "Rsqrt", "Sin",
+                "Cos", "Tan", "Tanh", "Sigmoid", "Asin", "Acos", "Atan", "Sinh", "Cosh"),
         reduce: ("Sum", "Mean", "MeanDim"),
         linalg: ("MatMul",),
         casting: ("Cast", "ToDevice"),

@@ -30,7 +30,7 @@ class _Lib:
     def __getattr__(self, name):
         if self.arrays:
             fn = getattr(np, name, None) if name in ("exp", "log", "sqrt", "sin", "cos", "tan", "sign", "abs",
-                                                     "log1p", "cosh", "sinh", "exp2") else getattr(S, name)
+                                                     "log1p", "cosh", "sinh", "exp2", "conj") else getattr(S, name)
         else:
             fn = globals().get(name) or getattr(_package(), name)
         setattr(self, name, fn)
@@ -51,11 +51,14 @@ class _Lib:
 _ARR, _TEN = _Lib(True), _Lib(False)
 
 
-def _elementwise(opname, fwd, deriv, doc):
-    """A differentiable elementwise op: ``fwd(array)``; ``deriv(L, x)`` is d fwd / dx written with ``L``."""
+def _elementwise(opname, fwd, deriv, doc, cderiv=None):
+    """A differentiable elementwise op: ``fwd(array)``; ``deriv(L, x)`` is d fwd / dx written with ``L``.
+    ``cderiv(L, x)``, where given, is the complex derivative f'(z) of a holomorphic op that takes complex inputs
+    (the backward is then torch's ``g * conj(f'(z))``)."""
 
     class _Node(UnaryNode):
         op = opname
+        complex_ok = cderiv is not None
 
         def forward(self, x):
             with np.errstate(all="ignore"):
@@ -63,8 +66,11 @@ def _elementwise(opname, fwd, deriv, doc):
 
         def backward(self, ns, g, ins, out):
             L = _ARR if ns is ARRAY_NS else _TEN
+            x = ins[0]
             with np.errstate(all="ignore"):
-                return (g * deriv(L, ins[0]),)
+                if cderiv is not None and (x._data if isinstance(x, Tensor) else x).dtype.kind == "c":
+                    return (g * L.conj(cderiv(L, x)),)
+                return (g * deriv(L, x),)
 
     _Node.__name__ = "".join(p.capitalize() for p in opname.split("_"))
 
@@ -109,21 +115,23 @@ tensor_method(sinc, inplace=True)
 
 
 acosh = arccosh = _elementwise("acosh", np.arccosh, lambda L, x: 1.0 / L.sqrt(x * x - 1.0),
-                               "Inverse hyperbolic cosine (differentiable).")
+                               "Inverse hyperbolic cosine (differentiable).",
+                               lambda L, x: 1.0 / (L.sqrt(x - 1.0) * L.sqrt(x + 1.0)))
 tensor_method(acosh, "acosh", "arccosh", inplace=True)
 
 
 asinh = arcsinh = _elementwise("asinh", np.arcsinh, lambda L, x: 1.0 / L.sqrt(x * x + 1.0),
-                               "Inverse hyperbolic sine (differentiable).")
+                               "Inverse hyperbolic sine (differentiable).", lambda L, x: 1.0 / L.sqrt(x * x + 1.0))
 tensor_method(asinh, "asinh", "arcsinh", inplace=True)
 
 
 atanh = arctanh = _elementwise("atanh", np.arctanh, lambda L, x: 1.0 / (1.0 - x * x),
-                               "Inverse hyperbolic tangent (differentiable).")
+                               "Inverse hyperbolic tangent (differentiable).", lambda L, x: 1.0 / (1.0 - x * x))
 tensor_method(atanh, "atanh", "arctanh", inplace=True)
 
 
-exp2 = _elementwise("exp2", np.exp2, lambda L, x: _LN2 * L.exp2(x), "2 ** x (differentiable).")
+exp2 = _elementwise("exp2", np.exp2, lambda L, x: _LN2 * L.exp2(x), "2 ** x (differentiable).",
+                    lambda L, x: _LN2 * L.exp2(x))
 tensor_method(exp2, inplace=True)
 
 

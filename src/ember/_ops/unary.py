@@ -50,7 +50,7 @@ class Expm1(_Unary):
         return np.expm1(x)
 
     def backward(self, ns, g, ins, out):
-        return (g * (out + 1),)
+        return (g * ns.conj(out + 1),)
 
 
 class Log(_Unary):
@@ -72,7 +72,7 @@ class Log1p(_Unary):
             return np.log1p(x)
 
     def backward(self, ns, g, ins, out):
-        return (g / (ins[0] + 1),)
+        return (g / ns.conj(ins[0] + 1),)
 
 
 class Log2(_Unary):
@@ -83,7 +83,7 @@ class Log2(_Unary):
             return np.log2(x)
 
     def backward(self, ns, g, ins, out):
-        return (g / (ins[0] * math.log(2.0)),)
+        return (g / (ns.conj(ins[0]) * math.log(2.0)),)
 
 
 class Log10(_Unary):
@@ -94,7 +94,7 @@ class Log10(_Unary):
             return np.log10(x)
 
     def backward(self, ns, g, ins, out):
-        return (g / (ins[0] * math.log(10.0)),)
+        return (g / (ns.conj(ins[0]) * math.log(10.0)),)
 
 
 class Sqrt(_Unary):
@@ -120,6 +120,7 @@ class Rsqrt(_Unary):
             return 1 / np.sqrt(x)
 
     def backward(self, ns, g, ins, out):
+        out = ns.conj(out)
         return (g * (-0.5) * out * out * out,)
 
 
@@ -163,11 +164,11 @@ class Sin(_Unary):
 
     def backward(self, ns, g, ins, out):
         x = ins[0]
-        if ns is ARRAY_NS and g.dtype == x.dtype:  # arrays: no temporary beyond the result (same bits)
+        if ns is ARRAY_NS and g.dtype == x.dtype and x.dtype.kind == "f":  # arrays: no temporary beyond the result
             r = np.cos(x)
             r *= g
             return (r,)
-        return (g * ns.cos(x),)
+        return (g * ns.conj(ns.cos(x)),)
 
 
 class Cos(_Unary):
@@ -177,7 +178,7 @@ class Cos(_Unary):
         return np.cos(x)
 
     def backward(self, ns, g, ins, out):
-        return (-g * ns.sin(ins[0]),)
+        return (-g * ns.conj(ns.sin(ins[0])),)
 
 
 class Tan(_Unary):
@@ -189,7 +190,7 @@ class Tan(_Unary):
         return np.tan(x)
 
     def backward(self, ns, g, ins, out):
-        return (g * (1 + out * out),)
+        return (g * ns.conj(1 + out * out),)
 
 
 class Tanh(_Unary):
@@ -204,9 +205,11 @@ class Tanh(_Unary):
         if ns is ARRAY_NS and g.dtype == out.dtype and out.ndim:  # arrays: in place on one temporary (same bits)
             r = np.multiply(out, out)
             np.subtract(1, r, out=r)
+            if r.dtype.kind == "c":
+                np.conjugate(r, out=r)
             r *= g
             return (r,)
-        return (g * (1 - out * out),)
+        return (g * ns.conj(1 - out * out),)
 
 
 class Sigmoid(_Unary):
@@ -225,11 +228,11 @@ class Sigmoid(_Unary):
         return np.reciprocal(e, out=e)
 
     def backward(self, ns, g, ins, out):
-        if ns is ARRAY_NS and g.dtype == out.dtype:  # arrays: (g * out) * (1 - out) with one temporary
+        if ns is ARRAY_NS and g.dtype == out.dtype and out.dtype.kind == "f":  # arrays: one temporary
             r = np.multiply(g, out)
             r *= np.subtract(1, out)
             return (r,)
-        return (g * out * (1 - out),)
+        return (g * ns.conj(out * (1 - out)),)
 
 
 class Relu(_Unary):
@@ -283,7 +286,7 @@ class Asin(_Unary):
 
     def backward(self, ns, g, ins, out):
         x = ins[0]
-        return (g / ns.sqrt(1 - x * x),)
+        return (g / ns.conj(ns.sqrt(1 - x * x)),)
 
 
 class Acos(_Unary):
@@ -295,7 +298,7 @@ class Acos(_Unary):
 
     def backward(self, ns, g, ins, out):
         x = ins[0]
-        return (-g / ns.sqrt(1 - x * x),)
+        return (-g / ns.conj(ns.sqrt(1 - x * x)),)
 
 
 class Atan(_Unary):
@@ -306,7 +309,7 @@ class Atan(_Unary):
 
     def backward(self, ns, g, ins, out):
         x = ins[0]
-        return (g / (1 + x * x),)
+        return (g / ns.conj(1 + x * x),)
 
 
 class Sinh(_Unary):
@@ -317,7 +320,7 @@ class Sinh(_Unary):
 
     def backward(self, ns, g, ins, out):
         x = ins[0]
-        return (g * (ns.exp(x) + ns.exp(-x)) * 0.5,)
+        return (g * ns.conj(ns.exp(x) + ns.exp(-x)) * 0.5,)
 
 
 class Cosh(_Unary):
@@ -328,7 +331,7 @@ class Cosh(_Unary):
 
     def backward(self, ns, g, ins, out):
         x = ins[0]
-        return (g * (ns.exp(x) - ns.exp(-x)) * 0.5,)
+        return (g * ns.conj(ns.exp(x) - ns.exp(-x)) * 0.5,)
 
 
 def _unary(cls, name):
