@@ -136,3 +136,92 @@ def test_inplace_complex_elementwise():
         getattr(t, name)()
         getattr(e, name)()
         np.testing.assert_allclose(_np(e), _np(t), rtol=1e-12, atol=1e-14)
+
+
+# ---------------------------------------------------------------------------- creation
+
+
+def _part_stats(t):
+    a = _np(t).reshape(-1)
+    return np.array([a.real.mean(), a.real.var(), a.imag.mean(), a.imag.var(), a.real.min(), a.real.max()])
+
+
+RANDOM = {
+    "randn": lambda L, n: L.randn(n, dtype=L.complex64),
+    "randn128": lambda L, n: L.randn(n // 100, 100, dtype=L.complex128),
+    "rand": lambda L, n: L.rand(n, dtype=L.complex64),
+    "randn_like": lambda L, n: L.randn_like(L.zeros(n, dtype=L.complex128)),
+    "rand_like": lambda L, n: L.rand_like(L.zeros(n), dtype=L.complex64),
+    "normal_": lambda L, n: L.zeros(n, dtype=L.complex64).normal_(1.0, 2.0),
+    "uniform_": lambda L, n: L.zeros(n, dtype=L.complex128).uniform_(2.0, 4.0),
+    "normal_tensor_mean": lambda L, n: L.normal(L.full((n,), 1 - 1j), 2.0),
+    "normal_float_mean": lambda L, n: L.normal(0.5, 3.0, (n,), dtype=L.complex64),
+    "init_normal_": lambda L, n: L.nn.init.normal_(L.empty(n, dtype=L.complex64), 0.5, 2.0),
+    "init_uniform_": lambda L, n: L.nn.init.uniform_(L.empty(n, dtype=L.complex64), -1.0, 3.0),
+}
+
+
+@pytest.mark.parametrize("name", sorted(RANDOM))
+def test_random_complex_draws_have_torchs_distribution(name):
+    n = 200_000
+    t, e = RANDOM[name](torch, n), RANDOM[name](ember, n)
+    assert _name(e.dtype) == _name(t.dtype) and tuple(e.shape) == tuple(t.shape)
+    st, se = _part_stats(t), _part_stats(e)
+    # means and variances of each part agree to sampling error (std of a variance estimate ~ var * sqrt(2 / n))
+    np.testing.assert_allclose(se[:4], st[:4], rtol=0.03, atol=0.02)
+    if name in ("rand", "rand_like") or "uniform" in name:  # the support: [low, high) for each part
+        np.testing.assert_allclose(se[4:], st[4:], atol=1e-3)
+
+
+def test_random_complex_is_seeded_and_takes_a_generator():
+    ember.manual_seed(3)
+    a = ember.randn(5, dtype=ember.complex64)
+    ember.manual_seed(3)
+    b = ember.randn(5, dtype=ember.complex64)
+    assert a.tolist() == b.tolist() and (a.imag != 0).all()
+    g = ember.Generator().manual_seed(7)
+    c = ember.rand(3, 2, dtype=ember.complex128, generator=g, requires_grad=True)
+    assert c.requires_grad and c.dtype == ember.complex128 and tuple(c.shape) == (3, 2)
+
+
+FILLED = {
+    "zeros": lambda L: L.zeros(2, 3, dtype=L.complex64), "ones": lambda L: L.ones(2, dtype=L.complex128),
+    "full": lambda L: L.full((2,), 1 + 2j), "full_c128": lambda L: L.full((2,), 1j, dtype=L.complex128),
+    "full_real_value": lambda L: L.full((2,), 3.0, dtype=L.complex64), "eye": lambda L: L.eye(2, 3, dtype=L.complex64),
+    "full_like": lambda L: L.full_like(L.zeros(2, dtype=L.complex64), 1 - 2j),
+    "ones_like": lambda L: L.ones_like(L.ones(2), dtype=L.complex128),
+    "empty": lambda L: L.empty(2, dtype=L.complex64).zero_(), "new_full": lambda L: L.ones(2).new_full((2,), 1j, dtype=L.complex64),
+    "linspace": lambda L: L.linspace(0, 1, 5, dtype=L.complex64), "linspace_c": lambda L: L.linspace(-1j, 2 + 1j, 4),
+    "logspace_c": lambda L: L.logspace(0, 1j, 3), "fill_": lambda L: L.zeros(2, dtype=L.complex64).fill_(2 - 1j),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FILLED))
+def test_filled_complex_creation_matches_torch(name):
+    t, e = FILLED[name](torch), FILLED[name](ember)
+    assert _name(e.dtype) == _name(t.dtype) and tuple(e.shape) == tuple(t.shape)
+    np.testing.assert_allclose(_np(e), _np(t), rtol=1e-6, atol=1e-7)
+
+
+def test_complex_creation_errors_as_torch():
+    cases = {
+        "randint": (lambda L: L.randint(0, 3, (2,), dtype=L.complex64), "randint: complex dtypes are not supported"),
+        "randperm": (lambda L: L.randperm(3, dtype=L.complex64), "randperm: complex"),
+        "arange": (lambda L: L.arange(3, dtype=L.complex64), "arange: complex numbers are not supported"),
+        "full_like": (lambda L: L.full_like(L.zeros(2), 1j), "full_like: value cannot be converted to type ember.float32"),
+        "full": (lambda L: L.full((2,), 1j, dtype=L.float64), "full: value cannot be converted"),
+        "fill_": (lambda L: L.zeros(2).fill_(1 + 1j), "fill_: value cannot be converted"),
+        "scalar_tensor": (lambda L: L.scalar_tensor(1 + 1j), "scalar_tensor: value cannot be converted"),
+        "linspace": (lambda L: L.linspace(0, 1j, 3, dtype=L.float32), "linspace.*can't be safely cast"),
+        "exponential_": (lambda L: L.zeros(2, dtype=L.complex64).exponential_(), "exponential_: complex"),
+        "bernoulli": (lambda L: L.bernoulli(L.ones(2, dtype=L.complex64) / 2), "bernoulli: complex"),
+        "multinomial": (lambda L: L.multinomial(L.ones(2, dtype=L.complex64), 1), "multinomial only supports floating"),
+        "cauchy_": (lambda L: L.zeros(2, dtype=L.complex64).cauchy_(), "cauchy_: complex"),
+        "std_complex": (lambda L: L.normal(L.zeros(2), L.ones(2, dtype=L.complex64)), "non-complex"),
+        "randn_int": (lambda L: L.randn(2, dtype=L.int64), "randn: expected a floating or complex dtype"),
+    }
+    for f, msg in cases.values():
+        with pytest.raises(Exception):
+            f(torch)
+        with pytest.raises((RuntimeError, TypeError), match=msg):
+            f(ember)

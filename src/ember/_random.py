@@ -1,6 +1,8 @@
 """Random number generation: ``Generator``, the default generator, ``manual_seed`` and samplers."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from . import _dtype as D
@@ -120,11 +122,32 @@ def _size(size):
     return tuple(int(s) for s in size)
 
 
-def _float_dt(dtype):
+def _float_dt(dtype, op="rand"):
     dt = D.as_dtype(dtype) if dtype is not None else D.get_default_dtype()
-    if not dt.is_floating_point:
-        raise TypeError(f"expected a floating dtype, got {dt}")
+    if not (dt.is_floating_point or dt.is_complex):
+        raise TypeError(f"{op}: expected a floating or complex dtype, got {dt}")
     return dt
+
+
+def _draw(g, size, dt, normal):
+    """Samples of dtype ``dt``: for a complex dtype, real and imaginary parts drawn independently (each
+    standard normal scaled by 1/sqrt(2), so E|z|^2 = 1, as torch's randn; or each uniform in [0, 1), as
+    torch's rand)."""
+    if dt.is_complex:
+        parts = g.standard_normal(size + (2,)) * math.sqrt(0.5) if normal else g.random(size + (2,))
+        return _complex_of_parts(parts, dt)
+    return (g.standard_normal(size) if normal else g.random(size)).astype(dt.np)
+
+
+def _complex_of_parts(parts, dt):
+    """A complex array of dtype ``dt`` from a real array whose last axis (size 2) holds (real, imaginary)."""
+    D.CPLX[0] = True
+    return np.ascontiguousarray(parts.astype(dt.np.type(0).real.dtype)).view(dt.np)[..., 0]
+
+
+def _no_complex(dt, op, why="only integral, floating-point and boolean types"):
+    if dt.is_complex:
+        raise RuntimeError(f"{op}: complex dtypes are not supported (got {dt}); it handles {why}, as torch's")
 
 
 def _finish(arr, requires_grad, device=None):
@@ -141,19 +164,18 @@ def rand(*args, size=None, generator=None, out=None, dtype=None, layout=None, de
          requires_grad=False):
     """Uniform samples in [0, 1)."""
     _layout.check("rand", layout, pin_memory)
-    dt = _float_dt(dtype)
+    dt = _float_dt(dtype, "rand")
     size = args if size is None else (size,)
-    return _out(_finish(_gen(generator).np.random(_size(size)).astype(dt.np), requires_grad, device), out, "rand")
+    return _out(_finish(_draw(_gen(generator).np, _size(size), dt, False), requires_grad, device), out, "rand")
 
 
 def randn(*args, size=None, generator=None, out=None, dtype=None, layout=None, device=None, pin_memory=False,
           requires_grad=False):
     """Standard normal samples."""
     _layout.check("randn", layout, pin_memory)
-    dt = _float_dt(dtype)
+    dt = _float_dt(dtype, "randn")
     size = args if size is None else (size,)
-    return _out(_finish(_gen(generator).np.standard_normal(_size(size)).astype(dt.np), requires_grad, device), out,
-                "randn")
+    return _out(_finish(_draw(_gen(generator).np, _size(size), dt, True), requires_grad, device), out, "randn")
 
 
 def randint(low=0, high=None, size=None, *, generator=None, out=None, dtype=None, layout=None, device=None,
@@ -169,6 +191,7 @@ def randint(low=0, high=None, size=None, *, generator=None, out=None, dtype=None
     if high <= low:
         raise RuntimeError(f"randint: random_ expects 'from' to be less than 'to', but got from={low} >= to={high}")
     dt = D.as_dtype(dtype) if dtype is not None else D.int64
+    _no_complex(dt, "randint")
     return _out(_finish(_gen(generator).np.integers(low, high, size=_size((size,))).astype(dt.np), requires_grad,
                         device), out, "randint")
 
@@ -178,6 +201,7 @@ def randperm(n, *, generator=None, out=None, dtype=None, layout=None, device=Non
     """A random permutation of 0..n-1."""
     _layout.check("randperm", layout, pin_memory)
     dt = D.as_dtype(dtype) if dtype is not None else D.int64
+    _no_complex(dt, "randperm", "integral and floating-point types")
     return _out(_finish(_gen(generator).np.permutation(int(n)).astype(dt.np), requires_grad, device), out, "randperm")
 
 
@@ -209,20 +233,33 @@ def normal(mean, std=1.0, size=None, *, generator=None, out=None, dtype=None, la
     if isinstance(mean, Tensor) or isinstance(std, Tensor):
         m = mean._data if isinstance(mean, Tensor) else mean
         s = std._data if isinstance(std, Tensor) else std
+        if np.iscomplexobj(s) or isinstance(s, complex):
+            raise RuntimeError("normal expects standard deviation to be non-complex (got a complex std); pass a real "
+                               "std: a complex result takes a complex mean")
         shape = np.broadcast_shapes(np.shape(m), np.shape(s))
         dt = (mean if isinstance(mean, Tensor) else std)._data.dtype
-        res = Tensor._wrap((m + s * _gen(generator).np.standard_normal(shape)).astype(dt))
+        if dt.kind == "c":  # torch: each part normal with std / sqrt(2) around the mean
+            res = Tensor._wrap((m + s * _draw(_gen(generator).np, shape, D.from_numpy(dt), True)).astype(dt))
+        else:
+            res = Tensor._wrap((m + s * _gen(generator).np.standard_normal(shape)).astype(dt))
     else:
         if size is None:
             raise TypeError("normal(mean, std) with float mean and std needs a size, e.g. normal(0.0, 1.0, (3,))")
         dt = D.as_dtype(dtype) if dtype is not None else D.get_default_dtype()
-        res = _finish((mean + std * _gen(generator).np.standard_normal(_size((size,)))).astype(dt.np), requires_grad,
-                      device)
+        if dt.is_complex:  # torch: the (real) mean added to both parts, each with std / sqrt(2)
+            res = _finish((mean * (1 + 1j) + std * _draw(_gen(generator).np, _size((size,)), dt, True)).astype(dt.np),
+                          requires_grad, device)
+        else:
+            res = _finish((mean + std * _gen(generator).np.standard_normal(_size((size,)))).astype(dt.np),
+                          requires_grad, device)
     return _out(res, out, "normal")
 
 
 def bernoulli(input, p=None, *, generator=None, out=None):
     """0/1 draws with probabilities ``input`` (or the scalar ``p``), in ``input``'s dtype."""
+    if input._data.dtype.kind == "c":
+        raise RuntimeError(f"bernoulli: complex tensors are not supported (got {input.dtype}); torch's bernoulli "
+                           "takes floating-point probabilities")
     probs = input._data if p is None else np.full(input.shape, float(p), dtype=input._data.dtype)
     return _out(Tensor._wrap((_gen(generator).np.random(probs.shape) < probs).astype(input._data.dtype)), out,
                 "bernoulli")
@@ -242,6 +279,8 @@ tensor_method(lambda self, p=None, *, generator=None: bernoulli(self if p is Non
 
 @tensor_method
 def multinomial(input, num_samples, replacement=False, *, generator=None, out=None):
+    if input._data.dtype.kind == "c":
+        raise RuntimeError(f"multinomial only supports floating-point dtypes for input, got: {input.dtype}")
     p = np.asarray(input._data, dtype=np.float64)
     if p.ndim not in (1, 2):
         raise RuntimeError(f"multinomial: prob_dist must be 1 or 2 dim, got shape {p.shape}")

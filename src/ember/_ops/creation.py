@@ -257,12 +257,25 @@ def full(size, fill_value, *, out=None, dtype=None, layout=None, device=None, pi
             dtype = D.bool_
         elif isinstance(fill_value, numbers.Integral):
             dtype = D.int64
+        elif isinstance(fill_value, builtins.complex):  # torch: the default dtype's complex counterpart
+            dtype = D.complex_of(D.get_default_dtype())
+    _complex_fill(fill_value, dtype, "full")
     if isinstance(size, numbers.Integral):
         size = (size,)
     if isinstance(fill_value, numbers.Integral) and not isinstance(fill_value, builtins.bool) \
             and (dtype is None or not D.as_dtype(dtype).is_floating_point) and not -2 ** 63 <= fill_value < 2 ** 63:
         raise RuntimeError(f"full: value {fill_value} cannot be converted to type int64 without overflow")
     return _creation(fill_value, (tuple(size),), dtype, device, requires_grad, "full")
+
+
+def _complex_fill(value, dtype, op):
+    """A complex fill value needs a complex dtype (torch refuses to drop the imaginary part)."""
+    if isinstance(value, builtins.complex) and not isinstance(value, numbers.Real) and dtype is not None and \
+            not D.as_dtype(dtype).is_complex:
+        raise RuntimeError(f"{op}: value cannot be converted to type {D.as_dtype(dtype)} without overflow (the fill "
+                           f"value {value} is complex); pass a complex dtype such as ember.complex64")
+    if isinstance(value, builtins.complex) or (dtype is not None and D.as_dtype(dtype).is_complex):
+        D.CPLX[0] = True
 
 
 def _like(x, dtype):
@@ -294,6 +307,7 @@ def full_like(input, fill_value, *, dtype=None, layout=None, device=None, requir
               pin_memory=False):
     if layout is not None or pin_memory or memory_format is not None:
         _layout.check("full_like", layout, pin_memory, memory_format)
+    _complex_fill(fill_value, _like(input, dtype), "full_like")
     return _creation(fill_value, (input.shape,), _like(input, dtype), device or input.device, requires_grad, "full_like")
 
 
@@ -307,6 +321,10 @@ def arange(start=0, end=None, step=1, *, out=None, dtype=None, layout=None, devi
     if end is None:
         start, end = 0, start
     vals = [v.item() if isinstance(v, Tensor) else v for v in (start, end, step)]
+    if builtins.any(isinstance(v, builtins.complex) for v in vals) or (dtype is not None and D.as_dtype(dtype).is_complex):
+        raise RuntimeError("arange: complex numbers are not supported (as in torch: \"arange_cpu\" is not implemented "
+                           "for complex dtypes); use linspace(start, end, steps, dtype=ember.complex64) or "
+                           "arange(...).to(ember.complex64)")
     if vals[2] == 0:
         raise RuntimeError("arange: step must be nonzero")
     if (vals[1] - vals[0]) * vals[2] < 0:
@@ -331,10 +349,26 @@ def linspace(start, end, steps, *, out=None, dtype=None, layout=None, device=Non
         _layout.check("linspace", layout, pin_memory)
     if steps < 0:
         raise RuntimeError(f"linspace: number of steps must be non-negative, got {steps}")
-    dt = D.as_dtype(dtype) if dtype is not None else D.get_default_dtype()
-    arr = np.linspace(start, end, steps, dtype=np.float64).astype(dt.np)
+    dt = _range_dtype(start, end, dtype, "linspace")
+    arr = np.linspace(start, end, steps, dtype=np.complex128 if dt.is_complex else np.float64).astype(dt.np)
     t = Tensor._wrap(_to_device_array(arr, _device(device)) if device is not None else arr)
     return t.requires_grad_(True) if requires_grad else t
+
+
+def _range_dtype(start, end, dtype, op):
+    """linspace/logspace: complex endpoints give the default complex dtype, and refuse a real ``dtype``."""
+    vals = [v.item() if isinstance(v, Tensor) else v for v in (start, end)]
+    cplx = builtins.any(isinstance(v, builtins.complex) for v in vals)
+    if dtype is not None:
+        dt = D.as_dtype(dtype)
+        if cplx and not dt.is_complex:
+            raise RuntimeError(f"torch.{op}(): inferred dtype complex can't be safely cast to passed dtype {dt} "
+                               f"(start={vals[0]}, end={vals[1]}); pass a complex dtype or real endpoints")
+    else:
+        dt = D.complex_of(D.get_default_dtype()) if cplx else D.get_default_dtype()
+    if dt.is_complex:
+        D.CPLX[0] = True
+    return dt
 
 
 def logspace(start, end, steps, base=10.0, *, out=None, dtype=None, layout=None, device=None, pin_memory=False,
@@ -343,8 +377,8 @@ def logspace(start, end, steps, base=10.0, *, out=None, dtype=None, layout=None,
         return _out.into(out, "logspace", logspace, start, end, steps, base, dtype=out.dtype if dtype is None else dtype)
     if layout is not None or pin_memory:
         _layout.check("logspace", layout, pin_memory)
-    dt = D.as_dtype(dtype) if dtype is not None else D.get_default_dtype()
-    arr = (base ** np.linspace(start, end, steps, dtype=np.float64)).astype(dt.np)
+    dt = _range_dtype(start, end, dtype, "logspace")
+    arr = (base ** np.linspace(start, end, steps, dtype=np.complex128 if dt.is_complex else np.float64)).astype(dt.np)
     t = Tensor._wrap(_to_device_array(arr, _device(device)) if device is not None else arr)
     return t.requires_grad_(True) if requires_grad else t
 
@@ -406,6 +440,9 @@ def empty_permuted(size, physical_layout, *, dtype=None, layout=None, device=Non
 
 def scalar_tensor(s, *, dtype=None, layout=None, device=None, requires_grad=False, pin_memory=False):
     """A 0-d tensor holding ``s`` (default dtype when ``dtype`` is None)."""
+    if isinstance(s, builtins.complex) and not (dtype is not None and D.as_dtype(dtype).is_complex):
+        raise RuntimeError(f"scalar_tensor: value cannot be converted to type {D.as_dtype(dtype or D.get_default_dtype())} "
+                           f"without overflow (the value {s} is complex); pass dtype=ember.complex64")
     return tensor(float(s) if dtype is None else s, dtype=dtype or D.get_default_dtype(), device=device,
                   requires_grad=requires_grad)
 

@@ -296,6 +296,10 @@ def inplace_fill(x, value):
         v = value.item() if isinstance(value, Tensor) else value
         return _rebase(x, lambda old: old * 0 + v, "fill_")
     _check_writable(x, "fill_")
+    if x._data.dtype.kind != "c" and (isinstance(value, complex) or (
+            isinstance(value, Tensor) and value._data.dtype.kind == "c")):
+        raise RuntimeError(f"fill_: value cannot be converted to type {x.dtype} without overflow (a complex value "
+                           "into a real tensor); fill a complex tensor or pass value.real")
     x._data[...] = value._data if isinstance(value, Tensor) else value
     x._bump()
     return x
@@ -306,7 +310,16 @@ def inplace_random(x, kind, a, b, generator):
 
     g = _gen(generator)
     with _no_record():
-        if kind == "uniform":
+        if x._data.dtype.kind == "c":  # torch: the real and imaginary parts drawn independently
+            if kind not in ("uniform", "normal"):
+                raise RuntimeError(f"{kind}_: complex tensors are not supported (got {x.dtype}); torch draws complex "
+                                   "numbers only with uniform_ and normal_")
+            if kind == "uniform":  # each part uniform in [from, to)
+                parts = g.np.uniform(a, b, size=x._data.shape + (2,))
+            else:  # each part normal around the (real) mean with std / sqrt(2), so E|z - mean|^2 = std^2
+                parts = g.np.normal(a, b * math.sqrt(0.5), size=x._data.shape + (2,))
+            vals = parts[..., 0] + 1j * parts[..., 1]
+        elif kind == "uniform":
             vals = g.np.uniform(a, b, size=x._data.shape)
         elif kind == "bernoulli":
             vals = g.np.random(size=x._data.shape) < _arr(a)
@@ -342,6 +355,9 @@ def _random_fill(kind):
     def fill(self, draw, generator):
         from .._random import _gen
 
+        if self._data.dtype.kind == "c":
+            raise RuntimeError(f"{kind}_: complex tensors are not supported (got {self.dtype}); a {kind} draw is "
+                               "real: fill x.real / x.imag instead")
         vals = draw(_gen(generator).np, self._data.shape)
         if self.requires_grad and self.is_leaf:
             raise RuntimeError(f"a leaf Variable that requires grad is being used in an in-place operation ({kind}_)")

@@ -73,13 +73,22 @@ def _calculate_correct_fan(tensor, mode):
 
 
 def uniform_(tensor, a=0.0, b=1.0, generator=None):
-    """Fill with U(a, b)."""
+    """Fill with U(a, b) (a complex tensor: each part, as torch)."""
+    if isinstance(tensor, Tensor) and tensor._data.dtype.kind == "c":
+        return _write(tensor, _complex_draw(tensor, _gen(generator).np.uniform(a, b, size=tensor._data.shape + (2,))))
     return _write(tensor, _gen(generator).np.uniform(a, b, size=tensor._data.shape))
 
 
 def normal_(tensor, mean=0.0, std=1.0, generator=None):
-    """Fill with N(mean, std^2)."""
+    """Fill with N(mean, std^2) (a complex tensor: each part N(mean, std^2 / 2), as torch's ``normal_``)."""
+    if isinstance(tensor, Tensor) and tensor._data.dtype.kind == "c":
+        parts = _gen(generator).np.normal(mean, std * math.sqrt(0.5), size=tensor._data.shape + (2,))
+        return _write(tensor, _complex_draw(tensor, parts))
     return _write(tensor, _gen(generator).np.normal(mean, std, size=tensor._data.shape))
+
+
+def _complex_draw(tensor, parts):
+    return parts[..., 0] + 1j * parts[..., 1]
 
 
 def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, generator=None):
