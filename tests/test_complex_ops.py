@@ -3,6 +3,11 @@ cuts, gradients in torch's conjugate-Wirtinger convention for real losses, gradc
 complex creation, ``linalg.eig``/``eigvals`` with their gradient, and saving/loading complex tensors."""
 from __future__ import annotations
 
+import hashlib
+import io
+import json
+import struct
+
 import numpy as np
 import pytest
 import torch
@@ -225,3 +230,161 @@ def test_complex_creation_errors_as_torch():
             f(torch)
         with pytest.raises((RuntimeError, TypeError), match=msg):
             f(ember)
+
+
+# ---------------------------------------------------------------------------- ember.save / ember.load
+
+def _save_bytes(obj):
+    buf = io.BytesIO()
+    ember.save(obj, buf)
+    return buf.getvalue()
+
+
+def _split(data):
+    n = struct.unpack("<Q", data[:8])[0]
+    return json.loads(data[8:8 + n]), data[8 + n:]
+
+
+def _join(header, payload, resign=True):
+    """A file from a header and a payload, with ember's checksum recomputed (docs/checkpoints.md's recipe)."""
+    header = json.loads(json.dumps(header))
+    meta = header["__metadata__"]
+    if resign:
+        meta.pop("ember.sha256", None)
+        canon = json.dumps(header, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+        meta["ember.sha256"] = hashlib.sha256(b"ember checkpoint v1\n" + canon + b"\n" + payload).hexdigest()
+    text = json.dumps(header).encode()
+    text += b" " * (-(8 + len(text)) % 8)
+    return struct.pack("<Q", len(text)) + text + payload
+
+
+def _bits(dtype, shape, seed):
+    """Every bit pattern of each part (NaN payloads, infinities, subnormals, -0.0)."""
+    rng = np.random.default_rng(seed)
+    part = np.dtype(dtype).itemsize // 2
+    u = np.dtype(f"u{part}")
+    raw = rng.integers(0, np.iinfo(u).max, size=tuple(shape) + (2,), dtype=u, endpoint=True)
+    return np.ascontiguousarray(raw).view(np.dtype(f"f{part}")).view(dtype)[..., 0]
+
+
+@pytest.mark.parametrize("dtype", ["complex64", "complex128"])
+@pytest.mark.parametrize("shape", [(), (0,), (3, 0, 2), (5,), (3, 4)])
+def test_complex_tensors_round_trip_bit_exact(dtype, shape):
+    a = _bits(dtype, shape, len(shape) * 7 + len(dtype))
+    t = ember.tensor(a)
+    out = ember.load(io.BytesIO(_save_bytes({"t": t})))["t"]
+    assert out.dtype == getattr(ember, dtype) and tuple(out.shape) == shape
+    assert out.numpy().tobytes() == a.tobytes()
+    assert out._data.flags.writeable and out._data.flags.c_contiguous
+
+
+def test_complex_checkpoint_layout_is_safetensors():
+    z64 = ember.tensor(_c(2, 3, dtype=np.complex64))
+    z128 = ember.tensor(_c(4), requires_grad=True)
+    header, payload = _split(_save_bytes({"a": z64, "b": z128, "c": z128, "n": np.array([1 - 2j]),
+                                          "s": np.complex128(3 + 4j), "s64": np.complex64(1j)}))
+    meta = header.pop("__metadata__")
+    # complex64 is safetensors' C64 (two little-endian float32s per element)
+    assert header["a"]["dtype"] == "C64" and header["a"]["shape"] == [2, 3]
+    b, e = header["a"]["data_offsets"]
+    assert payload[b:e] == z64.numpy().astype("<c8").tobytes()
+    # complex128 has no safetensors code: F64 (real, imaginary) pairs, listed in the metadata, format 2
+    assert header["b"]["dtype"] == "F64" and header["b"]["shape"] == [4, 2] and "c" not in header
+    b, e = header["b"]["data_offsets"]
+    assert payload[b:e] == ember.view_as_real(z128.detach()).numpy().astype("<f8").tobytes()
+    assert json.loads(meta["ember.complex128"]) == ["b", "n", "s"] and meta["ember.format"] == "2"
+    assert header["s"]["shape"] == [2] and header["s64"]["dtype"] == "C64" and header["s64"]["shape"] == []
+    # a file without complex128 stays format 1
+    h1, _ = _split(_save_bytes({"a": z64}))
+    assert h1["__metadata__"]["ember.format"] == "1" and "ember.complex128" not in h1["__metadata__"]
+
+
+def test_complex_objects_load_back_with_their_types_and_sharing():
+    z = ember.tensor(_c(2, 2), requires_grad=True)
+    obj = {"z": z, "again": z, "w": ember.tensor(_c(3, dtype=np.complex64)), "n": np.array([1 - 2j, 3j]),
+           "s": np.complex128(3 + 4j), "s64": np.complex64(1j), "dt": ember.complex64}
+    out = ember.load(io.BytesIO(_save_bytes(obj)))
+    assert out["z"] is out["again"] and out["z"].requires_grad and out["z"].is_leaf
+    np.testing.assert_array_equal(out["z"].detach().numpy(), z.detach().numpy())
+    assert out["w"].dtype == ember.complex64 and out["w"].tolist() == obj["w"].tolist()
+    assert out["n"].dtype == np.complex128 and out["n"].tolist() == [1 - 2j, 3j]
+    assert type(out["s"]) is np.complex128 and out["s"] == 3 + 4j
+    assert type(out["s64"]) is np.complex64 and out["s64"] == 1j and out["dt"] is ember.complex64
+    # a module with complex parameters: state_dict round trip, and the whole module through pickle
+    lin = ember.nn.Linear(2, 2)
+    lin.weight = ember.nn.Parameter(ember.randn(2, 2, dtype=ember.complex128))
+    sd = ember.load(io.BytesIO(_save_bytes(lin.state_dict())))
+    assert sd["weight"].dtype == ember.complex128 and sd["weight"].tolist() == lin.weight.tolist()
+    m = ember.load(io.BytesIO(_save_bytes(lin)), weights_only=False)
+    assert m.weight.dtype == ember.complex128 and m.weight.tolist() == lin.weight.tolist()
+
+
+def test_load_safetensors_reads_complex():
+    from ember.interop import load_safetensors
+
+    z64, z128 = _c(3, dtype=np.complex64), _c(2, 2)
+    got = load_safetensors(io.BytesIO(_save_bytes({"a": ember.tensor(z64), "b": ember.tensor(z128)})))
+    assert got["a"].dtype == ember.complex64 and got["b"].dtype == ember.complex128
+    assert got["a"].numpy().tobytes() == z64.tobytes() and got["b"].numpy().tobytes() == z128.tobytes()
+    # another writer's C64 tensor (a plain safetensors file, built by hand)
+    header = {"x": {"dtype": "C64", "shape": [3], "data_offsets": [0, 24]}}
+    text = json.dumps(header).encode()
+    text += b" " * (-(8 + len(text)) % 8)
+    got = load_safetensors(io.BytesIO(struct.pack("<Q", len(text)) + text + z64.astype("<c8").tobytes()))
+    assert got["x"].dtype == ember.complex64 and got["x"].numpy().tobytes() == z64.tobytes()
+
+
+def _complex_file():
+    return _split(_save_bytes({"a": ember.tensor(_c(3)), "b": ember.tensor(_c(2, dtype=np.complex64))}))
+
+
+def _edit(mutate):
+    header, payload = _complex_file()
+    mutate(header)
+    return _join(header, payload)
+
+
+def _meta(**kw):
+    return lambda h: h["__metadata__"].update(kw)
+
+
+COMPLEX_FILE_ERRORS = {
+    "list not json": (_meta(**{"ember.complex128": "[a"}), r"'ember.complex128' must be a JSON list of tensor names"),
+    "list of ints": (_meta(**{"ember.complex128": "[1]"}), r"'ember.complex128' must be a JSON list of tensor names"),
+    "missing tensor": (_meta(**{"ember.complex128": '["a","zz"]'}), r"names tensor 'zz', which the file does not contain"),
+    "twice": (_meta(**{"ember.complex128": '["a","a"]'}), r"names a tensor twice"),
+    "not F64": (_meta(**{"ember.complex128": '["a","b"]'}), r"complex128 tensor 'b' must be stored as F64 .* got C64 \[2\]"),
+    "format 1 with list": (_meta(**{"ember.format": "1"}), r"checkpoint format '1' has the 'ember.complex128' list"),
+    "format 2 without list": (lambda h: h["__metadata__"].pop("ember.complex128"),
+                              r"checkpoint format '2' lacks the 'ember.complex128' list"),
+    "pairs last dim": (lambda h: h["a"].update(shape=[2, 3]), r"complex128 tensor 'a' must be stored as F64 with a last "
+                                                                r"dimension of 2 .* got F64 \[2, 3\]"),
+    "C64 byte count": (lambda h: h["b"].update(shape=[3]), r"dtype C64 and shape \[3\] need 24 bytes"),
+    "C128 code": (lambda h: h["a"].update(dtype="C128", shape=[3]), r"'C128' is a dtype NumPy cannot hold"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(COMPLEX_FILE_ERRORS))
+def test_malformed_complex_checkpoints_raise_checkpoint_error(case):
+    mutate, pattern = COMPLEX_FILE_ERRORS[case]
+    with pytest.raises(ember.CheckpointError, match=pattern):
+        ember.load(io.BytesIO(_edit(mutate)))
+
+
+def test_complex_checkpoint_checksum_covers_the_complex_list():
+    header, payload = _complex_file()
+    header["__metadata__"]["ember.complex128"] = "[]"
+    with pytest.raises(ember.CheckpointError, match="checksum mismatch"):
+        ember.load(io.BytesIO(_join(header, payload, resign=False)))
+
+
+def test_interop_converts_complex_tensors_both_ways():
+    from ember import interop
+
+    t = torch.tensor(_c(3))
+    out = interop.from_torch({"a": t, "c": torch.tensor(_c(2, dtype=np.complex64)).conj()})
+    assert out["a"].dtype == ember.complex128 and out["a"].numpy().tobytes() == t.numpy().tobytes()
+    assert out["c"].dtype == ember.complex64 and not out["c"].is_conj()
+    np.testing.assert_array_equal(out["c"].numpy(), torch.tensor(out["c"].numpy()).numpy())
+    back = interop.to_torch({"z": out["a"], "d": ember.complex64})
+    assert back["z"].dtype == torch.complex128 and torch.equal(back["z"], t) and back["d"] is torch.complex64

@@ -130,6 +130,8 @@ def from_torch(obj):
                                 f"which ember does not have; ember has "
                                 f"{', '.join(d.name for d in D._all)} (convert, e.g. with .float())")
             arr = x.detach().cpu().resolve_conj().resolve_neg().contiguous().numpy()
+            if arr.dtype.kind == "c":
+                D.CPLX[0] = True  # ember's ops check complex inputs from now on
             return Tensor._wrap(np.array(arr, copy=True))
         if isinstance(x, torch.dtype):
             d = D._by_name.get(str(x).removeprefix("torch."))
@@ -145,7 +147,7 @@ def from_torch(obj):
 
 def _TORCH_OK(torch):
     return (torch.float16, torch.float32, torch.float64, torch.uint8, torch.int8, torch.int16,
-            torch.int32, torch.int64, torch.bool)
+            torch.int32, torch.int64, torch.bool, torch.complex64, torch.complex128)
 
 
 def to_numpy(obj):

@@ -54,6 +54,9 @@ import numpy as np
 __all__ = ["save", "load", "load_safetensors", "CheckpointError", "UnsafeCheckpointError"]
 
 FORMAT_VERSION = 1
+# Files holding complex128 arrays are written as format 2 (an older reader must not load their float64
+# pairs as real tensors); every other file stays format 1. This ember reads both.
+FORMAT_COMPLEX128 = 2
 MAX_HEADER_BYTES = 100_000_000  # the limit the reference safetensors reader uses as well
 MAX_DEPTH = 200                 # nesting depth of saved structures
 _KEY_FORMAT = "ember.format"
@@ -61,6 +64,7 @@ _KEY_VERSION = "ember.version"
 _KEY_STRUCTURE = "ember.structure"
 _KEY_CHECKSUM = "ember.sha256"
 _KEY_PICKLE = "ember.pickle"    # "1" when the structure holds pickled objects (weights_only=False to load)
+_KEY_COMPLEX128 = "ember.complex128"  # JSON list of the arrays stored as F64 (real, imaginary) pairs
 _EMBER_KEYS = (_KEY_FORMAT, _KEY_VERSION, _KEY_STRUCTURE, _KEY_CHECKSUM)
 _HASH_PREFIX = b"ember checkpoint v1\n"
 
@@ -71,12 +75,13 @@ _ST_TO_NP = {
     "U16": np.dtype(np.uint16), "I16": np.dtype(np.int16), "F16": np.dtype(np.float16),
     "U32": np.dtype(np.uint32), "I32": np.dtype(np.int32), "F32": np.dtype(np.float32),
     "U64": np.dtype(np.uint64), "I64": np.dtype(np.int64), "F64": np.dtype(np.float64),
+    "C64": np.dtype(np.complex64),  # safetensors' code for complex64 (two float32s); it has none for complex128
 }
 _NP_TO_ST = {(d.kind, d.itemsize): code for code, d in _ST_TO_NP.items()}
 _ST_ITEMSIZE = {code: d.itemsize for code, d in _ST_TO_NP.items()}
 _ST_ITEMSIZE["BF16"] = 2  # read by load_safetensors only (widened exactly to float32)
 # Foreign types that other safetensors writers use; named in errors rather than "unknown".
-_ST_FOREIGN = {"BF16", "F8_E4M3", "F8_E5M2", "F8_E8M0", "F4", "F6_E2M3", "F6_E3M2", "C64", "C128"}
+_ST_FOREIGN = {"BF16", "F8_E4M3", "F8_E5M2", "F8_E8M0", "F4", "F6_E2M3", "F6_E3M2", "C128"}
 
 
 class CheckpointError(ValueError):
@@ -163,6 +168,7 @@ class _Encoder:
     def __init__(self, pickle_protocol=2):
         self.pickle_protocol = pickle_protocol
         self.pickled = False      # True once an object went to a pickle section
+        self.complex128 = []      # names of the complex128 arrays, stored as float64 (real, imaginary) pairs
         self.arrays = []          # (name, contiguous little-endian ndarray)
         self.names = set()
         self.by_id = {}           # id(tensor or ndarray) -> name, so shared tensors are stored once
@@ -182,15 +188,20 @@ class _Encoder:
 
     def _store(self, arr, parts, what):
         arr = np.asarray(arr)
-        code = _NP_TO_ST.get((arr.dtype.kind, arr.dtype.itemsize))
+        pair = arr.dtype.kind == "c" and arr.dtype.itemsize == 16  # complex128: float64 (real, imaginary) pairs
+        code = "F64" if pair else _NP_TO_ST.get((arr.dtype.kind, arr.dtype.itemsize))
         if code is None or arr.dtype.fields is not None:
             raise TypeError(
                 f"ember.save: cannot store {what} of dtype {arr.dtype} at {_fmt_path(parts)}; "
-                f"supported dtypes are bool, uint8/16/32/64, int8/16/32/64 and float16/32/64 "
+                f"supported dtypes are bool, uint8/16/32/64, int8/16/32/64, float16/32/64 and complex64/128 "
                 f"(convert it, e.g. with .astype(np.float32))")
+        if pair:
+            arr = np.stack([arr.real, arr.imag], axis=-1)
         arr = arr.astype(arr.dtype.newbyteorder("<"), order="C", copy=False)  # keeps 0-d arrays 0-d
         name = self._name_for(parts)
         self.arrays.append((name, code, arr))
+        if pair:
+            self.complex128.append(name)
         return name
 
     def encode(self, x, parts, depth=0):
@@ -266,7 +277,8 @@ class _Encoder:
                         name = enc.by_id[id(obj)] = enc._store(_host(obj._data), parts, "tensor")
                     kind = "parameter" if t is not Tensor else "tensor"
                     return (kind, name, bool(obj.requires_grad))
-                if t is np.ndarray and (obj.dtype.kind, obj.dtype.itemsize) in _NP_TO_ST and obj.dtype.fields is None:
+                if t is np.ndarray and obj.dtype.fields is None and (
+                        (obj.dtype.kind, obj.dtype.itemsize) in _NP_TO_ST or obj.dtype == np.complex128):
                     name = enc.by_id.get(id(obj))
                     if name is None:
                         name = enc.by_id[id(obj)] = enc._store(obj, parts, "NumPy array")
@@ -323,6 +335,10 @@ def _build(obj, pickle_protocol=2):
     }}
     if enc.pickled:
         header["__metadata__"][_KEY_PICKLE] = "1"
+    if enc.complex128:
+        header["__metadata__"][_KEY_FORMAT] = str(FORMAT_COMPLEX128)
+        header["__metadata__"][_KEY_COMPLEX128] = json.dumps(enc.complex128, ensure_ascii=True,
+                                                             separators=(",", ":"))
     offset = 0
     for name, code, arr in enc.arrays:
         header[name] = {"dtype": code, "shape": [int(s) for s in arr.shape],
@@ -740,12 +756,48 @@ def _check_ember_meta(meta, path):
     if missing:
         raise CheckpointError(path, f"the ember metadata lacks {', '.join(map(repr, missing))}")
     fmt = meta[_KEY_FORMAT]
-    if fmt != str(FORMAT_VERSION):
-        if fmt.isascii() and fmt.isdigit() and len(fmt) < 6 and int(fmt) > FORMAT_VERSION:
+    if fmt not in (str(FORMAT_VERSION), str(FORMAT_COMPLEX128)):
+        if fmt.isascii() and fmt.isdigit() and len(fmt) < 6 and int(fmt) > FORMAT_COMPLEX128:
             raise CheckpointError(path, f"written in checkpoint format {fmt} by ember "
-                                        f"{meta[_KEY_VERSION]!r:.40}; this ember reads format "
-                                        f"{FORMAT_VERSION}, upgrade ember to load it")
+                                        f"{meta[_KEY_VERSION]!r:.40}; this ember reads formats "
+                                        f"{FORMAT_VERSION} and {FORMAT_COMPLEX128}, upgrade ember to load it")
         raise CheckpointError(path, f"unknown checkpoint format {fmt!r:.40}")
+    if (_KEY_COMPLEX128 in meta) != (fmt == str(FORMAT_COMPLEX128)):
+        raise CheckpointError(path, f"checkpoint format {fmt!r:.40} {'lacks' if fmt == str(FORMAT_COMPLEX128) else 'has'} "
+                                    f"the {_KEY_COMPLEX128!r} list (format {FORMAT_COMPLEX128} files, and only "
+                                    "they, list their complex128 tensors)")
+
+
+def _complex128_names(meta, table, path):
+    """The names of the arrays an ember file stores as float64 (real, imaginary) pairs, validated: a JSON list
+    of distinct names of F64 tensors whose last dimension is 2."""
+    raw = meta.get(_KEY_COMPLEX128)
+    if raw is None:
+        return frozenset()
+    try:
+        names = _strict_json(raw)
+    except (ValueError, RecursionError):
+        names = None
+    if not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
+        raise CheckpointError(path, f"{_KEY_COMPLEX128!r} must be a JSON list of tensor names, got {raw!r:.100}")
+    if len(set(names)) != len(names):
+        raise CheckpointError(path, f"{_KEY_COMPLEX128!r} names a tensor twice")
+    info = {name: (code, shape) for _, _, name, code, shape in table}
+    for n in names:
+        if n not in info:
+            raise CheckpointError(path, f"{_KEY_COMPLEX128!r} names tensor {n!r:.100}, which the file does not contain")
+        code, shape = info[n]
+        if code != "F64" or not shape or shape[-1] != 2:
+            raise CheckpointError(path, f"complex128 tensor {n!r:.100} must be stored as F64 with a last dimension "
+                                        f"of 2 (real, imaginary), got {code} {list(shape)}")
+    return frozenset(names)
+
+
+def _as_complex128(arr):
+    out = np.empty(arr.shape[:-1], np.complex128)
+    out.real = arr[..., 0]
+    out.imag = arr[..., 1]
+    return out
 
 
 def _verify_checksum(header, meta, payload, path):
@@ -761,8 +813,9 @@ def _verify_checksum(header, meta, payload, path):
 
 
 class _Decoder:
-    def __init__(self, path, table, payload, device=None, weights_only=True):
+    def __init__(self, path, table, payload, device=None, weights_only=True, complex128=frozenset()):
         self.weights_only = weights_only
+        self.complex128 = complex128
         self.path = path
         self.device = None if device is None or device.type == "cpu" else device
         self.table = {name: (b, e, code, shape) for b, e, name, code, shape in table}
@@ -779,7 +832,8 @@ class _Decoder:
         if name not in self.table:
             raise self.fail(parts, f"refers to tensor {name!r:.100}, which the file does not contain")
         b, e, code, shape = self.table[name]
-        return _make_array(self.payload, b, e, code, shape, self.path, name)
+        arr = _make_array(self.payload, b, e, code, shape, self.path, name)
+        return _as_complex128(arr) if name in self.complex128 else arr
 
     def shared(self, name, parts, kind, make, requires_grad=False):
         if isinstance(name, str) and name in self.made:
@@ -832,7 +886,7 @@ class _Decoder:
             Tensor = _tensor_cls()
 
             def make(arr):
-                if rg and arr.dtype.kind != "f":
+                if rg and arr.dtype.kind not in "fc":
                     raise self.fail(parts, f"tensor {val!r:.100} of dtype {arr.dtype} cannot require grad")
                 if self.device is not None:
                     from ._backend import to_device
@@ -944,7 +998,8 @@ def load(f, map_location=None, pickle_module=None, *, weights_only=None, mmap=No
         raise CheckpointError(path, "the structure JSON is nested too deeply") from None
     except ValueError as e:
         raise CheckpointError(path, f"the structure is not valid JSON: {e}") from None
-    dec = _Decoder(path, table, payload, device, weights_only=weights_only is not False)
+    dec = _Decoder(path, table, payload, device, weights_only=weights_only is not False,
+                   complex128=_complex128_names(meta, table, path))
     try:
         obj = dec.decode(structure, [])
     except RecursionError:
@@ -962,9 +1017,12 @@ def load_safetensors(f):
     an ember checkpoint its checksum is verified; the structure is ignored.
     """
     path, header, meta, table, payload = _read_checkpoint(f, "load_safetensors", ember_file=False)
+    pairs = frozenset()
     if _KEY_CHECKSUM in meta:
         _verify_checksum(header, meta, payload, path)
+        pairs = _complex128_names(meta, table, path)
     Tensor = _tensor_cls()
     order = [name for name in header if name != "__metadata__"]
     arrays = {name: _make_array(payload, b, e, code, shape, path, name) for b, e, name, code, shape in table}
+    arrays = {name: _as_complex128(a) if name in pairs else a for name, a in arrays.items()}
     return {name: Tensor._wrap(arrays[name]) for name in order}

@@ -26,9 +26,9 @@ class Parameter(Tensor):
             raise TypeError(f"Parameter: data must be an ember Tensor, got {type(data).__name__}")
         t._data = arr
         if requires_grad:
-            if arr.dtype.kind != "f":
+            if arr.dtype.kind not in "fc":
                 raise RuntimeError(
-                    f"Parameter: only floating-point tensors can require gradients, got dtype {Tensor._wrap(arr).dtype}; "
+                    f"Parameter: only floating-point and complex tensors can require gradients, got dtype {Tensor._wrap(arr).dtype}; "
                     "pass requires_grad=False or convert the data with .float()"
                 )
             t.requires_grad = True
