@@ -388,3 +388,169 @@ def test_interop_converts_complex_tensors_both_ways():
     np.testing.assert_array_equal(out["c"].numpy(), torch.tensor(out["c"].numpy()).numpy())
     back = interop.to_torch({"z": out["a"], "d": ember.complex64})
     assert back["z"].dtype == torch.complex128 and torch.equal(back["z"], t) and back["d"] is torch.complex64
+
+
+# ---------------------------------------------------------------------------- linalg.eig / eigvals
+
+
+def _eig_input(shape, dtype, seed):
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal(shape)
+    if np.dtype(dtype).kind == "c":
+        a = a + 1j * rng.standard_normal(shape)
+    return a.astype(dtype)
+
+
+def _canon(V):  # noqa: N803
+    """Eigenvectors with the phase fixed (largest-|.| component real positive): LAPACK builds differ by signs."""
+    if V.size == 0:
+        return V
+    idx = np.argmax(np.abs(V), axis=-2)[..., None, :]
+    ph = np.take_along_axis(V, idx, axis=-2)
+    return V * (np.abs(ph) / ph)
+
+
+EIG_DTYPES = [np.float32, np.float64, np.complex64, np.complex128]
+
+
+@pytest.mark.parametrize("dtype", EIG_DTYPES)
+@pytest.mark.parametrize("shape", [(1, 1), (4, 4), (2, 3, 5, 5), (0, 0), (2, 0, 0)])
+def test_eig_values_match_torch(dtype, shape):
+    a = _eig_input(shape, dtype, sum(shape) + len(shape))
+    Lt, Vt = torch.linalg.eig(torch.tensor(a))  # noqa: N806
+    res = ember.linalg.eig(ember.tensor(a))
+    Le, Ve = res  # noqa: N806
+    assert res.eigenvalues is Le and res.eigenvectors is Ve
+    assert _name(Le.dtype) == _name(Lt.dtype) and _name(Ve.dtype) == _name(Vt.dtype)
+    assert tuple(Le.shape) == tuple(Lt.shape) and tuple(Ve.shape) == tuple(Vt.shape)
+    single = dtype in (np.float32, np.complex64)
+    tol = dict(rtol=1e-3, atol=1e-3) if single else dict(rtol=1e-9, atol=1e-9)
+    le, lt, ve, vt = Le.numpy(), _np(Lt), Ve.numpy(), _np(Vt)
+    if single:  # LAPACK builds may order the eigenvalues of a float32 matrix differently: compare sorted pairs
+        oe, ot = np.argsort(np.round(le, 3), axis=-1), np.argsort(np.round(lt, 3), axis=-1)
+        le, lt = np.take_along_axis(le, oe, -1), np.take_along_axis(lt, ot, -1)
+        ve, vt = np.take_along_axis(ve, oe[..., None, :], -1), np.take_along_axis(vt, ot[..., None, :], -1)
+    np.testing.assert_allclose(le, lt, **tol)  # float64/complex128: LAPACK's order, as torch's
+    np.testing.assert_allclose(_canon(ve), _canon(vt), **tol)
+    np.testing.assert_allclose(np.sort_complex(ember.linalg.eigvals(ember.tensor(a)).numpy().ravel()),
+                               np.sort_complex(_np(Lt).ravel()), **tol)
+    # A V = V diag(L), unit-norm columns
+    np.testing.assert_allclose(a @ Ve.numpy(), Ve.numpy() * Le.numpy()[..., None, :], **tol)
+    if a.size:
+        np.testing.assert_allclose(np.linalg.norm(Ve.numpy(), axis=-2), 1.0, **tol)
+
+
+EIG_LOSSES = {  # phase-invariant losses (well defined): of |V|, V V^H, and of the eigenvalues
+    "abs_V": lambda L, V, w: (V.abs() ** 2 * w).sum(),
+    "projector": lambda L, V, w: ((V[..., :, :1] @ V[..., :, :1].mH) * w).real.sum(),
+    "values": lambda L, V, w: (L.abs() ** 2).sum() + (L ** 3).real.sum(),
+    "both": lambda L, V, w: (V.abs() * w).sum() + L.real.sum() + (L.imag ** 2).sum(),
+}
+
+
+@pytest.mark.parametrize("loss", sorted(EIG_LOSSES))
+@pytest.mark.parametrize("dtype", EIG_DTYPES)
+def test_eig_gradients_match_torch(loss, dtype):
+    f = EIG_LOSSES[loss]
+    a = _eig_input((2, 4, 4), dtype, len(loss))
+    w = np.random.default_rng(5).standard_normal((2, 4, 4))
+    At, Ae = torch.tensor(a, requires_grad=True), ember.tensor(a, requires_grad=True)  # noqa: N806
+    f(*torch.linalg.eig(At), torch.tensor(w)).backward()
+    f(*ember.linalg.eig(Ae), ember.tensor(w)).backward()
+    assert _name(Ae.grad.dtype) == _name(At.grad.dtype)
+    tol = dict(rtol=2e-3, atol=2e-3) if dtype in (np.float32, np.complex64) else dict(rtol=1e-8, atol=1e-9)
+    np.testing.assert_allclose(Ae.grad.numpy(), _np(At.grad), **tol)
+
+
+@pytest.mark.parametrize("dtype", EIG_DTYPES)
+def test_eigvals_gradient_matches_torch(dtype):
+    a = _eig_input((3, 3, 3), dtype, 11)
+    wt = np.random.default_rng(3).standard_normal((3, 3)) + 1j * np.random.default_rng(4).standard_normal((3, 3))
+    At, Ae = torch.tensor(a, requires_grad=True), ember.tensor(a, requires_grad=True)  # noqa: N806
+    lt, le = torch.linalg.eigvals(At), ember.linalg.eigvals(Ae)
+    assert le.grad_fn.name() == lt.grad_fn.name() == "LinalgEigBackward0"
+    if dtype in (np.float32, np.complex64):  # the order of the eigenvalues may differ: an order-invariant loss
+        wt = np.full_like(wt, 0.3 - 0.7j)
+    ((lt * torch.tensor(wt).to(lt.dtype)).real.sum() + (lt.abs() ** 2).sum()).backward()
+    ((le * ember.tensor(wt).to(le.dtype)).real.sum() + (le.abs() ** 2).sum()).backward()
+    tol = dict(rtol=2e-3, atol=2e-3) if dtype in (np.float32, np.complex64) else dict(rtol=1e-8, atol=1e-9)
+    np.testing.assert_allclose(Ae.grad.numpy(), _np(At.grad), **tol)
+
+
+def test_eig_gradcheck_complex128_and_float64():
+    for dtype in (np.complex128, np.float64):
+        a = _eig_input((2, 3, 3), dtype, 21)
+        A = ember.tensor(a, requires_grad=True)  # noqa: N806
+        w = ember.tensor(np.random.default_rng(2).standard_normal((2, 3, 3)))
+        assert gradcheck(lambda x, w=w: (ember.linalg.eig(x)[1].abs() ** 2 * w).sum(1), (A,))
+        assert gradcheck(lambda x: ember.linalg.eig(x)[0], (A,))
+        assert gradcheck(lambda x: ember.linalg.eigvals(x) * (1 - 2j), (A,))
+
+
+def test_eig_phase_dependent_loss_raises_torchs_error():
+    a = _eig_input((3, 3), np.complex128, 7)
+    msg = ("linalg_eig_backward: The eigenvectors in the complex case are specified up to multiplication by "
+           r"e\^\{i phi\}. The specified loss function depends on this quantity, so it is ill-defined.")
+    for lib in (torch, ember):
+        A = lib.tensor(a, requires_grad=True)  # noqa: N806
+        L, V = lib.linalg.eig(A)  # noqa: N806
+        with pytest.raises(RuntimeError, match=msg):
+            V.real.sum().backward()
+    # a real input too (its eigenvectors are complex as well)
+    a = np.array([[0.0, -1.0, 0.3], [1.0, 0.2, 0.0], [0.5, 0.0, 1.0]])
+    for lib in (torch, ember):
+        A = lib.tensor(a, requires_grad=True)  # noqa: N806
+        with pytest.raises(RuntimeError, match=msg):
+            lib.linalg.eig(A)[1][0].imag.sum().backward()
+
+
+def test_eig_errors():
+    cases = {
+        r"linalg.eig: A must be batches of square matrices, but they are 2 by 3 matrices": ember.ones(2, 3),
+        r"linalg.eig: The input tensor A must have at least 2 dimensions": ember.ones(2),
+        r"linalg.eig: input tensor should not contain infs or NaNs": ember.tensor([[1.0, float("nan")], [0.0, 1.0]]),
+        r"linalg.eig: expected a float32, float64, complex64 or complex128 tensor, got ember.int64": ember.ones(2, 2, dtype=ember.int64),
+    }
+    for msg, x in cases.items():
+        with pytest.raises(RuntimeError, match=msg):
+            ember.linalg.eig(x)
+    with pytest.raises(RuntimeError, match="linalg.eigvals: A must be batches of square matrices"):
+        ember.linalg.eigvals(ember.ones(3, 2))
+    A = ember.tensor(_eig_input((3, 3), np.float64, 1), requires_grad=True)  # noqa: N806
+    (g,) = ember.autograd.grad(ember.linalg.eigvals(A).abs().sum(), A, create_graph=False)
+    assert g.shape == (3, 3)
+    with pytest.raises(NotImplementedError, match=r"linalg.eig: the gradient of the gradient \(create_graph=True\)"):
+        ember.autograd.grad(ember.linalg.eig(A)[0].abs().sum(), A, create_graph=True)
+
+
+def test_eig_out_and_repr():
+    a = _eig_input((3, 3), np.float64, 2)
+    L, V = ember.empty(3, dtype=ember.complex128), ember.empty(3, 3, dtype=ember.complex128)  # noqa: N806
+    r = ember.linalg.eig(ember.tensor(a), out=(L, V))
+    assert r[0] is L and r[1] is V
+    np.testing.assert_allclose(L.numpy(), np.linalg.eigvals(a), rtol=1e-12)
+    t = torch.linalg.eig(torch.ones(2, 2, dtype=torch.float64))
+    e = ember.linalg.eig(ember.ones(2, 2, dtype=ember.float64))
+    assert repr(e.eigenvalues).replace("ember", "torch") == repr(t.eigenvalues)
+    assert repr(e.eigenvectors).replace("ember", "torch") == repr(t.eigenvectors)
+
+
+def test_conjugate_transposes_conjugate():
+    a = _c(3, 2)
+    for name, f in {"mH": lambda L, x: x.mH, "H": lambda L, x: x.H, "adjoint": lambda L, x: L.adjoint(x),
+                    "adjoint_method": lambda L, x: x.adjoint(), "outer": lambda L, x: x[:, :1] @ x[:, :1].mH}.items():
+        xt, xe = torch.tensor(a, requires_grad=True), ember.tensor(a, requires_grad=True)
+        ot, oe = f(torch, xt), f(ember, xe)
+        np.testing.assert_allclose(_np(oe), _np(ot), rtol=1e-12, err_msg=name)
+        w = _c(*ot.shape)
+        _losses(torch, ot, w).backward()
+        _losses(ember, oe, w).backward()
+        np.testing.assert_allclose(_np(xe.grad), _np(xt.grad), rtol=1e-12, err_msg=name)
+    x = ember.ones(2, 3)
+    assert x.mH.shape == (3, 2) and x.H.tolist() == x.T.tolist() and ember.adjoint(x).dtype == ember.float32
+
+
+def test_isreal_of_complex():
+    a = np.array([1 + 0j, 1 + 1j, complex(1, -0.0), 1e-300j])
+    assert ember.isreal(ember.tensor(a)).tolist() == torch.isreal(torch.tensor(a)).tolist()
+    assert ember.isreal(ember.ones(2)).tolist() == [True, True]

@@ -283,4 +283,4 @@ def test_global_switches():
     finally:
         ember.set_anomaly_enabled(False)
     assert not ember.is_anomaly_enabled()
-    assert ember.has_lapack is True and ember.has_spectral is False
+    assert ember.has_lapack is True and ember.has_spectral is True

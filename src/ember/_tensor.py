@@ -659,11 +659,16 @@ class Tensor:
     def mT(self):
         return _o.transpose(self, -2, -1)
 
-    mH = mT  # real dtypes only: the conjugate transpose is the transpose
+    @property
+    def mH(self):
+        """The conjugate transpose of the last two dims (the transpose for real dtypes)."""
+        return _o.adjoint(self)
 
     @property
     def H(self):
-        return self.T
+        """The conjugate transpose of a matrix (the transpose for real dtypes)."""
+        t = self.T
+        return _o.conj(t) if self._data.dtype.kind == "c" else t
 
     def view(self, *shape, size=None, dtype=None):
         if size is not None:

@@ -142,6 +142,7 @@ from ._linalg_extra import cholesky, eigh, qr, slogdet, svd, svdvals  # noqa: E4
 from ._linalg_lu import lu, lu_factor, lu_factor_ex, lu_solve  # noqa: E402,F401
 from ._linalg_householder import householder_product  # noqa: E402,F401
 from ._linalg_ldl import ldl_factor, ldl_factor_ex, ldl_solve  # noqa: E402,F401
+from ._linalg_eig import eig, eigvals  # noqa: E402,F401
 
 
 class LinAlgError(RuntimeError):

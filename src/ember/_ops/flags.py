@@ -83,7 +83,7 @@ has_mkl = False
 has_openmp = False
 
 
-has_spectral = False  # no complex FFTs (see ember.fft)
+has_spectral = True  # ember.fft has torch's complex FFTs
 
 
 __all__ = _public(globals()) + ["has_lapack", "has_mkl", "has_openmp", "has_spectral"]

@@ -459,8 +459,14 @@ def chain_matmul(*matrices, out=None):
 
 @tensor_method
 def adjoint(input):  # noqa: A002
-    """The transpose of the last two dims (ember has no complex numbers, so no conjugation)."""
-    return transpose(input, -2, -1)
+    """The conjugate transpose of the last two dims (the transpose for real dtypes; for complex ones a copy, where
+    torch returns a conjugated view)."""
+    t = transpose(input, -2, -1)
+    if t._data.dtype.kind == "c":
+        from .complex_ops import conj
+
+        return conj(t)
+    return t
 
 
 @tensor_method

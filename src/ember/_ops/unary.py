@@ -726,8 +726,10 @@ def isposinf(input, *, out=None):  # noqa: A002
 
 @tensor_method
 def isreal(input):  # noqa: A002
-    """All True: ember has no complex numbers."""
+    """True where the imaginary part is zero (everywhere for a real tensor)."""
     _check_tensor(input, "isreal")
+    if input._data.dtype.kind == "c":
+        return Tensor._wrap(np.asarray(input._data.imag == 0))
     return Tensor._wrap(np.ones(input._data.shape, dtype=bool))
 
 
