@@ -554,3 +554,49 @@ def test_isreal_of_complex():
     a = np.array([1 + 0j, 1 + 1j, complex(1, -0.0), 1e-300j])
     assert ember.isreal(ember.tensor(a)).tolist() == torch.isreal(torch.tensor(a)).tolist()
     assert ember.isreal(ember.ones(2)).tolist() == [True, True]
+
+
+# ---------------------------------------------------------------------------- reductions and linear
+
+REDUCE = {
+    "prod": lambda L, z: z.prod(), "prod_dim": lambda L, z: z.reshape(2, 3).prod(1),
+    "prod_zero": lambda L, z: (z * L.tensor([1, 0, 1, 1, 1, 1]).to(z.dtype)).reshape(3, 2).prod(0),
+    "cumsum": lambda L, z: z.cumsum(0), "cumprod": lambda L, z: L.cumprod(z.reshape(2, 3), 1),
+    "var": lambda L, z: z.var(), "var_dim": lambda L, z: z.reshape(2, 3).var(1, correction=0),
+    "std": lambda L, z: z.std(), "std_dim": lambda L, z: L.std(z.reshape(3, 2), 0, keepdim=True),
+    "var_mean": lambda L, z: L.var_mean(z.reshape(2, 3), 1)[0] * 2 + L.var_mean(z.reshape(2, 3), 1)[1].real,
+    "norm": lambda L, z: z.norm(), "norm_p1": lambda L, z: z.norm(p=1), "norm_dim": lambda L, z: z.reshape(2, 3).norm(dim=1),
+    "norm_p3": lambda L, z: L.norm(z, p=3),
+    "vector_norm": lambda L, z: L.linalg.vector_norm(z), "vector_norm_inf": lambda L, z: L.linalg.vector_norm(z, float("inf")),
+    "vector_norm_0": lambda L, z: L.linalg.vector_norm(z, 0) * 1.0,
+    "linalg_norm": lambda L, z: L.linalg.norm(z.reshape(2, 3)), "matrix_norm_1": lambda L, z: L.linalg.matrix_norm(z.reshape(2, 3), 1),
+    "matrix_norm_fro": lambda L, z: L.linalg.matrix_norm(z.reshape(3, 2)),
+    "linear": lambda L, z: L.nn.functional.linear(z.reshape(3, 2), z.reshape(2, 3)[:, :2] * 2, z[:2]),
+    "linear_1d": lambda L, z: L.nn.functional.linear(z[:2], z.reshape(3, 2)),
+    "linear_3d": lambda L, z: L.nn.functional.linear(z.reshape(1, 3, 2), z.reshape(3, 2) + 1j),
+    "mm_bmm": lambda L, z: L.mm(z.reshape(2, 3), z.reshape(3, 2)) + L.bmm(z.reshape(1, 2, 3), z.reshape(1, 3, 2))[0],
+}
+
+
+@pytest.mark.parametrize("name", sorted(REDUCE))
+@pytest.mark.parametrize("dtype", [np.complex64, np.complex128])
+def test_reductions_and_linear_match_torch(name, dtype):
+    fn = REDUCE[name]
+    a = _c(6, dtype=dtype)
+    zt, ze = torch.tensor(a, requires_grad=True), ember.tensor(a, requires_grad=True)
+    ot, oe = fn(torch, zt), fn(ember, ze)
+    assert _name(oe.dtype) == _name(ot.dtype) and tuple(oe.shape) == tuple(ot.shape)
+    np.testing.assert_allclose(_np(oe), _np(ot), **_tol(dtype))
+    if name == "vector_norm_0":  # piecewise constant: torch backpropagates zeros, ember records no graph (documented)
+        return
+    w = _c(*ot.shape, dtype=dtype) if ot.is_complex() else RNG.standard_normal(ot.shape)
+    loss = (lambda L, o: _losses(L, o, w)) if ot.is_complex() else (lambda L, o: (o * L.tensor(w)).sum())
+    loss(torch, ot).backward()
+    loss(ember, oe).backward()
+    np.testing.assert_allclose(_np(ze.grad), _np(zt.grad), **_tol(dtype))
+
+
+@pytest.mark.parametrize("name", ["prod", "prod_zero", "cumprod", "var_dim", "std", "norm", "norm_p3", "linear"])
+def test_reductions_gradcheck_complex128(name):
+    z = ember.tensor(_c(6), requires_grad=True)
+    assert gradcheck(lambda x: REDUCE[name](ember, x), (z,))

@@ -21,6 +21,8 @@ def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None, out=None):  # 
         return _out.into(out, "vector_norm", vector_norm, x, ord, dim, keepdim, dtype=dtype)
     if dtype is not None:
         x = x.to(dtype)
+    if x._data.dtype.kind == "c" and ord not in (2, 2.0):  # the norm of the moduli (a real tensor), as torch
+        x = _o.abs(x)
     if ord in (float("inf"), float("-inf")):
         red = _o.amax if ord > 0 else _o.amin
         if dim is not None:

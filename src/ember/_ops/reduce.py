@@ -122,6 +122,7 @@ class Prod(Node):
     name = "ProdBackward0"
     saves = {0: (0,)}
     save_out = True
+    complex_ok = True
 
     def __init__(self, axis, keepdim):
         self.axis, self.keepdim = axis, keepdim
@@ -138,9 +139,9 @@ class Prod(Node):
             out = ns.reshape(out, shp)
         xv = ns.value(x)
         if not (xv == 0).any():
-            return (g * out / x,)
+            return (g * ns.conj(out / x),)
         # with zeros: product of the others, computed directly (exclusive products)
-        return (g * _prod_others(ns, x, self.axis),)
+        return (g * ns.conj(_prod_others(ns, x, self.axis)),)
 
 
 def _prod_others(ns, x, axis):
@@ -395,6 +396,16 @@ def var(input, dim=None, unbiased=True, keepdim=False, *, correction=None, out=N
         return _out.into(out, "var", var, input, dim, unbiased, keepdim, correction=correction)
     if correction is None:
         correction = 1 if unbiased is None or unbiased else 0
+    if input._data.dtype.kind == "c":  # torch: the mean squared modulus of the deviations, a real tensor
+        axes = _dims(dim, input.ndim, "var")
+        n = input._data.size if axes is None else int(np.prod([input.shape[a] for a in axes]))
+        d = input - mean(input, axes, keepdim=True)
+        from .complex_ops import imag, real
+
+        dr, di = real(d), imag(d)
+        s = sum(dr * dr + di * di, axes, keepdim)
+        denom = n - correction
+        return s / denom if denom > 0 else s * math.nan
     if input._data.dtype.kind != "f":
         raise RuntimeError(f"var(): input dtype must be floating point, got {input.dtype}")
     if input._data.dtype == np.float16:  # accumulate in float32 and return float16, as torch does
@@ -446,6 +457,13 @@ def norm(input, p='fro', dim=None, keepdim=False, dtype=None, *, out=None):
         return _out.into(out, "norm", norm, input, p, dim, keepdim, dtype)
     if dtype is not None:
         input = cast(input, D.as_dtype(dtype))
+    if input._data.dtype.kind == "c":  # torch: the norm of the moduli (a real tensor)
+        if p in ("fro", 2, 2.0):  # sqrt(sum |z|^2), gradient z / norm (0 at a zero norm)
+            from .complex_ops import imag, real
+
+            zr, zi = real(input), imag(input)
+            return _safe_sqrt(sum(zr * zr + zi * zi, dim, keepdim))
+        return norm(abs(input), p, dim, keepdim)
     if input._data.dtype.kind != "f":
         raise RuntimeError(f"norm(): input dtype must be floating point, got {input.dtype}")
     if input._data.dtype == np.float16:
@@ -487,6 +505,7 @@ def _safe_sqrt(x):
 class Cumsum(Node):
     name = "CumsumBackward0"
     saves = {}
+    complex_ok = True
 
     def __init__(self, axis):
         self.axis = axis

@@ -85,6 +85,7 @@ class _Linear(Node):
     subclass per (input ndim, bias) in ``_LINEAR_NODES`` (class-level, so the names outlive a freed node)."""
 
     _nd, _bias = 2, True
+    complex_ok = True
     _shown_structure = True  # next_functions in torch's order, with shown nodes (viz / graph loggers check it)
 
     @property
@@ -133,12 +134,12 @@ class _Linear(Node):
         g2 = ns.reshape(g, (-1, n_out)) if len(xs) != 2 else g
         gx = gw = gb = None
         if need[0]:
-            gx = ns.matmul(g2, w)
+            gx = ns.matmul(g2, ns.conj(w))  # conj: torch's gradient for complex operands (a no-op for real ones)
             if len(xs) != 2:
                 gx = ns.reshape(gx, xs)
         if need[1]:
             x2 = ns.reshape(x, (-1, xs[-1])) if len(xs) != 2 else x
-            gw = ns.matmul(ns.swap_last(g2), x2)
+            gw = ns.matmul(ns.swap_last(g2), ns.conj(x2))
         if len(need) > 2 and need[2]:
             gb = _fused._colsum(g2) if ns is ARRAY_NS else ns.sum(g2, 0)
         return gx, gw, gb
