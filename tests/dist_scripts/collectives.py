@@ -178,6 +178,49 @@ if r in (0, 2):
 else:
     assert dist.get_rank(g) == -1 and dist.get_world_size(g) == -1
     assert dist.all_reduce(ember.ones(1), group=g) is None  # a no-op on non-members, as in torch
+# async_op=True on every collective that takes it: a Work whose wait() leaves the result in place
+ws = []
+t_red = ember.tensor(mine)
+ws.append(dist.reduce(t_red, dst=2, op=R.MAX, async_op=True))
+ag = [ember.zeros(2, 3) for _ in range(n)]
+ws.append(dist.all_gather(ag, ember.tensor(mine), async_op=True))
+rs = ember.zeros(3, dtype=ember.float64)
+ws.append(dist.reduce_scatter(rs, [ember.tensor(big[r][3 * k:3 * k + 3]) for k in range(n)], async_op=True))
+rst = ember.zeros(3, dtype=ember.float64)
+ws.append(dist.reduce_scatter_tensor(rst, ember.tensor(big[r]), op=R.MIN, async_op=True))
+gl = [ember.zeros(2, 3) for _ in range(n)] if r == 1 else None
+ws.append(dist.gather(ember.tensor(mine), gl, dst=1, async_op=True))
+sc = ember.zeros(2, 3)
+ws.append(dist.scatter(sc, [ember.tensor(v) for v in vals] if r == 0 else None, src=0, async_op=True))
+a2a = [ember.zeros(r + 1, i + 1) for i in range(n)]
+ws.append(dist.all_to_all(a2a, [ember.full((j + 1, r + 1), float(10 * r + j)) for j in range(n)], async_op=True))
+assert all(isinstance(w, dist.Work) for w in ws), ws
+for w in reversed(ws):  # any order of waiting
+    assert w.wait() is True and w.is_completed()
+np.testing.assert_array_equal(t_red.numpy(), np.max(vals, 0) if r == 2 else mine)
+for k in range(n):
+    np.testing.assert_array_equal(ag[k].numpy(), vals[k])
+    if r == 1:
+        np.testing.assert_array_equal(gl[k].numpy(), vals[k])
+    assert a2a[k].tolist() == [[float(10 * k + r)] * (k + 1)] * (r + 1)
+np.testing.assert_allclose(rs.numpy(), sum(big)[3 * r:3 * r + 3])
+np.testing.assert_allclose(rst.numpy(), np.min(big, 0)[3 * r:3 * r + 3])
+np.testing.assert_array_equal(sc.numpy(), vals[r])
+# async_op really does not block: rank 0 starts an all_reduce and only then sends rank 1 the message rank 1
+# waits for before it joins the all_reduce; a blocking all_reduce on rank 0 would deadlock here
+t = ember.ones(2) * (r + 1)
+if r == 0:
+    w = dist.all_reduce(t, async_op=True)
+    dist.send(ember.tensor([7.0]), 1)
+    w.wait()
+elif r == 1:
+    got = ember.zeros(1)
+    dist.recv(got, src=0)
+    assert got.tolist() == [7.0]
+    dist.all_reduce(t)
+else:
+    dist.all_reduce(t)
+assert t.tolist() == [float(n * (n + 1) // 2)] * 2
 assert dist.SigtermGuard().should_stop() is False
 assert dist.any_rank(r == 1) is True
 dist.barrier()

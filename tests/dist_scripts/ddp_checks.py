@@ -193,6 +193,47 @@ for it in range(3):
                     p_ -= 0.1 * p_.grad
 assert d1._shm is None or d1._shm.win is not None
 
+# broadcast_buffers, torch's rule: rank 0's buffers are broadcast before the first forward and before a forward
+# that follows a synchronized forward with grad enabled; a no_sync or no_grad forward turns it off until the
+# next synchronized one. A forward pre-hook on the BatchNorm sees the buffers as the forward starts.
+def buffer_check(broadcast_buffers):
+    ember.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 3), nn.BatchNorm1d(3))
+    dd = DDP(model, broadcast_buffers=broadcast_buffers)
+    model[1].running_mean._data[...] = r  # diverged buffers (as after local BatchNorm updates)
+    at_entry = []
+    h = model[1].register_forward_pre_hook(lambda mod, inp: at_entry.append(mod.running_mean.numpy().copy()))
+    rng_b = np.random.default_rng(50 + r)
+
+    def fwd(ctx=None):
+        xb = ember.tensor(rng_b.standard_normal((5, 3)).astype(np.float32))
+        if ctx == "no_grad":
+            with ember.no_grad():
+                dd(xb)
+            return
+        if ctx == "no_sync":
+            with dd.no_sync():
+                dd(xb).sum().backward()
+            return
+        dd(xb).sum().backward()
+
+    for ctx in (None, None, "no_sync", None, "no_grad", "no_grad", None):
+        fwd(ctx)
+    h.remove()
+    seen = [None] * n
+    dist.all_gather_object(seen, at_entry)
+    return [all(np.array_equal(seen[q][i], seen[0][i]) for q in range(n)) for i in range(len(at_entry))]
+
+
+assert buffer_check(True) == [True, True, True, False, True, False, False], buffer_check(True)
+assert buffer_check(False) == [False] * 7
+# bucket_cap_mb defaults to 25 MiB: 33.6 MB of float32 gradients make two buckets, filled in reverse order
+big_model = nn.Sequential(nn.Linear(1024, 4096), nn.Linear(4096, 1024))
+d_big = DDP(big_model)
+assert d_big.bucket_cap_mb == 25 and d_big._bucket_sizes() == [3, 1], d_big._bucket_sizes()
+assert [b.params for b in d_big._buckets] == [[3, 2, 1], [0]]
+del d_big, big_model
+
 # every rank must build the same model
 expect_error(RuntimeError, "the model differs between ranks: ranks [", DDP, nn.Linear(3, 2 + (r == n - 1)))
 

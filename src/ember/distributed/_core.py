@@ -551,10 +551,7 @@ def barrier(group=None, async_op=False, device_ids=None):
     g = _pre(group, "barrier", lambda: "")
     if g is None:
         return None
-    if async_op:
-        return Work([g.comm.Ibarrier()])
-    g.comm.Barrier()
-    return None
+    return _finish([g.comm.Ibarrier()], None, async_op)
 
 
 def all_reduce(tensor, op=ReduceOp.SUM, group=None, async_op=False):
@@ -576,11 +573,7 @@ def all_reduce(tensor, op=ReduceOp.SUM, group=None, async_op=False):
         _bump(tensor)
 
     MPI = _S.mpi
-    if async_op:
-        return Work([g.comm.Iallreduce(MPI.IN_PLACE, buf, op=mop)], finish)
-    g.comm.Allreduce(MPI.IN_PLACE, buf, op=mop)
-    finish()
-    return None
+    return _finish([g.comm.Iallreduce(MPI.IN_PLACE, buf, op=mop)], finish, async_op)
 
 
 def reduce(tensor, dst=0, op=ReduceOp.SUM, group=None, async_op=False):
@@ -607,11 +600,7 @@ def reduce(tensor, dst=0, op=ReduceOp.SUM, group=None, async_op=False):
 
     sendbuf = MPI.IN_PLACE if mine else buf
     recvbuf = buf if mine else None
-    if async_op:
-        return Work([g.comm.Ireduce(sendbuf, recvbuf, op=mop, root=root)], finish)
-    g.comm.Reduce(sendbuf, recvbuf, op=mop, root=root)
-    finish()
-    return None
+    return _finish([g.comm.Ireduce(sendbuf, recvbuf, op=mop, root=root)], finish, async_op)
 
 
 def broadcast(tensor, src, group=None, async_op=False):
@@ -630,11 +619,7 @@ def broadcast(tensor, src, group=None, async_op=False):
         if g.rank() != root:
             _bump(tensor)
 
-    if async_op:
-        return Work([g.comm.Ibcast(raw, root=root)], finish)
-    g.comm.Bcast(raw, root=root)
-    finish()
-    return None
+    return _finish([g.comm.Ibcast(raw, root=root)], finish, async_op)
 
 
 def _check_like(t, ref, who, name):
@@ -669,11 +654,7 @@ def all_gather(tensor_list, tensor, group=None, async_op=False):
             o[...] = r
             _bump(t)
 
-    if async_op:
-        return Work([g.comm.Iallgather(_raw(send), _raw(recv))], finish)
-    g.comm.Allgather(_raw(send), _raw(recv))
-    finish()
-    return None
+    return _finish([g.comm.Iallgather(_raw(send), _raw(recv))], finish, async_op)
 
 
 def all_gather_into_tensor(output_tensor, input_tensor, group=None, async_op=False):
@@ -699,11 +680,7 @@ def all_gather_into_tensor(output_tensor, input_tensor, group=None, async_op=Fal
             back()
         _bump(output_tensor)
 
-    if async_op:
-        return Work([g.comm.Iallgather(_raw(send), _raw(buf))], finish)
-    g.comm.Allgather(_raw(send), _raw(buf))
-    finish()
-    return None
+    return _finish([g.comm.Iallgather(_raw(send), _raw(buf))], finish, async_op)
 
 
 def reduce_scatter_tensor(output, input, op=ReduceOp.SUM, group=None, async_op=False):
@@ -737,11 +714,7 @@ def _reduce_scatter(g, output, o, send, op, async_op, who):
             back()
         _bump(output)
 
-    if async_op:
-        return Work([g.comm.Ireduce_scatter_block(send, buf, op=mop)], finish)
-    g.comm.Reduce_scatter_block(send, buf, op=mop)
-    finish()
-    return None
+    return _finish([g.comm.Ireduce_scatter_block(send, buf, op=mop)], finish, async_op)
 
 
 def reduce_scatter(output, input_list, op=ReduceOp.SUM, group=None, async_op=False):
@@ -780,11 +753,7 @@ def gather(tensor, gather_list=None, dst=0, group=None, async_op=False):
                 _bump(t)
 
     rb = _raw(recv) if mine else None
-    if async_op:
-        return Work([g.comm.Igather(_raw(send), rb, root=root)], finish)
-    g.comm.Gather(_raw(send), rb, root=root)
-    finish()
-    return None
+    return _finish([g.comm.Igather(_raw(send), rb, root=root)], finish, async_op)
 
 
 def scatter(tensor, scatter_list=None, src=0, group=None, async_op=False):
@@ -811,11 +780,7 @@ def scatter(tensor, scatter_list=None, src=0, group=None, async_op=False):
         _bump(tensor)
 
     sb = _raw(send) if mine else None
-    if async_op:
-        return Work([g.comm.Iscatter(sb, _raw(buf), root=root)], finish)
-    g.comm.Scatter(sb, _raw(buf), root=root)
-    finish()
-    return None
+    return _finish([g.comm.Iscatter(sb, _raw(buf), root=root)], finish, async_op)
 
 
 def _split_sizes(sizes, total, n, who, name, dim0):
@@ -854,11 +819,7 @@ def _alltoallv(g, send, send_bytes, recv, recv_bytes, async_op, finish):
     rd = np.concatenate([[0], np.cumsum(recv_bytes)[:-1]]).astype(np.int64)
     sb = [_raw(send), (list(map(int, send_bytes)), list(map(int, sd))), MPI.BYTE]
     rb = [_raw(recv), (list(map(int, recv_bytes)), list(map(int, rd))), MPI.BYTE]
-    if async_op:
-        return Work([g.comm.Ialltoallv(sb, rb)], finish)
-    g.comm.Alltoallv(sb, rb)
-    finish()
-    return None
+    return _finish([g.comm.Ialltoallv(sb, rb)], finish, async_op)
 
 
 def all_to_all_single(output, input, output_split_sizes=None, input_split_sizes=None, group=None,
@@ -892,11 +853,7 @@ def all_to_all_single(output, input, output_split_sizes=None, input_split_sizes=
         _bump(output)
 
     if not uneven:
-        if async_op:
-            return Work([g.comm.Ialltoall(_raw(send), _raw(buf))], finish)
-        g.comm.Alltoall(_raw(send), _raw(buf))
-        finish()
-        return None
+        return _finish([g.comm.Ialltoall(_raw(send), _raw(buf))], finish, async_op)
     ins = _split_sizes(input_split_sizes, a.shape[0], n, "all_to_all_single", "input_split_sizes", "input's dim 0")
     outs = _split_sizes(output_split_sizes, o.shape[0], n, "all_to_all_single", "output_split_sizes",
                         "output's dim 0")

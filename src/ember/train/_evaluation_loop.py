@@ -88,6 +88,7 @@ class EvaluationLoop:
                         batch = self._transfer_batch(batch, dl_idx)
                     res.new_batch(batch)
                     self._call(f"on_{noun}_batch_start", batch, batch_idx, *extra)
+                    self.strategy.pre_eval_step()  # ddp in fit: rank 0's buffers, as DDP's forward does
                     out = self._run_step(step_name, batch, batch_idx, *extra)
                     if stage == "predict" and return_predictions:
                         outs.append(out)

@@ -87,6 +87,9 @@ class Strategy:
     def post_manual_step(self) -> None:
         pass
 
+    def pre_eval_step(self) -> None:
+        """Before a validation/test/predict step (ddp: rank 0's buffers, by DDP's rule)."""
+
     def process_dataloader(self, loader, shuffle_default: bool):
         return loader
 
@@ -264,7 +267,17 @@ class DDPStrategy(Strategy):
 
     def post_manual_step(self) -> None:
         self._manual = False
+        sync = self.ddp.require_backward_grad_sync
         self.ddp._post_forward(None, False)  # a backward that left parameters without gradient raises here
+        self.ddp.require_forward_param_sync = sync  # a synchronized forward with grad: buffers before the next
+
+    def pre_eval_step(self) -> None:
+        """Before a validation step in fit: Lightning runs it through DDP's forward, whose pre-forward
+        broadcasts rank 0's buffers (BatchNorm running statistics) when the last forward was a synchronized
+        training one, so every rank evaluates the same model; a forward without grad turns that off."""
+        if self.ddp is not None:
+            self.ddp._pre_forward()
+            self.ddp.require_forward_param_sync = False
 
     def process_dataloader(self, loader, shuffle_default: bool):
         from ember.utils.data import DataLoader, DistributedSampler, RandomSampler

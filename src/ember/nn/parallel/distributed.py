@@ -327,6 +327,10 @@ class DistributedDataParallel(Module):
         self.find_unused_parameters = bool(find_unused_parameters)
         self.bucket_cap_mb = bucket_cap_mb
         self.require_backward_grad_sync = True
+        # torch's rule for broadcast_buffers: rank 0's buffers are broadcast before a forward that follows
+        # a synchronized forward with grad enabled (and before the first); a no_sync or no_grad forward
+        # turns it off until the next synchronized one
+        self.require_forward_param_sync = True
         self.device_ids, self.output_device, self.dim = device_ids, output_device, dim
         self.gradient_as_bucket_view, self.static_graph = gradient_as_bucket_view, static_graph
         pg = process_group if process_group is not None else dist.GroupMember.WORLD
@@ -647,11 +651,12 @@ class DistributedDataParallel(Module):
     # ddp strategy runs training_step between them)
     def _pre_forward(self) -> bool:
         sync = STATE.enabled and self.require_backward_grad_sync
-        if sync and self.broadcast_buffers and self._world > 1:
+        if self.require_forward_param_sync and self.broadcast_buffers and self._world > 1:
             self._sync_buffers()
         return sync
 
     def _post_forward(self, out, sync) -> None:
+        self.require_forward_param_sync = bool(sync)
         if sync:
             self._prepare(out)
         else:
