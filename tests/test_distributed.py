@@ -165,7 +165,7 @@ def one_process_reference():
 @needs_mpi
 @pytest.mark.parametrize("ranks", [1, 2, 4])
 def test_n_ranks_train_like_one(ranks, one_process_reference, tmp_path):
-    """MLP, CNN (+SyncBatchNorm), LSTM, transformer; also accumulation (no_sync) + clipping + a scheduler:
+    """MLP, CNN (+SyncBatchNorm), LSTM, transformer; each also with accumulation (no_sync) + clipping + a scheduler:
     20 steps with the same global batch on N ranks give one process's weights within 1e-5 relative; two runs
     on 2 ranks give the same bits."""
     out = tmp_path / "w.ember"
@@ -202,6 +202,8 @@ def test_exception_on_one_rank_ends_the_job_with_its_traceback():
     rc, out, _ = run(["-n", "2", os.path.join(SCRIPTS, "faults.py"), "raise"])
     assert rc != 0
     assert "[ember.distributed] rank 1 of 2 failed" in out and "[rank 1] ValueError: boom on purpose" in out, out
+    assert re.search(r"\[rank 1\] Traceback \(most recent call last\):\n(\[rank 1\] .*\n)*\[rank 1\] .*faults\.py\", "
+                     r"line \d+, in <module>", out), out
     assert _since_fault(out) < 5
 
 
@@ -218,6 +220,26 @@ def test_debug_mode_names_the_rank_with_another_shape():
     assert rc != 0
     assert "all_reduce: ranks [1] called a different collective or different shapes" in out, out
     assert "rank 1: all_reduce(float32[3], op=SUM)" in out and "rank 0: all_reduce(float32[2], op=SUM)" in out
+    # another collective on rank 1: raised on both ranks (caught there), naming rank 1, before the shape check
+    for r, who in ((0, "all_reduce"), (1, "broadcast")):
+        assert f"CAUGHT {r}: {who}: ranks [1] called a different collective" in out, out
+    assert "rank 1: broadcast(float32[2], src=0)" in out, out
+
+
+@needs_mpi
+@pytest.mark.parametrize("mode", ["raise_in_backward", "kill_in_backward"])
+def test_fault_inside_a_ddp_backward_ends_the_job(mode):
+    """Rank 0 waits for rank 1's gradients in the shared-memory reducer (flags, not an MPI call) when rank 1
+    fails inside backward: the job still ends (5 s for an exception, 10 s for a signal)."""
+    rc, out, _ = run(["-n", "2", os.path.join(SCRIPTS, "faults.py"), mode])
+    assert rc != 0 and "UNEXPECTED" not in out, out
+    if mode == "raise_in_backward":
+        assert "[ember.distributed] rank 1 of 2 failed" in out and "[rank 1] ValueError: boom in backward" in out, out
+        assert re.search(r"\[rank 1\] .*faults\.py\", line \d+, in fail", out), out  # the traceback itself
+        assert _since_fault(out) < 5
+    else:
+        assert "signal 9" in out, out
+        assert _since_fault(out) < 10
 
 
 @needs_mpi

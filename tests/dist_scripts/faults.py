@@ -3,7 +3,10 @@
 * ``raise``   rank 1 raises after 0.3 s while rank 0 waits in a collective;
 * ``kill``    rank 1 kills itself with SIGKILL while rank 0 waits;
 * ``sigterm`` both ranks train steps under SigtermGuard; the test sends SIGTERM to the launcher;
-* ``debug``   rank 1 calls a collective with another shape (EMBER_DISTRIBUTED_DEBUG=1).
+* ``debug``   rank 1 calls another collective (caught: the error is raised on every rank), then a
+              collective with another shape (EMBER_DISTRIBUTED_DEBUG=1);
+* ``raise_in_backward`` / ``kill_in_backward``: rank 1 raises / is killed inside a DDP backward while
+              rank 0 waits for its gradients in the shared-memory reducer (not in an MPI call).
 """
 import os
 import signal
@@ -43,4 +46,31 @@ elif mode == "sigterm":
     dist.barrier()
     print(f"EXIT {r}", flush=True)
 elif mode == "debug":
+    try:
+        if r == 1:
+            dist.broadcast(ember.ones(2), src=0)
+        else:
+            dist.all_reduce(ember.ones(2))
+    except RuntimeError as e:
+        print(f"CAUGHT {r}: {e}", flush=True)
     dist.all_reduce(ember.ones(3 if r == 1 else 2))
+elif mode in ("raise_in_backward", "kill_in_backward"):
+    import ember.nn as nn
+    from ember.nn.parallel import DistributedDataParallel as DDP
+
+    ember.manual_seed(0)
+    net = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 2))
+    ddp = DDP(net, bucket_cap_mb=1e-5)  # one bucket per parameter: the last layer's go out first
+    ddp(ember.ones(3, 4)).sum().backward()  # one good step
+
+    def fail(g):
+        print(f"FAULT_AT {time.time()}", flush=True)
+        if mode == "raise_in_backward":
+            raise ValueError("boom in backward")
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    if r == 1:
+        time.sleep(0.3)
+        net[0].weight.register_hook(fail)
+    ddp(ember.ones(3, 4)).sum().backward()
+    print(f"UNEXPECTED {r}", flush=True)

@@ -54,6 +54,8 @@ CASES = {
     "transformer": ("transformer", 1, None, False),
     "mlp_accum_clip_sched": ("mlp", 2, 0.5, True),
     "cnn_accum_clip_sched": ("cnn", 2, 0.5, True),
+    "lstm_accum_clip_sched": ("lstm", 2, 0.5, True),
+    "transformer_accum_clip_sched": ("transformer", 2, 0.5, True),
 }
 
 
