@@ -324,6 +324,115 @@ def test_trainer_ddp_matches_one_process(trainer_runs):
     w1, w2 = _weights(one), _weights(two)
     for k in w1:
         assert np.abs(w1[k] - w2[k]).max() <= 1e-5 * max(np.abs(w1[k]).max(), 1e-30), k
+    # self.log(..., sync_dist=True): the values are those of the global batch (one process's)
+    m1, m2 = r1["metrics"], r2["metrics"]
+    assert set(m1) == set(m2) and {"val_loss", "train_loss"} <= set(m1), (m1, m2)
+    for k in m1:
+        assert abs(m1[k] - m2[k]) <= 1e-5 * max(abs(m1[k]), 1e-6), (k, m1, m2)
+    # the logger writes on rank 0 only: one version directory, the same files, the same logged values
+    logs1, logs2 = (sorted(p.relative_to(d).as_posix() for p in (d / "ember_logs").rglob("*")) for d in (one, two))
+    assert logs1 == logs2 and "ember_logs/version_0/metrics.csv" in logs1 and not any("version_1" in p for p in logs2), logs2
+    csv1, csv2 = ((d / "ember_logs" / "version_0" / "metrics.csv").read_text().splitlines() for d in (one, two))
+    assert csv1[0] == csv2[0] and len(csv1) == len(csv2), (csv1[:3], csv2[:3])
+    for a, b in zip(csv1[1:], csv2[1:]):
+        va, vb = ([float(v) if v else np.nan for v in row.split(",")] for row in (a, b))
+        np.testing.assert_allclose(va, vb, rtol=1e-5, atol=1e-7, err_msg=f"{a} / {b}")
+
+
+@needs_mpi
+def test_trainer_ddp_killed_at_a_random_step_resumes_exactly_with_2_and_1_ranks(trainer_runs, tmp_path):
+    """SIGKILL at a random global step of a 2-rank fit (checkpoints every 2 steps, mid-epoch ones too); resuming
+    the newest checkpoint on 2 ranks gives the uninterrupted run's weights bit for bit, and its checkpoint
+    files; on 1 process the same weights up to float rounding."""
+    import json
+    import random
+    import shutil
+
+    one, two = trainer_runs
+    final = json.loads((two / "result.json").read_text())["global_step"]
+    k = random.randrange(2, final)
+    dead = tmp_path / "dead"
+    rc, out, _ = run(["-n", "2", TRAINER, str(dead), "full", "--step-ckpts", "--kill-at", str(k)], timeout=120)
+    assert rc != 0 and f"KILLED AT {k}" in out and "TRAINER DONE" not in out, (k, out)
+    saved = {int(re.search(r"step=(\d+)", p.name).group(1)): p for p in (dead / "steps").glob("*.ckpt")}
+    assert saved and max(saved) <= k, (k, sorted(saved))
+    ckpt = saved[max(saved)]
+    assert ember.load(str(ckpt))["global_step"] == max(saved)
+    again = tmp_path / "again"
+    shutil.copytree(dead, again)
+    rc, out, _ = run(["-n", "2", TRAINER, str(dead), "resume", "--step-ckpts", "--ckpt", str(ckpt)], timeout=120)
+    assert rc == 0, (k, out)
+    w2, r2 = _weights(two), _weights(dead)
+    for name in w2:
+        assert np.array_equal(w2[name], r2[name]), (k, name)  # same number of processes: bit-identical
+    res_full, res_dead = (json.loads((d / "result.json").read_text()) for d in (two, dead))
+    for key in ("epoch", "global_step", "files", "best"):
+        assert res_full[key] == res_dead[key], (k, key, res_full, res_dead)
+    ckpt1 = again / "steps" / ckpt.name
+    rc, out = _plain([TRAINER, str(again), "resume", "--step-ckpts", "--ckpt", str(ckpt1), "--devices", "1"])
+    assert rc == 0, (k, out)
+    r1 = _weights(again)
+    for name in w2:
+        assert np.abs(w2[name] - r1[name]).max() <= 1e-5 * max(np.abs(w2[name]).max(), 1e-30), (k, name)
+
+
+@needs_mpi
+def test_trainer_ddp_sigterm_to_the_launcher_saves_last_ckpt_and_resumes(trainer_runs, tmp_path):
+    """SIGTERM to ``ember run`` during a 2-rank fit: every rank finishes its step, rank 0 writes last.ckpt, all
+    exit (within 10 s, status 143); resuming it on 2 ranks gives the uninterrupted weights bit for bit."""
+    one, two = trainer_runs
+    d = tmp_path / "term"
+    proc = launch(["-n", "2", TRAINER, str(d), "full", "--sleep", "0.2"])
+    lines, seen, t0 = [], set(), time.monotonic()
+    try:
+        for line in proc.stdout:  # both ranks past step 3
+            lines.append(line)
+            seen.update(r for r, k in re.findall(r"STEP (\d) (\d+)", line) if int(k) >= 3)
+            if len(seen) == 2 or time.monotonic() - t0 > 60:
+                break
+        proc.send_signal(signal.SIGTERM)
+        rc, rest, secs = finish(proc)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    out = "".join(lines) + rest
+    assert len(seen) == 2 and "SIGTERM received: saved" in out and "TRAINER DONE" not in out, out
+    assert rc == 143 and secs < 10, (rc, secs, out)
+    (ckpt,) = d.glob("ember_logs/*/checkpoints/last.ckpt")
+    at = ember.load(str(ckpt))["global_step"]
+    last = {r: max(int(k) for k in re.findall(rf"STEP {r} (\d+)", out)) for r in "01"}
+    assert last == {"0": at, "1": at}, (at, last)  # every rank stopped after the same step, the saved one
+    rc, out, _ = run(["-n", "2", TRAINER, str(d), "resume", "--ckpt", str(ckpt)], timeout=120)
+    assert rc == 0, out
+    w2, r2 = _weights(two), _weights(d)
+    for name in w2:
+        assert np.array_equal(w2[name], r2[name]), name
+
+
+@needs_mpi
+def test_trainer_ddp_stop_on_one_rank_and_batchnorm_in_validation(tmp_path):
+    """should_stop set by a callback on rank 1 only stops every rank after the same step; with a plain
+    BatchNorm, every validation of the fit runs on rank 0's running statistics on every rank (DDP's
+    broadcast_buffers, as Lightning's validation through DDP's forward)."""
+    import json
+
+    rc, out, _ = run(["-n", "2", TRAINER, str(tmp_path), "full", "--rank1-stop-at", "9", "--bn"], timeout=120)
+    assert rc == 0, out
+    assert sorted(re.findall(r"TRAINER DONE (\d) step (\d+)", out)) == [("0", "9"), ("1", "9")], out
+    res = json.loads((tmp_path / "result.json").read_text())
+    assert res["global_step"] == 9 and len(res["bn_equal"]) >= 2 and all(res["bn_equal"]), res
+
+
+@needs_mpi
+def test_trainer_ddp_exception_in_training_step_ends_the_fit():
+    """An exception in training_step on rank 1 (the Trainer runs its on_exception hooks first) ends the job
+    within 5 s with rank 1's traceback."""
+    rc, out, _ = run(["-n", "2", TRAINER, "/nonexistent-unused", "full", "--raise-at", "5"], timeout=120)
+    assert rc != 0 and "TRAINER DONE" not in out, out
+    assert "[ember.distributed] rank 1 of 2 failed" in out, out
+    assert "[rank 1] ValueError: training_step failed on purpose at step 5" in out, out
+    assert re.search(r"\[rank 1\] .*trainer_ddp\.py\", line \d+, in training_step", out), out
+    assert _since_fault(out) < 5
 
 
 @needs_mpi

@@ -449,6 +449,8 @@ class Trainer(DataConnector, OptimizationConnector, EvaluationLoop, CallbackConn
         if not replay:
             self._call("on_train_batch_end", out, batch, batch_idx)
             self._log_step_metrics(batch_idx)
+        if self.world_size > 1:  # a stop requested on one rank runs the stop's validation on every rank
+            self.should_stop = self.strategy.agree_to_stop(self.should_stop, False)[0]
         if self._val_due(batch_idx):
             self._ckpt.fix_rng()
             self._run_validation()
