@@ -14,6 +14,7 @@ Rank 0 writes OUT/result.json and OUT/weights.ember. Options (tests/test_distrib
 * ``--raise-at K``: ``training_step`` raises on rank 1 at global step K;
 * ``--bn``: the model has a (plain) BatchNorm1d; each validation records whether every rank's running
   statistics are equal as the first validation step starts (into result.json, ``bn_equal``);
+* ``--progress-bar``: a TQDMProgressBar passed in callbacks, and the model summary;
 * ``--max-epochs E`` (default 12).
 """
 import json
@@ -43,7 +44,7 @@ def opt(name, cast=int, default=None):
 
 kill_at, sleep, rank1_stop_at, raise_at = opt("--kill-at"), opt("--sleep", float), opt("--rank1-stop-at"), \
     opt("--raise-at")
-bn, max_epochs = "--bn" in sys.argv, opt("--max-epochs", default=12)
+bn, max_epochs, bar = "--bn" in sys.argv, opt("--max-epochs", default=12), "--progress-bar" in sys.argv
 GLOBAL_BATCH = 16
 
 
@@ -119,10 +120,15 @@ if mode == "stop":
 if "--step-ckpts" in sys.argv:
     callbacks.append(ModelCheckpoint(dirpath=os.path.join(out, "steps"), every_n_train_steps=2, save_top_k=-1))
 callbacks.append(Faults())
+if bar:  # a progress bar passed by the user (the Trainer adds its own on rank 0 only)
+    from ember.train.callbacks import TQDMProgressBar
+
+    callbacks.append(TQDMProgressBar())
 trainer = Trainer(strategy="ddp", accelerator="cpu", devices=devices, num_nodes=1, max_epochs=max_epochs,
-                  callbacks=callbacks, default_root_dir=out, enable_progress_bar=False, enable_model_summary=False,
+                  callbacks=callbacks, default_root_dir=out, enable_progress_bar=bar, enable_model_summary=bar,
                   num_sanity_val_steps=0)
 assert trainer.world_size == devices and trainer.is_global_zero == (trainer.global_rank == 0)
+assert trainer.local_rank == trainer.global_rank and trainer.node_rank == 0  # one machine
 model = Net()
 trainer.fit(model, train, val, ckpt_path=ckpt)
 trainer.strategy.barrier()

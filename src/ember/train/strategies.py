@@ -149,6 +149,13 @@ class DDPStrategy(Strategy):
         if os.environ.get("EMBER_DDP_RELAUNCHED"):
             raise RuntimeError("Trainer(strategy='ddp'): relaunched under mpiexec but the processes are not in an "
                                "MPI job (no PMI_RANK/PMI_SIZE); start the script with `ember run -n N script.py`")
+        if self.num_nodes > 1:
+            raise RuntimeError(
+                f"Trainer(strategy='ddp', devices={self.devices}, num_nodes={self.num_nodes}): outside an MPI job "
+                f"the Trainer can only start processes on this machine; start the {n} processes on "
+                f"{self.num_nodes} machines with `ember run -n {n} --hostfile HOSTS --ppn {self.devices} script.py` "
+                "(HOSTS: one 'host:slots' line per machine) or under srun"
+            )
         if "PYTEST_CURRENT_TEST" in os.environ or not (sys.argv and (sys.argv[0] or "-c" in sys.orig_argv)):
             raise RuntimeError(
                 f"Trainer(strategy='ddp', devices={n}) cannot relaunch this program under mpiexec (it is not a "

@@ -88,6 +88,8 @@ class ProgressBar(Callback):
 
     def setup(self, trainer, pl_module, stage: str) -> None:
         self._trainer = trainer
+        if not getattr(trainer, "is_global_zero", True):
+            self.disable()  # ddp: a progress bar the user passed prints on rank 0 only (as Lightning's)
 
     # -- totals --------------------------------------------------------------------------------
     @property
