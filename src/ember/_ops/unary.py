@@ -116,12 +116,29 @@ class Rsqrt(_Unary):
     save_out = True
 
     def forward(self, x):
+        if x.dtype == _F16:  # torch's half kernels: computed in float32, rounded once
+            return self.forward(x.astype(np.float32)).astype(_F16)
         with np.errstate(divide="ignore", invalid="ignore"):
             return 1 / np.sqrt(x)
 
     def backward(self, ns, g, ins, out):
+        # torch: -0.5 * grad * result.pow(3).conj(); a float16 pow is computed in float32 and rounded once
         out = ns.conj(out)
-        return (g * (-0.5) * out * out * out,)
+        if ns is ARRAY_NS and out.dtype == _F16:
+            o = out.astype(np.float32)
+            return (g * (-0.5) * (o * o * o).astype(_F16),)
+        return (g * (-0.5) * (out * out * out),)
+
+
+_F16 = np.dtype(np.float16)
+
+
+def _rsqrt_array(t):
+    """1 / sqrt(t) as torch's rsqrt kernel: a float16 array is computed in float32 and rounded once."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if t.dtype == _F16:
+            return (1 / np.sqrt(t.astype(np.float32))).astype(_F16)
+        return 1 / np.sqrt(t)
 
 
 def _cplx(x):
@@ -153,7 +170,7 @@ class Reciprocal(_Unary):
 
     def backward(self, ns, g, ins, out):
         out = ns.conj(out)
-        return (-g * out * out,)
+        return (-g * (out * out),)  # torch's -grad * (result * result).conj(): same roundings
 
 
 class Sin(_Unary):
@@ -202,6 +219,9 @@ class Tanh(_Unary):
         return np.tanh(x)
 
     def backward(self, ns, g, ins, out):
+        if ns is ARRAY_NS and out.dtype == _F16:  # torch's tanh_backward: float32 inside, rounded once
+            o = out.astype(np.float32)
+            return ((g.astype(np.float32) * (1 - o * o)).astype(_F16),)
         if ns is ARRAY_NS and g.dtype == out.dtype and out.ndim:  # arrays: in place on one temporary (same bits)
             r = np.multiply(out, out)
             np.subtract(1, r, out=r)
@@ -220,6 +240,8 @@ class Sigmoid(_Unary):
     def forward(self, x):
         # 1 / (1 + exp(-x)) keeps full relative precision for very negative x; exp may overflow
         # to inf there, which gives the correct limit 0
+        if x.dtype == _F16:  # torch's half kernel: computed in float32, rounded once
+            return self.forward(x.astype(np.float32)).astype(_F16)
         with np.errstate(over="ignore"):
             e = np.exp(-x)
         if e.__class__ is not np.ndarray:  # a 0-d input gives a NumPy scalar
@@ -228,11 +250,13 @@ class Sigmoid(_Unary):
         return np.reciprocal(e, out=e)
 
     def backward(self, ns, g, ins, out):
+        # torch's sigmoid_backward: grad * (1 - y) * y, in that order (also for float16: its roundings)
         if ns is ARRAY_NS and g.dtype == out.dtype and out.dtype.kind == "f":  # arrays: one temporary
-            r = np.multiply(g, out)
-            r *= np.subtract(1, out)
+            r = np.subtract(1, out)
+            r *= g
+            r *= out
             return (r,)
-        return (g * ns.conj(out * (1 - out)),)
+        return (g * ns.conj(1 - out) * ns.conj(out),)
 
 
 class Relu(_Unary):
@@ -270,11 +294,18 @@ class Erf(_Unary):
     name = "ErfBackward0"
     saves = {0: (0,)}
     def forward(self, x):
+        if x.dtype == _F16:  # the float32 kernel, rounded once (as torch's half erf)
+            return erf_array(x.astype(np.float32)).astype(_F16)
         return erf_array(x)
 
     def backward(self, ns, g, ins, out):
         x = ins[0]
-        return (g * (2.0 / math.sqrt(math.pi)) * ns.exp(-(x * x)),)
+        # torch: 2 / sqrt(pi) * exp(-x.pow(2)) * grad, in that order; the constant multiplies in float32
+        e = ns.exp(-(x * x))
+        c = 2.0 / math.sqrt(math.pi)
+        if ns is ARRAY_NS and e.dtype == _F16:
+            return ((e.astype(np.float32) * c).astype(_F16) * g,)
+        return (e * c * g,)
 
 
 class Asin(_Unary):
@@ -286,6 +317,8 @@ class Asin(_Unary):
 
     def backward(self, ns, g, ins, out):
         x = ins[0]
+        if ns is ARRAY_NS and x.dtype.kind == "f":  # torch: grad * (1 - x * x).rsqrt(), its roundings
+            return (g * _rsqrt_array(1 - x * x),)
         return (g / ns.conj(ns.sqrt(1 - x * x)),)
 
 
@@ -298,6 +331,8 @@ class Acos(_Unary):
 
     def backward(self, ns, g, ins, out):
         x = ins[0]
+        if ns is ARRAY_NS and x.dtype.kind == "f":  # torch: grad * -(1 - x * x).rsqrt(), its roundings
+            return (g * -_rsqrt_array(1 - x * x),)
         return (-g / ns.conj(ns.sqrt(1 - x * x)),)
 
 
@@ -320,6 +355,8 @@ class Sinh(_Unary):
 
     def backward(self, ns, g, ins, out):
         x = ins[0]
+        if ns is ARRAY_NS:  # torch: grad * cosh(x).conj()
+            return (g * np.conj(np.cosh(x)),)
         return (g * ns.conj(ns.exp(x) + ns.exp(-x)) * 0.5,)
 
 
@@ -331,6 +368,8 @@ class Cosh(_Unary):
 
     def backward(self, ns, g, ins, out):
         x = ins[0]
+        if ns is ARRAY_NS:  # torch: grad * sinh(x).conj()
+            return (g * np.conj(np.sinh(x)),)
         return (g * ns.conj(ns.exp(x) - ns.exp(-x)) * 0.5,)
 
 
