@@ -143,6 +143,29 @@ def test_launcher_command_line():
     assert "demo" in out.stdout and "run -n 4 train.py" in out.stdout
 
 
+def test_pip_install_ember_mpi_is_all_the_set_up():
+    """The mpi extra brings mpi4py and the MPICH wheel (which installs mpiexec next to python); the dev extra
+    that `make test` installs has both, so CI runs the multi-process tests instead of skipping them."""
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
+    root = os.path.dirname(HERE)
+    with open(os.path.join(root, "pyproject.toml"), "rb") as f:
+        extras = tomllib.load(f)["project"]["optional-dependencies"]
+
+    def names(reqs):
+        return {re.split(r"[<>=!~\[ ;]", r, maxsplit=1)[0].lower() for r in reqs}
+
+    assert names(extras["mpi"]) == {"mpi4py", "mpich"}, extras["mpi"]
+    assert {"mpi4py", "mpich"} <= names(extras["dev"]), extras["dev"]
+    with open(os.path.join(root, "Makefile")) as f:
+        assert '-e ".[dev]"' in f.read()
+    if HAVE_MPI:  # this environment: ember run finds the wheel's mpiexec with no configuration
+        from ember.distributed.launch import find_mpiexec
+
+        env_mpiexec = os.path.join(os.path.dirname(sys.executable), "mpiexec")
+        if os.path.exists(env_mpiexec) and "EMBER_MPIEXEC" not in os.environ:
+            assert find_mpiexec() == env_mpiexec
+
+
 # ----------------------------------------------------------------------------- MPI jobs
 @needs_mpi
 @pytest.mark.parametrize("shm", ["1", "0"])
