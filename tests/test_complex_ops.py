@@ -48,7 +48,7 @@ UNARY = {
     "square": lambda L, z: L.square(z), "pow_int": lambda L, z: L.pow(z, 3), "pow_complex": lambda L, z: z ** (0.5 - 1j),
     "rpow_complex": lambda L, z: (1.5 + 0.5j) ** z, "pow_tensor": lambda L, z: z ** z.flip(0),
     "log10": lambda L, z: L.log10(z), "log2": lambda L, z: L.log2(z), "log1p": lambda L, z: L.log1p(z),
-    "expm1": lambda L, z: L.expm1(z), "exp2": lambda L, z: L.exp2(z),
+    "expm1": lambda L, z: L.expm1(z), "exp2": lambda L, z: L.exp2(z), "sinc": lambda L, z: L.sinc(z),
     "method_chain": lambda L, z: z.sin().tanh().sigmoid() * z.cosh().log1p(),
     "tanh_module": lambda L, z: L.nn.Tanh()(z),
 }
@@ -575,7 +575,43 @@ REDUCE = {
     "linear_1d": lambda L, z: L.nn.functional.linear(z[:2], z.reshape(3, 2)),
     "linear_3d": lambda L, z: L.nn.functional.linear(z.reshape(1, 3, 2), z.reshape(3, 2) + 1j),
     "mm_bmm": lambda L, z: L.mm(z.reshape(2, 3), z.reshape(3, 2)) + L.bmm(z.reshape(1, 2, 3), z.reshape(1, 3, 2))[0],
+    "logsumexp": lambda L, z: L.logsumexp(z.reshape(2, 3), 1), "logsumexp_all": lambda L, z: z.logsumexp((0,)),
 }
+
+
+LINALG = {
+    "inv": lambda L, a, b: L.linalg.inv(a), "inverse": lambda L, a, b: a.inverse(),
+    "det": lambda L, a, b: L.linalg.det(a), "det_method": lambda L, a, b: a.det(),
+    "solve": lambda L, a, b: L.linalg.solve(a, b), "solve_right": lambda L, a, b: L.linalg.solve(a, b.mT, left=False),
+    "matrix_power": lambda L, a, b: L.linalg.matrix_power(a, -2) + L.matrix_power(a, 3),
+    "matrix_exp": lambda L, a, b: L.linalg.matrix_exp(a * 0.3),
+}
+
+
+@pytest.mark.parametrize("name", sorted(LINALG))
+@pytest.mark.parametrize("dtype", [np.complex64, np.complex128])
+def test_complex_linalg_matches_torch(name, dtype):
+    fn = LINALG[name]
+    a, b = _c(2, 3, 3, dtype=dtype) + 2 * np.eye(3, dtype=dtype), _c(2, 3, 2, dtype=dtype)
+    ts, es = [torch.tensor(x, requires_grad=True) for x in (a, b)], [ember.tensor(x, requires_grad=True) for x in (a, b)]
+    ot, oe = fn(torch, *ts), fn(ember, *es)
+    assert _name(oe.dtype) == _name(ot.dtype) and tuple(oe.shape) == tuple(ot.shape)
+    tol = dict(rtol=2e-3, atol=2e-4) if dtype == np.complex64 else dict(rtol=1e-9, atol=1e-10)
+    np.testing.assert_allclose(_np(oe), _np(ot), **tol)
+    w = _c(*ot.shape, dtype=dtype)
+    _losses(torch, ot, w).backward()
+    _losses(ember, oe, w).backward()
+    for xt, xe in zip(ts, es):
+        if xt.grad is not None:
+            np.testing.assert_allclose(_np(xe.grad), _np(xt.grad), **tol)
+
+
+@pytest.mark.parametrize("name", ["inv", "det", "solve", "matrix_power"])
+def test_complex_linalg_gradcheck(name):
+    a, b = _c(2, 3, 3) + 2 * np.eye(3), _c(2, 3, 2)
+    xs = (ember.tensor(a, requires_grad=True), ember.tensor(b, requires_grad=True))
+    assert gradcheck(lambda *x: LINALG[name](ember, *x), xs)
+    assert gradgradcheck(lambda *x: LINALG[name](ember, *x), xs)
 
 
 @pytest.mark.parametrize("name", sorted(REDUCE))

@@ -59,13 +59,14 @@ def norm(input, ord=None, dim=None, keepdim=False, *, out=None, dtype=None):
 def _check_square(x, op):
     if x.ndim < 2 or x.shape[-1] != x.shape[-2]:
         raise RuntimeError(f"linalg.{op}: A must be a batch of square matrices, but got shape {tuple(x.shape)}")
-    if not x.is_floating_point():
-        raise RuntimeError(f"linalg.{op}: expected a floating-point tensor, got {x.dtype}")
+    if not (x.is_floating_point() or x.is_complex()):
+        raise RuntimeError(f"linalg.{op}: expected a floating-point or complex tensor, got {x.dtype}")
 
 
 class Inv(UnaryNode):
     needs_inputs = False
     needs_out = True
+    complex_ok = True  # the gradient -A^-H g A^-H
 
     def forward(self, a):
         try:
@@ -74,7 +75,7 @@ class Inv(UnaryNode):
             raise RuntimeError("linalg.inv: the input matrix is singular (not invertible)") from None
 
     def backward(self, ns, g, ins, out):
-        t = ns.swap_last(out)
+        t = ns.conj(ns.swap_last(out))
         return (-ns.matmul(ns.matmul(t, g), t),)
 
 
@@ -90,6 +91,7 @@ def inv(A, *, out=None):  # noqa: N803  (torch's name)
 
 class Det(UnaryNode):
     needs_out = True
+    complex_ok = True  # the gradient g conj(det(A) A^-T)
 
     def forward(self, a):
         return np.linalg.det(a)
@@ -97,12 +99,12 @@ class Det(UnaryNode):
     def backward(self, ns, g, ins, out):
         a = ins[0]
         ia = inv(a) if isinstance(a, Tensor) else np.linalg.inv(a)
-        scale = g * out
+        scale = g * ns.conj(out)
         if isinstance(scale, Tensor):
             scale = scale.unsqueeze(-1).unsqueeze(-1)
         else:
             scale = np.asarray(scale)[..., None, None]
-        return (scale * ns.swap_last(ia),)
+        return (scale * ns.conj(ns.swap_last(ia)),)
 
 
 def det(A, *, out=None):  # noqa: N803  (torch's name)

@@ -352,7 +352,7 @@ REAL_ONLY = {
     "unary": "floor ceil trunc fix frac round signbit deg2rad rad2deg isneginf isposinf",
     "binary": "floor_divide remainder fmod maximum minimum fmax fmin clamp clip clamp_min clamp_max atan2 hypot "
               "xlogy logaddexp logaddexp2 copysign nextafter heaviside",
-    "reduce": "max min amax amin argmax argmin aminmax logsumexp logcumsumexp nansum nanmean cummax cummin "
+    "reduce": "max min amax amin argmax argmin aminmax logcumsumexp nansum nanmean cummax cummin "
               "nanmedian mode nanquantile histc",
     "sorting": "sort argsort msort topk kthvalue median quantile unique searchsorted bucketize bincount",
     "softmax_family": "softmax log_softmax",

@@ -442,6 +442,13 @@ def logsumexp(input, dim, keepdim=False, *, out=None):
     if out is not None:
         return _out.into(out, "logsumexp", logsumexp, input, dim, keepdim)
     axes = _dims(dim, input.ndim, "logsumexp")
+    if input._data.dtype.kind == "c":  # torch: log(sum(exp(z))), shifted by the largest real part
+        from .complex_ops import real
+
+        m = amax(real(input), axes, keepdim=True).detach()
+        m = where(isfinite(m), m, zeros_like(m))
+        s = log(sum(exp(input - m), axes, keepdim=True)) + m
+        return s if keepdim else squeeze(s, axes)
     if input._data.dtype.kind != "f":
         input = cast(input, D.get_default_dtype())
     m = amax(input, axes, keepdim=True).detach()

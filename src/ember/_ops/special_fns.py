@@ -107,10 +107,25 @@ i0 = _elementwise("i0", S.i0, lambda L, x: L.i1(x), "Modified Bessel function of
 tensor_method(i0, inplace=True)
 
 
+def _sinc_fwd(x):
+    if x.dtype.kind == "c":  # sin(pi z) / (pi z), 1 at 0
+        with np.errstate(all="ignore"):
+            px = math.pi * x
+            return np.where(x == 0, 1.0 + 0j, np.sin(px) / np.where(x == 0, 1.0, px))
+    return S.sinc(x)
+
+
+def _sinc_cderiv(L, x):  # noqa: N803
+    """(cos(pi z) - sinc(z)) / z, 0 at 0 (torch's formula, conjugated by the backward)."""
+    zero = L.val(x) == 0
+    safe = L.where(zero, 1.0 + 0 * x, x)
+    return L.where(zero, 0.0 * x, (L.cos(math.pi * x) - L.sin(math.pi * safe) / (math.pi * safe)) / safe)
+
+
 sinc = _elementwise(
-    "sinc", S.sinc,
+    "sinc", _sinc_fwd,
     lambda L, x: L.where(L.val(x) == 0, 0.0 * x, (L.cos(math.pi * x) - L.sinc(x)) / L.where(L.val(x) == 0, 1.0 + 0 * x, x)),
-    "Normalised sinc: sin(pi x) / (pi x), 1 at 0 (differentiable).")
+    "Normalised sinc: sin(pi x) / (pi x), 1 at 0 (differentiable).", _sinc_cderiv)
 tensor_method(sinc, inplace=True)
 
 
