@@ -636,3 +636,45 @@ def test_reductions_and_linear_match_torch(name, dtype):
 def test_reductions_gradcheck_complex128(name):
     z = ember.tensor(_c(6), requires_grad=True)
     assert gradcheck(lambda x: REDUCE[name](ember, x), (z,))
+
+
+# ---------------------------------------------------------------------------- optimizers with complex parameters
+
+OPTIMIZERS = [
+    ("SGD", dict(lr=0.1, momentum=0.9)), ("SGD", dict(lr=0.1, momentum=0.5, nesterov=True, weight_decay=0.1)),
+    ("Adam", dict(lr=0.1)), ("Adam", dict(lr=0.1, amsgrad=True, weight_decay=0.01, maximize=True)),
+    ("AdamW", dict(lr=0.1)), ("Adamax", dict(lr=0.1)), ("NAdam", dict(lr=0.1)), ("RAdam", dict(lr=0.1)),
+    ("RMSprop", dict(lr=0.01, centered=True, momentum=0.5)), ("Adagrad", dict(lr=0.1, lr_decay=0.01)),
+    ("Adadelta", dict(lr=1.0)),
+]
+
+
+@pytest.mark.parametrize("case", range(len(OPTIMIZERS)))
+@pytest.mark.parametrize("size", [3, 70_000])  # 70k complex = 140k reals: the chunked/threaded update path
+def test_optimizers_update_complex_parameters_as_torch(case, size):
+    name, kw = OPTIMIZERS[case]
+    z0 = _c(size)
+    target = _c(size)
+    out = []
+    for L in (torch, ember):
+        p = L.nn.Parameter(L.tensor(z0))
+        opt = getattr(L.optim, name)([p], **kw)
+        for _ in range(4):
+            opt.zero_grad()
+            ((p * L.tensor(target) - 1).abs() ** 2).sum().backward()
+            opt.step()
+        out.append((_np(p), opt.state_dict()["state"][0]))
+    np.testing.assert_allclose(out[1][0], out[0][0], rtol=1e-9, atol=1e-12)
+    st, se = out[0][1], out[1][1]
+    assert sorted(se) == sorted(st)
+    for k in st:
+        if isinstance(st[k], torch.Tensor) and st[k].ndim:
+            assert _name(se[k].dtype) == _name(st[k].dtype) and tuple(se[k].shape) == tuple(st[k].shape), k
+            np.testing.assert_allclose(_np(se[k]), _np(st[k]), rtol=1e-9, atol=1e-12, err_msg=k)
+
+
+def test_optimizers_without_complex_support_say_so():
+    p = ember.nn.Parameter(ember.randn(2, dtype=ember.complex64))
+    for name in ("LBFGS", "Rprop", "ASGD"):
+        with pytest.raises(TypeError, match=f"{name}: complex parameters are not supported by this optimizer"):
+            getattr(ember.optim, name)([p])

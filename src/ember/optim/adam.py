@@ -78,6 +78,8 @@ class Adam(Optimizer):
         >>> loss.backward(); opt.step(); opt.zero_grad()
     """
 
+    _complex_ok = True
+
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, amsgrad=False, *,
                  foreach=None, maximize=False, capturable=False, differentiable=False, fused=None,
                  decoupled_weight_decay=False):
@@ -156,6 +158,8 @@ class Adamax(Optimizer):
         >>> opt = ember.optim.Adamax(model.parameters(), lr=2e-3)
     """
 
+    _complex_ok = True
+
     def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, foreach=None, *,
                  maximize=False, differentiable=False, capturable=False):
         _reject_unsupported("Adamax", capturable=capturable, differentiable=differentiable)
@@ -223,6 +227,8 @@ class NAdam(Optimizer):
     Example:
         >>> opt = ember.optim.NAdam(model.parameters(), lr=2e-3, momentum_decay=4e-3)
     """
+
+    _complex_ok = True
 
     def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, momentum_decay=4e-3,
                  decoupled_weight_decay=False, *, foreach=None, maximize=False, capturable=False,
@@ -292,6 +298,8 @@ class RAdam(Optimizer):
     Example:
         >>> opt = ember.optim.RAdam(model.parameters(), lr=1e-3)
     """
+
+    _complex_ok = True
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
                  decoupled_weight_decay=False, *, foreach=None, maximize=False, capturable=False,

@@ -44,6 +44,8 @@ class RMSprop(Optimizer):
         >>> opt = ember.optim.RMSprop(model.parameters(), lr=1e-2, alpha=0.99)
     """
 
+    _complex_ok = True
+
     def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0, centered=False,
                  capturable=False, foreach=None, maximize=False, differentiable=False):
         _reject_unsupported("RMSprop", capturable=capturable, differentiable=differentiable)
@@ -103,6 +105,8 @@ class Adagrad(Optimizer):
     Example:
         >>> opt = ember.optim.Adagrad(model.parameters(), lr=1e-2)
     """
+
+    _complex_ok = True
 
     def __init__(self, params, lr=1e-2, lr_decay=0, weight_decay=0, initial_accumulator_value=0, eps=1e-10,
                  foreach=None, *, maximize=False, differentiable=False, fused=None):
@@ -172,6 +176,8 @@ class Adadelta(Optimizer):
     Example:
         >>> opt = ember.optim.Adadelta(model.parameters(), rho=0.9)
     """
+
+    _complex_ok = True
 
     def __init__(self, params, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0, foreach=None, *, capturable=False,
                  maximize=False, differentiable=False):

@@ -135,12 +135,23 @@ def _executor():
     return _pool
 
 
+def _real_pairs(a):
+    """A complex array as a writable real view with a last axis (real, imaginary), as torch's optimizers treat
+    complex parameters (``view_as_real``); a real array as it is."""
+    if a.dtype.kind != "c":
+        return a
+    r = a.real
+    return np.lib.stride_tricks.as_strided(r, r.shape + (2,), r.strides + (r.itemsize,), writeable=a.flags.writeable)
+
+
 def _apply(rule, arrays, parallel=True, **scalars):
     """Run ``rule(*arrays, **scalars)``; for big contiguous arrays, on chunks in parallel threads.
 
     ``arrays`` are same-shape arrays (or None) updated in place; ``rule`` must be purely elementwise.
     ``parallel=False`` for rules so cheap (SGD) that they are memory-bound: threads only add overhead.
     """
+    if any(a is not None and a.dtype.kind == "c" for a in arrays):  # complex: the rule on (real, imag) pairs
+        arrays = tuple(None if a is None else _real_pairs(a) for a in arrays)
     n = arrays[0].size
     if parallel and n >= _PAR_MIN and all(a is None or a.flags.c_contiguous for a in arrays):
         k = min(_num_threads(), n // (_PAR_MIN // 2))
@@ -196,6 +207,10 @@ class Optimizer:
         >>> w.tolist()
         [0.5, 1.5]
     """
+
+    # True: the update rule runs through ``_apply`` only, so a complex parameter is updated as torch's optimizers
+    # do, on its (real, imaginary) pairs with its state tensors complex of the parameter's shape
+    _complex_ok = False
 
     def __init__(self, params, defaults):
         self.defaults = defaults
@@ -283,7 +298,13 @@ class Optimizer:
                     f"{name}: can't optimize a non-leaf Tensor (params[{i}], shape {tuple(p.shape)}); "
                     "pass the leaf parameter itself, or x.detach().requires_grad_()"
                 )
-            if not np.issubdtype(p._data.dtype, np.floating):
+            if p._data.dtype.kind == "c" and not self._complex_ok:
+                raise TypeError(
+                    f"{name}: complex parameters are not supported by this optimizer in ember (params[{i}] has dtype "
+                    f"{p.dtype}); SGD, Adam, AdamW, Adamax, NAdam, RAdam, RMSprop, Adagrad and Adadelta take them, "
+                    "or optimize a real parameter and build the complex one with ember.view_as_complex"
+                )
+            if not (np.issubdtype(p._data.dtype, np.floating) or p._data.dtype.kind == "c"):
                 raise TypeError(
                     f"{name}: can only optimize floating-point tensors, but params[{i}] has dtype {p.dtype}"
                 )

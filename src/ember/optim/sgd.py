@@ -46,6 +46,8 @@ class SGD(Optimizer):
         >>> loss.backward(); opt.step(); opt.zero_grad()
     """
 
+    _complex_ok = True
+
     def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False, *,
                  maximize=False, foreach=None, differentiable=False, fused=None):
         _reject_unsupported("SGD", differentiable=differentiable, fused=fused)
