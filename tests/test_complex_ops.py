@@ -678,3 +678,24 @@ def test_optimizers_without_complex_support_say_so():
     for name in ("LBFGS", "Rprop", "ASGD"):
         with pytest.raises(TypeError, match=f"{name}: complex parameters are not supported by this optimizer"):
             getattr(ember.optim, name)([p])
+
+
+def test_clip_grad_norm_with_complex_gradients():
+    a, x = _c(3, 4, dtype=np.complex64), _c(5, 4, dtype=np.complex64)
+    res = []
+    for L in (torch, ember):
+        lin = L.nn.Linear(4, 3, dtype=L.complex64)
+        with L.no_grad():
+            lin.weight.copy_(L.tensor(a))
+            lin.bias.zero_()
+        lin(L.tensor(x)).abs().sum().backward()
+        total = L.nn.utils.clip_grad_norm_(lin.parameters(), 0.5)
+        res.append((total, _np(lin.weight.grad), _np(lin.bias.grad)))
+    assert _name(res[1][0].dtype) == _name(res[0][0].dtype) == "float32"
+    np.testing.assert_allclose(float(res[1][0]), float(res[0][0]), rtol=1e-5)
+    for e, t in zip(res[1][1:], res[0][1:]):
+        np.testing.assert_allclose(e, t, rtol=1e-4, atol=1e-6)
+    p = ember.nn.Parameter(ember.randn(2, dtype=ember.complex64))
+    p.grad = ember.randn(2, dtype=ember.complex64)
+    with pytest.raises(RuntimeError, match="clip_grad_value_: clamp is not supported for complex types"):
+        ember.nn.utils.clip_grad_value_([p], 0.1)

@@ -17,6 +17,8 @@ def _params(parameters):
 
 
 def _norm_of(a, norm_type):
+    if a.dtype.kind == "c":  # the norm of the moduli, as torch's vector_norm of complex gradients
+        a = np.abs(a)
     a = a.astype(np.float64, copy=False).ravel()
     if norm_type == math.inf:
         return float(np.abs(a).max()) if a.size else 0.0
@@ -39,7 +41,7 @@ def get_total_norm(tensors, norm_type=2.0, error_if_nonfinite=False, foreach=Non
         return Tensor._wrap(np.array(0.0, dtype=np.float32))
     norms = [_norm_of(t._data, norm_type) for t in ts]
     total = _norm_of(np.array(norms), norm_type) if len(norms) > 1 or norm_type not in (math.inf, -math.inf) else norms[0]
-    dtype = ts[0]._data.dtype
+    dtype = ts[0]._data.real.dtype  # a real norm, also for complex gradients
     if error_if_nonfinite and not math.isfinite(total):
         raise RuntimeError(
             f"The total norm of order {norm_type} for gradients from `parameters` is non-finite, so it cannot be "
@@ -77,6 +79,9 @@ def clip_grad_value_(parameters, clip_value, foreach=None):
     clip_value = float(clip_value)
     for p in _params(parameters):
         if p.grad is not None:
+            if p.grad._data.dtype.kind == "c":
+                raise RuntimeError(f"clip_grad_value_: clamp is not supported for complex types (a gradient of dtype "
+                                   f"{p.grad.dtype}); use clip_grad_norm_, which scales complex gradients")
             np.clip(p.grad._data, -clip_value, clip_value, out=p.grad._data)
             p.grad._bump()
 
