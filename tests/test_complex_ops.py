@@ -699,3 +699,18 @@ def test_clip_grad_norm_with_complex_gradients():
     p.grad = ember.randn(2, dtype=ember.complex64)
     with pytest.raises(RuntimeError, match="clip_grad_value_: clamp is not supported for complex types"):
         ember.nn.utils.clip_grad_value_([p], 0.1)
+
+
+@pytest.mark.parametrize("dtype", [np.complex64, np.complex128])
+def test_loading_complex_arms_the_complex_checks(dtype):
+    # in a fresh process nothing complex was seen yet; a loaded complex tensor must still be refused by real-only ops
+    data = _save_bytes({"z": ember.tensor(np.array([1 + 2j, -3 + 1j], dtype))})
+    flag = ember._dtype.CPLX
+    old, flag[0] = flag[0], False
+    try:
+        z = ember.load(io.BytesIO(data))["z"]
+        assert flag[0]
+        with pytest.raises(RuntimeError, match="relu: complex tensors are not supported"):
+            ember.relu(z)
+    finally:
+        flag[0] = old or flag[0]

@@ -745,6 +745,8 @@ def _make_array(payload, begin, end, code, shape, path, name):
         u16 = np.frombuffer(raw, dtype="<u2").astype(np.uint32)
         return (u16 << 16).view(np.float32).reshape(shape)
     dt = _ST_TO_NP[code]
+    if dt.kind == "c":
+        _dtype_mod().CPLX[0] = True  # ember's ops check complex inputs from now on
     return np.frombuffer(raw, dtype=dt.newbyteorder("<")).astype(dt, copy=True).reshape(shape)
 
 
@@ -794,6 +796,7 @@ def _complex128_names(meta, table, path):
 
 
 def _as_complex128(arr):
+    _dtype_mod().CPLX[0] = True  # ember's ops check complex inputs from now on
     out = np.empty(arr.shape[:-1], np.complex128)
     out.real = arr[..., 0]
     out.imag = arr[..., 1]
