@@ -714,3 +714,19 @@ def test_loading_complex_arms_the_complex_checks(dtype):
             ember.relu(z)
     finally:
         flag[0] = old or flag[0]
+
+
+def test_default_collate_of_complex_arrays():
+    from torch.utils.data import default_collate as torch_collate
+
+    batch = [np.array([1 + 2j], np.complex64), np.array([3j], np.complex64)]
+    e, t = ember.utils.data.default_collate(batch), torch_collate(batch)
+    assert e.dtype == ember.complex64 and e.tolist() == t.tolist()
+    flag = ember._dtype.CPLX
+    old, flag[0] = flag[0], False
+    try:  # a complex batch arms the complex-input checks, as every other way of making a complex tensor does
+        e = ember.utils.data.default_collate(batch)
+        with pytest.raises(RuntimeError, match="relu: complex tensors are not supported"):
+            ember.relu(e)
+    finally:
+        flag[0] = old or flag[0]

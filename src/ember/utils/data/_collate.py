@@ -18,6 +18,8 @@ _ERR = "default_collate: batch must contain tensors, numpy arrays, numbers, dict
 
 def _wrap(arr):
     arr = np.asarray(arr)
+    if arr.dtype.kind == "c":
+        ember._dtype.from_numpy(arr.dtype)  # a complex batch arms ember's complex-input checks
     return ember.Tensor._wrap(arr if arr.flags.c_contiguous else arr.copy())
 
 
