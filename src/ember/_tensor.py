@@ -101,6 +101,15 @@ class Tensor:
     def is_cuda(self):
         return self.device.type == "cuda"
 
+    # Backend and layout predicates torch programs test (``if x.is_cuda or x.is_xpu:``): ember
+    # tensors live on the CPU (or CuPy's CUDA), strided, unquantized, so these answer False.
+    is_xpu = is_mps = is_meta = is_ipu = is_maia = is_mtia = is_vulkan = is_xla = property(lambda self: False)
+    is_mkldnn = is_quantized = is_sparse = is_sparse_csr = is_nested = property(lambda self: False)
+
+    def is_pinned(self, device=None):
+        """False: ember has no page-locked host memory (``pin_memory()`` returns the tensor itself)."""
+        return False
+
     def is_floating_point(self):
         return self._data.dtype.kind == "f"
 

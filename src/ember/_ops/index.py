@@ -46,7 +46,7 @@ def _norm_index(x, idx, op="index"):
         if isinstance(i, Tensor):
             a = i._data
             guards.append(i)
-        elif isinstance(i, (list, tuple)):
+        elif isinstance(i, (list, tuple, range)):
             a = np.asarray(i)
             if a.dtype == object or (a.size and a.dtype.kind not in "iub"):
                 raise IndexError(f"{op}: tensors used as indices must be long, int, bool or byte tensors")

@@ -1236,6 +1236,34 @@ def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
     return _reduce(loss, reduction, "huber_loss")
 
 
+class _BinaryCrossEntropy(Node):
+    """Unreduced -(t log x + (1 - t) log(1 - x)), each log clamped at -100, with torch's gradients:
+    d/dx = (x - t) / max(x (1 - x), 1e-12), finite where x is exactly 0 or 1 (a saturated sigmoid);
+    d/dt = log(1 - x) - log(x), unclamped as in torch."""
+
+    name = "BinaryCrossEntropyBackward0"
+    saves = {0: (0, 1), 1: (0,)}
+    EPS = 1e-12
+
+    def forward(self, x, t):
+        with np.errstate(divide="ignore"):
+            lx = np.maximum(np.log(x), x.dtype.type(-100))
+            l1x = np.maximum(np.log1p(-x), x.dtype.type(-100))
+        return ((t - 1) * l1x - t * lx).astype(x.dtype, copy=False)
+
+    def backward(self, ns, g, ins, out):
+        x, t = ins
+        gx = gt = None
+        if self.needs[0]:
+            den = (1 - x) * x
+            den = ns.where(ns.value(den) > self.EPS, den, 0 * den + self.EPS)
+            gx = g * (x - t) / den
+        if self.needs[1]:
+            with np.errstate(divide="ignore"):
+                gt = g * (ns.log(1 - x) - ns.log(x))
+        return gx, gt
+
+
 def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None, reduction="mean"):
     """-w (t log x + (1 - t) log(1 - x)) with each log clamped at -100 (like torch); x must be in [0, 1]."""
     if _ac.armed and _ac._state.on:  # autocast: torch's float32 list
@@ -1251,10 +1279,9 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
             f"[{float(np.nanmin(x))}, {float(np.nanmax(x))}]. Apply sigmoid first, or use "
             "binary_cross_entropy_with_logits on the raw logits (it is also more stable)."
         )
-    with np.errstate(divide="ignore"):
-        lx = O.clamp(O.log(input), min=-100.0)
-        l1x = O.clamp(O.log(1 - input), min=-100.0)
-    loss = -(target * lx + (1 - target) * l1x)
+    if target._data.dtype != x.dtype:
+        target = target.to(input.dtype)
+    loss = _BinaryCrossEntropy()(input, target)
     if weight is not None:
         loss = loss * weight
     return _reduce(loss, reduction, op)

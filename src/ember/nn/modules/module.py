@@ -234,7 +234,7 @@ class Module:
         if isinstance(value, Parameter):
             if params is None:
                 raise AttributeError("cannot assign parameters before Module.__init__() call")
-            self._remove_from(name, d)
+            self._remove_from(name, d, keep="_parameters")
             self.register_parameter(name, value)
             return
         if params is not None and name in params:
@@ -249,7 +249,7 @@ class Module:
         if isinstance(value, Module):
             if modules is None:
                 raise AttributeError("cannot assign module before Module.__init__() call")
-            self._remove_from(name, d)
+            self._remove_from(name, d, keep="_modules")
             modules[name] = value
             return
         if modules is not None and name in modules:
@@ -264,7 +264,7 @@ class Module:
         if isinstance(value, Buffer):
             if buffers is None:
                 raise AttributeError("cannot assign buffer before Module.__init__() call")
-            self._remove_from(name, d)
+            self._remove_from(name, d, keep="_buffers")
             self.register_buffer(name, Tensor._wrap(value._data), persistent=value.persistent)
             return
         if buffers is not None and name in buffers:
@@ -276,14 +276,17 @@ class Module:
             return
         object.__setattr__(self, name, value)
 
-    def _remove_from(self, name, d):
+    def _remove_from(self, name, d, keep):
+        # As torch: drop ``name`` from the instance dict and the *other* registries; the one in
+        # ``keep`` is overwritten in place, so replacing a child (``model.conv1 = ...``) keeps its
+        # position in ``children()``/``state_dict()``.
         d.pop(name, None)
         for reg in ("_parameters", "_buffers", "_modules"):
             r = d.get(reg)
-            if r is not None and name in r:
+            if reg != keep and r is not None and name in r:
                 del r[name]
         nps = d.get("_non_persistent_buffers_set")
-        if nps is not None:
+        if nps is not None and keep != "_buffers":
             nps.discard(name)
 
     def __getattr__(self, name):

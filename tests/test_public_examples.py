@@ -1,0 +1,159 @@
+"""Regressions found by running public torch example programs with ember in torch's place
+(docs/differences.md, "Public example programs"): each test states the pattern the program used and
+checks ember against torch."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import ember
+
+
+# --- x[range(n), labels] = v (a forward-forward MNIST example overlays the label this way) ---
+
+@pytest.mark.parametrize("idx", [
+    lambda: (range(4), [1, 2, 3, 4]),
+    lambda: range(1, 3),
+    lambda: (slice(None), range(0, 5, 2)),
+    lambda: range(0),
+])
+def test_range_index_get_and_set(idx):
+    a = np.arange(20, dtype=np.float32).reshape(4, 5)
+    t, e = torch.tensor(a), ember.tensor(a)
+    np.testing.assert_array_equal(e[idx()].numpy(), t[idx()].numpy())
+    t[idx()] = -1.0
+    e[idx()] = -1.0
+    np.testing.assert_array_equal(e.numpy(), t.numpy())
+
+
+def test_range_index_gradient():
+    a = np.random.RandomState(0).randn(4, 5)
+    res = []
+    for L in (torch, ember):
+        x = L.tensor(a, requires_grad=True)
+        x[range(4), [0, 1, 1, 0]].pow(2).sum().backward()
+        res.append(x.grad.numpy())
+    np.testing.assert_allclose(res[1], res[0])
+
+
+def test_range_index_out_of_bounds_names_the_index():
+    with pytest.raises(IndexError, match="index 4 is out of bounds for dimension 0 with size 4"):
+        ember.zeros(4, 5)[range(5)]
+
+
+# --- replacing a child keeps its place (a siamese example swaps resnet.conv1, then
+#     rebuilds the net as Sequential(*children()[:-1])) ---
+
+def _net(L):
+    nn = L.nn
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1 = nn.Conv2d(3, 4, 3)
+            self.bn = nn.BatchNorm2d(4)
+            self.w = nn.Parameter(L.zeros(2))
+            self.register_buffer("b", L.zeros(1))
+            self.fc = nn.Linear(4, 2)
+    return Net()
+
+
+def test_replacing_child_parameter_buffer_keeps_order():
+    orders = []
+    for L in (torch, ember):
+        m = _net(L)
+        m.conv1 = L.nn.Conv2d(1, 4, 3)
+        m.w = L.nn.Parameter(L.ones(2))
+        m.b = L.ones(1)
+        orders.append(([n for n, _ in m.named_children()], list(m.state_dict()), [n for n, _ in m.named_parameters()]))
+        seq = L.nn.Sequential(*list(m.children())[:-1])
+        assert seq[0].in_channels == 1
+    assert orders[1] == orders[0]
+    assert orders[1][0] == ["conv1", "bn", "fc"]
+
+
+def test_assigning_module_over_parameter_raises_as_torch():
+    for L in (torch, ember):
+        with pytest.raises(TypeError, match="cannot assign '.*Linear' as parameter 'w'"):
+            _net(L).w = L.nn.Linear(1, 1)
+
+
+def test_assigning_parameter_over_plain_attribute_registers_it():
+    res = []
+    for L in (torch, ember):
+        m = _net(L)
+        m.extra = 3
+        m.extra = L.nn.Parameter(L.zeros(1))
+        res.append([n for n, _ in m.named_parameters(recurse=False)])
+    assert res[1] == res[0] == ["w", "extra"]
+
+
+# --- backend/layout predicates (DCGAN's `if input.is_cuda or input.is_xpu`) ---
+
+@pytest.mark.parametrize("name", ["is_cuda", "is_xpu", "is_mps", "is_meta", "is_ipu", "is_maia", "is_mtia",
+                                  "is_vulkan", "is_xla", "is_mkldnn", "is_quantized", "is_sparse",
+                                  "is_sparse_csr", "is_nested"])
+def test_backend_predicates_match_torch_on_cpu(name):
+    assert getattr(ember.ones(2), name) is getattr(torch.ones(2), name) is False
+
+
+def test_is_pinned():
+    assert ember.ones(2).is_pinned() is torch.ones(2).is_pinned() is False
+
+
+# --- BCELoss on a saturated sigmoid (outputs exactly 0 or 1) ---
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_bce_gradient_finite_at_zero_and_one(reduction, weighted):
+    xv = np.array([1.0, 0.0, 1.0, 0.0, 0.5, 1 - 1e-7, 1e-30], dtype=np.float32)
+    tv = np.array([0.0, 1.0, 1.0, 0.0, 1.0, 0.0, 0.3], dtype=np.float32)
+    wv = np.array([2.0, 1.0, 1.0, 3.0, 0.5, 1.0, 1.0], dtype=np.float32)
+    res = []
+    for L in (torch, ember):
+        x = L.tensor(xv, requires_grad=True)
+        w = L.tensor(wv) if weighted else None
+        loss = L.nn.functional.binary_cross_entropy(x, L.tensor(tv), weight=w, reduction=reduction)
+        loss.sum().backward()
+        res.append((loss.detach().numpy(), x.grad.numpy()))
+    np.testing.assert_allclose(res[1][0], res[0][0], rtol=1e-6)
+    np.testing.assert_allclose(res[1][1], res[0][1], rtol=1e-6)
+    assert np.isfinite(res[1][1]).all()
+
+
+def test_bce_target_gradient_and_second_order():
+    rng = np.random.RandomState(0)
+    xv, tv = rng.uniform(0.05, 0.95, (3, 4)), rng.uniform(0, 1, (3, 4))
+    res = []
+    for L in (torch, ember):
+        x, t = L.tensor(xv, requires_grad=True), L.tensor(tv, requires_grad=True)
+        loss = L.nn.functional.binary_cross_entropy(x, t)
+        gx, gt = L.autograd.grad(loss, (x, t), create_graph=True)
+        (ggx,) = L.autograd.grad((gx ** 2).sum() + gt.sum(), x)
+        res.append([a.detach().numpy() for a in (loss, gx, gt, ggx)])
+    for a, b in zip(res[1], res[0]):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+    x, t = ember.tensor(xv, requires_grad=True), ember.tensor(tv, requires_grad=True)
+    f = ember.nn.functional.binary_cross_entropy
+    assert ember.autograd.gradcheck(f, (x, t))
+    assert ember.autograd.gradgradcheck(f, (x, t))
+
+
+def test_bce_saturated_training_step_stays_finite():
+    # a sigmoid that saturates to exactly 1.0 on a negative example: torch's gradient is 1e12 * weight,
+    # clipped it trains on; ember gave NaN before and the next forward failed
+    for L in (torch, ember):
+        lin = L.nn.Linear(1, 1)
+        with L.no_grad():
+            lin.weight.fill_(100.0)
+            lin.bias.fill_(0.0)
+        out = L.sigmoid(lin(L.tensor([[1.0], [-1.0]]))).squeeze(1)
+        assert out[0].item() == 1.0
+        L.nn.BCELoss()(out, L.tensor([0.0, 0.0])).backward()
+        assert np.isfinite(lin.weight.grad.numpy()).all() and np.isfinite(lin.bias.grad.numpy()).all()
+
+
+def test_bce_out_of_range_input_error():
+    with pytest.raises(RuntimeError, match=r"binary_cross_entropy: all elements of input should be between 0 and 1"):
+        ember.nn.functional.binary_cross_entropy(ember.tensor([1.5]), ember.tensor([1.0]))
