@@ -157,3 +157,102 @@ def test_bce_saturated_training_step_stays_finite():
 def test_bce_out_of_range_input_error():
     with pytest.raises(RuntimeError, match=r"binary_cross_entropy: all elements of input should be between 0 and 1"):
         ember.nn.functional.binary_cross_entropy(ember.tensor([1.5]), ember.tensor([1.0]))
+
+
+# --- whole-model checkpoints loaded under an allowlist (word_language_model:
+#     `with torch.serialization.safe_globals([...]): model = torch.load(f)`) ---
+
+def _lm(L):
+    nn = L.nn
+
+    class TinyLM(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.encoder = nn.Embedding(11, 8)
+            self.rnn = nn.LSTM(8, 8, 2)
+            self.attn = nn.TransformerEncoder(nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0), 1, enable_nested_tensor=False)
+            self.register_buffer("pe", L.arange(40.0).view(20, 2)[:5])  # a view kept as a buffer
+            self.decoder = nn.Linear(8, 11)
+            self.kind = "LSTM"
+
+        def forward(self, x):
+            h, _ = self.rnn(self.encoder(x))
+            return self.decoder(self.attn(h)) + self.pe.sum()
+    TinyLM.__qualname__ = TinyLM.__name__ = f"TinyLM_{L.__name__}"  # picklable by name, as a module-level class
+    return TinyLM
+
+
+TinyLM_torch = _lm(torch)
+TinyLM_ember = _lm(ember)
+_TinyLM = {"torch": TinyLM_torch, "ember": TinyLM_ember}
+
+
+def _allow(L, cls):
+    nn = L.nn
+    return [cls, nn.modules.sparse.Embedding, nn.modules.rnn.LSTM, nn.modules.linear.Linear,
+            nn.modules.transformer.TransformerEncoder, nn.modules.transformer.TransformerEncoderLayer,
+            nn.modules.activation.MultiheadAttention, nn.modules.linear.NonDynamicallyQuantizableLinear,
+            nn.modules.normalization.LayerNorm, nn.modules.dropout.Dropout, nn.modules.container.ModuleList,
+            L.nn.functional.relu]
+
+
+@pytest.mark.parametrize("L", [torch, ember], ids=["torch", "ember"])
+def test_whole_model_loads_under_safe_globals(L, tmp_path):
+    import pickle
+
+    cls = _TinyLM[L.__name__]
+    L.manual_seed(0)
+    model = cls().eval()
+    path = str(tmp_path / "model.pt")
+    L.save(model, path)
+    with pytest.raises(pickle.UnpicklingError, match="Weights only load failed"):
+        L.load(path)
+    allow = _allow(L, cls)
+    with pytest.raises(pickle.UnpicklingError, match="LayerNorm"):  # one class short: named in the error
+        with L.serialization.safe_globals([a for a in allow if a is not L.nn.modules.normalization.LayerNorm]):
+            L.load(path)
+    with L.serialization.safe_globals(allow):
+        assert set(allow) <= set(L.serialization.get_safe_globals())
+        loaded = L.load(path)
+    assert not set(allow) & set(L.serialization.get_safe_globals())
+    loaded.rnn.flatten_parameters()
+    x = L.tensor([[1, 2, 3], [4, 5, 6]])
+    np.testing.assert_array_equal(loaded(x).detach().numpy(), model(x).detach().numpy())
+    assert loaded.kind == "LSTM" and type(loaded.attn.layers[0].self_attn.out_proj).__name__ == \
+        "NonDynamicallyQuantizableLinear"
+    L.serialization.add_safe_globals(allow)
+    try:
+        assert isinstance(L.load(path), cls)
+    finally:
+        L.serialization.clear_safe_globals()
+    assert L.serialization.get_safe_globals() == []
+
+
+def test_safe_globals_set_semantics():
+    S = ember.serialization
+    try:
+        S.add_safe_globals([ember.nn.Linear, ember.nn.Linear, (ember.nn.ReLU, "x.ReLU")])
+        assert S.get_safe_globals() == [ember.nn.Linear, (ember.nn.ReLU, "x.ReLU")]
+        with S.safe_globals([ember.nn.Linear, ember.nn.Tanh]):
+            assert ember.nn.Tanh in S.get_safe_globals()
+        assert S.get_safe_globals() == [(ember.nn.ReLU, "x.ReLU")]  # torch removes what the block named
+    finally:
+        S.clear_safe_globals()
+
+
+def test_safe_globals_rejects_non_classes():
+    with pytest.raises(TypeError, match="add_safe_globals: 3 is not a class or function"):
+        ember.serialization.add_safe_globals([3])
+    with pytest.raises(TypeError, match="safe_globals: expected a list"):
+        ember.serialization.safe_globals(ember.nn.Linear)
+    assert ember.serialization.get_safe_globals() == []
+
+
+def test_torch_module_paths():
+    for path in ("activation.MultiheadAttention", "linear.NonDynamicallyQuantizableLinear"):
+        mod, name = path.split(".")
+        e = getattr(getattr(ember.nn.modules, mod), name)
+        t = getattr(getattr(torch.nn.modules, mod), name)
+        assert e.__name__ == t.__name__
+    assert issubclass(ember.nn.modules.linear.NonDynamicallyQuantizableLinear, ember.nn.Linear)
+    assert type(ember.nn.MultiheadAttention(4, 2).out_proj).__name__ == "NonDynamicallyQuantizableLinear"

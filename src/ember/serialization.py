@@ -26,7 +26,8 @@ still stored as raw tensors (referenced from the pickle by name), and ``__metada
 ``weights_only=False`` (as torch >= 2.6), because unpickling can execute arbitrary code.
 
 Loading with the default ``weights_only=True`` never executes code: no pickle, only JSON and raw
-numbers. The reader takes regular files only and checks the header (its length against the file's
+numbers (unless you allowlist classes with :func:`add_safe_globals` / :func:`safe_globals`, as in torch:
+then pickled sections load with an unpickler that resolves only those globals). The reader takes regular files only and checks the header (its length against the file's
 size, every entry, the data size it declares against the bytes left) before it reads the data. Every
 malformed, truncated, corrupted or foreign file raises :class:`CheckpointError`. The checksum
 is what makes that promise hold for corrupted data bytes too: flipping a bit in a tensor's
@@ -51,7 +52,8 @@ import sys
 
 import numpy as np
 
-__all__ = ["save", "load", "load_safetensors", "CheckpointError", "UnsafeCheckpointError"]
+__all__ = ["save", "load", "load_safetensors", "CheckpointError", "UnsafeCheckpointError", "add_safe_globals",
+           "clear_safe_globals", "get_safe_globals", "safe_globals"]
 
 FORMAT_VERSION = 1
 # Files holding complex128 arrays are written as format 2 (an older reader must not load their float64
@@ -82,6 +84,81 @@ _ST_ITEMSIZE = {code: d.itemsize for code, d in _ST_TO_NP.items()}
 _ST_ITEMSIZE["BF16"] = 2  # read by load_safetensors only (widened exactly to float32)
 # Foreign types that other safetensors writers use; named in errors rather than "unknown".
 _ST_FOREIGN = {"BF16", "F8_E4M3", "F8_E5M2", "F8_E8M0", "F4", "F6_E2M3", "F6_E3M2", "C128"}
+
+
+
+# ---- torch's allowlist for ``weights_only`` loads of pickled objects -----------------------------
+#
+# By default ember.load(weights_only=True) never unpickles. Once the user allowlists globals
+# (``add_safe_globals([MyModel, nn.Linear])`` or the ``safe_globals([...])`` context manager, as in
+# torch >= 2.4), a pickled section loads with a restricted unpickler that resolves only those
+# globals plus the plain containers torch's weights-only unpickler also allows; any other global
+# refuses the file, naming the global to allow.
+
+_USER_SAFE_GLOBALS = {}  # insertion-ordered set (dict keys), as torch keeps a set
+_DEFAULT_SAFE = {("builtins", "set"), ("builtins", "frozenset"), ("builtins", "bytearray"),
+                 ("builtins", "complex"), ("builtins", "slice"), ("collections", "OrderedDict"),
+                 ("collections", "Counter"), ("_codecs", "encode")}
+
+
+def _check_safe_globals(entries, who):
+    if not isinstance(entries, (list, tuple)):
+        raise TypeError(f"{who}: expected a list of classes/functions (or (object, 'module.name') pairs), got "
+                        f"{_type_name(entries)!r}")
+    for e in entries:
+        if isinstance(e, tuple):
+            if len(e) != 2 or not isinstance(e[1], str):
+                raise TypeError(f"{who}: a tuple entry must be (object, 'module.name'), got {e!r:.100}")
+        elif not (hasattr(e, "__module__") and hasattr(e, "__qualname__")):
+            raise TypeError(f"{who}: {e!r:.100} is not a class or function; allowlist the class or function "
+                            "that the pickle names, e.g. add_safe_globals([MyModel])")
+    return list(entries)
+
+
+def add_safe_globals(safe_globals):
+    """Allow these classes/functions (or ``(object, "module.name")`` pairs) when ``ember.load`` with
+    ``weights_only=True`` meets pickled objects (a whole saved module): ember then unpickles them,
+    resolving only allowlisted globals. Only list classes from code you trust."""
+    _USER_SAFE_GLOBALS.update(dict.fromkeys(_check_safe_globals(safe_globals, "add_safe_globals")))
+
+
+def clear_safe_globals():
+    """Forget every global added with :func:`add_safe_globals`."""
+    _USER_SAFE_GLOBALS.clear()
+
+
+def get_safe_globals():
+    """The globals added with :func:`add_safe_globals` (a new list)."""
+    return list(_USER_SAFE_GLOBALS)
+
+
+class safe_globals:
+    """Context manager: :func:`add_safe_globals` on entry; on exit these globals are removed again
+    (as in torch, also when they had been added before the block).
+
+    >>> with ember.serialization.safe_globals([MyModel, ember.nn.Linear]):
+    ...     model = ember.load("model.pt")
+    """
+
+    def __init__(self, safe_globals):
+        self.safe_globals = _check_safe_globals(safe_globals, "safe_globals")
+
+    def __enter__(self):
+        _USER_SAFE_GLOBALS.update(dict.fromkeys(self.safe_globals))
+
+    def __exit__(self, *exc):
+        for g in self.safe_globals:
+            _USER_SAFE_GLOBALS.pop(g, None)
+        return False
+
+
+def _allowed_globals():
+    allowed = {}
+    for e in _USER_SAFE_GLOBALS:
+        obj, name = (e[0], e[1]) if isinstance(e, tuple) else (e, f"{e.__module__}.{e.__qualname__}")
+        mod, _, qual = name.rpartition(".")
+        allowed[(mod, qual)] = obj
+    return allowed
 
 
 class CheckpointError(ValueError):
@@ -268,10 +345,12 @@ class _Encoder:
         except ImportError:  # pragma: no cover
             Parameter = None
 
+        from ._tensor import _View  # a view (``pe[:n]`` kept as a buffer) is stored as the tensor it shows
+
         class _Pickler(pickle.Pickler):
             def persistent_id(self, obj):
                 t = type(obj)
-                if t is Tensor or (Parameter is not None and t is Parameter):
+                if t is Tensor or t is _View or (Parameter is not None and t is Parameter):
                     name = enc.by_id.get(id(obj))
                     if name is None:
                         name = enc.by_id[id(obj)] = enc._store(_host(obj._data), parts, "tensor")
@@ -917,17 +996,35 @@ class _Decoder:
         import pickle
 
         tname = node["type"]
-        if self.weights_only:
+        allowed = _allowed_globals() if self.weights_only else None
+        if self.weights_only and not allowed:
             raise UnsafeCheckpointError(self.path, (
                 f"Weights only load failed: the object at {_fmt_path(parts)} (of type {tname!r:.200}) was saved "
                 "with pickle, and unpickling can execute arbitrary code, so ember.load refuses it by default "
                 "(weights_only=True, as torch >= 2.6). If you trust the source of this file, load it with "
-                "ember.load(f, weights_only=False); otherwise ask for a file saved from state_dict(), which "
-                "loads safely."))
+                "ember.load(f, weights_only=False), or allowlist the classes it holds with "
+                "ember.serialization.safe_globals([...]); otherwise ask for a file saved from state_dict(), "
+                "which loads safely."))
         payload = self.shared(node["pickle"], parts, "bytes", self._bytes(parts))
         dec = self
 
         class _Unpickler(pickle.Unpickler):
+            def find_class(self, module, name):
+                if allowed is None:
+                    return super().find_class(module, name)
+                if module == "__builtin__":  # protocol 2 spells builtins the Python 2 way
+                    module = "builtins"
+                if (module, name) in allowed:
+                    return allowed[(module, name)]
+                if (module, name) in _DEFAULT_SAFE:
+                    return super().find_class(module, name)
+                raise UnsafeCheckpointError(dec.path, (
+                    f"Weights only load failed: the object at {_fmt_path(parts)} (of type {tname!r:.200}) needs "
+                    f"the global {module}.{name}, which is not allowlisted. If you trust the source of this "
+                    f"file, add it: ember.serialization.add_safe_globals([{name}]) or the "
+                    f"ember.serialization.safe_globals([{name}]) context manager (or load with "
+                    "weights_only=False)."))
+
             def persistent_load(self, pid):
                 if not (isinstance(pid, tuple) and len(pid) == 3 and pid[0] in ("tensor", "parameter", "ndarray")):
                     raise dec.fail(parts, f"unexpected persistent id {pid!r:.100} in a pickled object")
@@ -978,7 +1075,9 @@ def load(f, map_location=None, pickle_module=None, *, weights_only=None, mmap=No
     plain containers load without pickle, so nothing in the file can run code. A file holding
     pickled objects (``ember.save(model)`` of a whole module) is refused with
     :class:`UnsafeCheckpointError` unless ``weights_only=False``, which unpickles them: only do
-    that for files from a source you trust. ``pickle_module``, ``mmap`` and ``pickle_load_args``
+    that for files from a source you trust. Between the two, as in torch, classes allowlisted with
+    :func:`add_safe_globals` or the :class:`safe_globals` context manager let such a file load with
+    ``weights_only=True``: the unpickler resolves only those globals (and plain containers). ``pickle_module``, ``mmap`` and ``pickle_load_args``
     are accepted for torch compatibility and ignored.
     Raises :class:`CheckpointError` for any malformed, corrupted or foreign file and
     ``FileNotFoundError`` when the file does not exist.

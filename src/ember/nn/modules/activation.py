@@ -235,3 +235,8 @@ class PReLU(Module):
 
     def extra_repr(self):
         return f"num_parameters={self.num_parameters}"
+
+
+# torch defines MultiheadAttention in nn.modules.activation; programs name it there
+# (``torch.nn.modules.activation.MultiheadAttention`` in a ``safe_globals`` list)
+from .activation_attention import MultiheadAttention  # noqa: E402,F401

@@ -6,14 +6,10 @@ from ..._tensor import Tensor
 from .. import init
 from .._functional_attention import multi_head_attention_forward
 from ..parameter import Parameter
-from .linear import Linear
+from .linear import NonDynamicallyQuantizableLinear
 from .module import Module
 
 __all__ = ["MultiheadAttention"]
-
-
-class NonDynamicallyQuantizableLinear(Linear):
-    """torch's name for the output projection (a plain ``Linear``)."""
 
 
 class MultiheadAttention(Module):

@@ -118,3 +118,8 @@ class Bilinear(Module):
     def extra_repr(self):
         return (f"in1_features={self.in1_features}, in2_features={self.in2_features}, "
                 f"out_features={self.out_features}, bias={self.bias is not None}")
+
+
+class NonDynamicallyQuantizableLinear(Linear):
+    """torch's name for ``MultiheadAttention.out_proj`` (a plain ``Linear``), at torch's path
+    ``nn.modules.linear``, so checkpoint code that names it (``safe_globals``) finds it."""

@@ -90,6 +90,10 @@ class RNNBase(Module):
         return [[getattr(self, n) for n in self._flat_weights_names if n.endswith(f"_l{layer}" + sfx)]
                 for layer in range(self.num_layers) for sfx in ([""] + (["_reverse"] if self.bidirectional else []))]
 
+    def flatten_parameters(self):
+        """Nothing to do: torch packs the weights into one buffer for cuDNN; ember keeps each weight
+        its own array (as torch on the CPU, where this is a no-op too)."""
+
     def extra_repr(self):
         s = f"{self.input_size}, {self.hidden_size}"
         if self.proj_size:
