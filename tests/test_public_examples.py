@@ -248,6 +248,31 @@ def test_safe_globals_rejects_non_classes():
     assert ember.serialization.get_safe_globals() == []
 
 
+def _torch_module_files():
+    import importlib
+    import inspect
+    import pkgutil
+
+    out = []
+    for _, file, _ in pkgutil.iter_modules(torch.nn.modules.__path__):
+        if file.startswith("_") or file in ("module", "utils", "linear_cross_entropy", "linear_cross_entropy_options"):
+            continue
+        tmod = importlib.import_module("torch.nn.modules." + file)
+        out += [(file, k) for k, v in vars(tmod).items()
+                if inspect.isclass(v) and v.__module__ == tmod.__name__ and not k.startswith("_")
+                and k != "NonDynamicallyQuantizableLinear"]
+    return out
+
+
+@pytest.mark.parametrize("file,name", _torch_module_files())
+def test_every_nn_class_at_torchs_module_path(file, name):
+    # super_resolution's loader allowlists torch.nn.modules.pixelshuffle.PixelShuffle
+    import importlib
+
+    mod = importlib.import_module("ember.nn.modules." + file)
+    assert getattr(mod, name) is getattr(ember.nn, name)
+
+
 def test_torch_module_paths():
     for path in ("activation.MultiheadAttention", "linear.NonDynamicallyQuantizableLinear"):
         mod, name = path.split(".")
@@ -256,3 +281,31 @@ def test_torch_module_paths():
         assert e.__name__ == t.__name__
     assert issubclass(ember.nn.modules.linear.NonDynamicallyQuantizableLinear, ember.nn.Linear)
     assert type(ember.nn.MultiheadAttention(4, 2).out_proj).__name__ == "NonDynamicallyQuantizableLinear"
+
+
+# --- repeat returns new memory (fast_neural_style: `style.repeat(b, 1, 1, 1)` then `batch.div_(255)`) ---
+
+@pytest.mark.parametrize("reps", [(4, 1, 1, 1), (1, 1, 1), (2, 1, 2), (3, 1, 1)])
+def test_repeat_is_a_copy_that_takes_inplace_writes(reps):
+    res = []
+    for L in (torch, ember):
+        src = L.arange(6.0).view(1, 2, 3)
+        r = src.repeat(*reps)
+        r.div_(2.0)
+        r.view(-1)[0] = 100.0
+        t = src.tile((2,))
+        t.mul_(3.0)
+        res.append((src.numpy().copy(), r.numpy().copy(), t.numpy().copy(), r.is_contiguous()))
+    for a, b in zip(res[1], res[0]):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_repeat_gradient():
+    a = np.random.RandomState(0).randn(1, 2, 3)
+    res = []
+    for L in (torch, ember):
+        x = L.tensor(a, requires_grad=True)
+        y = x.repeat(4, 1, 1)
+        (y * L.arange(24.0, dtype=y.dtype).view(4, 2, 3)).sum().backward()
+        res.append(x.grad.numpy())
+    np.testing.assert_allclose(res[1], res[0])

@@ -681,7 +681,12 @@ def repeat(x, *args, repeats=None):
     for r, s in zip(sizes, shp):
         target += [r, s]
     y = expand(y, tuple(target))
-    return reshape(y, tuple(r * s for r, s in zip(sizes, shp)))
+    out = reshape(y, tuple(r * s for r, s in zip(sizes, shp)))
+    # torch's repeat always returns new memory; the reshape of the expanded view may still be a view
+    # (repeats along leading dims, or all ones), and writing into it in place would hit x or raise
+    if np.may_share_memory(out._data, x._data):
+        out = clone(out)
+    return out
 
 
 def tile(input, dims):

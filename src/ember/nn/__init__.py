@@ -35,3 +35,58 @@ def factory_kwargs(kwargs):
 from .._compat import module_getattr as _module_getattr  # noqa: E402
 
 __getattr__ = _module_getattr("torch.nn", "ember.nn")  # listed torch names raise a clear error
+
+
+# torch's file layout under ``torch.nn.modules``: checkpoint code names classes by their torch paths
+# (``torch.nn.modules.pixelshuffle.PixelShuffle`` in a ``serialization.safe_globals`` list), so each
+# class ember has is reachable at torch's ``nn.modules.<file>`` too; files ember splits differently are
+# small modules registered here. The classes themselves (and their ``__module__``) stay where they are.
+_TORCH_MODULE_FILES = {
+    "activation": ("RReLU", "Hardshrink", "Softshrink", "Softmax2d"),
+    "adaptive": ("AdaptiveLogSoftmaxWithLoss",),
+    "batchnorm": ("BatchNorm1d", "LazyBatchNorm1d", "BatchNorm2d", "LazyBatchNorm2d", "BatchNorm3d",
+                  "LazyBatchNorm3d", "SyncBatchNorm"),
+    "channelshuffle": ("ChannelShuffle",),
+    "container": ("Container",),
+    "conv": ("LazyConv1d", "LazyConv2d", "LazyConv3d", "LazyConvTranspose1d", "LazyConvTranspose2d",
+             "LazyConvTranspose3d"),
+    "distance": ("PairwiseDistance", "CosineSimilarity"),
+    "dropout": ("FeatureAlphaDropout",),
+    "instancenorm": ("InstanceNorm1d", "LazyInstanceNorm1d", "InstanceNorm2d", "LazyInstanceNorm2d",
+                     "InstanceNorm3d", "LazyInstanceNorm3d"),
+    "loss": ("NLLLoss2d", "MultiLabelMarginLoss", "LinearCrossEntropyLoss", "MultiLabelSoftMarginLoss",
+             "MultiMarginLoss", "TripletMarginLoss", "TripletMarginWithDistanceLoss", "CTCLoss"),
+    "normalization": ("LocalResponseNorm", "CrossMapLRN2d", "RMSNorm"),
+    "padding": ("CircularPad1d", "CircularPad2d", "CircularPad3d", "ConstantPad1d", "ConstantPad2d",
+                "ConstantPad3d", "ReflectionPad1d", "ReflectionPad2d", "ReflectionPad3d", "ReplicationPad1d",
+                "ReplicationPad2d", "ReplicationPad3d", "ZeroPad1d", "ZeroPad2d", "ZeroPad3d"),
+    "pixelshuffle": ("PixelShuffle", "PixelUnshuffle"),
+    "pooling": ("MaxUnpool1d", "MaxUnpool2d", "MaxUnpool3d"),
+    "sparse": ("EmbeddingBag",),
+    "upsampling": ("UpsamplingNearest2d", "UpsamplingBilinear2d"),
+}
+
+
+def _torch_module_files():
+    import importlib
+    import sys
+    import types
+
+    from . import modules as _pkg
+
+    for file, names in _TORCH_MODULE_FILES.items():
+        full = f"{_pkg.__name__}.{file}"
+        try:
+            mod = importlib.import_module(full)
+        except ModuleNotFoundError:
+            mod = types.ModuleType(full, f"torch.nn.modules.{file}'s classes (defined elsewhere in ember.nn).")
+            mod.__all__ = list(names)
+            sys.modules[full] = mod
+            setattr(_pkg, file, mod)
+        for n in names:
+            if not hasattr(mod, n):
+                setattr(mod, n, globals()[n])
+
+
+_torch_module_files()
+del _torch_module_files
