@@ -309,3 +309,78 @@ def test_repeat_gradient():
         (y * L.arange(24.0, dtype=y.dtype).view(4, 2, 3)).sum().backward()
         res.append(x.grad.numpy())
     np.testing.assert_allclose(res[1], res[0])
+
+
+# --- Hogwild (mnist_hogwild: model.share_memory(), then torch.multiprocessing Processes train it) ---
+
+def _hogwild_worker(rank, model, lib_name):
+    L = ember if lib_name == "ember" else torch
+    opt = L.optim.SGD(model.parameters(), lr=0.1)
+    for _ in range(5):
+        opt.zero_grad()
+        model(L.ones(1, 2)).sum().backward()
+        opt.step()
+
+
+@pytest.mark.parametrize("L,method", [(torch, "fork"), (ember, "fork"), (ember, "spawn")],
+                         ids=["torch-fork", "ember-fork", "ember-spawn"])
+def test_share_memory_hogwild(L, method):
+    mp = L.multiprocessing
+    m = L.nn.Linear(2, 1)
+    with L.no_grad():
+        m.weight.fill_(0.0)
+        m.bias.fill_(0.0)
+    assert not m.weight.is_shared()
+    assert m.share_memory() is m
+    assert m.weight.is_shared() and m.bias.is_shared()
+    ctx = mp.get_context(method)
+    procs = [ctx.Process(target=_hogwild_worker, args=(r, m, L.__name__)) for r in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+    assert [p.exitcode for p in procs] == [0, 0]
+    # 2 processes x 5 steps x lr 0.1 x gradient 1, all on the same memory
+    np.testing.assert_allclose(m.weight.detach().numpy(), [[-1.0, -1.0]], rtol=1e-5)
+    np.testing.assert_allclose(m.bias.detach().numpy(), [-1.0], rtol=1e-5)
+
+
+def test_shared_tensor_pickles_by_reference():
+    import pickle
+
+    t = ember.arange(6.0).share_memory_()
+    u = pickle.loads(pickle.dumps(t))
+    u.add_(1.0)
+    np.testing.assert_array_equal(t.numpy(), np.arange(6.0) + 1)
+    plain = ember.arange(3.0)
+    v = pickle.loads(pickle.dumps(plain))
+    v.add_(1.0)
+    np.testing.assert_array_equal(plain.numpy(), np.arange(3.0))  # not shared: copied
+    p = ember.nn.Parameter(ember.ones(2)).share_memory_()
+    q = pickle.loads(pickle.dumps(p))
+    assert type(q) is ember.nn.Parameter and q.requires_grad and q.is_shared()
+
+
+def test_share_memory_of_a_view_raises():
+    with pytest.raises(RuntimeError, match="share_memory_: a view cannot be moved to shared memory"):
+        ember.arange(6.0).view(2, 3)[0].share_memory_()
+
+
+def _spawned(i, q):
+    q.put(i * 10)
+
+
+def test_spawn_runs_fn_with_index():
+    ctx = ember.multiprocessing.get_context("spawn")
+    q = ctx.SimpleQueue()
+    ember.multiprocessing.spawn(_spawned, args=(q,), nprocs=2)
+    assert sorted(q.get() for _ in range(2)) == [0, 10]
+
+
+def _fails(i):
+    raise SystemExit(3)
+
+
+def test_spawn_raises_when_a_process_fails():
+    with pytest.raises(ember.multiprocessing.ProcessExitedException, match="exit code 3"):
+        ember.multiprocessing.spawn(_fails, nprocs=1)

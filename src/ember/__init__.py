@@ -102,7 +102,7 @@ from ._vmap import vmap  # noqa: E402  (torch.vmap is torch.func.vmap)
 
 _LAZY = {"nn", "optim", "utils", "datasets", "train", "interop", "cuda", "linalg", "accelerator", "backends", "special",
          "fft", "func", "distributed", "viz", "onnx", "distributions", "random", "version", "functional", "cpu",
-         "signal", "quasirandom", "profiler"}
+         "signal", "quasirandom", "profiler", "multiprocessing"}
 
 
 def __getattr__(name):

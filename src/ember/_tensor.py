@@ -147,8 +147,17 @@ class Tensor:
 
         return strided
 
+    _shm = None  # the multiprocessing.shared_memory block holding _data, after share_memory_()
+
     def share_memory_(self):
-        return self
+        """Move the data into shared memory (in place), so processes this tensor is sent to (spawn
+        arguments, queues) update the same numbers: see ``ember.multiprocessing``."""
+        from .multiprocessing import share_tensor_
+
+        return share_tensor_(self)
+
+    def is_shared(self):
+        return self._shm is not None
 
     def is_nonzero(self):
         if self._data.size != 1:
@@ -285,6 +294,10 @@ class Tensor:
 
     def __reduce_ex__(self, protocol):
         # DataLoader worker processes send batches through multiprocessing queues.
+        if self._shm is not None:  # shared: the receiver maps the same memory
+            from .multiprocessing import reduce_shared
+
+            return reduce_shared(self)
         return (_rebuild, (self.__array__(), self.requires_grad))
 
     def __repr__(self):

@@ -188,7 +188,6 @@ def is_neg(input):  # noqa: A002
 tensor_method(lambda self: self.to(D.int8), "char")
 tensor_method(lambda self: self.to(D.bfloat16), "bfloat16")
 tensor_method(property(lambda self: self.device.type == "cpu"), "is_cpu")
-tensor_method(lambda self: False, "is_shared")
 
 
 def typename(obj):

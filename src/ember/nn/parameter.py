@@ -54,6 +54,10 @@ class Parameter(Tensor):
         return p
 
     def __reduce_ex__(self, protocol):
+        if self._shm is not None:  # shared (module.share_memory()): the receiver maps the same memory
+            from ..multiprocessing import reduce_shared
+
+            return reduce_shared(self, parameter=True)
         return (_rebuild_parameter, (np.array(self._data), self.requires_grad))
 
 

@@ -556,6 +556,15 @@ class Module:
     def type(self, dst_type):
         return self.to(dst_type)
 
+    def share_memory(self):
+        """Move every parameter and buffer (and existing gradient) into shared memory, in place, so
+        processes the module is sent to train the same weights (Hogwild; see ``ember.multiprocessing``)."""
+        for t in list(self.parameters()) + list(self.buffers()):
+            t.share_memory_()
+            if t.grad is not None:
+                t.grad.share_memory_()
+        return self
+
     def cpu(self):
         return self.to("cpu")
 
