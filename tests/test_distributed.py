@@ -83,6 +83,9 @@ def test_not_initialized_errors():
         DistributedDataParallel(ember.nn.Linear(2, 2))
     with pytest.raises(ValueError, match="backend 'nccl' is not available"):
         dist.init_process_group("nccl")
+    with pytest.raises(ValueError, match="timeout must be positive"):
+        dist.init_process_group("mpi", timeout=0)
+    assert not dist.is_initialized()
 
 
 @pytest.mark.parametrize("n", [0, 1, 2, 7, 10, 13, 101])
@@ -289,6 +292,17 @@ def test_sigterm_to_the_launcher_stops_every_rank_at_the_same_step():
     assert sorted(r for r, _ in stops) == ["0", "1"] and len({s for _, s in stops}) == 1, out
     assert sorted(re.findall(r"EXIT (\d)", out)) == ["0", "1"], out
     assert secs < 10, secs
+
+
+@needs_mpi
+def test_a_stuck_rank_ends_the_job_after_the_timeout():
+    """A rank that never runs its backward: the others' wait in DDP's shared-memory reducer ends after
+    init_process_group(timeout=2 s) with an error naming it, which ends the job."""
+    rc, out, _ = run(["-n", "2", os.path.join(SCRIPTS, "faults.py"), "stuck"])
+    assert rc != 0 and "UNEXPECTED" not in out, out
+    assert "[rank 0] RuntimeError: DistributedDataParallel: waited 2 s for ranks [1] to publish their gradients" \
+        in out, out
+    assert 2 < _since_fault(out) < 2 + 5
 
 
 # ----------------------------------------------------------------------------- the Trainer under ddp

@@ -6,8 +6,10 @@
 * ``debug``   rank 1 calls another collective (caught: the error is raised on every rank), then a
               collective with another shape (EMBER_DISTRIBUTED_DEBUG=1);
 * ``raise_in_backward`` / ``kill_in_backward``: rank 1 raises / is killed inside a DDP backward while
-              rank 0 waits for its gradients in the shared-memory reducer (not in an MPI call).
+              rank 0 waits for its gradients in the shared-memory reducer (not in an MPI call);
+* ``stuck``   rank 1 sleeps instead of its backward; init_process_group(timeout=2 s) ends rank 0's wait.
 """
+import datetime
 import os
 import signal
 import sys
@@ -17,7 +19,7 @@ import ember
 import ember.distributed as dist
 
 mode = sys.argv[1]
-dist.init_process_group()
+dist.init_process_group(timeout=datetime.timedelta(seconds=2) if mode == "stuck" else None)
 r = dist.get_rank()
 print(f"READY {r}", flush=True)
 if mode == "raise":
@@ -72,5 +74,17 @@ elif mode in ("raise_in_backward", "kill_in_backward"):
     if r == 1:
         time.sleep(0.3)
         net[0].weight.register_hook(fail)
+    ddp(ember.ones(3, 4)).sum().backward()
+    print(f"UNEXPECTED {r}", flush=True)
+elif mode == "stuck":
+    import ember.nn as nn
+    from ember.nn.parallel import DistributedDataParallel as DDP
+
+    net = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 2))
+    ddp = DDP(net)
+    ddp(ember.ones(3, 4)).sum().backward()  # one good step
+    if r == 1:  # stuck before its backward: rank 0 waits in the shared-memory reducer, 2 s at most
+        print(f"FAULT_AT {time.time()}", flush=True)
+        time.sleep(120)
     ddp(ember.ones(3, 4)).sum().backward()
     print(f"UNEXPECTED {r}", flush=True)

@@ -117,6 +117,8 @@ class _State:
     prev_thread_hook = None
     # collective clean-ups run by destroy_process_group on every rank (DDP's shared-memory windows)
     on_destroy: list = []
+    # init_process_group(timeout=...), seconds: how long DDP's shared-memory reducer waits for another rank
+    timeout: float = 1800.0
 
 
 _S = _State()
@@ -188,6 +190,11 @@ def init_process_group(backend=None, init_method=None, timeout=None, world_size=
     if init_method not in (None, "env://") and not str(init_method).startswith(("env://", "mpi://")):
         raise ValueError(f"init_process_group: init_method {init_method!r} is not supported; the MPI launcher "
                          "(mpiexec / ember run / srun) sets up the world")
+    secs = 1800.0 if timeout is None else (timeout.total_seconds() if hasattr(timeout, "total_seconds")
+                                             else float(timeout))
+    if not secs > 0:
+        raise ValueError(f"init_process_group: timeout must be positive (a datetime.timedelta or seconds), "
+                         f"got {timeout!r}")
     MPI = _import_mpi("init_process_group")
     if not MPI.Is_initialized():
         MPI.Init_thread(MPI.THREAD_MULTIPLE)
@@ -202,6 +209,7 @@ def init_process_group(backend=None, init_method=None, timeout=None, world_size=
         comm.Free()
         raise ValueError(f"init_process_group: rank={rank} but MPI says this process is rank {r}; leave rank out")
     _S.world = ProcessGroup(comm, range(n))
+    _S.timeout = secs
     GroupMember.WORLD = _S.world
     if n > 1:
         _install_fault_handlers()

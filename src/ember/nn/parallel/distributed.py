@@ -109,8 +109,9 @@ class _ShmReducer:
     SPIN_S = 50e-6
     SLEEP_S = 20e-6
 
-    def __init__(self, MPI, comm, buckets, stats, sizes):
+    def __init__(self, MPI, comm, buckets, stats, sizes, ranks=None, timeout=1800.0):
         self.MPI = MPI
+        self.timeout = timeout  # init_process_group(timeout=...): then wait_step raises naming the late ranks
         node = comm.Split_type(MPI.COMM_TYPE_SHARED, key=comm.Get_rank())
         same = node.Get_size() == comm.Get_size()
         if not comm.allreduce(same, op=MPI.LAND):
@@ -119,6 +120,7 @@ class _ShmReducer:
         self.comm = node
         self.stats = stats
         self.p, self.r = node.Get_size(), node.Get_rank()
+        self.ranks = list(ranks) if ranks is not None else list(range(self.p))  # node rank -> global rank
         nb = len(buckets)
         head = -(-16 * nb // 64) * 64  # ready[nb], done[nb] (int64), padded to a cache line
         offs, total = [], head
@@ -233,16 +235,30 @@ class _ShmReducer:
         t0 = time.perf_counter()
         if stats is not None:
             c0, r0 = time.thread_time(), stats.reduce_cpu
-        spin_until = t0 + self.SPIN_S
+        spin_until, deadline = t0 + self.SPIN_S, t0 + self.timeout
         while True:
             self.progress(b)
             if b.stage != st:
                 break
-            if time.perf_counter() > spin_until:
+            now = time.perf_counter()
+            if now > spin_until:
+                if now > deadline:
+                    self._timed_out(b, st)
                 time.sleep(self.SLEEP_S)
         if stats is not None:
             stats.wait_wall += time.perf_counter() - t0
             stats.wait_cpu += time.thread_time() - c0 - (stats.reduce_cpu - r0)  # the sum is work, not waiting
+
+    def _timed_out(self, b, st):
+        flags = self.ready if st == 1 else self.done
+        late = [self.ranks[q] for q in range(self.p) if flags[q][b.index] < b.seq]
+        what = "publish their gradients for" if st == 1 else "sum their slices of"
+        raise RuntimeError(
+            f"DistributedDataParallel: waited {self.timeout:g} s for ranks {late} to {what} bucket {b.index} of "
+            "this backward. A rank that skipped a backward (a rank-dependent skip: a None loss, a skipped "
+            "batch, fewer batches) or that is stuck leaves the others waiting; every rank must run the same "
+            "number of synchronized backwards. The limit is init_process_group(timeout=...)."
+        )
 
     def free(self):
         try:
@@ -400,8 +416,9 @@ class DistributedDataParallel(Module):
         self._shm = None
         if self._world > 1 and os.environ.get("EMBER_DDP_SHM", "1") != "0":
             try:
-                self._shm = _ShmReducer(self._dist._core._S.mpi, self.process_group.comm, self._buckets, self._stats,
-                                        [p._data.size for p in self._params])
+                core = self._dist._core._S
+                self._shm = _ShmReducer(core.mpi, self.process_group.comm, self._buckets, self._stats,
+                                        [p._data.size for p in self._params], self.process_group.ranks, core.timeout)
             except Exception:  # noqa: BLE001 - ranks on several machines, or no shared memory: MPI_Iallreduce
                 self._local_buffers()
             else:  # freeing a window is collective: done by destroy_process_group, on every rank, in the
