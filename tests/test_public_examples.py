@@ -384,3 +384,32 @@ def _fails(i):
 def test_spawn_raises_when_a_process_fails():
     with pytest.raises(ember.multiprocessing.ProcessExitedException, match="exit code 3"):
         ember.multiprocessing.spawn(_fails, nprocs=1)
+
+
+def _drop_and_collect(holder):
+    import gc
+
+    holder.clear()
+    gc.collect()
+
+
+def test_forked_child_dropping_a_shared_tensor_keeps_the_block():
+    from multiprocessing import shared_memory
+
+    t = ember.arange(4.0).share_memory_()
+    holder = [t]
+    ctx = ember.multiprocessing.get_context("fork")
+    del t
+    p = ctx.Process(target=_drop_and_collect, args=(holder,))
+    p.start()
+    p.join(60)
+    assert p.exitcode == 0
+    block = shared_memory.SharedMemory(name=holder[0]._shm.name)  # still there: only its creator unlinks it
+    block.close()
+    name = holder[0]._shm.name
+    holder.clear()
+    import gc
+
+    gc.collect()
+    with pytest.raises(FileNotFoundError):
+        shared_memory.SharedMemory(name=name)

@@ -18,6 +18,7 @@ Tensors that are not shared are copied when pickled, as before.
 from __future__ import annotations
 
 import multiprocessing as _mp
+import os
 import weakref
 from multiprocessing import *  # noqa: F401,F403
 from multiprocessing import shared_memory as _shm
@@ -31,7 +32,9 @@ __all__ = list(_mp.__all__) + ["spawn", "start_processes", "ProcessContext", "Pr
 
 # ---- shared tensors ------------------------------------------------------------------------------
 
-def _unlink(name):
+def _unlink(name, owner_pid):
+    if os.getpid() != owner_pid:  # a forked child dropping its inherited copy must not unlink the parent's block
+        return
     try:
         block = _shm.SharedMemory(name=name)
     except FileNotFoundError:
@@ -63,7 +66,7 @@ def share_tensor_(t):
     arr[...] = a
     t._data = arr
     t._shm = block
-    weakref.finalize(t, _unlink, block.name)
+    weakref.finalize(t, _unlink, block.name, os.getpid())
     return t
 
 
