@@ -25,7 +25,7 @@ def _c(*shape, dtype=np.complex128, scale=1.0):
 def _np(t):
     if isinstance(t, torch.Tensor):
         return t.detach().resolve_conj().resolve_neg().numpy()
-    return t.detach().numpy()
+    return t.detach().resolve_conj().numpy()  # a conjugate view (ihfft, conj(), mH) refuses numpy(), as torch
 
 
 def _name(d):
@@ -730,3 +730,71 @@ def test_default_collate_of_complex_arrays():
             ember.relu(e)
     finally:
         flag[0] = old or flag[0]
+
+
+# ---------------------------------------------------------------------------- conj(): torch's lazy conjugate view
+
+CONJ_DERIVED = {
+    "conj": lambda L, z, c: c, "clone": lambda L, z, c: c.clone(), "detach": lambda L, z, c: c.detach(),
+    "T": lambda L, z, c: c.T, "reshape": lambda L, z, c: c.reshape(4), "view": lambda L, z, c: c.view(4),
+    "contiguous": lambda L, z, c: c.contiguous(), "mul": lambda L, z, c: c * 1, "to": lambda L, z, c: c.to(L.complex128),
+    "conj_conj": lambda L, z, c: c.conj(), "resolve_conj": lambda L, z, c: c.resolve_conj(),
+    "conj_physical": lambda L, z, c: z.conj_physical(), "index": lambda L, z, c: c[0], "slice": lambda L, z, c: c[:, 1:],
+    "real": lambda L, z, c: c.real, "mH": lambda L, z, c: z.mH, "adjoint": lambda L, z, c: z.adjoint(),
+    "torch_conj": lambda L, z, c: L.conj(z), "real_tensor": lambda L, z, c: L.ones(2).conj(),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CONJ_DERIVED))
+def test_conj_views_carry_the_conjugate_bit_as_torch(name):
+    a = np.array([[1 + 2j, 3 - 1j], [0.5j, 2]], np.complex64)
+    res = []
+    for L in (torch, ember):
+        z = L.tensor(a)
+        r = CONJ_DERIVED[name](L, z, z.conj())
+        res.append((r.is_conj(), r.resolve_conj().tolist(), repr(r).replace("torch", "ember")))
+    assert res[1] == res[0]
+
+
+def test_conj_view_shares_storage_both_ways():
+    a = np.array([[1 + 2j, 3 - 1j], [0.5j, 2]], np.complex128)
+    seen = []
+    for L in (torch, ember):
+        z = L.tensor(a)
+        c = z.conj()
+        assert c.is_conj() and c._base is z and c._is_view()
+        c[0, 0] = 5 + 5j          # a write through the view lands in z, conjugated
+        c.T[1, 0] = 7j            # and through a view of the view
+        c.mul_(2)
+        s1 = z.tolist()
+        z[1, 1] = 9 + 9j          # a write into z shows in the view
+        z.add_(1)
+        s2 = c.tolist()
+        c2 = c.conj()             # the conjugate of a conjugate view: a plain view of z
+        c2[0, 1] = 4.0
+        seen.append((s1, s2, z.tolist(), c2.is_conj()))
+    assert seen[1] == seen[0]
+
+
+def test_conj_view_errors_and_gradients():
+    a = np.array([1 + 2j, 3 - 1j])
+    msg = r"Can't call numpy\(\) on Tensor that has conjugate bit set. Use tensor.resolve_conj\(\).numpy\(\) instead."
+    for L in (torch, ember):
+        with pytest.raises(RuntimeError, match=msg):
+            L.tensor(a).conj().numpy()
+    assert ember.tensor(a).conj().resolve_conj().numpy().tolist() == np.conj(a).tolist()
+    grads = []
+    for L in (torch, ember):
+        z = L.tensor(a, requires_grad=True)
+        c = z.conj()
+        assert c.grad_fn.name() == "ConjBackward0"
+        ((c * L.tensor([1j, 2.0 + 0j])).real.sum() + (c[None].mT.abs() ** 2).sum()).backward()
+        grads.append(_np(z.grad))
+    np.testing.assert_allclose(grads[1], grads[0], rtol=1e-12)
+    z = ember.tensor(a, requires_grad=True)
+    with pytest.raises(RuntimeError, match="a view of a leaf Variable that requires grad"):
+        z.conj().add_(1)
+    y = z * 1
+    with pytest.raises(RuntimeError, match="mul_: in-place ops on a conjugate view .* are not supported in ember"):
+        y.conj().mul_(2j)
+    assert gradcheck(lambda x: x.conj() * x[0], (ember.tensor(a, requires_grad=True),))

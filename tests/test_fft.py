@@ -23,7 +23,7 @@ def _c(*s, dtype=np.complex128):
 def _np(t):
     if isinstance(t, torch.Tensor):
         return t.detach().resolve_conj().resolve_neg().numpy()
-    return t.detach().numpy()
+    return t.detach().resolve_conj().numpy()  # a conjugate view (ihfft, conj(), mH) refuses numpy(), as torch
 
 
 def _compare(name, x, **kw):

@@ -15,7 +15,7 @@ RNG = np.random.default_rng(2)
 
 
 def _np(t):
-    return t.detach().resolve_conj().numpy() if isinstance(t, torch.Tensor) else t.detach().numpy()
+    return t.detach().resolve_conj().numpy() if isinstance(t, torch.Tensor) else t.detach().resolve_conj().numpy()
 
 
 def _cmp(x, fn):

@@ -42,6 +42,7 @@ class Tensor:
     grad = None
     grad_fn = None
     _base = None  # a view's root: the tensor whose storage (and history) it shares
+    _is_conj = False  # True for the lazy conjugate views of complex tensors (complex_ops._ConjView)
     _vroot = None  # the tensor holding the version counter (views and .detach() results; .data has its own, as torch)
     _ver = 0  # in-place modification counter, kept on the version root
     _hist = 0  # bumped when a recorded in-place op rewrites the history of this root's storage

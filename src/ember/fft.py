@@ -345,7 +345,7 @@ def ihfft2(input, s=None, dim=(-2, -1), norm=None, *, out=None):  # noqa: A002
     """The inverse of ``hfft2``."""
     if out is not None:
         return _out.into(out, "ihfft2", ihfft2, input, s, dim, norm)
-    return _o.conj(_r2c("ihfft2", input, s, dim, _DUAL[_norm(norm, "ihfft2")]))
+    return _o.conj_physical(_r2c("ihfft2", input, s, dim, _DUAL[_norm(norm, "ihfft2")]))
 
 
 def hfftn(input, s=None, dim=None, norm=None, *, out=None):  # noqa: A002
@@ -360,7 +360,7 @@ def ihfftn(input, s=None, dim=None, norm=None, *, out=None):  # noqa: A002
     """The inverse of ``hfftn``."""
     if out is not None:
         return _out.into(out, "ihfftn", ihfftn, input, s, dim, norm)
-    return _o.conj(_r2c("ihfftn", input, s, dim, _DUAL[_norm(norm, "ihfftn")]))
+    return _o.conj_physical(_r2c("ihfftn", input, s, dim, _DUAL[_norm(norm, "ihfftn")]))
 
 
 def fftfreq(n, d=1.0, *, dtype=None, layout=None, device=None, requires_grad=False, out=None):

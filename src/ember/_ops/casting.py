@@ -177,7 +177,8 @@ def is_inference(input):  # noqa: A002
 
 @tensor_method
 def is_conj(input):  # noqa: A002
-    return False
+    """True for the lazy conjugate view that ``conj()`` returns of a complex tensor (torch's conjugate bit)."""
+    return getattr(input, "_is_conj", False)
 
 
 @tensor_method

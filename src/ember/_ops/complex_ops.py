@@ -19,6 +19,7 @@ from ._registry import tensor_method
 from ._helpers import _check_tensor, _public
 from . import binary, casting, index, inplace_ops, linalg, reduce, shape, unary
 from .shape import _make_view
+from .._tensor import _View
 
 
 def _is_c(x):
@@ -82,28 +83,101 @@ class Conj(UnaryNode):
         return (ns.conj(g),)
 
 
+class ConjView(Conj):
+    name = "ConjBackward0"
+
+
+class _ConjView(_View):
+    """``z.conj()`` of a complex tensor: torch's lazy conjugate view (``is_conj()`` is True).
+
+    It shares ``z``'s storage. NumPy has no conjugate bit, so the view holds a conjugated copy of ``z``'s
+    values, refreshed whenever ``z``'s version counter (shared by all its views) has moved, and an in-place
+    write through the view (every in-place op ends with ``_bump``) is written back into ``z``, conjugated. View
+    ops on a conjugate view (transpose, indexing, reshape, ...) return conjugate views of the same view of
+    ``z``, as torch's views keep the conjugate bit; ``real`` of it is ``real`` of ``z``."""
+
+    _is_conj = True
+
+    @property
+    def _data(self):
+        src = self._src
+        v = src._version
+        if v != self._synced:
+            self._cache = np.conj(src._data)
+            self._synced = v
+        return self._cache
+
+    @_data.setter
+    def _data(self, value):
+        self._cache = value
+        self._src._data[...] = np.conj(value)
+
+    def _bump(self):
+        self._src._data[...] = np.conj(self._cache)  # the write lands in the viewed tensor, conjugated
+        super()._bump()
+        self._synced = self._src._version
+
+    def numpy(self, *, force=False):
+        raise RuntimeError("Can't call numpy() on Tensor that has conjugate bit set. Use tensor.resolve_conj().numpy() "
+                           "instead.")
+
+    def detach(self):
+        return conj(self._src.detach())
+
+
+def _conj_view(input):
+    """The lazy conjugate view of the complex tensor ``input`` (see ``_ConjView``)."""
+    out = _make_view(ConjView()(input), input, (conj, ()))
+    out.__class__ = _ConjView
+    out._cache = out.__dict__.pop("_data")
+    out._src = input
+    out._synced = input._version
+    return out
+
+
+def view_of_conj(out, x, step):
+    """``_make_view`` for a view op applied to the conjugate view ``x``: the conjugate view of that view of the
+    viewed tensor (``real`` is the viewed tensor's real part; ``imag`` a new tensor, where torch has a negative
+    bit)."""
+    fn, args = step
+    if fn is real:
+        return real(x._src)
+    if fn is imag:
+        return out
+    return _conj_view(fn(x._src, *args))
+
+
 @tensor_method
 def conj(input):  # noqa: A002
-    """The complex conjugate (ember materialises it: a new tensor, and ``is_conj()`` stays False); a real
-    tensor itself."""
+    """The complex conjugate as torch's lazy conjugate view (``is_conj()`` True, sharing ``input``'s storage:
+    writes through either show in the other); the conjugate of a conjugate view is a plain view of its tensor;
+    a real tensor itself."""
     _check_tensor(input, "conj")
+    if not _is_c(input):
+        return input
+    if getattr(input, "_is_conj", False):
+        src = input._src
+        return shape.view(src, tuple(src.shape))
+    return _conj_view(input)
+
+
+@tensor_method(inplace=True)
+def conj_physical(input, *, out=None):  # noqa: A002
+    """The complex conjugate, computed now (a new tensor); for a real tensor the tensor itself."""
+    if out is not None:
+        return _out.into(out, "conj_physical", conj_physical, input)
+    _check_tensor(input, "conj_physical")
     if not _is_c(input):
         return input
     return Conj()(input)
 
 
-@tensor_method(inplace=True)
-def conj_physical(input, *, out=None):  # noqa: A002
-    """The complex conjugate, computed now (a copy); for a real tensor the tensor itself."""
-    if out is not None:
-        return _out.into(out, "conj_physical", conj_physical, input)
-    return conj(input)
-
-
 @tensor_method
 def resolve_conj(input):  # noqa: A002
-    """``input`` itself: ember's conjugates are always materialised."""
+    """A conjugate view's values as a new tensor (``is_conj()`` False); any other tensor itself."""
     _check_tensor(input, "resolve_conj")
+    if getattr(input, "_is_conj", False):
+        return Conj()(input._src)
     return input
 
 

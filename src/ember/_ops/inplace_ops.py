@@ -170,6 +170,12 @@ def _rebase(x, make, op):
             f"view has shape {tuple(x.shape)}, its leaf {tuple(root.shape)}). Wrap the update in "
             "`with ember.no_grad():`, or clone() the leaf first."
         )
+    if getattr(x, "_is_conj", False) and root is not None and root.requires_grad:
+        raise RuntimeError(
+            f"{op}: in-place ops on a conjugate view (z.conj(), z.mH, ...) of a tensor that requires grad are not "
+            "supported in ember (torch records them through the conjugate bit); use an out-of-place op, or "
+            "resolve_conj() / conj_physical() for a tensor of its own"
+        )
     multi = x.__dict__.get("_multi")
     if multi is not None and root is not None and root.requires_grad:
         raise RuntimeError(

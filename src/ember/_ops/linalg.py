@@ -459,8 +459,8 @@ def chain_matmul(*matrices, out=None):
 
 @tensor_method
 def adjoint(input):  # noqa: A002
-    """The conjugate transpose of the last two dims (the transpose for real dtypes; for complex ones a copy, where
-    torch returns a conjugated view)."""
+    """The conjugate transpose of the last two dims (the transpose for real dtypes; for complex ones a conjugate
+    view, as torch's)."""
     t = transpose(input, -2, -1)
     if t._data.dtype.kind == "c":
         from .complex_ops import conj

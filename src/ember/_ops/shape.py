@@ -742,6 +742,10 @@ class Clone(Node):
 def _make_view(out, x, step):
     """Mark ``out`` (whose array is a NumPy view of ``x``'s) as a view of ``x``'s root, re-derivable by
     replaying the view ops ``step`` after those of ``x`` (see ``_tensor._View``)."""
+    if x._is_conj:  # a view of a conjugate view: the conjugate view of the same view
+        from .complex_ops import view_of_conj
+
+        return view_of_conj(out, x, step)
     base = x._base
     if base is None:
         root, steps = x, (step,)
