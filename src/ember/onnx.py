@@ -113,6 +113,17 @@ class _Tracer:
         """Whether ``x`` is a tensor the trace has a value name for."""
         return id(x) in self.names
 
+    def names_of(self, args):
+        """The recorded ``(name, grad_fn)`` of the traced tensors among ``args``, before a call."""
+        return {id(a): self.names[id(a)] for a in args if id(a) in self.names}
+
+    def reread_rewritten(self, before, args, y):
+        """A call with ``inplace=True`` rewrote and returned its input ``y``: its emitter reads the value
+        recorded before the call (``before``, from :meth:`names_of`), and binds the result anew."""
+        e = before.get(id(y))
+        if e is not None and any(a is y for a in args) and y.grad_fn is not e[1]:
+            self.names[id(y)] = (e[0], y.grad_fn)
+
     def value(self, x, dtype=None):
         """ONNX value name of a tensor, Python number or array met as an op's operand."""
         from ember import Tensor
@@ -1828,18 +1839,13 @@ def _wrap(label, orig, emit):
         if not _active():
             return orig(*args, **kwargs)
         t = _T
-        from ember import Tensor
-
-        before = {id(a): t.names[id(a)] for a in args if isinstance(a, Tensor) and t.known(a)}
+        before = t.names_of(args)
         t.suspended += 1
         try:
             y = orig(*args, **kwargs)
         finally:
             t.suspended -= 1
-        for a in args:  # F.relu(x, inplace=True) rewrote and returned x: the emitter reads x's earlier value
-            e = before.get(id(a))
-            if e is not None and a is y and a.grad_fn is not e[1]:
-                t.names[id(a)] = (e[0], a.grad_fn)
+        t.reread_rewritten(before, args, y)  # F.relu(x, inplace=True)
         if not (any(_traced(a) for a in args) or any(_traced(a) for a in kwargs.values())):
             return y  # only constants in, a constant out: it becomes an initializer where it is used
         t.suspended += 1  # the emitter's own tensor calls are not recorded
@@ -1973,12 +1979,9 @@ def _patched(model, tracer):
                 return y
             t.suspended += 1  # the layer runs, and its ONNX nodes are emitted, without recording inside
             try:
-                before = {id(a): t.names[id(a)] for a in args if isinstance(a, Tensor) and t.known(a)}
+                before = t.names_of(args)
                 y = orig_call(self, *args, **kwargs)
-                for a in args:  # an inplace=True layer (nn.ReLU(inplace=True)) rewrote and returned its input:
-                    e = before.get(id(a))  # the emitter reads the value from before the call
-                    if e is not None and a is y and a.grad_fn is not e[1]:
-                        t.names[id(a)] = (e[0], a.grad_fn)
+                t.reread_rewritten(before, args, y)  # nn.ReLU(inplace=True)
                 h(t, self, args, kwargs, y)
             finally:
                 t.suspended -= 1

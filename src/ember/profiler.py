@@ -370,19 +370,12 @@ def _timed_call(orig):
             return orig(self, *args)
         e = col.open("aten::" + self.opname(), _shapes(args) if col.record_shapes else None)
         prev, _TLS.node = getattr(_TLS, "node", None), self
+        res = None
         try:
             res = orig(self, *args)
         finally:
             _TLS.node = prev
-            col.close(e)
-        if col.profile_memory:
-            nb = _out_bytes(res)
-            if nb:
-                e._self_mem += nb
-                p = e
-                while p is not None:
-                    p.cpu_memory_usage += nb
-                    p = p.cpu_parent
+            col.close(e, _out_bytes(res) if col.profile_memory and res is not None else 0)
         return res
 
     return __call__

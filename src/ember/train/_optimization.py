@@ -17,19 +17,20 @@ import math
 import warnings
 
 from ember.train._optim_config import parse_optimizers
-from ember.train._precision import ScaledOptimizer
+from ember.train._precision import OptimizerWrapper, ScaledOptimizer
 
 
 class NonFiniteLossError(FloatingPointError):
     """The training loss became NaN or infinite (``Trainer(on_nonfinite_loss="raise")``)."""
 
 
-class _ManualOptimizer:
+class _ManualOptimizer(OptimizerWrapper):
     """Wraps an optimizer in manual optimisation: ``step()`` fires ``on_before_optimizer_step``
     and counts ``global_step`` (as Lightning's ``LightningOptimizer``)."""
 
     def __init__(self, opt, trainer):
-        self._opt, self._trainer = opt, trainer
+        super().__init__(opt)
+        self._trainer = trainer
 
     def step(self, closure=None):
         t = self._trainer
@@ -45,16 +46,6 @@ class _ManualOptimizer:
             out = self._opt.step(closure) if closure is not None else self._opt.step()
         t.global_step += 1
         return out
-
-    def zero_grad(self, set_to_none: bool = True):
-        self._opt.zero_grad()
-
-    @property
-    def optimizer(self):
-        return self._opt
-
-    def __getattr__(self, name):
-        return getattr(self._opt, name)
 
 
 class OptimizationConnector:

@@ -223,18 +223,12 @@ class MixedPrecision(Precision):
         self.scaler.load_state_dict(state)
 
 
-class ScaledOptimizer:
-    """The optimizer handed to ``TrainModule.optimizer_step`` under ``"16-mixed"``: its ``step()`` is the
-    scaler's (Lightning hands a ``LightningOptimizer`` whose step goes through the precision plugin)."""
+class OptimizerWrapper:
+    """An optimizer as the Trainer hands it to user hooks (Lightning's ``LightningOptimizer``): subclasses
+    define ``step``; ``zero_grad``, ``.optimizer`` and every other attribute are the wrapped optimizer's."""
 
-    def __init__(self, opt, plugin):
-        self._opt, self._plugin, self._stepped = opt, plugin, False
-
-    def step(self, closure=None):
-        if closure is not None:
-            closure()
-        self._stepped = True
-        return self._plugin.step(self._opt)
+    def __init__(self, opt):
+        self._opt = opt
 
     def zero_grad(self, set_to_none: bool = True):
         self._opt.zero_grad()
@@ -245,3 +239,18 @@ class ScaledOptimizer:
 
     def __getattr__(self, name):
         return getattr(self._opt, name)
+
+
+class ScaledOptimizer(OptimizerWrapper):
+    """The optimizer handed to ``TrainModule.optimizer_step`` under ``"16-mixed"``: its ``step()`` is the
+    scaler's (Lightning hands a ``LightningOptimizer`` whose step goes through the precision plugin)."""
+
+    def __init__(self, opt, plugin):
+        super().__init__(opt)
+        self._plugin, self._stepped = plugin, False
+
+    def step(self, closure=None):
+        if closure is not None:
+            closure()
+        self._stepped = True
+        return self._plugin.step(self._opt)
