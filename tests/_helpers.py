@@ -190,3 +190,22 @@ def case(fn, *inputs, id=None, **kw):  # noqa: A002
     import pytest
 
     return pytest.param(fn, inputs, kw, id=id)
+
+
+def to_numpy(t):
+    """A torch or ember tensor as a NumPy array, its conjugate (and torch's negative) bits resolved: a
+    conjugate view (``conj()``, ``mH``, ``ihfft``) refuses ``numpy()``, as torch's does."""
+    if isinstance(t, torch.Tensor):
+        return t.detach().resolve_conj().resolve_neg().numpy()
+    return t.detach().resolve_conj().numpy()
+
+
+def backward_with(to, eo, v):
+    """Backward through torch's output ``to`` and ember's ``eo`` with the cotangent ``v`` (an array of their
+    shape): ``Re(sum(out * conj(v)))`` for complex outputs, ``sum(out * v)`` for real ones."""
+    if to.is_complex():
+        (to * torch.tensor(np.conj(v))).real.sum().backward()
+        (eo * ember.tensor(np.conj(v))).real.sum().backward()
+    else:
+        (to * torch.tensor(v)).sum().backward()
+        (eo * ember.tensor(v)).sum().backward()

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 import ember
+from _helpers import to_numpy
 from ember.autograd import gradcheck, gradgradcheck
 
 RNG = np.random.default_rng(0)
@@ -23,10 +24,7 @@ def _r(*shape, dtype=np.float64):
     return RNG.standard_normal(shape).astype(dtype)
 
 
-def _np(t):
-    if isinstance(t, torch.Tensor):
-        return t.detach().resolve_conj().resolve_neg().numpy()
-    return t.detach().resolve_conj().numpy()  # a conjugate view (ihfft, conj(), mH) refuses numpy(), as torch
+_np = to_numpy
 
 
 def _name(d):

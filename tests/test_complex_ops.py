@@ -13,6 +13,7 @@ import pytest
 import torch
 
 import ember
+from _helpers import to_numpy
 from ember.autograd import gradcheck, gradgradcheck
 
 RNG = np.random.default_rng(1)
@@ -22,10 +23,7 @@ def _c(*shape, dtype=np.complex128, scale=1.0):
     return ((RNG.standard_normal(shape) + 1j * RNG.standard_normal(shape)) * scale).astype(dtype)
 
 
-def _np(t):
-    if isinstance(t, torch.Tensor):
-        return t.detach().resolve_conj().resolve_neg().numpy()
-    return t.detach().resolve_conj().numpy()  # a conjugate view (ihfft, conj(), mH) refuses numpy(), as torch
+_np = to_numpy
 
 
 def _name(d):

@@ -58,6 +58,24 @@ def finish(proc, timeout=60):
     return proc.returncode, out, time.monotonic() - t0
 
 
+def sigterm_when_both(proc, ranks_in, limit=60):
+    """Read the job's output until ``ranks_in(line)`` has named both ranks (or ``limit`` seconds passed), then
+    send SIGTERM to the launcher and finish the job: (returncode, output, seconds waited, ranks seen)."""
+    lines, seen, t0 = [], set(), time.monotonic()
+    try:
+        for line in proc.stdout:
+            lines.append(line)
+            seen.update(ranks_in(line))
+            if len(seen) == 2 or time.monotonic() - t0 > limit:
+                break
+        proc.send_signal(signal.SIGTERM)
+        rc, rest, secs = finish(proc)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    return rc, "".join(lines) + rest, secs, seen
+
+
 def run(args, timeout=60, **env):
     t0 = time.monotonic()
     rc, out, _ = finish(launch(args, **env), timeout)
@@ -274,19 +292,8 @@ def test_fault_inside_a_ddp_backward_ends_the_job(mode):
 @needs_mpi
 def test_sigterm_to_the_launcher_stops_every_rank_at_the_same_step():
     proc = launch(["-n", "2", os.path.join(SCRIPTS, "faults.py"), "sigterm"])
-    seen, lines, t0 = set(), [], time.monotonic()
-    try:
-        for line in proc.stdout:  # wait until both ranks are stepping
-            lines.append(line)
-            seen.update(re.findall(r"STEPPING (\d)", line))  # two ranks' lines may share one line
-            if len(seen) == 2 or time.monotonic() - t0 > 60:
-                break
-        proc.send_signal(signal.SIGTERM)
-        rc, rest, secs = finish(proc)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-    out = "".join(lines) + rest
+    # wait until both ranks are stepping (two ranks' lines may share one line)
+    rc, out, secs, _ = sigterm_when_both(proc, lambda line: re.findall(r"STEPPING (\d)", line))
     assert rc == 0, out
     stops = re.findall(r"STOPPED (\d) at step (\d+), received=True", out)
     assert sorted(r for r, _ in stops) == ["0", "1"] and len({s for _, s in stops}) == 1, out
@@ -427,19 +434,8 @@ def test_trainer_ddp_sigterm_to_the_launcher_saves_last_ckpt_and_resumes(trainer
     one, two = trainer_runs
     d = tmp_path / "term"
     proc = launch(["-n", "2", TRAINER, str(d), "full", "--sleep", "0.2"])
-    lines, seen, t0 = [], set(), time.monotonic()
-    try:
-        for line in proc.stdout:  # both ranks past step 3
-            lines.append(line)
-            seen.update(r for r, k in re.findall(r"STEP (\d) (\d+)", line) if int(k) >= 3)
-            if len(seen) == 2 or time.monotonic() - t0 > 60:
-                break
-        proc.send_signal(signal.SIGTERM)
-        rc, rest, secs = finish(proc)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-    out = "".join(lines) + rest
+    rc, out, secs, seen = sigterm_when_both(  # both ranks past step 3
+        proc, lambda line: [r for r, k in re.findall(r"STEP (\d) (\d+)", line) if int(k) >= 3])
     assert len(seen) == 2 and "SIGTERM received: saved" in out and "TRAINER DONE" not in out, out
     assert rc == 143 and secs < 10, (rc, secs, out)
     (ckpt,) = d.glob("ember_logs/*/checkpoints/last.ckpt")

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import ember
+from _helpers import backward_with, to_numpy
 from ember.autograd import gradcheck, gradgradcheck
 
 RNG = np.random.default_rng(1)
@@ -20,10 +21,7 @@ def _c(*s, dtype=np.complex128):
     return (RNG.standard_normal(s) + 1j * RNG.standard_normal(s)).astype(dtype)
 
 
-def _np(t):
-    if isinstance(t, torch.Tensor):
-        return t.detach().resolve_conj().resolve_neg().numpy()
-    return t.detach().resolve_conj().numpy()  # a conjugate view (ihfft, conj(), mH) refuses numpy(), as torch
+_np = to_numpy
 
 
 def _compare(name, x, **kw):
@@ -35,12 +33,7 @@ def _compare(name, x, **kw):
     np.testing.assert_allclose(_np(eo), _np(to), **tol)
     v = RNG.standard_normal(to.shape) + (1j * RNG.standard_normal(to.shape) if to.is_complex() else 0)
     v = v.astype(_np(to).dtype)
-    if to.is_complex():
-        (to * torch.tensor(np.conj(v))).real.sum().backward()
-        (eo * ember.tensor(np.conj(v))).real.sum().backward()
-    else:
-        (to * torch.tensor(v)).sum().backward()
-        (eo * ember.tensor(v)).sum().backward()
+    backward_with(to, eo, v)
     assert str(ex.grad.dtype).split(".")[-1] == str(tx.grad.dtype).split(".")[-1]
     np.testing.assert_allclose(_np(ex.grad), _np(tx.grad), **tol)
 

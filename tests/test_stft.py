@@ -9,13 +9,13 @@ import pytest
 import torch
 
 import ember
+from _helpers import backward_with, to_numpy
 from ember.autograd import gradcheck
 
 RNG = np.random.default_rng(2)
 
 
-def _np(t):
-    return t.detach().resolve_conj().numpy() if isinstance(t, torch.Tensor) else t.detach().resolve_conj().numpy()
+_np = to_numpy
 
 
 def _cmp(x, fn):
@@ -27,12 +27,7 @@ def _cmp(x, fn):
     np.testing.assert_allclose(_np(eo), _np(to), rtol=1e-9, atol=1e-11)
     a = _np(to)
     v = RNG.standard_normal(a.shape) + (1j * RNG.standard_normal(a.shape) if np.iscomplexobj(a) else 0)
-    if to.is_complex():
-        (to * torch.tensor(np.conj(v))).real.sum().backward()
-        (eo * ember.tensor(np.conj(v))).real.sum().backward()
-    else:
-        (to * torch.tensor(v)).sum().backward()
-        (eo * ember.tensor(v)).sum().backward()
+    backward_with(to, eo, v)
     np.testing.assert_allclose(_np(ex.grad), _np(tx.grad), rtol=1e-9, atol=1e-11)
 
 
