@@ -28,9 +28,9 @@ def test_demo_short_run(tmp_path, capsys):
 
 
 def test_cli_help_and_errors():
-    r = subprocess.run([sys.executable, "-m", "ember", "demo", "--help"], capture_output=True, text=True)
+    r = subprocess.run([sys.executable, "-m", "ember", "demo", "--help"], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and "--epochs" in r.stdout and "--out" in r.stdout
-    r = subprocess.run([sys.executable, "-m", "ember", "nope"], capture_output=True, text=True)
+    r = subprocess.run([sys.executable, "-m", "ember", "nope"], capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "unknown command 'nope'" in r.stderr
-    r = subprocess.run([sys.executable, "-m", "ember.demo", "--epochs", "0"], capture_output=True, text=True)
+    r = subprocess.run([sys.executable, "-m", "ember.demo", "--epochs", "0"], capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "--epochs must be >= 1" in r.stderr

@@ -11,7 +11,7 @@ OPTIONAL = ["torch", "sklearn", "matplotlib", "tqdm", "rich", "tensorboard", "cu
 def _run(code):
     env = dict(os.environ)
     env.pop("PYTHONDONTWRITEBYTECODE", None)  # measure with cached bytecode, as users run it
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True, timeout=120).stdout
 
 
 def test_import_ember_imports_no_optional_package():

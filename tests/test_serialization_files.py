@@ -80,7 +80,8 @@ def test_every_malformed_shape_is_a_checkpoint_error(tmp_path, shape, match):
 
 def test_stale_temp_files_of_a_crashed_save_are_removed_by_the_next_save(tmp_path):
     # a writer that died: its pid is gone (a child that exited); files older than a minute
-    child = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    child = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                           timeout=60)
     dead = int(child.stdout)
     old = time.time() - 3600
     stale = [tmp_path / f".last.ckpt.{dead}.abcd1234.tmp", tmp_path / f".epoch=1.ckpt.{dead}.zz_9zz9z.tmp"]
