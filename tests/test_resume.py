@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 
 import numpy as np
 
@@ -156,14 +157,19 @@ def _child(script, root, mode, kill_after=None):
     out, seen = [], 0
     with subprocess.Popen([sys.executable, str(script), str(root), mode], stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, text=True, env=env) as p:
-        for line in p.stdout:
-            out.append(line)
-            if line.startswith("batch"):
-                seen += 1
-                if kill_after is not None and seen == kill_after:
-                    p.send_signal(signal.SIGTERM)
-        err = p.stderr.read()
-        rc = p.wait()
+        watchdog = threading.Timer(300, p.kill)  # a hung child fails the test instead of hanging CI
+        watchdog.start()
+        try:
+            for line in p.stdout:
+                out.append(line)
+                if line.startswith("batch"):
+                    seen += 1
+                    if kill_after is not None and seen == kill_after:
+                        p.send_signal(signal.SIGTERM)
+            err = p.stderr.read()
+            rc = p.wait()
+        finally:
+            watchdog.cancel()
     h = [ln.split()[1] for ln in out if ln.startswith("HASH")]
     return rc, (h[0] if h else None), seen, err
 
