@@ -468,10 +468,10 @@ def test_trainer_ddp_stop_on_one_rank_and_batchnorm_in_validation(tmp_path):
 
 
 @needs_mpi
-def test_trainer_ddp_exception_in_training_step_ends_the_fit():
+def test_trainer_ddp_exception_in_training_step_ends_the_fit(tmp_path):
     """An exception in training_step on rank 1 (the Trainer runs its on_exception hooks first) ends the job
     within 5 s with rank 1's traceback."""
-    rc, out, _ = run(["-n", "2", TRAINER, "/nonexistent-unused", "full", "--raise-at", "5"], timeout=120)
+    rc, out, _ = run(["-n", "2", TRAINER, str(tmp_path), "full", "--raise-at", "5"], timeout=120)
     assert rc != 0 and "TRAINER DONE" not in out, out
     assert "[ember.distributed] rank 1 of 2 failed" in out, out
     assert "[rank 1] ValueError: training_step failed on purpose at step 5" in out, out

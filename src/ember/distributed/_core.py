@@ -263,6 +263,11 @@ def _abort_with_traceback(exc_type, exc, tb, where="") -> None:
     try:
         sys.stderr.write(head + body)
         sys.stderr.flush()
+        # the text is in the pipe to mpiexec's proxy, which Abort makes kill every process: give it a moment
+        # to forward the traceback first (a loaded CI run once lost it)
+        import time
+
+        time.sleep(0.3)
     finally:
         _S.mpi.COMM_WORLD.Abort(1)
 
