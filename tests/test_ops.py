@@ -505,6 +505,29 @@ def test_non_contiguous_helper_really_is_non_contiguous():
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64", "float16"])
+@pytest.mark.parametrize("shape", [(7,), (64, 65), (3, 40, 41)])
+def test_relu_forward_bitwise_as_torch_signed_zero_nan_inf(dtype, shape):
+    # float32 arrays of >= 256 elements take the maximum-against-a-zero-array path; every path gives torch's
+    # bits, signed zeros included (torch's float kernels give +0.0 for -0.0, its half kernel keeps -0.0)
+    rng = np.random.default_rng(1)
+    a = rng.standard_normal(shape).astype(dtype)
+    flat = a.reshape(-1)
+    flat[:5] = [-0.0, np.nan, -np.inf, np.inf, 0.0]
+    for x in (a, a.T if a.ndim > 1 else a[::2]):  # contiguous and strided inputs
+        want = torch.relu(torch.tensor(x)).numpy()
+        got = ember.tensor(x).relu().numpy()
+        bits = lambda v: np.ascontiguousarray(v).view(np.uint8)  # noqa: E731
+        np.testing.assert_array_equal(bits(got), bits(want))
+        e = ember.tensor(x.copy())
+        e.relu_()
+        np.testing.assert_array_equal(bits(e.numpy()), bits(want))
+    y = ember.tensor(a).relu()
+    y.add_(1)  # the result is the op's own writable array, not the shared zero buffer
+    neg = -np.abs(rng.standard_normal(shape)).astype(dtype) - 1
+    np.testing.assert_array_equal(ember.tensor(neg).relu().numpy(), np.zeros(shape, dtype))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "float16"])
 def test_relu_backward_large_arrays_bit_mask_path_matches_torch(dtype):
     # arrays of >= 4096 elements take the branch-free bit-mask path; inf/NaN must behave like torch
     rng = np.random.default_rng(0)

@@ -259,13 +259,36 @@ class Sigmoid(_Unary):
         return (g * ns.conj(1 - out) * ns.conj(out),)
 
 
+_F32 = np.dtype(np.float32)
+_ZEROS32 = [np.zeros(0, np.float32)]
+
+
+def _zeros32(n):
+    """A read-only float32 zero array of ``n`` elements (a view of one cached buffer, grown as needed).
+
+    ``np.maximum(x, 0)`` runs NumPy's scalar-operand loop, which is not vectorised: for float32, the maximum
+    against a contiguous zero array is ~3x faster (measured 25 -> 8 us for 64Ki elements, 448 -> 196 us for
+    4.7M; float64 and float16 gain nothing). The buffer comes from ``np.zeros`` (calloc): its untouched pages
+    are the kernel's shared zero page, so it costs address space, not memory."""
+    z = _ZEROS32[0]
+    if z.size < n:
+        z = np.zeros(max(n, 2 * z.size), np.float32)
+        z.flags.writeable = False
+        _ZEROS32[0] = z
+    return z[:n]
+
+
 class Relu(_Unary):
     name = "ReluBackward0"
     saves = {}
     save_out = True
 
     def forward(self, x):
-        return np.maximum(x, 0)
+        if x.dtype is _F32 and x.size >= 256 and x.flags.c_contiguous:
+            return np.maximum(_zeros32(x.size).reshape(x.shape), x)
+        if x.dtype == np.float16:  # torch's half kernel keeps -0.0
+            return np.maximum(x, 0)
+        return np.maximum(0, x)  # zero first: relu(-0.0) is +0.0, as torch's
 
     def backward(self, ns, g, ins, out):
         # zero where out <= 0; NaN passes the gradient, like torch's threshold_backward
