@@ -56,6 +56,15 @@ def main(quick=False, clock="wall", rounds=None):
     run_ember(), run_torch()
     np.testing.assert_allclose(ex.grad.numpy(), tx.grad.numpy(), rtol=1e-4, atol=1e-6)
 
+    import bare_tape
+
+    def run_bare():  # the least a Python engine does per op (bench/bare_tape.py): a reference, not a target
+        x = bare_tape.V(xa, True)
+        chain(x, bare_tape.V(ya)).backward()
+        return x.g
+
+    np.testing.assert_allclose(run_bare(), tx.grad.numpy(), rtol=1e-4, atol=1e-6)
+
     def run_numpy():  # the bare arithmetic, no engine: forward and hand-written backward
         x = xa
         saved = []
@@ -89,10 +98,13 @@ def main(quick=False, clock="wall", rounds=None):
     r = None
     for n in (1, 2):
         with Threads(n):
-            med = measure({"ember": run_ember, "torch": run_torch, "numpy": run_numpy},
+            med = measure({"ember": run_ember, "torch": run_torch, "numpy": run_numpy, "bare": run_bare},
                           rounds=rounds or (3 if quick else 9), target_s=0.1 if quick else 0.25, clock=clock)
         rr = report(f"{N_OPS}-op chain fwd+bwd (per op), {n} thread(s), {clock}", med, unit_div=N_OPS, unit="us", scale=1e6)
         print(f"{'':<44} numpy-only arithmetic {statistics.median(med['numpy']) * 1e6 / N_OPS:6.3f} us/op")
+        bare = statistics.median(med["bare"]) * 1e6 / N_OPS
+        print(f"{'':<44} bare tape engine      {bare:6.3f} us/op "
+              f"({bare / (statistics.median(med['torch']) * 1e6 / N_OPS):.2f}x torch; bench/bare_tape.py)")
         r = rr if r is None else r
     return r
 
