@@ -209,6 +209,64 @@ def test_sequence_node_float32_matches_torch(ecls, tcls, kw):
     run_pair(ecls, tcls, (5, 7), kw, xshape, dtype=np.float32, atol=2e-5)
 
 
+@pytest.mark.parametrize("dtype,atol", [(np.float64, 1e-10), (np.float32, 2e-5)])
+@pytest.mark.parametrize("use", ["out", "h_n"])
+@pytest.mark.parametrize("ecls,tcls,kw", [
+    (GRU, torch.nn.GRU, dict()),
+    (GRU, torch.nn.GRU, dict(bias=False, bidirectional=True)),
+    (RNN, torch.nn.RNN, dict(num_layers=2)),
+    (RNN, torch.nn.RNN, dict(bias=False, nonlinearity="relu")),
+])
+def test_sequence_node_one_output_used_matches_torch(ecls, tcls, kw, use, dtype, atol):
+    # the gate-major GRU and the RNN node when only ``out`` or only ``h_n`` gets a gradient (the other is None)
+    torch.manual_seed(3)
+    tm = tcls(6, 8, **kw).to(torch.float64 if dtype == np.float64 else torch.float32)
+    em = ecls(6, 8, **kw)
+    if dtype == np.float64:
+        em.to(ember.float64)
+    _load(em, tm)
+    x = np.random.default_rng(3).standard_normal((7, 4, 6)).astype(dtype)
+    ex, tx = ember.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    eo, eh = em(ex)
+    to, th = tm(tx)
+    np.testing.assert_allclose(eo.detach().numpy(), to.detach().numpy(), atol=atol, rtol=1e-5)
+    np.testing.assert_allclose(eh.detach().numpy(), th.detach().numpy(), atol=atol, rtol=1e-5)
+    ((eo if use == "out" else eh) ** 2).sum().backward()
+    ((to if use == "out" else th) ** 2).sum().backward()
+    np.testing.assert_allclose(ex.grad.numpy(), tx.grad.numpy(), atol=atol, rtol=1e-5)
+    tp = dict(tm.named_parameters())
+    for n, p in em.named_parameters():
+        np.testing.assert_allclose(p.grad.numpy(), tp[n].grad.numpy(), atol=atol, rtol=1e-5, err_msg=n)
+
+
+@pytest.mark.parametrize("kind", ["gru", "rnn_tanh"])
+@pytest.mark.parametrize("bias", ["ih", "hh", "none"])
+def test_sequence_node_one_bias_gradcheck(kind, bias):
+    # b_ih without b_hh and the reverse (the GRU folds b_hr, b_hz into the input GEMM but keeps b_hn apart)
+    from ember.nn._functional_rnn import rnn_sequence
+
+    rng = np.random.default_rng(4)
+    g = 3 if kind == "gru" else 1
+
+    def t(*s):
+        return ember.tensor(rng.standard_normal(s) * 0.5, requires_grad=True)
+
+    x, h0 = t(4, 3, 2), t(3, 3)
+    wih, whh = t(g * 3, 2), t(g * 3, 3)
+    bih = t(g * 3) if bias == "ih" else None
+    bhh = t(g * 3) if bias == "hh" else None
+    args = [a for a in (x, h0, wih, whh, bih, bhh) if a is not None]
+
+    def f(*a):
+        it = iter(a)
+        xx, hh, wi, wh = next(it), next(it), next(it), next(it)
+        bi = next(it) if bih is not None else None
+        bh = next(it) if bhh is not None else None
+        return rnn_sequence(kind, xx, hh, None, wi, wh, bi, bh)
+
+    assert gradcheck(f, tuple(args))
+
+
 def test_sequence_node_is_one_node_per_layer_and_direction():
     m = LSTM(3, 4, num_layers=2, bidirectional=True)
     out, (h, c) = m(ember.randn(6, 2, 3))

@@ -232,7 +232,7 @@ def test_pack_pad_roundtrip_matches_torch():
         R.pad_packed_sequence(pe, total_length=2)
 
 
-@pytest.mark.parametrize("kind,bi", [("LSTM", True), ("GRU", False), ("RNN", True)])
+@pytest.mark.parametrize("kind,bi", [("LSTM", True), ("GRU", False), ("GRU", True), ("RNN", True)])
 def test_rnn_on_packed_sequence_matches_torch(kind, bi):
     e, t = _pair(getattr(ember.nn, kind), getattr(torch.nn, kind), 3, 4, 2, dtype="float64")
     if bi:

@@ -382,17 +382,19 @@ def cell_step(kind, gx, h, c, w_hh, b_hh):
 # ---------------------------------------------------------------------------- whole-sequence layer
 
 
-def _perm(kind, n):
-    """Row order of GRU's input-side gradient inside ``_Seq`` (from torch's r,z,n -> n,r,z, so that it and
-    the hidden-side one are contiguous slices of one buffer)."""
-    r = np.arange
-    return np.concatenate([r(2 * n, 3 * n), r(0, 2 * n)])
-
-
-def _unperm(a, perm):
-    out = np.empty_like(a)
-    out[perm] = a
-    return out
+def _with_ones(x2, wt, b, dt):
+    """Operands of ``x2 @ wt + b`` as one GEMM: ``x2`` (N, I) gains a column of ones and ``wt`` (..., I, M)
+    a row holding ``b`` (shape (..., M)); unchanged when ``b`` is None. Both come back in dtype ``dt``."""
+    if b is None:
+        return x2.astype(dt, copy=False), np.ascontiguousarray(wt, dtype=dt)  # OpenBLAS: no transposed view
+    N, In = x2.shape
+    xa = np.empty((N, In + 1), dt)
+    xa[:, :In] = x2
+    xa[:, In] = 1
+    wa = np.empty(wt.shape[:-2] + (In + 1, wt.shape[-1]), dt)
+    wa[..., :In, :] = wt
+    wa[..., In, :] = b
+    return xa, wa
 
 
 class _Seq(_MultiNode):
@@ -423,76 +425,33 @@ class _Seq(_MultiNode):
     def forward(self, x, h0, c0, wih, whh, bih, bhh, mask):
         if self.kind == "lstm":
             return self._forward_lstm(x, h0, c0, wih, whh, bih, bhh, mask)
+        if self.kind == "gru":
+            return self._forward_gru(x, h0, wih, whh, bih, bhh, mask)
         kind, rev = self.kind, self.reverse
         T, B, In = x.shape
         H = whh.shape[1]
-        gw = whh.shape[0]
-        # sigmoid(x) = (1 + tanh(x / 2)) / 2: the sigmoid gates' rows of the weights and biases are halved
-        # (exact) so that one tanh covers every gate of a step; ``sc`` is that row scale
-        sc = None
-        wih_f, whh_f = wih, whh
-        if kind == "gru":
-            sc = np.full(gw, 0.5, np.result_type(wih, whh))
-            sc[2 * H:] = 1
-            wih_f, whh_f = wih * sc[:, None], whh * sc[:, None]
-        G = np.matmul(x.reshape(T * B, In), wih_f.T)
-        dt = G.dtype
-        bhn = None
-        if kind == "gru":
-            if bih is not None:
-                G += bih * sc
-            if bhh is not None:
-                G[:, :2 * H] += bhh[:2 * H] * 0.5
-                bhn = bhh[2 * H:]
-        else:
-            b = bih if bhh is None else (bhh if bih is None else bih + bhh)
-            if b is not None:
-                G += b
-        G = G.reshape(T, B, gw)
-        whhT = np.ascontiguousarray(whh_f.T, dtype=dt)
+        dt = np.result_type(x, wih, whh)
+        b = bih if bhh is None else (bhh if bih is None else bih + bhh)
+        # one GEMM projects every step's input; the bias rides in it as a column of ones (see _forward_lstm)
+        G = np.matmul(*_with_ones(x.reshape(T * B, In), wih.T, b, dt)).reshape(T, B, H)
+        whhT = np.ascontiguousarray(whh.T, dtype=dt)
         Hb = np.empty((T + 1, B, H), dt)
         first = T if rev else 0
         Hb[first] = h0
-        ghn_all = np.empty((T, B, H), dt) if kind == "gru" else None
-        tmp = np.empty((B, gw), dt)
-        tmpn = np.empty((B, H), dt)
-        order = range(T - 1, -1, -1) if rev else range(T)
-        n = H
-        for t in order:
+        tmp = np.empty((B, H), dt)
+        for t in (range(T - 1, -1, -1) if rev else range(T)):
             p, c = (t + 1, t) if rev else (t, t + 1)
-            hp = Hb[p]
-            h = Hb[c]
-            a = G[t]
+            hp, h = Hb[p], Hb[c]
             np.matmul(hp, whhT, out=tmp)
-            if kind == "gru":  # a = [r, z, n] (input side, with b_ih and b_hr, b_hz)
-                rz = a[:, :2 * n]
-                rz += tmp[:, :2 * n]
-                np.tanh(rz, out=rz)
-                rz *= 0.5
-                rz += 0.5
-                ghn = ghn_all[t]
-                if bhn is not None:
-                    np.add(tmp[:, 2 * n:], bhn, out=ghn)
-                else:
-                    ghn[...] = tmp[:, 2 * n:]
-                nn_ = a[:, 2 * n:]
-                np.multiply(a[:, :n], ghn, out=tmpn)
-                nn_ += tmpn
-                np.tanh(nn_, out=nn_)
-                np.subtract(hp, nn_, out=h)
-                h *= a[:, n:2 * n]
-                h += nn_
+            np.add(G[t], tmp, out=h)
+            if kind == "rnn_tanh":
+                np.tanh(h, out=h)
             else:
-                np.add(a, tmp, out=h)
-                if kind == "rnn_tanh":
-                    np.tanh(h, out=h)
-                else:
-                    np.maximum(h, 0, out=h)
+                np.maximum(h, 0, out=h)
             if mask is not None and not mask[t].all():
                 inv = ~mask[t]
                 h[inv] = hp[inv]
-        self._G = G if kind == "gru" else None
-        self._H, self._ghn = Hb, ghn_all
+        self._G, self._H, self._ghn = None, Hb, None
         last = 0 if rev else T
         out = Hb[:T] if rev else Hb[1:]
         return out, Hb[last].copy()
@@ -504,96 +463,191 @@ class _Seq(_MultiNode):
             return self._backward_graph(g, ins)
         if self.kind == "lstm":
             return self._backward_lstm(g, ins)
+        if self.kind == "gru":
+            return self._backward_gru(g, ins)
         x, h0, c0, wih, whh, bih, bhh, mask = ins
         kind, rev = self.kind, self.reverse
         need = self.needs
         T, B, In = x.shape
-        H = n = whh.shape[1]
-        Hb, G = self._H, self._G
+        H = whh.shape[1]
+        Hb = self._H
         dt = Hb.dtype
         Hprev = Hb[1:] if rev else Hb[:T]
         gout = g[0]
         dh = np.zeros((B, H), dt) if g[1] is None else np.array(g[1], dtype=dt)
-        if kind == "gru":
-            r, z, nn_ = G[..., :n], G[..., n:2 * n], G[..., 2 * n:]
-            D = np.empty((T, B, 4, H), dt)  # [Kn, Kr, Kz, Kh]; times dh_t gives [dn, dr, dz, dgh_n]
-            Kn, Kr, Kz, Kh = D[:, :, 0], D[:, :, 1], D[:, :, 2], D[:, :, 3]
-            np.multiply(nn_, nn_, out=Kn)
-            np.subtract(1, Kn, out=Kn)
-            np.subtract(1, z, out=Kz)
-            Kn *= Kz  # (1 - z)(1 - n^2)
-            np.subtract(Hprev, nn_, out=Kz)
-            np.multiply(z, z, out=Kh)
-            np.subtract(z, Kh, out=Kh)
-            Kz *= Kh  # (h - n) z (1 - z)
-            np.multiply(r, r, out=Kr)
-            np.subtract(r, Kr, out=Kr)
-            Kr *= self._ghn
-            Kr *= Kn  # Kn ghn r (1 - r)
-            np.multiply(Kn, r, out=Kh)
-            Dv = D
-            Z = z
+        D = np.empty((T, B, H), dt)
+        Hcur = Hb[:T] if rev else Hb[1:]
+        if kind == "rnn_tanh":
+            np.multiply(Hcur, Hcur, out=D)
+            np.subtract(1, D, out=D)
         else:
-            D = np.empty((T, B, H), dt)
-            Hcur = Hb[:T] if rev else Hb[1:]
-            if kind == "rnn_tanh":
-                np.multiply(Hcur, Hcur, out=D)
-                np.subtract(1, D, out=D)
-            else:
-                np.greater(Hcur, 0, out=D, casting="unsafe")
-            Dv = D
+            np.greater(Hcur, 0, out=D, casting="unsafe")
+        whh_ = whh if whh.dtype == dt else whh.astype(dt)
         dhb = np.empty((B, H), dt)
-        tmpn = np.empty((B, H), dt)
-        order = range(T) if rev else range(T - 1, -1, -1)
-        for t in order:
-            dht = dh if gout is None else dh + gout[t]
+        dht = np.empty((B, H), dt)
+        for t in (range(T) if rev else range(T - 1, -1, -1)):
+            if gout is None:
+                dht, dh = dh, dht
+            else:
+                np.add(dh, gout[t], out=dht)
+            Dt = D[t]
+            Dt *= dht
             inv = None
             if mask is not None and not mask[t].all():
                 inv = ~mask[t]
-            Dt = Dv[t]
-            if kind == "gru":
-                Dt *= dht[:, None, :]
-                if inv is not None:
-                    Dt[inv] = 0
-                np.matmul(Dt[:, 1:].reshape(B, 3 * H), whh, out=dhb)
-                np.multiply(dht, Z[t], out=tmpn)
-                dhb += tmpn
-            else:
-                Dt *= dht
-                if inv is not None:
-                    Dt[inv] = 0
-                np.matmul(Dt, whh, out=dhb)
+                Dt[inv] = 0
+            np.matmul(Dt, whh_, out=dhb)
             if inv is not None:
                 dhb[inv] = dht[inv]
             dh, dhb = dhb, dh
-        # weight gradients: one GEMM per weight over all steps
+        # weight gradients: one GEMM per weight over all steps; the bias gradient a GEMV against ones
         dx = dwih = dwhh = dbih = dbhh = None
-        if kind == "gru":
-            D2 = D.reshape(T * B, 4 * H)
-            DX, DH = D2[:, :3 * H], D2[:, H:]  # input side [n, r, z]; hidden side [r, z, n]
-            p = _perm("gru", H)
-            if need[0]:
-                dx = np.matmul(DX, wih[p]).reshape(T, B, In)
-            if need[3]:
-                dwih = _unperm(np.matmul(DX.T, x.reshape(T * B, In)), p)
-            if need[4]:
-                dwhh = np.matmul(DH.T, Hprev.reshape(T * B, H))
-            if bih is not None and need[5]:
-                dbih = _unperm(DX.sum(0), p)
-            if bhh is not None and need[6]:
-                dbhh = DH.sum(0)
-        else:
-            D2 = D.reshape(T * B, H)
-            if need[0]:
-                dx = np.matmul(D2, wih).reshape(T, B, In)
-            if need[3]:
-                dwih = np.matmul(D2.T, x.reshape(T * B, In))
-            if need[4]:
-                dwhh = np.matmul(D2.T, Hprev.reshape(T * B, H))
-            if (bih is not None and need[5]) or (bhh is not None and need[6]):
-                db = D2.sum(0)
-                dbih = db if bih is not None and need[5] else None
-                dbhh = (db.copy() if dbih is not None else db) if bhh is not None and need[6] else None
+        D2 = D.reshape(T * B, H)
+        if need[0]:
+            dx = np.matmul(D2, wih).reshape(T, B, In)
+        if need[3]:
+            dwih = np.matmul(D2.T, x.reshape(T * B, In))
+        if need[4]:
+            dwhh = np.matmul(D2.T, Hprev.reshape(T * B, H))
+        if (bih is not None and need[5]) or (bhh is not None and need[6]):
+            db = np.matmul(np.ones(T * B, dt), D2)
+            dbih = db if bih is not None and need[5] else None
+            dbhh = (db.copy() if dbih is not None else db) if bhh is not None and need[6] else None
+        return dx, (dh if need[1] else None), None, dwih, dwhh, dbih, dbhh, None
+
+    # ------------------------------------------------------------------ GRU, gate-major
+    # As the LSTM below: the gates live in planes (3, T, B, H) in torch's order r, z, n, so every gate of a
+    # step is a contiguous (B, H) block (a ufunc over a (B, H) column slice of the interleaved (B, 3H) rows
+    # costs ~4x a contiguous one at these sizes), the recurrent GEMMs are batched over the gates, and the
+    # sigmoid gates go through one tanh on halved rows: sigmoid(x) = (1 + tanh(x / 2)) / 2.
+
+    def _forward_gru(self, x, h0, wih, whh, bih, bhh, mask):
+        rev = self.reverse
+        T, B, In = x.shape
+        H = whh.shape[1]
+        dt = np.result_type(x, wih, whh)
+        sc = np.array([0.5, 0.5, 1.0], dt)
+        # input-side bias: b_ir + b_hr and b_iz + b_hz (halved), b_in; b_hn stays inside r * (W_hn h + b_hn)
+        b = None
+        if bih is not None or bhh is not None:
+            b = np.zeros((3, H), dt)
+            if bih is not None:
+                b += bih.reshape(3, H)
+            if bhh is not None:
+                b[:2] += bhh.reshape(3, H)[:2]
+            b *= sc[:, None]
+        bhn = None if bhh is None else bhh[2 * H:].astype(dt, copy=False)
+        wt3 = (wih.reshape(3, H, In) * sc[:, None, None]).transpose(0, 2, 1)
+        xa, wt3 = _with_ones(x.reshape(T * B, In), wt3, b, dt)
+        G = np.matmul(xa, wt3).reshape(3, T, B, H)
+        whhT3 = np.ascontiguousarray((whh.reshape(3, H, H) * sc[:, None, None]).transpose(0, 2, 1), dtype=dt)
+        Hb = np.empty((T + 1, B, H), dt)
+        first = T if rev else 0
+        Hb[first] = h0
+        GHN = np.empty((T, B, H), dt)  # W_hn h + b_hn, for backward
+        tmp3 = np.empty((3, B, H), dt)
+        tmpn = np.empty((B, H), dt)
+        for t in (range(T - 1, -1, -1) if rev else range(T)):
+            p, c = (t + 1, t) if rev else (t, t + 1)
+            hp, h = Hb[p], Hb[c]
+            np.matmul(hp, whhT3, out=tmp3)
+            rz = G[:2, t]
+            rz += tmp3[:2]
+            np.tanh(rz, out=rz)
+            rz *= 0.5
+            rz += 0.5
+            ghn = GHN[t]
+            if bhn is None:
+                ghn[...] = tmp3[2]
+            else:
+                np.add(tmp3[2], bhn, out=ghn)
+            nn_ = G[2, t]
+            np.multiply(G[0, t], ghn, out=tmpn)
+            nn_ += tmpn
+            np.tanh(nn_, out=nn_)
+            np.subtract(hp, nn_, out=h)  # h' = n + z (h - n)
+            h *= G[1, t]
+            h += nn_
+            if mask is not None and not mask[t].all():
+                inv = ~mask[t]
+                h[inv] = hp[inv]
+        self._G, self._H, self._ghn = G, Hb, GHN
+        last = 0 if rev else T
+        out = Hb[:T] if rev else Hb[1:]
+        return out, Hb[last].copy()
+
+    def _backward_gru(self, g, ins):
+        x, h0, c0, wih, whh, bih, bhh, mask = ins
+        rev = self.reverse
+        need = self.needs
+        T, B, In = x.shape
+        H = whh.shape[1]
+        G, Hb = self._G, self._H
+        dt = Hb.dtype
+        Hprev = Hb[1:] if rev else Hb[:T]
+        gout = g[0]
+        dh = np.zeros((B, H), dt) if g[1] is None else np.array(g[1], dtype=dt)
+        r, z, nn_ = G[0], G[1], G[2]
+        # planes [Kn, Kr, Kz, Kh]; times dh_t they become [dn, dr, dz, r dn]: the input side's gradient is
+        # planes 1, 2, 0 (torch's r, z, n) and the hidden side's planes 1, 2, 3
+        D = np.empty((4, T, B, H), dt)
+        Kn, Kr, Kz, Kh = D
+        np.multiply(nn_, nn_, out=Kn)
+        np.subtract(1, Kn, out=Kn)
+        np.subtract(1, z, out=Kz)
+        Kn *= Kz  # (1 - z)(1 - n^2)
+        np.subtract(Hprev, nn_, out=Kz)
+        np.multiply(z, z, out=Kh)
+        np.subtract(z, Kh, out=Kh)
+        Kz *= Kh  # (h - n) z (1 - z)
+        np.multiply(r, r, out=Kr)
+        np.subtract(r, Kr, out=Kr)
+        Kr *= self._ghn
+        Kr *= Kn  # (1 - z)(1 - n^2) (W_hn h + b_hn) r (1 - r)
+        np.multiply(Kn, r, out=Kh)
+        whh3 = whh.reshape(3, H, H).astype(dt, copy=False)
+        Dh = D[1:]
+        tmp3 = np.empty((3, B, H), dt)
+        dhb = np.empty((B, H), dt)
+        dht = np.empty((B, H), dt)
+        tmpn = np.empty((B, H), dt)
+        for t in (range(T) if rev else range(T - 1, -1, -1)):
+            if gout is None:
+                dht, dh = dh, dht
+            else:
+                np.add(dh, gout[t], out=dht)
+            D[:, t] *= dht
+            inv = None
+            if mask is not None and not mask[t].all():
+                inv = ~mask[t]
+                D[:, t, inv] = 0
+            np.matmul(Dh[:, t], whh3, out=tmp3)
+            np.add.reduce(tmp3, axis=0, out=dhb)
+            np.multiply(dht, z[t], out=tmpn)
+            dhb += tmpn
+            if inv is not None:
+                dhb[inv] = dht[inv]
+            dh, dhb = dhb, dh
+        D4 = D.reshape(4, T * B, H)
+        D4T = D4.transpose(0, 2, 1)
+        xin = [1, 2, 0]  # torch's r, z, n blocks of the input side, as planes
+        dx = dwih = dwhh = dbih = dbhh = None
+        if need[0]:
+            wih3 = wih.reshape(3, H, In)
+            dx = np.matmul(D4[xin[0]], wih3[0])
+            for k in (1, 2):
+                dx += np.matmul(D4[xin[k]], wih3[k])
+            dx = dx.reshape(T, B, In)
+        if need[3]:
+            dwih = np.empty((3 * H, In), dt)
+            dwih.reshape(3, H, In)[[2, 0, 1]] = np.matmul(D4T[:3], x.reshape(T * B, In))
+        if need[4]:
+            dwhh = np.matmul(D4T[1:], Hprev.reshape(T * B, H)).reshape(3 * H, H)
+        want = (bih is not None and need[5], bhh is not None and need[6])
+        if want[0] or want[1]:
+            db = np.matmul(np.ones(T * B, dt), D4)  # (4, H) row sums as GEMVs
+            dbih = db[xin].reshape(3 * H) if want[0] else None
+            dbhh = db[1:].reshape(3 * H) if want[1] else None
         return dx, (dh if need[1] else None), None, dwih, dwhh, dbih, dbhh, None
 
     # ------------------------------------------------------------------ LSTM, gate-major
