@@ -540,6 +540,7 @@ class _Seq(_MultiNode):
         wt3 = (wih.reshape(3, H, In) * sc[:, None, None]).transpose(0, 2, 1)
         xa, wt3 = _with_ones(x.reshape(T * B, In), wt3, b, dt)
         G = np.matmul(xa, wt3).reshape(3, T, B, H)
+        del xa, wt3
         whhT3 = np.ascontiguousarray((whh.reshape(3, H, H) * sc[:, None, None]).transpose(0, 2, 1), dtype=dt)
         Hb = np.empty((T + 1, B, H), dt)
         first = T if rev else 0
@@ -632,12 +633,6 @@ class _Seq(_MultiNode):
         D4T = D4.transpose(0, 2, 1)
         xin = [1, 2, 0]  # torch's r, z, n blocks of the input side, as planes
         dx = dwih = dwhh = dbih = dbhh = None
-        if need[0]:
-            wih3 = wih.reshape(3, H, In)
-            dx = np.matmul(D4[xin[0]], wih3[0])
-            for k in (1, 2):
-                dx += np.matmul(D4[xin[k]], wih3[k])
-            dx = dx.reshape(T, B, In)
         if need[3]:
             dwih = np.empty((3 * H, In), dt)
             dwih.reshape(3, H, In)[[2, 0, 1]] = np.matmul(D4T[:3], x.reshape(T * B, In))
@@ -648,6 +643,13 @@ class _Seq(_MultiNode):
             db = np.matmul(np.ones(T * B, dt), D4)  # (4, H) row sums as GEMVs
             dbih = db[xin].reshape(3 * H) if want[0] else None
             dbhh = db[1:].reshape(3 * H) if want[1] else None
+        if need[0]:  # last: plane 3 (r dn) is free by now and holds the partial products where it is large enough
+            wih3 = wih.reshape(3, H, In)
+            dx = np.matmul(D4[xin[0]], wih3[0])
+            tmp = D4[3].reshape(-1)[:T * B * In].reshape(T * B, In) if In <= H else None
+            for k in (1, 2):
+                dx += np.matmul(D4[xin[k]], wih3[k], out=tmp)
+            dx = dx.reshape(T, B, In)
         return dx, (dh if need[1] else None), None, dwih, dwhh, dbih, dbhh, None
 
     # ------------------------------------------------------------------ LSTM, gate-major
