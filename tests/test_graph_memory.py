@@ -255,3 +255,65 @@ def test_unary_and_binary_call_paths_record_as_the_generic_record(name, monkeypa
         node, inputs, res = calls[-1]
         assert res is out and out.grad_fn is node, (name, case)
         assert _engine_state(node, out) == _generic_state(node, inputs, out), (name, case)
+
+
+# ---------------------------------------------------------------------------- issue 10: the peak of a step
+# The peak of a training step is the saved activations plus the temporaries of the backward running at that
+# moment: attention keeps no (..., L, S) probabilities, a large ReLU's backward allocates only its result,
+# and a convolution holds one chunk of im2col columns at a time.
+
+
+def _traced_peak(fn):
+    """(result of fn(), bytes traced at the peak during fn() above the start, bytes still held after)."""
+    tracemalloc.start()
+    tracemalloc.reset_peak()
+    base = tracemalloc.get_traced_memory()[0]
+    try:
+        res = fn()
+        cur, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return res, peak - base, cur - base
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_sdpa_keeps_per_row_statistics_not_the_probabilities(causal):
+    rng = np.random.default_rng(0)
+    B, L, E = 4, 256, 16
+    arrs = [rng.standard_normal((B, L, E)).astype(np.float32) for _ in range(3)]
+    q, k, v = (ember.tensor(a, requires_grad=True) for a in arrs)
+    p_bytes = B * L * L * 4  # 1 MiB, 16x an input
+    ember.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=causal)  # warm-up: imports, caches
+    out, _, kept = _traced_peak(lambda: ember.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=causal))
+    assert out.grad_fn.name() == "ScaledDotProductAttentionBackward0"
+    assert kept - out.nbytes < 0.1 * p_bytes, f"the attention node keeps {kept - out.nbytes} bytes besides its output"
+    assert sum(nb for *_, nb in out.grad_fn.saved_info()) == 3 * q.nbytes  # q, k, v (shared with the caller)
+    g = rng.standard_normal(out.shape).astype(np.float32)
+    out.backward(ember.tensor(g))
+    tq, tk, tv = (torch.tensor(a, requires_grad=True) for a in arrs)
+    to = torch.nn.functional.scaled_dot_product_attention(tq, tk, tv, is_causal=causal)
+    to.backward(torch.tensor(g))
+    np.testing.assert_allclose(out.detach().numpy(), to.detach().numpy(), rtol=1e-5, atol=1e-6)
+    for e, t in ((q, tq), (k, tk), (v, tv)):
+        np.testing.assert_allclose(e.grad.numpy(), t.grad.numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_sdpa_value_gradient_only_and_double_backward():
+    # only v needs a gradient: P still comes back from q and k; create_graph recomputes through ember ops
+    rng = np.random.default_rng(1)
+    arrs = [rng.standard_normal((2, 5, 3)).astype(np.float64) for _ in range(3)]
+    q, k = ember.tensor(arrs[0]), ember.tensor(arrs[1])
+    v = ember.tensor(arrs[2], requires_grad=True)
+    tq, tk, tv = torch.tensor(arrs[0]), torch.tensor(arrs[1]), torch.tensor(arrs[2], requires_grad=True)
+    (ember.nn.functional.scaled_dot_product_attention(q, k, v) ** 2).sum().backward()
+    (torch.nn.functional.scaled_dot_product_attention(tq, tk, tv) ** 2).sum().backward()
+    np.testing.assert_allclose(v.grad.numpy(), tv.grad.numpy(), rtol=1e-10)
+    qq = ember.tensor(arrs[0], requires_grad=True)
+    tqq = torch.tensor(arrs[0], requires_grad=True)
+    (gq,) = ember.autograd.grad((ember.nn.functional.scaled_dot_product_attention(qq, k, v) ** 2).sum(), qq,
+                                create_graph=True)
+    (tgq,) = torch.autograd.grad((torch.nn.functional.scaled_dot_product_attention(tqq, tk, tv) ** 2).sum(), tqq,
+                                 create_graph=True)
+    (gq ** 2).sum().backward()
+    (tgq ** 2).sum().backward()
+    np.testing.assert_allclose(qq.grad.numpy(), tqq.grad.numpy(), rtol=1e-9)

@@ -707,13 +707,15 @@ def log_softmax(x, axis):
 class _SDPA(Node):
     """softmax(q k^T * scale + mask) v over (..., L, E) x (..., S, E) x (..., S, Ev) in one node.
 
-    The mask (an additive float array, or the causal flag) is a constant. Saves q, k, v and the attention
-    probabilities P (..., L, S); backward is dV = P^T dO, dP = dO V^T, dS = P (dP - rowsum(dP P)) * scale,
-    dQ = dS K, dK = dS^T Q."""
+    The mask (an additive float array, or the causal flag) is a constant. Saves q, k, v and two per-row
+    statistics of the softmax (the row maximum and the row sum of exp, (..., L, 1) each), not the (..., L, S)
+    probabilities P: backward recomputes P from q and k by the same operations as forward (bit-identical), like
+    torch's flash attention, which keeps the per-row logsumexp. Backward is dV = P^T dO, dP = dO V^T,
+    dS = P (dP - rowsum(dP P)) * scale, dQ = dS K, dK = dS^T Q."""
 
     needs_inputs = True
     needs_out = False
-    saves = {0: (1, 2), 1: (0, 2), 2: ()}
+    saves = {0: (0, 1, 2), 1: (0, 1, 2), 2: (0, 1)}  # q and k to recompute P
     save_out = False
 
     def __init__(self, scale, mask, causal, req):
@@ -722,7 +724,8 @@ class _SDPA(Node):
     def name(self):
         return "ScaledDotProductAttentionBackward0"
 
-    def forward(self, q, k, v):
+    def _scores(self, q, k):
+        """The masked, scaled scores q k^T * scale + mask (a new array)."""
         s = np.matmul(q, np.swapaxes(k, -1, -2))
         s *= s.dtype.type(self.scale)
         if self.causal:  # a broadcast masked fill (one pass; boolean-index assignment is ~4x slower)
@@ -731,14 +734,27 @@ class _SDPA(Node):
         elif self.mask is not None:
             s = s + self.mask if s.shape != np.broadcast_shapes(s.shape, self.mask.shape) else \
                 np.add(s, self.mask, out=s)
+        return s
+
+    def _probs(self, s, m, d):
+        """P = exp(s - m) / d in place of the scores ``s``."""
+        s -= m
+        np.exp(s, out=s)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            s /= d
+        return s
+
+    def forward(self, q, k, v):
+        s = self._scores(q, k)
         m = s.max(axis=-1, keepdims=True)
         if not np.isfinite(m).all():
             m = np.where(np.isfinite(m), m, 0)
         s -= m
         np.exp(s, out=s)
+        d = _rowsum(s)
         with np.errstate(invalid="ignore", divide="ignore"):
-            s /= _rowsum(s)
-        self.p = s
+            s /= d
+        self.stats = (m, d)  # per row: enough to rebuild P exactly in backward
         return np.matmul(s, v)
 
     def backward(self, ns, g, ins, out):
@@ -760,15 +776,17 @@ class _SDPA(Node):
             gq = O.matmul(ds, k) if req[0] else None
             gk = O.matmul(O.transpose(ds, -2, -1), q) if req[1] else None
             return gq, gk, gv
-        p = self.p
+        p = self._probs(self._scores(q, k), *self.stats)
         gv = np.matmul(np.swapaxes(p, -1, -2), g) if req[2] else None
         if not (req[0] or req[1]):
             return None, None, gv
         dp = np.matmul(g, np.swapaxes(v, -1, -2))
         t = dp * p
         r = _rowsum(t)
+        del t
         dp -= r
         dp *= p
+        del p
         dp *= dp.dtype.type(sc)
         gq = np.matmul(dp, k) if req[0] else None
         gk = np.matmul(np.swapaxes(dp, -1, -2), q) if req[1] else None
