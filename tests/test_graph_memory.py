@@ -317,3 +317,37 @@ def test_sdpa_value_gradient_only_and_double_backward():
     (gq ** 2).sum().backward()
     (tgq ** 2).sum().backward()
     np.testing.assert_allclose(qq.grad.numpy(), tqq.grad.numpy(), rtol=1e-9)
+
+
+@pytest.mark.parametrize("layout", ["contiguous", "channels_last"])
+def test_relu_backward_allocates_only_its_result(layout):
+    rng = np.random.default_rng(0)
+    shape = (16, 32, 48, 48)  # 4.5 MiB of float32: many blocks of the mask
+    a = rng.standard_normal(shape).astype(np.float32)
+    gnp = rng.standard_normal(shape).astype(np.float32)
+    if layout == "channels_last":  # a conv output's layout: (N, C, H, W) view of an (N, H, W, C) array
+        a = np.ascontiguousarray(a.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+        gnp = np.ascontiguousarray(gnp.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    x = ember.from_numpy(a).requires_grad_()
+    y = ember.relu(x)
+    assert y._data.flags.c_contiguous == (layout == "contiguous")
+    g = ember.from_numpy(gnp)
+    _, peak, _ = _traced_peak(lambda: y.backward(g))
+    # torch's threshold_backward allocates its result; ember used to add a bool mask and a bool NaN check
+    # (a quarter of the result each)
+    assert peak < 1.1 * a.nbytes, f"ReLU backward peaked at {peak / a.nbytes:.2f} x the input's bytes"
+    np.testing.assert_array_equal(x.grad.numpy(), np.where(a <= 0, 0, gnp))
+
+
+def test_relu_backward_blocked_keeps_nan_and_inf_like_torch():
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal(600_000).astype(np.float32)
+    g = rng.standard_normal(600_000).astype(np.float32)
+    a[[10, 400_000]] = np.nan  # NaN output: the gradient passes
+    a[[11, 12]] = [-1.0, 1.0]
+    g[[11, 12, 500_000]] = [np.inf, np.nan, np.nan]  # inf where zeroed (0, not NaN), NaN where kept
+    x = ember.tensor(a, requires_grad=True)
+    ember.relu(x).backward(ember.tensor(g))
+    tx = torch.tensor(a, requires_grad=True)
+    torch.relu(tx).backward(torch.tensor(g))
+    np.testing.assert_array_equal(x.grad.numpy(), tx.grad.numpy())

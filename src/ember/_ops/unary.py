@@ -294,11 +294,46 @@ class Relu(_Unary):
         # zero where out <= 0; NaN passes the gradient, like torch's threshold_backward
         if isinstance(g, Tensor) or g.dtype.kind != "f" or g.size < 4096:  # small: fewer NumPy calls win
             return (ns.where(ns.value(out) <= 0, 0.0, g),)
-        keep = ~(out <= 0)
-        r = np.multiply(g, keep)  # one pass; exact unless g holds inf/NaN where it is zeroed (0 * inf = NaN)
-        if np.isnan(r).any():
-            return (_mask_bits(g, keep),)
+        r, nan = _relu_grad(g, out)  # exact unless g holds inf/NaN where it is zeroed (0 * inf = NaN)
+        if nan:
+            return (_mask_bits(g, ~(out <= 0)),)
         return (r,)
+
+
+_RELU_BLOCK = 1 << 17  # elements per block of the ReLU gradient's bool mask (128 KiB)
+
+
+def _relu_grad(g, out):
+    """(g * ~(out <= 0), whether that holds a NaN), with a block-sized bool mask instead of a whole-array one
+    (a quarter of g for float32, and a second one for the NaN check): the backward of a large ReLU then
+    allocates only its result, as torch's threshold_backward."""
+    n = g.size
+    # blocks over the arrays' memory order (one order for both: equal strides; channels-last conv outputs
+    # included), when both are dense (ravel('K') is then a view, not a copy)
+    fg = fo = None
+    if n > 2 * _RELU_BLOCK and g.shape == out.shape and g.strides == out.strides:
+        fg, fo = g.ravel("K"), out.ravel("K")
+        if not (np.may_share_memory(fg, g) and np.may_share_memory(fo, out)):
+            fg = None
+    if fg is None:
+        keep = np.less_equal(out, 0)
+        r = np.multiply(g, np.logical_not(keep, out=keep))
+        del keep
+        return r, np.isnan(r).any()
+    r = np.empty_like(g, np.result_type(g.dtype, np.bool_))  # g's layout: ravel('K') is the same order
+    fr = r.ravel("K")
+    buf = np.empty(_RELU_BLOCK, np.bool_)
+    nan = False
+    for i in range(0, n, _RELU_BLOCK):
+        j = min(n, i + _RELU_BLOCK)
+        k = buf[:j - i]
+        rb = fr[i:j]
+        np.less_equal(fo[i:j], 0, out=k)
+        np.logical_not(k, out=k)
+        np.multiply(fg[i:j], k, out=rb)
+        if not nan:
+            nan = np.isnan(rb, out=k).any()
+    return r, nan
 
 
 _INT_OF_SIZE = {2: np.int16, 4: np.int32, 8: np.int64}
