@@ -351,3 +351,25 @@ def test_relu_backward_blocked_keeps_nan_and_inf_like_torch():
     tx = torch.tensor(a, requires_grad=True)
     torch.relu(tx).backward(torch.tensor(g))
     np.testing.assert_array_equal(x.grad.numpy(), tx.grad.numpy())
+
+
+def test_conv_holds_one_chunk_of_columns_at_a_time():
+    from ember.nn import _functional_conv as C
+
+    rng = np.random.default_rng(0)
+    x = ember.tensor(rng.standard_normal((64, 32, 12, 12)).astype(np.float32), requires_grad=True)
+    w = ember.tensor(rng.standard_normal((64, 32, 5, 5)).astype(np.float32) * 0.1, requires_grad=True)
+    g = ember.tensor(rng.standard_normal((64, 64, 8, 8)).astype(np.float32))
+    per_sample = 8 * 8 * 25 * 32
+    chunk = (C._CHUNK // per_sample) * per_sample * 4  # bytes of one chunk of columns
+    assert 64 * per_sample * 4 > 3 * chunk  # several chunks
+    y, peak, _ = _traced_peak(lambda: ember.nn.functional.conv2d(x, w))
+    # the output, the channels-last copy of x and one chunk (the previous chunk used to stay alive while the
+    # next one was built)
+    assert peak - y.nbytes < 1.2 * chunk + x.nbytes, f"conv forward: {(peak - y.nbytes) / chunk:.2f} chunks"
+    _, peak, _ = _traced_peak(lambda: y.backward(g))
+    assert peak < 1.25 * chunk + 2 * x.nbytes + 2 * g.nbytes, f"conv backward: {peak / chunk:.2f} chunks"
+    tx, tw = torch.tensor(x.detach().numpy(), requires_grad=True), torch.tensor(w.detach().numpy(), requires_grad=True)
+    torch.nn.functional.conv2d(tx, tw).backward(torch.tensor(g.numpy()))
+    np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(w.grad.numpy(), tw.grad.numpy(), rtol=1e-4, atol=1e-3)

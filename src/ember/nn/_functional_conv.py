@@ -272,6 +272,7 @@ def _conv_raw(x, w, b, G):
             np.matmul(cols[0], wm[0], out=yl[a:z].reshape(-1, o))
         else:
             yl[a:z].reshape(-1, g, o // g)[...] = np.matmul(cols, wm).transpose(1, 0, 2)
+        cols = None  # freed before the next chunk's columns are built (else two chunks live at once)
     if b is not None:
         yl += b
     return np.moveaxis(yl.reshape((n,) + osz + (o,)), -1, 1)
@@ -309,6 +310,7 @@ def _convT_raw(gy, w, b, G, xsz):
                                         for i, d, s, q in zip(off, G.d, G.s, osz))
             src = cols[kk].reshape((g, z - a) + osz + (cg,))
             buf[sl] += src[0][..., None, :] if g == 1 else src.transpose(to_cl)
+        cols = src = None  # one chunk alive at a time
     xl = buf[(slice(None),) + G.interior(xsz)].reshape((n,) + tuple(xsz) + (c,))
     if b is not None:
         xl += b
@@ -330,14 +332,15 @@ def _convW_raw(x, gy, G, wshape):
         acc = None
         for a, z in _chunks(n, mo * _prod(G.k) * x.shape[1]):
             part = np.matmul(_nc_cols(x, G, osz, a, z), gm[0, a * mo:z * mo])  # (C*K, O)
-            acc = part if acc is None else acc + part
+            acc = part if acc is None else np.add(acc, part, out=acc)
         return np.ascontiguousarray(acc.T).reshape(wshape)
     v = _cl_windows(_cl_padded(x, G), G, osz)
     acc = None
     for a, z in _chunks(n, mo * _prod(G.k) * x.shape[1]):
         cols = _cols(v[a:z], g)  # (g, m, K*Cg)
         part = np.matmul(cols.transpose(0, 2, 1), gm[:, a * mo:z * mo])  # (g, K*Cg, O/g)
-        acc = part if acc is None else acc + part
+        cols = None  # one chunk of columns alive at a time
+        acc = part if acc is None else np.add(acc, part, out=acc)
     gw = acc.reshape((g,) + tuple(wshape[2:]) + (cg, o // g))
     perm = (0, nd + 2, nd + 1) + tuple(range(1, nd + 1))
     return np.ascontiguousarray(gw.transpose(perm)).reshape(wshape)
