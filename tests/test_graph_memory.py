@@ -351,6 +351,13 @@ def test_relu_backward_blocked_keeps_nan_and_inf_like_torch():
     tx = torch.tensor(a, requires_grad=True)
     torch.relu(tx).backward(torch.tensor(g))
     np.testing.assert_array_equal(x.grad.numpy(), tx.grad.numpy())
+    # other layouts of the output and its gradient (flipped, strided): the whole-array path, same values
+    for sl in ((slice(None, None, -1),), (slice(None), slice(None, None, -1)), (slice(None), slice(None, None, 2))):
+        a2 = rng.standard_normal((600, 2000)).astype(np.float32)
+        g2 = rng.standard_normal((600, 2000)).astype(np.float32)
+        x2 = ember.from_numpy(a2[sl]).requires_grad_()
+        ember.relu(x2).backward(ember.from_numpy(g2[sl]))
+        np.testing.assert_array_equal(x2.grad.numpy(), np.where(a2[sl] <= 0, 0, g2[sl]))
 
 
 def test_conv_holds_one_chunk_of_columns_at_a_time():

@@ -311,16 +311,16 @@ def _relu_grad(g, out):
     # blocks over the arrays' memory order (one order for both: equal strides; channels-last conv outputs
     # included), when both are dense (ravel('K') is then a view, not a copy)
     fg = fo = None
-    if n > 2 * _RELU_BLOCK and g.shape == out.shape and g.strides == out.strides:
+    if n > 2 * _RELU_BLOCK and g.shape == out.shape and g.strides == out.strides and min(g.strides) > 0:
         fg, fo = g.ravel("K"), out.ravel("K")
-        if not (np.may_share_memory(fg, g) and np.may_share_memory(fo, out)):
+        r = np.empty_like(g, np.result_type(g.dtype, np.bool_))  # g's layout: ravel('K') is the same order
+        if not (r.strides == g.strides and np.may_share_memory(fg, g) and np.may_share_memory(fo, out)):
             fg = None
     if fg is None:
         keep = np.less_equal(out, 0)
         r = np.multiply(g, np.logical_not(keep, out=keep))
         del keep
         return r, np.isnan(r).any()
-    r = np.empty_like(g, np.result_type(g.dtype, np.bool_))  # g's layout: ravel('K') is the same order
     fr = r.ravel("K")
     buf = np.empty(_RELU_BLOCK, np.bool_)
     nan = False
