@@ -240,3 +240,39 @@ def test_bce_input_out_of_range():
 def test_bad_reduction():
     with pytest.raises(ValueError, match="not a valid value for reduction"):
         F.mse_loss(ember.randn(3), ember.randn(3), reduction="avg")
+
+
+@pytest.mark.parametrize("vshape", [(4, 5), (4,), (4, 1), "float"])
+@pytest.mark.parametrize("reduction", ["none", "sum", "mean"])
+def test_gaussian_nll_loss_var_shapes_and_small_var_gradient(vshape, reduction):
+    # var of shape input.shape[:-1] is homoscedastic (torch unsqueezes it); entries below eps are clamped
+    # without cutting their gradient (torch clamps under no_grad)
+    rng = np.random.RandomState(0)
+    x, y = rng.randn(4, 5), rng.randn(4, 5)
+    tx, ty = torch.tensor(x, requires_grad=True), torch.tensor(y)
+    ex, ey = ember.tensor(x, requires_grad=True), ember.tensor(y)
+    if vshape == "float":
+        tv, ev = 0.3, 0.3
+    else:
+        v = rng.rand(*vshape) + 0.1
+        v.flat[0] = 1e-9
+        tv, ev = torch.tensor(v, requires_grad=True), ember.tensor(v, requires_grad=True)
+    tl = torch.nn.functional.gaussian_nll_loss(tx, ty, tv, full=True, eps=1e-3, reduction=reduction)
+    el = F.gaussian_nll_loss(ex, ey, ev, full=True, eps=1e-3, reduction=reduction)
+    np.testing.assert_allclose(el.detach().numpy(), tl.detach().numpy(), rtol=1e-10)
+    w = np.linspace(0.5, 1.5, tl.numel()).reshape(tl.shape)
+    (tl * torch.tensor(w)).sum().backward()
+    (el * ember.tensor(w)).sum().backward()
+    np.testing.assert_allclose(ex.grad.numpy(), tx.grad.numpy(), rtol=1e-10)
+    if vshape != "float":
+        np.testing.assert_allclose(ev.grad.numpy(), tv.grad.numpy(), rtol=1e-10)
+
+
+def test_gaussian_nll_loss_rejects_negative_or_misshapen_var():
+    x = ember.zeros(4, 5)
+    with pytest.raises(ValueError, match="negative"):
+        F.gaussian_nll_loss(x, x, -ember.ones(4, 5))
+    with pytest.raises(ValueError, match="negative"):
+        F.gaussian_nll_loss(x, x, -1.0)
+    with pytest.raises(ValueError, match="incorrect size"):
+        F.gaussian_nll_loss(x, x, ember.ones(3))

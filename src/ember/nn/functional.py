@@ -1389,7 +1389,24 @@ def soft_margin_loss(input, target, size_average=None, reduce=None, reduction="m
 
 
 def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"):
-    v = O.clamp(var, min=eps)
+    if isinstance(var, numbers.Real) and not isinstance(var, Tensor):
+        if var < 0:
+            raise ValueError("gaussian_nll_loss: var has negative entry/entries")
+        var = O.full(tuple(input.shape), float(var), dtype=input.dtype)
+    elif bool(np.any(np.asarray(var.detach().numpy()) < 0)):
+        raise ValueError("gaussian_nll_loss: var has negative entry/entries")
+    ishape, vshape = tuple(input.shape), tuple(var.shape)
+    if vshape != ishape:
+        if ishape[:-1] == vshape:  # homoscedastic: one variance per row of the last dimension (as torch)
+            var = var.unsqueeze(-1)
+        elif not (len(ishape) == len(vshape) and sum(v for i, v in zip(ishape, vshape) if i != v) == 1):
+            raise ValueError(f"gaussian_nll_loss: var is of incorrect size {vshape} for input {ishape}: give "
+                             f"the input's shape, its shape without the last dimension, or one dimension of size 1")
+    if reduction not in ("none", "mean", "sum"):
+        raise ValueError(f"gaussian_nll_loss: {reduction} is not valid")
+    # torch clamps under no_grad: the gradient reaches var unchanged where var < eps
+    vd = var.detach()
+    v = var + (O.clamp(vd, min=eps) - vd)
     loss = (O.log(v) + (input - target) ** 2 / v) * 0.5
     if full:
         loss = loss + 0.5 * math.log(2 * math.pi)
