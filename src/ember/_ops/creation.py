@@ -54,7 +54,7 @@ def _infer_np(data, dtype):
     if (dtype is None and arr.dtype.kind == "f" and arr.size and not isinstance(data, (np.ndarray, np.generic))
             and np.abs(arr).max() >= 2.0 ** 63):
         # NumPy turns [1, 2**63] into float64; torch infers int64 from a list of ints and overflows
-        vals = list(_flat(data))
+        vals = list(_flat(data)) if isinstance(data, (list, tuple)) else [data]  # ember.tensor(1e20), tensor(-inf)
         if not builtins.any(isinstance(v, float) for v in vals) and _has_big_int(np.array(vals, dtype=object)):
             raise RuntimeError(
                 "ember.tensor: Overflow when unpacking long: a Python int in the data does not fit in int64 "
@@ -73,10 +73,12 @@ def _infer_np(data, dtype):
             raise TypeError(f"ember.tensor: complex data cannot be stored as {dtype} (it would discard the imaginary "
                             "part); use a complex dtype, or pass the real part (x.real)")
     if dtype is not None:
-        return arr.astype(dtype.np)
+        with np.errstate(over="ignore"):  # 1e300 as float32 is inf, silently as torch's
+            return arr.astype(dtype.np)
     k = arr.dtype.kind
     if k == "f":
-        return arr.astype(D.get_default_dtype().np) if not isinstance(data, np.ndarray) else arr
+        with np.errstate(over="ignore"):
+            return arr.astype(D.get_default_dtype().np) if not isinstance(data, np.ndarray) else arr
     if k in "iu":
         return arr.astype(np.int64)
     if k == "b":
