@@ -46,6 +46,12 @@ def _promote(a, b, op, to_float=False):
         elif isinstance(s, numbers.Integral):
             if k == "b":
                 t = cast(t, D.int64)
+            elif k in "iu":
+                info = np.iinfo(t._data.dtype)
+                if not info.min <= s <= info.max and -(2 ** 63) <= s < 2 ** 63:
+                    # torch converts the number to the tensor's dtype, wrapping around: uint8 + -3 adds 253,
+                    # int8 * 300 multiplies by 44 (and uint8 < 300 compares with 44)
+                    s = int(np.array(s, dtype=np.int64).astype(t._data.dtype))
         elif isinstance(s, numbers.Real):
             if k not in "fc":
                 t = cast(t, D.get_default_dtype())
@@ -235,6 +241,20 @@ def _same(a, b):
     return a.__class__ is float and isinstance(b, Tensor) and b._data.dtype.kind == "f"
 
 
+
+def _alpha_scaled(input, other, alpha, op):
+    """``(input, alpha * other)`` for ``add``/``sub`` with ``alpha != 1``: the operands are promoted first, so
+    ``alpha * other`` is computed in the result dtype (an int8 or uint8 ``other`` does not wrap around before
+    it meets a float ``input``), as torch's."""
+    input, other = _promote(input, other, op)
+    kind = (input if isinstance(input, Tensor) else other)._data.dtype.kind
+    if kind in "iub" and not isinstance(alpha, numbers.Integral):
+        raise RuntimeError(f"{op}: for integer or bool tensors, alpha must be an integer, got {alpha!r}; "
+                           "convert the tensors to a floating dtype first")
+    if kind == "b" and not isinstance(alpha, builtins.bool):
+        raise RuntimeError(f"{op}: bool tensors take a bool alpha only, got {alpha!r}; convert them to an integer dtype")
+    return input, other * alpha
+
 @tensor_method(dunder="__add__")
 def add(input, other, *, alpha=1, out=None):
     """a + alpha * b with broadcasting."""
@@ -247,7 +267,7 @@ def add(input, other, *, alpha=1, out=None):
     if alpha == 1 and _same(input, other):
         return Add()(input, other)
     if alpha != 1:
-        other = other * alpha
+        input, other = _alpha_scaled(input, other, alpha, "add")
     input, other = _promote(input, other, "add")
     if input.__class__ is not Tensor and not isinstance(input, Tensor):
         return Add()(other, input) if isinstance(other, Tensor) else Add()(input, other)
@@ -265,11 +285,11 @@ def sub(input, other, *, alpha=1, out=None):
             return Sub()(input, other)
     if alpha == 1 and _same(input, other):
         return Sub()(input, other)
-    if alpha != 1:
-        other = other * alpha
     for v in (input, other):
         if isinstance(v, Tensor) and v._data.dtype == np.bool_:
             raise TypeError("sub: subtraction, the `-` operator, with bool tensors is not supported; use ^ or logical_xor()")
+    if alpha != 1:
+        input, other = _alpha_scaled(input, other, alpha, "sub")
     input, other = _promote(input, other, "sub")
     return Sub()(input, other)
 
@@ -352,7 +372,12 @@ class Remainder(_Binary):
 
     def forward(self, a, b):
         with np.errstate(divide="ignore", invalid="ignore"):
-            return np.fmod(a, b) if self.trunc else np.remainder(a, b)
+            r = np.fmod(a, b)
+            if self.trunc:
+                return r
+            # torch's float remainder: fmod, then + b where the signs differ; a zero keeps the dividend's sign
+            # (-2.5 % 1.25 is -0.0), where NumPy's remainder gives the divisor's
+            return np.where((r != 0) & ((r < 0) != (np.asarray(b) < 0)), r + b, r)
 
     def backward(self, ns, g, ins, out):
         gb = None
@@ -520,6 +545,14 @@ def where(condition, input=None, other=None, *, out=None):
         raise TypeError(f"where: expected condition to be a bool tensor, got {cond.dtype}")
     if not isinstance(input, Tensor) and not isinstance(other, Tensor):
         input = tensor(input)
+    for t, s in ((input, other), (other, input)):
+        if (isinstance(t, Tensor) and t._data.dtype.kind in "iu" and isinstance(s, numbers.Integral)
+                and not isinstance(s, builtins.bool)):
+            info = np.iinfo(t._data.dtype)
+            lo = -info.max if info.kind == "u" else info.min  # torch's overflow check lets uint8 take -255 .. -1
+            if not lo <= s <= info.max:
+                raise RuntimeError(f"where: the value {s} cannot be converted to {D.from_numpy(t._data.dtype)} "
+                                   f"without overflow (it holds {info.min} .. {info.max}); convert the tensor first")
     a, b = _promote(input, other, "where")
     if isinstance(a, Tensor):
         b = _t(b, like=a)
@@ -579,8 +612,11 @@ def clamp(input, min=None, max=None, *, out=None):
         return _clamp_tensor(input, min, max)
     lo = min._data if isinstance(min, Tensor) else min
     hi = max._data if isinstance(max, Tensor) else max
-    if input._data.dtype.kind != "f" and (isinstance(lo, float) or isinstance(hi, float)):
+    kind = input._data.dtype.kind
+    if kind != "f" and (isinstance(lo, float) or isinstance(hi, float)):
         input = cast(input, D.get_default_dtype())
+    elif kind == "b" and any(isinstance(v, numbers.Integral) and not isinstance(v, builtins.bool) for v in (lo, hi)):
+        input = cast(input, D.int64)  # torch's promotion: bool with an int bound is int64 (clamp(mask, min=2) is 2)
     return Clamp(lo, hi)(input)
 
 
@@ -623,9 +659,10 @@ def _clamp_tensor(input, min, max):  # noqa: A002
     else:
         big = np.iinfo(dt).max
     bounds = []
-    for b, default in ((min, -big if dt.kind != "b" else False), (max, big)):
+    small = -big if dt.kind == "f" else (False if dt.kind == "b" else np.iinfo(dt).min)
+    for b, default in ((min, small), (max, big)):
         if b is None:
-            b = Tensor._wrap(np.asarray(default if dt.kind != "i" or default > 0 else np.iinfo(dt).min, dtype=dt))
+            b = Tensor._wrap(np.asarray(default, dtype=dt))
         b = _t(b, like=x)
         if b._data.dtype != dt:
             b = cast(b, D._by_np[dt])
@@ -704,11 +741,30 @@ arctan2 = atan2
 tensor_method(arctan2, "arctan2", inplace=True)
 
 
+class Hypot(BinaryNode):
+    """``sqrt(a**2 + b**2)`` without overflow (NumPy's ``hypot``); gradients ``g * a / out``, ``g * b / out``."""
+
+    name = "HypotBackward0"
+    saves = {0: (0,), 1: (1,)}
+    save_out = True
+
+    def forward(self, a, b):
+        return np.hypot(a, b)
+
+    def backward(self, ns, g, ins, out):
+        a, b = ins
+        need = self.needs
+        return (g * a / out if need[0] else None), (g * b / out if need[1] else None)
+
+
 @tensor_method(inplace=True)
 def hypot(input, other, *, out=None):
+    """``sqrt(input**2 + other**2)`` elementwise, in the promoted floating dtype (integer operands are not
+    squared in their own dtype, and large values do not overflow)."""
     if out is not None:
         return _out.into(out, "hypot", hypot, input, other)
-    return sqrt(input * input + other * other)
+    input, other = _promote(input, other, "hypot", to_float=True)
+    return Hypot()(input, other)
 
 
 @tensor_method(inplace=True)
@@ -804,9 +860,9 @@ def ldexp(input, other, *, out=None):  # noqa: A002
     """``input * 2 ** other`` (differentiable in ``input``)."""
     if out is not None:
         return _out.into(out, "ldexp", ldexp, input, other)
-    x = _floatify(input, "ldexp") if isinstance(input, Tensor) else input
-    e = other._data if isinstance(other, Tensor) else np.asarray(other)
-    dt = x._data.dtype if isinstance(x, Tensor) else D.get_default_dtype().np
+    x, e = _promote(input, other, "ldexp", to_float=True)  # torch's result dtype: float64 exponents widen
+    dt = (x if isinstance(x, Tensor) else e)._data.dtype
+    e = e._data if isinstance(e, Tensor) else np.asarray(e)
     return x * Tensor._wrap(np.exp2(e.astype(np.float64)).astype(dt))
 
 

@@ -1,0 +1,154 @@
+"""Regressions from a differential audit of ember's tensor ops and autograd against torch (the oracle):
+type promotion, integer wrap-around, reductions, indexing and shape ops. Each test runs the same program
+in both and compares values, dtypes, shapes and gradients."""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+import ember
+
+
+def _np(t):
+    return t.detach().numpy()
+
+
+def _same(e, t, tol=1e-6):
+    assert str(e.dtype).split(".")[-1] == str(t.dtype).split(".")[-1], (e.dtype, t.dtype)
+    assert tuple(e.shape) == tuple(t.shape), (tuple(e.shape), tuple(t.shape))
+    en, tn = _np(e), _np(t)
+    if tn.dtype.kind == "f":
+        np.testing.assert_allclose(en, tn, rtol=tol, atol=tol)
+        z = (tn == 0) & (en == 0)
+        np.testing.assert_array_equal(np.signbit(en[z]), np.signbit(tn[z]))  # -0.0 where torch has -0.0
+    else:
+        np.testing.assert_array_equal(en, tn)
+
+
+def _both(fn, *arrays, grad=False, tol=1e-6):
+    """Run ``fn(module, *tensors)`` in ember and torch; compare outputs and (float64) input gradients."""
+    res = []
+    for m in (ember, torch):
+        ins = [m.tensor(a.copy(), requires_grad=grad and a.dtype.kind == "f") for a in arrays]
+        out = fn(m, *ins)
+        grads = None
+        leaves = [i for i in ins if i.requires_grad]
+        if leaves:
+            w = m.tensor(np.random.RandomState(0).randn(*out.shape)).to(out.dtype)
+            grads = m.autograd.grad((out * w).sum(), leaves)
+        res.append((out, grads))
+    (eo, eg), (to, tg) = res
+    _same(eo, to, tol)
+    assert (eg is None) == (tg is None)
+    if tg is not None:
+        for a, b in zip(eg, tg):
+            _same(a, b, tol)
+
+
+_RS = np.random.RandomState(7)
+_U8 = np.array([0, 7, 200, 255], dtype=np.uint8)
+_I8 = np.array([-100, -1, 0, 100], dtype=np.int8)
+_F64 = np.array([1.5, -2.0, 3.0, 0.5])
+
+
+@pytest.mark.parametrize("ints", [_U8, _I8])
+def test_hypot_promotes_integer_operands_before_squaring(ints):
+    # ember squared the uint8/int8 operand in its own dtype: hypot(1.5, 200 as uint8) was 8.54
+    _both(lambda m, a, b: m.hypot(a, b), _F64, ints, grad=True)
+    _both(lambda m, a, b: m.hypot(b, a), _F64, ints, grad=True)
+
+
+def test_hypot_does_not_overflow():
+    _both(lambda m, a, b: m.hypot(a, b), np.array([1e200, -3e300, 0.5]), np.array([1e200, 4e300, 1.2]), grad=True)
+    _both(lambda m, a, b: m.hypot(a, b), np.array([3e30], dtype=np.float32), np.array([4e30], dtype=np.float32))
+
+
+@pytest.mark.parametrize("op", ["add", "sub"])
+@pytest.mark.parametrize("other", [_U8, _I8, np.array(200, dtype=np.uint8), _RS.rand(4) > 0.5])
+@pytest.mark.parametrize("first", [_F64, _F64.astype(np.float32), np.array([3, -4, 5, 6]),
+                                   np.array([3, -4, 5, 6], dtype=np.int32)])
+def test_alpha_scales_in_the_result_dtype(op, first, other):
+    # ember computed alpha * other in other's dtype: add(f64, uint8 200, alpha=2) gave 147 (400 wrapped)
+    if op == "sub" and other.dtype == np.bool_:
+        for m in (ember, torch):
+            with pytest.raises((RuntimeError, TypeError)):
+                m.sub(m.tensor(first), m.tensor(other), alpha=2)
+        return
+    _both(lambda m, a, b: getattr(m, op)(a, b, alpha=2), first, other, grad=True)
+    _both(lambda m, a, b: getattr(m, op)(a, b, alpha=-3), first, other)
+
+
+def test_alpha_float_with_integer_tensors_raises():
+    for m in (ember, torch):
+        with pytest.raises(RuntimeError, match="alpha"):
+            m.add(m.tensor([1, 2]), m.tensor([3, 4]), alpha=0.5)
+
+
+def test_clamp_bool_with_integer_bound_promotes():
+    # ember kept bool: clamp(mask, min=2) gave True, torch 2 (int64)
+    b = np.array([True, False])
+    _both(lambda m, a: m.clamp(a, min=2), b)
+    _both(lambda m, a: m.clamp(a, max=0), b)
+    _both(lambda m, a: m.clamp(a, min=0.5), b)
+
+
+@pytest.mark.parametrize("dt", [np.uint8, np.int8, np.int16])
+def test_clamp_small_integer_tensor_bound(dt):
+    # clamp(uint8, max=uint8 tensor) raised OverflowError building the missing lower bound (-255)
+    x = np.array([0, 7, 100, 127], dtype=dt)
+    _both(lambda m, a, hi: m.clamp(a, max=hi), x, np.array(50, dtype=dt))
+    _both(lambda m, a, lo: m.clamp(a, min=lo), x, np.array(50, dtype=dt))
+
+
+@pytest.mark.parametrize("e", [np.array([1.0, -2.0, 3.0]), np.array([1, -2, 3]), np.array(2.0)])
+@pytest.mark.parametrize("x", [np.array([1.5, -2.0, 0.25], dtype=np.float32), np.array([1.5, -2.0, 0.25], dtype=np.float16),
+                               np.array([1, 2, 3])])
+def test_ldexp_result_dtype(x, e):
+    # ember kept the input's dtype: ldexp(float32, float64) was float32 (torch: float64)
+    _both(lambda m, a, b: m.ldexp(a, b), x, e)
+
+
+@pytest.mark.parametrize("div", [1.25, -1.25, 2.5, -2.5, np.inf, -np.inf])
+def test_remainder_zero_keeps_the_dividends_sign(div):
+    # NumPy's remainder gives a zero the divisor's sign; torch's (fmod, then + divisor) the dividend's
+    x = np.array([-2.5, 2.5, 0.0, -0.0, 1.0, -1.0, 3.75, -3.75])
+    fin = bool(np.isfinite(div))
+    _both(lambda m, a: a % div, x, grad=fin)
+    _both(lambda m, a: m.remainder(a, m.tensor(div)), x, grad=fin)
+    _both(lambda m, a: m.remainder(m.tensor(div), a), x)
+    _both(lambda m, a: m.remainder(a.float(), div), x)
+
+
+@pytest.mark.parametrize("s", [-3, 300, -129, 256, 70000, -1])
+@pytest.mark.parametrize("dt", [np.uint8, np.int8, np.int16, np.int32])
+@pytest.mark.parametrize("op", ["add", "sub", "mul", "lt", "eq", "ge", "where", "maximum_t", "fmod", "bitwise_and"])
+def test_python_int_wraps_into_the_tensor_dtype(op, dt, s):
+    # torch converts an out-of-range Python int to the tensor's integer dtype (wrapping around);
+    # ember raised NumPy's OverflowError (arithmetic) or compared mathematically (uint8 < 300 was all True)
+    x = np.array([0, 7, 100, 127, 3], dtype=dt)
+    fns = {
+        "add": lambda m, a: a + s, "sub": lambda m, a: a - s, "mul": lambda m, a: a * s,
+        "lt": lambda m, a: a < s, "eq": lambda m, a: a == s, "ge": lambda m, a: m.ge(a, s),
+        "where": lambda m, a: m.where(a > 5, a, s), "maximum_t": lambda m, a: a.add(s, alpha=2),
+        "fmod": lambda m, a: m.fmod(a, s) if (np.array(s).astype(dt) != 0) else a,
+        "bitwise_and": lambda m, a: a & s,
+    }
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            want = fns[op](torch, torch.tensor(x))
+        except RuntimeError:  # torch's where checks the range (uint8 takes -255 .. 255): ember must raise too
+            with pytest.raises(RuntimeError, match="overflow"):
+                fns[op](ember, ember.tensor(x))
+            return
+        _same(fns[op](ember, ember.tensor(x)), want)
+
+
+def test_tensor_of_a_large_or_infinite_python_float():
+    # ember.tensor(float('inf')) and ember.tensor(1e20) raised TypeError ('float' object is not iterable)
+    for v in (float("inf"), float("-inf"), 1e20, -3e300, float("nan")):
+        _same(ember.tensor(v), torch.tensor(v))
+        _same(ember.tensor(v, dtype=ember.float32), torch.tensor(v, dtype=torch.float32))
