@@ -12,10 +12,10 @@ from .. import _dtype as D
 from .._tensor import Tensor
 from ..autograd.engine import BinaryNode, Node
 from ._registry import tensor_method
-from ._helpers import _check_tensor, _floatify, _public, _t
+from ._helpers import _check_tensor, _public, _t
 from .creation import ones_like, tensor
 from .casting import cast
-from .unary import _arr, abs, sqrt
+from .unary import _arr, abs
 
 
 def _promote(a, b, op, to_float=False):
