@@ -54,6 +54,7 @@ class CheckpointConnector:
         self.resume_path = None
         self._stateful = False           # this epoch's loader position came from the checkpoint
         self._buffer_slots: list = []    # (state_dict key, owning module, buffer name)
+        self._own_key, self._own = None, []
 
     # -- the loop's consistent points -----------------------------------------------------------
     def mark(self, phase: str) -> None:
@@ -131,6 +132,14 @@ class CheckpointConnector:
                 out[key] = b._data.copy()
         return out
 
+    def _own_callbacks(self):
+        """ember's own callbacks among the trainer's (see ``_own``), cached while the same callbacks are there."""
+        cbs = self.trainer.callbacks
+        key = tuple(map(id, cbs))
+        if self._own_key != key:
+            self._own_key, self._own = key, [cb for cb in cbs if _own(cb)]
+        return self._own
+
     def _optimizer_groups(self):
         """The optimizers' hyperparameters (schedulers change them after the step; the per-parameter
         state changes only in the step, which is followed by a mark)."""
@@ -139,8 +148,6 @@ class CheckpointConnector:
 
     def _loop_state(self, trained=False, epoch_done=False, marking=False) -> dict:
         """Everything a checkpoint holds except the parameters, copied where it may change later."""
-        import ember
-
         t = self.trainer
         m = t.lightning_module
         st = {
@@ -153,7 +160,7 @@ class CheckpointConnector:
                       "after_batch": bool(trained)},
             "optimizer_groups": self._optimizer_groups(),
             "lr_schedulers": [_copy(c.scheduler.state_dict()) for c in t.lr_scheduler_configs],
-            "callbacks": {cb.state_key: _copy(cb.state_dict()) for cb in t.callbacks if _own(cb)},
+            "callbacks": {cb.state_key: _copy(cb.state_dict()) for cb in self._own_callbacks()},
             "rng": None if trained else capture_rng(raw=True),  # None: see fix_rng
             "metrics": {"callback": dict(t.callback_metrics), "logged": dict(t.logged_metrics),
                         "progress_bar": dict(t.progress_bar_metrics)},
@@ -168,13 +175,15 @@ class CheckpointConnector:
         if prec:
             st[type(t.precision_plugin).__qualname__] = prec
         if t._results is not None:
-            st["results"] = _storable(t._results.state_dict())
+            st["results"] = t._results.storable_state_dict()
         if hasattr(t.train_dataloader, "state_dict"):
             n = t.num_training_batches  # (the epoch's batches may be fewer than the loader's: limit_train_batches)
             st["dataloader"] = _loader_state(t.train_dataloader,
                                              finished=epoch_done or (n is not None and t._batches_seen >= n))
         if t._batches_seen and t._accumulating(t._batches_seen - 1):
             # copies: the next backward accumulates into these arrays in place
+            import ember
+
             st["grads"] = {k: ember.Tensor._wrap(p.grad._data.copy()) for k, p in m.named_parameters()
                            if p.grad is not None}
         return st

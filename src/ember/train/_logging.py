@@ -115,6 +115,25 @@ class _Metric:
         return [self.name, self.stage, self.fx, self.on_step, self.on_epoch, self.reduce, self.prog_bar,
                 self.logger, self.total, self.weight, self.step_value]
 
+    def storable_state(self):
+        """``state()`` as checkpoint data: the running values as plain floats."""
+        return [self.name, self.stage, self.fx, self.on_step, self.on_epoch, self.reduce, self.prog_bar,
+                self.logger, _plain(self.total), _plain(self.weight), _plain(self.step_value)]
+
+
+def _plain(v):
+    """A running value as checkpoint data: None, an int or a float (one-element tensors and float subclasses
+    such as MetricValue become floats; anything else, None)."""
+    c = v.__class__
+    if v is None or c is float or c is int or c is bool:
+        return v
+    d = getattr(v, "_data", None)
+    if d is not None:
+        return float(d.reshape(())) if getattr(d, "size", 2) == 1 else None
+    if isinstance(v, (int, float)):
+        return float(v) if isinstance(v, float) else int(v)
+    return None
+
 
 class ResultCollection:
     """Holds what ``self.log`` recorded during the current stage (train/validate/test)."""
@@ -230,6 +249,11 @@ class ResultCollection:
     # checkpointing (exact resume of epoch aggregates)
     def state_dict(self):
         return {"stage": self.stage, "metrics": [m.state() for m in self.metrics.values()],
+                "seen": {k: sorted(v) for k, v in self.seen.items()}}
+
+    def storable_state_dict(self):
+        """``state_dict()`` as checkpoint data (what the fit loop records at each consistent point)."""
+        return {"stage": self.stage, "metrics": [m.storable_state() for m in self.metrics.values()],
                 "seen": {k: sorted(v) for k, v in self.seen.items()}}
 
     def load_state_dict(self, state):
