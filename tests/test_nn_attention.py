@@ -255,3 +255,44 @@ def test_transformer_errors():
         layer(ember.zeros(2, 5, 7))
     with pytest.raises(ValueError, match=r"embed_dim \(8\) must be divisible by num_heads \(3\)"):
         TransformerEncoderLayer(8, 3)
+
+
+@pytest.mark.parametrize("masked", ["bool", "float"])
+@pytest.mark.parametrize("grad_mask", [False, True])
+def test_sdpa_fully_masked_row_gives_zeros_like_torch(masked, grad_mask):
+    # torch's sdpa uses _safe_softmax: a query row with every key masked attends nothing (zeros, zero gradients)
+    rng = np.random.RandomState(0)
+    q, k, v = rng.randn(1, 2, 3, 4), rng.randn(1, 2, 5, 4), rng.randn(1, 2, 5, 4)
+    if masked == "bool":
+        m = np.ones((3, 5), bool)
+        m[1] = False
+    else:
+        m = rng.randn(3, 5)
+        m[1] = -np.inf
+    tq, tk, tv = (torch.tensor(a, requires_grad=True) for a in (q, k, v))
+    eq, ek, ev = (ember.tensor(a, requires_grad=True) for a in (q, k, v))
+    tm = torch.tensor(m, requires_grad=grad_mask and masked == "float")
+    em = ember.tensor(m, requires_grad=grad_mask and masked == "float")
+    to = torch.nn.functional.scaled_dot_product_attention(tq, tk, tv, attn_mask=tm)
+    eo = ember.nn.functional.scaled_dot_product_attention(eq, ek, ev, attn_mask=em)
+    np.testing.assert_allclose(eo.detach().numpy(), to.detach().numpy(), rtol=1e-10, atol=1e-12)
+    w = rng.randn(*to.shape)
+    (to * torch.tensor(w)).sum().backward()
+    (eo * ember.tensor(w)).sum().backward()
+    for a, b in ((eq, tq), (ek, tk), (ev, tv)):
+        np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("need_weights", [False, True])
+def test_mha_fully_masked_row_matches_torch(need_weights):
+    # need_weights=False runs torch's sdpa (zeros for a query with every key masked); True its softmax (NaN)
+    rng = np.random.RandomState(1)
+    tm = torch.nn.MultiheadAttention(6, 2, dtype=torch.float64)
+    em = ember.nn.MultiheadAttention(6, 2, dtype=ember.float64)
+    em.load_state_dict({k: ember.tensor(v.detach().numpy()) for k, v in tm.state_dict().items()})
+    q, k = rng.randn(4, 2, 6), rng.randn(5, 2, 6)
+    mask = rng.rand(4, 4, 5) < 0.3
+    mask[3, 1] = True  # batch 1, head 1: query 1 sees no key
+    to = tm(torch.tensor(q), torch.tensor(k), torch.tensor(k), attn_mask=torch.tensor(mask), need_weights=need_weights)
+    eo = em(ember.tensor(q), ember.tensor(k), ember.tensor(k), attn_mask=ember.tensor(mask), need_weights=need_weights)
+    np.testing.assert_allclose(eo[0].detach().numpy(), to[0].detach().numpy(), rtol=1e-10, atol=1e-12, equal_nan=True)

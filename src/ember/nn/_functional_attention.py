@@ -109,7 +109,7 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
                 f"{_shape(scores)} (..., L={L}, S={S})"
             ) from None
         scores = scores + m
-    attn = E.softmax(scores, -1)
+    attn = _fused.safe_softmax(scores)  # rows with every key masked give zeros, as torch's
     if dropout_p > 0:
         attn = _dropout(attn, dropout_p)
     return E.matmul(attn, v)
@@ -265,7 +265,8 @@ def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_head
     scores = E.matmul(q * (1.0 / math.sqrt(head_dim)), E.transpose(k, 1, 2))
     if attn_mask is not None:
         scores = scores + attn_mask
-    weights = E.softmax(scores, -1)
+    # need_weights=False runs torch's sdpa, whose softmax gives zeros for rows with every key masked
+    weights = E.softmax(scores, -1) if need_weights else _fused.safe_softmax(scores)
     if dropout_p > 0.0:
         weights_d = _dropout(weights, dropout_p)
     else:

@@ -752,6 +752,8 @@ class _SDPA(Node):
         s -= m
         np.exp(s, out=s)
         d = _rowsum(s)
+        if not d.all():  # rows whose scores are all -inf attend nothing: zeros, as torch's _safe_softmax
+            d = np.where(d == 0, d.dtype.type(np.inf), d)
         with np.errstate(invalid="ignore", divide="ignore"):
             s /= d
         self.stats = (m, d)  # per row: enough to rebuild P exactly in backward
@@ -769,7 +771,7 @@ class _SDPA(Node):
                 s = s + O.tensor(np.triu(np.full((L, S), -np.inf, dtype=s._data.dtype), 1))
             elif self.mask is not None:
                 s = s + O.tensor(self.mask)
-            p = O.softmax(s, -1)
+            p = safe_softmax(s)
             gv = O.matmul(O.transpose(p, -2, -1), g) if req[2] else None
             dp = O.matmul(g, O.transpose(v, -2, -1))
             ds = p * (dp - (dp * p).sum(-1, keepdim=True)) * sc
@@ -791,6 +793,16 @@ class _SDPA(Node):
         gq = np.matmul(dp, k) if req[0] else None
         gk = np.matmul(np.swapaxes(dp, -1, -2), q) if req[1] else None
         return gq, gk, gv
+
+
+def safe_softmax(s):
+    """softmax over the last dim with zeros (and zero gradients) for rows whose entries are all -inf, as torch's
+    ``_safe_softmax`` in scaled_dot_product_attention (plain softmax gives NaN there)."""
+    dead = np.all(s._data == -np.inf, axis=-1, keepdims=True)
+    if not dead.any():
+        return O.softmax(s, -1)
+    dead, zero = O.tensor(dead), O.tensor(np.zeros((), dtype=s._data.dtype))
+    return O.where(dead, zero, O.softmax(O.where(dead, zero, s), -1))  # no NaN in either direction
 
 
 def sdpa(q, k, v, scale, mask=None, causal=False):
