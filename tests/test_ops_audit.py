@@ -152,3 +152,96 @@ def test_tensor_of_a_large_or_infinite_python_float():
     for v in (float("inf"), float("-inf"), 1e20, -3e300, float("nan")):
         _same(ember.tensor(v), torch.tensor(v))
         _same(ember.tensor(v, dtype=ember.float32), torch.tensor(v, dtype=torch.float32))
+
+
+# ---- reductions -------------------------------------------------------------------------------------------
+
+_X3 = np.random.RandomState(3).randn(2, 3, 4)
+
+
+@pytest.mark.parametrize("dim", [(), []])
+@pytest.mark.parametrize("keepdim", [False, True])
+@pytest.mark.parametrize("op", ["sum", "mean", "nansum", "nanmean", "var", "std", "var0", "amax", "amin",
+                                "count_nonzero", "var_mean", "std_mean", "norm", "logsumexp"])
+def test_empty_dim_list_reduces_every_dim(op, dim, keepdim):
+    # torch reduces over every dim for dim=(); ember's mean gave the sum, var nan, std garbage, count_nonzero
+    # the elementwise mask. Compared with torch's explicit dim=(0, 1, 2): torch 2.13's var/std gradients for
+    # dim=() use n = 1 (its own gradcheck fails there), and its logsumexp(dim=()) without keepdim raises.
+    fns = {
+        "var0": lambda m, a, d: m.var(a, dim=d, keepdim=keepdim, correction=0),
+        "count_nonzero": lambda m, a, d: m.count_nonzero(a, dim=d),
+        "var_mean": lambda m, a, d: m.stack(m.var_mean(a, dim=d, keepdim=keepdim)),
+        "std_mean": lambda m, a, d: m.stack(m.std_mean(a, dim=d, keepdim=keepdim)),
+    }
+    fn = fns.get(op, lambda m, a, d: getattr(m, op)(a, dim=d, keepdim=keepdim))
+    every = None if op == "norm" else (0, 1, 2)  # torch.norm(p="fro") takes at most 2 dims
+    _both(lambda m, a: fn(m, a, dim if m is ember else every), _X3, grad=op != "count_nonzero")
+    if op != "count_nonzero":
+        assert ember.autograd.gradcheck(lambda a: fn(ember, a, dim), (ember.tensor(_X3, requires_grad=True),))
+    if op in ("sum", "mean", "amax", "count_nonzero"):  # torch agrees with itself here: compare with dim=() too
+        _both(lambda m, a: fn(m, a, dim), _X3, grad=op != "count_nonzero")
+
+
+@pytest.mark.parametrize("keepdim", [False, True])
+def test_aminmax_keepdim_without_dim(keepdim):
+    for e, t in zip(ember.aminmax(ember.tensor(_X3), keepdim=keepdim), torch.aminmax(torch.tensor(_X3), keepdim=keepdim)):
+        _same(e, t)
+
+
+_XN = np.array([[1.0, np.nan, 3.0, 2.0], [4.0, 5.0, np.nan, np.nan], [1.0, 1.0, 2.0, 2.0], [0.5, 3.0, -1.0, 7.0]])
+
+
+@pytest.mark.parametrize("dim", [0, 1, -1])
+@pytest.mark.parametrize("keepdim", [False, True])
+def test_median_propagates_nan(dim, keepdim):
+    # ember's median skipped NaNs (sorted last) and returned a number; torch's is NaN with the first NaN's index
+    e = ember.median(ember.tensor(_XN, requires_grad=True), dim, keepdim)
+    t = torch.median(torch.tensor(_XN, requires_grad=True), dim, keepdim)
+    _same(e.values, t.values)
+    _same(e.indices, t.indices)
+    _both(lambda m, a: m.median(a, dim, keepdim).values, _XN, grad=True)
+
+
+def test_median_of_all_elements_nan_and_ties():
+    _both(lambda m, a: m.median(a), _XN, grad=True)  # NaN; the gradient shared by the NaNs, as torch's
+    ties = np.array([[1.0, 2.0, 2.0], [3.0, 2.0, 0.0]])
+    _both(lambda m, a: m.median(a), ties, grad=True)  # the gradient shared evenly by the tied values
+    _both(lambda m, a: m.nanmedian(a), np.array([1.0, 2.0, np.nan, 2.0, 3.0]), grad=True)
+    _both(lambda m, a: m.nanmedian(a), np.full((2, 2), np.nan), grad=True)  # all NaN: still differentiable
+
+
+@pytest.mark.parametrize("op", ["median", "nanmedian"])
+@pytest.mark.parametrize("keepdim", [False, True])
+def test_median_of_0d_with_dim(op, keepdim):
+    for v in (1.5, np.nan):
+        e = getattr(ember, op)(ember.tensor(v), 0, keepdim)
+        t = getattr(torch, op)(torch.tensor(v), 0, keepdim)
+        _same(e[0], t[0])
+        _same(e[1], t[1])
+
+
+@pytest.mark.parametrize("op", ["quantile", "nanquantile"])
+@pytest.mark.parametrize("dim", [None, 0, 1])
+@pytest.mark.parametrize("keepdim", [False, True])
+@pytest.mark.parametrize("interp", ["linear", "lower", "higher", "midpoint", "nearest"])
+def test_quantile_q_shapes_nan_and_gradients(op, dim, keepdim, interp):
+    # a 0-d tensor q gave a (1,)-shaped result; nanquantile did not record a gradient
+    x = np.random.RandomState(5).randn(4, 5)
+    for q in (0.3, "t0", "t1"):
+        def fn(m, a, q=q):
+            qq = m.tensor(0.7, dtype=a.dtype) if q == "t0" else (m.tensor([0.2, 0.9], dtype=a.dtype) if q == "t1" else q)
+            return getattr(m, op)(a, qq, dim=dim, keepdim=keepdim, interpolation=interp)
+        _both(fn, x, grad=True)
+        if dim is not None:  # NaN slices: quantile gives NaN, nanquantile skips them (all-NaN rows: NaN)
+            xn = x.copy()
+            xn[0, 1] = xn[2, :] = xn[:, 3] = np.nan
+            _both(fn, xn, grad=True)
+
+
+@pytest.mark.parametrize("op", ["quantile", "nanquantile"])
+@pytest.mark.parametrize("dim", [None, 0])
+@pytest.mark.parametrize("keepdim", [False, True])
+def test_quantile_of_0d(op, dim, keepdim):
+    _both(lambda m, a: getattr(m, op)(a, 0.4, dim=dim, keepdim=keepdim), np.array(1.5), grad=True)
+    _both(lambda m, a: getattr(m, op)(a, m.tensor([0.4, 0.6], dtype=m.float64), dim=dim, keepdim=keepdim),
+          np.array(1.5), grad=True)

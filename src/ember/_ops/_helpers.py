@@ -55,6 +55,14 @@ def _dims(dim, ndim, op="op"):
     return (_dim(dim, ndim, op),)
 
 
+def _rdims(dim, ndim, op="op"):
+    """The axes of a reduction over ``dim``: as ``_dims``, but an empty tuple or list means every dim (None),
+    as torch's ``sum``/``mean``/``var``/``std``/``amax``/``count_nonzero``/... take ``dim=()``."""
+    if isinstance(dim, (tuple, list)) and len(dim) == 0:
+        return None
+    return _dims(dim, ndim, op)
+
+
 def _shape_arg(shape, op="op"):
     if len(shape) == 1 and isinstance(shape[0], (tuple, list, Size)):
         shape = shape[0]

@@ -10,7 +10,7 @@ from .. import _dtype as D
 from .._tensor import Tensor
 from ..autograd.engine import Node
 from ._registry import tensor_method
-from ._helpers import _check_tensor, _dim, _dims, _public, _pyslice
+from ._helpers import _check_tensor, _dim, _dims, _public, _rdims, _pyslice
 from .creation import ones_like, tensor, zeros_like
 from .casting import cast
 from .unary import abs, exp, isfinite, log, logical_xor, sqrt
@@ -105,9 +105,9 @@ def mean(input, dim=None, keepdim=False, *, dtype=None, out=None):
             f"mean(): could not infer output dtype. Input dtype must be floating point, got {input.dtype}; "
             "use x.float().mean() or mean(dtype=ember.float32)"
         )
-    axes = _dims(dim, input.ndim, "mean")
+    axes = _rdims(dim, input.ndim, "mean")
     n = input._data.size if axes is None else int(np.prod([input.shape[a] for a in axes]))
-    return (Mean if dim is None else MeanDim)(axes if axes != () else None, keepdim, (1.0 / n) if n else math.nan)(input)
+    return (Mean if dim is None else MeanDim)(axes, keepdim, (1.0 / n) if n else math.nan)(input)
 
 
 class Mean(Sum):
@@ -356,7 +356,7 @@ _EXTREME_NODES = {"amax": AMax, "amin": AMax, "max": _MaxAll, "min": _MinAll}
 
 
 def _extreme(x, dim, keepdim, is_max, op):
-    axes = _dims(dim, x.ndim, op) if dim not in ((), []) else None
+    axes = _rdims(dim, x.ndim, op)
     if x._data.size == 0 and (axes is None or builtins.any(x.shape[a] == 0 for a in axes)):
         raise RuntimeError(f"{op}(): cannot reduce over an empty dimension (shape {tuple(x.shape)})")
     return _EXTREME_NODES[op](axes, keepdim, is_max)(x)
@@ -397,7 +397,7 @@ def var(input, dim=None, unbiased=True, keepdim=False, *, correction=None, out=N
     if correction is None:
         correction = 1 if unbiased is None or unbiased else 0
     if input._data.dtype.kind == "c":  # torch: the mean squared modulus of the deviations, a real tensor
-        axes = _dims(dim, input.ndim, "var")
+        axes = _rdims(dim, input.ndim, "var")
         n = input._data.size if axes is None else int(np.prod([input.shape[a] for a in axes]))
         d = input - mean(input, axes, keepdim=True)
         from .complex_ops import imag, real
@@ -410,7 +410,7 @@ def var(input, dim=None, unbiased=True, keepdim=False, *, correction=None, out=N
         raise RuntimeError(f"var(): input dtype must be floating point, got {input.dtype}")
     if input._data.dtype == np.float16:  # accumulate in float32 and return float16, as torch does
         return cast(var(cast(input, D.float32), dim, unbiased, keepdim, correction=correction), D.float16)
-    axes = _dims(dim, input.ndim, "var")
+    axes = _rdims(dim, input.ndim, "var")
     n = input._data.size if axes is None else int(np.prod([input.shape[a] for a in axes]))
     mu = mean(input, axes, keepdim=True)
     d = input - mu
@@ -441,7 +441,7 @@ def logsumexp(input, dim, keepdim=False, *, out=None):
     """log(sum(exp(x))) over ``dim``, computed stably (finite for logits of +-1e4)."""
     if out is not None:
         return _out.into(out, "logsumexp", logsumexp, input, dim, keepdim)
-    axes = _dims(dim, input.ndim, "logsumexp")
+    axes = _rdims(dim, input.ndim, "logsumexp")
     if input._data.dtype.kind == "c":  # torch: log(sum(exp(z))), shifted by the largest real part
         from .complex_ops import real
 
@@ -579,7 +579,7 @@ def count_nonzero(input, dim=None, *args):
     """The number of non-zero values (over ``dim``: an int, a tuple, or several ints as in ``x.count_nonzero(0, 1)``)."""
     if args:
         dim = (dim,) + args
-    axes = _dims(dim, input.ndim, "count_nonzero")
+    axes = _rdims(dim, input.ndim, "count_nonzero")
     return Tensor._wrap(np.asarray(np.count_nonzero(input._data, axis=axes), dtype=np.int64))
 
 
@@ -610,7 +610,7 @@ def nanmean(input, dim=None, keepdim=False, *, dtype=None, out=None):
     """Mean over the non-NaN elements."""
     if out is not None:
         return _out.into(out, "nanmean", nanmean, input, dim, keepdim, dtype=dtype)
-    cnt = (~np.isnan(input._data)).sum(axis=_dims(dim, input.ndim, "nanmean"), keepdims=keepdim)
+    cnt = (~np.isnan(input._data)).sum(axis=_rdims(dim, input.ndim, "nanmean"), keepdims=keepdim)
     return nansum(input, dim, keepdim, dtype=dtype) / Tensor._wrap(np.asarray(cnt, dtype=input._data.dtype))
 
 
@@ -654,8 +654,6 @@ def aminmax(input, *, dim=None, keepdim=False, out=None):
     """``(min, max)`` over ``dim`` (all elements by default)."""
     if out is not None:
         return _out.into(out, "aminmax", aminmax, input, dim=dim, keepdim=keepdim)
-    if dim is None:
-        return _MinMax((amin(input), amax(input)))
     return _MinMax((amin(input, dim, keepdim), amax(input, dim, keepdim)))
 
 
@@ -697,11 +695,13 @@ def nanmedian(input, dim=None, keepdim=False, *, out=None):  # noqa: A002
     if dim is None:
         flat = x.reshape(-1)
         keep = ~np.isnan(flat._data)
-        if not keep.any():
-            return tensor(np.nan, dtype=x.dtype)
+        if not keep.any():  # all NaN: NaN, its gradient shared by the NaNs as torch's (not a constant)
+            return median(x) if flat.shape[0] else tensor(np.nan, dtype=x.dtype)
         vals = flat[Tensor._wrap(np.flatnonzero(keep))]
         return median(vals)
     ax = _dim(dim, x.ndim, "nanmedian")
+    if x.ndim == 0:
+        return _values_indices_nt(x * 1, tensor(0))
     d = np.moveaxis(x._data, ax, -1)
     n_valid = (~np.isnan(d)).sum(-1)
     order = np.argsort(np.where(np.isnan(d), np.inf, d), axis=-1, kind="stable")
@@ -755,29 +755,16 @@ def mode(input, dim=-1, keepdim=False, *, out=None):  # noqa: A002
 
 @tensor_method
 def nanquantile(input, q, dim=None, keepdim=False, *, interpolation='linear', out=None):  # noqa: A002
-    """``quantile`` ignoring NaNs (not differentiable)."""
+    """``quantile`` leaving NaNs out (an all-NaN slice gives NaN); differentiable as ``quantile``."""
     if _ac.armed and _ac._state.on:  # autocast: torch's float32 list (out=: not cast)
         return _ac.run(_ac.FP32 if out is None else _ac.NONE, nanquantile, input, q, dim, keepdim, interpolation=interpolation, out=out)
     if out is not None:
         return _out.into(out, "nanquantile", nanquantile, input, q, dim, keepdim, interpolation=interpolation)
     _check_tensor(input, "nanquantile")
-    qv = q._data if isinstance(q, Tensor) else np.asarray(q, dtype=np.float64)
-    if np.any((qv < 0) | (qv > 1)):
-        raise RuntimeError("nanquantile() q values must be in the range [0, 1]")
-    method = {"linear": "linear", "lower": "lower", "higher": "higher", "midpoint": "midpoint",
-              "nearest": "nearest"}.get(interpolation)
-    if method is None:
+    if interpolation not in ("linear", "lower", "higher", "nearest", "midpoint"):
         raise RuntimeError(f"nanquantile() interpolation must be one of linear, lower, higher, midpoint or "
                            f"nearest. Got {interpolation!r}")
-    d = input._data
-    with np.errstate(all="ignore"):
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            r = np.nanquantile(d if dim is None else d, qv, axis=None if dim is None else dim, keepdims=keepdim,
-                               method=method)
-    return Tensor._wrap(np.asarray(r).astype(d.dtype))
+    return _quantile(input, q, dim, keepdim, interpolation, "nanquantile", skip_nan=True)
 
 
 @tensor_method
@@ -1074,6 +1061,6 @@ from .shape import cat, diagonal, narrow, reshape, squeeze, stack, unbind  # noq
 from .index import gather  # noqa: E402
 from . import inplace_ops  # noqa: E402,F401  (keeps the modules loading in order)
 from .linalg import matmul  # noqa: E402
-from .sorting import median  # noqa: E402
+from .sorting import _quantile, median  # noqa: E402
 from .. import _out  # noqa: E402
 

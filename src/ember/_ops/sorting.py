@@ -10,8 +10,9 @@ from ._helpers import _dim, _public, _pyslice
 from .creation import zeros_like
 from .unary import _arr
 from .reduce import TakeAlong, _ValuesIndices
-from .shape import flatten, movedim, reshape, select, unsqueeze
+from .shape import flatten, movedim, reshape, select, squeeze, unsqueeze
 from .index import getitem
+from .binary import where
 from .. import _out
 from .. import _autocast as _ac
 
@@ -70,16 +71,51 @@ def kthvalue(input, k, dim=-1, keepdim=False, *, out=None):
     return _ValuesIndices((v, i))
 
 
+def _share_ties(x, value):
+    """``value`` (an element of ``x`` picked by a reduction over all of ``x``) with its gradient shared evenly
+    by every element equal to it (every NaN when it is NaN), as torch's ``median()``/``nanmedian()``."""
+    if not value.requires_grad:
+        return value
+    v = value._data
+    xd = x._data
+    tie = (xd == v) | (np.isnan(xd) & np.isnan(v)) if xd.dtype.kind == "f" else xd == v
+    k = int(tie.sum())
+    if k <= 1:
+        return value
+    xs = x - x.detach()  # zeros (NaN at NaNs) carrying x's gradient
+    z = Tensor._wrap(np.zeros((), xd.dtype))
+    out = value.detach() + (where(Tensor._wrap(tie), xs, z)).sum() / k
+    if out.grad_fn is not None:
+        out.grad_fn._grad_name = value.grad_fn.name()
+    return out
+
+
 @tensor_method
 def median(input, dim=None, keepdim=False, *, out=None):
     if out is not None:
         return _out.into(out, "median", median, input, dim, keepdim)
+    nan = np.isnan(input._data) if input._data.dtype.kind == "f" else None
     if dim is None:
         flat = flatten(input)
         vals, _ = sort(flat)
-        return vals[(flat.shape[0] - 1) // 2]
+        n_nan = int(nan.sum()) if nan is not None else 0
+        # torch: a NaN anywhere makes the median NaN (the first one, NaNs sort last)
+        return _share_ties(input, vals[flat.shape[0] - n_nan if n_nan else (flat.shape[0] - 1) // 2])
     ax = _dim(dim, input.ndim, "median")
-    return kthvalue(input, (input.shape[ax] + 1) // 2, ax, keepdim)
+    if input.ndim == 0:
+        return _ValuesIndices((input * 1, Tensor._wrap(np.zeros((), np.int64))))
+    if nan is None or input.ndim == 0 or not nan.any():
+        return kthvalue(input, (input.shape[ax] + 1) // 2, ax, keepdim)
+    # slices holding a NaN give NaN and the index of their first NaN, as torch's (the stable sort puts it at n - count)
+    vals, idx = sort(input, ax)
+    n = input.shape[ax]
+    cnt = nan.sum(axis=ax, keepdims=True)
+    k = np.where(cnt > 0, n - cnt, (n - 1) // 2).astype(np.int64)
+    v = TakeAlong(k, ax)(vals)
+    i = np.take_along_axis(idx._data, k, ax)
+    if not keepdim:
+        v, i = squeeze(v, ax), np.squeeze(i, ax)
+    return _ValuesIndices((v, Tensor._wrap(i)))
 
 
 @tensor_method
@@ -190,39 +226,66 @@ def quantile(input, q, dim=None, keepdim=False, *, interpolation='linear', out=N
     if interpolation not in ("linear", "lower", "higher", "nearest", "midpoint"):
         raise ValueError(f"quantile: interpolation {interpolation!r} is not one of linear, lower, higher, "
                          "nearest, midpoint")
-    scalar_q = not isinstance(q, Tensor) and np.ndim(q) == 0
+    return _quantile(input, q, dim, keepdim, interpolation, "quantile", skip_nan=False)
+
+
+def _quantile(input, q, dim, keepdim, interpolation, op, skip_nan):
+    """``quantile`` (a NaN in a slice makes its quantiles NaN) or ``nanquantile`` (``skip_nan``: NaNs are left
+    out, an all-NaN slice gives NaN), differentiable through the sorted values as torch's."""
+    scalar_q = np.ndim(_arr(q)) == 0  # a number or a 0-d tensor: no q dim, as torch's
     qa = np.atleast_1d(np.asarray(_arr(q), dtype=np.float64))
+    if qa.ndim > 1:
+        raise RuntimeError(f"{op}() q must be a scalar or 1D tensor, got {qa.ndim} dims")
     if ((qa < 0) | (qa > 1)).any():
-        raise RuntimeError(f"quantile() q values must be in the range [0, 1], got {qa.tolist()}")
+        raise RuntimeError(f"{op}() q values must be in the range [0, 1], got {qa.tolist()}")
     if dim is None:
         src, ax = reshape(input, (-1,)), 0
     else:
-        src, ax = input, _dim(dim, input.ndim, "quantile")
-    s = sort(src, ax)[0]
-    n = s.shape[ax]
-    pos = qa * (n - 1)
+        src, ax = input, _dim(dim, input.ndim, op)
+    if src.ndim == 0:
+        src, ax = reshape(src, (1,)), 0
+    s = movedim(sort(src, ax)[0], ax, -1)  # (..., N), NaNs last
+    nan = np.isnan(s._data) if s._data.dtype.kind == "f" else np.zeros(s.shape, dtype=bool)
+    n_nan = nan.sum(-1, keepdims=True)
+    n = s.shape[-1] - n_nan if skip_nan else np.full(n_nan.shape, s.shape[-1])
+    pos = qa * np.maximum(n - 1, 0)  # (..., Q)
     lo = np.floor(pos).astype(np.int64)
     hi = np.ceil(pos).astype(np.int64)
     frac_ = pos - lo
     if interpolation == "lower":
-        hi, frac_ = lo, frac_ * 0
+        hi = lo
     elif interpolation == "higher":
-        lo, frac_ = hi, frac_ * 0
+        lo = hi
     elif interpolation == "nearest":
         lo = hi = np.round(pos).astype(np.int64)  # round half to even, as torch does
-        frac_ = frac_ * 0
     elif interpolation == "midpoint":
         frac_ = np.where(hi > lo, 0.5, 0.0)
-    pre = (_pyslice(None),) * ax
-    vlo, vhi = getitem(s, pre + (Tensor._wrap(lo),)), getitem(s, pre + (Tensor._wrap(hi),))
-    w = Tensor._wrap(frac_.astype(s._data.dtype).reshape((-1,) + (1,) * (s.ndim - ax - 1)))
-    res = vlo + (vhi - vlo) * w  # (..., Q, ...) with Q at ``ax``
-    res = movedim(res, ax, 0)  # torch puts the q dim first
+    if s.shape[-1] == 0:
+        raise RuntimeError(f"{op}() input tensor must be non-empty")
+    # a slice with a NaN (quantile) is its last sorted value, an all-NaN slice (nanquantile) its first: NaN,
+    # with the gradient on that element, as torch's
+    bad = np.broadcast_to((n == 0) if skip_nan else (n_nan > 0), lo.shape)
+    if bad.any():
+        lo = np.where(bad, 0 if skip_nan else s.shape[-1] - 1, lo)
+        hi = np.where(bad, lo, hi)
+    vlo = TakeAlong(lo, -1)(s)
+    if interpolation in ("linear", "midpoint"):
+        vhi = TakeAlong(hi, -1)(s)
+        frac_ = np.where(hi > lo, frac_, 0.0)
+        w = frac_.astype(s._data.dtype)
+        d = vhi - vlo
+        # torch's lerp: start + w * d below w = 0.5, end - d * (1 - w) from there (the same values, signed zeros too)
+        res = where(Tensor._wrap(w < 0.5), vlo + d * Tensor._wrap(w), vhi - d * Tensor._wrap(1 - w))
+    else:
+        res = vlo
+    res = movedim(res, -1, 0)  # torch puts the q dim first
     if keepdim:
         if dim is None:
             res = reshape(res, (len(qa),) + (1,) * input.ndim)
-        else:
+        elif input.ndim:
             res = unsqueeze(res, ax + 1)
+    elif input.ndim == 0 and dim is not None:
+        res = reshape(res, (len(qa),))
     return res[0] if scalar_q else res
 
 
