@@ -272,3 +272,32 @@ def test_dynamic_lstm_double_backward_matches_torch():
         res.append([x.grad.numpy() for x in ins])
     for e, t in zip(*res):
         np.testing.assert_allclose(e, t, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("padding_idx", [None, 2])
+@pytest.mark.parametrize("max_norm", [None, 0.7])
+def test_embedding_scale_grad_by_freq_matches_torch(padding_idx, max_norm):
+    # each row's gradient is divided by how many times the input picks it
+    idx = np.array([[0, 2, 4, 2], [1, 2, 0, 3]])
+    tm = torch.nn.Embedding(5, 3, padding_idx=padding_idx, max_norm=max_norm, scale_grad_by_freq=True,
+                            dtype=torch.float64)
+    em = ember.nn.Embedding(5, 3, padding_idx=padding_idx, max_norm=max_norm, scale_grad_by_freq=True,
+                            dtype=ember.float64)
+    em.load_state_dict({k: ember.tensor(v.detach().numpy()) for k, v in tm.state_dict().items()})
+    w = np.random.RandomState(0).randn(2, 4, 3)
+    to, eo = tm(torch.tensor(idx)), em(ember.tensor(idx))
+    np.testing.assert_allclose(eo.detach().numpy(), to.detach().numpy(), rtol=1e-12)
+    (to * torch.tensor(w)).sum().backward()
+    (eo * ember.tensor(w)).sum().backward()
+    np.testing.assert_allclose(em.weight.grad.numpy(), tm.weight.grad.numpy(), rtol=1e-12)
+    # functional form, and differentiable twice
+    x = ember.tensor(np.random.RandomState(1).randn(5, 3), requires_grad=True)
+    (g,) = ember.autograd.grad((nn.functional.embedding(ember.tensor(idx), x, scale_grad_by_freq=True) ** 2).sum(), x,
+                               create_graph=True)
+    tx = torch.tensor(x.detach().numpy(), requires_grad=True)
+    (tg,) = torch.autograd.grad((torch.nn.functional.embedding(torch.tensor(idx), tx, scale_grad_by_freq=True) ** 2)
+                                .sum(), tx, create_graph=True)
+    np.testing.assert_allclose(g.detach().numpy(), tg.detach().numpy(), rtol=1e-12)
+    g.sum().backward()
+    tg.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-12)

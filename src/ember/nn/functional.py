@@ -562,8 +562,8 @@ class _Embedding(Node):
     def name(self):
         return "EmbeddingBackward"
 
-    def __init__(self, idx, padding_idx):
-        self.idx, self.padding_idx = idx, padding_idx
+    def __init__(self, idx, padding_idx, scale_grad_by_freq=False):
+        self.idx, self.padding_idx, self.scale_grad_by_freq = idx, padding_idx, scale_grad_by_freq
 
     def forward(self, w):
         self.wshape = w.shape
@@ -571,6 +571,12 @@ class _Embedding(Node):
 
     def backward(self, ns, g, ins, out):
         gw = ns.index_zeros(self.wshape, (self.idx,), g)
+        if self.scale_grad_by_freq:  # each row's gradient divided by how often the input picks it (as torch)
+            counts = np.bincount(self.idx.ravel(), minlength=self.wshape[0]).reshape(-1, 1)
+            if isinstance(gw, Tensor):  # create_graph: torch's double backward does not scale (a constant shift)
+                gw = gw + Tensor._wrap(gw._data * (1.0 / np.maximum(counts, 1) - 1).astype(gw._data.dtype))
+            else:
+                gw = gw * (1.0 / np.maximum(counts, 1)).astype(gw.dtype)
         if self.padding_idx is not None:
             keep = np.ones((self.wshape[0], 1), dtype=bool)
             keep[self.padding_idx] = False
@@ -607,9 +613,7 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, sca
             if (scale != 1.0).any():
                 w[rows] = (w[rows] * scale[:, None]).astype(w.dtype)
                 weight._bump()
-    if scale_grad_by_freq:
-        raise NotImplementedError("embedding: scale_grad_by_freq=True is not supported in ember")
-    return _Embedding(idx, padding_idx)(weight)
+    return _Embedding(idx, padding_idx, bool(scale_grad_by_freq))(weight)
 
 
 def one_hot(tensor, num_classes=-1):
