@@ -297,7 +297,7 @@ def index_select(input, dim, index, *, out=None):
     if idx.dtype.kind not in "iu":
         raise IndexError(f"index_select(): Expected dtype int32/int64 for index but got {idx.dtype}")
     n = input.shape[ax] if input.ndim else 1
-    if idx.size and (idx.max() >= n or idx.min() < -n):
+    if idx.size and (idx.max() >= n or idx.min() < 0):  # torch's refuses negative indices here
         bad = int(idx.max() if idx.max() >= n else idx.min())
         raise IndexError(f"index_select(): index {bad} is out of range for dimension {ax} with size {n}")
     return getitem(input, (_pyslice(None),) * ax + (idx.reshape(-1),))
@@ -312,7 +312,8 @@ def _nonempty_1d(input, idx):
     return input, idx, False, False
 
 
-def _check_gather_index(x, ax, idx, op):
+def _check_gather_index(x, ax, idx, op, negative_ok=False):
+    """Index checks of gather/scatter: torch's take negative indices in ``take_along_dim`` only."""
     if idx.dtype.kind not in "iu":
         raise RuntimeError(f"{op}(): Expected dtype int64 for index, got {idx.dtype}")
     if idx.ndim != x.ndim:
@@ -321,7 +322,8 @@ def _check_gather_index(x, ax, idx, op):
             f"(index {idx.shape}, input {tuple(x.shape)})"
         )
     n = x.shape[ax]
-    if idx.size and (idx.max() >= n or idx.min() < -n):
+    lo = -n if negative_ok else 0
+    if idx.size and (idx.max() >= n or idx.min() < lo):
         bad = int(idx.max() if idx.max() >= n else idx.min())
         raise IndexError(f"{op}(): index {bad} is out of bounds for dimension {ax} with size {n}")
 
@@ -360,7 +362,7 @@ def take_along_dim(input, indices, dim=None, *, out=None):
     shp = list(np.broadcast_shapes(tuple(input.shape[:ax] + (1,) + input.shape[ax + 1:]), idx.shape[:ax] + (1,) + idx.shape[ax + 1:]))
     xs = expand(input, tuple(shp[:ax] + [input.shape[ax]] + shp[ax + 1:]))
     idx = np.broadcast_to(idx, tuple(shp[:ax] + [idx.shape[ax]] + shp[ax + 1:]))
-    _check_gather_index(xs, ax, idx, "take_along_dim")
+    _check_gather_index(xs, ax, idx, "take_along_dim", negative_ok=True)
     return TakeAlong(idx, ax)(xs)
 
 
@@ -492,8 +494,9 @@ def index_add(input, dim, index, source, *, alpha=1, out=None):
     if idx.ndim != 1:
         raise IndexError(f"index_add(): index must be a vector, got shape {idx.shape}")
     n = input.shape[ax]
-    if idx.size and (idx.max() >= n or idx.min() < -n):
-        raise IndexError(f"index_add(): index {int(idx.max())} is out of bounds for dimension {ax} with size {n}")
+    if idx.size and (idx.max() >= n or idx.min() < 0):  # torch's refuses negative indices here
+        bad = int(idx.max() if idx.max() >= n else idx.min())
+        raise IndexError(f"index_add(): index {bad} is out of bounds for dimension {ax} with size {n}")
     if source.shape[ax] != idx.shape[0]:
         raise RuntimeError(
             f"index_add(): number of indices ({idx.shape[0]}) should be equal to source.size(dim) ({source.shape[ax]})"
@@ -640,6 +643,11 @@ def index_copy(input, dim, index, source, *, out=None):
     if out is not None:
         return _out.into(out, "index_copy", index_copy, input, dim, index, source)
     ax = _dim(dim, input.ndim, "index_copy")
+    idx = _arr(index)
+    n = input.shape[ax] if input.ndim else 1
+    if idx.size and (idx.max() >= n or idx.min() < 0):  # torch's refuses negative indices here
+        bad = int(idx.max() if idx.max() >= n else idx.min())
+        raise IndexError(f"index_copy(): index {bad} is out of bounds for dimension {ax} with size {n}")
     return index_put(input, (_pyslice(None),) * ax + (index,), source)
 
 
@@ -718,7 +726,12 @@ def put(input, index, source, accumulate=False):  # noqa: A002
     flat = input.reshape(-1).clone()
     idx = index.reshape(-1)
     if accumulate:
-        flat = index_add(flat, 0, idx, source.reshape(-1))
+        n = flat.shape[0]
+        i = _arr(idx)
+        if i.size and (i.max() >= n or i.min() < -n):
+            raise IndexError(f"put(): index {int(i.max() if i.max() >= n else i.min())} is out of range for a "
+                             f"tensor of {n} elements")
+        flat = index_add(flat, 0, Tensor._wrap(np.where(i < 0, i + n, i)), source.reshape(-1))  # put wraps negatives
     else:
         flat[idx] = source.reshape(-1)
     return flat.reshape(input.shape)
@@ -726,40 +739,42 @@ def put(input, index, source, accumulate=False):  # noqa: A002
 
 @tensor_method(inplace=True)
 def index_reduce(input, dim, index, source, reduce, *, include_self=True, out=None):  # noqa: A002
-    """Reduce ``source`` slices into ``input`` at ``index`` along ``dim`` ('prod', 'mean', 'amax', 'amin').
-    Not differentiable."""
+    """Reduce ``source`` slices into ``input`` at ``index`` along ``dim`` ('prod', 'mean', 'amax', 'amin'),
+    differentiable as torch's (``scatter_reduce`` with the index spread over ``source``)."""
     if out is not None:
         return _out.into(out, "index_reduce", index_reduce, input, dim, index, source, reduce, include_self=include_self)
     if reduce not in ("prod", "mean", "amax", "amin"):
         raise RuntimeError(f"index_reduce(): Expected reduce to be one of prod, mean, amax or amin but got {reduce}.")
     ax = _dim(dim, input.ndim, "index_reduce")
-    out = np.moveaxis(input._data.copy(), ax, 0)
-    src = np.moveaxis(source._data, ax, 0)
-    idx = index._data.reshape(-1)
-    ufunc = {"prod": np.multiply, "mean": np.add, "amax": np.maximum, "amin": np.minimum}[reduce]
-    touched = np.unique(idx)
-    if not include_self:
-        init = {"prod": 1, "mean": 0, "amax": -np.inf, "amin": np.inf}[reduce]
-        out[touched] = init
-    ufunc.at(out, idx, src)
-    if reduce == "mean":
-        cnt = np.zeros(out.shape[0]) + (1 if include_self else 0)
-        np.add.at(cnt, idx, 1)
-        cnt = np.maximum(cnt, 1).reshape((-1,) + (1,) * (out.ndim - 1))
-        out = out / cnt
-        if out.dtype != input._data.dtype and input._data.dtype.kind in "iu":
-            out = np.floor_divide(out, 1)
-    return Tensor._wrap(np.moveaxis(out, 0, ax).astype(input._data.dtype))
+    idx = _arr(index)
+    if idx.ndim > 1 or idx.dtype.kind not in "iu":
+        raise IndexError(f"index_reduce(): index must be a 1-d integer tensor, got {idx.ndim}-d {idx.dtype}")
+    n = input.shape[ax] if input.ndim else 1
+    if idx.size and (idx.max() >= n or idx.min() < 0):  # torch's refuses negative indices here
+        raise IndexError(f"index_reduce(): index out of range for dimension {ax} of size {n} "
+                         f"(index values span {idx.min()} .. {idx.max()})")
+    if source.ndim != input.ndim or builtins.any(a != b for d, (a, b) in enumerate(zip(source.shape, input.shape))
+                                                 if d != ax) or (input.ndim and source.shape[ax] != idx.size):
+        raise RuntimeError(f"index_reduce(): source {tuple(source.shape)} must have input's shape "
+                           f"{tuple(input.shape)} except in dim {ax}, where it must have len(index) = {idx.size}")
+    # the same reduction as scatter_reduce with the index spread over source's shape (and its gradients)
+    full = np.broadcast_to(idx.reshape((1,) * ax + (-1,) + (1,) * (source.ndim - ax - 1)),
+                           tuple(source.shape)).astype(np.int64)
+    res = scatter_reduce(input, ax, Tensor._wrap(np.ascontiguousarray(full)), source, reduce, include_self=include_self)
+    if res.grad_fn is not None and reduce != "mean":
+        res.grad_fn._grad_name = "IndexReduceBackward0"
+    return res
 
 
 @tensor_method(inplace=True)
 def scatter_reduce(input, dim, index, src, reduce, *, include_self=True, out=None):  # noqa: A002
-    """torch.scatter_reduce ('sum', 'prod', 'mean', 'amax', 'amin'); differentiable for 'sum' and 'mean'."""
+    """torch.scatter_reduce ('sum', 'prod', 'mean', 'amax', 'amin'), differentiable with torch's gradients."""
     if out is not None:
         return _out.into(out, "scatter_reduce", scatter_reduce, input, dim, index, src, reduce, include_self=include_self)
     if reduce not in ("sum", "prod", "mean", "amax", "amin"):
         raise RuntimeError(f"reduce argument must be either sum, prod, mean, amax or amin, got {reduce}")
     ax = _dim(dim, input.ndim, "scatter_reduce")
+    _check_gather_index(input, ax, _arr(index), "scatter_reduce")
     if reduce == "sum":
         base = input if include_self else scatter(input, ax, index, zeros_like(src))
         return scatter_add(base, ax, index, src)
@@ -771,12 +786,18 @@ def scatter_reduce(input, dim, index, src, reduce, *, include_self=True, out=Non
         cnt = scatter_add(cnt0, ax, index, ones)
         res = total / clamp_min(cnt, 1)
         return res if input.is_floating_point() else floor_divide(total, clamp_min(cnt, 1)).to(input.dtype)
-    out = input._data.copy()
-    idx = index._data
-    s = src._data[tuple(slice(0, n) for n in idx.shape)]
+    return ScatterReduceExtreme(index._data, ax, reduce, include_self)(input, src)
+
+
+def _scatter_reduce_np(x, idx, s, ax, reduce, include_self):
+    """``x`` with ``s`` (cut to ``idx``'s shape) reduced into it at ``idx`` along ``ax`` ('prod', 'amax', 'amin');
+    also the mask of the positions written."""
+    out = x.copy()
     grids = list(np.indices(idx.shape, sparse=True))
     grids[ax] = idx
     g = tuple(grids)
+    mask = np.zeros(x.shape, dtype=bool)
+    mask[g] = True
     ufunc = {"prod": np.multiply, "amax": np.maximum, "amin": np.minimum}[reduce]
     if not include_self:
         init = {"prod": 1, "amax": -np.inf, "amin": np.inf}[reduce]
@@ -785,7 +806,64 @@ def scatter_reduce(input, dim, index, src, reduce, *, include_self=True, out=Non
             init = info.min if reduce == "amax" else info.max
         out[g] = init
     ufunc.at(out, g, s)
-    return Tensor._wrap(out)
+    return out, mask
+
+
+class ScatterReduceExtreme(Node):
+    """``scatter_reduce`` with 'prod', 'amax' or 'amin', with torch's gradients: amax/amin share the gradient
+    evenly among the values equal to the result (self included when it is one); prod divides the result by
+    each factor, with the product of the others for a single zero factor."""
+
+    name = "ScatterReduceBackward0"
+    saves = {0: (0, 1), 1: (0, 1)}
+    save_out = True
+
+    def __init__(self, idx, axis, reduce, include_self):
+        self.idx, self.axis, self.reduce, self.include_self = idx, axis, reduce, include_self
+
+    def _src(self, src):
+        return src[tuple(_pyslice(0, n) for n in self.idx.shape)]
+
+    def forward(self, x, src):
+        self.src_shape = src.shape
+        out, self.mask = _scatter_reduce_np(x, self.idx, self._src(src), self.axis, self.reduce, self.include_self)
+        return out
+
+    def backward(self, ns, g, ins, out):
+        from ..autograd.functional_ns import _put_along_add
+
+        idx, ax = self.idx, self.axis
+        x, sv, res = (np.asarray(ns.value(v)._data if isinstance(ns.value(v), Tensor) else ns.value(v)) for v in (ins[0], ins[1], out))
+        sv = self._src(sv)
+        region = tuple(_pyslice(0, n) if d != ax else _pyslice(None) for d, n in enumerate(idx.shape))
+
+        def gather(a):  # a (self-shaped) at the scattered positions, src-shaped
+            return ns.take_along(_index_region(ns, a, idx, ax), idx, ax)
+
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if self.reduce == "prod":
+                msk_self = np.where(x == 0, 1, x).astype(x.dtype)
+                cx = _scatter_reduce_np(msk_self, idx, sv, ax, "prod", self.include_self)[0] / msk_self
+                gx = g * cx
+                zero = sv == 0
+                nz = np.zeros(x.shape, dtype=x.dtype)
+                _put_along_add(nz[region], idx, zero.astype(x.dtype), ax)
+                single = zero & (np.take_along_axis(nz[region], idx, ax) == 1)
+                msr = _scatter_reduce_np(x, idx, np.where(single, 1, sv).astype(x.dtype), ax, "prod", self.include_self)[0]
+                gs = ns.where(single, gather(g * msr), gather(g * res) / np.where(zero, 1, sv).astype(x.dtype))
+            else:
+                self_is = (x == res).astype(x.dtype)
+                src_is = (sv == np.take_along_axis(res[region], idx, ax)).astype(x.dtype)
+                n = self_is.copy()
+                _put_along_add(n[region], idx, src_is, ax)
+                gd = g / n
+                gx = gd * self_is
+                gs = gather(gd) * src_is
+        if not self.include_self:
+            gx = ns.where(self.mask, 0 * gx, gx)
+        if tuple(gs.shape) != tuple(self.src_shape):
+            gs = ns.pad_zeros(gs, self.src_shape, tuple(_pyslice(0, n) for n in idx.shape))
+        return (gx if self.needs[0] else None), (gs if self.needs[1] else None)
 
 
 def unravel_index(indices, shape):
