@@ -1529,7 +1529,6 @@ KNOWN = {
     ("norm", "ember-accepts"): "norm(p='fro') with 3 dims",
     ("addmv", "ember-accepts"): "addmv broadcasting the vector",
     ("group_norm", "ember-accepts"): "group_norm with one value per group",
-    ("pad", "ember-accepts"): "non-constant pad of the last dim only of a 4-d input",
     ("cumprod", "grad"): "cumprod gradient with inf/nan inputs (ember: product of the other factors, torch: nan)",
     ("addcdiv", "grad"): "addcdiv gradient with zero divisors: +-inf where torch has nan",
     ("var", "value"): "var/std of inputs with inf: nan where torch has inf",

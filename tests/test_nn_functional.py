@@ -258,3 +258,30 @@ def test_softmax_implicit_dim_warns_like_torch():
     with pytest.warns(UserWarning, match="Implicit dimension choice"):
         y = F.softmax(x)
     np.testing.assert_allclose(y.numpy(), F.softmax(x, dim=1).numpy())
+
+
+@pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])
+@pytest.mark.parametrize("pad", [(-1, 2), (2, -1), (-2, -1), (3, -2), (1, 2, -1, 1), (-1, -1, 2, 0)])
+def test_pad_negative_widths_crop_in_every_mode_like_torch(mode, pad):
+    x = np.random.RandomState(0).randn(2, 5, 6)
+    tx, ex = torch.tensor(x, requires_grad=True), ember.tensor(x, requires_grad=True)
+    to, eo = torch.nn.functional.pad(tx, pad, mode=mode), F.pad(ex, pad, mode=mode)
+    np.testing.assert_array_equal(eo.detach().numpy(), to.detach().numpy())
+    w = np.random.RandomState(1).randn(*to.shape)
+    (to * torch.tensor(w)).sum().backward()
+    (eo * ember.tensor(w)).sum().backward()
+    np.testing.assert_allclose(ex.grad.numpy(), tx.grad.numpy(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("shape,pad", [((2, 4), (1, 1, 1, 1)), ((2, 3, 4), (1,) * 6), ((1, 2, 3, 4), (1, 1)),
+                                       ((3,), (1, 1)), ((1, 2, 3, 4, 5), (1, 1, 1, 1))])
+@pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])
+def test_pad_non_constant_refuses_batch_and_channel_dims_like_torch(shape, pad, mode):
+    # torch pads only the spatial dims of a (N, C, *) or (C, *) input in these modes
+    with pytest.raises(NotImplementedError, match="padding size"):
+        F.pad(ember.zeros(*shape), pad, mode=mode)
+
+
+def test_pad_non_constant_output_must_be_positive():
+    with pytest.raises(RuntimeError, match="too small"):
+        F.pad(ember.zeros(2, 3, 6), (-3, -3), mode="reflect")

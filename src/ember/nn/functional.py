@@ -671,14 +671,28 @@ def pad(input, pad, mode="constant", value=None):
         raise ValueError(f"pad: padding mode {mode!r} doesn't take in value argument")
     if mode not in ("reflect", "replicate", "circular"):
         raise NotImplementedError(f"pad: mode {mode!r} is not supported; use 'constant', 'reflect', 'replicate' or 'circular'")
+    if not (1 <= k <= 3 and input.ndim in (k + 1, k + 2)):
+        raise NotImplementedError(
+            f"pad: padding size {len(pad)} is not supported for {input.ndim}-D input of shape {_shape(input)} in "
+            f"{mode!r} mode: pad the last dimension of a 2-D/3-D input (2 values), the last two of a 3-D/4-D input "
+            f"(4 values) or the last three of a 4-D/5-D input (6 values)"
+        )
     out = input
     for d, (lo, hi) in enumerate(widths):
         if lo == 0 and hi == 0:
             continue
         n = input.shape[d]
-        if lo < 0 or hi < 0:
-            raise ValueError(f"pad: negative padding is only supported in 'constant' mode, got {pad}")
-        j = np.arange(-lo, n + hi)
+        if mode == "circular" and (lo < 0 or hi < 0):  # negative widths crop first; the rest wraps the cropped part
+            if lo > n or hi > n:
+                raise ValueError("pad: padding value causes wrapping around more than once in circular mode")
+            out = O.narrow(out, d, max(-lo, 0), n - max(-lo, 0) - max(-hi, 0))
+            lo, hi, n = max(lo, 0), max(hi, 0), out.shape[d]
+            if lo == 0 and hi == 0:
+                continue
+        if n + lo + hi < 1:
+            raise RuntimeError(f"pad: input dimension {d} of size {n} is too small for padding ({lo}, {hi}) in "
+                               f"{mode!r} mode: the output size would be {n + lo + hi}")
+        j = np.arange(-lo, n + hi)  # negative widths crop (as torch)
         if mode == "reflect":
             if lo >= n or hi >= n:
                 raise ValueError(
