@@ -155,3 +155,18 @@ def test_linear_cross_entropy_and_instance_norm3d():
     m = ember.nn.LazyInstanceNorm3d()
     m(ember.randn(1, 3, 2, 2, 2))
     assert type(m) is ember.nn.InstanceNorm3d and m.num_features == 3
+
+
+@pytest.mark.parametrize("track", [False, True])
+@pytest.mark.parametrize("train", [False, True])
+def test_instance_norm_one_spatial_element_raises_like_torch(track, train):
+    # one value per instance normalizes to zeros: torch refuses whenever the input statistics are used
+    for lib, x in ((torch, torch.zeros(2, 4, 1)), (ember, ember.zeros(2, 4, 1))):
+        m = lib.nn.InstanceNorm1d(4, track_running_stats=track).train(train)
+        if train or not track:
+            with pytest.raises(ValueError, match="more than 1 spatial element"):
+                m(x)
+        else:
+            m(x)
+    with pytest.raises(ValueError, match="more than 1 spatial element"):
+        ember.nn.functional.instance_norm(ember.zeros(2, 3, 1, 1))

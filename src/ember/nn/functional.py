@@ -828,11 +828,10 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
     if input.ndim < 3:
         raise ValueError(f"instance_norm: expected an input of shape (N, C, *) with spatial dims, got {_shape(input)}")
     if use_input_stats:
+        if math.prod(_shape(input)[2:]) == 1:  # as torch: one element per instance normalizes to zeros
+            raise ValueError(f"instance_norm: expected more than 1 spatial element when training, got input {_shape(input)}")
         if running_mean is not None or running_var is not None:
             a = input._data.reshape(input.shape[0], input.shape[1], -1).astype(np.float64)
-            k = a.shape[2]
-            if k < 2:
-                raise ValueError(f"instance_norm: expected more than 1 spatial element when training, got input {_shape(input)}")
             with no_grad():
                 if running_mean is not None:
                     rm = running_mean._data
