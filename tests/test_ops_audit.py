@@ -320,3 +320,54 @@ def test_negative_indices_kept_where_torch_takes_them():
     _both(lambda m, a: a.index_fill(0, m.tensor([-1]), 2.0), x, grad=True)
     _both(lambda m, a, v: m.put(a, m.tensor([-1, 0, -1]), v, accumulate=True), x, np.array([1.0, 2.0, 3.0]), grad=True)
     _both(lambda m, a, v: m.put(a, m.tensor([-1, 0]), v), x, np.array([1.0, 2.0]), grad=True)
+
+
+# ---- shape ops and 0-d tensors ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("k", [0, -1, 4, 1, 3])
+def test_kthvalue_k_out_of_range_raises(k):
+    # kthvalue(x, 0) returned the maximum (select(-1)), k=-1 the second largest; torch raises
+    x = np.array([[3.0, 1.0, 2.0], [0.5, -1.0, 4.0]])
+    if 1 <= k <= 3:
+        _both(lambda m, a: m.kthvalue(a, k, 1).values, x, grad=True)
+        return
+    for m in (torch, ember):
+        with pytest.raises(RuntimeError, match="out of range"):
+            m.kthvalue(m.tensor(x), k, 1)
+
+
+@pytest.mark.parametrize("sections", [[3, 10], [3, 1], [-1], [-3, 2], [0, 0, 4], [5, 2, 2], 3, 5, 1])
+@pytest.mark.parametrize("dim", [1, -1])
+def test_tensor_split_indices_follow_slicing(sections, dim):
+    # indices past the end or decreasing raised in ember (split sizes not summing up); torch slices x[a:b]
+    x = np.random.RandomState(9).randn(2, 4)
+    e = ember.tensor_split(ember.tensor(x, requires_grad=True), sections, dim)
+    t = torch.tensor_split(torch.tensor(x, requires_grad=True), sections, dim)
+    assert len(e) == len(t)
+    for a, b in zip(e, t):
+        _same(a, b)
+    _both(lambda m, a: m.cat([p * (i + 1) for i, p in enumerate(m.tensor_split(a, sections, dim))], dim), x, grad=True)
+
+
+def test_rot90_checks_its_dims():
+    for dims in ((0, 0), (1, -2), (0,)):
+        for m in (torch, ember):
+            with pytest.raises(RuntimeError, match="rotation dims|dims"):
+                m.rot90(m.tensor(_X3), 1, dims)
+    _both(lambda m, a: m.rot90(a, 3, (2, 0)), _X3, grad=True)
+
+
+@pytest.mark.parametrize("op", ["sum", "sum_neg", "mean", "var", "std", "norm", "logsumexp", "amax", "flip", "all",
+                                "count_nonzero", "movedim", "topk", "kthvalue", "nansum", "prod", "cumsum", "argmax"])
+def test_zero_dim_tensor_takes_dim_0_and_minus_1(op):
+    # torch lets a 0-d tensor name dim 0 / -1; ember's reductions raised NumPy's AxisError
+    fns = {
+        "sum": lambda m, a: a.sum(0), "sum_neg": lambda m, a: a.sum(-1, keepdim=True), "mean": lambda m, a: a.mean((0,)),
+        "var": lambda m, a: a.var(0, correction=0), "std": lambda m, a: a.std(-1, correction=0),
+        "norm": lambda m, a: a.norm(dim=0), "logsumexp": lambda m, a: a.logsumexp(0), "amax": lambda m, a: a.amax(-1),
+        "flip": lambda m, a: a.flip(0), "all": lambda m, a: a.all(0), "count_nonzero": lambda m, a: m.count_nonzero(a, 0),
+        "movedim": lambda m, a: m.movedim(a, 0, -1), "topk": lambda m, a: a.topk(1).values,
+        "kthvalue": lambda m, a: a.kthvalue(1, 0).values, "nansum": lambda m, a: a.nansum(0), "prod": lambda m, a: a.prod(0),
+        "cumsum": lambda m, a: a.cumsum(-1), "argmax": lambda m, a: a.argmax(0),
+    }
+    _both(fns[op], np.array(-2.5), grad=op not in ("all", "count_nonzero", "argmax"))

@@ -45,14 +45,17 @@ def _dim(d, ndim, op="op"):
 
 
 def _dims(dim, ndim, op="op"):
+    """Normalised dims as a tuple (None stays None). A 0-d tensor takes dim 0 or -1, as torch's, and has no
+    axis to name: its dims come back as ``()`` (``sum(scalar, 0)`` is the scalar, ``flip(scalar, 0)`` too)."""
     if dim is None:
         return None
     if isinstance(dim, (tuple, list)):
         out = tuple(_dim(d, ndim, op) for d in dim)
         if len(set(out)) != len(out):
             raise RuntimeError(f"{op}: dim {tuple(dim)} appears multiple times in the list of dims")
-        return out
-    return (_dim(dim, ndim, op),)
+        return out if ndim else ()
+    d = _dim(dim, ndim, op)
+    return (d,) if ndim else ()
 
 
 def _rdims(dim, ndim, op="op"):

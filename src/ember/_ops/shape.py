@@ -500,11 +500,19 @@ def tensor_split(input, sections=None, dim=0, *, indices=None, tensor_indices_or
     ax = _dim(dim, input.ndim, "tensor_split")
     n = input.shape[ax]
     if isinstance(sections, numbers.Integral):
+        if sections <= 0:
+            raise RuntimeError(f"tensor_split: number of sections must be larger than 0, got {sections}")
         q, r = divmod(n, sections)
         sizes = [q + 1] * r + [q] * (sections - r)
     else:
-        bounds = [0] + list(sections) + [n]
-        sizes = [_pymax(0, b - a) for a, b in zip(bounds[:-1], bounds[1:])]
+        # each piece is input[a:b] with Python's slice rules, as torch's: indices past the end clamp, negative
+        # ones count from the end, and decreasing ones give an empty piece followed by an overlapping one
+        bounds = [0] + [i.__index__() for i in sections] + [n]
+        pieces = []
+        for a, b in zip(bounds[:-1], bounds[1:]):
+            start, stop, _ = _pyslice(a, b).indices(n)
+            pieces.append(narrow(input, ax, start, _pymax(0, stop - start)))
+        return tuple(pieces)
     return split(input, sizes, ax)
 
 
@@ -830,6 +838,10 @@ def movedim(input, source, destination):
                            "must have the same number of elements")
     src = [_dim(d, input.ndim, "movedim") for d in src]
     dst = [_dim(d, input.ndim, "movedim") for d in dst]
+    if len(set(src)) != len(src) or len(set(dst)) != len(dst):
+        raise RuntimeError(f"movedim: repeated dim in source ({src}) or destination ({dst})")
+    if input.ndim == 0:  # dim 0 / -1 of a 0-d tensor, as torch's
+        return view(input, ())
     perm = [None] * input.ndim
     for s_, d_ in zip(src, dst):
         perm[d_] = s_
@@ -849,7 +861,13 @@ def ravel(input):
 @tensor_method
 def rot90(input, k=1, dims=(0, 1)):
     """Rotate by 90 degrees k times in the plane ``dims`` (from the first towards the second)."""
+    if len(dims) != 2:
+        raise RuntimeError(f"rot90: expected total rotation dims == 2, but got dims = {len(dims)}")
+    if input.ndim < 2:
+        raise RuntimeError(f"rot90: expected total dims >= 2, but got total dims = {input.ndim}")
     d0, d1 = (_dim(d, input.ndim, "rot90") for d in dims)
+    if d0 == d1:
+        raise RuntimeError(f"rot90: expected rotation dims to be different, but got dim0 = {d0} and dim1 = {d1}")
     k %= 4
     if k == 1:
         return transpose(flip(input, (d1,)), d0, d1)

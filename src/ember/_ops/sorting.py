@@ -54,6 +54,8 @@ def topk(input, k, dim=-1, largest=True, sorted=True, *, out=None):
     if k < 0 or k > n:
         raise RuntimeError(f"topk: k ({k}) is out of range for dimension {ax} of size {n}")
     vals, idx = sort(input, ax, descending=largest)
+    if input.ndim == 0:  # k is 0 or 1 here; torch gives the 0-d value itself (k = 0 is not checked further)
+        return _ValuesIndices((vals, idx))
     sl = (_pyslice(None),) * ax + (_pyslice(0, k),)
     return _ValuesIndices((getitem(vals, sl), Tensor._wrap(np.ascontiguousarray(idx._data[sl]))))
 
@@ -64,6 +66,13 @@ def kthvalue(input, k, dim=-1, keepdim=False, *, out=None):
         return _out.into(out, "kthvalue", kthvalue, input, k, dim, keepdim)
     vals, idx = sort(input, dim)
     ax = _dim(dim, input.ndim, "kthvalue")
+    if input.ndim == 0:
+        if k != 1:
+            raise RuntimeError(f"kthvalue(): selected number k ({k}) out of range for a 0-d tensor (k must be 1)")
+        return _ValuesIndices((vals, idx))
+    n = input.shape[ax]
+    if not 1 <= k <= n:
+        raise RuntimeError(f"kthvalue(): selected number k ({k}) out of range for dimension {ax} of size {n}")
     v = select(vals, ax, k - 1)
     i = Tensor._wrap(np.take(idx._data, k - 1, axis=ax))
     if keepdim:
