@@ -4,6 +4,7 @@ dynamic-graph showcase (a hand-written LSTM cell in a Python loop with data-depe
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -301,3 +302,41 @@ def test_embedding_scale_grad_by_freq_matches_torch(padding_idx, max_norm):
     g.sum().backward()
     tg.sum().backward()
     np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("case", ["plain", "norm", "float_mask", "not_left_aligned", "grad", "train", "odd_heads",
+                                  "norm_first", "seq_first", "all_padded", "mask_check_off"])
+def test_transformer_encoder_inference_padding_matches_torch_fast_path(case):
+    # torch's eval/no-grad path runs the stack on nested tensors: padded positions come out as zeros (then the
+    # final norm); every other configuration computes them
+    nhead = 1 if case == "odd_heads" else 2
+    kw = dict(d_model=8, nhead=nhead, dim_feedforward=16, dropout=0.0, batch_first=case != "seq_first",
+              norm_first=case == "norm_first")
+    tnorm, enorm = (torch.nn.LayerNorm(8, dtype=torch.float64), nn.LayerNorm(8, dtype=ember.float64)) \
+        if case == "norm" else (None, None)
+    with warnings.catch_warnings():  # torch says why its fast path is off
+        warnings.simplefilter("ignore")
+        te = torch.nn.TransformerEncoder(torch.nn.TransformerEncoderLayer(**kw, dtype=torch.float64), 2, norm=tnorm,
+                                         mask_check=case != "mask_check_off")
+    ee = nn.TransformerEncoder(nn.TransformerEncoderLayer(**kw, dtype=ember.float64), 2, norm=enorm,
+                               mask_check=case != "mask_check_off")
+    ee.load_state_dict({k: ember.tensor(v.detach().numpy()) for k, v in te.state_dict().items()})
+    te.train(case == "train")
+    ee.train(case == "train")
+    x = np.random.RandomState(0).randn(2, 5, 8)
+    if case == "seq_first":
+        x = x.transpose(1, 0, 2).copy()
+    pad = np.array([[False, False, False, True, True], [False] * 5])
+    if case == "not_left_aligned":
+        pad = np.array([[False, True, False, False, True], [False] * 5])
+    if case == "all_padded":
+        pad = np.array([[False, False, False, True, True], [True] * 5])
+    kpm_t, kpm_e = torch.tensor(pad), ember.tensor(pad)
+    if case == "float_mask":
+        kpm_t, kpm_e = torch.tensor(np.where(pad, -np.inf, 0.0)), ember.tensor(np.where(pad, -np.inf, 0.0))
+    grad = case == "grad"
+    with torch.set_grad_enabled(grad):
+        to = te(torch.tensor(x, requires_grad=grad), src_key_padding_mask=kpm_t)
+    with ember.set_grad_enabled(grad):
+        eo = ee(ember.tensor(x, requires_grad=grad), src_key_padding_mask=kpm_e)
+    np.testing.assert_allclose(eo.detach().numpy(), to.detach().numpy(), rtol=1e-10, atol=1e-12, equal_nan=True)

@@ -196,14 +196,50 @@ class TransformerEncoder(Module):
         self.layers = _clones(encoder_layer, num_layers)
         self.num_layers = num_layers
         self.norm = norm
+        self.enable_nested_tensor = enable_nested_tensor
+        self.mask_check = mask_check
+        # torch's "sparsity fast path" (nested tensors) applies to these layers only
+        el = encoder_layer
+        sa = getattr(el, "self_attn", None)
+        self.use_nested_tensor = bool(
+            enable_nested_tensor and isinstance(el, TransformerEncoderLayer) and not el.norm_first
+            and sa.batch_first and sa._qkv_same_embed_dim and sa.in_proj_bias is not None
+            and (el.activation in (F.relu, F.gelu) or type(el.activation).__name__ in ("ReLU", "GELU"))
+            and el.norm1.eps == el.norm2.eps and sa.num_heads % 2 == 0)
+
+    def _padded_positions(self, src, mask, src_key_padding_mask):
+        """Where torch's inference fast path would run the stack on nested tensors (eval mode, no autograd,
+        batched input, a left-aligned key padding mask and no attention mask), the (N, S) positions it leaves
+        as zeros before the final norm; otherwise None."""
+        from ...autograd.grad_mode import is_grad_enabled
+        from ..._autocast import is_autocast_enabled
+
+        if not (getattr(self, "use_nested_tensor", False) and self.layers and src_key_padding_mask is not None
+                and mask is None and src.ndim == 3 and not self.layers[0].training and not is_autocast_enabled()):
+            return None
+        first = self.layers[0]
+        if is_grad_enabled() and (src.requires_grad or any(p.requires_grad for p in first.parameters())):
+            return None
+        kpm = src_key_padding_mask
+        kpm = kpm._data if isinstance(kpm, Tensor) else np.asarray(kpm)
+        pad = kpm if kpm.dtype == np.bool_ else kpm != 0
+        if pad.shape != tuple(src.shape[:2]):
+            return None
+        valid = ~pad
+        if getattr(self, "mask_check", True) and not (valid[:, 1:] <= valid[:, :-1]).all():
+            return None  # torch's check: the padding must all be at the end of each sequence
+        return pad if pad.any() else None
 
     def forward(self, src, mask=None, src_key_padding_mask=None, is_causal=None):
         seq_dim = 1 if getattr(self.layers[0], "batch_first", False) and src.ndim == 3 else 0 if self.layers else 0
         if is_causal is None:
             is_causal = _causal_mask_for(mask, src.shape[seq_dim])
+        padded = self._padded_positions(src, mask, src_key_padding_mask)
         out = src
         for mod in self.layers:
             out = mod(out, src_mask=mask, src_key_padding_mask=src_key_padding_mask, is_causal=is_causal)
+        if padded is not None:  # as torch's nested-tensor path: padded positions come out as zeros
+            out = out.masked_fill(Tensor._wrap(padded[:, :, None]), 0.0)
         if self.norm is not None:
             out = self.norm(out)
         return out
