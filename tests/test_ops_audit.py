@@ -371,3 +371,28 @@ def test_zero_dim_tensor_takes_dim_0_and_minus_1(op):
         "cumsum": lambda m, a: a.cumsum(-1), "argmax": lambda m, a: a.argmax(0),
     }
     _both(fns[op], np.array(-2.5), grad=op not in ("all", "count_nonzero", "argmax"))
+
+
+# ---- special values ---------------------------------------------------------------------------------------
+
+_SPECIAL = np.array([[np.nan, -np.inf, -1.5, -0.0], [0.0, 0.5, 1.0, np.inf], [2.0, np.nan, -3.0, 1.0]])
+
+
+@pytest.mark.parametrize("op", ["max", "min"])
+def test_max_of_all_elements_sends_a_nan_gradient_to_the_nans(op):
+    # ember's max()/min() gradient was zero everywhere when the result was NaN; torch shares it among the NaNs
+    _both(lambda m, a: getattr(m, op)(a), _SPECIAL, grad=True)
+    _both(lambda m, a: getattr(m, op)(a), np.array([1.0, 3.0, 3.0, -2.0]), grad=True)  # ties share
+
+
+@pytest.mark.parametrize("dt", [np.float32, np.float64])
+def test_digamma_at_signed_zeros(dt):
+    # ember gave -inf at -0.0; torch: +inf at -0.0, -inf at +0.0 (and lgamma's gradient follows)
+    x = np.array([-0.0, 0.0, -1.0, -2.5, 1e-30, -1e-30, np.inf], dtype=dt)
+    _both(lambda m, a: m.digamma(a), x)
+    _both(lambda m, a: m.special.digamma(a), x)
+    _both(lambda m, a: m.lgamma(a), np.array([-0.0, 0.0, 0.5, -2.5]), grad=True)
+
+
+def test_square_of_bool_is_int64():
+    _both(lambda m, a: m.square(a), np.array([True, False, True]))

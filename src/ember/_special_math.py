@@ -63,8 +63,8 @@ def digamma(x):
         res = res + np.log(v) - 0.5 * inv - i2 * (1 / 12 - i2 * (1 / 120 - i2 * (1 / 252 - i2 * (
             1 / 240 - i2 * (1 / 132 - i2 * (691 / 32760 - i2 / 12))))))
         res = res + refl
-        res = np.where(z == 0, -np.inf, res)
         res = np.where((z < 0) & (z == np.floor(z)), np.nan, res)
+        res = np.where(z == 0, np.copysign(np.inf, -z), res)  # torch's: -inf at +0, +inf at -0
         res = np.where(z == np.inf, np.inf, res)
     return _out(res, x)
 

@@ -447,6 +447,8 @@ def pow(input, exponent, *, out=None):
 def square(input, *, out=None):
     if out is not None:
         return _out.into(out, "square", square, input)
+    if isinstance(input, Tensor) and input._data.dtype == np.bool_:
+        input = cast(input, D.int64)  # torch's square is pow(x, 2): bool gives int64
     return input * input
 
 

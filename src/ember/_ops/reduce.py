@@ -315,6 +315,7 @@ class AMax(Node):
     name = "AmaxBackward0"
     saves = {0: (0,)}
     save_out = True
+    nan_aware = False
 
     def __init__(self, axes, keepdim, is_max):
         self.axes, self.keepdim, self.is_max = axes, keepdim, is_max
@@ -330,6 +331,11 @@ class AMax(Node):
             g = ns.reshape(g, shp)
             out = ns.reshape(out, shp)
         mask = ns.value(x) == ns.value(out)
+        if self.nan_aware:  # max()/min() of all elements: a NaN result's gradient goes to the NaNs, as torch's
+            xv, ov = (np.asarray(v._data if isinstance(v, Tensor) else v) for v in (ns.value(x), ns.value(out)))
+            if ov.dtype.kind == "f" and np.isnan(ov).any():
+                nanm = np.isnan(xv) & np.isnan(ov)
+                mask = mask | (Tensor._wrap(nanm) if isinstance(mask, Tensor) else nanm)
         # evenly distribute among ties, like torch's amax/amin
         m = mask * 1.0
         cnt = m.sum(axis=self.axes, keepdims=True) if not isinstance(m, Tensor) else sum(m, self.axes, True)
@@ -346,10 +352,12 @@ def amax(input, dim=None, keepdim=False, *, out=None):
 
 class _MaxAll(AMax):
     name = "MaxBackward1"  # torch's name for max() of all elements (amax's gradient: ties share it)
+    nan_aware = True
 
 
 class _MinAll(AMax):
     name = "MinBackward1"
+    nan_aware = True
 
 
 _EXTREME_NODES = {"amax": AMax, "amin": AMax, "max": _MaxAll, "min": _MinAll}
