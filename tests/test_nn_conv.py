@@ -323,3 +323,21 @@ def test_conv_both_column_layouts_match_torch(monkeypatch, nc_run, nd, kw):
     for dtype, atol in ((np.float64, 1e-10), (np.float32, 1e-4)):
         check(lambda x, w, b: getattr(F, name)(x, w, b, **kw), lambda x, w, b: getattr(TF, name)(x, w, b, **kw),
               [xs, ws, (4,)], dtype=dtype, atol=atol)
+
+
+@pytest.mark.parametrize("op", ["max_pool1d", "avg_pool1d", "lp_pool1d"])
+@pytest.mark.parametrize("k,s", [(4, 2), (4, 3), (3, 5)])
+def test_pool_ceil_mode_window_larger_than_input_like_torch(op, k, s):
+    # ceil_mode fits one partial window when the kernel is longer than the input (torch's div_rtn)
+    x = np.abs(np.random.RandomState(0).randn(2, 3, 3)) + 0.1
+    tx, ex = torch.tensor(x, requires_grad=True), ember.tensor(x, requires_grad=True)
+    extra = (2.0,) if op == "lp_pool1d" else ()
+    to = getattr(torch.nn.functional, op)(tx, *extra, k, s, ceil_mode=True)
+    eo = getattr(F, op)(ex, *extra, k, s, ceil_mode=True)
+    np.testing.assert_allclose(eo.detach().numpy(), to.detach().numpy(), rtol=1e-12)
+    to.sum().backward()
+    eo.sum().backward()
+    np.testing.assert_allclose(ex.grad.numpy(), tx.grad.numpy(), rtol=1e-12)
+    if k > 3:  # without ceil_mode no window fits, as torch
+        with pytest.raises(RuntimeError, match="larger than the padded input"):
+            getattr(F, op)(ex, *extra, k, s, ceil_mode=False)

@@ -738,14 +738,14 @@ def _pool_geometry(nd, kernel_size, stride, padding, dilation, ceil_mode, hw, op
     extra = []
     for size, kk, ss, pp, dd in zip(hw, k, s, pv, d):
         span = size + 2 * pp - dd * (kk - 1) - 1
-        if span < 0:
+        o = (-(-span // ss) if ceil_mode else span // ss) + 1  # torch's div_rtn: ceil_mode may fit one window
+        if ceil_mode and (o - 1) * ss >= size + pp:
+            o -= 1
+        if o < 1:
             raise RuntimeError(
                 f"{op}: the (dilated) kernel size {kk if dd == 1 else dd * (kk - 1) + 1} is larger than the padded "
                 f"input size {size + 2 * pp}"
             )
-        o = (-(-span // ss) if ceil_mode else span // ss) + 1
-        if ceil_mode and (o - 1) * ss >= size + pp:
-            o -= 1
         outs.append(o)
         # how far the last window reaches past the right padding (ceil_mode)
         extra.append(max(0, (o - 1) * ss + dd * (kk - 1) + 1 - (size + 2 * pp)))
