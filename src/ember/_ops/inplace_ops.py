@@ -17,7 +17,7 @@ from .creation import tensor
 from .casting import cast
 from .unary import _arr, exp, neg, relu, sqrt
 from .binary import add, clamp, div, mul, pow, sub
-from .shape import expand
+from .shape import clone, expand
 from .index import _fill_diagonal, index_add, index_copy, index_fill, index_put, masked_fill, scatter, scatter_add
 
 
@@ -192,7 +192,7 @@ def _rebase(x, make, op):
             f"{tuple(x.shape)} (in-place ops can't broadcast the tensor being changed)"
         )
     if rd.dtype != x._data.dtype:
-        if not np.can_cast(rd.dtype, x._data.dtype, "same_kind"):
+        if not _can_cast(rd.dtype, x._data.dtype):
             raise RuntimeError(f"{op}: result type {D._by_np[rd.dtype]} can't be cast to the desired output type "
                                f"{x.dtype}")
         res = cast(res, x.dtype)
@@ -222,6 +222,15 @@ def _rebase(x, make, op):
     node.record_as((root,), (root, res))
     root._hist += 1  # every view of root (x too) now derives its grad_fn from CopySlices
     return x
+
+
+_KIND = {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}
+
+
+def _can_cast(src, dst):
+    """torch's ``can_cast`` for in-place results: not to a lower category (complex > float > integer > bool);
+    any width within one, signed and unsigned alike (uint8 += int64 wraps, as torch's)."""
+    return _KIND.get(src.kind, 9) <= _KIND.get(dst.kind, 9)
 
 
 def _needs_record(x, other):
@@ -257,7 +266,19 @@ def _copy_src(a, src):
     s = cast(src, a.dtype) if src._data.dtype != a._data.dtype else src
     if tuple(s.shape) != tuple(a.shape):
         s = expand(s, tuple(a.shape))
-    return a * 0 + s if a.requires_grad else s * 1
+    if a.requires_grad:
+        return _overwrite(a, s)
+    return clone(s)  # (s * 1 would make a bool source int64)
+
+
+def _overwrite(old, new):
+    """``new`` (broadcast to ``old``'s shape) recorded as replacing ``old``: a zero gradient for ``old``, ``new``'s
+    own for it. (``old * 0 + new`` would turn the inf/NaN of ``old`` into NaN.)"""
+    from .binary import where
+
+    if not isinstance(new, Tensor):
+        new = Tensor._wrap(np.asarray(new, dtype=old._data.dtype))
+    return where(Tensor._wrap(np.ones(old._data.shape, dtype=bool)), new, old)
 
 
 def inplace(x, opname, other):
@@ -271,7 +292,7 @@ def inplace(x, opname, other):
         raise RuntimeError(
             f"{opname}_: output with shape {tuple(x.shape)} doesn't match the broadcast shape {tuple(rd.shape)}"
         )
-    if rd.dtype != x._data.dtype and not np.can_cast(rd.dtype, x._data.dtype, "same_kind"):
+    if rd.dtype != x._data.dtype and not _can_cast(rd.dtype, x._data.dtype):
         raise RuntimeError(
             f"{opname}_: result type {D._by_np[rd.dtype]} can't be cast to the desired output type {x.dtype}"
         )
@@ -296,11 +317,14 @@ class _no_record:
 
 
 def inplace_fill(x, value):
+    if isinstance(value, Tensor) and value.ndim:
+        raise RuntimeError(f"fill_ only supports 0-dimension value tensor but got tensor with {value.ndim} dimensions; "
+                           "use copy_() to write a tensor's values")
     if _needs_record(x, value):
         if isinstance(value, Tensor) and value.requires_grad:
-            return _rebase(x, lambda old: old * 0 + expand(cast(value, x.dtype), tuple(x.shape)), "fill_")
+            return _rebase(x, lambda old: _overwrite(old, cast(value, x.dtype)), "fill_")
         v = value.item() if isinstance(value, Tensor) else value
-        return _rebase(x, lambda old: old * 0 + v, "fill_")
+        return _rebase(x, lambda old: _overwrite(old, v), "fill_")
     _check_writable(x, "fill_")
     if x._data.dtype.kind != "c" and (isinstance(value, complex) or (
             isinstance(value, Tensor) and value._data.dtype.kind == "c")):
@@ -337,7 +361,7 @@ def inplace_random(x, kind, a, b, generator):
             vals = g.np.normal(a, b, size=x._data.shape)
     if STATE.enabled and x.requires_grad:
         vt = Tensor._wrap(np.asarray(vals).astype(x._data.dtype))
-        return _rebase(x, lambda old: old * 0 + vt, kind + "_")
+        return _rebase(x, lambda old: _overwrite(old, vt), kind + "_")
     _check_writable(x, kind + "_")
     x._data[...] = vals
     x._bump()

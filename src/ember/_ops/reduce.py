@@ -34,7 +34,8 @@ class Sum(Node):
             if self.scale is not None:
                 r = r * np.float32(self.scale)
             return np.asarray(r.astype(np.float16))
-        r = x.sum(axis=self.axes, keepdims=self.keepdim)
+        # integers keep their dtype (NumPy sums int32 into int64; ember's int32 only reaches here for dtype=int32)
+        r = x.sum(axis=self.axes, keepdims=self.keepdim, dtype=x.dtype if x.dtype.kind in "iu" else None)
         if self.scale is not None:
             r = r * r.dtype.type(self.scale) if r.dtype.kind == "f" else r * self.scale
         return r
@@ -128,7 +129,7 @@ class Prod(Node):
         self.axis, self.keepdim = axis, keepdim
 
     def forward(self, x):
-        return np.prod(x, axis=self.axis, keepdims=self.keepdim)
+        return np.prod(x, axis=self.axis, keepdims=self.keepdim, dtype=x.dtype if x.dtype.kind in "iu" else None)
 
     def backward(self, ns, g, ins, out):
         x = ins[0]
@@ -526,7 +527,7 @@ class Cumsum(Node):
         self.axis = axis
 
     def forward(self, x):
-        return np.cumsum(x, axis=self.axis)
+        return np.cumsum(x, axis=self.axis, dtype=x.dtype if x.dtype.kind in "iu" else None)
 
     def backward(self, ns, g, ins, out):
         return (ns.flip(ns.cumsum(ns.flip(g, (self.axis,)), self.axis), (self.axis,)),)
