@@ -276,3 +276,26 @@ def test_gaussian_nll_loss_rejects_negative_or_misshapen_var():
         F.gaussian_nll_loss(x, x, -1.0)
     with pytest.raises(ValueError, match="incorrect size"):
         F.gaussian_nll_loss(x, x, ember.ones(3))
+
+
+@pytest.mark.parametrize("p", [1, 2])
+def test_margin_losses_no_gradient_exactly_at_the_margin_like_torch(p):
+    # torch's kernels count a term only where margin - x[y] + x[j] > 0
+    x = np.array([[1.0, 0.0, 1.0, 2.0], [0.0, 0.0, 0.0, 0.0], [2.0, 1.0, 1.5, 0.0]])
+    y = np.array([0, 1, 1])
+    w = np.array([1.0, 2.0, 3.0, 4.0])
+    tx, ex = torch.tensor(x, requires_grad=True), ember.tensor(x, requires_grad=True)
+    tl = torch.nn.functional.multi_margin_loss(tx, torch.tensor(y), p=p, weight=torch.tensor(w))
+    el = F.multi_margin_loss(ex, ember.tensor(y), p=p, weight=ember.tensor(w))
+    np.testing.assert_allclose(el.detach().numpy(), tl.detach().numpy(), rtol=1e-12)
+    tl.backward()
+    el.backward()
+    np.testing.assert_allclose(ex.grad.numpy(), tx.grad.numpy(), rtol=1e-12)
+    yl = np.array([[0, -1, 2, 3], [1, -1, 0, 0], [2, 3, -1, 0]])
+    tx, ex = torch.tensor(x, requires_grad=True), ember.tensor(x, requires_grad=True)
+    tl = torch.nn.functional.multilabel_margin_loss(tx, torch.tensor(yl), reduction="sum")
+    el = F.multilabel_margin_loss(ex, ember.tensor(yl), reduction="sum")
+    np.testing.assert_allclose(el.detach().numpy(), tl.detach().numpy(), rtol=1e-12)
+    tl.backward()
+    el.backward()
+    np.testing.assert_allclose(ex.grad.numpy(), tx.grad.numpy(), rtol=1e-12)

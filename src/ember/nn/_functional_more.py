@@ -236,7 +236,7 @@ def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, size_average=
         raise IndexError(f"{op}: target values must be in [0, {c - 1}] for {c} classes, got {t.tolist()}")
     tt = Tensor._wrap(t.reshape(n, 1))
     xy = O.gather(x, 1, tt)
-    z = O.clamp(x - xy + margin, min=0.0)
+    z = O.relu(x - xy + margin)  # torch counts only z > 0 (no gradient at exactly the margin)
     if p == 2:
         z = z * z
     if weight is not None:
@@ -279,7 +279,7 @@ def multilabel_margin_loss(input, target, size_average=None, reduce=None, reduct
     # pairs (j target slot, i class): hinge on 1 - x[t_j] + x[i] where class i is not a target
     tj = np.where(valid, t, 0)
     xt = O.gather(x, 1, Tensor._wrap(tj))  # (n, c): x at target slot j
-    h = O.clamp(x.reshape(n, 1, c) - xt.reshape(n, c, 1) + 1.0, min=0.0)
+    h = O.relu(x.reshape(n, 1, c) - xt.reshape(n, c, 1) + 1.0)  # no gradient at exactly the margin (torch)
     mask = valid[:, :, None] & ~is_target[:, None, :]
     h = O.where(Tensor._wrap(mask), h, O.zeros_like(h))
     loss = h.sum((1, 2)) / c
