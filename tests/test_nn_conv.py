@@ -341,3 +341,22 @@ def test_pool_ceil_mode_window_larger_than_input_like_torch(op, k, s):
     if k > 3:  # without ceil_mode no window fits, as torch
         with pytest.raises(RuntimeError, match="larger than the padded input"):
             getattr(F, op)(ex, *extra, k, s, ceil_mode=False)
+
+
+@pytest.mark.parametrize("nd", [1, 2, 3])
+def test_max_pool_window_of_minus_inf_picks_an_input_element_like_torch(nd):
+    # a padded window whose values are all -inf: torch's index (and gradient) is its first element inside the
+    # input, never the padding
+    shape = (1, 2) + (5, 4, 3)[:nd]
+    x = np.full(shape, -np.inf)
+    x[(0, 0) + (1,) * nd] = 2.0
+    tx, ex = torch.tensor(x, requires_grad=True), ember.tensor(x, requires_grad=True)
+    top = getattr(torch.nn.functional, f"max_pool{nd}d")
+    eop = getattr(F, f"max_pool{nd}d")
+    to, ti = top(tx, 3, 2, 1, return_indices=True)
+    eo, ei = eop(ex, 3, 2, 1, return_indices=True)
+    np.testing.assert_array_equal(eo.detach().numpy(), to.detach().numpy())
+    np.testing.assert_array_equal(ei.numpy(), ti.numpy())
+    to.sum().backward()
+    eo.sum().backward()
+    np.testing.assert_array_equal(ex.grad.numpy(), tx.grad.numpy())

@@ -785,11 +785,19 @@ class _MaxPool(Node):
         v = _windows(self.xp, p, self.oh, self.ow)
         best = self.best
         nan = best.dtype.kind == "f" and np.isnan(best).any()
+        inside = None
+        if any(p.pads):
+            fill = -np.inf if best.dtype.kind == "f" else np.iinfo(best.dtype).min
+            if (best == fill).any():  # a window of fill values: its first element inside the input wins (torch)
+                h, w = self.shape[2], self.shape[3]
+                inside = _windows(_pad4(np.ones((1, 1, h, w), dtype=bool), p.pads, False), p, self.oh, self.ow)
         free = None  # windows whose maximum has not been claimed by an earlier offset
         last = kh * kw - 1
         for o in range(kh * kw):
             cur = v[:, :, o // kw, o % kw]
             m = cur == best
+            if inside is not None:
+                m &= inside[:, :, o // kw, o % kw]
             if nan:
                 m |= np.isnan(cur) & np.isnan(best)
             if free is None:
