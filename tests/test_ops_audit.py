@@ -452,3 +452,22 @@ def test_fill_with_a_tensor_of_dims_raises():
     for m in (torch, ember):
         with pytest.raises(RuntimeError, match="0-dimension"):
             m.zeros(2, 3).fill_(m.ones(2, 3))
+
+
+@pytest.mark.parametrize("include_self", [True, False])
+@pytest.mark.filterwarnings("ignore:index_reduce")
+def test_scatter_and_index_reduce_prod_double_backward(include_self):
+    x = np.random.RandomState(3).randn(3, 4)
+    s = np.random.RandomState(4).randn(3, 4)
+    s[0, 1] = 0.0  # a single zero factor
+    res = []
+    for m in (ember, torch):
+        a, b = m.tensor(x, requires_grad=True), m.tensor(s, requires_grad=True)
+        o1 = m.scatter_reduce(a ** 2, 1, m.tensor([[0, 1, 0, 3], [2, 2, 2, 2], [1, 0, 3, 3]]), b ** 2, "prod",
+                              include_self=include_self)
+        o2 = (a ** 2).index_reduce(0, m.tensor([0, 2, 0]), b ** 2, "prod", include_self=include_self)
+        w = m.tensor(np.random.RandomState(5).randn(3, 4))
+        ga, gb = m.autograd.grad(((o1 + o2) * w).sum(), (a, b), create_graph=True)
+        res.append([v.detach().numpy() for v in (ga, gb) + m.autograd.grad((ga * w).sum() + (gb * gb).sum(), (a, b))])
+    for e, t in zip(*res):
+        np.testing.assert_allclose(e, t, rtol=1e-7, atol=1e-10)

@@ -14,7 +14,7 @@ from ._helpers import _dim, _public, _pyslice
 from .creation import ones_like, tensor, zeros_like
 from .casting import cast
 from .unary import _arr
-from .binary import clamp_min, floor_divide
+from .binary import clamp_min, floor_divide, where
 from .reduce import TakeAlong
 from .shape import _make_view, expand, flatten, permute, reshape
 
@@ -842,15 +842,27 @@ class ScatterReduceExtreme(Node):
 
         with np.errstate(divide="ignore", invalid="ignore"):
             if self.reduce == "prod":
-                msk_self = np.where(x == 0, 1, x).astype(x.dtype)
-                cx = _scatter_reduce_np(msk_self, idx, sv, ax, "prod", self.include_self)[0] / msk_self
-                gx = g * cx
                 zero = sv == 0
                 nz = np.zeros(x.shape, dtype=x.dtype)
                 _put_along_add(nz[region], idx, zero.astype(x.dtype), ax)
                 single = zero & (np.take_along_axis(nz[region], idx, ax) == 1)
-                msr = _scatter_reduce_np(x, idx, np.where(single, 1, sv).astype(x.dtype), ax, "prod", self.include_self)[0]
-                gs = ns.where(single, gather(g * msr), gather(g * res) / np.where(zero, 1, sv).astype(x.dtype))
+                if isinstance(g, Tensor):  # create_graph: the same formulas from differentiable ops
+                    xt, st = ins[0], self._src(ins[1]) if tuple(ins[1].shape) != idx.shape else ins[1]
+                    it = Tensor._wrap(idx)
+                    msk_self = where(Tensor._wrap(x == 0), Tensor._wrap(np.ones((), x.dtype)), xt)
+                    cx = scatter_reduce(msk_self, ax, it, st, "prod", include_self=self.include_self) / msk_self
+                    one = Tensor._wrap(np.ones((), x.dtype))
+                    msr = scatter_reduce(xt, ax, it, where(Tensor._wrap(single), one, st), "prod",
+                                         include_self=self.include_self)
+                    gx = g * cx
+                    gs = where(Tensor._wrap(single), gather(g * msr), gather(g * out) / where(Tensor._wrap(zero), one, st))
+                else:
+                    msk_self = np.where(x == 0, 1, x).astype(x.dtype)
+                    cx = _scatter_reduce_np(msk_self, idx, sv, ax, "prod", self.include_self)[0] / msk_self
+                    gx = g * cx
+                    msr = _scatter_reduce_np(x, idx, np.where(single, 1, sv).astype(x.dtype), ax, "prod",
+                                             self.include_self)[0]
+                    gs = ns.where(single, gather(g * msr), gather(g * res) / np.where(zero, 1, sv).astype(x.dtype))
             else:
                 self_is = (x == res).astype(x.dtype)
                 src_is = (sv == np.take_along_axis(res[region], idx, ax)).astype(x.dtype)
