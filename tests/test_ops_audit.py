@@ -471,3 +471,28 @@ def test_scatter_and_index_reduce_prod_double_backward(include_self):
         res.append([v.detach().numpy() for v in (ga, gb) + m.autograd.grad((ga * w).sum() + (gb * gb).sum(), (a, b))])
     for e, t in zip(*res):
         np.testing.assert_allclose(e, t, rtol=1e-7, atol=1e-10)
+
+
+@pytest.mark.parametrize("op", ["add_", "sub_"])
+def test_inplace_alpha_scales_in_the_result_dtype(op):
+    # x.add_(uint8 tensor, alpha=2) computed 2 * other in uint8 (400 wrapped to 144)
+    _both(lambda m, a, b: getattr(a.clone(), op)(b, alpha=2), np.zeros(3), np.array([200, 100, 3], dtype=np.uint8))
+    _both(lambda m, a, b: getattr(a * 1, op)(b * 2, alpha=-3), np.array([1.0, 2.0]), np.array([0.5, 4.0]), grad=True)
+
+
+def test_shift_operators():
+    # Tensor had no << / >> (TypeError); the functions existed
+    i = np.array([-7, 8, 1, 0])
+    _both(lambda m, a: a << 2, i)
+    _both(lambda m, a: a >> 1, i)
+    _both(lambda m, a: 3 << a.abs(), i)
+    _both(lambda m, a: 64 >> a.abs(), i)
+    _both(lambda m, a: a << m.tensor([1, 0, 3, 2]), i)
+    _both(lambda m, a: a.to(m.uint8) << 7, np.array([1, 2, 3]))
+
+    def ishift(m, a):
+        a = a.clone()
+        a <<= 2
+        a >>= m.tensor([1, 0, 1, 3])
+        return a
+    _both(ishift, i)

@@ -561,6 +561,24 @@ class Tensor:
     def __ge__(self, o):
         return _o.ge(self, o)
 
+    def __lshift__(self, o):
+        return _o.bitwise_left_shift(self, o)
+
+    def __rlshift__(self, o):
+        return _o.bitwise_left_shift(o, self)
+
+    def __rshift__(self, o):
+        return _o.bitwise_right_shift(self, o)
+
+    def __rrshift__(self, o):
+        return _o.bitwise_right_shift(o, self)
+
+    def __ilshift__(self, o):
+        return self.bitwise_left_shift_(o)
+
+    def __irshift__(self, o):
+        return self.bitwise_right_shift_(o)
+
     def __iadd__(self, o):
         return _o.inplace(self, "add", o)
 
@@ -581,10 +599,14 @@ class Tensor:
 
     # ------------------------------------------------------------------ in-place
     def add_(self, other, *, alpha=1):
-        return _o.inplace(self, "add", other if alpha == 1 else other * alpha)
+        if alpha == 1:
+            return _o.inplace(self, "add", other)
+        return _o.inplace(self, "call", ("add", {"alpha": alpha}, other))  # alpha * other in the result dtype
 
     def sub_(self, other, *, alpha=1):
-        return _o.inplace(self, "sub", other if alpha == 1 else other * alpha)
+        if alpha == 1:
+            return _o.inplace(self, "sub", other)
+        return _o.inplace(self, "call", ("sub", {"alpha": alpha}, other))
 
     def mul_(self, other):
         return _o.inplace(self, "mul", other)
