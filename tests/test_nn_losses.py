@@ -299,3 +299,13 @@ def test_margin_losses_no_gradient_exactly_at_the_margin_like_torch(p):
     tl.backward()
     el.backward()
     np.testing.assert_allclose(ex.grad.numpy(), tx.grad.numpy(), rtol=1e-12)
+
+
+def test_cross_entropy_probability_targets_refuse_ignore_index_like_torch():
+    x = ember.randn(3, 4)
+    p = ember.softmax(ember.randn(3, 4), 1)
+    with pytest.raises(RuntimeError, match="ignore_index is not supported"):
+        F.cross_entropy(x, p, ignore_index=1)
+    with pytest.raises(RuntimeError, match="ignore_index is not supported"):
+        torch.nn.functional.cross_entropy(torch.randn(3, 4), torch.rand(3, 4), ignore_index=1)
+    F.cross_entropy(x, p)  # the default ignore_index is fine

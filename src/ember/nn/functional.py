@@ -1065,6 +1065,9 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"{op}: label_smoothing must be between 0.0 and 1.0, got {label_smoothing}")
     if isinstance(target, Tensor) and target._data.dtype.kind == "f" and _shape(target) == _shape(input):
+        if ignore_index != -100:
+            raise RuntimeError(f"{op}: ignore_index is not supported for floating point (class-probability) "
+                               f"targets, got ignore_index={ignore_index}; zero those rows' targets instead")
         return _cross_entropy_probs(input, target, weight, reduction, label_smoothing)
     x2, t2, c = _class_target(input, target, op, ignore_index)
     w = _weight_array(weight, c, op, input._data.dtype)
