@@ -496,3 +496,38 @@ def test_shift_operators():
         a >>= m.tensor([1, 0, 1, 3])
         return a
     _both(ishift, i)
+
+
+# ---- linalg ---------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("a", [
+    np.array([[1.0, 2.0, 3.0], [2.0, 4.0, 6.0], [0.0, 1.0, 5.0]]),  # rank 2: a nonzero adjugate
+    np.zeros((3, 3)),                                                # rank 0
+    np.array([[[1.0, 2.0], [2.0, 4.0]], [[1.0, 0.0], [3.0, 2.0]]]),  # a batch: singular and invertible
+])
+def test_det_gradient_of_singular_matrices(a):
+    # ember's det backward raised LinAlgError (it inverted A); torch 2.13 returns zeros (its gradcheck fails).
+    # The true gradient is the adjugate's transpose: checked against central differences.
+    x = ember.tensor(a, requires_grad=True)
+    g = ember.autograd.grad(ember.linalg.det(x).sum(), x)[0].numpy()
+    num = np.zeros_like(a)
+    for i in np.ndindex(a.shape):
+        hi, lo = a.copy(), a.copy()
+        hi[i] += 1e-6
+        lo[i] -= 1e-6
+        num[i] = (np.linalg.det(hi).sum() - np.linalg.det(lo).sum()) / 2e-6
+    np.testing.assert_allclose(g, num, atol=1e-6)
+    _same(ember.linalg.det(ember.tensor(a)), torch.linalg.det(torch.tensor(a)), signed_zeros=False)
+    assert ember.autograd.gradcheck(ember.det, (ember.tensor(a, requires_grad=True),))
+
+
+@pytest.mark.parametrize("shapes", [((3,), (3,)), ((2, 3), (4, 3)), ((2, 2, 3), (3,)), ((), (2, 3)), ((2, 3), ())])
+def test_inner_of_any_dims(shapes):
+    # ember's inner took 1-D tensors only
+    rs = np.random.RandomState(2)
+    _both(lambda m, a, b: m.inner(a, b), np.array(rs.randn(*shapes[0])), np.array(rs.randn(*shapes[1])), grad=True)
+
+
+def test_cov_of_integers():
+    _both(lambda m, a: m.cov(a), np.array([[1, 2, 4, 7], [0, 3, 1, 1]]))
+    _both(lambda m, a: m.corrcoef(a), np.array([[1, 2, 4, 7], [0, 3, 1, 1]]))

@@ -98,6 +98,10 @@ class Det(UnaryNode):
 
     def backward(self, ns, g, ins, out):
         a = ins[0]
+        if not isinstance(a, Tensor):
+            od = np.asarray(out)
+            if (od == 0).any() or not np.isfinite(od).all():  # singular: the adjugate (A^-1 does not exist)
+                return (g[..., None, None] * np.conj(np.swapaxes(_adjugate(a), -1, -2)),)
         ia = inv(a) if isinstance(a, Tensor) else np.linalg.inv(a)
         scale = g * ns.conj(out)
         if isinstance(scale, Tensor):
@@ -107,8 +111,20 @@ class Det(UnaryNode):
         return (scale * ns.conj(ns.swap_last(ia)),)
 
 
+def _adjugate(a):
+    """adj(A) (= det(A) A^-1 where A is invertible) of a batch of matrices, also where they are singular, from the
+    SVD A = U S Vh: adj(A) = det(U) det(Vh) Vh^H diag(prod_{j != i} s_j) U^H."""
+    u, s, vh = np.linalg.svd(a)
+    one = np.ones_like(s[..., :1])
+    left = np.cumprod(np.concatenate([one, s[..., :-1]], -1), -1)
+    right = np.cumprod(np.concatenate([one, s[..., :0:-1]], -1), -1)[..., ::-1]
+    scale = (np.linalg.det(u) * np.linalg.det(vh))[..., None, None]
+    return scale * (np.swapaxes(vh.conj(), -1, -2) * (left * right)[..., None, :]) @ np.swapaxes(u.conj(), -1, -2)
+
+
 def det(A, *, out=None):  # noqa: N803  (torch's name)
-    """The determinant of a (batch of) square matrices (differentiable where invertible)."""
+    """The determinant of a (batch of) square matrices, differentiable (the gradient of a singular matrix is its
+    adjugate's transpose, where torch 2.13 gives zeros)."""
     if out is not None:
         return _out.into(out, "linalg.det", det, A)
     _check_square(A, "det")

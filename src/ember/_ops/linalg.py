@@ -183,8 +183,16 @@ def dot(input, tensor, *, out=None):
 
 
 def inner(input, other, *, out=None):
-    """Inner product of two 1-D tensors (ember: 1-D only, as ``dot``)."""
-    return dot(input, other, out=out)
+    """Inner product over the last dim (``dot`` for 1-D tensors; a product with a 0-d tensor), as torch's."""
+    if out is not None:
+        return _out.into(out, "inner", inner, input, other)
+    if input.ndim == 1 and other.ndim == 1:
+        return dot(input, other)
+    if input.ndim == 0 or other.ndim == 0:
+        return input * other
+    if input.shape[-1] != other.shape[-1]:
+        raise RuntimeError(f"inner: the last dims must match, got shapes {tuple(input.shape)} and {tuple(other.shape)}")
+    return tensordot(input, other, dims=([-1], [-1]))
 
 
 tensor_method(inner, "inner")

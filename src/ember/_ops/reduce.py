@@ -876,6 +876,8 @@ def dist(input, other, p=2):  # noqa: A002
 def cov(input, *, correction=1, fweights=None, aweights=None):  # noqa: A002
     """Covariance of the rows (variables) over the columns (observations), differentiable."""
     x = input if input.ndim == 2 else input.reshape(1, -1)
+    if x._data.dtype.kind in "biu":  # torch: integer observations give a default-float covariance
+        x = cast(x, D.get_default_dtype())
     if fweights is not None or aweights is not None:
         w = None
         if fweights is not None:
