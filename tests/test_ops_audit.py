@@ -531,3 +531,19 @@ def test_inner_of_any_dims(shapes):
 def test_cov_of_integers():
     _both(lambda m, a: m.cov(a), np.array([[1, 2, 4, 7], [0, 3, 1, 1]]))
     _both(lambda m, a: m.corrcoef(a), np.array([[1, 2, 4, 7], [0, 3, 1, 1]]))
+
+
+# ---- creation ---------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("args", [(0.5, 3.7), (-1.5, 2.2), (0.2, 2.9, 0.7), (1, 6.9, 1.5), (-2.5, 1), (0, 5, 1.5), (2.9,),
+                                  (5.5, 0, -1.5), (0, 10, 3), (7, -3, -4), (0, 0)])
+@pytest.mark.parametrize("dt", ["int64", "int32", "uint8", "float32", "float64"])
+def test_arange_with_float_bounds_and_an_integer_dtype(args, dt):
+    # arange(0.5, 3.7, dtype=int64) gave [0, 1, 2, 3]; torch truncates the bounds for int64 first: [0, 1, 2]
+    try:
+        want = torch.arange(*args, dtype=getattr(torch, dt))
+    except (RuntimeError, ValueError):  # torch 2.13: ValueError for a step that truncates to 0
+        with pytest.raises(RuntimeError, match="step"):
+            ember.arange(*args, dtype=getattr(ember, dt))
+        return
+    _same(ember.arange(*args, dtype=getattr(ember, dt)), want)

@@ -336,8 +336,22 @@ def arange(start=0, end=None, step=1, *, out=None, dtype=None, layout=None, devi
     if dtype is None:
         dtype = D.int64 if builtins.all(isinstance(v, numbers.Integral) for v in vals) else D.get_default_dtype()
     dt = D.as_dtype(dtype)
-    n = int(math.ceil((vals[1] - vals[0]) / vals[2]))
-    arr = (vals[0] + np.arange(n, dtype=np.float64 if dt.is_floating_point else np.int64) * vals[2]).astype(dt.np)
+    if dt.is_floating_point:
+        n = int(math.ceil((vals[1] - vals[0]) / vals[2]))
+        arr = (vals[0] + np.arange(n, dtype=np.float64) * vals[2]).astype(dt.np)
+    else:
+        # torch's integer arange: start and step truncated to integers for the values; for int64 the end too
+        # and the length from them (arange(0.5, 3.7, dtype=int64) is [0, 1, 2]), for the other integer dtypes
+        # the length from the numbers as given ([0, 1, 2, 3])
+        xs, xe, xst = (builtins.int(v) for v in vals)
+        if dt.np == np.int64:
+            if xst == 0:
+                raise RuntimeError(f"arange: step must be nonzero (step {vals[2]} is 0 as an integer)")
+            sgn = (xst > 0) - (xst < 0)
+            n = builtins.max(0, (xe - xs + xst - sgn) // xst)
+        else:
+            n = builtins.max(0, int(math.ceil((vals[1] - vals[0]) / vals[2])))
+        arr = (xs + np.arange(n, dtype=np.int64) * xst).astype(dt.np)
     t = Tensor._wrap(_to_device_array(arr, _device(device)) if device is not None else arr)
     return t.requires_grad_(True) if requires_grad else t
 
