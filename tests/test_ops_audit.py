@@ -547,3 +547,28 @@ def test_arange_with_float_bounds_and_an_integer_dtype(args, dt):
             ember.arange(*args, dtype=getattr(ember, dt))
         return
     _same(ember.arange(*args, dtype=getattr(ember, dt)), want)
+
+
+@pytest.mark.parametrize("s", [-3, 300, -129])
+@pytest.mark.parametrize("op", ["div", "xlogy", "copysign", "atan2", "true_divide", "rdiv", "div_0d", "xlogy_0d"])
+def test_python_int_not_wrapped_when_the_result_is_float(op, s):
+    # wrapping an out-of-range int into uint8 applies where the op computes in uint8 only: uint8 / -3 is
+    # a float division by -3 (the wrap made it a division by 253)
+    x = np.array([0, 7, 200, 255, 3], dtype=np.uint8)
+    fns = {"div": lambda m, a: a / s, "xlogy": lambda m, a: m.xlogy(a, abs(s)), "copysign": lambda m, a: m.copysign(a, s),
+           "atan2": lambda m, a: m.atan2(a, m.tensor(s)), "true_divide": lambda m, a: m.true_divide(a, s),
+           "rdiv": lambda m, a: s / (a + 1), "div_0d": lambda m, a: a / m.tensor(s), "xlogy_0d": lambda m, a: m.xlogy(m.tensor(s), a)}
+    _both(fns[op], x)
+    _both(fns[op], np.array(200, dtype=np.uint8))
+
+
+@pytest.mark.parametrize("alpha", [2, 0, True, False])
+@pytest.mark.parametrize("other", [np.array([True, True, False]), True, False])
+def test_bool_alpha(alpha, other):
+    # add(mask, mask, alpha=2) raised in ember; torch takes alpha as a bool for bool results
+    _both(lambda m, a: m.add(a, m.tensor(other) if isinstance(other, np.ndarray) else other, alpha=alpha),
+          np.array([True, False, False]))
+    if isinstance(alpha, bool):
+        for m in (torch, ember):
+            with pytest.raises(RuntimeError, match="alpha"):
+                m.add(m.tensor([1, 2]), m.tensor([3, 4]), alpha=alpha)

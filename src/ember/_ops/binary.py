@@ -27,6 +27,10 @@ def _promote(a, b, op, to_float=False):
         da, db = a._data.dtype, b._data.dtype
         if da != db:
             rt = D.result_type_np(da, a._data.ndim == 0, db, b._data.ndim == 0)
+            if to_float and rt.kind not in "fc":
+                # an integer result type that the op turns into floats: each operand goes to the float type from
+                # its own dtype, as torch's (uint8 / tensor(-3) divides by -3, not by -3 as uint8 = 253)
+                rt = D.get_default_dtype().np
             if da != rt:
                 a = cast(a, D._by_np[rt])
             if db != rt:
@@ -46,7 +50,7 @@ def _promote(a, b, op, to_float=False):
         elif isinstance(s, numbers.Integral):
             if k == "b":
                 t = cast(t, D.int64)
-            elif k in "iu":
+            elif k in "iu" and not to_float:  # (a float result takes the number as it is: uint8 / -3)
                 info = np.iinfo(t._data.dtype)
                 if not info.min <= s <= info.max and -(2 ** 63) <= s < 2 ** 63:
                     # torch converts the number to the tensor's dtype, wrapping around: uint8 + -3 adds 253,
@@ -251,8 +255,13 @@ def _alpha_scaled(input, other, alpha, op):
     if kind in "iub" and not isinstance(alpha, numbers.Integral):
         raise RuntimeError(f"{op}: for integer or bool tensors, alpha must be an integer, got {alpha!r}; "
                            "convert the tensors to a floating dtype first")
-    if kind == "b" and not isinstance(alpha, builtins.bool):
-        raise RuntimeError(f"{op}: bool tensors take a bool alpha only, got {alpha!r}; convert them to an integer dtype")
+    if kind == "b":  # torch: alpha becomes a bool (add(mask, mask, alpha=2) is mask | mask)
+        if not isinstance(other, Tensor):
+            return input, builtins.bool(other) and builtins.bool(alpha)
+        return input, other * builtins.bool(alpha)
+    if isinstance(alpha, builtins.bool):
+        raise RuntimeError(f"{op}: a bool alpha is only supported for bool results, got {alpha!r} with "
+                           f"{D.from_numpy((input if isinstance(input, Tensor) else other)._data.dtype)} operands")
     return input, other * alpha
 
 @tensor_method(dunder="__add__")
@@ -260,13 +269,13 @@ def add(input, other, *, alpha=1, out=None):
     """a + alpha * b with broadcasting."""
     if out is not None:
         return _out.into(out, "add", add, input, other, alpha=alpha)
-    if input.__class__ is Tensor and alpha == 1:  # the common case first: same dtype, no promotion, no helper call
+    if input.__class__ is Tensor and alpha.__class__ is int and alpha == 1:  # the common case first: no promotion
         c = other.__class__
         if (c is Tensor and input._data.dtype is other._data.dtype) or (c is float and input._data.dtype.kind == "f"):
             return Add()(input, other)
-    if alpha == 1 and _same(input, other):
+    if alpha.__class__ is not bool and alpha == 1 and _same(input, other):
         return Add()(input, other)
-    if alpha != 1:
+    if alpha != 1 or alpha is True:
         input, other = _alpha_scaled(input, other, alpha, "add")
     input, other = _promote(input, other, "add")
     if input.__class__ is not Tensor and not isinstance(input, Tensor):
@@ -279,16 +288,16 @@ def sub(input, other, *, alpha=1, out=None):
     """a - alpha * b with broadcasting."""
     if out is not None:
         return _out.into(out, "sub", sub, input, other, alpha=alpha)
-    if input.__class__ is Tensor and alpha == 1:  # the common case first: same dtype, no promotion, no helper call
+    if input.__class__ is Tensor and alpha.__class__ is int and alpha == 1:  # the common case first: no promotion
         c = other.__class__
         if (c is Tensor and input._data.dtype is other._data.dtype) or (c is float and input._data.dtype.kind == "f"):
             return Sub()(input, other)
-    if alpha == 1 and _same(input, other):
+    if alpha.__class__ is not bool and alpha == 1 and _same(input, other):
         return Sub()(input, other)
     for v in (input, other):
         if isinstance(v, Tensor) and v._data.dtype == np.bool_:
             raise TypeError("sub: subtraction, the `-` operator, with bool tensors is not supported; use ^ or logical_xor()")
-    if alpha != 1:
+    if alpha != 1 or alpha is True:
         input, other = _alpha_scaled(input, other, alpha, "sub")
     input, other = _promote(input, other, "sub")
     return Sub()(input, other)
@@ -733,9 +742,7 @@ def atan2(input, other, *, out=None):  # noqa: A002
     """Elementwise arctan(input / other) in the right quadrant (differentiable)."""
     if out is not None:
         return _out.into(out, "atan2", atan2, input, other)
-    y, x = _promote(input, other, "atan2")
-    if y._data.dtype.kind != "f":
-        y, x = cast(y, D.get_default_dtype()), cast(x, D.get_default_dtype())
+    y, x = _promote(input, other, "atan2", to_float=True)
     return Atan2()(y, x)
 
 
