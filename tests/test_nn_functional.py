@@ -285,3 +285,16 @@ def test_pad_non_constant_refuses_batch_and_channel_dims_like_torch(shape, pad, 
 def test_pad_non_constant_output_must_be_positive():
     with pytest.raises(RuntimeError, match="too small"):
         F.pad(ember.zeros(2, 3, 6), (-3, -3), mode="reflect")
+
+
+def test_celu_zero_alpha_and_softshrink_negative_lambda_raise_like_torch():
+    x = np.random.RandomState(0).randn(3)
+    for lib, t in ((torch, torch.tensor(x)), (ember, ember.tensor(x))):
+        with pytest.raises(RuntimeError, match="alpha cannot be 0"):
+            lib.nn.functional.celu(t, alpha=0.0)
+        with pytest.raises(RuntimeError, match="lambda must be"):
+            lib.nn.functional.softshrink(t, -0.5)
+        with pytest.raises(RuntimeError, match="alpha cannot be 0"):
+            lib.nn.CELU(0.0)(t)
+    np.testing.assert_array_equal(F.softshrink(ember.tensor(x), 0.0).numpy(),
+                                  torch.nn.functional.softshrink(torch.tensor(x), 0.0).numpy())

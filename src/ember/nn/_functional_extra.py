@@ -81,6 +81,8 @@ def hardshrink(input, lambd=0.5, *, out=None):  # noqa: A002
 
 def softshrink(input, lambd=0.5):  # noqa: A002
     """x - lambd above lambd, x + lambd below -lambd, 0 between."""
+    if not lambd >= 0:
+        raise RuntimeError(f"softshrink: lambda must be non-negative (in [0, inf)), but found {lambd}")
     a = input._data
     shift = np.where(a > lambd, -lambd, np.where(a < -lambd, lambd, 0)).astype(a.dtype)
     keep = Tensor._wrap(~(np.abs(a) <= lambd))  # nan stays nan, as torch

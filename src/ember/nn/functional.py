@@ -306,6 +306,8 @@ def celu(input, alpha=1.0, inplace=False):
     if inplace:
         return _inplace(input, lambda x: celu(x, alpha))
     _float_input(input, "celu")
+    if alpha == 0:
+        raise RuntimeError("celu: alpha cannot be 0 (CELU divides by it); use relu for the alpha -> 0 limit")
     r = _half_in_float32(celu, input, alpha)
     if r is not None:
         return r
