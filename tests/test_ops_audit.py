@@ -572,3 +572,16 @@ def test_bool_alpha(alpha, other):
         for m in (torch, ember):
             with pytest.raises(RuntimeError, match="alpha"):
                 m.add(m.tensor([1, 2]), m.tensor([3, 4]), alpha=alpha)
+
+
+@pytest.mark.parametrize("x,lo,hi", [
+    (np.array([1, -2, 3]), np.array(0.5), np.array([2.0, 2.0, 2.0], dtype=np.float32)),
+    (np.array([1, 0, 3], dtype=np.uint8), np.array(0.5), np.array([2.0, 2.0, 2.0], dtype=np.float32)),
+    (np.array(1.5), np.array([0.0, 1.0]), np.array([2.0, 1.2], dtype=np.float32)),
+    (np.array(2), np.array([1.0, 3.0], dtype=np.float32), np.array(0.5)),
+    (np.array(2), np.array([1, 3], dtype=np.uint8), np.array(2)),
+    (np.array([1.0, 5.0], dtype=np.float16), np.array([2.0], dtype=np.float32), np.array(4.0)),
+])
+def test_clamp_with_tensor_bounds_takes_one_result_type(x, lo, hi):
+    # clamp promoted (input, min) then (result, max): clamp(int64, 0-d float64, float32) was float64 (torch: float32)
+    _both(lambda m, a, b, c: m.clamp(a, b, c), x, lo, hi)

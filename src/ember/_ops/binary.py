@@ -656,12 +656,33 @@ class ClampTensor(Node):
         return gx, glo, ghi
 
 
+def _result_type_many(tensors):
+    """torch's result type of several tensors: the dimensioned ones promote together, the zero-dim ones
+    together, and the zero-dim result decides only where its category is higher."""
+    dims = [t._data.dtype for t in tensors if t._data.ndim]
+    zeros = [t._data.dtype for t in tensors if not t._data.ndim]
+    rd = rz = None
+    for d in dims:
+        rd = d if rd is None else D.promote_np(rd, d)
+    for z in zeros:
+        rz = z if rz is None else D.promote_np(rz, z)
+    if rd is None or rz is None:
+        return rd if rz is None else rz
+    return D.result_type_np(rd, False, rz, True)
+
+
 def _clamp_tensor(input, min, max):  # noqa: A002
-    x = input
+    # one result type for input and both bounds, as torch's (pairwise promotion made clamp(int64, 0-d float64,
+    # float32) float64: the first pair turned the input into a dimensioned float64)
+    ts = [v for v in (input, min, max) if isinstance(v, Tensor)]
+    rt = _result_type_many(ts)
+    x = cast(input, D._by_np[rt]) if input._data.dtype != rt else input
     if min is not None:
-        x, min = _promote(x, min, "clamp")
+        x, min = _promote(x, min if not isinstance(min, Tensor) or min._data.dtype == rt else cast(min, D._by_np[rt]),
+                          "clamp")
     if max is not None:
-        x, max = _promote(x, max, "clamp")
+        x, max = _promote(x, max if not isinstance(max, Tensor) or max._data.dtype == rt else cast(max, D._by_np[rt]),
+                          "clamp")
     dt = x._data.dtype
     if dt.kind == "f":
         big = np.inf
