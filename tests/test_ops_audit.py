@@ -585,3 +585,15 @@ def test_bool_alpha(alpha, other):
 def test_clamp_with_tensor_bounds_takes_one_result_type(x, lo, hi):
     # clamp promoted (input, min) then (result, max): clamp(int64, 0-d float64, float32) was float64 (torch: float32)
     _both(lambda m, a, b, c: m.clamp(a, b, c), x, lo, hi)
+
+
+@pytest.mark.filterwarnings("ignore:.*degrees of freedom")
+@pytest.mark.parametrize("correction", [3, 5, 4])
+def test_var_with_correction_at_least_n_is_inf(correction):
+    # ember gave nan; torch divides by max(0, n - correction) = 0: inf (nan only where the sum of squares is 0)
+    x = np.array([1.0, 2.0, 3.0])
+    _both(lambda m, a: m.var(a, correction=correction), x)
+    _both(lambda m, a: m.std(a, correction=correction), x)
+    _both(lambda m, a: m.var_mean(a, correction=correction)[0], x)
+    _both(lambda m, a: m.std(a, correction=correction), np.array([2.0, 2.0, 2.0]))
+    _both(lambda m, a: m.var(a, 0, correction=correction), np.stack([x, x]).T)

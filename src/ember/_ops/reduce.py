@@ -414,7 +414,7 @@ def var(input, dim=None, unbiased=True, keepdim=False, *, correction=None, out=N
         dr, di = real(d), imag(d)
         s = sum(dr * dr + di * di, axes, keepdim)
         denom = n - correction
-        return s / denom if denom > 0 else s * math.nan
+        return s / denom if denom > 0 else s / 0.0
     if input._data.dtype.kind != "f":
         raise RuntimeError(f"var(): input dtype must be floating point, got {input.dtype}")
     if input._data.dtype == np.float16:  # accumulate in float32 and return float16, as torch does
@@ -425,7 +425,7 @@ def var(input, dim=None, unbiased=True, keepdim=False, *, correction=None, out=N
     d = input - mu
     s = sum(d * d, axes, keepdim)
     denom = n - correction
-    return s / denom if denom > 0 else s * math.nan
+    return s / denom if denom > 0 else s / 0.0  # torch: max(0, n - correction), so s / 0 (inf, or nan for s = 0)
 
 
 @tensor_method
