@@ -597,3 +597,10 @@ def test_var_with_correction_at_least_n_is_inf(correction):
     _both(lambda m, a: m.var_mean(a, correction=correction)[0], x)
     _both(lambda m, a: m.std(a, correction=correction), np.array([2.0, 2.0, 2.0]))
     _both(lambda m, a: m.var(a, 0, correction=correction), np.stack([x, x]).T)
+
+
+def test_pow_of_bool_by_a_bool_number_stays_bool():
+    # NumPy's bool ** bool is int8; torch's stays bool
+    _both(lambda m, a: a ** True, np.array([True, False]))
+    _both(lambda m, a: a ** False, np.array([True, False]))
+    _both(lambda m, a: a ** 2, np.array([True, False]))  # an int exponent: int64, as before

@@ -440,6 +440,9 @@ def pow(input, exponent, *, out=None):
         if input._data.dtype.kind in "iu" and exponent < 0:
             raise RuntimeError("pow: integers to negative integer powers are not allowed; use a float tensor")
     input, exponent = _promote(input, exponent, "pow")
+    if builtins.all(isinstance(v, builtins.bool) or (isinstance(v, Tensor) and v._data.dtype == np.bool_)
+                    for v in (input, exponent)):  # NumPy's bool ** bool is int8; torch's stays bool (a or not b)
+        return Tensor._wrap(np.asarray(np.power(_arr(input), _arr(exponent)).astype(np.bool_)))
     node = Pow()
     out = node(input, exponent)
     if out.grad_fn is not None:
