@@ -604,3 +604,8 @@ def test_pow_of_bool_by_a_bool_number_stays_bool():
     _both(lambda m, a: a ** True, np.array([True, False]))
     _both(lambda m, a: a ** False, np.array([True, False]))
     _both(lambda m, a: a ** 2, np.array([True, False]))  # an int exponent: int64, as before
+
+
+def test_cumsum_of_leading_negative_zeros():
+    _both(lambda m, a: m.cumsum(a, 0), np.array([-0.0, -0.0, 1.0, -1.0, -0.0]), grad=True)
+    _both(lambda m, a: m.cumsum(a, 1), np.array([[-0.0, 2.0], [-0.0, -0.0]], dtype=np.float32))

@@ -527,7 +527,10 @@ class Cumsum(Node):
         self.axis = axis
 
     def forward(self, x):
-        return np.cumsum(x, axis=self.axis, dtype=x.dtype if x.dtype.kind in "iu" else None)
+        r = np.cumsum(x, axis=self.axis, dtype=x.dtype if x.dtype.kind in "iu" else None)
+        if r.dtype.kind == "f":
+            r += 0.0  # torch accumulates from +0.0: a leading -0.0 gives 0.0 (NumPy's starts at x[0] itself)
+        return r
 
     def backward(self, ns, g, ins, out):
         return (ns.flip(ns.cumsum(ns.flip(g, (self.axis,)), self.axis), (self.axis,)),)
