@@ -661,3 +661,123 @@ def test_leaf_used_many_times_accumulates_like_torch():
     tw, tb = run(torch)
     np.testing.assert_allclose(ew, tw, rtol=1e-6)
     np.testing.assert_allclose(eb, tb, rtol=1e-6)
+
+
+# ---------------------------------------------------------------- custom Function details (torch's behaviour)
+
+
+def _fn_classes(T):
+    class Cube(T.autograd.Function):
+        @staticmethod
+        def forward(x, k):
+            return x ** 3 * k
+
+        @staticmethod
+        def setup_context(ctx, inputs, output):
+            ctx.save_for_backward(inputs[0])
+            ctx.k = inputs[1]
+
+        @staticmethod
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            return g * 3 * x ** 2 * ctx.k, None
+
+    class Double(T.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            x.mul_(2)
+            ctx.mark_dirty(x)
+            return x
+
+        @staticmethod
+        def backward(ctx, g):
+            return g * 2
+
+    class Once(T.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x ** 3
+
+        @staticmethod
+        @T.autograd.function.once_differentiable
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            return g * 3 * x ** 2
+
+    class Scale(T.autograd.Function):
+        @staticmethod
+        def forward(ctx, x, k, y):
+            return x * k * y
+
+        @staticmethod
+        def backward(ctx, g):
+            return g * ctx.needs_input_grad[0], None, g
+
+    return Cube, Double, Once, Scale
+
+
+def test_function_setup_context_style_matches_torch():
+    res = []
+    for T in (ember, torch):
+        Cube = _fn_classes(T)[0]
+        x = T.tensor([1.0, 2.0], dtype=T.float64, requires_grad=True)
+        (g,) = T.autograd.grad(Cube.apply(x, 2.0).sum(), x, create_graph=True)
+        (g2,) = T.autograd.grad(g.sum(), x)
+        res.append((g.detach().numpy(), g2.numpy()))
+    np.testing.assert_allclose(res[0][0], res[1][0])
+    np.testing.assert_allclose(res[0][1], res[1][1])
+
+
+def test_function_mark_dirty_returns_the_input_and_refuses_leaves():
+    for T in (ember, torch):
+        Double = _fn_classes(T)[1]
+        a = T.tensor([1.0, 2.0], dtype=T.float64, requires_grad=True)
+        x = a.clone()
+        o = Double.apply(x)
+        assert o is x
+        (o * o).sum().backward()
+        np.testing.assert_allclose(a.grad.numpy(), [8.0, 16.0])
+        with pytest.raises(RuntimeError, match="leaf"):
+            Double.apply(a)
+
+
+def test_once_differentiable_backward_does_not_record():
+    for T in (ember, torch):
+        Once = _fn_classes(T)[2]
+        x = T.tensor([1.0, 2.0], dtype=T.float64, requires_grad=True)
+        (g,) = T.autograd.grad(Once.apply(x).sum(), x, create_graph=True)
+        assert not g.requires_grad
+        np.testing.assert_allclose(g.detach().numpy(), [3.0, 12.0])
+        # a grad output that requires grad: the result raises when differentiated again
+        y = Once.apply(x)
+        v = T.ones(2, dtype=T.float64, requires_grad=True)
+        (g,) = T.autograd.grad(y, x, v, create_graph=True)
+        with pytest.raises(RuntimeError, match="once_differentiable"):
+            g.sum().backward()
+
+
+def test_function_grad_fn_name_next_functions_and_ctx():
+    names = []
+    for T in (ember, torch):
+        Scale = _fn_classes(T)[3]
+        x = T.tensor([1.0, 2.0], dtype=T.float64, requires_grad=True)
+        y = T.tensor([3.0, 4.0], dtype=T.float64)
+        o = Scale.apply(x, 2.0, y)
+        nf = o.grad_fn.next_functions
+        names.append((type(o.grad_fn).__name__, [None if n is None else type(n).__name__ for n, _ in nf],
+                      tuple(o.grad_fn.needs_input_grad)))
+        o.sum().backward()
+        np.testing.assert_allclose(x.grad.numpy(), [1.0, 1.0])
+        assert type(o.grad_fn).__name__ == "ScaleBackward"  # still named after backward freed it
+    assert names[0] == names[1] == ("ScaleBackward", ["AccumulateGrad", None], (True, False, False))
+
+
+def test_function_second_backward_raises_freed_error():
+    for T in (ember, torch):
+        Once = _fn_classes(T)[2]
+        x = T.tensor([1.0, 2.0], dtype=T.float64, requires_grad=True)
+        o = Once.apply(x)
+        o.sum().backward()
+        with pytest.raises(RuntimeError, match="second time"):
+            o.sum().backward()

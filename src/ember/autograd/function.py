@@ -51,19 +51,37 @@ class FunctionCtx:
         self.materialize_grads = bool(value)
 
     def mark_dirty(self, *tensors):
-        pass
+        self._dirty = {id(t) for t in tensors}
 
 
 class _CustomNode(Node):
     needs_inputs = False
+    fcls = None  # class attribute of the per-Function subclass (``<Function name>Backward``, as torch's)
 
-    def __init__(self, fcls, ctx, out_meta):
-        self.fcls, self.ctx, self.out_meta = fcls, ctx, out_meta
+    def __init__(self, ctx, out_meta):
+        self.ctx, self.out_meta = ctx, out_meta
         self.n_out = len(out_meta)
         self.multi = self.n_out > 1
 
+    @classmethod
+    def for_function(cls, fcls):
+        sub = fcls.__dict__.get("_ember_node_cls")
+        if sub is None:
+            sub = type(fcls.__name__ + "Backward", (cls,), {"fcls": fcls})
+            setattr(fcls, "_ember_node_cls", sub)
+        return sub
+
     def name(self):
         return self.fcls.__name__ + "Backward"
+
+    def __getattr__(self, attr):
+        # torch's ctx is the grad_fn: ``y.grad_fn.saved_tensors``, ``y.grad_fn.needs_input_grad``, ``ctx`` attributes
+        if attr.startswith("__"):
+            raise AttributeError(attr)
+        ctx = self.__dict__.get("ctx")
+        if ctx is None:
+            raise AttributeError(f"'{type(self).__name__}' object has no attribute '{attr}'")
+        return getattr(ctx, attr)
 
     def backward(self, ns, g, ins, out):
         create = STATE.enabled
@@ -77,6 +95,11 @@ class _CustomNode(Node):
                     grads_in.append(None)
             else:
                 grads_in.append(gi if isinstance(gi, Tensor) else Tensor._wrap(gi))
+        if self.__dict__.get("ctx") is None:
+            raise RuntimeError(
+                f"Trying to backward through the graph a second time through {self.name()}; "
+                "use retain_graph=True on the first backward"
+            )
         res = self.fcls.backward(self.ctx, *grads_in)
         if not isinstance(res, tuple):
             res = (res,)
@@ -88,7 +111,9 @@ class _CustomNode(Node):
             )
         out_grads = []
         for i, (x, r) in enumerate(zip(self.inputs, res[:n_in])):
-            if r is None or not isinstance(x, Tensor) or not x.requires_grad:
+            if not isinstance(x, Tensor):
+                continue  # the gradients are indexed by tensor argument (the node's edges)
+            if r is None or not x.requires_grad:
                 out_grads.append(None)
                 continue
             if not isinstance(r, Tensor):
@@ -132,32 +157,60 @@ class Function:
     def backward(ctx, *grads):
         raise NotImplementedError("subclasses of ember.autograd.Function must implement backward(ctx, ...)")
 
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        raise NotImplementedError("setup_context is not implemented")
+
     @classmethod
     def apply(cls, *args, **kwargs):
         ctx = FunctionCtx()
         ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
+        # torch's two styles: forward(ctx, *args), or forward(*args) with a separate setup_context
+        separate = getattr(cls.setup_context, "__func__", cls.setup_context) is not Function.__dict__[
+            "setup_context"].__func__
         prev = STATE.enabled
         STATE.enabled = False
         try:
-            outputs = cls.forward(ctx, *args, **kwargs)
+            if separate:
+                outputs = cls.forward(*args, **kwargs)
+                cls.setup_context(ctx, args, outputs)
+            else:
+                outputs = cls.forward(ctx, *args, **kwargs)
         finally:
             STATE.enabled = prev
         single = not isinstance(outputs, tuple)
         outs = (outputs,) if single else outputs
         record = prev and any(ctx.needs_input_grad)
+        dirty = getattr(ctx, "_dirty", ())
+        if dirty:
+            for a in args:
+                if isinstance(a, Tensor) and id(a) in dirty and a.requires_grad and a.grad_fn is None and record:
+                    raise RuntimeError(
+                        f"{cls.__name__}: a leaf Variable that requires grad has been used in an in-place operation "
+                        "(marked with ctx.mark_dirty); clone() it first"
+                    )
         if not record:
             return outputs
         fixed = []
         for o in outs:
-            if isinstance(o, Tensor) and any(o is a for a in args):
-                o = Tensor._wrap(o._data)  # an input returned as is becomes a new node output
+            if isinstance(o, Tensor) and id(o) not in dirty and any(o is a for a in args):
+                o = Tensor._wrap(o._data)  # an input returned as is (not dirty) becomes a new node output
             fixed.append(o)
         meta = [(tuple(o.shape), o._data.dtype) if isinstance(o, Tensor) else ((), np.float32) for o in fixed]
-        node = _CustomNode(cls, ctx, meta)
+        node = _CustomNode.for_function(cls)(ctx, meta)
         node.inputs = args
+        # torch's next_functions: one entry per tensor argument
+        node.needs = tuple(a.requires_grad for a in args if isinstance(a, Tensor))
+        node._shown_inputs = None
         # the engine walks the edges captured at record time (see Node._record)
+        tpos = {}
+        for i, a in enumerate(args):
+            if isinstance(a, Tensor):
+                tpos[i] = len(tpos)
+        # edges index the tensor arguments (next_functions); backward maps them back through ``inputs``
         node.edges = [
-            (i, a if a.grad_fn is None else a.grad_fn, a.grad_fn is None, a._out_idx, a._data.shape, a._data.dtype)
+            (tpos[i], a if a.grad_fn is None else a.grad_fn, a.grad_fn is None, a._out_idx, a._data.shape,
+             a._data.dtype)
             for i, a in enumerate(args) if isinstance(a, Tensor) and a.requires_grad
         ]
         from .anomaly import ANOMALY, creation_stack
@@ -176,5 +229,38 @@ class InplaceFunction(Function):
     pass
 
 
+class _DelayedError(Function):
+    @staticmethod
+    def forward(ctx, x):
+        return x.clone()
+
+    @staticmethod
+    def backward(ctx, g):
+        raise RuntimeError("trying to differentiate twice a function that was marked with @once_differentiable")
+
+
 def once_differentiable(fn):
-    return fn
+    """Run ``backward`` without recording; its results raise if differentiated again (torch's)."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(ctx, *args):
+        prev = STATE.enabled
+        STATE.enabled = False
+        try:
+            outputs = fn(ctx, *args)
+        finally:
+            STATE.enabled = prev
+        if not (prev and any(isinstance(a, Tensor) and a.requires_grad for a in args)):
+            return outputs
+        single = not isinstance(outputs, tuple)
+        outs = (outputs,) if single else outputs
+        res = []
+        for o in outs:
+            if isinstance(o, Tensor) and o._data.dtype.kind in "fc":
+                o = o.detach().requires_grad_(True)
+                o = _DelayedError.apply(o)
+            res.append(o)
+        return res[0] if single else tuple(res)
+
+    return wrapper
