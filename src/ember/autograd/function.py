@@ -68,7 +68,7 @@ class _CustomNode(Node):
         sub = fcls.__dict__.get("_ember_node_cls")
         if sub is None:
             sub = type(fcls.__name__ + "Backward", (cls,), {"fcls": fcls})
-            setattr(fcls, "_ember_node_cls", sub)
+            fcls._ember_node_cls = sub
         return sub
 
     def name(self):
