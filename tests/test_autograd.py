@@ -781,3 +781,45 @@ def test_function_second_backward_raises_freed_error():
         o.sum().backward()
         with pytest.raises(RuntimeError, match="second time"):
             o.sum().backward()
+
+
+# ---------------------------------------------------------------- hook order and return values (torch's)
+
+
+def _hook_program(T):
+    x = T.tensor([1.0, 2.0], dtype=T.float64, requires_grad=True)
+    log = []
+    y = x * 2
+    y.retain_grad()  # registered first, still sees the gradient after the tensor hooks
+    y.register_hook(lambda g: g * 10)
+    z = y.exp()
+    z.grad_fn.register_prehook(lambda go: log.append(("pre", go[0].detach().numpy().copy())))
+    z.grad_fn.register_hook(lambda gi, go: (gi[0] * 5,))  # a returned tuple replaces grad_inputs
+    y.grad_fn.register_prehook(lambda go: (go[0] * 2,))
+    z.sum().backward()
+    w = x * 1
+    w.retain_grad()
+    w.mul_(3)  # retain_grad follows the new version of w
+    w.sum().backward()
+    return log, y.grad.numpy(), x.grad.numpy(), w.grad.numpy()
+
+
+def test_hook_order_and_return_values_match_torch():
+    e, t = _hook_program(ember), _hook_program(torch)
+    assert len(e[0]) == len(t[0]) == 1
+    np.testing.assert_allclose(e[0][0][1], t[0][0][1])
+    for a, b in zip(e[1:], t[1:]):
+        np.testing.assert_allclose(a, b)
+
+
+def test_node_prehook_on_multi_output_node():
+    res = []
+    for T in (ember, torch):
+        x = T.tensor([[1.0, 5.0], [3.0, 2.0]], dtype=T.float64, requires_grad=True)
+        v, i = x.max(dim=1)
+        seen = []
+        v.grad_fn.register_prehook(lambda go, seen=seen: seen.append(len(go)) or (go[0] * 3,) + tuple(go[1:]))
+        (v * v).sum().backward()
+        res.append((seen, x.grad.numpy()))
+    assert res[0][0] == res[1][0]
+    np.testing.assert_allclose(res[0][1], res[1][1])

@@ -207,6 +207,10 @@ def _rebase(x, make, op):
     x._bump()
     if root is None:
         fn = res.grad_fn
+        if x._retains_grad:
+            from ..autograd.engine import move_retain_grad
+
+            move_retain_grad(x, fn)
         x.grad_fn = fn
         x.requires_grad = res.requires_grad
         x._out_idx = res._out_idx

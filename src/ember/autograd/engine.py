@@ -256,7 +256,7 @@ class Node:
         return d
 
     def register_hook(self, hook):
-        """``hook(grad_inputs, grad_outputs)`` after this node ran (observing only; ember ignores returns)."""
+        """``hook(grad_inputs, grad_outputs) -> None or new grad_inputs`` after this node ran (torch's)."""
         HOOKED[0] = True
         lst = self._post_hooks
         if lst is None:
@@ -265,11 +265,17 @@ class Node:
         return _Hook(lst, hook)
 
     def register_prehook(self, hook):
+        """``hook(grad_outputs) -> None or new grad_outputs`` before this node runs (after the tensor hooks)."""
         HOOKED[0] = True
         if self.pre_hooks is None:
             self.pre_hooks = []
-        self.pre_hooks.append(hook)
-        return _Hook(self.pre_hooks, hook)
+
+        def pre(gs, _hook=hook):
+            return _hook(gs)
+
+        pre._ember_node_pre = True
+        self.pre_hooks.append(pre)
+        return _Hook(self.pre_hooks, pre)
 
     def saved_info(self):
         """What this node keeps for backward: a list of (label, shape, dtype name, nbytes)."""
@@ -574,6 +580,26 @@ def retain_grad(t: Tensor):
 
     _retain._ember_retain = True
     register_tensor_hook(t, _retain)
+    t.__dict__["_retain_hook"] = _retain
+
+
+def move_retain_grad(t: Tensor, new_fn):
+    """An in-place op made ``new_fn`` the grad_fn of ``t``: its ``retain_grad`` now keeps the gradient of the new
+    version (torch moves the retains_grad hook to the new grad_fn; other tensor hooks stay on the old one)."""
+    h = t.__dict__.get("_retain_hook")
+    old = t.grad_fn
+    if h is None or old is None or new_fn is None or old is new_fn:
+        return
+    lst = old.pre_hooks or []
+    for x in list(lst):
+        if x is h or getattr(x, "_ember_inner", None) is h:
+            lst.remove(x)
+    prev_fn, prev_idx = t.grad_fn, t._out_idx
+    t.grad_fn = new_fn
+    try:
+        register_tensor_hook(t, h)
+    finally:
+        t.grad_fn, t._out_idx = prev_fn, prev_idx
 
 
 # ---------------------------------------------------------------------------- the walk
@@ -716,9 +742,14 @@ def _unpack(fn, create_graph):
 
 
 def _run_hooks(hooks, g, create_graph):
+    # torch's order: tensor hooks (in registration order), then retain_grad (sees their result), then node
+    # pre-hooks (``grad_fn.register_prehook``, handled by the caller)
+    retain = None
     for h in list(hooks):
-        if getattr(h, "_ember_retain", False):
-            h(g)
+        if getattr(h, "_ember_retain", False) or getattr(getattr(h, "_ember_inner", None), "_ember_retain", False):
+            retain = h
+            continue
+        if getattr(h, "_ember_node_pre", False):
             continue
         gt = g if isinstance(g, Tensor) else Tensor._wrap(g)
         r = h(gt)
@@ -731,21 +762,34 @@ def _run_hooks(hooks, g, create_graph):
                     "a hook must return a tensor of the gradient's shape (or None)"
                 )
             g = r if create_graph else r._data
+    if retain is not None:
+        retain(g)
     return g
 
 
 def _run_node_prehooks(fn, g, create_graph):
+    hooks = list(fn.pre_hooks)
     if not fn.multi:
-        return _run_hooks(fn.pre_hooks, g, create_graph)
-    g = list(g)
-    for h in list(fn.pre_hooks):
-        idx = getattr(h, "_ember_out_idx", None)
-        if idx is None:
+        g = _run_hooks(hooks, g, create_graph)
+        gs = [g]
+    else:
+        gs = list(g)
+        for idx in range(len(gs)):
+            if gs[idx] is None:
+                continue
+            mine = [h for h in hooks if getattr(h, "_ember_out_idx", None) == idx]
+            if mine:
+                gs[idx] = _run_hooks(mine, gs[idx], create_graph)
+    for h in hooks:
+        if not getattr(h, "_ember_node_pre", False):
             continue
-        if g[idx] is None:
-            continue
-        g[idx] = _run_hooks([h], g[idx], create_graph)
-    return g
+        r = h(tuple(_as_t(x) for x in gs))
+        if r is not None:
+            r = tuple(r) if isinstance(r, (tuple, list)) else (r,)
+            if len(r) != len(gs):
+                raise RuntimeError(f"a pre-hook of {fn.name()} returned {len(r)} gradients; expected {len(gs)}")
+            gs = [x if x is None or create_graph else (x._data if isinstance(x, Tensor) else x) for x in r]
+    return gs if fn.multi else gs[0]
 
 
 def _collect(roots, leaves):
@@ -853,7 +897,14 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, capture=None
             post = fn._post_hooks if hooked else None
             if post:
                 for h in list(post):
-                    h(tuple(_as_t(x) for x in grads), tuple(_as_t(x) for x in (g if fn.multi else [g])))
+                    r = h(tuple(_as_t(x) for x in grads), tuple(_as_t(x) for x in (g if fn.multi else [g])))
+                    if r is not None:  # torch's: a returned tuple replaces the gradients of the inputs
+                        r = tuple(r) if isinstance(r, (tuple, list)) else (r,)
+                        if len(r) != len(grads):
+                            raise RuntimeError(f"a hook of {fn.name()} returned {len(r)} gradients; expected "
+                                               f"{len(grads)}")
+                        grads = [x if x is None or create_graph else (x._data if isinstance(x, Tensor) else x)
+                                 for x in r]
             for i, nxt, leaf, oidx, shape, dt in fn.edges:
                 gx = grads[i]
                 if gx is None:
