@@ -242,3 +242,23 @@ def test_use_distributed_sampler_decides_whether_ddp_shards_the_loaders(monkeypa
     assert list(on.sampler) == list(range(1, 16, 2))                  # its share, not shuffled (dl was not)
     off = DDPStrategy(use_distributed_sampler=False).process_dataloader(dl, shuffle_default=True)
     assert off is dl and len(off) == 4                                  # every rank sees the whole loader
+
+
+@pytest.mark.parametrize("stage, flag", [("fit", "limit_val_batches"), ("validate", "limit_val_batches"),
+                                         ("test", "limit_test_batches"), ("predict", "limit_predict_batches")])
+def test_a_fraction_that_leaves_no_batch_raises_as_lightning(stage, flag):
+    # Lightning: "You requested to check 0.2 of the `val_dataloader` but 0.2 * 4 < 1" (a MisconfigurationException);
+    # silently running no validation would hide every val metric, EarlyStopping and ModelCheckpoint with it
+    class M(Reg):
+        def test_step(self, batch, batch_idx):
+            return None
+
+        def predict_step(self, batch, batch_idx):
+            return batch[0]
+
+    t = Trainer(max_epochs=1, num_sanity_val_steps=0, **{flag: 0.2}, **QUIET)
+    with pytest.raises(ValueError, match=rf"{flag}=0.2.*0.2 \* 4 < 1.*at least {flag}=0.25"):
+        if stage == "fit":
+            t.fit(M(), loader(), loader())
+        else:
+            getattr(t, stage)(M(), loader())

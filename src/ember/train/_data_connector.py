@@ -37,7 +37,11 @@ def _limit(n, limit, what):
             if limit == 1.0:
                 return None
             raise ValueError(f"Trainer({what}={limit}): a fraction needs a loader with len()")
-        return int(n * limit)
+        k = int(n * limit)
+        if k == 0 and limit > 0.0:  # Lightning raises here rather than silently running no batch
+            raise ValueError(f"Trainer({what}={limit}): {limit} * {n} < 1 batches of the loader; use at least "
+                             f"{what}={1.0 / n:.4g}, an int (a number of batches), or 0 to skip")
+        return k
     return limit if n is None else min(n, limit)
 
 
