@@ -271,8 +271,10 @@ def test_detach_inplace_and_requires_grad_():
     assert c.requires_grad_() is c and c.requires_grad
     c.requires_grad_(False)
     assert not c.requires_grad
+    y = x * 2
+    assert y.requires_grad_() is y  # a no-op on a non-leaf, as torch
     with pytest.raises(RuntimeError, match="leaf"):
-        (x * 2).requires_grad_()
+        y.requires_grad_(False)
 
 
 # ------------------------------------------------------------------ hooks, retain_grad
@@ -823,3 +825,45 @@ def test_node_prehook_on_multi_output_node():
         res.append((seen, x.grad.numpy()))
     assert res[0][0] == res[1][0]
     np.testing.assert_allclose(res[0][1], res[1][1])
+
+
+# ---------------------------------------------------------------- grad-mode decorators (torch's forms)
+
+
+def _mode_program(T):
+    x = T.tensor([1.0], dtype=T.float64, requires_grad=True)
+    r = []
+
+    @T.no_grad
+    def f(x):
+        return x * 2
+
+    @T.inference_mode
+    def h(x):
+        return x * 2
+
+    @T.enable_grad
+    def e(x):
+        return x * 2
+
+    r.append(f(x).requires_grad)
+    r.append(h(x).requires_grad)
+    with T.no_grad():
+        r.append(e(x).requires_grad)
+
+    def gen(x):
+        for _ in range(2):
+            yield (x * 2).requires_grad, T.is_grad_enabled()
+
+    for deco in (T.no_grad(), T.inference_mode(), T.set_grad_enabled(False)):
+        r.append(list(deco(gen)(x)))
+    r.append(T.is_grad_enabled())
+    y = x * 2
+    r.append(y.requires_grad_() is y)
+    with pytest.raises(RuntimeError, match="leaf"):
+        y.requires_grad_(False)
+    return r
+
+
+def test_grad_mode_decorators_without_parentheses_and_on_generators():
+    assert _mode_program(ember) == _mode_program(torch)

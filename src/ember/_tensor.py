@@ -401,11 +401,12 @@ class Tensor:
     # ------------------------------------------------------------------ autograd
     def requires_grad_(self, mode=True):
         requires_grad = mode
-        if requires_grad and not self.is_leaf:
-            # torch allows this only on leaves
+        if not self.is_leaf:
+            if requires_grad:  # already requires grad: nothing to change (torch's)
+                return self
             raise RuntimeError(
-                "requires_grad_() can only change leaf tensors; this tensor was produced by "
-                f"{type(self.grad_fn).__name__}. Use .detach().requires_grad_() for a new leaf."
+                "requires_grad_(False): you can only change requires_grad flags of leaf tensors; this tensor was "
+                f"produced by {type(self.grad_fn).__name__}. Use var_no_grad = var.detach() instead."
             )
         if requires_grad and self._data.dtype.kind not in "fc":
             raise RuntimeError(

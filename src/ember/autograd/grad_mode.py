@@ -6,6 +6,7 @@ thread (or a ``backward()`` running there) never changes what another thread rec
 from __future__ import annotations
 
 import functools
+import inspect
 import threading
 
 
@@ -28,8 +29,51 @@ def is_inference_mode_enabled() -> bool:
     return STATE.inference
 
 
+def _wrap(func, make):
+    """``func`` run inside the context ``make()`` (a new one per call); generator functions keep the mode around
+    each step of the generator, not just its creation (torch's ``_DecoratorContextManager``)."""
+    if inspect.isgeneratorfunction(func):
+        @functools.wraps(func)
+        def gen_wrapper(*args, **kwargs):
+            gen = func(*args, **kwargs)
+            try:
+                with make():
+                    response = gen.send(None)
+                while True:
+                    try:
+                        request = yield response
+                    except GeneratorExit:
+                        with make():
+                            gen.close()
+                        raise
+                    except BaseException as e:
+                        with make():
+                            response = gen.throw(e)
+                    else:
+                        with make():
+                            response = gen.send(request)
+            except StopIteration as e:
+                return e.value
+
+        return gen_wrapper
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        with make():
+            return func(*args, **kwargs)
+
+    return wrapper
+
+
 class _Mode:
     _value = True
+
+    def __new__(cls, *args, **kwargs):
+        # ``@ember.no_grad`` without parentheses decorates the function directly (torch's)
+        if cls in (no_grad, enable_grad) and len(args) == 1 and not kwargs and callable(args[0]) \
+                and not isinstance(args[0], bool):
+            return cls()(args[0])
+        return super().__new__(cls)
 
     def __enter__(self):
         self._prev = STATE.enabled
@@ -41,12 +85,7 @@ class _Mode:
         return False
 
     def __call__(self, func):
-        @functools.wraps(func)
-        def wrapper(*args, **kwargs):
-            with self.__class__():
-                return func(*args, **kwargs)
-
-        return wrapper
+        return _wrap(func, self.__class__)
 
 
 class no_grad(_Mode):
@@ -69,6 +108,11 @@ class inference_mode(_Mode):
     """Like ``no_grad`` (ember has no separate inference tensors); ``is_inference_mode_enabled()`` is True
     inside. ``inference_mode(False)`` records again (as ``enable_grad``), also inside an outer one."""
 
+    def __new__(cls, mode=True):
+        if callable(mode) and not isinstance(mode, bool):  # ``@ember.inference_mode`` without parentheses
+            return cls()(mode)
+        return object.__new__(cls)
+
     def __init__(self, mode=True):
         self._value = not mode if mode else STATE.enabled
         self._mode = mode
@@ -87,13 +131,7 @@ class inference_mode(_Mode):
 
     def __call__(self, func):
         mode = self._mode
-
-        @functools.wraps(func)
-        def wrapper(*args, **kwargs):
-            with inference_mode(mode):
-                return func(*args, **kwargs)
-
-        return wrapper
+        return _wrap(func, lambda: inference_mode(mode))
 
 
 class set_grad_enabled(_Mode):
@@ -110,10 +148,4 @@ class set_grad_enabled(_Mode):
     def __call__(self, func):
         STATE.enabled = self._prev  # used as a decorator: undo the immediate effect
         value = self._value
-
-        @functools.wraps(func)
-        def wrapper(*args, **kwargs):
-            with set_grad_enabled(value):
-                return func(*args, **kwargs)
-
-        return wrapper
+        return _wrap(func, lambda: set_grad_enabled(value))
