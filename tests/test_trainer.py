@@ -267,6 +267,33 @@ def test_log_defaults_suffixes_and_weighted_epoch_mean():
     assert "val_x" in t.logged_metrics
 
 
+
+def test_eval_step_metrics_reach_logged_metrics_but_not_callback_metrics():
+    # Lightning (update_eval_step_metrics): a value logged per step in validation/test goes to the loggers
+    # (logged_metrics) only; callback_metrics and progress_bar_metrics get the epoch values at the end.
+    # So EarlyStopping/ModelCheckpoint cannot silently monitor the last validation batch's value.
+    seen = []
+
+    class M(Reg):
+        def validation_step(self, batch, batch_idx):
+            self.log("v_both", float(batch_idx), on_step=True, on_epoch=True, prog_bar=True)
+            self.log("v_step_only", float(batch_idx), on_step=True, on_epoch=False, prog_bar=True)
+            seen.append(sorted(k for k in self.trainer.callback_metrics if k.startswith("v_")))
+
+        def test_step(self, batch, batch_idx):
+            self.log("t_step_only", float(batch_idx), on_step=True, on_epoch=False)
+
+    t = Trainer(max_epochs=1, num_sanity_val_steps=0, **QUIET)
+    t.fit(M(), loader(16, 8), loader(16, 4))
+    cm, lm, pm = t.callback_metrics, t.logged_metrics, t.progress_bar_metrics
+    assert seen == [[]] * 4                                   # nothing per step while validating
+    assert sorted(k for k in cm if k.startswith("v_")) == ["v_both", "v_both_epoch"]
+    assert cm["v_both"] == cm["v_both_epoch"] == pytest.approx(1.5)
+    assert lm["v_both_step"] == 3.0 and lm["v_step_only"] == 3.0 and lm["v_both_epoch"] == pytest.approx(1.5)
+    assert sorted(k for k in pm if k.startswith("v_")) == ["v_both_epoch"]
+    t.test(M(), loader(16, 4))
+    assert "t_step_only" not in t.callback_metrics and t.logged_metrics["t_step_only"] == 3.0
+
 def test_log_errors():
     class M(Reg):
         def training_step(self, batch, batch_idx):

@@ -189,11 +189,12 @@ class ResultCollection:
             self.step_dirty = True
             tr = self.trainer
             key_s = name + "_step" if m.on_epoch else name
-            tr.callback_metrics[key_s] = v
-            if m.on_epoch:
-                tr.callback_metrics[name] = v
-            if m.prog_bar:
-                tr.progress_bar_metrics[key_s] = v
+            if stage == "train":  # as Lightning: per-step values of validate/test reach the loggers only
+                tr.callback_metrics[key_s] = v
+                if m.on_epoch:
+                    tr.callback_metrics[name] = v
+                if m.prog_bar:
+                    tr.progress_bar_metrics[key_s] = v
             if m.logger:  # Lightning's logged_metrics hold the latest values, sent to a logger or not
                 tr.logged_metrics[key_s] = v
         if m.on_epoch:
