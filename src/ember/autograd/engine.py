@@ -834,6 +834,7 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, capture=None
         grad_outputs = [g._data for g in grad_outputs]
     prev_mode = STATE.enabled
     callbacks = _Task()  # Variable._execution_engine.queue_callback's, run when this backward has finished
+    callbacks.accumulate = accumulate
     cb_stack = _callback_stack()
     cb_stack.append(callbacks)
     STATE.enabled = bool(create_graph)  # thread-local: other threads keep their own mode
@@ -1036,6 +1037,7 @@ class _Task(list):
 
     deps = None
     leaves = None
+    accumulate = True  # False: autograd.grad or backward(inputs=...) (reentrant checkpoint refuses those)
 
 
 def _callback_stack():
