@@ -636,3 +636,31 @@ def test_rearrange_errors():
         ef.rearrange(ember.zeros(*z), "b (h h1) w c -> b h h1 w c", h1=4)
     with pytest.raises(ValueError, match=r"dimension 1 has size 6 .* but the pattern's \(h\) has length 5"):
         ef.rearrange(ember.zeros(*z), "b h w c -> b h w c", h=5)
+
+
+
+def _tied_module(T):
+    class M(T.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = T.nn.Linear(2, 2, bias=False)
+            self.b = T.nn.Linear(2, 2, bias=False)
+            self.b.weight = self.a.weight
+
+        def forward(self, x):
+            return self.b(self.a(x))
+
+    return M()
+
+
+def test_functional_call_refuses_different_values_for_tied_weights():
+    for T in (ember, torch):
+        m = _tied_module(T)
+        w = T.ones(2, 2)
+        x = T.ones(2)
+        out = T.func.functional_call(m, {"a.weight": w}, (x,))
+        np.testing.assert_allclose(out.detach().numpy(), [4.0, 4.0])
+        np.testing.assert_allclose(T.func.functional_call(m, {"a.weight": w, "b.weight": w}, (x,)).detach().numpy(),
+                                   [4.0, 4.0])
+        with pytest.raises(ValueError, match="tied"):
+            T.func.functional_call(m, {"a.weight": w, "b.weight": w * 0}, (x,))

@@ -642,6 +642,11 @@ def functional_call(module, parameter_and_buffer_dicts, args=None, kwargs=None, 
         by_id = {}
         for k, t in known.items():
             by_id.setdefault(id(t), []).append(k)
+        for names in by_id.values():
+            given = [n for n in names if n in mapping]
+            if len(given) > 1 and len({id(mapping[n]) for n in given}) != 1:
+                raise ValueError(f"functional_call got multiple values for keys {sorted(names)}, which are tied. "
+                                 "Consider using tie_weights=False")
         for k in list(mapping):
             for other in by_id.get(id(known[k]), ()):
                 mapping.setdefault(other, mapping[k])
