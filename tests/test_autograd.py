@@ -867,3 +867,28 @@ def _mode_program(T):
 
 def test_grad_mode_decorators_without_parentheses_and_on_generators():
     assert _mode_program(ember) == _mode_program(torch)
+
+
+def test_saved_tensors_hooks_apply_to_custom_function_saves():
+    res = []
+    for T in (ember, torch):
+        class F(T.autograd.Function):
+            @staticmethod
+            def forward(ctx, x):
+                ctx.save_for_backward(x)
+                return x * 2
+
+            @staticmethod
+            def backward(ctx, g):
+                (x,) = ctx.saved_tensors
+                return g * x
+
+        log = []
+        x = T.tensor([1.0, 2.0], dtype=T.float64, requires_grad=True)
+        with T.autograd.graph.saved_tensors_hooks(lambda t, log=log: log.append("p") or t,
+                                                  lambda t, log=log: log.append("u") or t * 10):
+            y = F.apply(x)
+        y.sum().backward()
+        res.append((log, x.grad.numpy()))
+    assert res[0][0] == res[1][0] == ["p", "u"]
+    np.testing.assert_allclose(res[0][1], res[1][1])

@@ -28,8 +28,28 @@ class FunctionCtx:
         self._saved = tensors
         self._saved_versions = tuple(None if t is None else t._current_version() for t in tensors)
 
+    def _pack_saved(self):
+        """Under ``saved_tensors_hooks``: keep ``pack_hook(t)`` of each saved tensor instead of the tensor (torch's);
+        ``saved_tensors`` unpacks them (no version check then, as torch)."""
+        from . import engine
+
+        pack, unpack = engine.PACK_HOOKS[-1]
+        engine.PACKED_EVER[0] = True
+        prev = STATE.enabled
+        STATE.enabled = False
+        try:
+            self._packed = (unpack, [None if t is None else pack(t) for t in self._saved])
+        finally:
+            STATE.enabled = prev
+        self._saved = ()
+        self._saved_versions = ()
+
     @property
     def saved_tensors(self):
+        packed = self.__dict__.get("_packed")
+        if packed is not None and self._saved is not None:
+            unpack, items = packed
+            return tuple(None if p is None else unpack(p) for p in items)
         if self._saved is None:
             raise RuntimeError(
                 "Trying to backward through the graph a second time (saved tensors were freed); "
@@ -191,6 +211,10 @@ class Function:
                     )
         if not record:
             return outputs
+        from . import engine
+
+        if engine.PACK_HOOKS and ctx._saved:
+            ctx._pack_saved()
         fixed = []
         for o in outs:
             if isinstance(o, Tensor) and id(o) not in dirty and any(o is a for a in args):
