@@ -508,6 +508,43 @@ def test_min_epochs_overrides_early_stop():
     assert t.current_epoch == 3
 
 
+class StopOnce(Reg):
+    """Requests a stop once (at the end of epoch 0, or at the first validation of epoch ``at_val``)."""
+
+    def __init__(self, at_val=None):
+        super().__init__()
+        self.at_val, self.steps = at_val, []
+
+    def on_train_batch_end(self, outputs, batch, batch_idx):
+        self.steps.append((self.current_epoch, self.global_step))
+
+    def on_train_epoch_end(self):
+        if self.at_val is None and self.current_epoch == 0:
+            self.trainer.should_stop = True
+
+    def on_validation_end(self):
+        if self.current_epoch == self.at_val and not self.trainer.sanity_checking:
+            self.trainer.should_stop = True
+
+
+def test_a_stop_request_before_min_epochs_or_min_steps_is_deferred_not_dropped():
+    # Lightning keeps should_stop set and stops as soon as min_epochs/min_steps are met (fit_loop
+    # ._can_stop_early), even when nothing asks again; min_steps can end an epoch early (values checked
+    # against Lightning 2.6 with the same program)
+    t = Trainer(max_epochs=10, min_epochs=3, **QUIET)
+    t.fit(StopOnce(), loader(16, 4))
+    assert (t.current_epoch, t.global_step, t.should_stop) == (3, 12, True)
+    t = Trainer(max_epochs=10, min_steps=6, **QUIET)
+    m = StopOnce()
+    t.fit(m, loader(16, 4))
+    assert m.steps[-1] == (1, 6) and t.global_step == 6 and t.should_stop
+    # a request at a mid-epoch validation of the last epoch min_epochs needs: that epoch still ends
+    t = Trainer(max_epochs=10, min_epochs=2, val_check_interval=2, num_sanity_val_steps=0, **QUIET)
+    m = StopOnce(at_val=1)
+    t.fit(m, loader(16, 4), loader(8, 4))
+    assert m.steps[-1] == (1, 8) and t.current_epoch == 2
+
+
 # ---------------------------------------------------------------------------------------------
 # NaN policy
 # ---------------------------------------------------------------------------------------------

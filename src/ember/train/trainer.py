@@ -539,8 +539,10 @@ class Trainer(DataConnector, OptimizationConnector, EvaluationLoop, CallbackConn
     # ------------------------------------------------------------------------------------------
     # helpers: stopping
     # ------------------------------------------------------------------------------------------
-    def _can_stop(self, between_epochs=False):
-        done = self.current_epoch if between_epochs else self.current_epoch + 1  # epochs finished
+    def _can_stop(self):
+        """Lightning's ``_can_stop_early``: min_epochs counts the epochs finished (mid-epoch: not the
+        running one, so a request made during the last epoch min_epochs needs still lets it end)."""
+        done = self.current_epoch  # epochs finished (between epochs current_epoch has moved on)
         if self.min_epochs is not None and done < self.min_epochs:
             return False
         if self.min_steps is not None and self.global_step < self.min_steps:
@@ -561,8 +563,9 @@ class Trainer(DataConnector, OptimizationConnector, EvaluationLoop, CallbackConn
             self.state.stop_reason = self.state.stop_reason or "max_epochs"
             return True
         if self.should_stop:
-            if self._can_stop(between_epochs=True):
+            if self._can_stop():
                 self.state.stop_reason = self.state.stop_reason or "should_stop"
                 return True
-            self.should_stop = False  # min_epochs/min_steps not met yet: keep going (Lightning)
+            # min_epochs/min_steps not met yet: keep going, and stop as soon as they are (Lightning keeps
+            # should_stop set: the request is deferred, not dropped)
         return False
