@@ -892,3 +892,34 @@ def test_saved_tensors_hooks_apply_to_custom_function_saves():
         res.append((log, x.grad.numpy()))
     assert res[0][0] == res[1][0] == ["p", "u"]
     np.testing.assert_allclose(res[0][1], res[1][1])
+
+
+def _capture_program(T):
+    out = []
+    for inputs in ("y", "yx"):
+        x = T.tensor([1.0, 2.0], dtype=T.float64, requires_grad=True)
+        y = x * 2
+        y.register_hook(lambda g: g * 10)
+        ins = [y] if inputs == "y" else [y, x]
+        out.append([g.numpy() for g in T.autograd.grad((y * y).sum(), ins)])
+    for retain in (False, True):
+        x = T.tensor([1.0, 2.0], dtype=T.float64, requires_grad=True)
+        y = x * 2
+        y.register_hook(lambda g: g * 10)
+        if retain:
+            y.retain_grad()
+        (y * y).sum().backward(inputs=[y, x])
+        out.append([y.grad.numpy(), x.grad.numpy()])
+    x = T.tensor([1.0, 2.0], dtype=T.float64, requires_grad=True)
+    y = x * 1
+    y.retain_grad()
+    y.view(2, 1).mul_(3)  # y's history now goes through the in-place write on its view
+    y.sum().backward()
+    out.append([y.grad.numpy(), x.grad.numpy()])
+    return out
+
+
+def test_grad_capture_of_hooked_non_leaf_inputs_matches_torch():
+    for a, b in zip(_capture_program(ember), _capture_program(torch)):
+        for u, v in zip(a, b):
+            np.testing.assert_allclose(u, v)

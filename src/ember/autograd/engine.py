@@ -226,6 +226,9 @@ class Node:
 
     def record_as(self, outs, inputs):
         """Record this node for outputs computed elsewhere (in-place writes) without running forward."""
+        for t in outs:
+            if t._retains_grad:
+                move_retain_grad(t, self)
         self._record(outs, inputs)
 
     # ------------------------------------------------------------------ introspection (torch's API)
@@ -871,9 +874,16 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, capture=None
             rc = fn.rec_clock
             if rc is not None and rc != CLOCK.now:
                 _check_versions(fn)
+            captured = False
             if hooked and fn.pre_hooks:
+                if cap_nodes and fn in cap_nodes and not capture["__acc__"] and \
+                        _leads_to_capture(fn, capture, cap_nodes):
+                    # torch's engine: an input of autograd.grad whose node must run anyway (another input lies
+                    # behind it) is captured before its tensor hooks; one only captured, after them
+                    _capture_node(capture, fn, g)
+                    captured = True
                 g = _run_node_prehooks(fn, g, create_graph)
-            if cap_nodes and fn in cap_nodes:
+            if cap_nodes and not captured and fn in cap_nodes:
                 _capture_node(capture, fn, g)
             needs = fn.needs
             if create_graph or packed_ever and fn.packed is not None:
@@ -1081,6 +1091,24 @@ def _as_t(x):
     return None if x is None else (x if isinstance(x, Tensor) else Tensor._wrap(x))
 
 
+def _leads_to_capture(fn, capture, cap_nodes):
+    """Whether another input of this autograd.grad call lies behind ``fn`` (so torch's engine runs ``fn``)."""
+    seen = set()
+    stack = [fn]
+    while stack:
+        n = stack.pop()
+        for _, nxt, leaf, _, _, _ in n.edges:
+            if leaf:
+                if id(nxt) in capture:
+                    return True
+            elif nxt in cap_nodes:
+                return True
+            elif nxt not in seen:
+                seen.add(nxt)
+                stack.append(nxt)
+    return False
+
+
 def _capture_node(capture, fn, g):
     for tid, idx in capture["__nodes__"][fn]:
         gi = g if not fn.multi else g[idx]
@@ -1239,6 +1267,8 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
         run_backward(tensors, grads, retain_graph, create_graph, capture=capture, accumulate=False)
     for t in dict.fromkeys(inputs):  # non-leaf inputs (leaves were accumulated during the walk)
         g = capture[id(t)]
+        if t._retains_grad and t.grad_fn is not None:
+            continue  # its retain_grad hook already put this gradient into .grad (torch counts it once)
         if g is not None and g is not _DONE:
             _accumulate_grad(t, g if create_graph else g._data.copy(), create_graph)
 
