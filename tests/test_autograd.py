@@ -923,3 +923,21 @@ def test_grad_capture_of_hooked_non_leaf_inputs_matches_torch():
     for a, b in zip(_capture_program(ember), _capture_program(torch)):
         for u, v in zip(a, b):
             np.testing.assert_allclose(u, v)
+
+
+def test_grad_is_grads_batched_matches_torch():
+    res = []
+    for T in (ember, torch):
+        x = T.tensor([1.0, 2.0], dtype=T.float64, requires_grad=True)
+        y = T.tensor([3.0, 4.0], dtype=T.float64, requires_grad=True)
+        z = T.tensor([5.0], dtype=T.float64, requires_grad=True)
+        o = x ** 3 * y
+        gx, gy, gz = T.autograd.grad([o, x.sum()], [x, y, z], grad_outputs=[T.eye(2), T.tensor([1.0, 2.0])],
+                                     is_grads_batched=True, create_graph=True, allow_unused=True)
+        (gg,) = T.autograd.grad(gx.sum(), x)
+        res.append((gx.detach().numpy(), gy.detach().numpy(), gz, gg.numpy()))
+    for a, b in zip(*res):
+        if b is None:
+            assert a is None
+        else:
+            np.testing.assert_allclose(a, b)

@@ -1273,6 +1273,38 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
             _accumulate_grad(t, g if create_graph else g._data.copy(), create_graph)
 
 
+def _grad_batched(outputs, inputs, grad_outputs, retain_graph, create_graph, allow_unused, materialize_grads):
+    """``is_grads_batched=True``: the first dim of each grad_output is a batch; one backward per batch entry
+    (torch vmaps it), the gradients stacked along a new first dim."""
+    outs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    gos = [grad_outputs] if isinstance(grad_outputs, Tensor) else list(grad_outputs or [])
+    if len(gos) != len(outs) or any(not isinstance(g, Tensor) for g in gos):
+        raise RuntimeError("autograd.grad(is_grads_batched=True): pass one batched grad_output tensor per output")
+    sizes = {int(g.shape[0]) if g.dim() else None for g in gos}
+    if len(sizes) != 1 or None in sizes:
+        raise RuntimeError(f"autograd.grad(is_grads_batched=True): the grad_outputs need the same leading batch "
+                           f"dim, got shapes {[tuple(g.shape) for g in gos]}")
+    n = sizes.pop()
+    if retain_graph is None:
+        retain_graph = create_graph
+    per = []
+    for b in range(n):
+        per.append(grad(outputs, inputs, [g[b] for g in gos], retain_graph=True if b < n - 1 else retain_graph,
+                        create_graph=create_graph, allow_unused=allow_unused, materialize_grads=materialize_grads))
+    from .._ops.shape import stack
+
+    res = []
+    for k in range(len(per[0]) if per else 0):
+        col = [p[k] for p in per]
+        if all(c is None for c in col):
+            res.append(None)
+            continue
+        ref = next(c for c in col if c is not None)
+        col = [c if c is not None else Tensor._wrap(np.zeros_like(ref._data)) for c in col]
+        res.append(stack(col) if create_graph else Tensor._wrap(np.stack([c._data for c in col])))
+    return tuple(res)
+
+
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, only_inputs=True,
          allow_unused=None, is_grads_batched=False, materialize_grads=False):
     """Return the gradients of ``outputs`` w.r.t. ``inputs`` (a tuple), without touching ``.grad``
@@ -1282,8 +1314,8 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
                       "gradient for other parts of the graph, please use torch.autograd.backward.", FutureWarning,
                       stacklevel=2)
     if is_grads_batched:
-        raise NotImplementedError("autograd.grad: is_grads_batched=True (vmap over grad_outputs) is not "
-                                  "supported; loop over the batch of grad_outputs instead")
+        return _grad_batched(outputs, inputs, grad_outputs, retain_graph, create_graph, allow_unused,
+                             materialize_grads)
     if allow_unused is None:
         allow_unused = materialize_grads
     single_out = isinstance(outputs, Tensor)
