@@ -294,6 +294,42 @@ def test_eval_step_metrics_reach_logged_metrics_but_not_callback_metrics():
     t.test(M(), loader(16, 4))
     assert "t_step_only" not in t.callback_metrics and t.logged_metrics["t_step_only"] == 3.0
 
+
+def test_eval_step_metrics_are_sent_to_the_loggers_as_lightning():
+    # Lightning (update_eval_step_metrics): after each validation/test batch (not in the sanity check),
+    # the per-step values go to the loggers at a step counting that loader's eval batches (in fit: over
+    # all validation runs), without "epoch"; checked against Lightning 2.6's CSVLogger rows
+    from ember.train.loggers import Logger
+
+    class Rec(Logger):
+        name, version = "rec", 0
+        rows = []
+
+        def log_metrics(self, metrics, step=None):
+            self.rows.append((step, dict(metrics)))
+
+        def log_hyperparams(self, params, *args, **kwargs):
+            pass
+
+    class M(Reg):
+        def validation_step(self, batch, batch_idx):
+            self.log("va", float(batch_idx), on_step=True, on_epoch=True)
+
+        def test_step(self, batch, batch_idx):
+            self.log("ts", float(batch_idx), on_step=True, on_epoch=False)
+
+    lg = Rec()
+    t = Trainer(max_epochs=2, num_sanity_val_steps=2, logger=lg, log_every_n_steps=100,
+                enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False)
+    t.fit(M(), loader(8, 4), loader(8, 4))
+    steps = [(s, m["va_step"]) for s, m in lg.rows if "va_step" in m]
+    assert steps == [(0, 0.0), (1, 1.0), (2, 0.0), (3, 1.0)]                # none from the sanity check
+    assert all("epoch" not in m for s, m in lg.rows if "va_step" in m)
+    assert [(m["va_epoch"], m["epoch"]) for s, m in lg.rows if "va_epoch" in m] == [(0.5, 0), (0.5, 1)]
+    lg.rows.clear()
+    t.test(M(), loader(8, 4))
+    assert [(s, m) for s, m in lg.rows] == [(0, {"ts": 0.0}), (1, {"ts": 1.0})]
+
 def test_log_errors():
     class M(Reg):
         def training_step(self, batch, batch_idx):

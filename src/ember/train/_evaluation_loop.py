@@ -48,6 +48,21 @@ class EvaluationLoop:
         self.state.stage = prev
         self._results.stage = "train"
 
+    def _log_eval_step(self, stage, dl_idx):
+        """Lightning's update_eval_step_metrics: the batch's per-step values go to the loggers at a step
+        counting the loader's eval batches (over all validation runs of a fit), without "epoch"."""
+        res = self._results
+        key = (stage, dl_idx)
+        step = self._eval_log_steps.get(key, 0)
+        self._eval_log_steps[key] = step + 1
+        if res.step_dirty:
+            metrics = res.step_metrics_for_logger()
+            if metrics and self.loggers:
+                self.logged_metrics.update(metrics)
+                for lg in self.loggers:
+                    lg.log_metrics(dict(metrics), step)
+            res.clear_step(stage)
+
     def _eval_loop(self, stage, loaders, limit=None, log=True, return_predictions=False):
         """One epoch over each of ``loaders`` with ``{stage}_step`` and its hooks; returns metric
         dicts (or predictions)."""
@@ -93,6 +108,8 @@ class EvaluationLoop:
                     if stage == "predict" and return_predictions:
                         outs.append(out)
                     self._call(f"on_{noun}_batch_end", out, batch, batch_idx, *extra)
+                    if log and stage != "predict":
+                        self._log_eval_step(stage, dl_idx)
                 preds.append(outs)
             res.dl_suffix = ""
             if stage != "predict":

@@ -221,10 +221,13 @@ class ResultCollection:
                 out[m.name + "_step" if m.on_epoch else m.name] = m.step_value
         return out
 
-    def clear_step(self):
+    def clear_step(self, stage=None):
+        """Forget the per-step values (of ``stage`` only, when given: an eval batch inside an
+        accumulation window leaves the training ones for the batch that steps)."""
         for m in self.metrics.values():
-            m.step_value = None
-        self.step_dirty = False
+            if stage is None or m.stage == stage:
+                m.step_value = None
+        self.step_dirty = any(m.step_value is not None for m in self.metrics.values())
 
     def epoch_end(self, stage):
         """Aggregate epoch values of ``stage``; update trainer dicts; return logger dict."""

@@ -508,6 +508,7 @@ class Trainer(DataConnector, OptimizationConnector, EvaluationLoop, CallbackConn
         self.should_stop = False
         self.train_dataloader = self.val_dataloaders = None
         self._val_on = False
+        self._eval_log_steps = {}  # (stage, loader index) -> eval batches logged (Lightning's step)
         if self._results is None or fn == "fit":
             self._results = ResultCollection(self)
 
