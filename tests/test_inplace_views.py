@@ -1068,3 +1068,23 @@ def test_data_has_its_own_version_counter_detach_shares():
     t.add_(1)
     assert x._version == 1 and d._version == 1  # d counted its own write only (as torch)
     np.testing.assert_array_equal(x.detach().numpy(), [3.0, 3.0, 3.0])
+
+
+def test_inplace_on_view_made_under_no_grad_raises_as_torch():
+    import torch
+
+    for T in (ember, torch):
+        x = T.tensor([1.0, 2.0, 3.0], requires_grad=True)
+        y = x * 1
+        with T.no_grad():
+            v = y[:2]
+            w = x[:2]
+        with pytest.raises(RuntimeError, match="no_grad"):
+            v.mul_(2)
+        with pytest.raises(RuntimeError, match="no_grad"):
+            v[0] = 5.0
+        with pytest.raises(RuntimeError, match="no_grad"):
+            w.mul_(2)
+        with T.no_grad():  # both in no_grad: allowed, not recorded
+            v.mul_(2)
+        np.testing.assert_allclose(y.detach().numpy(), [2.0, 4.0, 3.0])

@@ -260,6 +260,10 @@ def setitem(x, idx, value):
         # x is an expanded view, the selection is not (expand(...)[0, 0] = v): torch writes through the
         # selection's view, whose elements are distinct memory locations
         return setitem(getitem(x, nidx), Ellipsis, value)
+    if STATE.enabled and x._base is not None:
+        from .inplace_ops import check_nograd_view
+
+        check_nograd_view(x, "index assignment")
     recording = STATE.enabled and (x.requires_grad or (isinstance(value, Tensor) and value.requires_grad))
     if not recording:
         _check_writable(x, "index assignment")

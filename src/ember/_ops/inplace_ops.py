@@ -237,9 +237,23 @@ def _can_cast(src, dst):
     return _KIND.get(src.kind, 9) <= _KIND.get(dst.kind, 9)
 
 
+def check_nograd_view(x, op):
+    """torch's rule: a view made under ``no_grad`` of a tensor that requires grad may not be written in place
+    while grad mode is on (the write could be neither recorded nor ignored consistently)."""
+    root = x._base
+    if root is None or x.__dict__.get("_vgrad", True) or not root.requires_grad:
+        return
+    raise RuntimeError(
+        f"{op}: A view was created in no_grad mode and is being modified inplace with grad mode enabled. Given that "
+        "this use case is ambiguous and error-prone, it is forbidden. Move both the view and the in-place op "
+        "inside the no_grad block (if the write should not be tracked) or both outside (if it should).")
+
+
 def _needs_record(x, other):
     if not STATE.enabled:
         return False
+    if x._base is not None:
+        check_nograd_view(x, "in-place op")
     if x.requires_grad:
         return True
     if isinstance(other, Tensor):
