@@ -818,3 +818,30 @@ def test_flags_without_effect_warn_and_nonfinite_error_is_exported():
     from ember.train import NonFiniteLossError
 
     assert issubclass(NonFiniteLossError, FloatingPointError)
+
+
+def test_step_checkpoints_wait_for_the_validation_that_gives_their_metric(tmp_path):
+    # Lightning 2.6 (ModelCheckpoint.on_train_batch_end, automatic optimization): a step-triggered save
+    # whose monitored key is not logged yet, or that falls on an epoch's last batch with validation due
+    # after it, is deferred to on_validation_end (scored with the fresh value). Expected scores are the
+    # ones Lightning 2.6.6 gives to this program (5 batches an epoch, validation every 2 batches).
+    from ember.train.callbacks import ModelCheckpoint
+
+    vals = [1.0, 0.5, 0.7, 0.3, 0.9, 0.2]
+
+    class M(Reg):
+        n = 0
+
+        def validation_step(self, batch, batch_idx):
+            self.log("val_loss", vals[min(self.n, len(vals) - 1)])
+
+        def on_validation_epoch_end(self):
+            self.n += 1
+
+    ck = ModelCheckpoint(dirpath=tmp_path, monitor="val_loss", every_n_train_steps=2, save_top_k=-1)
+    t = Trainer(max_epochs=3, val_check_interval=2, num_sanity_val_steps=0, callbacks=[ck],
+                enable_progress_bar=False, enable_model_summary=False, logger=False)
+    t.fit(M(), loader(20, 4), loader(8, 4))
+    got = {os.path.basename(k): round(float(v), 4) for k, v in ck.best_k_models.items()}
+    assert got == {"epoch=0-step=2.ckpt": 1.0, "epoch=0-step=4.ckpt": 1.0, "epoch=1-step=6.ckpt": 0.5,
+                   "epoch=1-step=8.ckpt": 0.7, "epoch=2-step=12.ckpt": 0.3, "epoch=2-step=14.ckpt": 0.9}

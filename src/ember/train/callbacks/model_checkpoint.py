@@ -143,6 +143,7 @@ class ModelCheckpoint(Callback):
         self._last_time_checked: float | None = None
         self._last_checkpoint_saved = ""
         self._val_has_run = False
+        self._defer_save_until_validation = False  # a step-triggered save waits for on_validation_end
         self.current_score: _Score | None = None
         self.best_k_models: dict[str, _Score] = {}
         self.kth_best_model_path = ""
@@ -254,8 +255,6 @@ class ModelCheckpoint(Callback):
         n = self._every_n_train_steps
         if self._train_time_interval is None and (n < 1 or trainer.global_step % n != 0):
             return  # the usual case, decided cheaply (this runs after every batch)
-        if self._should_skip_saving_checkpoint(trainer):
-            return
         skip_batch = n < 1 or (trainer.global_step % n != 0)
         skip_time = True
         now = time.monotonic()
@@ -267,8 +266,27 @@ class ModelCheckpoint(Callback):
         if not skip_time:
             self._last_time_checked = now
         candidates = self._monitor_candidates(trainer)
+        if self.monitor is not None and is_fitting(trainer) and (
+                self.monitor not in candidates or (pl_module.automatic_optimization
+                                                   and self._val_follows_this_batch(trainer))):
+            # as Lightning 2.6: the key is not logged yet, or the validation right after this (last)
+            # batch will refresh it: save at on_validation_end, scored with the fresh value
+            self._defer_save_until_validation = True
+            return
+        if self._should_skip_saving_checkpoint(trainer):
+            return
         self._save_topk_checkpoint(trainer, candidates)
         self._save_last_checkpoint(trainer, candidates)
+
+    def _val_follows_this_batch(self, trainer) -> bool:
+        if self._should_save_on_train_epoch_end(trainer) or not getattr(trainer, "is_last_batch", False):
+            return False
+        if not getattr(trainer, "_val_on", False):
+            return False
+        nvb = getattr(trainer, "num_val_batches", 0)
+        nvb = sum(nvb) if isinstance(nvb, (list, tuple)) else nvb
+        cve = getattr(trainer, "check_val_every_n_epoch", 1)
+        return bool(nvb) and (cve is None or (trainer.current_epoch + 1) % cve == 0)
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         if not self._should_skip_saving_checkpoint(trainer) and self._should_save_on_train_epoch_end(trainer):
@@ -279,6 +297,12 @@ class ModelCheckpoint(Callback):
             return
         self._val_has_run = True
         if not self._should_skip_saving_checkpoint(trainer) and not self._should_save_on_train_epoch_end(trainer):
+            if self._defer_save_until_validation:  # a step-triggered save waiting for this validation
+                self._defer_save_until_validation = False
+                candidates = self._monitor_candidates(trainer)
+                self._save_topk_checkpoint(trainer, candidates)
+                self._save_last_checkpoint(trainer, candidates)
+                return
             self._epoch_save(trainer)
 
     def _epoch_save(self, trainer) -> None:
