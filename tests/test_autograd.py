@@ -941,3 +941,17 @@ def test_grad_is_grads_batched_matches_torch():
             assert a is None
         else:
             np.testing.assert_allclose(a, b)
+
+
+def test_retain_grad_keeps_history_under_create_graph():
+    res = []
+    for T in (ember, torch):
+        x = T.tensor([1.0, 2.0], dtype=T.float64, requires_grad=True)
+        y = x.exp()
+        y.retain_grad()
+        (y ** 2).sum().backward(create_graph=True)
+        assert y.grad.requires_grad
+        (gg,) = T.autograd.grad(y.grad.sum(), x)
+        res.append((y.grad.detach().numpy(), gg.numpy()))
+    for a, b in zip(*res):
+        np.testing.assert_allclose(a, b)

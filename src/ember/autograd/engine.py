@@ -577,8 +577,11 @@ def retain_grad(t: Tensor):
     def _retain(g):
         tt = ref()
         if tt is not None:
-            gg = g.detach() if isinstance(g, Tensor) else Tensor._wrap(g)
-            tt.grad = gg if tt.grad is None else Tensor._wrap(tt.grad._data + gg._data)
+            if isinstance(g, Tensor):  # create_graph: .grad keeps its history, as torch's clone / sum
+                tt.grad = g.clone() if tt.grad is None else tt.grad + g
+            else:
+                gg = Tensor._wrap(g)
+                tt.grad = gg if tt.grad is None else Tensor._wrap(tt.grad._data + gg._data)
         return None
 
     _retain._ember_retain = True
