@@ -278,3 +278,13 @@ def test_functional_call_swaps_and_restores():
     with pytest.raises(RuntimeError):
         ember.func.functional_call(m, {"0.weight": ember.ones(4, 7)}, ember.from_numpy(x))
     assert m[0].weight is w0
+
+
+def test_strict_create_graph_refuses_constant_jacobian_as_torch():
+
+    for T in (ember, torch):
+        x = T.tensor([1.0, 2.0], dtype=T.float64)
+        with pytest.raises(RuntimeError, match="strict mode when create_graph=True"):
+            T.autograd.functional.vjp(lambda a: a.sum(), x, strict=True, create_graph=True)
+        out, g = T.autograd.functional.vjp(lambda a: (a ** 2).sum(), x, strict=True, create_graph=True)
+        assert g.requires_grad

@@ -180,6 +180,12 @@ def _fill_in_zeros(grads, refs, strict, create_graph, stage):
                     "backward trick to replace forward mode AD."
                 )
             g = ref.new_zeros(tuple(ref.shape)) if hasattr(ref, "new_zeros") else _zeros_like(ref)
+        elif strict and create_graph and not g.requires_grad:
+            what = "hessian" if "double" in stage else "jacobian"
+            raise RuntimeError(
+                f"The {what} of the user-provided function is independent of input {i}. This is not allowed in "
+                "strict mode when create_graph=True."
+            )
         res.append(g)
     return tuple(res)
 
