@@ -845,3 +845,30 @@ def test_step_checkpoints_wait_for_the_validation_that_gives_their_metric(tmp_pa
     got = {os.path.basename(k): round(float(v), 4) for k, v in ck.best_k_models.items()}
     assert got == {"epoch=0-step=2.ckpt": 1.0, "epoch=0-step=4.ckpt": 1.0, "epoch=1-step=6.ckpt": 0.5,
                    "epoch=1-step=8.ckpt": 0.7, "epoch=2-step=12.ckpt": 0.3, "epoch=2-step=14.ckpt": 0.9}
+
+
+def test_several_eval_loaders_put_step_epoch_before_the_loader_suffix():
+    # Lightning: "vb_epoch/dataloader_idx_0" (the fork suffix, then the loader); ember used to write
+    # "vb/dataloader_idx_0_epoch", and validate()'s per-loader results dropped such keys
+    class M(Reg):
+        def validation_step(self, batch, batch_idx, dataloader_idx=0):
+            self.log("va", float(dataloader_idx))
+            self.log("vb", float(batch_idx + 10 * dataloader_idx), on_step=True, on_epoch=True)
+
+    t = Trainer(**QUIET)
+    res = t.validate(M(), [loader(8, 4), loader(12, 4)], verbose=False)
+    assert res == [{"va/dataloader_idx_0": 0.0, "vb_epoch/dataloader_idx_0": 0.5},
+                   {"va/dataloader_idx_1": 1.0, "vb_epoch/dataloader_idx_1": 11.0}]
+    assert sorted(t.logged_metrics) == ["va/dataloader_idx_0", "va/dataloader_idx_1", "vb_epoch/dataloader_idx_0",
+                                        "vb_epoch/dataloader_idx_1", "vb_step/dataloader_idx_0",
+                                        "vb_step/dataloader_idx_1"]
+    assert sorted(t.callback_metrics) == ["va/dataloader_idx_0", "va/dataloader_idx_1", "vb/dataloader_idx_0",
+                                          "vb/dataloader_idx_1", "vb_epoch/dataloader_idx_0",
+                                          "vb_epoch/dataloader_idx_1"]
+    # a monitor on such a key is known at the sanity check (it is logged), and is honoured
+    from ember.train.callbacks import EarlyStopping
+
+    es = EarlyStopping(monitor="vb_epoch/dataloader_idx_1", patience=0)
+    t = Trainer(max_epochs=3, callbacks=[es], **QUIET)
+    t.fit(M(), loader(8, 4), [loader(8, 4), loader(12, 4)])
+    assert t.current_epoch == 2 and es.best_score == 11.0

@@ -111,9 +111,11 @@ class CallbackConnector:
 
     def _check_monitors_logged(self, sanity=False):
         """Misuse check: a monitored key that is never logged fails early, listing what is."""
+        from ember.train._logging import _fork
+
         keys = set(self.callback_metrics)
         for name in self._results.seen:
-            keys.update((name, name + "_step", name + "_epoch"))
+            keys.update((name, _fork(name, "step"), _fork(name, "epoch")))
         watchers = [(type(c).__name__, c.monitor, getattr(c, "strict", True))
                     for c in self.callbacks if getattr(c, "monitor", None)]
         watchers += [("ReduceLROnPlateau", c.monitor, c.strict) for c in self.lr_scheduler_configs

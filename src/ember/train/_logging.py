@@ -82,6 +82,13 @@ def _batch_size_of(batch):
     return None
 
 
+def _fork(name, kind):
+    """Lightning's forked key: ``name_step``/``name_epoch``, with a loader suffix after the fork
+    (``loss_epoch/dataloader_idx_1``)."""
+    j = name.rfind("/dataloader_idx_")
+    return f"{name}_{kind}" if j < 0 else f"{name[:j]}_{kind}{name[j:]}"
+
+
 class _Metric:
     __slots__ = ("name", "stage", "on_step", "on_epoch", "reduce", "prog_bar", "logger", "total",
                  "weight", "step_value", "fx")
@@ -188,7 +195,7 @@ class ResultCollection:
             m.step_value = v
             self.step_dirty = True
             tr = self.trainer
-            key_s = name + "_step" if m.on_epoch else name
+            key_s = _fork(name, "step") if m.on_epoch else name
             if stage == "train":  # as Lightning: per-step values of validate/test reach the loggers only
                 tr.callback_metrics[key_s] = v
                 if m.on_epoch:
@@ -211,14 +218,14 @@ class ResultCollection:
                 ev = MetricValue(m.epoch_value())
                 self.trainer.callback_metrics[name] = ev
                 if m.on_step:
-                    self.trainer.callback_metrics[name + "_epoch"] = ev
+                    self.trainer.callback_metrics[_fork(name, "epoch")] = ev
 
     def step_metrics_for_logger(self):
         """Per-step values logged (to the logger) in this batch."""
         out = {}
         for m in self.metrics.values():
             if m.on_step and m.logger and m.step_value is not None and m.stage == self.stage:
-                out[m.name + "_step" if m.on_epoch else m.name] = m.step_value
+                out[_fork(m.name, "step") if m.on_epoch else m.name] = m.step_value
         return out
 
     def clear_step(self, stage=None):
@@ -240,7 +247,7 @@ class ResultCollection:
             if v is None:
                 continue
             v = MetricValue(v)
-            k = m.name + "_epoch" if m.on_step else m.name
+            k = _fork(m.name, "epoch") if m.on_step else m.name
             tr.callback_metrics[k] = v
             tr.callback_metrics[m.name] = v
             if m.prog_bar:
