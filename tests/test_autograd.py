@@ -955,3 +955,18 @@ def test_retain_grad_keeps_history_under_create_graph():
         res.append((y.grad.detach().numpy(), gg.numpy()))
     for a, b in zip(*res):
         np.testing.assert_allclose(a, b)
+
+
+def test_hook_of_multi_output_node_output_without_gradient_gets_none():
+    res = []
+    for T in (ember, torch):
+        x = T.tensor([[1.0, 5.0], [3.0, 2.0]], dtype=T.float64, requires_grad=True)
+        q, r = T.linalg.qr(x)
+        log = []
+        r.register_hook(lambda g, log=log: log.append(g))
+        r.retain_grad()
+        q.sum().backward()
+        res.append((log, r.grad, x.grad.numpy()))
+    assert res[0][0] == res[1][0] == [None]
+    assert res[0][1] is None and res[1][1] is None
+    np.testing.assert_allclose(res[0][2], res[1][2], atol=1e-12)

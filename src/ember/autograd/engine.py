@@ -757,18 +757,18 @@ def _run_hooks(hooks, g, create_graph):
             continue
         if getattr(h, "_ember_node_pre", False):
             continue
-        gt = g if isinstance(g, Tensor) else Tensor._wrap(g)
+        gt = g if g is None or isinstance(g, Tensor) else Tensor._wrap(g)
         r = h(gt)
         if r is not None:
             if not isinstance(r, Tensor):
                 raise TypeError(f"a tensor hook must return a Tensor or None, got {type(r).__name__}")
-            if tuple(r.shape) != tuple(gt.shape):
+            if gt is not None and tuple(r.shape) != tuple(gt.shape):
                 raise RuntimeError(
                     f"hook returned a gradient of shape {tuple(r.shape)} for a tensor of shape {tuple(gt.shape)}; "
                     "a hook must return a tensor of the gradient's shape (or None)"
                 )
             g = r if create_graph else r._data
-    if retain is not None:
+    if retain is not None and g is not None:
         retain(g)
     return g
 
@@ -781,8 +781,7 @@ def _run_node_prehooks(fn, g, create_graph):
     else:
         gs = list(g)
         for idx in range(len(gs)):
-            if gs[idx] is None:
-                continue
+            # an output that got no gradient: its hooks still run, with None (torch's)
             mine = [h for h in hooks if getattr(h, "_ember_out_idx", None) == idx]
             if mine:
                 gs[idx] = _run_hooks(mine, gs[idx], create_graph)
