@@ -970,3 +970,23 @@ def test_hook_of_multi_output_node_output_without_gradient_gets_none():
     assert res[0][0] == res[1][0] == [None]
     assert res[0][1] is None and res[1][1] is None
     np.testing.assert_allclose(res[0][2], res[1][2], atol=1e-12)
+
+
+def _inference_nesting(T):
+    x = T.tensor([1.0], requires_grad=True)
+    r = []
+    with T.inference_mode():
+        with T.enable_grad():
+            r.append(((x * 2).requires_grad, T.is_grad_enabled()))
+        with T.set_grad_enabled(True):
+            r.append(((x * 2).requires_grad, T.is_grad_enabled()))
+        r.append(T.is_grad_enabled())
+        with T.inference_mode(False):
+            r.append(((x * 2).requires_grad, T.is_grad_enabled()))
+        r.append(T.is_grad_enabled())
+    r.append(((x * 2).requires_grad, T.is_grad_enabled()))
+    return r
+
+
+def test_enable_grad_inside_inference_mode_records_nothing():
+    assert _inference_nesting(ember) == _inference_nesting(torch)

@@ -13,14 +13,23 @@ import threading
 class _State(threading.local):
     enabled = True  # the class default is what each new thread sees
     inference = False  # inside inference_mode(True)
+    inf_grad = False  # grad mode as set inside inference_mode (enable_grad there records nothing, as torch)
 
 
 STATE = _State()
 
 
 def is_grad_enabled() -> bool:
-    """Whether operations are currently recorded for backward."""
-    return STATE.enabled
+    """Whether grad mode is on (inside ``inference_mode`` an inner ``enable_grad`` turns it on, but nothing is
+    recorded there, as torch)."""
+    return STATE.inf_grad if STATE.inference else STATE.enabled
+
+
+def _set_mode(value):
+    if STATE.inference:
+        STATE.inf_grad = value
+    else:
+        STATE.enabled = value
 
 
 def is_inference_mode_enabled() -> bool:
@@ -77,11 +86,13 @@ class _Mode:
 
     def __enter__(self):
         self._prev = STATE.enabled
-        STATE.enabled = self._value
+        self._prev_ig = STATE.inf_grad
+        _set_mode(self._value)
         return self
 
     def __exit__(self, *exc):
         STATE.enabled = self._prev
+        STATE.inf_grad = self._prev_ig
         return False
 
     def __call__(self, func):
@@ -120,6 +131,8 @@ class inference_mode(_Mode):
     def __enter__(self):
         self._prev = STATE.enabled
         self._prev_inf = STATE.inference
+        self._prev_ig = STATE.inf_grad
+        STATE.inf_grad = False
         STATE.inference = bool(self._mode)
         STATE.enabled = not self._mode  # inference_mode(False) turns recording on, as torch's does
         return self
@@ -127,6 +140,7 @@ class inference_mode(_Mode):
     def __exit__(self, *exc):
         STATE.enabled = self._prev
         STATE.inference = self._prev_inf
+        STATE.inf_grad = self._prev_ig
         return False
 
     def __call__(self, func):
@@ -140,12 +154,14 @@ class set_grad_enabled(_Mode):
     def __init__(self, mode: bool):
         self._value = bool(mode)
         self._prev = STATE.enabled
-        STATE.enabled = self._value  # takes effect immediately, like torch
+        self._prev_ig = STATE.inf_grad
+        _set_mode(self._value)  # takes effect immediately, like torch
 
     def __enter__(self):
         return self
 
     def __call__(self, func):
         STATE.enabled = self._prev  # used as a decorator: undo the immediate effect
+        STATE.inf_grad = self._prev_ig
         value = self._value
         return _wrap(func, lambda: set_grad_enabled(value))
