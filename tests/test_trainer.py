@@ -522,6 +522,20 @@ def test_train_monitor_never_logged_fails_after_first_epoch(tmp_path):
                 enable_model_summary=False, logger=False).fit(Reg(), loader())
 
 
+
+def test_monitor_check_waits_for_the_first_validation(tmp_path):
+    # check_val_every_n_epoch=2 without a sanity check: val_loss first appears in epoch 1, a valid
+    # Lightning program (EarlyStopping then checks at validation end); the misuse check must wait for it
+    from ember.train.callbacks import EarlyStopping
+
+    es = EarlyStopping(monitor="val_loss", patience=0)
+    t = Trainer(max_epochs=6, check_val_every_n_epoch=2, num_sanity_val_steps=0, callbacks=[es], **QUIET)
+    t.fit(Reg(), loader(8, 4), loader(8, 4))
+    assert t.current_epoch >= 2 and "val_loss" in t.callback_metrics
+    with pytest.raises(RuntimeError, match=r"'val_los'.*not available"):  # a typo still fails, after validation
+        Trainer(max_epochs=6, check_val_every_n_epoch=2, num_sanity_val_steps=0, **QUIET,
+                callbacks=[EarlyStopping(monitor="val_los")]).fit(Reg(), loader(8, 4), loader(8, 4))
+
 def test_early_stopping_without_monitor_watches_val_loss(tmp_path):
     from ember.train.callbacks import EarlyStopping
 

@@ -113,6 +113,8 @@ class CallbackConnector:
         """Misuse check: a monitored key that is never logged fails early, listing what is."""
         from ember.train._logging import _fork
 
+        if not sanity and getattr(self, "_val_on", False) and not getattr(self, "_val_ran", True):
+            return  # validation is due in a later epoch (check_val_every_n_epoch): judge after it ran
         keys = set(self.callback_metrics)
         for name in self._results.seen:
             keys.update((name, _fork(name, "step"), _fork(name, "epoch")))

@@ -45,6 +45,7 @@ class EvaluationLoop:
         prev = self.state.stage
         self.state.stage = "validate"
         self._eval_loop("validate", self.val_dataloaders, limit=None, log=True)
+        self._val_ran = True
         self.state.stage = prev
         self._results.stage = "train"
 

@@ -509,6 +509,7 @@ class Trainer(DataConnector, OptimizationConnector, EvaluationLoop, CallbackConn
         self.train_dataloader = self.val_dataloaders = None
         self._val_on = False
         self._eval_log_steps = {}  # (stage, loader index) -> eval batches logged (Lightning's step)
+        self._val_ran = False  # a validation of this fit has run (the monitor misuse check waits for it)
         if self._results is None or fn == "fit":
             self._results = ResultCollection(self)
 
