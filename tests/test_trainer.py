@@ -456,6 +456,25 @@ def test_manual_optimization():
     assert not all(np.array_equal(before[k], v) for k, v in weights(m).items())
 
 
+
+@pytest.mark.parametrize("flag, value", [("gradient_clip_val", 0.5), ("accumulate_grad_batches", 2)])
+def test_manual_optimization_refuses_automatic_clipping_and_accumulation(flag, value):
+    # Lightning (configuration_validator): "Automatic gradient clipping/accumulation is not supported for
+    # manual optimization"; ignoring the flag silently would train without the clipping asked for
+    class M(Reg):
+        def __init__(self):
+            super().__init__()
+            self.automatic_optimization = False
+
+        def training_step(self, batch, batch_idx):
+            opt = self.optimizers()
+            opt.zero_grad()
+            self.manual_backward(F.mse_loss(self(batch[0]), batch[1]))
+            opt.step()
+
+    with pytest.raises(ValueError, match=rf"{flag}={value}.*not supported.*manual optimization"):
+        Trainer(max_epochs=1, **{flag: value}, **QUIET).fit(M(), loader(16, 4))
+
 def test_gradient_clipping_by_value_limits_update():
     class M(Reg):
         def on_before_optimizer_step(self, optimizer):

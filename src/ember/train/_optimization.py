@@ -106,6 +106,16 @@ class OptimizationConnector:
                 raise ValueError(f"{type(m).__name__}.configure_optimizers() returned None: with automatic "
                                  "optimisation it must return an optimizer, e.g. "
                                  "ember.optim.Adam(self.parameters(), lr=1e-3)")
+        if not m.automatic_optimization and self.state.fn == "fit":  # Lightning's configuration check
+            clip, acc = self.gradient_clip_val, self.accumulate_grad_batches
+            what = (f"gradient_clip_val={clip}", "clipping", "call self.clip_gradients(opt, ...) before opt.step()") \
+                if clip is not None and clip > 0 else \
+                (f"accumulate_grad_batches={acc}", "accumulation", "step the optimizer every N batches yourself") \
+                if acc != 1 else None
+            if what is not None:
+                raise ValueError(f"Trainer({what[0]}): automatic gradient {what[1]} is not supported for manual "
+                                 f"optimization (self.automatic_optimization = False); remove the flag and "
+                                 f"{what[2]}, or switch to automatic optimization")
         if m.automatic_optimization and len(self.optimizers) > 1:
             raise ValueError(f"configure_optimizers() returned {len(self.optimizers)} optimizers; automatic "
                              "optimisation uses one. Set self.automatic_optimization = False and step them "
