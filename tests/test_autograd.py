@@ -990,3 +990,19 @@ def _inference_nesting(T):
 
 def test_enable_grad_inside_inference_mode_records_nothing():
     assert _inference_nesting(ember) == _inference_nesting(torch)
+
+
+def test_assigning_grad_checks_shape_dtype_and_type_as_torch():
+    for T in (ember, torch):
+        x = T.tensor([1.0, 2.0], requires_grad=True)
+        with pytest.raises(RuntimeError, match="size"):
+            x.grad = T.zeros(3)
+        with pytest.raises(RuntimeError, match="dtype"):
+            x.grad = T.zeros(2, dtype=T.float64)
+        with pytest.raises(TypeError):
+            x.grad = [1.0, 2.0]
+        x.grad = T.ones(2)
+        (x * 2).sum().backward()
+        np.testing.assert_allclose(x.grad.numpy(), [3.0, 3.0])
+        del x.grad
+        assert x.grad is None

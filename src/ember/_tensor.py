@@ -39,7 +39,6 @@ class Tensor:
 
     # Class-level defaults keep tensor creation cheap: an op sets only what differs.
     requires_grad = False
-    grad = None
     grad_fn = None
     _base = None  # a view's root: the tensor whose storage (and history) it shares
     _is_conj = False  # True for the lazy conjugate views of complex tensors (complex_ops._ConjView)
@@ -48,6 +47,34 @@ class Tensor:
     _hist = 0  # bumped when a recorded in-place op rewrites the history of this root's storage
     _out_idx = 0
     _retains_grad = False
+
+    @property
+    def grad(self):
+        """The accumulated gradient (None until a backward reaches this leaf)."""
+        return self.__dict__.get("grad")
+
+    @grad.setter
+    def grad(self, value):
+        # torch's checks: a wrong shape or dtype here would broadcast or cast silently in the next accumulation
+        if value is not None:
+            if not isinstance(value, Tensor):
+                raise TypeError(f"assigned grad expected to be a Tensor or None but got grad of type "
+                                f"{type(value).__name__}")
+            if tuple(value._data.shape) != tuple(self._data.shape):
+                raise RuntimeError(
+                    f"attempting to assign a gradient of size '{list(value.shape)}' to a tensor of size "
+                    f"'{list(self.shape)}'. Please ensure that the gradient and the tensor are the same size")
+            d = self.__dict__
+            want = d["_grad_dtype"] if "_grad_dtype" in d else self.dtype  # grad_dtype None: any dtype
+            if want is not None and value.dtype != want:
+                raise RuntimeError(f"attempting to assign a gradient with dtype '{value.dtype}' to a tensor with "
+                                   f"grad_dtype '{want}'. The gradient must match the tensor's grad_dtype (defaults "
+                                   "to the tensor's dtype)")
+        self.__dict__["grad"] = value
+
+    @grad.deleter
+    def grad(self):
+        self.__dict__["grad"] = None
     __array_priority__ = 1000  # make ndarray (op) Tensor defer to Tensor
 
     def __init__(self, *args, dtype=None, device=None, requires_grad=False):
