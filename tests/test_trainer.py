@@ -295,7 +295,7 @@ def test_eval_step_metrics_reach_logged_metrics_but_not_callback_metrics():
     assert "t_step_only" not in t.callback_metrics and t.logged_metrics["t_step_only"] == 3.0
 
 
-def test_eval_step_metrics_are_sent_to_the_loggers_as_lightning():
+def test_eval_step_metrics_are_sent_to_the_loggers_as_lightning(tmp_path):
     # Lightning (update_eval_step_metrics): after each validation/test batch (not in the sanity check),
     # the per-step values go to the loggers at a step counting that loader's eval batches (in fit: over
     # all validation runs), without "epoch"; checked against Lightning 2.6's CSVLogger rows
@@ -319,7 +319,7 @@ def test_eval_step_metrics_are_sent_to_the_loggers_as_lightning():
             self.log("ts", float(batch_idx), on_step=True, on_epoch=False)
 
     lg = Rec()
-    t = Trainer(max_epochs=2, num_sanity_val_steps=2, logger=lg, log_every_n_steps=100,
+    t = Trainer(max_epochs=2, num_sanity_val_steps=2, logger=lg, log_every_n_steps=100, default_root_dir=tmp_path,
                 enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False)
     t.fit(M(), loader(8, 4), loader(8, 4))
     steps = [(s, m["va_step"]) for s, m in lg.rows if "va_step" in m]
