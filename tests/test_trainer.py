@@ -434,21 +434,24 @@ def test_plateau_without_monitor_is_an_error():
         Trainer(max_epochs=1, **QUIET).fit(_with_opt(f), loader())
 
 
+class _Manual(Reg):
+    """Manual optimization: one zero_grad/manual_backward/step per batch."""
+
+    def __init__(self):
+        super().__init__()
+        self.automatic_optimization = False
+
+    def training_step(self, batch, batch_idx):
+        opt = self.optimizers()
+        loss = F.mse_loss(self(batch[0]), batch[1])
+        opt.zero_grad()
+        self.manual_backward(loss)
+        opt.step()
+        return loss
+
+
 def test_manual_optimization():
-    class M(Reg):
-        def __init__(self):
-            super().__init__()
-            self.automatic_optimization = False
-
-        def training_step(self, batch, batch_idx):
-            opt = self.optimizers()
-            loss = F.mse_loss(self(batch[0]), batch[1])
-            opt.zero_grad()
-            self.manual_backward(loss)
-            opt.step()
-            return loss
-
-    m = M()
+    m = _Manual()
     before = weights(m)
     t = Trainer(max_epochs=1, **QUIET)
     t.fit(m, loader(16, 4))
@@ -456,24 +459,13 @@ def test_manual_optimization():
     assert not all(np.array_equal(before[k], v) for k, v in weights(m).items())
 
 
-
 @pytest.mark.parametrize("flag, value", [("gradient_clip_val", 0.5), ("accumulate_grad_batches", 2)])
 def test_manual_optimization_refuses_automatic_clipping_and_accumulation(flag, value):
     # Lightning (configuration_validator): "Automatic gradient clipping/accumulation is not supported for
     # manual optimization"; ignoring the flag silently would train without the clipping asked for
-    class M(Reg):
-        def __init__(self):
-            super().__init__()
-            self.automatic_optimization = False
-
-        def training_step(self, batch, batch_idx):
-            opt = self.optimizers()
-            opt.zero_grad()
-            self.manual_backward(F.mse_loss(self(batch[0]), batch[1]))
-            opt.step()
-
     with pytest.raises(ValueError, match=rf"{flag}={value}.*not supported.*manual optimization"):
-        Trainer(max_epochs=1, **{flag: value}, **QUIET).fit(M(), loader(16, 4))
+        Trainer(max_epochs=1, **{flag: value}, **QUIET).fit(_Manual(), loader(16, 4))
+
 
 def test_gradient_clipping_by_value_limits_update():
     class M(Reg):

@@ -286,7 +286,7 @@ class Relu(_Unary):
     def forward(self, x):
         if x.dtype is _F32 and x.size >= 256 and x.flags.c_contiguous:
             return np.maximum(_zeros32(x.size).reshape(x.shape), x)
-        if x.dtype == np.float16:  # torch's half kernel keeps -0.0
+        if x.dtype is _F16:  # torch's half kernel keeps -0.0
             return np.maximum(x, 0)
         return np.maximum(0, x)  # zero first: relu(-0.0) is +0.0, as torch's
 

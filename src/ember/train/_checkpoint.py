@@ -125,7 +125,7 @@ def _python_random_state():
     raw = ctypes.string_at(id(inst) + object.__basicsize__, 4 + 624 * 4)
     gauss = inst.gauss_next
     last = _PY_LAST
-    if last[0] is inst and last[1] == raw and last[2] == gauss and (gauss is None) == (last[2] is None):
+    if last[0] is inst and last[1] == raw and last[2] == gauss:
         return last[3]
     st = inst.getstate()
     if _PY_FAST[0] is None:

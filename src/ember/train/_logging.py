@@ -123,9 +123,10 @@ class _Metric:
                 self.logger, self.total, self.weight, self.step_value]
 
     def storable_state(self):
-        """``state()`` as checkpoint data: the running values as plain floats."""
-        return [self.name, self.stage, self.fx, self.on_step, self.on_epoch, self.reduce, self.prog_bar,
-                self.logger, _plain(self.total), _plain(self.weight), _plain(self.step_value)]
+        """``state()`` as checkpoint data: the running values (its last three entries) as plain floats."""
+        s = self.state()
+        s[8:] = [_plain(v) for v in s[8:]]
+        return s
 
 
 def _plain(v):
